@@ -1,0 +1,181 @@
+package berth
+
+import (
+	"context"
+	"time"
+)
+
+// TargetInfo describes a configured target: a named instance of a runtime.
+type TargetInfo struct {
+	Name     string `json:"name"`
+	Provider string `json:"provider"` // LOCAL, KUBERNETES, AZURE
+	Region   string `json:"region,omitempty"`
+	Default  bool   `json:"default,omitempty"`
+}
+
+// Runtime is what every target must do. Implementations live in their own
+// packages, know nothing of HTTP or the store, and make every call
+// idempotent: applying the same desired state twice changes nothing,
+// deleting what is gone succeeds. A capability a runtime lacks answers
+// ENOTSUPPORTED (embed Unsupported), never a silent no-op.
+type Runtime interface {
+	Info() TargetInfo
+	// Ping checks that the target is reachable (for /readyz).
+	Ping(ctx context.Context) error
+
+	// ApplyService converges the service to svc.Spec, svc.Replicas,
+	// svc.Stopped and svc.Revision (create or update). It returns once the
+	// change is accepted, not when replicas are ready.
+	ApplyService(ctx context.Context, svc *Service) error
+	DeleteService(ctx context.Context, ref ServiceRef) error
+	ScaleService(ctx context.Context, ref ServiceRef, replicas int) error
+	// RestartService replaces replicas one at a time (rolling).
+	RestartService(ctx context.Context, ref ServiceRef) error
+	// StopService runs no replica but keeps the spec and the replica count.
+	StopService(ctx context.Context, ref ServiceRef) error
+	StartService(ctx context.Context, ref ServiceRef) error
+	// ServiceState reports what runs. ENOTFOUND when the runtime has no such service.
+	ServiceState(ctx context.Context, ref ServiceRef) (*ServiceState, error)
+
+	// ApplyEnvironment creates the environment's workload, or ensures it runs
+	// (or stays stopped when env.Stopped), and reports where it is reachable.
+	ApplyEnvironment(ctx context.Context, env *Environment) (*EnvironmentState, error)
+	StartEnvironment(ctx context.Context, env *Environment) error
+	StopEnvironment(ctx context.Context, env *Environment) error
+	// DeleteEnvironment removes the workload and, unless keepVolume, its storage.
+	DeleteEnvironment(ctx context.Context, env *Environment, keepVolume bool) error
+	EnvironmentState(ctx context.Context, env *Environment) (*EnvironmentState, error)
+}
+
+// ServiceState is what a runtime observes of a service.
+type ServiceState struct {
+	Status        ServiceStatus  `json:"status"`
+	Replicas      int            `json:"replicas"` // desired
+	ReadyReplicas int            `json:"readyReplicas"`
+	Revision      int            `json:"revision"`
+	Stopped       bool           `json:"stopped"`
+	Message       string         `json:"message,omitempty"`
+	Instances     []ReplicaState `json:"instances,omitempty"`
+}
+
+// ReplicaState is one replica (a process, a pod).
+type ReplicaState struct {
+	Name      string     `json:"name"`
+	PID       int        `json:"pid,omitempty"`
+	Port      int        `json:"port,omitempty"`
+	Ready     bool       `json:"ready"`
+	State     string     `json:"state"` // starting, running, backoff, stopped, exited
+	Restarts  int        `json:"restarts"`
+	Revision  int        `json:"revision"`
+	LastExit  string     `json:"lastExit,omitempty"` // "exit status 1", "signal: killed"
+	StartedAt *time.Time `json:"startedAt,omitempty"`
+}
+
+// EnvironmentState is what a runtime observes of an environment.
+type EnvironmentState struct {
+	Status           EnvStatus `json:"status"`
+	Message          string    `json:"message,omitempty"`
+	URL              string    `json:"vsCodeUrl,omitempty"`
+	PublicIP         string    `json:"aciPublicIp,omitempty"`
+	ContainerGroupID string    `json:"aciContainerGroupId,omitempty"`
+	FileShareName    string    `json:"azureFileShareName,omitempty"`
+}
+
+// LogOptions select log lines. Tail 0 means every retained line.
+type LogOptions struct {
+	Tail      int
+	Since     time.Time
+	Follow    bool
+	Previous  bool   // the previous instance of each replica
+	Container string // for multi-container workloads
+	Replica   string // one replica only
+}
+
+// LogLine is one line of a workload's output.
+type LogLine struct {
+	Time    time.Time `json:"time"`
+	Replica string    `json:"replica"`
+	Stream  string    `json:"stream,omitempty"` // stdout, stderr
+	Line    string    `json:"line"`
+}
+
+// ServiceLogger is the optional log capability. ServiceLogs calls fn for each
+// line in time order; with Follow it keeps going until ctx is done.
+type ServiceLogger interface {
+	ServiceLogs(ctx context.Context, ref ServiceRef, opts LogOptions, fn func(LogLine) error) error
+}
+
+// ReplicaUsage is a point-in-time measurement of one replica.
+type ReplicaUsage struct {
+	Replica    string    `json:"replica"`
+	PID        int       `json:"pid,omitempty"`
+	CPUSeconds float64   `json:"cpuSeconds"` // cumulative
+	RSSBytes   int64     `json:"rssBytes"`
+	Time       time.Time `json:"time"`
+}
+
+// UsageReporter is the optional usage capability.
+type UsageReporter interface {
+	ServiceUsage(ctx context.Context, ref ServiceRef) ([]ReplicaUsage, error)
+}
+
+// Resource is one item of the infrastructure inventory.
+type Resource struct {
+	Type      string         `json:"type"` // service, environment, process, pod, deployment, pvc…
+	ID        string         `json:"id"`
+	Name      string         `json:"name"`
+	Target    string         `json:"target"`
+	Namespace string         `json:"namespace,omitempty"`
+	Status    string         `json:"status"`
+	Managed   bool           `json:"managed"`
+	Orphaned  bool           `json:"orphaned,omitempty"`
+	Details   map[string]any `json:"details,omitempty"`
+}
+
+// Inventorier is the optional inventory capability: what the target runs
+// beyond services and environments (processes, pods, volumes).
+type Inventorier interface {
+	Inventory(ctx context.Context) ([]Resource, error)
+	// DeleteResource removes one inventory item (a process is killed and
+	// restarted by its supervisor, as deleting a pod is).
+	DeleteResource(ctx context.Context, typ, id string) error
+}
+
+// Rollbacker is the optional capability of runtimes that keep revisions
+// themselves (Kubernetes ReplicaSets). Others roll back to a stored revision
+// through ApplyService.
+type Rollbacker interface {
+	RollbackService(ctx context.Context, ref ServiceRef, revision int) error
+}
+
+// ServiceLister is the optional capability of runtimes that run services
+// berth did not create (Kubernetes Deployments and StatefulSets).
+type ServiceLister interface {
+	ListServices(ctx context.Context) ([]*Service, error)
+}
+
+// NoServices can be embedded by runtimes that run environments only (ACI):
+// every service call answers ENOTSUPPORTED naming the target.
+type NoServices struct{ Target string }
+
+func (n NoServices) ApplyService(context.Context, *Service) error {
+	return NotSupported(n.Target, "services")
+}
+func (n NoServices) DeleteService(context.Context, ServiceRef) error {
+	return NotSupported(n.Target, "services")
+}
+func (n NoServices) ScaleService(context.Context, ServiceRef, int) error {
+	return NotSupported(n.Target, "services")
+}
+func (n NoServices) RestartService(context.Context, ServiceRef) error {
+	return NotSupported(n.Target, "services")
+}
+func (n NoServices) StopService(context.Context, ServiceRef) error {
+	return NotSupported(n.Target, "services")
+}
+func (n NoServices) StartService(context.Context, ServiceRef) error {
+	return NotSupported(n.Target, "services")
+}
+func (n NoServices) ServiceState(context.Context, ServiceRef) (*ServiceState, error) {
+	return nil, NotSupported(n.Target, "services")
+}
