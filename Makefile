@@ -1,0 +1,32 @@
+# berth: `make run` starts a server on SQLite with the local runtime;
+# `make test` installs what is missing and runs every check.
+GO      ?= go
+BIN     := bin/berth
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: build run test deps check bench clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/berth
+
+run: build
+	./$(BIN) serve --data-dir ./berth-data
+
+# deps installs what the tests need and this machine lacks (PostgreSQL).
+deps:
+	./scripts/install-deps.sh
+
+check:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+test: deps check build
+	CI=$${CI:-} $(GO) test -race -count=1 -timeout 40m ./...
+
+# bench prints medians of several runs; it is not a test (the machine is shared and noisy).
+bench: build
+	$(GO) run ./bench/core -berth ./$(BIN)
+
+clean:
+	rm -rf bin

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/client"
+	"github.com/spf13/cobra"
+)
+
+const defaultServerURL = "http://127.0.0.1:8080"
+
+// clientFlags are the persistent flags every API command shares.
+type clientFlags struct {
+	server string
+	output string // "" (tables) or "json"
+}
+
+// addClientCommands adds every command that is a client of the API.
+func addClientCommands(root *cobra.Command, e *cliEnv) {
+	f := &clientFlags{}
+	root.PersistentFlags().StringVar(&f.server, "server", "", "berth server URL (env BERTH_URL, else the saved login, else "+defaultServerURL+")")
+	root.PersistentFlags().StringVarP(&f.output, "output", "o", "", "output format: json prints the API's answer (default: tables)")
+	root.AddCommand(
+		newLoginCmd(e, f),
+		newLogoutCmd(e, f),
+		newWhoamiCmd(e, f),
+		newEnvCmd(e, f),
+		newSvcCmd(e, f),
+		newAuditCmd(e, f),
+		newAPIKeyCmd(e, f),
+		newUserCmd(e, f),
+	)
+}
+
+// cliConfig is the saved login: $BERTH_CONFIG or ~/.config/berth/config.json.
+type cliConfig struct {
+	Server   string `json:"server,omitempty"`
+	Token    string `json:"token,omitempty"`
+	Username string `json:"username,omitempty"`
+}
+
+func configPath(getenv func(string) string) (string, error) {
+	if p := getenv("BERTH_CONFIG"); p != "" {
+		return p, nil
+	}
+	home := getenv("HOME")
+	if home == "" {
+		h, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("find the config file: set BERTH_CONFIG or HOME: %w", err)
+		}
+		home = h
+	}
+	return filepath.Join(home, ".config", "berth", "config.json"), nil
+}
+
+// loadCLIConfig reads the saved login; a missing file is an empty config.
+func loadCLIConfig(getenv func(string) string) (*cliConfig, string, error) {
+	path, err := configPath(getenv)
+	if err != nil {
+		return nil, "", err
+	}
+	cfg := &cliConfig{}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return cfg, path, nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("read config: %w", err)
+	}
+	if err := json.Unmarshal(b, cfg); err != nil {
+		return nil, "", fmt.Errorf("read config %s: %w", path, err)
+	}
+	return cfg, path, nil
+}
+
+// save writes the config readable by its owner only: it holds a token.
+func (c *cliConfig) save(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("save config: %w", err)
+	}
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return fmt.Errorf("save config: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("save config: %w", err)
+	}
+	// WriteFile keeps the mode of an existing file: force it.
+	if err := os.Chmod(tmp, 0o600); err != nil {
+		return fmt.Errorf("save config: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("save config: %w", err)
+	}
+	return nil
+}
+
+// serverURL picks the server: --server, BERTH_URL, the saved login, the default.
+func (f *clientFlags) serverURL(e *cliEnv, cfg *cliConfig) string {
+	for _, u := range []string{f.server, e.getenv("BERTH_URL"), cfg.Server} {
+		if u != "" {
+			return strings.TrimRight(u, "/")
+		}
+	}
+	return defaultServerURL
+}
+
+// newClient returns a client of the chosen server with BERTH_TOKEN or the
+// saved token.
+func (f *clientFlags) newClient(e *cliEnv) (*client.Client, error) {
+	cfg, _, err := loadCLIConfig(e.getenv)
+	if err != nil {
+		return nil, err
+	}
+	if f.output != "" && f.output != "json" {
+		return nil, berth.Invalid("output", "must be json or empty, got %q", f.output)
+	}
+	token := e.getenv("BERTH_TOKEN")
+	if token == "" {
+		token = cfg.Token
+	}
+	return client.New(f.serverURL(e, cfg), token, client.WithUserAgent("berth-cli/"+version)), nil
+}
+
+func (f *clientFlags) json() bool { return f.output == "json" }
+
+// capture returns a context under which the client keeps the API's answer
+// in raw, when -o json asks for it.
+func (f *clientFlags) capture(ctx context.Context, raw *json.RawMessage) context.Context {
+	if !f.json() {
+		return ctx
+	}
+	return client.WithRawBody(ctx, raw)
+}
+
+// printRaw prints the API's JSON answer indented.
+func (e *cliEnv) printRaw(raw json.RawMessage) error {
+	var buf bytes.Buffer
+	if len(raw) == 0 {
+		raw = json.RawMessage("{}")
+	}
+	if err := json.Indent(&buf, raw, "", "  "); err != nil {
+		return fmt.Errorf("print answer: %w", err)
+	}
+	buf.WriteByte('\n')
+	_, err := e.stdout.Write(buf.Bytes())
+	return err
+}
+
+// printJSON prints a value as indented JSON (for values the client built,
+// such as a followed log line).
+func (e *cliEnv) printJSON(v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("print answer: %w", err)
+	}
+	_, err = fmt.Fprintf(e.stdout, "%s\n", b)
+	return err
+}
+
+// pollInterval is how often --wait asks the server; BERTH_POLL_INTERVAL
+// (a Go duration) shortens it in tests.
+func pollInterval(e *cliEnv) time.Duration {
+	if d, err := time.ParseDuration(e.getenv("BERTH_POLL_INTERVAL")); err == nil && d > 0 {
+		return d
+	}
+	return time.Second
+}
+
+// parseKV parses K=V pairs of a repeated flag.
+func parseKV(flag string, pairs []string) (map[string]string, error) {
+	if len(pairs) == 0 {
+		return nil, nil
+	}
+	m := make(map[string]string, len(pairs))
+	for _, p := range pairs {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || k == "" {
+			return nil, berth.Invalid(flag, "want KEY=VALUE, got %q", p)
+		}
+		m[k] = v
+	}
+	return m, nil
+}

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/joho/godotenv"
+	"sigs.k8s.io/yaml"
+)
+
+// serverConfig is berth.yaml; environment variables override it.
+type serverConfig struct {
+	Listen         string         `json:"listen"`
+	PublicURL      string         `json:"publicURL"`
+	DataDir        string         `json:"dataDir"`
+	DatabaseURL    string         `json:"databaseURL"`
+	DefaultTarget  string         `json:"defaultTarget"`
+	MaxReplicas    int            `json:"maxReplicas"`
+	AllowedOrigins []string       `json:"corsAllowedOrigins"`
+	RateLimit      float64        `json:"rateLimit"` // requests per second per credential; 0 = default, <0 = off
+	SessionTTL     string         `json:"sessionTTL"`
+	LogLevel       string         `json:"logLevel"`
+	SyncInterval   string         `json:"syncInterval"`
+	Targets        []targetConfig `json:"targets"`
+}
+
+// targetConfig is one entry of targets: in berth.yaml.
+type targetConfig struct {
+	Name      string                    `json:"name"`
+	Type      string                    `json:"type"` // local (kubernetes and aci follow)
+	Disabled  bool                      `json:"disabled"`
+	Templates map[string]templateConfig `json:"templates"`
+}
+
+type templateConfig struct {
+	Command []string          `json:"command"`
+	Env     map[string]string `json:"env"`
+}
+
+// layeredEnv reads the process environment first, then a .env file in the
+// working directory (Dev8's habit), without changing the process environment.
+func layeredEnv(getenv func(string) string, dotenvPath string) (func(string) string, error) {
+	file := map[string]string{}
+	if _, err := os.Stat(dotenvPath); err == nil {
+		m, err := godotenv.Read(dotenvPath)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", dotenvPath, err)
+		}
+		file = m
+	}
+	return func(k string) string {
+		if v := getenv(k); v != "" {
+			return v
+		}
+		return file[k]
+	}, nil
+}
+
+// loadServerConfig reads berth.yaml (when given or present) and applies the
+// environment: BERTH_* names and Dev8's PORT, HOST, CORS_ALLOWED_ORIGINS.
+func loadServerConfig(getenv func(string) string, path string) (*serverConfig, error) {
+	cfg := &serverConfig{}
+	explicit := path != ""
+	if path == "" {
+		path = getenv("BERTH_CONFIG_FILE")
+		explicit = path != ""
+	}
+	if path == "" {
+		path = "berth.yaml"
+	}
+	if b, err := os.ReadFile(path); err == nil {
+		if err := yaml.UnmarshalStrict(b, cfg); err != nil {
+			return nil, fmt.Errorf("read %s: %w", path, err)
+		}
+	} else if explicit {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+
+	set := func(dst *string, names ...string) {
+		for _, n := range names {
+			if v := getenv(n); v != "" {
+				*dst = v
+				return
+			}
+		}
+	}
+	set(&cfg.Listen, "BERTH_LISTEN", "BERTH_ADDR")
+	if cfg.Listen == "" {
+		host, port := getenv("HOST"), getenv("PORT")
+		if host == "" {
+			host = "127.0.0.1"
+		}
+		if port == "" {
+			port = "8080"
+		}
+		cfg.Listen = host + ":" + port
+	}
+	set(&cfg.PublicURL, "BERTH_PUBLIC_URL", "AGENT_BASE_URL")
+	set(&cfg.DataDir, "BERTH_DATA_DIR")
+	if cfg.DataDir == "" {
+		cfg.DataDir = "./berth-data"
+	}
+	set(&cfg.DatabaseURL, "BERTH_DATABASE_URL", "DATABASE_URL")
+	set(&cfg.DefaultTarget, "BERTH_DEFAULT_TARGET")
+	set(&cfg.SessionTTL, "BERTH_SESSION_TTL")
+	set(&cfg.LogLevel, "BERTH_LOG_LEVEL")
+	set(&cfg.SyncInterval, "BERTH_SYNC_INTERVAL")
+	if v := getenv("CORS_ALLOWED_ORIGINS"); v != "" {
+		cfg.AllowedOrigins = nil
+		for _, o := range strings.Split(v, ",") {
+			if o = strings.TrimSpace(o); o != "" {
+				cfg.AllowedOrigins = append(cfg.AllowedOrigins, o)
+			}
+		}
+	}
+	if v := getenv("BERTH_MAX_REPLICAS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("BERTH_MAX_REPLICAS: %q is not a positive whole number", v)
+		}
+		cfg.MaxReplicas = n
+	}
+	if v := getenv("BERTH_RATE_LIMIT"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return nil, fmt.Errorf("BERTH_RATE_LIMIT: %q is not a number (requests per second; negative turns it off)", v)
+		}
+		cfg.RateLimit = f
+	}
+	if cfg.RateLimit == 0 {
+		cfg.RateLimit = 100
+	}
+	for _, d := range []struct{ name, v string }{{"sessionTTL", cfg.SessionTTL}, {"syncInterval", cfg.SyncInterval}} {
+		if d.v != "" {
+			if _, err := time.ParseDuration(d.v); err != nil {
+				return nil, fmt.Errorf("%s: %q is not a duration (e.g. 1h, 2s)", d.name, d.v)
+			}
+		}
+	}
+	if len(cfg.Targets) == 0 {
+		cfg.Targets = []targetConfig{{Name: "local", Type: "local"}}
+	}
+	for i, t := range cfg.Targets {
+		if t.Name == "" {
+			return nil, fmt.Errorf("targets[%d]: name is required", i)
+		}
+		switch t.Type {
+		case "local":
+		case "kubernetes", "aci":
+			return nil, fmt.Errorf("targets[%d] (%s): type %q is not available in this build yet", i, t.Name, t.Type)
+		default:
+			return nil, fmt.Errorf("targets[%d] (%s): type %q is not one of local, kubernetes, aci", i, t.Name, t.Type)
+		}
+	}
+	return cfg, nil
+}
+
+func durationOr(v string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(v); err == nil && v != "" {
+		return d
+	}
+	return def
+}

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestLoadServerConfig(t *testing.T) {
+	dir := t.TempDir()
+	yamlPath := filepath.Join(dir, "berth.yaml")
+	os.WriteFile(yamlPath, []byte("listen: 0.0.0.0:9000\ndataDir: /srv/berth\nmaxReplicas: 7\n"), 0o600)
+	cases := []struct {
+		name  string
+		env   map[string]string
+		path  string
+		check func(t *testing.T, c *serverConfig)
+		err   string
+	}{
+		{"defaults", nil, "", func(t *testing.T, c *serverConfig) {
+			if c.Listen != "127.0.0.1:8080" || c.DataDir != "./berth-data" || len(c.Targets) != 1 || c.Targets[0].Type != "local" || c.RateLimit != 100 {
+				t.Errorf("%+v", c)
+			}
+		}, ""},
+		{"dev8 names", map[string]string{"PORT": "9999", "HOST": "0.0.0.0", "CORS_ALLOWED_ORIGINS": "http://a.test, http://b.test"}, "", func(t *testing.T, c *serverConfig) {
+			if c.Listen != "0.0.0.0:9999" || len(c.AllowedOrigins) != 2 || c.AllowedOrigins[1] != "http://b.test" {
+				t.Errorf("%+v", c)
+			}
+		}, ""},
+		{"yaml then env", map[string]string{"BERTH_DATA_DIR": "/tmp/x"}, yamlPath, func(t *testing.T, c *serverConfig) {
+			if c.Listen != "0.0.0.0:9000" || c.DataDir != "/tmp/x" || c.MaxReplicas != 7 {
+				t.Errorf("%+v", c)
+			}
+		}, ""},
+		{"berth listen wins over PORT", map[string]string{"BERTH_LISTEN": "127.0.0.1:1", "PORT": "2"}, "", func(t *testing.T, c *serverConfig) {
+			if c.Listen != "127.0.0.1:1" {
+				t.Errorf("%+v", c)
+			}
+		}, ""},
+		{"bad replicas", map[string]string{"BERTH_MAX_REPLICAS": "lots"}, "", nil, "BERTH_MAX_REPLICAS"},
+		{"bad ttl", map[string]string{"BERTH_SESSION_TTL": "forever"}, "", nil, "sessionTTL"},
+		{"missing explicit file", nil, filepath.Join(dir, "nope.yaml"), nil, "nope.yaml"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := loadServerConfig(envOf(tc.env), tc.path)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want one naming %s", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, c)
+		})
+	}
+}
+
+func TestUnknownYAMLFieldIsAnError(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "berth.yaml")
+	os.WriteFile(p, []byte("listn: 1\n"), 0o600)
+	if _, err := loadServerConfig(envOf(nil), p); err == nil || !strings.Contains(err.Error(), "listn") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestDotEnvLayer(t *testing.T) {
+	p := filepath.Join(t.TempDir(), ".env")
+	os.WriteFile(p, []byte("PORT=7777\nBERTH_LOG_LEVEL=debug\n"), 0o600)
+	get, err := layeredEnv(envOf(map[string]string{"BERTH_LOG_LEVEL": "warn"}), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if get("PORT") != "7777" || get("BERTH_LOG_LEVEL") != "warn" {
+		t.Errorf("PORT=%q level=%q: the process environment must win over .env", get("PORT"), get("BERTH_LOG_LEVEL"))
+	}
+}

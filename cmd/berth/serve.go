@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/auth"
+	"github.com/berthhq/berth/core"
+	"github.com/berthhq/berth/httpapi"
+	"github.com/berthhq/berth/local"
+	"github.com/berthhq/berth/secret"
+	"github.com/berthhq/berth/store"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func newServeCmd(e *cliEnv) *cobra.Command {
+	var configPath, listen, dataDir string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the berth server: API, background loops and the local runtime",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			getenv, err := layeredEnv(e.getenv, ".env")
+			if err != nil {
+				return err
+			}
+			cfg, err := loadServerConfig(getenv, configPath)
+			if err != nil {
+				return err
+			}
+			if listen != "" {
+				cfg.Listen = listen
+			}
+			if dataDir != "" {
+				cfg.DataDir = dataDir
+			}
+			return serve(cmd.Context(), cfg, getenv, e)
+		},
+	}
+	cmd.Flags().StringVarP(&configPath, "config", "c", "", "berth.yaml to read (default ./berth.yaml when present; env BERTH_CONFIG_FILE)")
+	cmd.Flags().StringVar(&listen, "listen", "", "address to listen on (env BERTH_LISTEN, or HOST and PORT; default 127.0.0.1:8080)")
+	cmd.Flags().StringVar(&dataDir, "data-dir", "", "where berth keeps its database, key and workloads (env BERTH_DATA_DIR; default ./berth-data)")
+	return cmd
+}
+
+// serve runs berth until ctx is done, then drains for up to 30 s.
+func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e *cliEnv) error {
+	level := slog.LevelInfo
+	if err := level.UnmarshalText([]byte(strings.ToUpper(cfg.LogLevel))); err != nil && cfg.LogLevel != "" {
+		return fmt.Errorf("logLevel: %q is not one of debug, info, warn, error", cfg.LogLevel)
+	}
+	logger := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: level, ReplaceAttr: secret.RedactAttr}))
+
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	master, err := secret.LoadKey(getenv, filepath.Join(dataDir, "secret.key"))
+	if err != nil {
+		return fmt.Errorf("load secret key: %w", err)
+	}
+	sealer, err := secret.NewSealer(secret.DeriveKey(master, "seal"))
+	if err != nil {
+		return fmt.Errorf("secret key: %w", err)
+	}
+	dbURL := cfg.DatabaseURL
+	if dbURL == "" {
+		dbURL = filepath.Join(dataDir, "berth.db")
+	}
+	st, err := store.Open(ctx, dbURL, sealer)
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer st.Close()
+
+	tokens := &auth.Tokens{Key: secret.DeriveKey(master, "jwt"), TTL: durationOr(cfg.SessionTTL, time.Hour)}
+	accounts := &core.Accounts{Store: st, Tokens: tokens}
+	firstPassword, err := accounts.Bootstrap(ctx, getenv("BERTH_ADMIN_PASSWORD"))
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	defer ln.Close()
+	url := "http://" + ln.Addr().String()
+	publicURL := cfg.PublicURL
+	if publicURL == "" {
+		publicURL = url
+	}
+
+	var runtimes []berth.Runtime
+	var locals []*local.Runtime
+	for _, t := range cfg.Targets {
+		if t.Disabled {
+			continue
+		}
+		switch t.Type {
+		case "local":
+			tmpl := map[string]local.Template{}
+			for name, tc := range t.Templates {
+				tmpl[name] = local.Template{Command: tc.Command, Env: tc.Env}
+			}
+			rt, err := local.New(local.Config{Name: t.Name, DataDir: filepath.Join(dataDir, "targets", t.Name),
+				Templates: tmpl, Logger: logger.With("target", t.Name)})
+			if err != nil {
+				return fmt.Errorf("target %s: %w", t.Name, err)
+			}
+			locals = append(locals, rt)
+			runtimes = append(runtimes, rt)
+		}
+	}
+	// Processes stop with berth; after a restart the store brings them back.
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		for _, rt := range locals {
+			if err := rt.Close(ctx); err != nil {
+				logger.Error("stop local runtime", "err", err)
+			}
+		}
+	}()
+
+	activityKey := secret.DeriveKey(master, "activity")
+	c, err := core.New(core.Config{
+		Store: st, Runtimes: runtimes, DefaultTarget: cfg.DefaultTarget, MaxReplicas: cfg.MaxReplicas,
+		ActivityToken: func(id string) string { return auth.ActivityToken(activityKey, id) },
+		PublicURL:     publicURL, SyncInterval: durationOr(cfg.SyncInterval, 2*time.Second), Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	if err := c.Start(ctx); err != nil {
+		return err
+	}
+	defer c.Stop()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var limiter *auth.Limiter
+	if cfg.RateLimit > 0 {
+		limiter = auth.NewLimiter(cfg.RateLimit, int(cfg.RateLimit*2)+1)
+	}
+	api := httpapi.NewServer(httpapi.Deps{
+		Core: c, Accounts: accounts, Audit: st, ActivityKey: activityKey, Logger: logger,
+		Version: version, Started: time.Now(), Limiter: limiter, AllowedOrigins: cfg.AllowedOrigins, Registry: reg,
+	})
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	srv.RegisterOnShutdown(api.CloseStreams)
+
+	fmt.Fprintf(e.stdout, "berth %s is running at %s (store: %s, data: %s)\n", version, url, st.Kind(), dataDir)
+	if firstPassword != "" {
+		fmt.Fprintf(e.stdout, "First start: log in as admin with password %s (shown once; change it or set BERTH_ADMIN_PASSWORD)\n", firstPassword)
+		fmt.Fprintf(e.stdout, "  berth login --server %s --username admin\n", url)
+	}
+	logger.Info("berth started", "url", url, "store", st.Kind(), "targets", len(runtimes))
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: draining requests for up to 30s")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		logger.Warn("drain incomplete", "err", err)
+	}
+	return nil
+}

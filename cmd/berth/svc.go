@@ -1,0 +1,400 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/client"
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
+)
+
+func newSvcCmd(e *cliEnv, f *clientFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "svc",
+		Aliases: []string{"service", "services"},
+		Short:   "Manage services",
+	}
+	cmd.AddCommand(
+		newSvcApplyCmd(e, f), newSvcListCmd(e, f), newSvcGetCmd(e, f), newSvcRmCmd(e, f),
+		newSvcScaleCmd(e, f), newSvcRollbackCmd(e, f),
+		newSvcActionCmd(e, f, "start", "Start a stopped service", svcReady),
+		newSvcActionCmd(e, f, "stop", "Stop every replica, keeping the spec", svcStopped),
+		newSvcActionCmd(e, f, "restart", "Restart the replicas one at a time", svcReady),
+		newSvcRevisionsCmd(e, f), newSvcLogsCmd(e, f), newSvcConfigCmd(e, f),
+	)
+	return cmd
+}
+
+// addRefFlags adds --target and --namespace, which narrow the service a NAME means.
+func addRefFlags(cmd *cobra.Command, ref *berth.ServiceRef) {
+	cmd.Flags().StringVar(&ref.Target, "target", "", "target of the service")
+	cmd.Flags().StringVarP(&ref.Namespace, "namespace", "n", "", "namespace of the service (cluster targets)")
+}
+
+// svcRun is the shape of most service commands: a call that changes the
+// service, then maybe a wait, then its answer printed.
+func svcRun(cmd *cobra.Command, e *cliEnv, f *clientFlags, ref berth.ServiceRef, w waitFlags, goal svcGoal,
+	call func(c *client.Client, ctx context.Context) (*client.ServiceResult, error)) error {
+	c, err := f.newClient(e)
+	if err != nil {
+		return err
+	}
+	var raw json.RawMessage
+	ctx := f.capture(cmd.Context(), &raw)
+	res, err := call(c, ctx)
+	if err != nil {
+		return err
+	}
+	if w.wait {
+		if res.Service != nil { // wait for the service the server resolved
+			ref.Target, ref.Namespace = res.Service.Target, res.Service.Namespace
+		}
+		if err := waitService(ctx, e, c, ref, goal, w.timeout); err != nil {
+			return err
+		}
+	}
+	if f.json() {
+		return e.printRaw(raw)
+	}
+	fmt.Fprintf(e.stdout, "%s: %s\n", ref.Name, res.Message)
+	return nil
+}
+
+// specFile is the YAML of `svc apply`: a ServiceSpec plus an optional name.
+func parseSpecFile(data []byte) (name string, spec berth.ServiceSpec, err error) {
+	js, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return "", spec, berth.Invalid("file", "%v", err)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(js, &m); err != nil {
+		return "", spec, berth.Invalid("file", "want a mapping of spec fields")
+	}
+	if n, ok := m["name"]; ok {
+		if err := json.Unmarshal(n, &name); err != nil {
+			return "", spec, berth.Invalid("name", "must be a string")
+		}
+		delete(m, "name")
+	}
+	rest, _ := json.Marshal(m)
+	dec := json.NewDecoder(bytes.NewReader(rest))
+	dec.DisallowUnknownFields() // a typo in a spec file should not pass silently
+	if err := dec.Decode(&spec); err != nil {
+		return "", spec, berth.Invalid("file", "%v", err)
+	}
+	return name, spec, nil
+}
+
+func newSvcApplyCmd(e *cliEnv, f *clientFlags) *cobra.Command {
+	var file, name string
+	var w waitFlags
+	cmd := &cobra.Command{
+		Use:   "apply -f SPEC.yaml",
+		Short: "Create or update a service from a YAML (or JSON) spec",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var data []byte
+			var err error
+			if file == "-" {
+				data, err = readAll(e)
+			} else {
+				data, err = os.ReadFile(file)
+			}
+			if err != nil {
+				return fmt.Errorf("read spec: %w", err)
+			}
+			fileName, spec, err := parseSpecFile(data)
+			if err != nil {
+				return err
+			}
+			if name == "" {
+				name = fileName
+			}
+			if name == "" {
+				return berth.Invalid("name", "give it in the file (name:) or with --name")
+			}
+			ref := berth.ServiceRef{Name: name, Target: spec.Target, Namespace: spec.Namespace}
+			return svcRun(cmd, e, f, ref, w, svcReady, func(c *client.Client, ctx context.Context) (*client.ServiceResult, error) {
+				res, _, err := c.ApplyService(ctx, name, spec)
+				return res, err
+			})
+		},
+	}
+	cmd.Flags().StringVarP(&file, "file", "f", "", "spec file (- for stdin)")
+	cmd.Flags().StringVar(&name, "name", "", "service name (overrides name: in the file)")
+	_ = cmd.MarkFlagRequired("file")
+	addWaitFlags(cmd, &w)
+	return cmd
+}
+
+func newSvcListCmd(e *cliEnv, f *clientFlags) *cobra.Command {
+	var o client.ListOptions
+	var target string
+	cmd := &cobra.Command{
+		Use:     "ls",
+		Aliases: []string{"list"},
+		Short:   "List services",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := f.newClient(e)
+			if err != nil {
+				return err
+			}
+			var raw json.RawMessage
+			l, err := c.ListServices(f.capture(cmd.Context(), &raw), target, o)
+			if err != nil {
+				return err
+			}
+			if f.json() {
+				return e.printRaw(raw)
+			}
+			t := newTable(e.stdout, "NAME", "TARGET", "STATUS", "READY", "REVISION", "AGE", "MESSAGE")
+			for _, s := range l.Services {
+				t.row(qualified(s), s.Target, string(s.Status), fmt.Sprintf("%d/%d", s.ReadyReplicas, s.Replicas),
+					itoa(s.Revision), age(s.CreatedAt), s.Message)
+			}
+			if err := t.flush(); err != nil {
+				return err
+			}
+			if l.Total > len(l.Services) {
+				fmt.Fprintf(e.stderr, "showing %d of %d (--page, --page-size)\n", len(l.Services), l.Total)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&target, "target", "", "only this target's services")
+	addPageFlags(cmd, &o)
+	return cmd
+}
+
+func qualified(s *berth.Service) string {
+	if s.Namespace != "" {
+		return s.Namespace + "/" + s.Name
+	}
+	return s.Name
+}
+
+func newSvcGetCmd(e *cliEnv, f *clientFlags) *cobra.Command {
+	var ref berth.ServiceRef
+	cmd := &cobra.Command{
+		Use:   "get NAME",
+		Short: "Show a service and its replicas",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.newClient(e)
+			if err != nil {
+				return err
+			}
+			ref.Name = args[0]
+			var raw json.RawMessage
+			s, err := c.GetService(f.capture(cmd.Context(), &raw), ref)
+			if err != nil {
+				return err
+			}
+			if f.json() {
+				return e.printRaw(raw)
+			}
+			return printService(e, s)
+		},
+	}
+	addRefFlags(cmd, &ref)
+	return cmd
+}
+
+func printService(e *cliEnv, s *berth.Service) error {
+	what := s.Spec.Image
+	if len(s.Spec.Command) > 0 {
+		what = strings.TrimSpace(what + " " + strings.Join(s.Spec.Command, " "))
+	}
+	ports := []string{}
+	for _, p := range s.Spec.Ports {
+		ports = append(ports, fmt.Sprintf("%s:%d", p.Name, p.Port))
+	}
+	managed := "yes"
+	if !s.Managed {
+		managed = "no (found on the target)"
+	}
+	err := fields(e.stdout,
+		"Name", qualified(s),
+		"Target", s.Target,
+		"Status", string(s.Status),
+		"Message", s.Message,
+		"Ready", fmt.Sprintf("%d/%d", s.ReadyReplicas, s.Replicas),
+		"Revision", itoa(s.Revision),
+		"Managed", managed,
+		"Run", what,
+		"Ports", strings.Join(ports, ", "),
+		"Env", strings.Join(sortedKeys(s.Spec.Env), ", "),
+		"Secrets", strings.Join(sortedKeys(s.Spec.Secrets), ", "),
+		"Config files", strings.Join(sortedKeys(s.Spec.Config.Files), ", "),
+		"Created", when(s.CreatedAt),
+		"Updated", when(s.UpdatedAt),
+	)
+	if err != nil || len(s.Instances) == 0 {
+		return err
+	}
+	fmt.Fprintln(e.stdout)
+	t := newTable(e.stdout, "REPLICA", "STATE", "READY", "RESTARTS", "REVISION", "PID", "PORT", "LAST EXIT")
+	for _, r := range s.Instances {
+		pid, port := "", ""
+		if r.PID > 0 {
+			pid = itoa(r.PID)
+		}
+		if r.Port > 0 {
+			port = itoa(r.Port)
+		}
+		t.row(r.Name, r.State, strconv.FormatBool(r.Ready), itoa(r.Restarts), itoa(r.Revision), pid, port, r.LastExit)
+	}
+	return t.flush()
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func newSvcRmCmd(e *cliEnv, f *clientFlags) *cobra.Command {
+	var ref berth.ServiceRef
+	var w waitFlags
+	cmd := &cobra.Command{
+		Use:     "rm NAME",
+		Aliases: []string{"delete"},
+		Short:   "Delete a service from its target and from berth",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.newClient(e)
+			if err != nil {
+				return err
+			}
+			ref.Name = args[0]
+			var raw json.RawMessage
+			ack, err := c.DeleteService(f.capture(cmd.Context(), &raw), ref)
+			if err != nil {
+				return err
+			}
+			if w.wait {
+				if err := waitService(cmd.Context(), e, c, ref, svcGone, w.timeout); err != nil {
+					return err
+				}
+			}
+			if f.json() {
+				return e.printRaw(raw)
+			}
+			fmt.Fprintf(e.stdout, "%s: %s\n", ref.Name, ack.Message)
+			return nil
+		},
+	}
+	addRefFlags(cmd, &ref)
+	addWaitFlags(cmd, &w)
+	return cmd
+}
+
+func newSvcActionCmd(e *cliEnv, f *clientFlags, action, short string, goal svcGoal) *cobra.Command {
+	var ref berth.ServiceRef
+	var w waitFlags
+	call := map[string]func(*client.Client, context.Context, berth.ServiceRef) (*client.ServiceResult, error){
+		"start": (*client.Client).StartService, "stop": (*client.Client).StopService, "restart": (*client.Client).RestartService,
+	}[action]
+	cmd := &cobra.Command{
+		Use:   action + " NAME",
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ref.Name = args[0]
+			return svcRun(cmd, e, f, ref, w, goal, func(c *client.Client, ctx context.Context) (*client.ServiceResult, error) {
+				return call(c, ctx, ref)
+			})
+		},
+	}
+	addRefFlags(cmd, &ref)
+	addWaitFlags(cmd, &w)
+	return cmd
+}
+
+func newSvcScaleCmd(e *cliEnv, f *clientFlags) *cobra.Command {
+	var ref berth.ServiceRef
+	var w waitFlags
+	cmd := &cobra.Command{
+		Use:   "scale NAME REPLICAS",
+		Short: "Set the number of replicas",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			n, err := strconv.Atoi(args[1])
+			if err != nil || n < 0 {
+				return berth.Invalid("replicas", "must be a whole number from 0, got %q", args[1])
+			}
+			ref.Name = args[0]
+			return svcRun(cmd, e, f, ref, w, svcReady, func(c *client.Client, ctx context.Context) (*client.ServiceResult, error) {
+				return c.ScaleService(ctx, ref, n)
+			})
+		},
+	}
+	addRefFlags(cmd, &ref)
+	addWaitFlags(cmd, &w)
+	return cmd
+}
+
+func newSvcRollbackCmd(e *cliEnv, f *clientFlags) *cobra.Command {
+	var ref berth.ServiceRef
+	var w waitFlags
+	var revision int
+	cmd := &cobra.Command{
+		Use:   "rollback NAME",
+		Short: "Roll back to a stored revision (default: the previous one)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ref.Name = args[0]
+			return svcRun(cmd, e, f, ref, w, svcReady, func(c *client.Client, ctx context.Context) (*client.ServiceResult, error) {
+				return c.RollbackService(ctx, ref, revision)
+			})
+		},
+	}
+	cmd.Flags().IntVar(&revision, "revision", 0, "revision to roll back to (default: the previous one)")
+	addRefFlags(cmd, &ref)
+	addWaitFlags(cmd, &w)
+	return cmd
+}
+
+func newSvcRevisionsCmd(e *cliEnv, f *clientFlags) *cobra.Command {
+	var ref berth.ServiceRef
+	cmd := &cobra.Command{
+		Use:     "revisions NAME",
+		Aliases: []string{"history"},
+		Short:   "List the stored revisions of a service",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.newClient(e)
+			if err != nil {
+				return err
+			}
+			ref.Name = args[0]
+			var raw json.RawMessage
+			revs, err := c.ListRevisions(f.capture(cmd.Context(), &raw), ref)
+			if err != nil {
+				return err
+			}
+			if f.json() {
+				return e.printRaw(raw)
+			}
+			t := newTable(e.stdout, "REVISION", "CAUSE", "AUTHOR", "AGE")
+			for _, r := range revs {
+				t.row(itoa(r.Number), r.Cause, r.Author, age(r.CreatedAt))
+			}
+			return t.flush()
+		},
+	}
+	addRefFlags(cmd, &ref)
+	return cmd
+}

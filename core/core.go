@@ -1,0 +1,301 @@
+// Package core is berth's application layer: it resolves targets, checks
+// ownership and input, keeps desired state in the store and converges the
+// runtimes to it. It knows nothing of HTTP.
+package core
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/berthhq/berth"
+)
+
+// Config wires a Core.
+type Config struct {
+	Store         berth.Store
+	Runtimes      []berth.Runtime
+	DefaultTarget string // "" → "local" when configured, else the first runtime
+	MaxReplicas   int    // bound of spec.replicas (default 50)
+	// ActivityToken mints the token a workspace uses to report its activity,
+	// and ActivityURL is where it reports (berth's own URL + the route).
+	ActivityToken func(envID string) string
+	PublicURL     string
+	SyncInterval  time.Duration // observed-state sync and auto-stop check (default 2s)
+	Logger        *slog.Logger
+	Now           func() time.Time
+	// OnAudit, when set, is told of every audit entry core writes itself.
+	OnAudit func(*berth.AuditEntry)
+}
+
+// Core is the application service behind the API.
+type Core struct {
+	store     berth.Store
+	runtimes  map[string]berth.Runtime
+	order     []string // target names, sorted
+	def       string
+	maxRepl   int
+	activity  func(string) string
+	publicURL string
+	interval  time.Duration
+	log       *slog.Logger
+	now       func() time.Time
+	onAudit   func(*berth.AuditEntry)
+
+	// svcLocks serialise mutations of one service or environment so that
+	// concurrent requests (two PUTs, a scale during a rollback) apply in order.
+	locksMu sync.Mutex
+	locks   map[string]*sync.Mutex
+
+	stopLoops context.CancelFunc
+	loopsDone chan struct{}
+}
+
+// New validates cfg and returns a Core.
+func New(cfg Config) (*Core, error) {
+	if cfg.Store == nil {
+		return nil, fmt.Errorf("core: no store")
+	}
+	if len(cfg.Runtimes) == 0 {
+		return nil, fmt.Errorf("core: no target configured")
+	}
+	c := &Core{
+		store:     cfg.Store,
+		runtimes:  map[string]berth.Runtime{},
+		maxRepl:   cfg.MaxReplicas,
+		activity:  cfg.ActivityToken,
+		publicURL: strings.TrimRight(cfg.PublicURL, "/"),
+		interval:  cfg.SyncInterval,
+		log:       cfg.Logger,
+		now:       cfg.Now,
+		onAudit:   cfg.OnAudit,
+		locks:     map[string]*sync.Mutex{},
+	}
+	for _, rt := range cfg.Runtimes {
+		name := rt.Info().Name
+		if _, dup := c.runtimes[name]; dup {
+			return nil, fmt.Errorf("core: target %q configured twice", name)
+		}
+		c.runtimes[name] = rt
+		c.order = append(c.order, name)
+	}
+	sort.Strings(c.order)
+	c.def = cfg.DefaultTarget
+	if c.def == "" {
+		if _, ok := c.runtimes["local"]; ok {
+			c.def = "local"
+		} else {
+			c.def = c.order[0]
+		}
+	}
+	if _, ok := c.runtimes[c.def]; !ok {
+		return nil, fmt.Errorf("core: default target %q is not configured", c.def)
+	}
+	if c.maxRepl <= 0 {
+		c.maxRepl = 50
+	}
+	if c.interval <= 0 {
+		c.interval = 2 * time.Second
+	}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	return c, nil
+}
+
+// MaxReplicas is the configured bound of spec.replicas.
+func (c *Core) MaxReplicas() int { return c.maxRepl }
+
+// Store returns the store (for health checks).
+func (c *Core) Store() berth.Store { return c.store }
+
+// Targets lists the configured targets, the default marked.
+func (c *Core) Targets() []berth.TargetInfo {
+	out := make([]berth.TargetInfo, 0, len(c.order))
+	for _, name := range c.order {
+		info := c.runtimes[name].Info()
+		info.Default = name == c.def
+		out = append(out, info)
+	}
+	return out
+}
+
+// Runtime returns the runtime of a target.
+func (c *Core) Runtime(target string) (berth.Runtime, bool) {
+	rt, ok := c.runtimes[target]
+	return rt, ok
+}
+
+// resolveTarget picks a target the way DESIGN §2 says: an explicit target
+// wins, else provider + region, else the default.
+func (c *Core) resolveTarget(target, provider, region string) (berth.Runtime, error) {
+	if target != "" {
+		rt, ok := c.runtimes[target]
+		if !ok {
+			return nil, berth.Invalid("target", "%q is not configured; configured targets: %s", target, c.targetList())
+		}
+		return rt, nil
+	}
+	if provider == "" {
+		return c.runtimes[c.def], nil
+	}
+	if provider == berth.ProviderAWS || provider == berth.ProviderGCP {
+		return nil, berth.Errorf(berth.ENOTSUPPORTED, "cloudProvider %s is not supported yet; configured targets: %s", provider, c.targetList())
+	}
+	var match []berth.Runtime
+	for _, name := range c.order {
+		info := c.runtimes[name].Info()
+		if info.Provider != provider {
+			continue
+		}
+		if region != "" && info.Region != "" && !strings.EqualFold(info.Region, region) {
+			continue
+		}
+		match = append(match, c.runtimes[name])
+	}
+	// Prefer an exact region match over a region-less target of the provider.
+	for _, rt := range match {
+		if region != "" && strings.EqualFold(rt.Info().Region, region) {
+			return rt, nil
+		}
+	}
+	if len(match) > 0 {
+		if name := c.def; c.runtimes[name].Info().Provider == provider {
+			return c.runtimes[name], nil
+		}
+		return match[0], nil
+	}
+	field := "cloudProvider"
+	if region != "" {
+		field = "cloudRegion"
+	}
+	return nil, berth.Invalid(field, "no target for provider %s region %q; configured targets: %s", provider, region, c.targetList())
+}
+
+func (c *Core) targetList() string {
+	var parts []string
+	for _, name := range c.order {
+		info := c.runtimes[name].Info()
+		s := name + " (" + info.Provider
+		if info.Region != "" {
+			s += " " + info.Region
+		}
+		parts = append(parts, s+")")
+	}
+	return strings.Join(parts, ", ")
+}
+
+// lock serialises mutations of one object.
+func (c *Core) lock(key string) func() {
+	c.locksMu.Lock()
+	m, ok := c.locks[key]
+	if !ok {
+		m = &sync.Mutex{}
+		c.locks[key] = m
+	}
+	c.locksMu.Unlock()
+	m.Lock()
+	return m.Unlock
+}
+
+func actor(ctx context.Context) berth.Actor {
+	if a, ok := berth.ActorFrom(ctx); ok {
+		return a
+	}
+	return berth.System
+}
+
+// Start brings back what should run (the local runtime keeps its desired
+// state in the store only) and starts the background loops.
+func (c *Core) Start(ctx context.Context) error {
+	if err := c.restore(ctx); err != nil {
+		return err
+	}
+	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	c.stopLoops = cancel
+	c.loopsDone = make(chan struct{})
+	go func() {
+		defer close(c.loopsDone)
+		t := time.NewTicker(c.interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-loopCtx.Done():
+				return
+			case <-t.C:
+				c.SyncOnce(loopCtx)
+			}
+		}
+	}()
+	return nil
+}
+
+// Stop ends the background loops.
+func (c *Core) Stop() {
+	if c.stopLoops != nil {
+		c.stopLoops()
+		<-c.loopsDone
+	}
+}
+
+// restore re-applies every stored service and environment to its runtime.
+// Runtimes are idempotent, so this is safe for those that kept their state.
+func (c *Core) restore(ctx context.Context) error {
+	svcs, _, err := c.store.ListServices(ctx, berth.ServiceFilter{})
+	if err != nil {
+		return fmt.Errorf("restore services: %w", err)
+	}
+	for _, svc := range svcs {
+		rt, ok := c.runtimes[svc.Target]
+		if !ok || !svc.Managed {
+			continue
+		}
+		if err := rt.ApplyService(ctx, svc); err != nil {
+			c.log.Error("restore service", "service", svc.Ref().String(), "err", err)
+		}
+	}
+	envs, _, err := c.store.ListEnvironments(ctx, berth.EnvironmentFilter{})
+	if err != nil {
+		return fmt.Errorf("restore environments: %w", err)
+	}
+	for _, env := range envs {
+		rt, ok := c.runtimes[env.Target]
+		if !ok || env.Status == berth.EnvDeleting {
+			continue
+		}
+		if _, err := rt.ApplyEnvironment(ctx, c.runtimeEnv(env)); err != nil {
+			c.log.Error("restore environment", "environment", env.ID, "err", err)
+		}
+	}
+	return nil
+}
+
+// SyncOnce writes observed state into the store (so lists are cheap and
+// survive restarts) and stops idle environments. The loop calls it; tests
+// call it directly.
+func (c *Core) SyncOnce(ctx context.Context) {
+	svcs, _, err := c.store.ListServices(ctx, berth.ServiceFilter{})
+	if err != nil {
+		c.log.Error("sync services", "err", err)
+		return
+	}
+	for _, svc := range svcs {
+		c.syncService(ctx, svc)
+	}
+	envs, _, err := c.store.ListEnvironments(ctx, berth.EnvironmentFilter{})
+	if err != nil {
+		c.log.Error("sync environments", "err", err)
+		return
+	}
+	for _, env := range envs {
+		c.syncEnvironment(ctx, env)
+	}
+	c.autoStop(ctx, envs)
+}

@@ -1,0 +1,324 @@
+package core
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/berthhq/berth"
+)
+
+// newEnvID returns "env-" and 10 random lower-case alphanumerics.
+func newEnvID() string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, 10)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on Linux
+	}
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return "env-" + string(b)
+}
+
+// CreateEnvironment validates the Dev8 request, stores the environment and
+// starts it on its target.
+func (c *Core) CreateEnvironment(ctx context.Context, req berth.CreateEnvironmentRequest) (*berth.Environment, error) {
+	if err := req.Normalize(); err != nil {
+		return nil, err
+	}
+	a := actor(ctx)
+	owner := a.UserID
+	if req.UserID != "" && req.UserID != a.UserID {
+		if a.Role != berth.RoleAdmin {
+			return nil, berth.Errorf(berth.EFORBIDDEN, "userId: only an admin may create an environment for another user")
+		}
+		owner = req.UserID
+	}
+	rt, err := c.resolveTarget(req.Target, req.CloudProvider, req.CloudRegion)
+	if err != nil {
+		return nil, err
+	}
+	info := rt.Info()
+	region := req.CloudRegion
+	if info.Region != "" {
+		region = info.Region
+	}
+	now := c.now().UTC()
+	env := &berth.Environment{
+		ID: newEnvID(), UserID: owner, Name: req.Name, Status: berth.EnvCreating,
+		CloudProvider: info.Provider, CloudRegion: region, Target: info.Name, Template: req.Template,
+		CPUCores: req.CPUCores, MemoryGB: req.MemoryGB, StorageGB: req.StorageGB, BaseImage: req.BaseImage,
+		GitUserName: req.GitUserName, GitUserEmail: req.GitUserEmail, Env: req.Env,
+		AutoStopMinutes: req.AutoStopMinutes, Secrets: req.EnvSecrets,
+		CreatedAt: now, UpdatedAt: now, LastAccessedAt: now,
+	}
+	if err := c.store.CreateEnvironment(ctx, env); err != nil {
+		return nil, fmt.Errorf("create environment %s: %w", env.ID, err)
+	}
+	unlock := c.lock("env/" + env.ID)
+	defer unlock()
+	st, err := rt.ApplyEnvironment(ctx, c.runtimeEnv(env))
+	if err != nil {
+		return nil, c.failEnvironment(ctx, env, "create", err)
+	}
+	c.applyState(env, st)
+	env.UpdatedAt = c.now().UTC()
+	if err := c.store.UpdateEnvironment(ctx, env); err != nil {
+		return nil, fmt.Errorf("create environment %s: %w", env.ID, err)
+	}
+	return env, nil
+}
+
+// runtimeEnv is the environment as handed to a runtime: the stored one plus
+// where and how its workspace reports activity.
+func (c *Core) runtimeEnv(env *berth.Environment) *berth.Environment {
+	cp := *env
+	cp.Env = maps.Clone(env.Env)
+	if cp.Env == nil {
+		cp.Env = map[string]string{}
+	}
+	if c.publicURL != "" && c.activity != nil {
+		cp.Env["BERTH_ACTIVITY_URL"] = c.publicURL + "/api/v1/environments/" + env.ID + "/activity"
+		cp.Env["BERTH_ACTIVITY_TOKEN"] = c.activity(env.ID)
+	}
+	return &cp
+}
+
+func (c *Core) applyState(env *berth.Environment, st *berth.EnvironmentState) {
+	if st == nil {
+		return
+	}
+	env.Status, env.Message = st.Status, st.Message
+	if st.URL != "" {
+		env.VSCodeURL = st.URL
+	}
+	if st.PublicIP != "" {
+		env.ACIPublicIP = st.PublicIP
+	}
+	if st.ContainerGroupID != "" {
+		env.ACIContainerGroupID = st.ContainerGroupID
+	}
+	if st.FileShareName != "" {
+		env.AzureFileShareName = st.FileShareName
+	}
+}
+
+func (c *Core) failEnvironment(ctx context.Context, env *berth.Environment, op string, err error) error {
+	env.Status, env.Message, env.UpdatedAt = berth.EnvError, berth.ErrorMessage(err), c.now().UTC()
+	if uerr := c.store.UpdateEnvironment(ctx, env); uerr != nil {
+		c.log.Error("record environment error", "environment", env.ID, "err", uerr)
+	}
+	return berth.Wrap(err, berth.EENVIRONMENT, "%s environment %s", op, env.ID)
+}
+
+// visible loads an environment the caller may see: another user's
+// environment is NOT_FOUND, never FORBIDDEN.
+func (c *Core) visible(ctx context.Context, id string) (*berth.Environment, error) {
+	env, err := c.store.GetEnvironment(ctx, id)
+	if err != nil {
+		if berth.IsCode(err, berth.ENOTFOUND) {
+			return nil, berth.NotFound("environment", id)
+		}
+		return nil, fmt.Errorf("get environment %s: %w", id, err)
+	}
+	if a := actor(ctx); a.Role != berth.RoleAdmin && env.UserID != a.UserID {
+		return nil, berth.NotFound("environment", id)
+	}
+	return env, nil
+}
+
+// GetEnvironment returns an environment with its live status.
+func (c *Core) GetEnvironment(ctx context.Context, id string) (*berth.Environment, error) {
+	env, err := c.visible(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if rt, ok := c.runtimes[env.Target]; ok && env.Status != berth.EnvDeleting {
+		if st, err := rt.EnvironmentState(ctx, env); err == nil {
+			c.applyState(env, st)
+		}
+	}
+	return env, nil
+}
+
+// ListEnvironments returns the caller's environments (an admin sees all, or
+// one user's with userID).
+func (c *Core) ListEnvironments(ctx context.Context, userID string, offset, limit int) ([]*berth.Environment, int, error) {
+	a := actor(ctx)
+	f := berth.EnvironmentFilter{UserID: a.UserID, Offset: offset, Limit: limit}
+	if a.Role == berth.RoleAdmin {
+		f.UserID = userID
+	}
+	envs, total, err := c.store.ListEnvironments(ctx, f)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list environments: %w", err)
+	}
+	return envs, total, nil
+}
+
+// envOp runs one lifecycle change under the environment's lock.
+func (c *Core) envOp(ctx context.Context, id, op string, transient berth.EnvStatus, fn func(env *berth.Environment, rt berth.Runtime) error) (*berth.Environment, error) {
+	if _, err := c.visible(ctx, id); err != nil {
+		return nil, err
+	}
+	unlock := c.lock("env/" + id)
+	defer unlock()
+	env, err := c.store.GetEnvironment(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	rt, ok := c.runtimes[env.Target]
+	if !ok {
+		return nil, berth.Errorf(berth.EUNAVAILABLE, "target %q of environment %s is not configured", env.Target, id)
+	}
+	env.Status, env.UpdatedAt = transient, c.now().UTC()
+	if err := c.store.UpdateEnvironment(ctx, env); err != nil {
+		return nil, fmt.Errorf("%s environment %s: %w", op, id, err)
+	}
+	if err := fn(env, rt); err != nil {
+		return nil, c.failEnvironment(ctx, env, op, err)
+	}
+	return env, nil
+}
+
+// StartEnvironment starts a stopped environment.
+func (c *Core) StartEnvironment(ctx context.Context, id string) (*berth.Environment, error) {
+	return c.envOp(ctx, id, "start", berth.EnvStarting, func(env *berth.Environment, rt berth.Runtime) error {
+		env.Stopped = false
+		if err := rt.StartEnvironment(ctx, c.runtimeEnv(env)); err != nil {
+			return err
+		}
+		env.LastAccessedAt = c.now().UTC() // a fresh start is not idle
+		return c.refreshEnv(ctx, env, rt)
+	})
+}
+
+// StopEnvironment stops an environment, keeping its workspace.
+func (c *Core) StopEnvironment(ctx context.Context, id string) (*berth.Environment, error) {
+	return c.envOp(ctx, id, "stop", berth.EnvStopping, func(env *berth.Environment, rt berth.Runtime) error {
+		env.Stopped = true
+		if err := rt.StopEnvironment(ctx, c.runtimeEnv(env)); err != nil {
+			return err
+		}
+		return c.refreshEnv(ctx, env, rt)
+	})
+}
+
+func (c *Core) refreshEnv(ctx context.Context, env *berth.Environment, rt berth.Runtime) error {
+	if st, err := rt.EnvironmentState(ctx, env); err == nil {
+		c.applyState(env, st)
+	}
+	env.UpdatedAt = c.now().UTC()
+	return c.store.UpdateEnvironment(ctx, env)
+}
+
+// DeleteEnvironment removes the environment's workload (and its storage
+// unless keepVolume), then its record.
+func (c *Core) DeleteEnvironment(ctx context.Context, id string, keepVolume bool) (*berth.Environment, error) {
+	env, err := c.envOp(ctx, id, "delete", berth.EnvDeleting, func(env *berth.Environment, rt berth.Runtime) error {
+		return rt.DeleteEnvironment(ctx, env, keepVolume)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.store.DeleteEnvironment(ctx, id); err != nil {
+		return nil, fmt.Errorf("delete environment %s: %w", id, err)
+	}
+	return env, nil
+}
+
+// RecordActivity feeds idle auto-stop from a workspace's report. The caller
+// has been authorised for this environment (owner, admin or its activity token).
+func (c *Core) RecordActivity(ctx context.Context, id string, act berth.Activity) error {
+	if _, err := c.store.GetEnvironment(ctx, id); err != nil {
+		if berth.IsCode(err, berth.ENOTFOUND) {
+			return berth.NotFound("environment", id)
+		}
+		return err
+	}
+	now := c.now().UTC()
+	at := time.Time{}
+	for _, t := range []*time.Time{act.Snapshot.LastIDEActivity, act.Snapshot.LastSSHActivity} {
+		if t != nil && t.After(at) {
+			at = *t
+		}
+	}
+	if act.Snapshot.ActiveIDEConnections > 0 || act.Snapshot.ActiveSSHConnections > 0 {
+		at = now // open connections are activity now
+	}
+	if at.IsZero() {
+		return nil // a report without any activity does not refresh lastAccessedAt
+	}
+	if at.After(now) {
+		at = now // a workspace's clock may run ahead: never move into the future
+	}
+	return c.store.TouchEnvironment(ctx, id, at.UTC())
+}
+
+// syncEnvironment stores the observed status when it changed.
+func (c *Core) syncEnvironment(ctx context.Context, stored *berth.Environment) {
+	rt, ok := c.runtimes[stored.Target]
+	if !ok || stored.Status == berth.EnvDeleting {
+		return
+	}
+	st, err := rt.EnvironmentState(ctx, stored)
+	if err != nil || st == nil {
+		return
+	}
+	if st.Status == stored.Status && st.Message == stored.Message && (st.URL == "" || st.URL == stored.VSCodeURL) {
+		return
+	}
+	unlock := c.lock("env/" + stored.ID)
+	defer unlock()
+	cur, err := c.store.GetEnvironment(ctx, stored.ID)
+	if err != nil || cur.Status == berth.EnvDeleting {
+		return
+	}
+	c.applyState(cur, st)
+	cur.UpdatedAt = c.now().UTC()
+	if err := c.store.UpdateEnvironment(ctx, cur); err != nil {
+		c.log.Error("sync environment", "environment", cur.ID, "err", err)
+	}
+}
+
+// autoStop stops running environments idle for longer than their
+// autoStopMinutes, and audits it as berth's own action.
+func (c *Core) autoStop(ctx context.Context, envs []*berth.Environment) {
+	now := c.now().UTC()
+	for _, env := range envs {
+		if env.AutoStopMinutes <= 0 || env.Stopped || env.Status != berth.EnvRunning {
+			continue
+		}
+		idle := now.Sub(env.LastAccessedAt)
+		if idle < time.Duration(env.AutoStopMinutes)*time.Minute {
+			continue
+		}
+		start := c.now()
+		sysCtx := berth.WithActor(ctx, berth.System)
+		_, err := c.StopEnvironment(sysCtx, env.ID)
+		e := &berth.AuditEntry{
+			Timestamp: now, UserID: berth.System.UserID, Username: berth.System.Username,
+			Action: "environment.autostop", Type: "stop", ResourceType: "environment", Resource: env.ID,
+			Target: env.Target, Status: berth.AuditCompleted, DurationMs: c.now().Sub(start).Milliseconds(),
+			Details: map[string]any{"idleMinutes": int(idle.Minutes()), "autoStopMinutes": env.AutoStopMinutes},
+		}
+		if err != nil {
+			e.Status, e.Error = berth.AuditFailed, berth.ErrorMessage(err)
+		}
+		c.audit(ctx, e)
+	}
+}
+
+// audit appends an entry written by core itself.
+func (c *Core) audit(ctx context.Context, e *berth.AuditEntry) {
+	if err := c.store.AppendAudit(ctx, e); err != nil {
+		c.log.Error("append audit entry", "action", e.Action, "err", err)
+		return
+	}
+	if c.onAudit != nil {
+		c.onAudit(e)
+	}
+}

@@ -1,0 +1,429 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"reflect"
+	"strings"
+
+	"github.com/berthhq/berth"
+)
+
+// ServiceQuery names a service as API callers do: a name, and a target or
+// namespace when the name alone is ambiguous.
+type ServiceQuery struct {
+	Name      string
+	Target    string
+	Namespace string
+}
+
+// ListServices returns one page of services with their last observed state.
+func (c *Core) ListServices(ctx context.Context, target string, offset, limit int) ([]*berth.Service, int, error) {
+	if target != "" {
+		if _, ok := c.runtimes[target]; !ok {
+			return nil, 0, berth.Invalid("target", "%q is not configured; configured targets: %s", target, c.targetList())
+		}
+	}
+	svcs, total, err := c.store.ListServices(ctx, berth.ServiceFilter{Target: target, Offset: offset, Limit: limit})
+	if err != nil {
+		return nil, 0, fmt.Errorf("list services: %w", err)
+	}
+	// Runtimes answer ServiceState from memory (the local supervisor, an
+	// informer cache), so a page shows live replica counts, not the last sync.
+	for _, s := range svcs {
+		c.observe(ctx, s)
+		s.Instances = nil // per-replica detail belongs to GET of one service
+		s.Spec = s.Spec.Redacted()
+	}
+	return svcs, total, nil
+}
+
+// find resolves a query to the stored service.
+func (c *Core) find(ctx context.Context, q ServiceQuery) (*berth.Service, error) {
+	if q.Target != "" {
+		if _, ok := c.runtimes[q.Target]; !ok {
+			return nil, berth.Invalid("target", "%q is not configured; configured targets: %s", q.Target, c.targetList())
+		}
+	}
+	svcs, _, err := c.store.ListServices(ctx, berth.ServiceFilter{Target: q.Target, Namespace: q.Namespace, Name: q.Name})
+	if err != nil {
+		return nil, fmt.Errorf("find service %s: %w", q.Name, err)
+	}
+	switch len(svcs) {
+	case 0:
+		return nil, berth.NotFound("service", q.Name)
+	case 1:
+		return svcs[0], nil
+	}
+	var where []string
+	for _, s := range svcs {
+		where = append(where, s.Ref().String())
+	}
+	return nil, berth.Errorf(berth.ECONFLICT, "service %q exists on several targets (%s): name one with ?target=", q.Name, strings.Join(where, ", "))
+}
+
+// GetService returns a service with its live state from the runtime.
+func (c *Core) GetService(ctx context.Context, q ServiceQuery) (*berth.Service, error) {
+	svc, err := c.find(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	c.observe(ctx, svc)
+	svc.Spec = svc.Spec.Redacted()
+	return svc, nil
+}
+
+// observe overlays what the runtime reports on svc.
+func (c *Core) observe(ctx context.Context, svc *berth.Service) {
+	rt, ok := c.runtimes[svc.Target]
+	if !ok {
+		svc.Status, svc.Message = berth.ServiceError, fmt.Sprintf("target %q is no longer configured", svc.Target)
+		return
+	}
+	st, err := rt.ServiceState(ctx, svc.Ref())
+	if err != nil {
+		if berth.IsCode(err, berth.ENOTFOUND) {
+			svc.Status, svc.ReadyReplicas = berth.ServicePending, 0
+			return
+		}
+		svc.Status, svc.Message = berth.ServiceError, berth.ErrorMessage(err)
+		return
+	}
+	svc.Status, svc.ReadyReplicas, svc.Message, svc.Instances = st.Status, st.ReadyReplicas, st.Message, st.Instances
+}
+
+// syncService stores the observed status when it changed.
+func (c *Core) syncService(ctx context.Context, stored *berth.Service) {
+	obs := *stored
+	c.observe(ctx, &obs)
+	if obs.Status == stored.Status && obs.Message == stored.Message && obs.ReadyReplicas == stored.ReadyReplicas {
+		return
+	}
+	unlock := c.lock("svc/" + stored.Ref().String())
+	defer unlock()
+	cur, err := c.store.GetService(ctx, stored.Ref())
+	if err != nil {
+		return // deleted meanwhile
+	}
+	cur.Status, cur.Message, cur.ReadyReplicas = obs.Status, obs.Message, obs.ReadyReplicas
+	if err := c.store.UpdateService(ctx, cur, nil); err != nil {
+		c.log.Error("sync service", "service", cur.Ref().String(), "err", err)
+	}
+}
+
+// ApplyService creates or updates a service from spec (PUT semantics). A
+// change of the spec makes a new revision; an omitted replicas keeps the
+// current count. It answers whether the service was created.
+func (c *Core) ApplyService(ctx context.Context, name string, spec berth.ServiceSpec) (*berth.Service, bool, error) {
+	rt, err := c.resolveTarget(spec.Target, "", "")
+	if err != nil {
+		return nil, false, err
+	}
+	info := rt.Info()
+	spec.Target = info.Name
+	if err := berth.ValidateServiceSpec(name, &spec, info.Provider, c.maxRepl); err != nil {
+		return nil, false, err
+	}
+	ref := berth.ServiceRef{Target: info.Name, Namespace: spec.Namespace, Name: name}
+	unlock := c.lock("svc/" + ref.String())
+	defer unlock()
+
+	a := actor(ctx)
+	now := c.now().UTC()
+	cur, err := c.store.GetService(ctx, ref)
+	switch {
+	case berth.IsCode(err, berth.ENOTFOUND):
+		replicas := spec.ReplicaCount()
+		spec.Replicas = &replicas
+		svc := &berth.Service{
+			Name: name, Target: info.Name, Namespace: spec.Namespace, Status: berth.ServicePending,
+			Replicas: replicas, Revision: 1, Managed: true, Spec: spec, Owner: a.UserID,
+			CreatedAt: now, UpdatedAt: now,
+		}
+		rev := &berth.Revision{Service: ref, Number: 1, Spec: spec, Cause: "create", Author: a.Username, CreatedAt: now}
+		if err := c.store.CreateService(ctx, svc, rev); err != nil {
+			return nil, false, fmt.Errorf("create service %s: %w", name, err)
+		}
+		if err := rt.ApplyService(ctx, svc); err != nil {
+			return nil, true, c.failService(ctx, svc, "create", err)
+		}
+		c.observe(ctx, svc)
+		svc.Spec = svc.Spec.Redacted()
+		return svc, true, nil
+	case err != nil:
+		return nil, false, fmt.Errorf("apply service %s: %w", name, err)
+	}
+
+	if spec.Replicas == nil {
+		r := cur.Replicas
+		spec.Replicas = &r
+	}
+	cur.Replicas = *spec.Replicas
+	var rev *berth.Revision
+	if !sameSpec(cur.Spec, spec) {
+		cur.Revision++
+		rev = &berth.Revision{Service: ref, Number: cur.Revision, Spec: spec, Cause: "apply", Author: a.Username, CreatedAt: now}
+	}
+	cur.Spec, cur.UpdatedAt = spec, now
+	if err := c.store.UpdateService(ctx, cur, rev); err != nil {
+		return nil, false, fmt.Errorf("update service %s: %w", name, err)
+	}
+	if err := rt.ApplyService(ctx, cur); err != nil {
+		return nil, false, c.failService(ctx, cur, "update", err)
+	}
+	c.observe(ctx, cur)
+	cur.Spec = cur.Spec.Redacted()
+	return cur, false, nil
+}
+
+// sameSpec compares specs ignoring the replica count (scaling is no new revision).
+func sameSpec(a, b berth.ServiceSpec) bool {
+	a.Replicas, b.Replicas = nil, nil
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) == string(jb)
+}
+
+// failService records a runtime failure on the service and returns it as a
+// SERVICE_ERROR (keeping the runtime's code when it has one).
+func (c *Core) failService(ctx context.Context, svc *berth.Service, op string, err error) error {
+	svc.Status, svc.Message = berth.ServiceError, berth.ErrorMessage(err)
+	if uerr := c.store.UpdateService(ctx, svc, nil); uerr != nil {
+		c.log.Error("record service error", "service", svc.Ref().String(), "err", uerr)
+	}
+	return berth.Wrap(err, berth.ESERVICE, "%s service %s", op, svc.Name)
+}
+
+// mutate loads a service under its lock, lets fn change it and the runtime,
+// then stores it.
+func (c *Core) mutate(ctx context.Context, q ServiceQuery, op string, fn func(svc *berth.Service, rt berth.Runtime) (*berth.Revision, error)) (*berth.Service, error) {
+	found, err := c.find(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	unlock := c.lock("svc/" + found.Ref().String())
+	defer unlock()
+	svc, err := c.store.GetService(ctx, found.Ref())
+	if err != nil {
+		return nil, err
+	}
+	rt, ok := c.runtimes[svc.Target]
+	if !ok {
+		return nil, berth.Errorf(berth.EUNAVAILABLE, "target %q of service %s is not configured", svc.Target, svc.Name)
+	}
+	rev, err := fn(svc, rt)
+	if err != nil {
+		return nil, berth.Wrap(err, berth.ESERVICE, "%s service %s", op, svc.Name)
+	}
+	svc.UpdatedAt = c.now().UTC()
+	if err := c.store.UpdateService(ctx, svc, rev); err != nil {
+		return nil, fmt.Errorf("%s service %s: %w", op, svc.Name, err)
+	}
+	c.observe(ctx, svc)
+	svc.Spec = svc.Spec.Redacted()
+	return svc, nil
+}
+
+// ScaleService sets the desired replica count.
+func (c *Core) ScaleService(ctx context.Context, q ServiceQuery, replicas int) (*berth.Service, error) {
+	if replicas < 0 || replicas > c.maxRepl {
+		return nil, berth.Invalid("replicas", "must be between 0 and %d, got %d", c.maxRepl, replicas)
+	}
+	return c.mutate(ctx, q, "scale", func(svc *berth.Service, rt berth.Runtime) (*berth.Revision, error) {
+		if err := rt.ScaleService(ctx, svc.Ref(), replicas); err != nil {
+			return nil, err
+		}
+		svc.Replicas = replicas
+		svc.Spec.Replicas = &replicas
+		return nil, nil
+	})
+}
+
+// StopService stops every replica, keeping spec and count.
+func (c *Core) StopService(ctx context.Context, q ServiceQuery) (*berth.Service, error) {
+	return c.mutate(ctx, q, "stop", func(svc *berth.Service, rt berth.Runtime) (*berth.Revision, error) {
+		svc.Stopped = true
+		return nil, rt.StopService(ctx, svc.Ref())
+	})
+}
+
+// StartService starts a stopped service again.
+func (c *Core) StartService(ctx context.Context, q ServiceQuery) (*berth.Service, error) {
+	return c.mutate(ctx, q, "start", func(svc *berth.Service, rt berth.Runtime) (*berth.Revision, error) {
+		svc.Stopped = false
+		return nil, rt.StartService(ctx, svc.Ref())
+	})
+}
+
+// RestartService replaces replicas one at a time.
+func (c *Core) RestartService(ctx context.Context, q ServiceQuery) (*berth.Service, error) {
+	return c.mutate(ctx, q, "restart", func(svc *berth.Service, rt berth.Runtime) (*berth.Revision, error) {
+		if svc.Stopped {
+			return nil, berth.Errorf(berth.ECONFLICT, "service %s is stopped: start it instead", svc.Name)
+		}
+		return nil, rt.RestartService(ctx, svc.Ref())
+	})
+}
+
+// RollbackService makes a new revision from a stored one (the previous one
+// when revision is 0) and rolls it out.
+func (c *Core) RollbackService(ctx context.Context, q ServiceQuery, revision int) (*berth.Service, error) {
+	if revision < 0 {
+		return nil, berth.Invalid("revision", "must be a positive revision number, got %d", revision)
+	}
+	return c.mutate(ctx, q, "rollback", func(svc *berth.Service, rt berth.Runtime) (*berth.Revision, error) {
+		revs, err := c.store.ListRevisions(ctx, svc.Ref())
+		if err != nil {
+			return nil, err
+		}
+		var from *berth.Revision
+		for _, r := range revs { // newest first
+			if (revision == 0 && r.Number < svc.Revision) || r.Number == revision {
+				from = r
+				break
+			}
+		}
+		if from == nil {
+			if revision == 0 {
+				return nil, berth.Invalid("revision", "service %s has no revision before %d", svc.Name, svc.Revision)
+			}
+			return nil, berth.NotFound("revision", fmt.Sprint(revision))
+		}
+		if from.Number == svc.Revision {
+			return nil, berth.Invalid("revision", "%d is the current revision", revision)
+		}
+		spec := from.Spec
+		r := svc.Replicas // rollback restores the template, not the scale
+		spec.Replicas = &r
+		svc.Revision++
+		svc.Spec = spec
+		rev := &berth.Revision{Service: svc.Ref(), Number: svc.Revision, Spec: spec,
+			Cause: fmt.Sprintf("rollback to %d", from.Number), Author: actor(ctx).Username, CreatedAt: c.now().UTC()}
+		if err := rt.ApplyService(ctx, svc); err != nil {
+			return nil, err
+		}
+		return rev, nil
+	})
+}
+
+// ListRevisions returns the stored revisions, newest first, secrets redacted.
+func (c *Core) ListRevisions(ctx context.Context, q ServiceQuery) ([]*berth.Revision, error) {
+	svc, err := c.find(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	revs, err := c.store.ListRevisions(ctx, svc.Ref())
+	if err != nil {
+		return nil, fmt.Errorf("list revisions of %s: %w", svc.Name, err)
+	}
+	for _, r := range revs {
+		r.Spec = r.Spec.Redacted()
+	}
+	return revs, nil
+}
+
+// ServiceConfig is the editable configuration of a service.
+type ServiceConfig struct {
+	Files    map[string]string `json:"files"`
+	Env      map[string]string `json:"env"`
+	Revision int               `json:"revision"`
+}
+
+// GetConfig returns the config files and env of the current revision.
+func (c *Core) GetConfig(ctx context.Context, q ServiceQuery) (*ServiceConfig, error) {
+	svc, err := c.find(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &ServiceConfig{Files: svc.Spec.Config.Files, Env: svc.Spec.Env, Revision: svc.Revision}
+	if cfg.Files == nil {
+		cfg.Files = map[string]string{}
+	}
+	if cfg.Env == nil {
+		cfg.Env = map[string]string{}
+	}
+	return cfg, nil
+}
+
+// UpdateConfig replaces config files and/or env (nil leaves a part as it is)
+// and rolls out the new revision.
+func (c *Core) UpdateConfig(ctx context.Context, q ServiceQuery, files, env map[string]string) (*berth.Service, error) {
+	if files == nil && env == nil {
+		return nil, berth.Invalid("files", "give files and/or env")
+	}
+	return c.mutate(ctx, q, "configure", func(svc *berth.Service, rt berth.Runtime) (*berth.Revision, error) {
+		spec := svc.Spec
+		if files != nil {
+			spec.Config.Files = maps.Clone(files)
+		}
+		if env != nil {
+			spec.Env = maps.Clone(env)
+		}
+		if err := berth.ValidateServiceSpec(svc.Name, &spec, rt.Info().Provider, c.maxRepl); err != nil {
+			return nil, err
+		}
+		if reflect.DeepEqual(spec.Config, svc.Spec.Config) && maps.Equal(spec.Env, svc.Spec.Env) {
+			return nil, nil // nothing changed: no new revision
+		}
+		svc.Revision++
+		svc.Spec = spec
+		rev := &berth.Revision{Service: svc.Ref(), Number: svc.Revision, Spec: spec, Cause: "config",
+			Author: actor(ctx).Username, CreatedAt: c.now().UTC()}
+		if err := rt.ApplyService(ctx, svc); err != nil {
+			return nil, err
+		}
+		return rev, nil
+	})
+}
+
+// DeleteService removes the service from its runtime, then from the store.
+func (c *Core) DeleteService(ctx context.Context, q ServiceQuery) (*berth.Service, error) {
+	svc, err := c.find(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	unlock := c.lock("svc/" + svc.Ref().String())
+	defer unlock()
+	if rt, ok := c.runtimes[svc.Target]; ok {
+		if err := rt.DeleteService(ctx, svc.Ref()); err != nil {
+			return nil, berth.Wrap(err, berth.ESERVICE, "delete service %s", svc.Name)
+		}
+	}
+	if err := c.store.DeleteService(ctx, svc.Ref()); err != nil {
+		return nil, fmt.Errorf("delete service %s: %w", svc.Name, err)
+	}
+	return svc, nil
+}
+
+// ServiceLogs streams the service's log lines to fn.
+func (c *Core) ServiceLogs(ctx context.Context, q ServiceQuery, opts berth.LogOptions, fn func(berth.LogLine) error) (*berth.Service, error) {
+	svc, err := c.find(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	rt := c.runtimes[svc.Target]
+	lg, ok := rt.(berth.ServiceLogger)
+	if !ok {
+		return svc, berth.NotSupported(svc.Target, "logs")
+	}
+	return svc, lg.ServiceLogs(ctx, svc.Ref(), opts, fn)
+}
+
+// ServiceUsage measures the service's replicas now.
+func (c *Core) ServiceUsage(ctx context.Context, q ServiceQuery) (*berth.Service, []berth.ReplicaUsage, error) {
+	svc, err := c.find(ctx, q)
+	if err != nil {
+		return nil, nil, err
+	}
+	ur, ok := c.runtimes[svc.Target].(berth.UsageReporter)
+	if !ok {
+		return svc, nil, berth.NotSupported(svc.Target, "usage metrics")
+	}
+	u, err := ur.ServiceUsage(ctx, svc.Ref())
+	if err != nil {
+		return svc, nil, berth.Wrap(err, berth.ESERVICE, "measure service %s", svc.Name)
+	}
+	return svc, u, nil
+}

@@ -1,0 +1,199 @@
+package e2e
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The Dev8 agent's documented fields of an environment: all present, always.
+var dev8EnvFields = []string{"id", "userId", "name", "status", "cloudProvider", "cloudRegion", "aciContainerGroupId",
+	"aciPublicIp", "azureFileShareName", "vsCodeUrl", "cpuCores", "memoryGB", "storageGB", "baseImage",
+	"createdAt", "updatedAt", "lastAccessedAt"}
+
+var dev8Secrets = map[string]string{
+	"githubToken":        "ghp_e2eSECRETgithubtoken000",
+	"codeServerPassword": "e2e-SECRET-code-password",
+	"anthropicApiKey":    "sk-ant-e2eSECRETanthropic",
+	"openaiApiKey":       "sk-proj-e2eSECRETopenai",
+	"geminiApiKey":       "AIza-e2eSECRETgemini",
+}
+
+func storeKinds(t *testing.T) map[string]func() string {
+	return map[string]func() string{
+		"sqlite":   func() string { return "" },
+		"postgres": func() string { return postgresURL(t) },
+	}
+}
+
+// TestDev8Flow walks the Dev8 agent contract end to end on both stores:
+// create, get, list, activity, stop, start, delete — with a real workspace
+// process checked from outside berth.
+func TestDev8Flow(t *testing.T) {
+	for _, kind := range []string{"sqlite", "postgres"} {
+		t.Run(kind, func(t *testing.T) {
+			dbURL := storeKinds(t)[kind]()
+			b := StartBerth(t, "", dbURL)
+			dev8Flow(t, b)
+		})
+	}
+}
+
+func dev8Flow(t *testing.T, b *Berth) {
+	req := map[string]any{
+		"name": "My Dev Environment", "cloudProvider": "LOCAL", "cloudRegion": "",
+		"cpuCores": 2, "memoryGB": 4, "storageGB": 20, "baseImage": "node",
+		"gitUserName": "John Doe", "gitUserEmail": "john@example.com", "sshPublicKey": "ssh-rsa AAAAB3e2e",
+		"region": "eastus", // Dev8's Next.js sends fields the agent ignores: accepted
+	}
+	for k, v := range dev8Secrets {
+		req[k] = v
+	}
+
+	// Bad input first: a clear error naming the field, and nothing created.
+	bad := map[string]any{"name": "x", "cpuCores": 5}
+	code, m := b.Do(b.Token(), "POST", "/api/v1/environments", bad)
+	if code != 400 || m["error"] != "INVALID_REQUEST" || !strings.Contains(str(m, "message"), "cpuCores") {
+		t.Fatalf("cpuCores 5: got %d %v", code, m)
+	}
+	if m := b.MustDo(200, "GET", "/api/v1/environments", nil); num(m, "total") != 0 {
+		t.Fatalf("a rejected create left something behind: %v", m)
+	}
+
+	created := b.MustDo(201, "POST", "/api/v1/environments", req)
+	if created["message"] != "Environment created successfully" {
+		t.Errorf("message = %v", created["message"])
+	}
+	env := created["environment"].(map[string]any)
+	for _, f := range dev8EnvFields {
+		if _, ok := env[f]; !ok {
+			t.Errorf("environment lacks Dev8 field %q: %v", f, env)
+		}
+	}
+	id := str(env, "id")
+	if !strings.HasPrefix(id, "env-") || env["cpuCores"] != float64(2) || env["storageGB"] != float64(20) ||
+		env["cloudProvider"] != "LOCAL" || env["name"] != "My Dev Environment" {
+		t.Errorf("unexpected environment: %v", env)
+	}
+	assertNoSecrets(t, "create answer", mustJSON(created))
+
+	// It runs: wait for RUNNING, then reach the workspace from outside berth.
+	var url string
+	Eventually(t, 30*time.Second, "environment RUNNING", func() (bool, string) {
+		m := b.MustDo(200, "GET", "/api/v1/environments/"+id, nil)
+		url = str(m, "environment", "vsCodeUrl")
+		return str(m, "environment", "status") == "RUNNING", str(m, "environment", "status") + " " + str(m, "environment", "message")
+	})
+	if pids := processesOfEnv(id); len(pids) != 1 {
+		t.Fatalf("want exactly 1 workspace process for %s, found %v", id, pids)
+	}
+	put(t, url+"notes.txt", "kept across stop/start")
+
+	list := b.MustDo(200, "GET", "/api/v1/environments?page=1&pageSize=20", nil)
+	if num(list, "total") != 1 || num(list, "page") != 1 || num(list, "pageSize") != 20 || len(list["environments"].([]any)) != 1 {
+		t.Errorf("list = %v", list)
+	}
+	assertNoSecrets(t, "list answer", mustJSON(list))
+
+	before := str(b.MustDo(200, "GET", "/api/v1/environments/"+id, nil), "environment", "lastAccessedAt")
+	time.Sleep(1100 * time.Millisecond) // lastAccessedAt has second-level meaning for users; make the move visible
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	act := b.MustDo(200, "POST", "/api/v1/environments/"+id+"/activity", map[string]any{
+		"snapshot":  map[string]any{"lastIDEActivity": now, "activeIDEConnections": 1, "activeSSHConnections": 0},
+		"timestamp": now,
+	})
+	if act["id"] != id {
+		t.Errorf("activity answer = %v", act)
+	}
+	after := str(b.MustDo(200, "GET", "/api/v1/environments/"+id, nil), "environment", "lastAccessedAt")
+	if after <= before {
+		t.Errorf("lastAccessedAt did not move: %s → %s", before, after)
+	}
+
+	stop := b.MustDo(200, "POST", "/api/v1/environments/"+id+"/stop", nil)
+	if stop["id"] != id || str(stop, "message") == "" || len(stop) != 2 {
+		t.Errorf("stop answer = %v, want {message, id}", stop)
+	}
+	Eventually(t, 20*time.Second, "workspace process gone", func() (bool, string) {
+		p := processesOfEnv(id)
+		return len(p) == 0, "pids " + mustJSON(p)
+	})
+	if s := str(b.MustDo(200, "GET", "/api/v1/environments/"+id, nil), "environment", "status"); s != "STOPPED" {
+		t.Errorf("status after stop = %s", s)
+	}
+
+	b.MustDo(200, "POST", "/api/v1/environments/"+id+"/start", nil)
+	Eventually(t, 30*time.Second, "environment RUNNING again", func() (bool, string) {
+		m := b.MustDo(200, "GET", "/api/v1/environments/"+id, nil)
+		url = str(m, "environment", "vsCodeUrl")
+		return str(m, "environment", "status") == "RUNNING", str(m, "environment", "status")
+	})
+	if got := get(t, url+"notes.txt"); got != "kept across stop/start" {
+		t.Errorf("workspace file after stop/start = %q", got)
+	}
+
+	del := b.MustDo(200, "DELETE", "/api/v1/environments/"+id, nil)
+	if del["id"] != id || len(del) != 2 {
+		t.Errorf("delete answer = %v", del)
+	}
+	code, m = b.Do(b.Token(), "GET", "/api/v1/environments/"+id, nil)
+	if code != 404 || m["error"] != "NOT_FOUND" || m["message"] != `environment "`+id+`" not found` {
+		t.Errorf("get after delete: %d %v", code, m)
+	}
+	Eventually(t, 20*time.Second, "no process after delete", func() (bool, string) {
+		return len(processesOfEnv(id)) == 0, ""
+	})
+
+	// Secrets never reach the logs, the audit log or the database file.
+	audit := b.MustDo(200, "GET", "/api/v1/logs?pageSize=200", nil)
+	assertNoSecrets(t, "audit log", mustJSON(audit))
+	assertNoSecrets(t, "server log", b.stderr.String()+b.stdout.String())
+	if b.DBURL == "" {
+		filepath.Walk(b.DataDir, func(p string, info os.FileInfo, err error) error {
+			if err == nil && !info.IsDir() && strings.HasPrefix(info.Name(), "berth.db") {
+				raw, _ := os.ReadFile(p)
+				assertNoSecrets(t, "database file "+info.Name(), string(raw))
+			}
+			return nil
+		})
+	}
+}
+
+func assertNoSecrets(t *testing.T, where, text string) {
+	t.Helper()
+	for field, v := range dev8Secrets {
+		if strings.Contains(text, v) {
+			t.Errorf("%s contains the %s value", where, field)
+		}
+	}
+}
+
+func put(t *testing.T, url, body string) {
+	t.Helper()
+	req, _ := http.NewRequest("PUT", url, strings.NewReader(body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("PUT %s: %v", url, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		t.Fatalf("PUT %s: %s", url, resp.Status)
+	}
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	io.Copy(&buf, resp.Body)
+	return buf.String()
+}

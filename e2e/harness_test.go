@@ -1,0 +1,376 @@
+// Package e2e drives the real berth binary over HTTP, with real child
+// processes and both stores, and checks effects from outside berth.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/berthhq/berth/internal/pgtest"
+)
+
+var (
+	berthBin string
+	pg       *pgtest.Server
+	pgOnce   sync.Once
+	pgErr    error
+)
+
+const adminPassword = "e2e-admin-password"
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "berth-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	berthBin = filepath.Join(dir, "berth")
+	if prebuilt := os.Getenv("BERTH_E2E_BIN"); prebuilt != "" { // a binary built by make, to save a build
+		berthBin, _ = filepath.Abs(prebuilt)
+	} else {
+		build := exec.Command("go", "build", "-o", berthBin, "../cmd/berth")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build berth:", err)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	if pg != nil {
+		pg.Stop()
+	}
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// postgresURL returns a fresh database on the shared test server.
+func postgresURL(t *testing.T) string {
+	t.Helper()
+	pgOnce.Do(func() { pg, pgErr = pgtest.Start() })
+	if pgErr != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("PostgreSQL is required under CI (apt-get install postgresql): %v", pgErr)
+		}
+		t.Skipf("PostgreSQL not available: %v", pgErr)
+	}
+	return pg.NewDatabase(t)
+}
+
+// Berth is one running berth server process.
+type Berth struct {
+	t       *testing.T
+	URL     string
+	DataDir string
+	DBURL   string
+	Env     []string
+	cmd     *exec.Cmd
+	stderr  *syncBuffer
+	stdout  *syncBuffer
+	done    chan struct{}
+	token   string
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// StartBerth starts berth on a free port with a new data dir (or the given one).
+func StartBerth(t *testing.T, dataDir, dbURL string, extraEnv ...string) *Berth {
+	t.Helper()
+	if dataDir == "" {
+		dataDir = t.TempDir()
+	}
+	b := &Berth{t: t, DataDir: dataDir, DBURL: dbURL}
+	b.Env = []string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "LANG=C.UTF-8",
+		"BERTH_ADMIN_PASSWORD=" + adminPassword, "BERTH_RATE_LIMIT=-1", "BERTH_SYNC_INTERVAL=200ms",
+		"BERTH_LOG_LEVEL=debug",
+	}
+	if dbURL != "" {
+		b.Env = append(b.Env, "BERTH_DATABASE_URL="+dbURL)
+	}
+	b.Env = append(b.Env, extraEnv...)
+	b.start()
+	t.Cleanup(b.Stop)
+	return b
+}
+
+var runningAt = regexp.MustCompile(`is running at (http://\S+)`)
+
+func (b *Berth) start() {
+	t := b.t
+	t.Helper()
+	cmd := exec.Command(berthBin, "serve", "--listen", "127.0.0.1:0", "--data-dir", b.DataDir)
+	cmd.Env = b.Env
+	cmd.Dir = b.DataDir
+	b.stderr, b.stdout = &syncBuffer{}, &syncBuffer{}
+	cmd.Stderr = b.stderr
+	pr, pw := io.Pipe()
+	cmd.Stdout = pw
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start berth: %v", err)
+	}
+	b.cmd, b.done = cmd, make(chan struct{})
+	go func() { _ = cmd.Wait(); pw.Close(); close(b.done) }()
+	urlc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			line := sc.Text()
+			b.stdout.Write([]byte(line + "\n"))
+			if m := runningAt.FindStringSubmatch(line); m != nil {
+				urlc <- m[1]
+			}
+		}
+	}()
+	select {
+	case b.URL = <-urlc:
+	case <-b.done:
+		t.Fatalf("berth exited before it was ready:\n%s", b.stderr.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("berth not ready after 60s:\n%s", b.stderr.String())
+	}
+	b.token = ""
+}
+
+// Stop ends berth gracefully (SIGTERM) and waits.
+func (b *Berth) Stop() {
+	if b.cmd == nil {
+		return
+	}
+	select {
+	case <-b.done:
+		return
+	default:
+	}
+	_ = b.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-b.done:
+	case <-time.After(45 * time.Second):
+		_ = b.cmd.Process.Kill()
+		<-b.done
+		b.t.Errorf("berth did not stop within 45s of SIGTERM")
+	}
+}
+
+// Kill ends berth with SIGKILL, as a crash would.
+func (b *Berth) Kill() {
+	_ = b.cmd.Process.Kill()
+	<-b.done
+}
+
+// Restart starts berth again on the same data dir and database.
+func (b *Berth) Restart() {
+	b.start()
+}
+
+// Token logs in as admin once and caches the session token.
+func (b *Berth) Token() string {
+	if b.token == "" {
+		b.token = b.Login("admin", adminPassword)
+	}
+	return b.token
+}
+
+// Login returns a session token.
+func (b *Berth) Login(user, password string) string {
+	b.t.Helper()
+	code, body := b.Do("", "POST", "/api/v1/auth/login", map[string]string{"username": user, "password": password})
+	if code != 200 {
+		b.t.Fatalf("login %s: %d %v", user, code, body)
+	}
+	return body["token"].(string)
+}
+
+// Do sends a JSON request and decodes a JSON object answer.
+func (b *Berth) Do(token, method, path string, body any) (int, map[string]any) {
+	b.t.Helper()
+	code, raw := b.DoRaw(token, method, path, body)
+	var m map[string]any
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &m); err != nil {
+			b.t.Fatalf("%s %s: answer is not a JSON object (%d): %s", method, path, code, raw)
+		}
+	}
+	return code, m
+}
+
+// DoRaw sends a request and returns the raw answer.
+func (b *Berth) DoRaw(token, method, path string, body any) (int, []byte) {
+	b.t.Helper()
+	var rd io.Reader
+	switch v := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(v)
+	default:
+		j, _ := json.Marshal(v)
+		rd = bytes.NewReader(j)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, method, b.URL+path, rd)
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, raw
+}
+
+// MustDo is Do that fails the test unless the status is want.
+func (b *Berth) MustDo(want int, method, path string, body any) map[string]any {
+	b.t.Helper()
+	code, m := b.Do(b.Token(), method, path, body)
+	if code != want {
+		b.t.Fatalf("%s %s: status %d, want %d: %v", method, path, code, want, m)
+	}
+	return m
+}
+
+// Eventually polls cond until it holds or the deadline passes.
+func Eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		last = state
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not reached after %s; last state: %s", what, timeout, last)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// processesOf finds live processes whose environment says they are a replica
+// of service (BERTH_SERVICE=name), by reading /proc: the view from outside berth.
+func processesOf(service string) []int {
+	return findProcs("BERTH_SERVICE=" + service)
+}
+
+func processesOfEnv(id string) []int {
+	return findProcs("BERTH_ENVIRONMENT_ID=" + id)
+}
+
+func findProcs(envEntry string) []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		// A zombie (state Z) is not a running process, but it is a defect
+		// of its parent: report it so tests see it.
+		environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		if err != nil {
+			if i := bytes.LastIndexByte(stat, ')'); i > 0 && len(stat) > i+2 && stat[i+2] == 'Z' && bytes.Contains(stat, []byte("(")) {
+				continue
+			}
+			continue
+		}
+		for _, kv := range bytes.Split(environ, []byte{0}) {
+			if string(kv) == envEntry {
+				pids = append(pids, pid)
+				break
+			}
+		}
+	}
+	return pids
+}
+
+// zombies lists zombie children of pid.
+func zombies(parent int) []int {
+	var out []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(stat[i+1:]))
+		if len(f) > 1 && f[0] == "Z" && f[1] == strconv.Itoa(parent) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+func str(m map[string]any, path ...string) string {
+	var v any = m
+	for _, p := range path {
+		mm, ok := v.(map[string]any)
+		if !ok {
+			return ""
+		}
+		v = mm[p]
+	}
+	switch x := v.(type) {
+	case string:
+		return x
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case bool:
+		return strconv.FormatBool(x)
+	case nil:
+		return ""
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func num(m map[string]any, path ...string) int {
+	n, _ := strconv.Atoi(str(m, path...))
+	return n
+}

@@ -1,0 +1,318 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// webSpec is a node web server answering with its replica name, its
+// GREETING and the config file it was given.
+func webSpec(replicas int, greeting string) map[string]any {
+	return map[string]any{
+		"command": []string{"node", "-e", `
+const fs = require('fs'), http = require('http');
+http.createServer((req, res) => {
+  let cfg = '';
+  try { cfg = fs.readFileSync(process.env.BERTH_CONFIG_DIR + '/app.conf', 'utf8'); } catch (e) {}
+  res.end(process.env.BERTH_REPLICA + ' ' + process.env.GREETING + ' ' + cfg + ' ' + (process.env.DB_PASSWORD ? 'has-secret' : 'no-secret'));
+}).listen(process.env.PORT, '127.0.0.1', () => console.log('listening on ' + process.env.PORT));`},
+		"replicas":    replicas,
+		"env":         map[string]string{"GREETING": greeting},
+		"secrets":     map[string]string{"DB_PASSWORD": "e2e-SECRET-db-password"},
+		"ports":       []map[string]any{{"name": "http", "port": 8080}},
+		"healthCheck": map[string]any{"http": "/", "port": "http"},
+		"config":      map[string]any{"files": map[string]string{"app.conf": "mode=one"}},
+	}
+}
+
+func waitRunning(t *testing.T, b *Berth, name string, ready int) map[string]any {
+	t.Helper()
+	var svc map[string]any
+	Eventually(t, 45*time.Second, fmt.Sprintf("%s RUNNING %d/%d", name, ready, ready), func() (bool, string) {
+		m := b.MustDo(200, "GET", "/api/v1/services/"+name, nil)
+		svc = m["service"].(map[string]any)
+		return str(svc, "status") == "RUNNING" && num(svc, "readyReplicas") == ready && num(svc, "replicas") == ready,
+			fmt.Sprintf("%s %d/%d %s", str(svc, "status"), num(svc, "readyReplicas"), num(svc, "replicas"), str(svc, "message"))
+	})
+	return svc
+}
+
+func waitProcs(t *testing.T, name string, n int) []int {
+	t.Helper()
+	var pids []int
+	Eventually(t, 30*time.Second, fmt.Sprintf("%d processes of %s", n, name), func() (bool, string) {
+		pids = processesOf(name)
+		return len(pids) == n, fmt.Sprint(pids)
+	})
+	sort.Ints(pids)
+	return pids
+}
+
+// instanceAnswers asks every replica of the service over its own port.
+func instanceAnswers(t *testing.T, svc map[string]any) []string {
+	t.Helper()
+	var out []string
+	for _, in := range svc["instances"].([]any) {
+		port := num(in.(map[string]any), "port")
+		out = append(out, get(t, fmt.Sprintf("http://127.0.0.1:%d/", port)))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestServiceLifecycle drives one service through every operation and checks
+// each effect in the process table and over the replicas' own ports.
+func TestServiceLifecycle(t *testing.T) {
+	b := StartBerth(t, "", "")
+
+	created := b.MustDo(201, "PUT", "/api/v1/services/web", webSpec(2, "hi"))
+	if str(created, "service", "spec", "secrets", "DB_PASSWORD") != "[redacted]" {
+		t.Errorf("secret not redacted in answer: %v", created)
+	}
+	svc := waitRunning(t, b, "web", 2)
+	pids := waitProcs(t, "web", 2)
+	answers := instanceAnswers(t, svc)
+	if len(answers) != 2 || !strings.HasPrefix(answers[0], "web-0 hi mode=one has-secret") || !strings.HasPrefix(answers[1], "web-1 hi") {
+		t.Fatalf("replica answers = %q", answers)
+	}
+
+	// Idempotent PUT: same spec, no new revision, no restart.
+	same := b.MustDo(200, "PUT", "/api/v1/services/web", webSpec(2, "hi"))
+	if num(same, "service", "revision") != 1 {
+		t.Errorf("re-applying the same spec made revision %d", num(same, "service", "revision"))
+	}
+	if got := waitProcs(t, "web", 2); fmt.Sprint(got) != fmt.Sprint(pids) {
+		t.Errorf("re-applying the same spec restarted replicas: %v → %v", pids, got)
+	}
+
+	// Scale up and down.
+	b.MustDo(200, "POST", "/api/v1/services/web/scale", map[string]int{"replicas": 3})
+	waitRunning(t, b, "web", 3)
+	waitProcs(t, "web", 3)
+	b.MustDo(200, "POST", "/api/v1/services/web/scale", map[string]int{"replicas": 2})
+	waitRunning(t, b, "web", 2)
+	pids = waitProcs(t, "web", 2)
+
+	// Crash a replica from outside: the supervisor brings it back.
+	if err := syscall.Kill(pids[0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	Eventually(t, 30*time.Second, "crashed replica restarted", func() (bool, string) {
+		m := b.MustDo(200, "GET", "/api/v1/services/web", nil)
+		restarts := 0
+		for _, in := range m["service"].(map[string]any)["instances"].([]any) {
+			restarts += num(in.(map[string]any), "restarts")
+		}
+		return restarts >= 1 && num(m, "service", "readyReplicas") == 2, mustJSON(m["service"].(map[string]any)["instances"])
+	})
+	pids = waitProcs(t, "web", 2)
+
+	// Rolling restart: new processes.
+	b.MustDo(200, "POST", "/api/v1/services/web/restart", nil)
+	Eventually(t, 45*time.Second, "all replicas replaced", func() (bool, string) {
+		now := processesOf("web")
+		if len(now) != 2 {
+			return false, fmt.Sprint(now)
+		}
+		for _, p := range now {
+			for _, old := range pids {
+				if p == old {
+					return false, fmt.Sprint(now)
+				}
+			}
+		}
+		return true, ""
+	})
+	waitRunning(t, b, "web", 2)
+
+	// Config update → revision 2, replicas read the new file.
+	cfg := b.MustDo(200, "PUT", "/api/v1/services/web/config", map[string]any{"files": map[string]string{"app.conf": "mode=two"}})
+	if num(cfg, "service", "revision") != 2 {
+		t.Fatalf("config update revision = %d", num(cfg, "service", "revision"))
+	}
+	Eventually(t, 45*time.Second, "replicas on config two", func() (bool, string) {
+		svc := waitRunning(t, b, "web", 2)
+		a := instanceAnswers(t, svc)
+		return len(a) == 2 && strings.Contains(a[0], "mode=two") && strings.Contains(a[1], "mode=two"), fmt.Sprint(a)
+	})
+	if got := b.MustDo(200, "GET", "/api/v1/services/web/config", nil); str(got, "config", "files", "app.conf") != "mode=two" || num(got, "revision") != 2 {
+		t.Errorf("config = %v", got)
+	}
+
+	// Rollback to the previous revision → revision 3 with revision 1's spec.
+	rb := b.MustDo(200, "POST", "/api/v1/services/web/rollback", nil)
+	if num(rb, "service", "revision") != 3 {
+		t.Fatalf("rollback revision = %d", num(rb, "service", "revision"))
+	}
+	Eventually(t, 45*time.Second, "replicas back on config one", func() (bool, string) {
+		svc := waitRunning(t, b, "web", 2)
+		a := instanceAnswers(t, svc)
+		return len(a) == 2 && strings.Contains(a[0], "mode=one") && strings.Contains(a[1], "mode=one"), fmt.Sprint(a)
+	})
+	revs := b.MustDo(200, "GET", "/api/v1/services/web/revisions", nil)
+	if num(revs, "total") != 3 || str(revs["revisions"].([]any)[0].(map[string]any), "cause") != "rollback to 1" {
+		t.Errorf("revisions = %v", revs)
+	}
+	if strings.Contains(mustJSON(revs), "e2e-SECRET-db-password") {
+		t.Errorf("revisions show a secret value")
+	}
+
+	// Logs: every replica's output, with replica names.
+	logs := b.MustDo(200, "GET", "/api/v1/services/web/logs?tail=50", nil)
+	lines := logs["lines"].([]any)
+	if len(lines) == 0 || !strings.Contains(mustJSON(lines), "listening on") {
+		t.Errorf("logs = %v", logs)
+	}
+
+	// Usage from /proc.
+	usage := b.MustDo(200, "GET", "/api/v1/services/web/metrics", nil)
+	if num(usage, "memoryBytes") <= 0 || len(usage["replicas"].([]any)) != 2 {
+		t.Errorf("metrics = %v", usage)
+	}
+
+	// Stop: no process left, spec kept; start: back.
+	b.MustDo(200, "POST", "/api/v1/services/web/stop", nil)
+	waitProcs(t, "web", 0)
+	Eventually(t, 10*time.Second, "STOPPED", func() (bool, string) {
+		s := str(b.MustDo(200, "GET", "/api/v1/services/web", nil), "service", "status")
+		return s == "STOPPED", s
+	})
+	b.MustDo(200, "POST", "/api/v1/services/web/start", nil)
+	waitRunning(t, b, "web", 2)
+	waitProcs(t, "web", 2)
+
+	// Delete: processes gone, no zombies left behind by berth.
+	del := b.MustDo(200, "DELETE", "/api/v1/services/web", nil)
+	if del["name"] != "web" {
+		t.Errorf("delete answer = %v", del)
+	}
+	waitProcs(t, "web", 0)
+	if z := zombies(b.cmd.Process.Pid); len(z) > 0 {
+		t.Errorf("zombie children of berth: %v", z)
+	}
+	code, m := b.Do(b.Token(), "GET", "/api/v1/services/web", nil)
+	if code != 404 || m["error"] != "NOT_FOUND" {
+		t.Errorf("after delete: %d %v", code, m)
+	}
+	assertNoSecret(t, b, "e2e-SECRET-db-password")
+}
+
+func assertNoSecret(t *testing.T, b *Berth, secret string) {
+	t.Helper()
+	if strings.Contains(b.stderr.String()+b.stdout.String(), secret) {
+		t.Errorf("server output contains a secret value")
+	}
+	if strings.Contains(mustJSON(b.MustDo(200, "GET", "/api/v1/logs?pageSize=200", nil)), secret) {
+		t.Errorf("audit log contains a secret value")
+	}
+}
+
+// TestBadSpecs: each bad spec is INVALID_REQUEST naming the field, and
+// nothing is created.
+func TestBadSpecs(t *testing.T) {
+	b := StartBerth(t, "", "", "BERTH_MAX_REPLICAS=10")
+	good := func() map[string]any { return map[string]any{"command": []string{"sleep", "60"}} }
+	cases := []struct {
+		name, svc, field string
+		mutate           func(m map[string]any)
+		query            string
+	}{
+		{"no command", "web", "command", func(m map[string]any) { delete(m, "command") }, ""},
+		{"name not DNS-1123", "Web_1", "name", func(map[string]any) {}, ""},
+		{"name too long", strings.Repeat("a", 64), "name", func(map[string]any) {}, ""},
+		{"negative replicas", "web", "replicas", func(m map[string]any) { m["replicas"] = -1 }, ""},
+		{"replicas above maximum", "web", "replicas", func(m map[string]any) { m["replicas"] = 11 }, ""},
+		{"unknown target", "web", "target", func(m map[string]any) { m["target"] = "mars" }, ""},
+		{"replicas not a number", "web", "replicas", func(m map[string]any) { m["replicas"] = "three" }, ""},
+		{"unknown field", "web", "replicaz", func(m map[string]any) { m["replicaz"] = 3 }, ""},
+		{"bad memory quantity", "web", "resources.memory", func(m map[string]any) { m["resources"] = map[string]string{"memory": "lots"} }, ""},
+		{"health check without port", "web", "healthCheck", func(m map[string]any) { m["healthCheck"] = map[string]any{"http": "/"} }, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := good()
+			tc.mutate(spec)
+			code, m := b.Do(b.Token(), "PUT", "/api/v1/services/"+tc.svc, spec)
+			if code != 400 || m["error"] != "INVALID_REQUEST" || !strings.Contains(str(m, "message"), tc.field) {
+				t.Fatalf("got %d %v, want INVALID_REQUEST naming %s", code, m, tc.field)
+			}
+			if list := b.MustDo(200, "GET", "/api/v1/services", nil); num(list, "total") != 0 {
+				t.Fatalf("a rejected spec created something: %v", list)
+			}
+		})
+	}
+	if n := len(processesOf("web")); n != 0 {
+		t.Errorf("rejected specs started %d processes", n)
+	}
+	// Scale out of bounds changes nothing.
+	b.MustDo(201, "PUT", "/api/v1/services/web", good())
+	code, m := b.Do(b.Token(), "POST", "/api/v1/services/web/scale", map[string]int{"replicas": 11})
+	if code != 400 || !strings.Contains(str(m, "message"), "replicas") {
+		t.Errorf("scale 11: %d %v", code, m)
+	}
+	if got := num(b.MustDo(200, "GET", "/api/v1/services/web", nil), "service", "replicas"); got != 1 {
+		t.Errorf("replicas after rejected scale = %d", got)
+	}
+}
+
+// TestRestartBerth: berth killed with SIGKILL and started again brings back
+// what should run, and nothing runs twice.
+func TestRestartBerth(t *testing.T) {
+	for _, kind := range []string{"sqlite", "postgres"} {
+		t.Run(kind, func(t *testing.T) {
+			b := StartBerth(t, "", storeKinds(t)[kind]())
+			b.MustDo(201, "PUT", "/api/v1/services/web", webSpec(2, "hi"))
+			b.MustDo(201, "PUT", "/api/v1/services/idle", map[string]any{"command": []string{"sleep", "3600"}, "replicas": 1})
+			b.MustDo(200, "POST", "/api/v1/services/idle/stop", nil)
+			env := b.MustDo(201, "POST", "/api/v1/environments", map[string]any{"name": "dev"})
+			envID := str(env, "environment", "id")
+			waitRunning(t, b, "web", 2)
+			waitProcs(t, "web", 2)
+			Eventually(t, 30*time.Second, "env process", func() (bool, string) { return len(processesOfEnv(envID)) == 1, "" })
+
+			b.Kill()
+			b.Restart()
+
+			waitRunning(t, b, "web", 2)
+			// Exactly two: the old ones did not survive next to the new ones.
+			if pids := waitProcs(t, "web", 2); len(pids) != 2 {
+				t.Fatalf("pids %v", pids)
+			}
+			time.Sleep(time.Second)
+			if n := len(processesOf("web")); n != 2 {
+				t.Errorf("%d web processes after restart, want 2", n)
+			}
+			if n := len(processesOf("idle")); n != 0 {
+				t.Errorf("a stopped service runs after restart (%d processes)", n)
+			}
+			Eventually(t, 30*time.Second, "environment back", func() (bool, string) {
+				m := b.MustDo(200, "GET", "/api/v1/environments/"+envID, nil)
+				return str(m, "environment", "status") == "RUNNING" && len(processesOfEnv(envID)) == 1, str(m, "environment", "status")
+			})
+		})
+	}
+}
+
+// TestGracefulShutdown: SIGTERM stops berth and its processes.
+func TestGracefulShutdown(t *testing.T) {
+	b := StartBerth(t, "", "")
+	b.MustDo(201, "PUT", "/api/v1/services/web", webSpec(1, "hi"))
+	waitProcs(t, "web", 1)
+	b.Stop()
+	waitProcs(t, "web", 0)
+	if resp, err := http.Get(b.URL + "/health"); err == nil {
+		resp.Body.Close()
+		t.Errorf("berth still answers after SIGTERM")
+	}
+}

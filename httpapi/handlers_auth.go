@@ -1,0 +1,176 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/berthhq/berth"
+)
+
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Username string `json:"username"`
+		Password string `json:"password"`
+	}
+	if err := decode(r, &body, true); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	st := state(r)
+	st.audit.resourceType, st.audit.resource, st.audit.username = "user", body.Username, body.Username
+	tok, exp, u, err := s.Accounts.Login(r.Context(), body.Username, body.Password)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	st.actor = berth.Actor{UserID: u.ID, Username: u.Username, Role: u.Role}
+	writeJSON(w, http.StatusOK, map[string]any{"token": tok, "expiresAt": exp.UTC().Format(time.RFC3339), "user": u})
+}
+
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	st := state(r)
+	st.audit.resourceType, st.audit.resource = "user", st.actor.Username
+	if st.actor.KeyID != "" {
+		writeError(w, r, berth.Invalid("Authorization", "an API key cannot log out: delete the key instead"))
+		return
+	}
+	if err := s.Accounts.Logout(r.Context(), st.bearer); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"message": "Logged out"})
+}
+
+func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
+	a := state(r).actor
+	u, err := s.Accounts.Store.GetUser(r.Context(), a.UserID)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"user": u, "role": a.Role, "keyId": a.KeyID})
+}
+
+func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request) {
+	users, err := s.Accounts.Store.ListUsers(r.Context())
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if users == nil {
+		users = []*berth.User{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"users": users, "total": len(users)})
+}
+
+func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Username string     `json:"username"`
+		Password string     `json:"password"`
+		Role     berth.Role `json:"role"`
+	}
+	if err := decode(r, &body, true); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	st := state(r)
+	st.audit.resourceType, st.audit.details = "user", map[string]any{"username": body.Username, "role": body.Role}
+	if body.Role == "" {
+		body.Role = berth.RoleViewer
+	}
+	u, err := s.Accounts.CreateUser(r.Context(), body.Username, body.Password, body.Role)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	st.audit.resource = u.ID
+	writeJSON(w, http.StatusCreated, map[string]any{"user": u})
+}
+
+func (s *Server) handleGetUser(w http.ResponseWriter, r *http.Request) {
+	u, err := s.Accounts.Store.GetUser(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"user": u})
+}
+
+func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Role     berth.Role `json:"role"`
+		Password string     `json:"password"`
+	}
+	if err := decode(r, &body, true); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	st := state(r)
+	st.audit.resourceType = "user"
+	st.audit.details = map[string]any{"role": body.Role, "passwordChanged": body.Password != ""}
+	u, err := s.Accounts.UpdateUser(r.Context(), r.PathValue("id"), body.Role, body.Password)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"user": u})
+}
+
+func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	state(r).audit.resourceType = "user"
+	if id == state(r).actor.UserID {
+		writeError(w, r, berth.Invalid("id", "you cannot delete yourself"))
+		return
+	}
+	if err := s.Accounts.Store.DeleteUser(r.Context(), id); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, idMessage{Message: "User deleted", ID: id})
+}
+
+func (s *Server) handleListAPIKeys(w http.ResponseWriter, r *http.Request) {
+	keys, err := s.Accounts.ListAPIKeys(r.Context())
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if keys == nil {
+		keys = []*berth.APIKey{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"apiKeys": keys, "total": len(keys)})
+}
+
+func (s *Server) handleCreateAPIKey(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Name          string     `json:"name"`
+		Role          berth.Role `json:"role"`
+		ExpiresInDays int        `json:"expiresInDays"`
+	}
+	if err := decode(r, &body, true); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	st := state(r)
+	st.audit.resourceType = "apikey"
+	st.audit.details = map[string]any{"name": body.Name, "role": body.Role, "expiresInDays": body.ExpiresInDays}
+	k, full, err := s.Accounts.CreateAPIKey(r.Context(), body.Name, body.Role, body.ExpiresInDays)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	st.audit.resource = k.ID
+	writeJSON(w, http.StatusCreated, map[string]any{"apiKey": k, "key": full,
+		"message": "Store this key now: it is not shown again"})
+}
+
+func (s *Server) handleDeleteAPIKey(w http.ResponseWriter, r *http.Request) {
+	state(r).audit.resourceType = "apikey"
+	id := r.PathValue("id")
+	if err := s.Accounts.DeleteAPIKey(r.Context(), id); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, idMessage{Message: "API key deleted", ID: id})
+}

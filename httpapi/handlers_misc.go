@@ -1,0 +1,121 @@
+package httpapi
+
+import (
+	"context"
+	_ "embed"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/berthhq/berth"
+)
+
+func (s *Server) uptime() string { return s.Now().Sub(s.Started).Round(time.Second).String() }
+
+func (s *Server) handleRoot(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{
+		"service": "berth", "version": s.Version, "uptime": s.uptime(),
+		"api": "/api/v1", "openapi": "/api/v1/openapi.json", "health": "/health", "ready": "/readyz",
+	})
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "healthy", "uptime": s.uptime(), "service": "berth", "version": s.Version})
+}
+
+func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
+}
+
+type check struct {
+	Status    string `json:"status"` // ok | down
+	LatencyMs int64  `json:"latencyMs"`
+	Error     string `json:"error,omitempty"`
+}
+
+// handleReady checks every dependency (the store, each target) in parallel.
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	checks := map[string]check{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	run := func(name string, fn func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			err := fn(ctx)
+			c := check{Status: "ok", LatencyMs: time.Since(start).Milliseconds()}
+			if err != nil {
+				c.Status, c.Error = "down", berth.ErrorMessage(err)
+				if berth.ErrorCode(err) == berth.EINTERNAL {
+					c.Error = err.Error()
+				}
+			}
+			mu.Lock()
+			checks[name] = c
+			mu.Unlock()
+		}()
+	}
+	run("store", s.Core.Store().Ping)
+	for _, t := range s.Core.Targets() {
+		rt, _ := s.Core.Runtime(t.Name)
+		run("target:"+t.Name, rt.Ping)
+	}
+	wg.Wait()
+	status, code := "ready", http.StatusOK
+	for _, c := range checks {
+		if c.Status != "ok" {
+			status, code = "not ready", http.StatusServiceUnavailable
+		}
+	}
+	writeJSON(w, code, map[string]any{"status": status, "checks": checks})
+}
+
+//go:embed openapi.json
+var openapiDoc []byte
+
+func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(openapiDoc)
+}
+
+func (s *Server) handleTargets(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"targets": s.Core.Targets()})
+}
+
+func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
+	page, size, err := paging(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	f := berth.AuditFilter{Type: q.Get("type"), Status: q.Get("status"), User: q.Get("user"), Offset: (page - 1) * size, Limit: size}
+	if f.Status != "" && f.Status != berth.AuditCompleted && f.Status != berth.AuditFailed {
+		writeError(w, r, berth.Invalid("status", "must be %s or %s, got %q", berth.AuditCompleted, berth.AuditFailed, f.Status))
+		return
+	}
+	if f.Since, err = querySince(r, "since", s.Now()); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	// Viewers and operators read their own entries; admins read everyone's.
+	if a := state(r).actor; a.Role != berth.RoleAdmin {
+		if f.User != "" && f.User != a.Username && f.User != a.UserID {
+			writeError(w, r, berth.Errorf(berth.EFORBIDDEN, "user: only an admin may read other users' audit entries"))
+			return
+		}
+		f.User = a.UserID
+	}
+	entries, total, err := s.Audit.ListAudit(r.Context(), f)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if entries == nil {
+		entries = []*berth.AuditEntry{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"logs": entries, "total": total, "page": page, "pageSize": size})
+}

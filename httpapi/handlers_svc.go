@@ -1,0 +1,313 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/core"
+)
+
+type envelopeSvc struct {
+	Service *berth.Service `json:"service"`
+	Message string         `json:"message,omitempty"`
+}
+
+func query(r *http.Request) core.ServiceQuery {
+	q := r.URL.Query()
+	return core.ServiceQuery{Name: r.PathValue("name"), Target: q.Get("target"), Namespace: q.Get("namespace")}
+}
+
+func (s *Server) handleListServices(w http.ResponseWriter, r *http.Request) {
+	page, size, err := paging(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	svcs, total, err := s.Core.ListServices(r.Context(), r.URL.Query().Get("target"), (page-1)*size, size)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if svcs == nil {
+		svcs = []*berth.Service{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"services": svcs, "total": total, "page": page, "pageSize": size})
+}
+
+func (s *Server) handleGetService(w http.ResponseWriter, r *http.Request) {
+	svc, err := s.Core.GetService(r.Context(), query(r))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, envelopeSvc{Service: svc})
+}
+
+func (s *Server) handleApplyService(w http.ResponseWriter, r *http.Request) {
+	var spec berth.ServiceSpec
+	if err := decode(r, &spec, true); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	st := state(r)
+	st.audit.resourceType = "service"
+	st.audit.target = spec.Target
+	st.audit.details = map[string]any{"revisionSpec": auditSpec(spec)}
+	svc, created, err := s.Core.ApplyService(r.Context(), r.PathValue("name"), spec)
+	if svc != nil {
+		st.audit.target = svc.Target
+		st.audit.details["revision"] = svc.Revision
+	}
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	code, msg := http.StatusOK, "Service updated successfully"
+	if created {
+		code, msg = http.StatusCreated, "Service created successfully"
+	}
+	writeJSON(w, code, envelopeSvc{Service: svc, Message: msg})
+}
+
+// auditSpec is what the audit log keeps of a spec: never secret values.
+func auditSpec(spec berth.ServiceSpec) map[string]any {
+	red := spec.Redacted()
+	var m map[string]any
+	b, _ := json.Marshal(red)
+	_ = json.Unmarshal(b, &m)
+	if files, ok := m["config"].(map[string]any); ok { // file bodies can be large: names only
+		if f, ok := files["files"].(map[string]any); ok {
+			names := make([]string, 0, len(f))
+			for k := range f {
+				names = append(names, k)
+			}
+			m["config"] = map[string]any{"files": names}
+		}
+	}
+	return m
+}
+
+func (s *Server) svcAction(w http.ResponseWriter, r *http.Request, done string, fn func(q core.ServiceQuery) (*berth.Service, error)) {
+	st := state(r)
+	st.audit.resourceType = "service"
+	q := query(r)
+	st.audit.target = q.Target
+	svc, err := fn(q)
+	if svc != nil {
+		st.audit.target = svc.Target
+	}
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, envelopeSvc{Service: svc, Message: done})
+}
+
+func (s *Server) handleDeleteService(w http.ResponseWriter, r *http.Request) {
+	st := state(r)
+	st.audit.resourceType = "service"
+	svc, err := s.Core.DeleteService(r.Context(), query(r))
+	if svc != nil {
+		st.audit.target = svc.Target
+	}
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"message": "Service deleted successfully", "name": svc.Name})
+}
+
+func (s *Server) handleStartService(w http.ResponseWriter, r *http.Request) {
+	s.svcAction(w, r, "Service started", func(q core.ServiceQuery) (*berth.Service, error) {
+		return s.Core.StartService(r.Context(), q)
+	})
+}
+
+func (s *Server) handleStopService(w http.ResponseWriter, r *http.Request) {
+	s.svcAction(w, r, "Service stopped", func(q core.ServiceQuery) (*berth.Service, error) {
+		return s.Core.StopService(r.Context(), q)
+	})
+}
+
+func (s *Server) handleRestartService(w http.ResponseWriter, r *http.Request) {
+	s.svcAction(w, r, "Service restarting", func(q core.ServiceQuery) (*berth.Service, error) {
+		return s.Core.RestartService(r.Context(), q)
+	})
+}
+
+func (s *Server) handleScaleService(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Replicas *int `json:"replicas"`
+	}
+	if err := decode(r, &body, true); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if body.Replicas == nil {
+		writeError(w, r, berth.Invalid("replicas", "is required"))
+		return
+	}
+	state(r).audit.details = map[string]any{"replicas": *body.Replicas}
+	s.svcAction(w, r, message("Service scaled to %d", *body.Replicas), func(q core.ServiceQuery) (*berth.Service, error) {
+		return s.Core.ScaleService(r.Context(), q, *body.Replicas)
+	})
+}
+
+func (s *Server) handleRollbackService(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Revision int `json:"revision"`
+	}
+	// An empty body means "the previous revision".
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		writeError(w, r, decodeError(err))
+		return
+	}
+	if len(bytes.TrimSpace(raw)) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&body); err != nil {
+			writeError(w, r, decodeError(err))
+			return
+		}
+	}
+	state(r).audit.details = map[string]any{"toRevision": body.Revision}
+	s.svcAction(w, r, "Service rolled back", func(q core.ServiceQuery) (*berth.Service, error) {
+		svc, err := s.Core.RollbackService(r.Context(), q, body.Revision)
+		if svc != nil {
+			state(r).audit.details["revision"] = svc.Revision
+		}
+		return svc, err
+	})
+}
+
+func (s *Server) handleRevisions(w http.ResponseWriter, r *http.Request) {
+	revs, err := s.Core.ListRevisions(r.Context(), query(r))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"revisions": revs, "total": len(revs)})
+}
+
+func (s *Server) handleGetConfig(w http.ResponseWriter, r *http.Request) {
+	cfg, err := s.Core.GetConfig(r.Context(), query(r))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"config": map[string]any{"files": cfg.Files}, "env": cfg.Env, "revision": cfg.Revision})
+}
+
+func (s *Server) handleUpdateConfig(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Files map[string]string `json:"files"`
+		Env   map[string]string `json:"env"`
+	}
+	if err := decode(r, &body, true); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	names := []string{}
+	for k := range body.Files {
+		names = append(names, k)
+	}
+	state(r).audit.details = map[string]any{"files": names, "envKeys": len(body.Env)}
+	s.svcAction(w, r, "Service configuration updated", func(q core.ServiceQuery) (*berth.Service, error) {
+		return s.Core.UpdateConfig(r.Context(), q, body.Files, body.Env)
+	})
+}
+
+const maxTail = 10000
+
+func (s *Server) handleServiceLogs(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	opts := berth.LogOptions{Tail: 100, Replica: q.Get("replica"), Container: q.Get("container")}
+	var err error
+	if v := q.Get("tail"); v != "" {
+		if opts.Tail, err = strconv.Atoi(v); err != nil || opts.Tail < 0 || opts.Tail > maxTail {
+			writeError(w, r, berth.Invalid("tail", "must be a whole number from 0 to %d, got %q", maxTail, v))
+			return
+		}
+		if opts.Tail == 0 {
+			opts.Tail = maxTail // 0 means "all", bounded all the same
+		}
+	}
+	if opts.Since, err = querySince(r, "since", s.Now()); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if opts.Follow, err = queryBool(r, "follow"); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if opts.Previous, err = queryBool(r, "previous"); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if !opts.Follow {
+		lines := []berth.LogLine{}
+		svc, err := s.Core.ServiceLogs(r.Context(), query(r), opts, func(l berth.LogLine) error {
+			lines = append(lines, l)
+			return nil
+		})
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"service": svc.Name, "lines": lines})
+		return
+	}
+	// Follow: newline-delimited JSON, flushed per line, until the client goes.
+	// Resolve the service first so that a bad name is still a JSON error.
+	if _, err := s.Core.GetService(r.Context(), query(r)); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{})
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	_ = rc.Flush()
+	enc := json.NewEncoder(w)
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	stop := context.AfterFunc(s.streams, cancel)
+	defer stop()
+	_, err = s.Core.ServiceLogs(ctx, query(r), opts, func(l berth.LogLine) error {
+		if err := enc.Encode(l); err != nil {
+			return err
+		}
+		return rc.Flush()
+	})
+	if err != nil && ctx.Err() == nil {
+		s.Logger.Warn("follow logs", "service", r.PathValue("name"), "err", err, "request_id", state(r).id)
+	}
+}
+
+func (s *Server) handleServiceMetrics(w http.ResponseWriter, r *http.Request) {
+	svc, usage, err := s.Core.ServiceUsage(r.Context(), query(r))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var cpu float64
+	var rss int64
+	for _, u := range usage {
+		cpu += u.CPUSeconds
+		rss += u.RSSBytes
+	}
+	if usage == nil {
+		usage = []berth.ReplicaUsage{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"service": svc.Name, "target": svc.Target, "time": s.Now().UTC(),
+		"replicas": usage, "cpuSeconds": cpu, "memoryBytes": rss,
+	})
+}

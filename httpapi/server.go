@@ -1,0 +1,362 @@
+// Package httpapi serves berth's REST API: one route table, JSON in and out,
+// every error in the shape {"error": CODE, "message": "..."}.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/auth"
+	"github.com/berthhq/berth/core"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Deps are what the server needs.
+type Deps struct {
+	Core        *core.Core
+	Accounts    *core.Accounts
+	Audit       berth.AuditStore
+	ActivityKey []byte // verifies workspaces' activity tokens
+	Logger      *slog.Logger
+	Version     string
+	Started     time.Time
+	// Limiter bounds the request rate per credential (nil: unlimited).
+	Limiter        *auth.Limiter
+	AllowedOrigins []string // CORS; "*" allows any
+	MaxBodyBytes   int64    // default 1 MiB
+	Registry       *prometheus.Registry
+	Now            func() time.Time
+}
+
+// Server is the HTTP API.
+type Server struct {
+	Deps
+	mux     *http.ServeMux
+	reqs    *prometheus.CounterVec
+	latency *prometheus.HistogramVec
+	routes_ []route
+	// streams ends long-lived responses (log follow) when the server shuts
+	// down, so that draining does not wait for them.
+	streams     context.Context
+	stopStreams context.CancelFunc
+}
+
+// CloseStreams ends every streaming response; register it with
+// http.Server.RegisterOnShutdown.
+func (s *Server) CloseStreams() { s.stopStreams() }
+
+// NewServer builds the handler of the whole API surface.
+func NewServer(d Deps) *Server {
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.MaxBodyBytes <= 0 {
+		d.MaxBodyBytes = 1 << 20
+	}
+	if d.Registry == nil {
+		d.Registry = prometheus.NewRegistry()
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	s := &Server{Deps: d, mux: http.NewServeMux()}
+	s.streams, s.stopStreams = context.WithCancel(context.Background())
+	s.reqs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "berth_http_requests_total", Help: "HTTP requests by route, method and status code.",
+	}, []string{"route", "method", "code"})
+	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "berth_http_request_duration_seconds", Help: "HTTP request latency by route.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+	}, []string{"route", "method"})
+	// Registration fails only when the same registry is reused; keep going then.
+	_ = d.Registry.Register(s.reqs)
+	_ = d.Registry.Register(s.latency)
+
+	s.routes_ = s.routes()
+	for _, rt := range s.routes_ {
+		s.mux.Handle(rt.method+" "+rt.path, s.wrap(rt))
+	}
+	return s
+}
+
+// Routes lists "METHOD path" of every route (for the OpenAPI test).
+func (s *Server) Routes() []string {
+	var out []string
+	for _, rt := range s.routes_ {
+		out = append(out, rt.method+" "+rt.path)
+	}
+	return out
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.cors(w, r)
+	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	h, pattern := s.mux.Handler(r)
+	if pattern == "" {
+		// Unknown route or method: answer in the API's error shape.
+		rec := &statusRecorder{ResponseWriter: w}
+		h.ServeHTTP(rec, r)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) cors(w http.ResponseWriter, r *http.Request) {
+	origin := r.Header.Get("Origin")
+	if origin == "" || len(s.AllowedOrigins) == 0 {
+		return
+	}
+	for _, o := range s.AllowedOrigins {
+		if o == "*" || strings.EqualFold(o, origin) {
+			h := w.Header()
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Add("Vary", "Origin")
+			h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS")
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-ID")
+			h.Set("Access-Control-Max-Age", "600")
+			return
+		}
+	}
+}
+
+// statusRecorder turns the mux's plain-text 404/405 into API errors.
+type statusRecorder struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	if code == http.StatusNotFound || code == http.StatusMethodNotAllowed {
+		w.wrote = true
+		msg := "no such route"
+		c := berth.ENOTFOUND
+		if code == http.StatusMethodNotAllowed {
+			msg = "method not allowed on this route"
+			c = berth.EINVALID
+		}
+		writeJSON(w.ResponseWriter, code, errorBody{Error: c, Message: msg})
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusRecorder) Write(b []byte) (int, error) {
+	if w.wrote {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// reqState travels with a request: its id, caller and what the audit entry
+// should say.
+type reqState struct {
+	id       string
+	actor    berth.Actor
+	authed   bool
+	status   int
+	errMsg   string
+	audit    auditInfo
+	bearer   string
+	activity bool // authenticated by an activity token
+}
+
+type auditInfo struct {
+	resourceType, resource, target, username string
+	details                                  map[string]any
+}
+
+type stateKey struct{}
+
+func state(r *http.Request) *reqState {
+	if st, ok := r.Context().Value(stateKey{}).(*reqState); ok {
+		return st
+	}
+	return &reqState{}
+}
+
+func newRequestID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// wrap applies the per-route chain: request id, logging and metrics,
+// recovery, body limit, authentication, role check, rate limit, audit.
+func (s *Server) wrap(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := s.Now()
+		st := &reqState{id: r.Header.Get("X-Request-ID")}
+		if st.id == "" || len(st.id) > 64 {
+			st.id = newRequestID()
+		}
+		w.Header().Set("X-Request-ID", st.id)
+		rw := &responseWriter{ResponseWriter: w, st: st}
+		r = r.WithContext(context.WithValue(context.WithValue(r.Context(), stateKey{}, st), serverKey{}, s))
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(rw, r.Body, s.MaxBodyBytes)
+		}
+
+		defer func() {
+			if p := recover(); p != nil {
+				s.Logger.Error("panic in handler", "route", rt.path, "panic", p, "request_id", st.id)
+				if !rw.wroteHeader {
+					writeError(rw, r, berth.Errorf(berth.EINTERNAL, "internal error"))
+				}
+			}
+			code := rw.code()
+			s.reqs.WithLabelValues(rt.path, rt.method, strconv.Itoa(code)).Inc()
+			s.latency.WithLabelValues(rt.path, rt.method).Observe(s.Now().Sub(start).Seconds())
+			if rt.action != "" {
+				s.writeAudit(r, rt, st, code, s.Now().Sub(start))
+			}
+			lvl := slog.LevelDebug
+			if code >= 500 {
+				lvl = slog.LevelWarn
+			}
+			s.Logger.Log(r.Context(), lvl, "request", "method", r.Method, "path", r.URL.Path, "status", code,
+				"duration_ms", s.Now().Sub(start).Milliseconds(), "request_id", st.id, "user", st.actor.Username)
+		}()
+
+		if rt.role != "" {
+			if !s.authenticate(rw, r, rt, st) {
+				return
+			}
+		}
+		key := "ip:" + clientIP(r)
+		if st.authed {
+			key = "user:" + st.actor.UserID + "/" + st.actor.KeyID
+		}
+		if s.Limiter != nil && !s.Limiter.Allow(key) {
+			w.Header().Set("Retry-After", "1")
+			writeError(rw, r, berth.Errorf(berth.ERATELIMITED, "too many requests: slow down"))
+			return
+		}
+		rt.handler(rw, r)
+	})
+}
+
+// authenticate resolves the bearer credential and checks the route's role.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, rt route, st *reqState) bool {
+	cred, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	cred = strings.TrimSpace(cred)
+	if !ok || cred == "" {
+		writeError(w, r, berth.Errorf(berth.EUNAUTHORIZED, "missing credential: send Authorization: Bearer <token or API key>"))
+		return false
+	}
+	st.bearer = cred
+	a, err := s.Accounts.Authenticate(r.Context(), cred)
+	if err != nil {
+		if rt.activity && auth.VerifyActivityToken(s.ActivityKey, r.PathValue("id"), cred) {
+			st.activity, st.authed = true, true
+			st.actor = berth.Actor{UserID: "workspace:" + r.PathValue("id"), Username: "workspace", Role: berth.RoleViewer}
+			return true
+		}
+		writeError(w, r, err)
+		return false
+	}
+	st.actor, st.authed = a, true
+	*r = *r.WithContext(berth.WithActor(r.Context(), a))
+	if !a.Role.AtLeast(rt.role) {
+		writeError(w, r, berth.Errorf(berth.EFORBIDDEN, "%s role required; you are %s", rt.role, a.Role))
+		return false
+	}
+	return true
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// writeAudit appends the audit entry of a mutating call.
+func (s *Server) writeAudit(r *http.Request, rt route, st *reqState, code int, d time.Duration) {
+	verb := rt.action
+	resType := rt.action
+	if i := strings.LastIndexByte(rt.action, '.'); i >= 0 {
+		resType, verb = rt.action[:i], rt.action[i+1:]
+	}
+	e := &berth.AuditEntry{
+		Timestamp: s.Now().UTC(), UserID: st.actor.UserID, Username: st.actor.Username,
+		Action: rt.action, Type: verb, ResourceType: resType, Target: st.audit.target,
+		Status: berth.AuditCompleted, DurationMs: d.Milliseconds(), RequestID: st.id, Details: st.audit.details,
+	}
+	if st.audit.resourceType != "" {
+		e.ResourceType = st.audit.resourceType
+	}
+	e.Resource = st.audit.resource
+	if e.Resource == "" {
+		e.Resource = firstNonEmpty(r.PathValue("name"), r.PathValue("id"))
+	}
+	if e.Username == "" {
+		e.Username = st.audit.username
+	}
+	if code >= 400 {
+		e.Status, e.Error = berth.AuditFailed, st.errMsg
+	}
+	// The request may be cancelled (client gone): the entry must still land.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
+	defer cancel()
+	if err := s.Audit.AppendAudit(ctx, e); err != nil {
+		s.Logger.Error("append audit entry", "action", e.Action, "err", err, "request_id", st.id)
+	}
+}
+
+func firstNonEmpty(v ...string) string {
+	for _, s := range v {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// responseWriter remembers the status for metrics and the audit log.
+type responseWriter struct {
+	http.ResponseWriter
+	st          *reqState
+	wroteHeader bool
+}
+
+func (w *responseWriter) WriteHeader(code int) {
+	if !w.wroteHeader {
+		w.wroteHeader = true
+		w.st.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *responseWriter) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *responseWriter) code() int {
+	if w.st.status == 0 {
+		return http.StatusOK
+	}
+	return w.st.status
+}
+
+// Unwrap lets http.ResponseController reach Flush and SetWriteDeadline.
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
+	promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+}

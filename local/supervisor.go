@@ -1,0 +1,459 @@
+package local
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// supervisor runs one command as a process group and restarts it with
+// exponential backoff when it exits, until stopped. A replica or an
+// environment is one supervisor.
+type supervisor struct {
+	rt    *Runtime
+	name  string // replica or "env-<id>": pid file and log prefix
+	argv  []string
+	dir   string
+	env   []string
+	log   *logFile
+	probe func(ctx context.Context) bool // nil: ready once running for settleTime
+
+	stop     chan struct{}
+	stopOnce sync.Once
+	done     chan struct{}
+
+	mu        sync.Mutex
+	pid       int
+	instance  int
+	state     string // starting, running, backoff, stopped, exited
+	ready     bool
+	everReady bool
+	restarts  int
+	fails     int // exits since the backoff was last reset
+	lastExit  string
+	startErr  string // why the command could not start, if it could not
+	startedAt time.Time
+}
+
+type supState struct {
+	PID       int
+	Instance  int
+	State     string
+	Ready     bool
+	EverReady bool
+	Restarts  int
+	Fails     int
+	LastExit  string
+	StartErr  string
+	StartedAt time.Time
+}
+
+func newSupervisor(rt *Runtime, name string, argv []string, dir string, env []string, log *logFile, probe func(context.Context) bool) *supervisor {
+	return &supervisor{
+		rt: rt, name: name, argv: argv, dir: dir, env: env, log: log, probe: probe,
+		stop: make(chan struct{}), done: make(chan struct{}), state: "starting",
+	}
+}
+
+func (s *supervisor) start() { go s.run() }
+
+// halt stops the process (SIGTERM, SIGKILL after the grace) and waits until
+// it is reaped.
+func (s *supervisor) halt() {
+	s.stopOnce.Do(func() { close(s.stop) })
+	<-s.done
+}
+
+func (s *supervisor) snapshot() supState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return supState{
+		PID: s.pid, Instance: s.instance, State: s.state, Ready: s.ready, EverReady: s.everReady,
+		Restarts: s.restarts, Fails: s.fails, LastExit: s.lastExit, StartErr: s.startErr, StartedAt: s.startedAt,
+	}
+}
+
+// failing reports a process that keeps crashing or cannot start at all.
+func (st supState) failing() bool {
+	return !st.Ready && (st.StartErr != "" || st.Fails >= 2)
+}
+
+func (st supState) reason() string {
+	if st.StartErr != "" {
+		return st.StartErr
+	}
+	if st.LastExit != "" {
+		return fmt.Sprintf("crashing (%d restarts), last exit: %s", st.Restarts, st.LastExit)
+	}
+	return ""
+}
+
+func (s *supervisor) stopping() bool {
+	select {
+	case <-s.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *supervisor) run() {
+	defer close(s.done)
+	backoff := s.rt.cfg.BackoffBase
+	for {
+		began := time.Now()
+		s.runOnce()
+		if s.stopping() {
+			s.setState("stopped")
+			return
+		}
+		s.mu.Lock()
+		if time.Since(began) >= backoffResetTime {
+			backoff = s.rt.cfg.BackoffBase
+			s.fails = 0
+		}
+		s.fails++
+		s.restarts++
+		s.state = "backoff"
+		s.mu.Unlock()
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-s.stop:
+			t.Stop()
+			s.setState("stopped")
+			return
+		}
+		backoff = min(2*backoff, s.rt.cfg.BackoffMax)
+	}
+}
+
+func (s *supervisor) setState(state string) {
+	s.mu.Lock()
+	s.state = state
+	s.mu.Unlock()
+}
+
+// runOnce starts the process and returns once it has exited and been reaped.
+func (s *supervisor) runOnce() {
+	instance := s.log.nextInstance()
+	s.mu.Lock()
+	s.instance = instance
+	s.ready = false
+	s.state = "starting"
+	s.mu.Unlock()
+
+	cmd := exec.Command(s.argv[0], s.argv[1:]...)
+	cmd.Dir = s.dir
+	cmd.Env = s.env
+	// Own process group so a stop reaches every descendant; Pdeathsig so the
+	// child dies with berth even when berth is SIGKILLed.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		s.startFailed(instance, err)
+		return
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		s.startFailed(instance, err)
+		return
+	}
+	cmd.Stdout, cmd.Stderr = outW, errW
+	err = cmd.Start()
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		outR.Close()
+		errR.Close()
+		s.startFailed(instance, err)
+		return
+	}
+	pid := cmd.Process.Pid
+	pidFile := s.rt.writePidFile(s.name, instance, pid)
+
+	var readers sync.WaitGroup
+	readers.Go(func() { copyLines(outR, s.log, "stdout", instance) })
+	readers.Go(func() { copyLines(errR, s.log, "stderr", instance) })
+
+	now := time.Now()
+	s.mu.Lock()
+	s.pid, s.startedAt, s.startErr = pid, now, ""
+	s.mu.Unlock()
+
+	probeCtx, cancelProbe := context.WithCancel(context.Background())
+	probeDone := make(chan struct{})
+	go func() {
+		defer close(probeDone)
+		s.probeLoop(probeCtx)
+	}()
+
+	waitCh := make(chan error, 1)
+	go func() { waitCh <- cmd.Wait() }()
+	select {
+	case <-waitCh:
+	case <-s.stop:
+		_ = syscall.Kill(-pid, syscall.SIGTERM)
+		t := time.NewTimer(s.rt.cfg.StopGrace)
+		select {
+		case <-waitCh:
+			t.Stop()
+		case <-t.C:
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+			<-waitCh
+		}
+	}
+	cancelProbe()
+	<-probeDone
+	// The leader is reaped; descendants left in its group go too, so nothing
+	// outlives its replica. The group id cannot be reused while they exist.
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	if !waitTimeout(&readers, 2*time.Second) {
+		// Something that left the group still holds the pipes.
+		outR.Close()
+		errR.Close()
+		readers.Wait()
+	}
+	outR.Close()
+	errR.Close()
+	if pidFile != "" {
+		_ = os.Remove(pidFile)
+	}
+	exit := cmd.ProcessState.String()
+	s.mu.Lock()
+	s.pid = 0
+	s.ready = false
+	s.lastExit = exit
+	s.state = "exited"
+	s.mu.Unlock()
+	s.rt.log.Debug("process exited", "process", s.name, "pid", pid, "exit", exit)
+}
+
+func (s *supervisor) startFailed(instance int, err error) {
+	msg := fmt.Sprintf("start %s: %v", s.argv[0], unwrapExec(err))
+	s.log.write(time.Now(), "berth", instance, msg)
+	s.mu.Lock()
+	s.startErr = msg
+	s.lastExit = msg
+	s.state = "exited"
+	s.mu.Unlock()
+	s.rt.log.Warn("process cannot start", "process", s.name, "err", msg)
+}
+
+// unwrapExec drops exec's "exec: " prefix noise but keeps the reason.
+func unwrapExec(err error) error {
+	var ee *exec.Error
+	if errors.As(err, &ee) {
+		return fmt.Errorf("%q: %w", ee.Name, ee.Err)
+	}
+	return err
+}
+
+func (s *supervisor) probeLoop(ctx context.Context) {
+	if s.probe == nil {
+		t := time.NewTimer(settleTime)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.setReady(ctx, true)
+		}
+		return
+	}
+	tick := time.NewTicker(s.rt.cfg.ProbeInterval)
+	defer tick.Stop()
+	for {
+		s.setReady(ctx, s.probe(ctx))
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (s *supervisor) setReady(ctx context.Context, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ctx.Err() != nil {
+		return // the process is gone; a late probe must not mark it ready
+	}
+	s.ready = ok
+	if ok {
+		s.everReady = true
+		s.state = "running"
+	} else if s.state == "running" {
+		s.state = "starting"
+	}
+}
+
+// kill SIGKILLs the current process group; the supervisor restarts it.
+func (s *supervisor) kill() bool {
+	s.mu.Lock()
+	pid := s.pid
+	s.mu.Unlock()
+	if pid <= 0 {
+		return false
+	}
+	return syscall.Kill(-pid, syscall.SIGKILL) == nil
+}
+
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
+	ch := make(chan struct{})
+	go func() { wg.Wait(); close(ch) }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// copyLines writes each line of r as a log record; lines longer than
+// maxLineBytes are truncated, the rest of them dropped.
+func copyLines(r io.Reader, log *logFile, stream string, instance int) {
+	br := bufio.NewReaderSize(r, maxLineBytes)
+	skipping := false
+	for {
+		line, err := br.ReadSlice('\n')
+		if len(line) > 0 {
+			full := err == nil
+			if !skipping {
+				text := strings.TrimSuffix(strings.TrimSuffix(string(line), "\n"), "\r")
+				if full || err == bufio.ErrBufferFull || errors.Is(err, io.EOF) {
+					log.write(time.Now(), stream, instance, text)
+				}
+			}
+			skipping = err == bufio.ErrBufferFull
+		}
+		if err != nil && err != bufio.ErrBufferFull {
+			return
+		}
+	}
+}
+
+// procStat is what berth reads of /proc/<pid>/stat.
+type procStat struct {
+	State     byte
+	PGID      int
+	UTime     uint64 // clock ticks
+	STime     uint64
+	StartTime uint64 // clock ticks after boot: with the pid, identifies a process
+	RSSPages  int64
+}
+
+func readProcStat(pid int) (procStat, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return procStat{}, err
+	}
+	return parseProcStat(string(b))
+}
+
+func parseProcStat(s string) (procStat, error) {
+	// comm (field 2) may hold spaces and parentheses: fields start after the last ')'.
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return procStat{}, errors.New("parse /proc stat: no comm")
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 22 {
+		return procStat{}, errors.New("parse /proc stat: short")
+	}
+	// f[0] is field 3 (state), so field n is f[n-3].
+	var st procStat
+	var err error
+	st.State = f[0][0]
+	if st.PGID, err = strconv.Atoi(f[5-3]); err != nil {
+		return st, fmt.Errorf("parse /proc stat pgrp: %w", err)
+	}
+	st.UTime, _ = strconv.ParseUint(f[14-3], 10, 64)
+	st.STime, _ = strconv.ParseUint(f[15-3], 10, 64)
+	if st.StartTime, err = strconv.ParseUint(f[22-3], 10, 64); err != nil {
+		return st, fmt.Errorf("parse /proc stat starttime: %w", err)
+	}
+	st.RSSPages, _ = strconv.ParseInt(f[24-3], 10, 64)
+	return st, nil
+}
+
+func (r *Runtime) runDir() string { return filepath.Join(r.cfg.DataDir, "run") }
+
+// writePidFile records pid and start time so that a berth restarted after a
+// crash can find and kill what it left behind. It returns the file's path.
+func (r *Runtime) writePidFile(name string, instance, pid int) string {
+	st, err := readProcStat(pid)
+	if err != nil {
+		r.log.Warn("read process start time", "process", name, "pid", pid, "err", err)
+		return ""
+	}
+	path := filepath.Join(r.runDir(), fmt.Sprintf("%s.%d.pid", name, instance))
+	if err := os.WriteFile(path, fmt.Appendf(nil, "%d %d\n", pid, st.StartTime), 0o600); err != nil {
+		r.log.Warn("write pid file", "process", name, "err", err)
+		return ""
+	}
+	return path
+}
+
+// killLeftovers kills the process groups named by pid files of a previous
+// berth (when the pid still is the same process) and removes the files.
+func (r *Runtime) killLeftovers() error {
+	files, err := filepath.Glob(filepath.Join(r.runDir(), "*.pid"))
+	if err != nil {
+		return fmt.Errorf("list pid files: %w", err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("read pid file: %w", err)
+		}
+		var pid int
+		var start uint64
+		if _, err := fmt.Sscanf(string(b), "%d %d", &pid, &start); err == nil && pid > 1 {
+			r.killLeftover(pid, start)
+		}
+		if err := os.Remove(f); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("remove pid file: %w", err)
+		}
+	}
+	return nil
+}
+
+func (r *Runtime) killLeftover(pid int, start uint64) {
+	st, err := readProcStat(pid)
+	switch {
+	case err == nil && st.StartTime != start:
+		return // the pid now belongs to another process
+	case err == nil && st.State != 'Z':
+		r.log.Warn("killing process left behind", "pid", pid)
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	default:
+		// Leader gone: members of its group may remain. The group id cannot
+		// have been reused while any of them exists.
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		st, err := readProcStat(pid)
+		if err != nil || st.State == 'Z' || st.StartTime != start {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r.log.Warn("process left behind did not die", "pid", pid)
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what berth's tests need and the machine lacks, from Debian's packages.
+set -euo pipefail
+
+need=()
+have_pg() {
+	command -v initdb >/dev/null 2>&1 && command -v postgres >/dev/null 2>&1 && return 0
+	compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null
+}
+have_pg || need+=(postgresql)
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+
+if [ ${#need[@]} -eq 0 ]; then
+	exit 0
+fi
+echo "install-deps: installing ${need[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+	command -v sudo >/dev/null 2>&1 || { echo "install-deps: need root (or sudo) to install ${need[*]}" >&2; exit 1; }
+	SUDO=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"

@@ -1,0 +1,96 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/berthhq/berth"
+)
+
+// AppendAudit appends an entry and sets e.ID (monotonic) and, when zero,
+// e.Timestamp.
+func (s *Store) AppendAudit(ctx context.Context, e *berth.AuditEntry) error {
+	if e.Timestamp.IsZero() {
+		e.Timestamp = now()
+	}
+	e.Timestamp = norm(e.Timestamp)
+	var details sql.NullString
+	if len(e.Details) > 0 {
+		b, err := json.Marshal(e.Details)
+		if err != nil {
+			return fmt.Errorf("append audit %s: encode details: %w", e.Action, err)
+		}
+		details = sql.NullString{String: string(b), Valid: true}
+	}
+	// RETURNING works on both (SQLite ≥ 3.35) and keeps this one statement.
+	err := s.db.QueryRowContext(ctx, s.q(`INSERT INTO audit_log (ts, user_id, username, action, type, resource_type,
+		resource, target, status, error, duration_ms, request_id, details)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		micros(e.Timestamp), e.UserID, e.Username, e.Action, e.Type, e.ResourceType, e.Resource, e.Target,
+		e.Status, e.Error, e.DurationMs, e.RequestID, details).Scan(&e.ID)
+	if err != nil {
+		return fmt.Errorf("append audit %s: %w", e.Action, err)
+	}
+	return nil
+}
+
+// ListAudit returns matching entries newest first and the total count
+// before paging. User matches the username or the user id.
+func (s *Store) ListAudit(ctx context.Context, f berth.AuditFilter) ([]*berth.AuditEntry, int, error) {
+	var where []string
+	var args []any
+	if f.Type != "" {
+		where, args = append(where, "type = ?"), append(args, f.Type)
+	}
+	if f.Status != "" {
+		where, args = append(where, "status = ?"), append(args, f.Status)
+	}
+	if f.User != "" {
+		where, args = append(where, "(username = ? OR user_id = ?)"), append(args, f.User, f.User)
+	}
+	if !f.Since.IsZero() {
+		where, args = append(where, "ts >= ?"), append(args, micros(f.Since))
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = " WHERE " + strings.Join(where, " AND ")
+	}
+	var total int
+	if err := s.db.QueryRowContext(ctx, s.q("SELECT COUNT(*) FROM audit_log"+cond), args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count audit: %w", err)
+	}
+	page, pargs := pageClause(f.Offset, f.Limit)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, ts, user_id, username, action, type, resource_type, resource,
+		target, status, error, duration_ms, request_id, details FROM audit_log`+cond+
+		" ORDER BY ts DESC, id DESC"+page), append(args, pargs...)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list audit: %w", err)
+	}
+	defer rows.Close()
+	out := []*berth.AuditEntry{}
+	for rows.Next() {
+		var (
+			e       berth.AuditEntry
+			ts      int64
+			details sql.NullString
+		)
+		if err := rows.Scan(&e.ID, &ts, &e.UserID, &e.Username, &e.Action, &e.Type, &e.ResourceType, &e.Resource,
+			&e.Target, &e.Status, &e.Error, &e.DurationMs, &e.RequestID, &details); err != nil {
+			return nil, 0, fmt.Errorf("list audit: %w", err)
+		}
+		e.Timestamp = fromMicros(ts)
+		if details.Valid {
+			if err := json.Unmarshal([]byte(details.String), &e.Details); err != nil {
+				return nil, 0, fmt.Errorf("list audit: decode details of %d: %w", e.ID, err)
+			}
+		}
+		out = append(out, &e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("list audit: %w", err)
+	}
+	return out, total, nil
+}

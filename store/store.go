@@ -1,0 +1,227 @@
+// Package store implements berth.Store on database/sql for SQLite
+// (modernc.org/sqlite, the single-node default) and PostgreSQL (pgx, for
+// several replicas) from one code base: queries are written once with '?'
+// placeholders and rebound for PostgreSQL.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/berthhq/berth"
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Kinds of database a Store runs on.
+const (
+	SQLite   = "sqlite"
+	Postgres = "postgres"
+)
+
+// Store is berth.Store on SQLite or PostgreSQL.
+type Store struct {
+	db     *sql.DB
+	kind   string
+	sealer berth.Sealer
+}
+
+var _ berth.Store = (*Store)(nil)
+
+// Open connects to the database named by url and applies pending migrations.
+// A url starting with postgres:// or postgresql:// is PostgreSQL; anything
+// else is the path of a SQLite file (its directory is created 0700).
+// sealer encrypts secrets at rest.
+func Open(ctx context.Context, url string, sealer berth.Sealer) (*Store, error) {
+	if sealer == nil {
+		return nil, errors.New("open store: a sealer is required")
+	}
+	s := &Store{sealer: sealer}
+	var err error
+	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
+		s.kind = Postgres
+		s.db, err = sql.Open("pgx", url)
+		if err != nil {
+			return nil, fmt.Errorf("open store: %w", err) // pgx never echoes the password
+		}
+	} else {
+		s.kind = SQLite
+		path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite://"), "file:")
+		if path == "" {
+			return nil, errors.New("open store: empty database path")
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		// busy_timeout makes concurrent writers wait instead of failing with
+		// SQLITE_BUSY; _txlock=immediate takes the write lock at BEGIN so two
+		// transactions never deadlock upgrading a read lock.
+		dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+		s.db, err = sql.Open("sqlite", dsn)
+		if err != nil {
+			return nil, fmt.Errorf("open store %s: %w", path, err)
+		}
+	}
+	if err := s.db.PingContext(ctx); err != nil {
+		s.db.Close()
+		return nil, fmt.Errorf("open %s store: %w", s.kind, err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.db.Close()
+		return nil, fmt.Errorf("open %s store: %w", s.kind, err)
+	}
+	return s, nil
+}
+
+// Kind returns "sqlite" or "postgres".
+func (s *Store) Kind() string { return s.kind }
+
+// DB returns the underlying database, for tests and maintenance.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Ping checks that the database answers (for /readyz).
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping %s store: %w", s.kind, err)
+	}
+	return nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// q rewrites '?' placeholders for the dialect. Queries in this package
+// never hold a literal '?'.
+func (s *Store) q(query string) string {
+	if s.kind != Postgres {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// querier is what *sql.DB and *sql.Tx share.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+// inTx runs fn in a transaction, committing when it returns nil.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// isUnique reports whether err is a unique or primary key violation.
+func isUnique(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "23505"
+	}
+	return false
+}
+
+// pageClause returns the LIMIT/OFFSET suffix and its arguments.
+func pageClause(offset, limit int) (string, []any) {
+	if offset < 0 {
+		offset = 0
+	}
+	switch {
+	case limit > 0:
+		return " LIMIT ? OFFSET ?", []any{limit, offset}
+	case offset > 0:
+		return " LIMIT ? OFFSET ?", []any{int64(1) << 62, offset}
+	}
+	return "", nil
+}
+
+// Times are stored as UTC Unix microseconds: both databases then return
+// identical values and compare them as plain integers.
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+// norm is t as the store returns it, so callers hold what a read gives back.
+func norm(t time.Time) time.Time { return fromMicros(micros(t)) }
+
+func nullMicros(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: micros(*t), Valid: true}
+}
+
+func fromNullMicros(n sql.NullInt64) *time.Time {
+	if !n.Valid {
+		return nil
+	}
+	t := fromMicros(n.Int64)
+	return &t
+}
+
+func normPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	n := norm(*t)
+	return &n
+}
+
+// seal encrypts the JSON of v; nil when v is empty so rows without secrets
+// hold NULL.
+func (s *Store) seal(plain []byte) ([]byte, error) {
+	if plain == nil {
+		return nil, nil
+	}
+	b, err := s.sealer.Seal(plain)
+	if err != nil {
+		return nil, fmt.Errorf("seal secrets: %w", err)
+	}
+	return b, nil
+}
+
+func (s *Store) open(sealed []byte) ([]byte, error) {
+	if len(sealed) == 0 {
+		return nil, nil
+	}
+	b, err := s.sealer.Open(sealed)
+	if err != nil {
+		return nil, fmt.Errorf("open sealed secrets: %w", err)
+	}
+	return b, nil
+}
+
+func now() time.Time { return norm(time.Now()) }
