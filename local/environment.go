@@ -145,6 +145,7 @@ func (e *environment) startLocked(env *berth.Environment, tmpl Template) error {
 	maps.Copy(m, env.Env)
 	m["HOME"], m["WORKSPACE"], m["PORT"], m["BERTH_ENVIRONMENT_ID"] = home, ws, strconv.Itoa(port), env.ID
 	e.sup = newSupervisor(e.rt, "env-"+e.id, argv, ws, processEnv(m), e.log, tcpProbe(port, e.rt.cfg.ProbeInterval))
+	e.sup.pidName = "env." + e.id
 	e.sup.start()
 	return nil
 }

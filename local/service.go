@@ -419,6 +419,7 @@ func (s *service) newReplica(i, rev, gen int) (*replica, error) {
 		}
 	}
 	sup := newSupervisor(s.rt, name, slices.Clone(spec.Command), dir, processEnv(env), log, probe)
+	sup.pidName = "svc." + name
 	return &replica{supervisor: sup, index: i, revision: rev, gen: gen, port: first}, nil
 }
 

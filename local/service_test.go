@@ -364,7 +364,7 @@ func TestPidFileWhileRunning(t *testing.T) {
 	r := newRuntime(t, nil)
 	apply(t, r, &berth.Service{Name: "pf", Replicas: 1, Revision: 1, Spec: berth.ServiceSpec{Command: []string{"sleep", "60"}}})
 	st := waitState(t, r, "pf", running(1, 1))
-	files, _ := filepath.Glob(filepath.Join(r.runDir(), "pf-0.*.pid"))
+	files, _ := filepath.Glob(filepath.Join(r.runDir(), "svc.pf-0.*.pid"))
 	if len(files) != 1 {
 		t.Fatalf("pid files: %v", files)
 	}
@@ -402,8 +402,10 @@ func TestDegradedWhileBackingOff(t *testing.T) {
 	if _, err := get(st.Instances[1].Port, "/crash"); err == nil {
 		t.Fatal("crash request answered")
 	}
-	st = waitState(t, r, "deg", func(st *berth.ServiceState) bool { return st.Status == berth.ServiceDegraded })
-	if st.ReadyReplicas != 1 || st.Instances[1].State != "backoff" || st.Instances[1].LastExit != "exit status 3" {
+	st = waitState(t, r, "deg", func(st *berth.ServiceState) bool {
+		return st.Status == berth.ServiceDegraded && st.Instances[1].State == "backoff"
+	})
+	if st.ReadyReplicas != 1 || st.Instances[1].LastExit != "exit status 3" || !strings.Contains(st.Message, "1 of 2") {
 		t.Fatalf("degraded state: %s", describe(st))
 	}
 	waitState(t, r, "deg", func(st *berth.ServiceState) bool {

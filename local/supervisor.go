@@ -20,13 +20,16 @@ import (
 // exponential backoff when it exits, until stopped. A replica or an
 // environment is one supervisor.
 type supervisor struct {
-	rt    *Runtime
-	name  string // replica or "env-<id>": pid file and log prefix
-	argv  []string
-	dir   string
-	env   []string
-	log   *logFile
-	probe func(ctx context.Context) bool // nil: ready once running for settleTime
+	rt   *Runtime
+	name string // replica or "env-<id>", for logs
+	// pidName names the pid file; services and environments differ in
+	// prefix so that no service name can collide with an environment id.
+	pidName string
+	argv    []string
+	dir     string
+	env     []string
+	log     *logFile
+	probe   func(ctx context.Context) bool // nil: ready once running for settleTime
 
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -60,7 +63,7 @@ type supState struct {
 
 func newSupervisor(rt *Runtime, name string, argv []string, dir string, env []string, log *logFile, probe func(context.Context) bool) *supervisor {
 	return &supervisor{
-		rt: rt, name: name, argv: argv, dir: dir, env: env, log: log, probe: probe,
+		rt: rt, name: name, pidName: name, argv: argv, dir: dir, env: env, log: log, probe: probe,
 		stop: make(chan struct{}), done: make(chan struct{}), state: "starting",
 	}
 }
@@ -182,7 +185,7 @@ func (s *supervisor) runOnce() {
 		return
 	}
 	pid := cmd.Process.Pid
-	pidFile := s.rt.writePidFile(s.name, instance, pid)
+	pidFile := s.rt.writePidFile(s.pidName, instance, pid)
 
 	var readers sync.WaitGroup
 	readers.Go(func() { copyLines(outR, s.log, "stdout", instance) })
@@ -332,14 +335,11 @@ func copyLines(r io.Reader, log *logFile, stream string, instance int) {
 	for {
 		line, err := br.ReadSlice('\n')
 		if len(line) > 0 {
-			full := err == nil
 			if !skipping {
 				text := strings.TrimSuffix(strings.TrimSuffix(string(line), "\n"), "\r")
-				if full || err == bufio.ErrBufferFull || errors.Is(err, io.EOF) {
-					log.write(time.Now(), stream, instance, text)
-				}
+				log.write(time.Now(), stream, instance, text)
 			}
-			skipping = err == bufio.ErrBufferFull
+			skipping = err == bufio.ErrBufferFull // the rest of a cut line is dropped
 		}
 		if err != nil && err != bufio.ErrBufferFull {
 			return

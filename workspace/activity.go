@@ -37,6 +37,13 @@ func (a *activity) connState(c net.Conn, s http.ConnState) {
 	}
 }
 
+// closeAll forgets every connection (the server has shut down).
+func (a *activity) closeAll() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	clear(a.ide)
+}
+
 // touch records an IDE request on the connection carried by ctx.
 func (a *activity) touch(ctx context.Context, now time.Time) {
 	a.mu.Lock()

@@ -6,6 +6,8 @@ package workspace
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,8 +37,11 @@ type Config struct {
 	ActivityURL   string        // POST target for activity reports; empty: no reporting
 	ActivityToken string        // bearer token for ActivityURL; never logged
 	ReportEvery   time.Duration // 0: DefaultReportEvery
-	Client        *http.Client  // nil: a client with a 10s timeout
-	Logger        *slog.Logger  // nil: slog.Default()
+	// Password, when set, is required as the password of HTTP Basic auth
+	// (any user name), as code-server's --auth password does; /healthz stays open.
+	Password string
+	Client   *http.Client // nil: a client with a 10s timeout
+	Logger   *slog.Logger // nil: slog.Default()
 }
 
 // Run listens on cfg.Addr and serves until ctx is done.
@@ -78,7 +83,7 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 
 	act := newActivity()
 	srv := &http.Server{
-		Handler:           newHandler(root, act),
+		Handler:           requirePassword(cfg.Password, newHandler(root, act)),
 		ConnContext:       act.connContext,
 		ConnState:         act.connState,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -109,6 +114,9 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 	}
 	stopReports()
 	wg.Wait()
+	// The server is down, so no connection is open; net/http reports the
+	// close of idle connections asynchronously, so do not wait for it.
+	act.closeAll()
 	if cfg.ActivityURL != "" {
 		// A last report so berth sees the final state (no open connections).
 		rctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
@@ -116,4 +124,24 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 		cancel()
 	}
 	return serveErr
+}
+
+// requirePassword guards h with HTTP Basic auth when password is set.
+func requirePassword(password string, h http.Handler) http.Handler {
+	if password == "" {
+		return h
+	}
+	want := sha256.Sum256([]byte(password))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" {
+			_, got, ok := r.BasicAuth()
+			sum := sha256.Sum256([]byte(got))
+			if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+				w.Header().Set("WWW-Authenticate", `Basic realm="berth workspace"`)
+				http.Error(w, "password required", http.StatusUnauthorized)
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
 }

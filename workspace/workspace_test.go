@@ -383,3 +383,45 @@ func TestReportAtShutdown(t *testing.T) {
 		t.Fatalf("shutdown snapshot = %+v", last.Snapshot)
 	}
 }
+
+// TestPassword: with a password, every request but /healthz needs it.
+func TestPassword(t *testing.T) {
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, ln, Config{Dir: dir, Password: "s3cret-pass"}) }()
+	t.Cleanup(func() { cancel(); <-done })
+	base := "http://" + ln.Addr().String()
+	for _, tc := range []struct {
+		path, user, pass string
+		want             int
+	}{
+		{"/healthz", "", "", 200},
+		{"/", "", "", 401},
+		{"/", "dev", "wrong", 401},
+		{"/", "dev", "s3cret-pass", 200},
+	} {
+		req, _ := http.NewRequest("GET", base+tc.path, nil)
+		if tc.user != "" {
+			req.SetBasicAuth(tc.user, tc.pass)
+		}
+		var resp *http.Response
+		for i := 0; i < 50; i++ { // the server may still be starting
+			if resp, err = http.DefaultClient.Do(req); err == nil {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s as %q/%q: %d, want %d", tc.path, tc.user, tc.pass, resp.StatusCode, tc.want)
+		}
+	}
+}

@@ -25,6 +25,7 @@ func newWorkspaceCmd(e *cliEnv) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.ActivityToken = e.getenv("BERTH_ACTIVITY_TOKEN")
+			cfg.Password = e.getenv("PASSWORD") // the environment's codeServerPassword, as code-server reads it
 			cfg.Logger = slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{ReplaceAttr: secret.RedactAttr}))
 			return workspace.Run(cmd.Context(), cfg)
 		},
