@@ -179,3 +179,9 @@ func (n NoServices) StartService(context.Context, ServiceRef) error {
 func (n NoServices) ServiceState(context.Context, ServiceRef) (*ServiceState, error) {
 	return nil, NotSupported(n.Target, "services")
 }
+
+// EnvironmentLogger is the optional capability of reading an environment's
+// output (ACI ListLogs, the local workspace process's log).
+type EnvironmentLogger interface {
+	EnvironmentLogs(ctx context.Context, env *Environment, opts LogOptions, fn func(LogLine) error) error
+}
