@@ -1,0 +1,24 @@
+package berth
+
+import (
+	"context"
+	"time"
+)
+
+// Event is one state change, audit entry, metric tick or log line, as
+// delivered to WebSocket clients and to the other replicas of berth.
+type Event struct {
+	Topic string    `json:"topic"` // services, environments, metrics, audit, logs:<service>
+	Type  string    `json:"type"`  // service.updated, environment.deleted, metric.tick, audit.entry, log.line…
+	Time  time.Time `json:"time"`
+	// Owner is the user id that owns the subject (an environment, an audit
+	// entry's actor); "" means every reader of the topic may see it.
+	Owner string `json:"owner,omitempty"`
+	Data  any    `json:"data"`
+}
+
+// Publisher sends events; it never blocks the caller for long and never fails
+// the operation that caused the event.
+type Publisher interface {
+	Publish(ctx context.Context, e Event)
+}
