@@ -33,6 +33,7 @@ func (c *Core) Infrastructure(ctx context.Context, typ string) (*Inventory, erro
 			return nil, fmt.Errorf("inventory services: %w", err)
 		}
 		for _, s := range svcs {
+			c.observe(ctx, s)
 			inv.Resources = append(inv.Resources, berth.Resource{Type: "service", ID: s.Name, Name: s.Name, Target: s.Target,
 				Namespace: s.Namespace, Status: string(s.Status), Managed: s.Managed,
 				Details: map[string]any{"replicas": s.Replicas, "readyReplicas": s.ReadyReplicas, "revision": s.Revision}})

@@ -23,6 +23,7 @@ func webSpec(replicas int, greeting string) map[string]any {
 		"command": []string{"node", "-e", `
 const fs = require('fs'), http = require('http');
 http.createServer((req, res) => {
+  console.log(req.method + ' ' + req.url);
   let cfg = '';
   try { cfg = fs.readFileSync(process.env.BERTH_CONFIG_DIR + '/app.conf', 'utf8'); } catch (e) {}
   res.end(process.env.BERTH_REPLICA + ' ' + process.env.GREETING + ' ' + cfg + ' ' + (process.env.DB_PASSWORD ? 'has-secret' : 'no-secret'));
