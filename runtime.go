@@ -185,3 +185,10 @@ func (n NoServices) ServiceState(context.Context, ServiceRef) (*ServiceState, er
 type EnvironmentLogger interface {
 	EnvironmentLogs(ctx context.Context, env *Environment, opts LogOptions, fn func(LogLine) error) error
 }
+
+// EnvironmentRestarter is the optional capability of restarting an
+// environment in place (ACI restarts the container group). Without it core
+// stops and starts the environment.
+type EnvironmentRestarter interface {
+	RestartEnvironment(ctx context.Context, env *Environment) error
+}

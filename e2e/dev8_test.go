@@ -92,6 +92,10 @@ func dev8Flow(t *testing.T, b *Berth) {
 	if pids := processesOfEnv(id); len(pids) != 1 {
 		t.Fatalf("want exactly 1 workspace process for %s, found %v", id, pids)
 	}
+	// The workspace asks for the environment's codeServerPassword.
+	if resp, err := http.Get(url); err != nil || resp.StatusCode != 401 {
+		t.Fatalf("workspace without its password: %v %v", resp, err)
+	}
 	put(t, url+"notes.txt", "kept across stop/start")
 
 	list := b.MustDo(200, "GET", "/api/v1/environments?page=1&pageSize=20", nil)
@@ -173,9 +177,13 @@ func assertNoSecrets(t *testing.T, where, text string) {
 	}
 }
 
+// workspacePassword is sent as HTTP Basic auth to workspaces.
+var workspacePassword = dev8Secrets["codeServerPassword"]
+
 func put(t *testing.T, url, body string) {
 	t.Helper()
 	req, _ := http.NewRequest("PUT", url, strings.NewReader(body))
+	req.SetBasicAuth("dev", workspacePassword)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("PUT %s: %v", url, err)
@@ -188,7 +196,9 @@ func put(t *testing.T, url, body string) {
 
 func get(t *testing.T, url string) string {
 	t.Helper()
-	resp, err := http.Get(url)
+	req, _ := http.NewRequest("GET", url, nil)
+	req.SetBasicAuth("dev", workspacePassword) // ignored by services
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}

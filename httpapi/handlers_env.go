@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/berthhq/berth"
@@ -130,4 +131,21 @@ func (s *Server) handleActivity(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, idMessage{Message: "Activity recorded", ID: id})
+}
+
+func (s *Server) handleRestartEnvironment(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	s.envAction(w, r, "Environment restarted successfully", func() (*berth.Environment, error) {
+		return s.Core.RestartEnvironment(r.Context(), id)
+	})
+}
+
+func (s *Server) handleEnvironmentLogs(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	s.serveLogs(w, r, "environment", id,
+		func() error { _, err := s.Core.GetEnvironment(r.Context(), id); return err },
+		func(ctx context.Context, opts berth.LogOptions, fn func(berth.LogLine) error) error {
+			_, err := s.Core.EnvironmentLogs(ctx, id, opts, fn)
+			return err
+		})
 }

@@ -226,47 +226,56 @@ func (s *Server) handleUpdateConfig(w http.ResponseWriter, r *http.Request) {
 
 const maxTail = 10000
 
-func (s *Server) handleServiceLogs(w http.ResponseWriter, r *http.Request) {
+// logOptions parses tail (default 100, 0 = all within the bound), since,
+// follow, previous, replica and container.
+func (s *Server) logOptions(r *http.Request) (berth.LogOptions, error) {
 	q := r.URL.Query()
 	opts := berth.LogOptions{Tail: 100, Replica: q.Get("replica"), Container: q.Get("container")}
 	var err error
 	if v := q.Get("tail"); v != "" {
 		if opts.Tail, err = strconv.Atoi(v); err != nil || opts.Tail < 0 || opts.Tail > maxTail {
-			writeError(w, r, berth.Invalid("tail", "must be a whole number from 0 to %d, got %q", maxTail, v))
-			return
+			return opts, berth.Invalid("tail", "must be a whole number from 0 to %d, got %q", maxTail, v)
 		}
 		if opts.Tail == 0 {
 			opts.Tail = maxTail // 0 means "all", bounded all the same
 		}
 	}
 	if opts.Since, err = querySince(r, "since", s.Now()); err != nil {
-		writeError(w, r, err)
-		return
+		return opts, err
 	}
 	if opts.Follow, err = queryBool(r, "follow"); err != nil {
-		writeError(w, r, err)
-		return
+		return opts, err
 	}
 	if opts.Previous, err = queryBool(r, "previous"); err != nil {
+		return opts, err
+	}
+	return opts, nil
+}
+
+// serveLogs answers log lines: a JSON list, or with follow=true an NDJSON
+// stream flushed per line until the client goes or the server shuts down.
+// resolve checks the subject exists first, so a bad name is still a JSON
+// error; read produces the lines.
+func (s *Server) serveLogs(w http.ResponseWriter, r *http.Request, key, name string, resolve func() error,
+	read func(ctx context.Context, opts berth.LogOptions, fn func(berth.LogLine) error) error) {
+	opts, err := s.logOptions(r)
+	if err != nil {
 		writeError(w, r, err)
 		return
 	}
 	if !opts.Follow {
 		lines := []berth.LogLine{}
-		svc, err := s.Core.ServiceLogs(r.Context(), query(r), opts, func(l berth.LogLine) error {
+		if err := read(r.Context(), opts, func(l berth.LogLine) error {
 			lines = append(lines, l)
 			return nil
-		})
-		if err != nil {
+		}); err != nil {
 			writeError(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"service": svc.Name, "lines": lines})
+		writeJSON(w, http.StatusOK, map[string]any{key: name, "lines": lines})
 		return
 	}
-	// Follow: newline-delimited JSON, flushed per line, until the client goes.
-	// Resolve the service first so that a bad name is still a JSON error.
-	if _, err := s.Core.GetService(r.Context(), query(r)); err != nil {
+	if err := resolve(); err != nil {
 		writeError(w, r, err)
 		return
 	}
@@ -280,34 +289,23 @@ func (s *Server) handleServiceLogs(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	stop := context.AfterFunc(s.streams, cancel)
 	defer stop()
-	_, err = s.Core.ServiceLogs(ctx, query(r), opts, func(l berth.LogLine) error {
+	err = read(ctx, opts, func(l berth.LogLine) error {
 		if err := enc.Encode(l); err != nil {
 			return err
 		}
 		return rc.Flush()
 	})
 	if err != nil && ctx.Err() == nil {
-		s.Logger.Warn("follow logs", "service", r.PathValue("name"), "err", err, "request_id", state(r).id)
+		s.Logger.Warn("follow logs", key, name, "err", err, "request_id", state(r).id)
 	}
 }
 
-func (s *Server) handleServiceMetrics(w http.ResponseWriter, r *http.Request) {
-	svc, usage, err := s.Core.ServiceUsage(r.Context(), query(r))
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	var cpu float64
-	var rss int64
-	for _, u := range usage {
-		cpu += u.CPUSeconds
-		rss += u.RSSBytes
-	}
-	if usage == nil {
-		usage = []berth.ReplicaUsage{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"service": svc.Name, "target": svc.Target, "time": s.Now().UTC(),
-		"replicas": usage, "cpuSeconds": cpu, "memoryBytes": rss,
-	})
+func (s *Server) handleServiceLogs(w http.ResponseWriter, r *http.Request) {
+	q := query(r)
+	s.serveLogs(w, r, "service", q.Name,
+		func() error { _, err := s.Core.GetService(r.Context(), q); return err },
+		func(ctx context.Context, opts berth.LogOptions, fn func(berth.LogLine) error) error {
+			_, err := s.Core.ServiceLogs(ctx, q, opts, fn)
+			return err
+		})
 }

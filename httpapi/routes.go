@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/berthhq/berth"
 )
@@ -56,6 +57,8 @@ func (s *Server) routes() []route {
 		{method: "POST", path: "/api/v1/environments/{id}/start", role: operator, action: "environment.start", handler: s.handleStartEnvironment},
 		{method: "POST", path: "/api/v1/environments/{id}/stop", role: operator, action: "environment.stop", handler: s.handleStopEnvironment},
 		{method: "DELETE", path: "/api/v1/environments/{id}", role: operator, action: "environment.delete", handler: s.handleDeleteEnvironment},
+		{method: "POST", path: "/api/v1/environments/{id}/restart", role: operator, action: "environment.restart", handler: s.handleRestartEnvironment},
+		{method: "GET", path: "/api/v1/environments/{id}/logs", role: viewer, handler: s.handleEnvironmentLogs},
 		{method: "POST", path: "/api/v1/environments/{id}/activity", role: operator, handler: s.handleActivity, activity: true},
 
 		// Services (VTasker).
@@ -81,5 +84,9 @@ func (s *Server) routes() []route {
 		{method: "POST", path: "/api/v1/infrastructure/{type}/{id}/stop", role: operator, action: "infrastructure.stop", handler: s.handleInfraStop},
 		{method: "DELETE", path: "/api/v1/infrastructure/{type}/{id}", role: operator, action: "infrastructure.delete", handler: s.handleInfraDelete},
 		{method: "GET", path: "/api/v1/logs", role: viewer, handler: s.handleAudit},
+
+		// Metrics history (the sampler writes it).
+		{method: "GET", path: "/api/v1/metrics", role: viewer, handler: s.handleMetricsQuery(time.Hour)},
+		{method: "GET", path: "/api/v1/metrics/history", role: viewer, handler: s.handleMetricsQuery(24 * time.Hour)},
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/berthhq/berth"
 	"github.com/berthhq/berth/auth"
 	"github.com/berthhq/berth/core"
+	"github.com/berthhq/berth/metrics"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -35,6 +36,9 @@ type Deps struct {
 	MaxBodyBytes   int64    // default 1 MiB
 	Registry       *prometheus.Registry
 	Now            func() time.Time
+	// MetricsHistory answers the metrics routes with the sampler's retention
+	// (nil: the defaults over the store).
+	MetricsHistory *metrics.History
 }
 
 // Server is the HTTP API.

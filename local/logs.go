@@ -38,6 +38,30 @@ func (r *Runtime) ServiceLogs(ctx context.Context, ref berth.ServiceRef, opts be
 			return berth.NotFound("service", ref.Name)
 		}
 	}
+	return readLogDir(ctx, dir, opts, fn, func(err error) error {
+		return berth.Wrap(err, berth.ESERVICE, "read logs of %s", ref.Name)
+	})
+}
+
+// EnvironmentLogs reads the output of an environment's process, the same
+// way ServiceLogs reads a service's (its one slot is named "env").
+func (r *Runtime) EnvironmentLogs(ctx context.Context, env *berth.Environment, opts berth.LogOptions, fn func(berth.LogLine) error) error {
+	if opts.Tail < 0 {
+		return berth.Invalid("tail", "must not be negative, got %d", opts.Tail)
+	}
+	dir := filepath.Join(r.envDir(env.ID), "logs")
+	if _, err := os.Stat(dir); err != nil {
+		return berth.NotFound("environment", env.ID)
+	}
+	return readLogDir(ctx, dir, opts, fn, func(err error) error {
+		return berth.Wrap(err, berth.EENVIRONMENT, "read logs of %s", env.ID)
+	})
+}
+
+// readLogDir calls fn for the selected lines of every slot's log in dir, in
+// time order; with Follow it keeps polling for new lines (across rotation)
+// until ctx is done. wrap names what was read in errors.
+func readLogDir(ctx context.Context, dir string, opts berth.LogOptions, fn func(berth.LogLine) error, wrap func(error) error) error {
 	type cursor struct {
 		ino uint64
 		off int64
@@ -59,11 +83,11 @@ func (r *Runtime) ServiceLogs(ctx context.Context, ref berth.ServiceRef, opts be
 		path := filepath.Join(dir, slot+".log")
 		old, _, _, err := readRecords(path+".1", 0)
 		if err != nil {
-			return berth.Wrap(err, berth.ESERVICE, "read logs of %s", ref.Name)
+			return wrap(err)
 		}
 		cur, off, ino, err := readRecords(path, 0)
 		if err != nil {
-			return berth.Wrap(err, berth.ESERVICE, "read logs of %s", ref.Name)
+			return wrap(err)
 		}
 		cursors[slot] = &cursor{ino: ino, off: off}
 		recs := append(old, cur...)
@@ -171,3 +195,5 @@ func previousInstance(recs []record) []record {
 	}
 	return out
 }
+
+var _ berth.EnvironmentLogger = (*Runtime)(nil)

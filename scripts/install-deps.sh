@@ -9,6 +9,8 @@ have_pg() {
 }
 have_pg || need+=(postgresql)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
+# The metrics tests scrape berth with a real Prometheus (/usr/bin/prometheus).
+command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 
 if [ ${#need[@]} -eq 0 ]; then
 	exit 0

@@ -7,37 +7,47 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berthhq/berth/aci"
 	"github.com/joho/godotenv"
 	"sigs.k8s.io/yaml"
 )
 
 // serverConfig is berth.yaml; environment variables override it.
 type serverConfig struct {
-	Listen         string         `json:"listen"`
-	PublicURL      string         `json:"publicURL"`
-	DataDir        string         `json:"dataDir"`
-	DatabaseURL    string         `json:"databaseURL"`
-	DefaultTarget  string         `json:"defaultTarget"`
-	MaxReplicas    int            `json:"maxReplicas"`
-	AllowedOrigins []string       `json:"corsAllowedOrigins"`
-	RateLimit      float64        `json:"rateLimit"` // requests per second per credential; 0 = default, <0 = off
-	SessionTTL     string         `json:"sessionTTL"`
-	LogLevel       string         `json:"logLevel"`
-	SyncInterval   string         `json:"syncInterval"`
-	Targets        []targetConfig `json:"targets"`
+	Listen         string   `json:"listen"`
+	PublicURL      string   `json:"publicURL"`
+	DataDir        string   `json:"dataDir"`
+	DatabaseURL    string   `json:"databaseURL"`
+	DefaultTarget  string   `json:"defaultTarget"`
+	MaxReplicas    int      `json:"maxReplicas"`
+	AllowedOrigins []string `json:"corsAllowedOrigins"`
+	RateLimit      float64  `json:"rateLimit"` // requests per second per credential; 0 = default, <0 = off
+	SessionTTL     string   `json:"sessionTTL"`
+	LogLevel       string   `json:"logLevel"`
+	SyncInterval   string   `json:"syncInterval"`
+	// Metrics: sample interval and how long each resolution is kept.
+	MetricsInterval        string         `json:"metricsInterval"`
+	MetricsRawRetention    string         `json:"metricsRawRetention"`
+	MetricsMinuteRetention string         `json:"metricsMinuteRetention"`
+	MetricsHourRetention   string         `json:"metricsHourRetention"`
+	Targets                []targetConfig `json:"targets"`
 }
 
 // targetConfig is one entry of targets: in berth.yaml.
 type targetConfig struct {
 	Name      string                    `json:"name"`
-	Type      string                    `json:"type"` // local (kubernetes and aci follow)
+	Type      string                    `json:"type"` // local or aci (kubernetes follows)
 	Disabled  bool                      `json:"disabled"`
 	Templates map[string]templateConfig `json:"templates"`
+	// The fields of an aci target (subscriptionId, region, storageAccount…);
+	// name and templates above win over the embedded ones.
+	aci.TargetConfig
 }
 
 type templateConfig struct {
-	Command []string          `json:"command"`
+	Command []string          `json:"command"` // local targets
 	Env     map[string]string `json:"env"`
+	Image   string            `json:"image"` // aci targets
 }
 
 // layeredEnv reads the process environment first, then a .env file in the
@@ -108,6 +118,10 @@ func loadServerConfig(getenv func(string) string, path string) (*serverConfig, e
 	set(&cfg.SessionTTL, "BERTH_SESSION_TTL")
 	set(&cfg.LogLevel, "BERTH_LOG_LEVEL")
 	set(&cfg.SyncInterval, "BERTH_SYNC_INTERVAL")
+	set(&cfg.MetricsInterval, "BERTH_METRICS_INTERVAL")
+	set(&cfg.MetricsRawRetention, "BERTH_METRICS_RAW_RETENTION")
+	set(&cfg.MetricsMinuteRetention, "BERTH_METRICS_MINUTE_RETENTION")
+	set(&cfg.MetricsHourRetention, "BERTH_METRICS_HOUR_RETENTION")
 	if v := getenv("CORS_ALLOWED_ORIGINS"); v != "" {
 		cfg.AllowedOrigins = nil
 		for _, o := range strings.Split(v, ",") {
@@ -133,7 +147,9 @@ func loadServerConfig(getenv func(string) string, path string) (*serverConfig, e
 	if cfg.RateLimit == 0 {
 		cfg.RateLimit = 100
 	}
-	for _, d := range []struct{ name, v string }{{"sessionTTL", cfg.SessionTTL}, {"syncInterval", cfg.SyncInterval}} {
+	for _, d := range []struct{ name, v string }{{"sessionTTL", cfg.SessionTTL}, {"syncInterval", cfg.SyncInterval},
+		{"metricsInterval", cfg.MetricsInterval}, {"metricsRawRetention", cfg.MetricsRawRetention},
+		{"metricsMinuteRetention", cfg.MetricsMinuteRetention}, {"metricsHourRetention", cfg.MetricsHourRetention}} {
 		if d.v != "" {
 			if _, err := time.ParseDuration(d.v); err != nil {
 				return nil, fmt.Errorf("%s: %q is not a duration (e.g. 1h, 2s)", d.name, d.v)
@@ -148,8 +164,8 @@ func loadServerConfig(getenv func(string) string, path string) (*serverConfig, e
 			return nil, fmt.Errorf("targets[%d]: name is required", i)
 		}
 		switch t.Type {
-		case "local":
-		case "kubernetes", "aci":
+		case "local", "aci":
+		case "kubernetes":
 			return nil, fmt.Errorf("targets[%d] (%s): type %q is not available in this build yet", i, t.Name, t.Type)
 		default:
 			return nil, fmt.Errorf("targets[%d] (%s): type %q is not one of local, kubernetes, aci", i, t.Name, t.Type)

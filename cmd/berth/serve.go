@@ -13,10 +13,12 @@ import (
 	"time"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/aci"
 	"github.com/berthhq/berth/auth"
 	"github.com/berthhq/berth/core"
 	"github.com/berthhq/berth/httpapi"
 	"github.com/berthhq/berth/local"
+	"github.com/berthhq/berth/metrics"
 	"github.com/berthhq/berth/secret"
 	"github.com/berthhq/berth/store"
 	"github.com/prometheus/client_golang/prometheus"
@@ -110,11 +112,28 @@ func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e
 
 	var runtimes []berth.Runtime
 	var locals []*local.Runtime
+	var aciCfgs []aci.Config
 	for _, t := range cfg.Targets {
 		if t.Disabled {
 			continue
 		}
 		switch t.Type {
+		case "aci":
+			tc := t.TargetConfig
+			tc.Name = t.Name
+			for name, tpl := range t.Templates {
+				if tpl.Image != "" {
+					if tc.Templates == nil {
+						tc.Templates = map[string]string{}
+					}
+					tc.Templates[name] = tpl.Image
+				}
+			}
+			c, err := tc.Config(getenv)
+			if err != nil {
+				return fmt.Errorf("target %s: %w", t.Name, err)
+			}
+			aciCfgs = append(aciCfgs, c)
 		case "local":
 			tmpl := map[string]local.Template{}
 			for name, tc := range t.Templates {
@@ -128,6 +147,31 @@ func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e
 			locals = append(locals, rt)
 			runtimes = append(runtimes, rt)
 		}
+	}
+	// Dev8's AZURE_* variables make ACI targets when berth.yaml names none.
+	if len(aciCfgs) == 0 {
+		if aciCfgs, err = aci.ConfigsFromEnv(getenv); err != nil {
+			return fmt.Errorf("azure targets: %w", err)
+		}
+	}
+	known := func(ctx context.Context, id string) (bool, error) {
+		_, err := st.GetEnvironment(ctx, id)
+		if berth.IsCode(err, berth.ENOTFOUND) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	for _, c := range aciCfgs {
+		c.Known, c.Logger = known, logger.With("target", c.Name)
+		if c.AgentBaseURL == "" {
+			c.AgentBaseURL = publicURL
+		}
+		rt, err := aci.New(c)
+		if err != nil {
+			return fmt.Errorf("target %s: %w", c.Name, err)
+		}
+		runtimes = append(runtimes, rt)
+		go rt.RunCleanup(ctx, 5*time.Minute) // returns at once unless cleanupOrphans is on
 	}
 	// Processes stop with berth; after a restart the store brings them back.
 	defer func() {
@@ -155,7 +199,18 @@ func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e
 	defer c.Stop()
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		metrics.NewCollector(logger, runtimes...)) // workloads under cAdvisor's names
+
+	// Local targets are measured from /proc. metrics.NewPromSource is ready
+	// for Kubernetes targets (PROMETHEUS_URL) once that runtime is wired.
+	sampler, err := metrics.New(metrics.Config{Store: st, Runtimes: runtimes, Interval: durationOr(cfg.MetricsInterval, 15*time.Second),
+		Retention: metrics.Retention{Raw: durationOr(cfg.MetricsRawRetention, 0), Minute: durationOr(cfg.MetricsMinuteRetention, 0),
+			Hour: durationOr(cfg.MetricsHourRetention, 0)}, Logger: logger.With("loop", "metrics")})
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	go sampler.Run(ctx)
 	var limiter *auth.Limiter
 	if cfg.RateLimit > 0 {
 		limiter = auth.NewLimiter(cfg.RateLimit, int(cfg.RateLimit*2)+1)
@@ -163,6 +218,7 @@ func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e
 	api := httpapi.NewServer(httpapi.Deps{
 		Core: c, Accounts: accounts, Audit: st, ActivityKey: activityKey, Logger: logger,
 		Version: version, Started: time.Now(), Limiter: limiter, AllowedOrigins: cfg.AllowedOrigins, Registry: reg,
+		MetricsHistory: sampler.History(),
 	})
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
