@@ -80,3 +80,28 @@ func TestDotEnvLayer(t *testing.T) {
 		t.Errorf("PORT=%q level=%q: the process environment must win over .env", get("PORT"), get("BERTH_LOG_LEVEL"))
 	}
 }
+
+func TestACITargetConfig(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "berth.yaml")
+	os.WriteFile(p, []byte(`targets:
+  - name: local
+    type: local
+  - name: aci-eastus
+    type: aci
+    subscriptionId: 00000000-0000-0000-0000-000000000000
+    resourceGroup: rg-dev8
+    region: eastus
+    storageAccount: dev8files
+    templates:
+      node:
+        image: example.test/dev8/node:1
+`), 0o600)
+	c, err := loadServerConfig(envOf(nil), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := c.Targets[1]
+	if a.Type != "aci" || a.Name != "aci-eastus" || a.Region != "eastus" || a.StorageAccount != "dev8files" || a.Templates["node"].Image != "example.test/dev8/node:1" {
+		t.Errorf("aci target = %+v", a)
+	}
+}
