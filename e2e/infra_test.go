@@ -149,3 +149,28 @@ func TestActivityToken(t *testing.T) {
 		t.Errorf("server log contains an activity token")
 	}
 }
+
+// TestEnvironmentLogsAndRestart: an environment's output is readable, and
+// restart replaces its process.
+func TestEnvironmentLogsAndRestart(t *testing.T) {
+	b := StartBerth(t, "", "")
+	id := str(b.MustDo(201, "POST", "/api/v1/environments", map[string]any{"name": "dev"}), "environment", "id")
+	var before []int
+	Eventually(t, 30*time.Second, "environment RUNNING", func() (bool, string) {
+		s := str(b.MustDo(200, "GET", "/api/v1/environments/"+id, nil), "environment", "status")
+		before = processesOfEnv(id)
+		return s == "RUNNING" && len(before) == 1, s
+	})
+	logs := b.MustDo(200, "GET", "/api/v1/environments/"+id+"/logs?tail=20", nil)
+	if !strings.Contains(mustJSON(logs["lines"]), "workspace server listening") {
+		t.Errorf("environment logs = %v", logs)
+	}
+	b.MustDo(200, "POST", "/api/v1/environments/"+id+"/restart", nil)
+	Eventually(t, 30*time.Second, "new workspace process", func() (bool, string) {
+		now := processesOfEnv(id)
+		return len(now) == 1 && now[0] != before[0], fmt.Sprint(now)
+	})
+	if code, m := b.Do(b.Token(), "GET", "/api/v1/environments/env-nosuch/logs", nil); code != 404 {
+		t.Errorf("logs of a missing environment: %d %v", code, m)
+	}
+}
