@@ -5,7 +5,7 @@ BIN     := bin/berth
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: build run test deps check bench clean
+.PHONY: build run test deps check bench bench-ws clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/berth
@@ -30,3 +30,14 @@ bench: build
 
 clean:
 	rm -rf bin
+
+# bench-ws: 1,000 WebSocket clients on "metrics": publish-to-receipt p50/p99, server CPU and RSS (not a test).
+bench-ws:
+	$(GO) build -o bin/bench-ws ./bench/ws && ./bin/bench-ws -clients 1000 -runs 3
+
+# cluster starts the tests' Kubernetes control plane (etcd, apiserver, controller
+# manager, scheduler, kwok; built once and cached under ~/.cache/berth), prints its
+# KUBECONFIG and stays in the foreground until Ctrl-C.
+.PHONY: cluster
+cluster:
+	$(GO) run ./internal/kubetest/cmd/cluster

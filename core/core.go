@@ -30,6 +30,8 @@ type Config struct {
 	Now           func() time.Time
 	// OnAudit, when set, is told of every audit entry core writes itself.
 	OnAudit func(*berth.AuditEntry)
+	// Events receives every state change and audit entry (nil: none).
+	Events berth.Publisher
 }
 
 // Core is the application service behind the API.
@@ -45,6 +47,7 @@ type Core struct {
 	log       *slog.Logger
 	now       func() time.Time
 	onAudit   func(*berth.AuditEntry)
+	events    berth.Publisher
 
 	// svcLocks serialise mutations of one service or environment so that
 	// concurrent requests (two PUTs, a scale during a rollback) apply in order.
@@ -73,6 +76,7 @@ func New(cfg Config) (*Core, error) {
 		log:       cfg.Logger,
 		now:       cfg.Now,
 		onAudit:   cfg.OnAudit,
+		events:    cfg.Events,
 		locks:     map[string]*sync.Mutex{},
 	}
 	for _, rt := range cfg.Runtimes {

@@ -58,6 +58,7 @@ func (c *Core) CreateEnvironment(ctx context.Context, req berth.CreateEnvironmen
 	if err := c.store.CreateEnvironment(ctx, env); err != nil {
 		return nil, fmt.Errorf("create environment %s: %w", env.ID, err)
 	}
+	c.environmentEvent(ctx, "environment.created", env)
 	unlock := c.lock("env/" + env.ID)
 	defer unlock()
 	st, err := rt.ApplyEnvironment(ctx, c.runtimeEnv(env))
@@ -69,6 +70,7 @@ func (c *Core) CreateEnvironment(ctx context.Context, req berth.CreateEnvironmen
 	if err := c.store.UpdateEnvironment(ctx, env); err != nil {
 		return nil, fmt.Errorf("create environment %s: %w", env.ID, err)
 	}
+	c.environmentEvent(ctx, "environment.updated", env)
 	return env, nil
 }
 
@@ -111,6 +113,7 @@ func (c *Core) failEnvironment(ctx context.Context, env *berth.Environment, op s
 	if uerr := c.store.UpdateEnvironment(ctx, env); uerr != nil {
 		c.log.Error("record environment error", "environment", env.ID, "err", uerr)
 	}
+	c.environmentEvent(ctx, "environment.error", env)
 	return berth.Wrap(err, berth.EENVIRONMENT, "%s environment %s", op, env.ID)
 }
 
@@ -178,8 +181,12 @@ func (c *Core) envOp(ctx context.Context, id, op string, transient berth.EnvStat
 	if err := c.store.UpdateEnvironment(ctx, env); err != nil {
 		return nil, fmt.Errorf("%s environment %s: %w", op, id, err)
 	}
+	c.environmentEvent(ctx, "environment.updated", env)
 	if err := fn(env, rt); err != nil {
 		return nil, c.failEnvironment(ctx, env, op, err)
+	}
+	if op != "delete" { // DeleteEnvironment publishes once the record is gone
+		c.environmentEvent(ctx, "environment.updated", env)
 	}
 	return env, nil
 }
@@ -227,6 +234,7 @@ func (c *Core) DeleteEnvironment(ctx context.Context, id string, keepVolume bool
 	if err := c.store.DeleteEnvironment(ctx, id); err != nil {
 		return nil, fmt.Errorf("delete environment %s: %w", id, err)
 	}
+	c.environmentEvent(ctx, "environment.deleted", env)
 	return env, nil
 }
 
@@ -281,7 +289,9 @@ func (c *Core) syncEnvironment(ctx context.Context, stored *berth.Environment) {
 	cur.UpdatedAt = c.now().UTC()
 	if err := c.store.UpdateEnvironment(ctx, cur); err != nil {
 		c.log.Error("sync environment", "environment", cur.ID, "err", err)
+		return
 	}
+	c.environmentEvent(ctx, "environment.status", cur)
 }
 
 // autoStop stops running environments idle for longer than their
@@ -321,4 +331,5 @@ func (c *Core) audit(ctx context.Context, e *berth.AuditEntry) {
 	if c.onAudit != nil {
 		c.onAudit(e)
 	}
+	c.publish(ctx, AuditEvent(e))
 }

@@ -110,7 +110,10 @@ func (c *Core) syncService(ctx context.Context, stored *berth.Service) {
 	cur.Status, cur.Message, cur.ReadyReplicas = obs.Status, obs.Message, obs.ReadyReplicas
 	if err := c.store.UpdateService(ctx, cur, nil); err != nil {
 		c.log.Error("sync service", "service", cur.Ref().String(), "err", err)
+		return
 	}
+	cur.Instances = obs.Instances
+	c.serviceEvent(ctx, "service.status", cur)
 }
 
 // ApplyService creates or updates a service from spec (PUT semantics). A
@@ -151,6 +154,7 @@ func (c *Core) ApplyService(ctx context.Context, name string, spec berth.Service
 		}
 		c.observe(ctx, svc)
 		svc.Spec = svc.Spec.Redacted()
+		c.serviceEvent(ctx, "service.created", svc)
 		return svc, true, nil
 	case err != nil:
 		return nil, false, fmt.Errorf("apply service %s: %w", name, err)
@@ -175,6 +179,7 @@ func (c *Core) ApplyService(ctx context.Context, name string, spec berth.Service
 	}
 	c.observe(ctx, cur)
 	cur.Spec = cur.Spec.Redacted()
+	c.serviceEvent(ctx, "service.updated", cur)
 	return cur, false, nil
 }
 
@@ -193,6 +198,7 @@ func (c *Core) failService(ctx context.Context, svc *berth.Service, op string, e
 	if uerr := c.store.UpdateService(ctx, svc, nil); uerr != nil {
 		c.log.Error("record service error", "service", svc.Ref().String(), "err", uerr)
 	}
+	c.serviceEvent(ctx, "service.error", svc)
 	return berth.Wrap(err, berth.ESERVICE, "%s service %s", op, svc.Name)
 }
 
@@ -223,6 +229,7 @@ func (c *Core) mutate(ctx context.Context, q ServiceQuery, op string, fn func(sv
 	}
 	c.observe(ctx, svc)
 	svc.Spec = svc.Spec.Redacted()
+	c.serviceEvent(ctx, serviceEventTypes[op], svc)
 	return svc, nil
 }
 
@@ -394,6 +401,7 @@ func (c *Core) DeleteService(ctx context.Context, q ServiceQuery) (*berth.Servic
 	if err := c.store.DeleteService(ctx, svc.Ref()); err != nil {
 		return nil, fmt.Errorf("delete service %s: %w", svc.Name, err)
 	}
+	c.serviceEvent(ctx, "service.deleted", svc)
 	return svc, nil
 }
 

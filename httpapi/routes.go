@@ -84,6 +84,13 @@ func (s *Server) routes() []route {
 		{method: "POST", path: "/api/v1/infrastructure/{type}/{id}/stop", role: operator, action: "infrastructure.stop", handler: s.handleInfraStop},
 		{method: "DELETE", path: "/api/v1/infrastructure/{type}/{id}", role: operator, action: "infrastructure.delete", handler: s.handleInfraDelete},
 		{method: "GET", path: "/api/v1/logs", role: viewer, handler: s.handleAudit},
+		{method: "GET", path: "/api/v1/overview", role: viewer, handler: s.handleOverview},
+		{method: "GET", path: "/api/v1/status", role: viewer, handler: s.handleStatus},
+
+		// Realtime: /ws authenticates itself (a ticket, since browsers cannot
+		// set headers on a WebSocket, or a bearer credential).
+		{method: "POST", path: "/api/v1/ws-ticket", role: viewer, handler: s.handleWSTicket},
+		{method: "GET", path: "/ws", role: none, handler: s.handleWS},
 
 		// Metrics history (the sampler writes it).
 		{method: "GET", path: "/api/v1/metrics", role: viewer, handler: s.handleMetricsQuery(time.Hour)},

@@ -17,6 +17,7 @@ import (
 	"github.com/berthhq/berth/auth"
 	"github.com/berthhq/berth/core"
 	"github.com/berthhq/berth/metrics"
+	"github.com/berthhq/berth/wshub"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -39,6 +40,14 @@ type Deps struct {
 	// MetricsHistory answers the metrics routes with the sampler's retention
 	// (nil: the defaults over the store).
 	MetricsHistory *metrics.History
+	// Events receives an event per audit entry written here (nil: none).
+	Events berth.Publisher
+	// Hub serves /ws (nil: /ws and /api/v1/ws-ticket answer UNAVAILABLE).
+	Hub *wshub.Hub
+	// Usage ranks services by consumption for /api/v1/overview (nil: no ranking).
+	Usage Usage
+	// Sampler reports the metrics sampler's lag for /api/v1/status (nil: not shown).
+	Sampler SamplerLag
 }
 
 // Server is the HTTP API.
@@ -52,11 +61,18 @@ type Server struct {
 	// down, so that draining does not wait for them.
 	streams     context.Context
 	stopStreams context.CancelFunc
+	restarts    restartMemory // for the overview's crash-loop alerts
 }
 
-// CloseStreams ends every streaming response; register it with
+// CloseStreams ends every streaming response and WebSocket connection
+// (http.Server.Shutdown does not track hijacked ones); register it with
 // http.Server.RegisterOnShutdown.
-func (s *Server) CloseStreams() { s.stopStreams() }
+func (s *Server) CloseStreams() {
+	s.stopStreams()
+	if s.Hub != nil {
+		s.Hub.Close()
+	}
+}
 
 // NewServer builds the handler of the whole API surface.
 func NewServer(d Deps) *Server {
@@ -72,7 +88,7 @@ func NewServer(d Deps) *Server {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	s := &Server{Deps: d, mux: http.NewServeMux()}
+	s := &Server{Deps: d, mux: http.NewServeMux(), restarts: restartMemory{m: map[string]int{}}}
 	s.streams, s.stopStreams = context.WithCancel(context.Background())
 	s.reqs = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "berth_http_requests_total", Help: "HTTP requests by route, method and status code.",
@@ -317,6 +333,10 @@ func (s *Server) writeAudit(r *http.Request, rt route, st *reqState, code int, d
 	defer cancel()
 	if err := s.Audit.AppendAudit(ctx, e); err != nil {
 		s.Logger.Error("append audit entry", "action", e.Action, "err", err, "request_id", st.id)
+		return
+	}
+	if s.Events != nil {
+		s.Events.Publish(ctx, core.AuditEvent(e))
 	}
 }
 

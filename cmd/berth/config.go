@@ -30,6 +30,7 @@ type serverConfig struct {
 	MetricsRawRetention    string         `json:"metricsRawRetention"`
 	MetricsMinuteRetention string         `json:"metricsMinuteRetention"`
 	MetricsHourRetention   string         `json:"metricsHourRetention"`
+	WSMaxClients           int            `json:"wsMaxClients"` // WebSocket connection cap (default 1000)
 	Targets                []targetConfig `json:"targets"`
 }
 
@@ -136,6 +137,13 @@ func loadServerConfig(getenv func(string) string, path string) (*serverConfig, e
 			return nil, fmt.Errorf("BERTH_MAX_REPLICAS: %q is not a positive whole number", v)
 		}
 		cfg.MaxReplicas = n
+	}
+	if v := getenv("BERTH_WS_MAX_CLIENTS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("BERTH_WS_MAX_CLIENTS: %q is not a positive whole number", v)
+		}
+		cfg.WSMaxClients = n
 	}
 	if v := getenv("BERTH_RATE_LIMIT"); v != "" {
 		f, err := strconv.ParseFloat(v, 64)

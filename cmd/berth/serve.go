@@ -16,11 +16,13 @@ import (
 	"github.com/berthhq/berth/aci"
 	"github.com/berthhq/berth/auth"
 	"github.com/berthhq/berth/core"
+	"github.com/berthhq/berth/events"
 	"github.com/berthhq/berth/httpapi"
 	"github.com/berthhq/berth/local"
 	"github.com/berthhq/berth/metrics"
 	"github.com/berthhq/berth/secret"
 	"github.com/berthhq/berth/store"
+	"github.com/berthhq/berth/wshub"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
@@ -184,8 +186,15 @@ func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e
 		}
 	}()
 
+	// Events cross replicas through LISTEN/NOTIFY on PostgreSQL; in-process on SQLite.
+	bus, err := events.Open(ctx, st.Kind(), dbURL, logger.With("component", "events"))
+	if err != nil {
+		return fmt.Errorf("event bus: %w", err)
+	}
+	defer bus.Close()
+
 	activityKey := secret.DeriveKey(master, "activity")
-	c, err := core.New(core.Config{
+	c, err := core.New(core.Config{Events: bus,
 		Store: st, Runtimes: runtimes, DefaultTarget: cfg.DefaultTarget, MaxReplicas: cfg.MaxReplicas,
 		ActivityToken: func(id string) string { return auth.ActivityToken(activityKey, id) },
 		PublicURL:     publicURL, SyncInterval: durationOr(cfg.SyncInterval, 2*time.Second), Logger: logger,
@@ -206,7 +215,7 @@ func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e
 	// for Kubernetes targets (PROMETHEUS_URL) once that runtime is wired.
 	sampler, err := metrics.New(metrics.Config{Store: st, Runtimes: runtimes, Interval: durationOr(cfg.MetricsInterval, 15*time.Second),
 		Retention: metrics.Retention{Raw: durationOr(cfg.MetricsRawRetention, 0), Minute: durationOr(cfg.MetricsMinuteRetention, 0),
-			Hour: durationOr(cfg.MetricsHourRetention, 0)}, Logger: logger.With("loop", "metrics")})
+			Hour: durationOr(cfg.MetricsHourRetention, 0)}, Publisher: bus, Logger: logger.With("loop", "metrics")})
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
@@ -215,7 +224,9 @@ func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e
 	if cfg.RateLimit > 0 {
 		limiter = auth.NewLimiter(cfg.RateLimit, int(cfg.RateLimit*2)+1)
 	}
-	api := httpapi.NewServer(httpapi.Deps{
+	hub := wshub.New(wshub.Config{Source: bus, Logs: httpapi.FollowLogs(c), MaxClients: cfg.WSMaxClients,
+		OriginPatterns: wshub.OriginHosts(cfg.AllowedOrigins), Logger: logger.With("component", "ws")})
+	api := httpapi.NewServer(httpapi.Deps{Events: bus, Hub: hub, Usage: httpapi.SamplerUsage(sampler), Sampler: sampler,
 		Core: c, Accounts: accounts, Audit: st, ActivityKey: activityKey, Logger: logger,
 		Version: version, Started: time.Now(), Limiter: limiter, AllowedOrigins: cfg.AllowedOrigins, Registry: reg,
 		MetricsHistory: sampler.History(),

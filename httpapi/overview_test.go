@@ -1,0 +1,109 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/metrics"
+	"github.com/berthhq/berth/wshub"
+)
+
+type overviewBody struct {
+	Targets []struct {
+		Name         string       `json:"name"`
+		Services     statusCounts `json:"services"`
+		Environments statusCounts `json:"environments"`
+	} `json:"targets"`
+	TopConsumers []ServiceUsage      `json:"topConsumers"`
+	RecentAudit  []*berth.AuditEntry `json:"recentAudit"`
+	Alerts       []Alert             `json:"alerts"`
+}
+
+// TestOverview against a real core and local runtime: counts by status per
+// target, top consumers from a real sampler, audit and environments scoped
+// to the caller, and a crash-looping service as a critical alert.
+func TestOverview(t *testing.T) {
+	var sampler *metrics.Sampler
+	l := newLive(t, wshub.Config{}, func(l *live, d *Deps) {
+		var err error
+		sampler, err = metrics.New(metrics.Config{Store: l.store, Runtimes: []berth.Runtime{l.rt}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Usage, d.Sampler = SamplerUsage(sampler), sampler
+	})
+	l.call(t, l.ops, "PUT", "/api/v1/services/web", `{"command":["sleep","60"],"replicas":2}`, http.StatusCreated, nil)
+	l.call(t, l.ops, "PUT", "/api/v1/services/crash", `{"command":["sh","-c","exit 3"]}`, http.StatusCreated, nil)
+	l.call(t, l.ops, "POST", "/api/v1/environments", `{"name":"mine","cloudProvider":"LOCAL"}`, http.StatusCreated, nil)
+
+	var ov overviewBody
+	waitFor(t, "a crash-loop alert", func() bool {
+		l.call(t, l.admin, "GET", "/api/v1/overview", "", http.StatusOK, &ov)
+		return len(ov.Alerts) > 0 && ov.Alerts[0].Kind == "crashloop"
+	})
+	if a := ov.Alerts[0]; a.Resource != "crash" || a.Severity != "critical" || !strings.Contains(a.Message, "exit status 3") {
+		t.Fatalf("alert %+v", a)
+	}
+	if len(ov.Targets) != 1 || ov.Targets[0].Services.Total != 2 || ov.Targets[0].Environments.Total != 1 {
+		t.Fatalf("targets %+v", ov.Targets)
+	}
+	if len(ov.RecentAudit) != 3 {
+		t.Fatalf("admin sees %d audit entries, want 3", len(ov.RecentAudit))
+	}
+	if _, err := sampler.SampleOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	l.call(t, l.viewer, "GET", "/api/v1/overview", "", http.StatusOK, &ov)
+	if ov.Targets[0].Environments.Total != 0 || len(ov.RecentAudit) != 0 {
+		t.Fatalf("viewer sees %d environments and %d audit entries of others", ov.Targets[0].Environments.Total, len(ov.RecentAudit))
+	}
+	if len(ov.TopConsumers) == 0 || ov.TopConsumers[0].Name == "" {
+		t.Fatalf("top consumers %+v", ov.TopConsumers)
+	}
+	for _, u := range ov.TopConsumers {
+		if u.Name == "web" && (u.Replicas != 2 || u.MemoryBytes <= 0) {
+			t.Fatalf("web usage %+v", u)
+		}
+	}
+}
+
+func TestStatus(t *testing.T) {
+	var sampler *metrics.Sampler
+	l := newLive(t, wshub.Config{}, func(l *live, d *Deps) {
+		var err error
+		sampler, err = metrics.New(metrics.Config{Store: l.store, Runtimes: []berth.Runtime{l.rt}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Sampler = sampler
+	})
+	var st struct {
+		Version string `json:"version"`
+		Store   struct {
+			Kind      string  `json:"kind"`
+			Reachable bool    `json:"reachable"`
+			LatencyMs float64 `json:"latencyMs"`
+		} `json:"store"`
+		Targets []probe        `json:"targets"`
+		Sampler map[string]any `json:"sampler"`
+		Events  map[string]any `json:"events"`
+	}
+	l.call(t, l.viewer, "GET", "/api/v1/status", "", http.StatusOK, &st)
+	if st.Version != "test" || st.Store.Kind != "sqlite" || !st.Store.Reachable || len(st.Targets) != 1 || !st.Targets[0].Reachable {
+		t.Fatalf("status %+v", st)
+	}
+	if st.Sampler["status"] != "waiting for the first sample" || st.Events["bus"] != "local" || st.Events["enabled"] != true {
+		t.Fatalf("sampler %v events %v", st.Sampler, st.Events)
+	}
+	if _, err := sampler.SampleOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	l.call(t, l.viewer, "GET", "/api/v1/status", "", http.StatusOK, &st)
+	if lag, ok := st.Sampler["lagSeconds"].(float64); !ok || lag < 0 || lag > time.Minute.Seconds() {
+		t.Fatalf("sampler %v", st.Sampler)
+	}
+}

@@ -1,0 +1,76 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/core"
+	"github.com/berthhq/berth/wshub"
+)
+
+func (s *Server) hubMissing(w http.ResponseWriter, r *http.Request) bool {
+	if s.Hub == nil {
+		writeError(w, r, berth.Errorf(berth.EUNAVAILABLE, "live events are not enabled on this server"))
+		return true
+	}
+	return false
+}
+
+// handleWSTicket issues a short-lived, single-use ticket for /ws?ticket=.
+func (s *Server) handleWSTicket(w http.ResponseWriter, r *http.Request) {
+	if s.hubMissing(w, r) {
+		return
+	}
+	t, exp := s.Hub.IssueTicket(state(r).actor)
+	writeJSON(w, http.StatusOK, map[string]any{"ticket": t, "expiresAt": exp.UTC()})
+}
+
+// handleWS authenticates by ?ticket= (browsers) or a bearer credential
+// (other clients), then hands the connection to the hub.
+func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
+	if s.hubMissing(w, r) {
+		return
+	}
+	st := state(r)
+	if t := r.URL.Query().Get("ticket"); t != "" {
+		a, ok := s.Hub.Redeem(t)
+		if !ok {
+			writeError(w, r, berth.Errorf(berth.EUNAUTHORIZED, "invalid or expired WebSocket ticket: get a new one from POST /api/v1/ws-ticket"))
+			return
+		}
+		st.actor = a
+	} else {
+		cred, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || strings.TrimSpace(cred) == "" {
+			writeError(w, r, berth.Errorf(berth.EUNAUTHORIZED, "missing credential: connect with ?ticket= from POST /api/v1/ws-ticket, or send Authorization: Bearer"))
+			return
+		}
+		a, err := s.Accounts.Authenticate(r.Context(), strings.TrimSpace(cred))
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		st.actor = a
+	}
+	if !st.actor.Role.AtLeast(berth.RoleViewer) {
+		writeError(w, r, berth.Errorf(berth.EFORBIDDEN, "viewer role required"))
+		return
+	}
+	st.authed = true
+	if err := s.Hub.Serve(w, r, st.actor); err != nil {
+		w.Header().Set("Retry-After", "5")
+		writeError(w, r, err)
+	}
+}
+
+// FollowLogs is the hub's LogFollower over core: the new lines of a
+// service, from now on, for as long as anyone subscribes.
+func FollowLogs(c *core.Core) wshub.LogFollower {
+	return func(ctx context.Context, service string, fn func(berth.LogLine) error) error {
+		_, err := c.ServiceLogs(ctx, core.ServiceQuery{Name: service}, berth.LogOptions{Follow: true, Since: time.Now()}, fn)
+		return err
+	}
+}

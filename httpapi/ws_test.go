@@ -1,0 +1,444 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/auth"
+	"github.com/berthhq/berth/core"
+	"github.com/berthhq/berth/events"
+	"github.com/berthhq/berth/local"
+	"github.com/berthhq/berth/store"
+	"github.com/berthhq/berth/store/storetest"
+	"github.com/berthhq/berth/wshub"
+	"github.com/coder/websocket"
+)
+
+// live is a real server (SQLite, local runtime, in-process bus, hub) and
+// sessions of an admin, an operator and a viewer.
+type live struct {
+	srv                  *httptest.Server
+	core                 *core.Core
+	store                *store.Store
+	rt                   *local.Runtime
+	bus                  *events.Local
+	hub                  *wshub.Hub
+	admin, ops, viewer   string
+	adminA, opsA, viewrA berth.Actor
+	clock                atomic.Int64 // the hub's clock offset, for ticket expiry
+}
+
+func newLive(t *testing.T, hc wshub.Config, extra ...func(*live, *Deps)) *live {
+	t.Helper()
+	ctx := context.Background()
+	st := storetest.Open(t, store.SQLite, nil)
+	rt, err := local.New(local.Config{DataDir: t.TempDir(), StopGrace: time.Second, BackoffBase: 20 * time.Millisecond, BackoffMax: 100 * time.Millisecond,
+		Templates: map[string]local.Template{"default": {Command: []string{"sleep", "60"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close(context.Background()) })
+	l := &live{bus: events.NewLocal()}
+	c, err := core.New(core.Config{Store: st, Runtimes: []berth.Runtime{rt}, Events: l.bus})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.core, l.store, l.rt = c, st, rt
+	acc := &core.Accounts{Store: st, Tokens: &auth.Tokens{Key: make([]byte, 32), TTL: time.Hour}}
+	// Users are stored directly and given session tokens: bcrypt under -race
+	// would cost seconds per test and is tested elsewhere.
+	login := func(name string, role berth.Role) (string, berth.Actor) {
+		u := &berth.User{ID: auth.NewID("usr"), Username: name, Role: role, PasswordHash: "unused", CreatedAt: time.Now(), UpdatedAt: time.Now()}
+		if err := st.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		tok, _, err := acc.Tokens.Issue(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := acc.Authenticate(ctx, tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok, a
+	}
+	l.admin, l.adminA = login("admin", berth.RoleAdmin)
+	l.ops, l.opsA = login("ops", berth.RoleOperator)
+	l.viewer, l.viewrA = login("vic", berth.RoleViewer)
+
+	hc.Source = l.bus
+	hc.Logs = FollowLogs(c)
+	hc.Now = func() time.Time { return time.Now().Add(time.Duration(l.clock.Load())) }
+	l.hub = wshub.New(hc)
+	d := Deps{Core: c, Accounts: acc, Audit: st, Events: l.bus, Hub: l.hub, Version: "test", Started: time.Now()}
+	for _, f := range extra {
+		f(l, &d)
+	}
+	api := NewServer(d)
+	l.srv = httptest.NewServer(api)
+	t.Cleanup(func() {
+		api.CloseStreams()
+		l.srv.Close()
+		l.bus.Close()
+	})
+	return l
+}
+
+func (l *live) wsURL(query string) string {
+	return "ws" + strings.TrimPrefix(l.srv.URL, "http") + "/ws" + query
+}
+
+func (l *live) ticket(t *testing.T, token string) string {
+	t.Helper()
+	var out struct {
+		Ticket    string    `json:"ticket"`
+		ExpiresAt time.Time `json:"expiresAt"`
+	}
+	l.call(t, token, "POST", "/api/v1/ws-ticket", "", http.StatusOK, &out)
+	if out.Ticket == "" || !out.ExpiresAt.After(time.Now()) {
+		t.Fatalf("ticket answer %+v", out)
+	}
+	return out.Ticket
+}
+
+func (l *live) call(t *testing.T, token, method, path, body string, want int, out any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, l.srv.URL+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != want {
+		var e errorBody
+		json.NewDecoder(resp.Body).Decode(&e)
+		t.Fatalf("%s %s = %d (%s: %s), want %d", method, path, resp.StatusCode, e.Error, e.Message, want)
+	}
+	if out != nil {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// wsClient is a real WebSocket client.
+type wsClient struct {
+	t    *testing.T
+	conn *websocket.Conn
+}
+
+func (l *live) dial(t *testing.T, token string) *wsClient {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, l.wsURL("?ticket="+l.ticket(t, token)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadLimit(1 << 20)
+	t.Cleanup(func() { conn.CloseNow() })
+	return &wsClient{t: t, conn: conn}
+}
+
+type frame struct {
+	Topic   string          `json:"topic"`
+	Type    string          `json:"type"`
+	Owner   string          `json:"owner"`
+	Time    time.Time       `json:"time"`
+	Data    json.RawMessage `json:"data"`
+	Topics  []string        `json:"topics"`
+	Message string          `json:"message"`
+}
+
+func (c *wsClient) send(action string, topics ...string) {
+	c.t.Helper()
+	b, _ := json.Marshal(map[string]any{"action": action, "topics": topics})
+	if err := c.conn.Write(context.Background(), websocket.MessageText, b); err != nil {
+		c.t.Fatal(err)
+	}
+	for {
+		f := c.next(5 * time.Second)
+		if f.Topic != "" {
+			continue // an event that was on its way
+		}
+		if f.Type != action+"d" {
+			c.t.Fatalf("%s answered %+v", action, f)
+		}
+		return
+	}
+}
+
+func (c *wsClient) next(d time.Duration) frame {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	_, b, err := c.conn.Read(ctx)
+	if err != nil {
+		c.t.Fatalf("read: %v", err)
+	}
+	var f frame
+	if err := json.Unmarshal(b, &f); err != nil {
+		c.t.Fatal(err)
+	}
+	return f
+}
+
+// until reads frames up to the marker event (type "marker") and returns
+// the events before it.
+func (c *wsClient) until(marker string) []frame {
+	c.t.Helper()
+	var out []frame
+	for {
+		f := c.next(10 * time.Second)
+		if f.Type == marker {
+			return out
+		}
+		out = append(out, f)
+	}
+}
+
+func types(fs []frame) []string {
+	var out []string
+	for _, f := range fs {
+		out = append(out, f.Topic+" "+f.Type)
+	}
+	return out
+}
+
+func dialStatus(t *testing.T, url string, h http.Header) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: h})
+	if err == nil {
+		conn.CloseNow()
+		return http.StatusSwitchingProtocols
+	}
+	if resp == nil {
+		t.Fatalf("dial %s: %v", url, err)
+	}
+	return resp.StatusCode
+}
+
+func TestWSAuth(t *testing.T) {
+	l := newLive(t, wshub.Config{TicketTTL: time.Minute})
+	tk := l.ticket(t, l.viewer)
+	bearer := http.Header{"Authorization": {"Bearer " + l.viewer}}
+	cases := []struct {
+		name   string
+		query  string
+		header http.Header
+		setup  func()
+		want   int
+	}{
+		{"no credential", "", nil, nil, http.StatusUnauthorized},
+		{"unknown ticket", "?ticket=nope", nil, nil, http.StatusUnauthorized},
+		{"ticket", "?ticket=" + tk, nil, nil, http.StatusSwitchingProtocols},
+		{"ticket used twice", "?ticket=" + tk, nil, nil, http.StatusUnauthorized},
+		{"bearer token", "", bearer, nil, http.StatusSwitchingProtocols},
+		{"bad bearer", "", http.Header{"Authorization": {"Bearer brt_x_y"}}, nil, http.StatusUnauthorized},
+		{"expired ticket", "?ticket=" + l.ticket(t, l.viewer), nil, func() { l.clock.Store(int64(2 * time.Minute)) }, http.StatusUnauthorized},
+		{"foreign origin", "?ticket=" + l.ticket(t, l.viewer), http.Header{"Origin": {"https://evil.example"}}, func() { l.clock.Store(0) }, http.StatusForbidden},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.setup != nil {
+				tc.setup()
+			}
+			if got := dialStatus(t, l.wsURL(tc.query), tc.header); got != tc.want {
+				t.Fatalf("status %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestWSSubscribeAndFilter: core's events reach subscribers of their topic
+// that may read them; environments and audit entries only their owner and
+// admins; unsubscribe stops delivery; bad commands get an error reply.
+func TestWSSubscribeAndFilter(t *testing.T) {
+	l := newLive(t, wshub.Config{})
+	adm, ops, vic := l.dial(t, l.admin), l.dial(t, l.ops), l.dial(t, l.viewer)
+	for _, c := range []*wsClient{adm, ops, vic} {
+		c.send("subscribe", "services", "environments", "audit")
+	}
+	// An event without owner on "services" reaches everyone: it marks the end.
+	marker := func() { l.bus.Publish(context.Background(), berth.Event{Topic: "services", Type: "marker"}) }
+
+	l.call(t, l.ops, "PUT", "/api/v1/services/web", `{"command":["sleep","60"],"secrets":{"TOKEN":"s3cret"}}`, http.StatusCreated, nil)
+	var created struct {
+		Environment berth.Environment `json:"environment"`
+	}
+	l.call(t, l.ops, "POST", "/api/v1/environments", `{"name":"mine","cloudProvider":"LOCAL"}`, http.StatusCreated, &created)
+	marker()
+
+	want := map[*wsClient][]string{
+		adm: {"services service.created", "audit audit.entry", "environments environment.created", "environments environment.updated", "audit audit.entry"},
+		ops: {"services service.created", "audit audit.entry", "environments environment.created", "environments environment.updated", "audit audit.entry"},
+		vic: {"services service.created"},
+	}
+	for c, w := range want {
+		got := c.until("marker")
+		var kept []frame
+		for _, f := range got {
+			if f.Type != "service.status" && f.Type != "environment.status" { // the sync loop is off, but be tolerant
+				kept = append(kept, f)
+			}
+		}
+		if strings.Join(types(kept), ",") != strings.Join(w, ",") {
+			t.Errorf("client got %v, want %v", types(kept), w)
+		}
+		for _, f := range kept {
+			if strings.Contains(string(f.Data), "s3cret") {
+				t.Errorf("secret in event %s: %s", f.Type, f.Data)
+			}
+			if f.Topic == "environments" && f.Owner != l.opsA.UserID {
+				t.Errorf("environment event owner %q, want %q", f.Owner, l.opsA.UserID)
+			}
+		}
+	}
+
+	vic.send("subscribe", "metrics")
+	vic.send("unsubscribe", "services")
+	l.call(t, l.ops, "POST", "/api/v1/services/web/scale", `{"replicas":2}`, http.StatusOK, nil)
+	l.bus.Publish(context.Background(), berth.Event{Topic: "metrics", Type: "marker"})
+	if got := vic.until("marker"); len(got) != 0 {
+		t.Fatalf("viewer got %v after unsubscribing", types(got))
+	}
+
+	for _, bad := range []string{`{"action":"subscribe","topics":["nope"]}`, `{"action":"dance","topics":["services"]}`, `not json`,
+		`{"action":"subscribe","topics":["logs:Bad_Name"]}`} {
+		if err := vic.conn.Write(context.Background(), websocket.MessageText, []byte(bad)); err != nil {
+			t.Fatal(err)
+		}
+		if f := vic.next(5 * time.Second); f.Type != "error" || f.Message == "" {
+			t.Fatalf("%s answered %+v", bad, f)
+		}
+	}
+}
+
+// TestWSLogs: subscribing to logs:<service> follows the service's output
+// while someone listens.
+func TestWSLogs(t *testing.T) {
+	l := newLive(t, wshub.Config{})
+	l.call(t, l.ops, "PUT", "/api/v1/services/talker", `{"command":["sh","-c","while true; do echo tick; sleep 0.1; done"]}`, http.StatusCreated, nil)
+	c := l.dial(t, l.viewer)
+	c.send("subscribe", "logs:talker")
+	for {
+		f := c.next(10 * time.Second)
+		if f.Topic != "logs:talker" || f.Type != "log.line" {
+			continue
+		}
+		var line berth.LogLine
+		if err := json.Unmarshal(f.Data, &line); err != nil || line.Line != "tick" {
+			t.Fatalf("log line %s: %v", f.Data, err)
+		}
+		break
+	}
+	c.send("unsubscribe", "logs:talker")
+	waitFor(t, "log follower to stop", func() bool { return l.hub.Followers() == 0 })
+}
+
+// TestWSSlowClient: a client that stops reading is dropped with 1008 once
+// its queue fills, while a reading client gets every event on time.
+func TestWSSlowClient(t *testing.T) {
+	l := newLive(t, wshub.Config{QueueSize: 4})
+	fast, slow := l.dial(t, l.viewer), l.dial(t, l.viewer)
+	fast.send("subscribe", "metrics")
+	slow.send("subscribe", "metrics")
+	big := strings.Repeat("x", 64<<10) // fills the slow client's socket buffers fast
+	// Each event is published once the fast client has the previous one: its
+	// queue never holds more than one, while the slow client's fills up.
+	for i, extra := 0, 0; extra < 20; i++ {
+		if i == 1000 {
+			t.Fatal("slow client never dropped")
+		}
+		start := time.Now()
+		l.bus.Publish(context.Background(), berth.Event{Topic: "metrics", Type: "metric.tick", Data: map[string]any{"i": i, "pad": big}})
+		f := fast.next(5 * time.Second)
+		var d struct{ I int }
+		json.Unmarshal(f.Data, &d)
+		if d.I != i {
+			t.Fatalf("fast client got event %d, want %d", d.I, i)
+		}
+		if took := time.Since(start); took > 2*time.Second {
+			t.Fatalf("event %d took %s to reach the fast client", i, took)
+		}
+		if l.hub.Dropped() > 0 {
+			extra++ // the fast client keeps getting events after the drop
+		}
+	}
+	waitFor(t, "slow client to be dropped", func() bool { return l.hub.Dropped() >= 1 })
+	// Reading again, the slow client finds the close frame after what was buffered.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for {
+		if _, _, err := slow.conn.Read(ctx); err != nil {
+			if st := websocket.CloseStatus(err); st != websocket.StatusPolicyViolation {
+				t.Fatalf("slow client ended with %v (status %d), want 1008", err, st)
+			}
+			break
+		}
+	}
+	waitFor(t, "one client left", func() bool { return l.hub.Clients() == 1 })
+}
+
+func TestWSConnectionCap(t *testing.T) {
+	l := newLive(t, wshub.Config{MaxClients: 2})
+	l.dial(t, l.viewer)
+	l.dial(t, l.viewer)
+	if got := dialStatus(t, l.wsURL("?ticket="+l.ticket(t, l.viewer)), nil); got != http.StatusServiceUnavailable {
+		t.Fatalf("third client: status %d, want 503", got)
+	}
+}
+
+// TestWSHeartbeat: a client that answers pings stays; one that does not
+// (it never reads, so never pongs) is dropped.
+func TestWSHeartbeat(t *testing.T) {
+	l := newLive(t, wshub.Config{PingInterval: 50 * time.Millisecond, PongTimeout: 300 * time.Millisecond})
+	alive := l.dial(t, l.viewer)
+	alive.send("subscribe", "metrics")
+	got := make(chan frame, 16)
+	go func() {
+		for {
+			_, b, err := alive.conn.Read(context.Background())
+			if err != nil {
+				close(got)
+				return
+			}
+			var f frame
+			json.Unmarshal(b, &f)
+			got <- f
+		}
+	}()
+	l.dial(t, l.viewer) // never reads
+	waitFor(t, "the silent client to be dropped", func() bool { return l.hub.Clients() == 1 && l.hub.Dropped() == 1 })
+	l.bus.Publish(context.Background(), berth.Event{Topic: "metrics", Type: "marker"})
+	select {
+	case f, ok := <-got:
+		if !ok || f.Type != "marker" {
+			t.Fatalf("live client got %+v, open %v", f, ok)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("live client got nothing")
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond) // poll interval
+	}
+}

@@ -1,0 +1,219 @@
+package wshub
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/berthhq/berth"
+	"github.com/coder/websocket"
+)
+
+// maxTopics bounds the subscriptions of one client.
+const maxTopics = 64
+
+type client struct {
+	hub    *Hub
+	conn   *websocket.Conn
+	actor  berth.Actor
+	queue  chan []byte
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu     sync.Mutex
+	topics map[string]bool
+
+	closing   atomic.Bool
+	closeOnce sync.Once
+}
+
+// command is what a client sends.
+type command struct {
+	Action string   `json:"action"` // subscribe | unsubscribe
+	Topics []string `json:"topics"`
+}
+
+// reply answers a command (events have a "topic"; replies do not).
+type reply struct {
+	Type    string   `json:"type"` // subscribed | unsubscribed | error
+	Topics  []string `json:"topics,omitempty"`
+	Message string   `json:"message,omitempty"`
+}
+
+func (c *client) wants(e berth.Event) bool {
+	c.mu.Lock()
+	ok := c.topics[e.Topic]
+	c.mu.Unlock()
+	return ok && may(c.actor, e)
+}
+
+// send queues a frame; a client whose queue is full is dropped, since
+// waiting for it would delay everyone else.
+func (c *client) send(frame []byte) {
+	if c.closing.Load() {
+		return
+	}
+	select {
+	case c.queue <- frame:
+	default:
+		c.hub.dropped.Add(1)
+		go c.close(websocket.StatusPolicyViolation, "too slow: event queue full, reconnect and resubscribe")
+	}
+}
+
+// close ends the connection with a status and reason the client can read.
+func (c *client) close(code websocket.StatusCode, reason string) {
+	c.closeOnce.Do(func() {
+		c.closing.Store(true)
+		c.hub.log.Debug("close client", "user", c.actor.Username, "code", int(code), "reason", reason)
+		_ = c.conn.Close(code, reason)
+		c.cancel()
+	})
+}
+
+func (c *client) writeLoop() {
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case f := <-c.queue:
+			if c.closing.Load() {
+				return
+			}
+			ctx, cancel := context.WithTimeout(c.ctx, c.hub.cfg.WriteTimeout)
+			err := c.conn.Write(ctx, websocket.MessageText, f)
+			cancel()
+			if err != nil {
+				c.close(websocket.StatusPolicyViolation, "write timed out")
+				return
+			}
+		}
+	}
+}
+
+// heartbeat pings; a client that does not answer within PongTimeout is gone.
+func (c *client) heartbeat() {
+	t := time.NewTicker(c.hub.cfg.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(c.ctx, c.hub.cfg.PongTimeout)
+			err := c.conn.Ping(ctx)
+			cancel()
+			if err != nil {
+				if c.ctx.Err() == nil {
+					// The peer does not answer: no close handshake to wait for.
+					c.hub.dropped.Add(1)
+					c.hub.log.Debug("drop client: no pong", "user", c.actor.Username, "timeout", c.hub.cfg.PongTimeout.String())
+					c.closing.Store(true)
+					c.conn.CloseNow()
+					c.cancel()
+				}
+				return
+			}
+		}
+	}
+}
+
+func (c *client) readLoop() {
+	for {
+		typ, data, err := c.conn.Read(c.ctx)
+		if err != nil {
+			return
+		}
+		if typ != websocket.MessageText {
+			c.reply(reply{Type: "error", Message: "send JSON text messages"})
+			continue
+		}
+		var cmd command
+		if err := json.Unmarshal(data, &cmd); err != nil {
+			c.reply(reply{Type: "error", Message: "invalid JSON: " + err.Error()})
+			continue
+		}
+		c.handle(cmd)
+	}
+}
+
+func (c *client) reply(r reply) {
+	b, _ := json.Marshal(r)
+	c.send(b)
+}
+
+func (c *client) handle(cmd command) {
+	if len(cmd.Topics) == 0 {
+		c.reply(reply{Type: "error", Message: "topics: give at least one topic"})
+		return
+	}
+	for _, t := range cmd.Topics {
+		if err := c.hub.validTopic(t); err != nil {
+			c.reply(reply{Type: "error", Message: berth.ErrorMessage(err)})
+			return
+		}
+	}
+	var follow, unfollow []string
+	c.mu.Lock()
+	switch cmd.Action {
+	case "subscribe":
+		n := len(c.topics)
+		for _, t := range cmd.Topics {
+			if !c.topics[t] {
+				n++
+			}
+		}
+		if n > maxTopics {
+			c.mu.Unlock()
+			c.reply(reply{Type: "error", Message: fmt.Sprintf("topics: at most %d subscriptions per connection", maxTopics)})
+			return
+		}
+		for _, t := range cmd.Topics {
+			if !c.topics[t] {
+				c.topics[t] = true
+				if svc, ok := strings.CutPrefix(t, "logs:"); ok {
+					follow = append(follow, svc)
+				}
+			}
+		}
+	case "unsubscribe":
+		for _, t := range cmd.Topics {
+			if c.topics[t] {
+				delete(c.topics, t)
+				if svc, ok := strings.CutPrefix(t, "logs:"); ok {
+					unfollow = append(unfollow, svc)
+				}
+			}
+		}
+	default:
+		c.mu.Unlock()
+		c.reply(reply{Type: "error", Message: fmt.Sprintf("action: must be subscribe or unsubscribe, got %q", cmd.Action)})
+		return
+	}
+	c.mu.Unlock()
+	for _, svc := range follow {
+		c.hub.follow(svc)
+	}
+	for _, svc := range unfollow {
+		c.hub.unfollow(svc)
+	}
+	c.reply(reply{Type: cmd.Action + "d", Topics: cmd.Topics})
+}
+
+func (h *Hub) validTopic(t string) error {
+	if slices.Contains(Topics, t) {
+		return nil
+	}
+	if svc, ok := strings.CutPrefix(t, "logs:"); ok {
+		if h.cfg.Logs == nil {
+			return berth.Invalid("topics", "log streaming is not available on this server")
+		}
+		return berth.ValidateDNSLabel("topics", svc)
+	}
+	return berth.Invalid("topics", "unknown topic %q: use %s or logs:<service>", t, strings.Join(Topics, ", "))
+}

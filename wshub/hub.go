@@ -1,0 +1,362 @@
+// Package wshub serves berth's live events over WebSocket: clients subscribe
+// to topics and receive the events they may read, each through a bounded
+// queue so that a slow client is dropped instead of slowing the others.
+package wshub
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/events"
+	"github.com/coder/websocket"
+)
+
+// Topics a client may subscribe to, besides "logs:<service>".
+var Topics = []string{"services", "environments", "metrics", "audit"}
+
+// LogFollower streams the new log lines of a service to fn until ctx ends
+// (core.ServiceLogs with Follow).
+type LogFollower func(ctx context.Context, service string, fn func(berth.LogLine) error) error
+
+// Source is where the hub's events come from (an events.Bus).
+type Source interface {
+	Subscribe(buffer int) *events.Subscription
+}
+
+// Config configures a Hub; zero values take the defaults.
+type Config struct {
+	Source       Source
+	Logs         LogFollower // nil: logs:<service> topics are refused
+	MaxClients   int         // default 1000
+	QueueSize    int         // events queued per client before it is dropped; default 256
+	PingInterval time.Duration
+	PongTimeout  time.Duration // default 10s
+	WriteTimeout time.Duration // default 10s
+	TicketTTL    time.Duration // default 30s
+	// OriginPatterns are the hosts (path.Match patterns) of cross-origin
+	// pages allowed to connect; the request's own host always is.
+	OriginPatterns []string
+	Logger         *slog.Logger
+	Now            func() time.Time
+}
+
+// ErrFull answers a connection over the cap.
+var ErrFull = berth.Errorf(berth.EUNAVAILABLE, "too many WebSocket clients: try again later")
+
+// Hub fans events out to WebSocket clients.
+type Hub struct {
+	cfg Config
+	log *slog.Logger
+	sub *events.Subscription
+
+	slots atomic.Int64 // connections admitted (upgrading or open)
+
+	mu      sync.RWMutex
+	clients map[*client]struct{}
+	logs    map[string]*follower // by service name
+	closed  bool
+
+	ticketsMu sync.Mutex
+	tickets   map[string]ticket
+
+	dropped atomic.Int64
+	done    chan struct{}
+}
+
+type ticket struct {
+	actor   berth.Actor
+	expires time.Time
+}
+
+type follower struct {
+	cancel context.CancelFunc
+	subs   int
+}
+
+// New starts a hub reading cfg.Source.
+func New(cfg Config) *Hub {
+	if cfg.MaxClients <= 0 {
+		cfg.MaxClients = 1000
+	}
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = 256
+	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = 30 * time.Second
+	}
+	if cfg.PongTimeout <= 0 {
+		cfg.PongTimeout = 10 * time.Second
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 10 * time.Second
+	}
+	if cfg.TicketTTL <= 0 {
+		cfg.TicketTTL = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	h := &Hub{cfg: cfg, log: cfg.Logger.With("component", "wshub"), clients: map[*client]struct{}{},
+		logs: map[string]*follower{}, tickets: map[string]ticket{}, done: make(chan struct{})}
+	if cfg.Source != nil {
+		h.sub = cfg.Source.Subscribe(8192)
+		go h.run()
+	} else {
+		close(h.done)
+	}
+	return h
+}
+
+func (h *Hub) run() {
+	defer close(h.done)
+	for e := range h.sub.C {
+		h.Dispatch(e)
+	}
+}
+
+// Clients is the number of open connections.
+func (h *Hub) Clients() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.clients)
+}
+
+// Dropped counts clients dropped for being slow or not answering pings.
+func (h *Hub) Dropped() int64 { return h.dropped.Load() }
+
+// MaxClients is the connection cap.
+func (h *Hub) MaxClients() int { return h.cfg.MaxClients }
+
+// IssueTicket returns a single-use ticket that authenticates one WebSocket
+// connection as a within the TTL (browsers cannot set headers on /ws).
+func (h *Hub) IssueTicket(a berth.Actor) (string, time.Time) {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	t := hex.EncodeToString(b)
+	now := h.cfg.Now()
+	exp := now.Add(h.cfg.TicketTTL)
+	h.ticketsMu.Lock()
+	defer h.ticketsMu.Unlock()
+	for k, v := range h.tickets {
+		if !now.Before(v.expires) {
+			delete(h.tickets, k)
+		}
+	}
+	h.tickets[t] = ticket{actor: a, expires: exp}
+	return t, exp
+}
+
+// Redeem consumes a ticket: it is valid once, before it expires.
+func (h *Hub) Redeem(t string) (berth.Actor, bool) {
+	h.ticketsMu.Lock()
+	defer h.ticketsMu.Unlock()
+	tk, ok := h.tickets[t]
+	if !ok {
+		return berth.Actor{}, false
+	}
+	delete(h.tickets, t)
+	if !h.cfg.Now().Before(tk.expires) {
+		return berth.Actor{}, false
+	}
+	return tk.actor, true
+}
+
+// Serve upgrades the request of an authenticated actor and serves the
+// connection until it ends. Over the cap it answers ErrFull without
+// upgrading, so the caller can write the error.
+func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, a berth.Actor) error {
+	if h.slots.Add(1) > int64(h.cfg.MaxClients) {
+		h.slots.Add(-1)
+		return ErrFull
+	}
+	defer h.slots.Add(-1)
+	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: h.cfg.OriginPatterns})
+	if err != nil {
+		return nil // Accept has answered the request
+	}
+	conn.SetReadLimit(16 << 10)
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	c := &client{hub: h, conn: conn, actor: a, queue: make(chan []byte, h.cfg.QueueSize), topics: map[string]bool{},
+		ctx: ctx, cancel: cancel}
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		cancel()
+		conn.Close(websocket.StatusGoingAway, "server shutting down")
+		return nil
+	}
+	h.clients[c] = struct{}{}
+	h.mu.Unlock()
+
+	go c.writeLoop()
+	go c.heartbeat()
+	c.readLoop()
+	h.remove(c)
+	return nil
+}
+
+func (h *Hub) remove(c *client) {
+	c.cancel()
+	h.mu.Lock()
+	delete(h.clients, c)
+	h.mu.Unlock()
+	c.mu.Lock()
+	var logs []string
+	for t := range c.topics {
+		if svc, ok := strings.CutPrefix(t, "logs:"); ok {
+			logs = append(logs, svc)
+		}
+	}
+	c.topics = map[string]bool{}
+	c.mu.Unlock()
+	for _, svc := range logs {
+		h.unfollow(svc)
+	}
+	c.conn.CloseNow()
+}
+
+// Dispatch sends e to every client subscribed to its topic that may read
+// it. It never waits for a client.
+func (h *Hub) Dispatch(e berth.Event) {
+	frame, err := json.Marshal(e)
+	if err != nil {
+		h.log.Error("encode event", "topic", e.Topic, "type", e.Type, "err", err)
+		return
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for c := range h.clients {
+		if c.wants(e) {
+			c.send(frame)
+		}
+	}
+}
+
+// Close disconnects every client with "going away" and stops reading events.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return
+	}
+	h.closed = true
+	cs := make([]*client, 0, len(h.clients))
+	for c := range h.clients {
+		cs = append(cs, c)
+	}
+	for _, f := range h.logs {
+		f.cancel()
+	}
+	h.mu.Unlock()
+	if h.sub != nil {
+		h.sub.Close()
+	}
+	<-h.done
+	var wg sync.WaitGroup
+	for _, c := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.close(websocket.StatusGoingAway, "server shutting down")
+		}()
+	}
+	wg.Wait()
+}
+
+// may reports whether a may read e: an owned event (an environment, an
+// audit entry, an owner's metrics) reaches its owner and admins; audit
+// entries without an actor reach admins only, as GET /api/v1/logs does.
+func may(a berth.Actor, e berth.Event) bool {
+	if a.Role == berth.RoleAdmin {
+		return true
+	}
+	if e.Topic == "audit" || e.Topic == "environments" {
+		return e.Owner != "" && e.Owner == a.UserID
+	}
+	return e.Owner == "" || e.Owner == a.UserID
+}
+
+// follow starts following svc's logs for its first subscriber.
+func (h *Hub) follow(svc string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if f, ok := h.logs[svc]; ok {
+		f.subs++
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &follower{cancel: cancel, subs: 1}
+	h.logs[svc] = f
+	topic := "logs:" + svc
+	go func() {
+		err := h.cfg.Logs(ctx, svc, func(l berth.LogLine) error {
+			h.Dispatch(berth.Event{Topic: topic, Type: "log.line", Time: h.cfg.Now().UTC(), Data: l})
+			return nil
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		// The stream ended on its own (service deleted, runtime error): say
+		// so, and let a later subscribe start a new one.
+		msg := "log stream ended"
+		if err != nil {
+			msg = berth.ErrorMessage(err)
+		}
+		h.Dispatch(berth.Event{Topic: topic, Type: "log.end", Time: h.cfg.Now().UTC(), Data: map[string]string{"message": msg}})
+		h.mu.Lock()
+		if h.logs[svc] == f {
+			delete(h.logs, svc)
+		}
+		h.mu.Unlock()
+	}()
+}
+
+func (h *Hub) unfollow(svc string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	f, ok := h.logs[svc]
+	if !ok {
+		return
+	}
+	if f.subs--; f.subs <= 0 {
+		f.cancel()
+		delete(h.logs, svc)
+	}
+}
+
+// Followers is the number of services whose logs are being followed.
+func (h *Hub) Followers() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.logs)
+}
+
+// OriginHosts turns CORS_ALLOWED_ORIGINS ("https://app.example.com", "*")
+// into the host patterns Accept checks a browser's Origin against.
+func OriginHosts(origins []string) []string {
+	var out []string
+	for _, o := range origins {
+		o = strings.TrimSpace(o)
+		if o == "" {
+			continue
+		}
+		if u, err := url.Parse(o); err == nil && u.Host != "" {
+			o = u.Host
+		}
+		out = append(out, o)
+	}
+	return out
+}
