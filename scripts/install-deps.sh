@@ -11,6 +11,8 @@ have_pg || need+=(postgresql)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 # The metrics tests scrape berth with a real Prometheus (/usr/bin/prometheus).
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+# The Kubernetes tests check the real cluster from outside with kubectl.
+command -v kubectl >/dev/null 2>&1 || need+=(kubectl)
 
 if [ ${#need[@]} -eq 0 ]; then
 	exit 0

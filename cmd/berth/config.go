@@ -40,6 +40,12 @@ type targetConfig struct {
 	Type      string                    `json:"type"` // local or aci (kubernetes follows)
 	Disabled  bool                      `json:"disabled"`
 	Templates map[string]templateConfig `json:"templates"`
+	// kubernetes targets: a kubeconfig (+ context), or in-cluster when both
+	// are empty; the namespaces to watch (empty: all).
+	Kubeconfig       string   `json:"kubeconfig"`
+	Context          string   `json:"context"`
+	Namespaces       []string `json:"namespaces"`
+	DefaultNamespace string   `json:"defaultNamespace"`
 	// The fields of an aci target (subscriptionId, region, storageAccount…);
 	// name and templates above win over the embedded ones.
 	aci.TargetConfig
@@ -172,9 +178,7 @@ func loadServerConfig(getenv func(string) string, path string) (*serverConfig, e
 			return nil, fmt.Errorf("targets[%d]: name is required", i)
 		}
 		switch t.Type {
-		case "local", "aci":
-		case "kubernetes":
-			return nil, fmt.Errorf("targets[%d] (%s): type %q is not available in this build yet", i, t.Name, t.Type)
+		case "local", "aci", "kubernetes":
 		default:
 			return nil, fmt.Errorf("targets[%d] (%s): type %q is not one of local, kubernetes, aci", i, t.Name, t.Type)
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/berthhq/berth/core"
 	"github.com/berthhq/berth/events"
 	"github.com/berthhq/berth/httpapi"
+	"github.com/berthhq/berth/kube"
 	"github.com/berthhq/berth/local"
 	"github.com/berthhq/berth/metrics"
 	"github.com/berthhq/berth/secret"
@@ -120,6 +121,14 @@ func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e
 			continue
 		}
 		switch t.Type {
+		case "kubernetes":
+			rt, err := kube.New(kube.Config{Target: t.Name, Region: t.Region, Kubeconfig: t.Kubeconfig,
+				Context: t.Context, Namespaces: t.Namespaces, DefaultNamespace: t.DefaultNamespace})
+			if err != nil {
+				return fmt.Errorf("target %s: %w", t.Name, err)
+			}
+			rt.Start(ctx) // informers; reads wait for their sync, so a down cluster does not stop berth
+			runtimes = append(runtimes, rt)
 		case "aci":
 			tc := t.TargetConfig
 			tc.Name = t.Name

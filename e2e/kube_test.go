@@ -1,0 +1,79 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/berthhq/berth/internal/kubetest"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// TestKubernetesTarget: berth with a kubernetes target (a real control
+// plane from internal/kubetest, kwok nodes) creates, scales, stops, starts
+// and deletes a Deployment; every effect is read back with client-go.
+func TestKubernetesTarget(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute) // a cold build takes long
+	defer cancel()
+	cluster, err := kubetest.Start(ctx, os.Stderr)
+	if err != nil {
+		if os.Getenv("CI") != "true" {
+			t.Skipf("no cluster: %v", err)
+		}
+		t.Fatalf("start cluster: %v", err)
+	}
+	t.Cleanup(cluster.Stop)
+	ns := cluster.Namespace(t)
+
+	dir := t.TempDir()
+	yaml := fmt.Sprintf("targets:\n  - name: local\n    type: local\n  - name: kind\n    type: kubernetes\n    kubeconfig: %s\n    namespaces: [%s]\n    defaultNamespace: %s\n",
+		cluster.Kubeconfig, ns, ns)
+	if err := os.WriteFile(filepath.Join(dir, "berth.yaml"), []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := StartBerth(t, dir, "")
+	q := "?target=kind&namespace=" + ns
+
+	b.MustDo(201, "PUT", "/api/v1/services/web"+q, map[string]any{"target": "kind", "namespace": ns, "image": "nginx:1.27", "replicas": 2,
+		"ports": []map[string]any{{"name": "http", "port": 80}}, "secrets": map[string]string{"TOKEN": "e2e-SECRET-kube-token"}})
+	deploy := func() (int32, map[string]string) {
+		d, err := cluster.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+		if err != nil {
+			return -1, nil
+		}
+		return *d.Spec.Replicas, d.Annotations
+	}
+	if r, _ := deploy(); r != 2 {
+		t.Fatalf("deployment replicas = %d, want 2", r)
+	}
+	d, _ := cluster.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+	if d.Labels["app.kubernetes.io/managed-by"] != "berth" {
+		t.Errorf("labels = %v", d.Labels)
+	}
+	Eventually(t, 60*time.Second, "web RUNNING 2/2 on the cluster", func() (bool, string) {
+		m := b.MustDo(200, "GET", "/api/v1/services/web"+q, nil)
+		return str(m, "service", "status") == "RUNNING" && num(m, "service", "readyReplicas") == 2, str(m, "service", "status")
+	})
+
+	b.MustDo(200, "POST", "/api/v1/services/web/scale"+q, map[string]int{"replicas": 3})
+	if r, _ := deploy(); r != 3 {
+		t.Errorf("after scale: replicas = %d", r)
+	}
+	b.MustDo(200, "POST", "/api/v1/services/web/stop"+q, nil)
+	if r, ann := deploy(); r != 0 || ann["berth.dev/replicas-before-stop"] != "3" {
+		t.Errorf("after stop: replicas %d, annotations %v", r, ann)
+	}
+	b.MustDo(200, "POST", "/api/v1/services/web/start"+q, nil)
+	if r, _ := deploy(); r != 3 {
+		t.Errorf("after start: replicas = %d", r)
+	}
+	b.MustDo(200, "DELETE", "/api/v1/services/web"+q, nil)
+	Eventually(t, 30*time.Second, "deployment deleted", func() (bool, string) {
+		r, _ := deploy()
+		return r == -1, fmt.Sprint(r)
+	})
+	assertNoSecret(t, b, "e2e-SECRET-kube-token")
+}

@@ -1,0 +1,280 @@
+// Package kube is the Kubernetes runtime: services are Deployments (plus a
+// Service for ports, a Secret for secrets and a ConfigMap for config files),
+// and every Deployment and StatefulSet of the watched namespaces is a
+// service too, managed by berth or not. Reads come from shared informers;
+// writes go to the API server and are verified by the caches catching up.
+package kube
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/berthhq/berth"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	appslisters "k8s.io/client-go/listers/apps/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// Labels and annotations berth puts on what it creates (DESIGN §2).
+const (
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	LabelKind      = "berth.dev/kind"
+	LabelID        = "berth.dev/id"
+	LabelOwner     = "berth.dev/owner"
+	ManagedBy      = "berth"
+
+	AnnotationReplicasBeforeStop = "berth.dev/replicas-before-stop"
+	AnnotationStoppedAt          = "berth.dev/stopped-at"
+	AnnotationRevision           = "berth.dev/revision"
+	AnnotationConfigHash         = "berth.dev/config-hash"
+	// AnnotationRestartedAt is what `kubectl rollout restart` sets on the pod template.
+	AnnotationRestartedAt = "kubectl.kubernetes.io/restartedAt"
+	// annotationDeploymentRevision is the Deployment controller's revision counter.
+	annotationDeploymentRevision = "deployment.kubernetes.io/revision"
+)
+
+// Config configures one Kubernetes target.
+type Config struct {
+	Target string // the target's name, e.g. "k8s"
+	Region string // reported in Info, for cloudRegion matching
+	// Kubeconfig and Context select the cluster; both empty means in-cluster.
+	Kubeconfig string
+	Context    string
+	// Rest, when set, is used instead of Kubeconfig/Context.
+	Rest *rest.Config
+	// Namespaces are the watched namespaces; services live in them. Empty:
+	// every namespace. DefaultNamespace (default: the first watched one, else
+	// "default") takes services that name none.
+	Namespaces       []string
+	DefaultNamespace string
+	// SyncTimeout bounds how long a read waits for the caches to fill before
+	// answering UNAVAILABLE (default 10 s).
+	SyncTimeout time.Duration
+	// HealthInterval is how often the API server is probed (default 5 s):
+	// while it does not answer, reads say UNAVAILABLE instead of serving a
+	// cache that no longer follows the cluster.
+	HealthInterval time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Runtime is a berth.Runtime for one cluster. Environments are not
+// supported yet.
+type Runtime struct {
+	cfg    Config
+	host   string
+	client kubernetes.Interface
+
+	factories []informers.SharedInformerFactory
+	deploys   []appslisters.DeploymentLister
+	sets      []appslisters.StatefulSetLister
+	rsets     []appslisters.ReplicaSetLister
+	pods      []corelisters.PodLister
+	synced    []cache.InformerSynced
+
+	startOnce sync.Once
+	// down holds the last failed health probe, nil while the server answers.
+	down atomic.Pointer[error]
+}
+
+var (
+	_ berth.Runtime       = (*Runtime)(nil)
+	_ berth.ServiceLister = (*Runtime)(nil)
+	_ berth.Rollbacker    = (*Runtime)(nil)
+)
+
+// New builds the runtime; Start must run its informers before any call.
+func New(cfg Config) (*Runtime, error) {
+	if cfg.Target == "" {
+		return nil, errors.New("kubernetes target: a name is required")
+	}
+	rc := cfg.Rest
+	if rc == nil {
+		var err error
+		rc, err = restConfig(cfg.Kubeconfig, cfg.Context)
+		if err != nil {
+			return nil, fmt.Errorf("kubernetes target %q: %w", cfg.Target, err)
+		}
+	}
+	rc = rest.CopyConfig(rc)
+	if rc.QPS == 0 {
+		rc.QPS, rc.Burst = 50, 100
+	}
+	rc.UserAgent = "berth"
+	if cfg.SyncTimeout == 0 {
+		cfg.SyncTimeout = 10 * time.Second
+	}
+	if cfg.HealthInterval == 0 {
+		cfg.HealthInterval = 5 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.DefaultNamespace == "" {
+		cfg.DefaultNamespace = "default"
+		if len(cfg.Namespaces) > 0 {
+			cfg.DefaultNamespace = cfg.Namespaces[0]
+		}
+	}
+	if len(cfg.Namespaces) > 0 && !slices.Contains(cfg.Namespaces, cfg.DefaultNamespace) {
+		return nil, fmt.Errorf("kubernetes target %q: default namespace %q is not one of the watched namespaces %s",
+			cfg.Target, cfg.DefaultNamespace, strings.Join(cfg.Namespaces, ", "))
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes target %q: %w", cfg.Target, err)
+	}
+	r := &Runtime{cfg: cfg, host: rc.Host, client: client}
+	namespaces := cfg.Namespaces
+	if len(namespaces) == 0 {
+		namespaces = []string{""} // all namespaces, one informer
+	}
+	for _, ns := range namespaces {
+		f := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(ns))
+		d := f.Apps().V1().Deployments()
+		s := f.Apps().V1().StatefulSets()
+		rs := f.Apps().V1().ReplicaSets() // revisions, for rollback
+		pods := f.Core().V1().Pods()      // instances
+		r.factories = append(r.factories, f)
+		r.pods = append(r.pods, pods.Lister())
+		r.deploys = append(r.deploys, d.Lister())
+		r.sets = append(r.sets, s.Lister())
+		r.rsets = append(r.rsets, rs.Lister())
+		r.synced = append(r.synced, d.Informer().HasSynced, s.Informer().HasSynced, rs.Informer().HasSynced, pods.Informer().HasSynced)
+	}
+	return r, nil
+}
+
+func restConfig(kubeconfig, context string) (*rest.Config, error) {
+	if kubeconfig == "" && context == "" {
+		if rc, err := rest.InClusterConfig(); err == nil {
+			return rc, nil
+		}
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if kubeconfig != "" {
+		rules.ExplicitPath = kubeconfig
+	}
+	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules,
+		&clientcmd.ConfigOverrides{CurrentContext: context}).ClientConfig()
+}
+
+// Start runs the informers until ctx ends. It does not wait for them to
+// sync: reads do, up to SyncTimeout, so an unreachable cluster does not
+// keep berth from starting.
+func (r *Runtime) Start(ctx context.Context) {
+	r.startOnce.Do(func() {
+		for _, f := range r.factories {
+			f.Start(ctx.Done())
+		}
+		go func() {
+			<-ctx.Done()
+			for _, f := range r.factories {
+				f.Shutdown()
+			}
+		}()
+		go r.probe(ctx)
+	})
+}
+
+// probe checks the API server every HealthInterval until ctx ends.
+func (r *Runtime) probe(ctx context.Context) {
+	t := time.NewTicker(r.cfg.HealthInterval)
+	defer t.Stop()
+	for {
+		if err := r.Ping(ctx); err != nil && ctx.Err() == nil {
+			// Pinging answers UNAVAILABLE naming the target: reads repeat it.
+			r.down.Store(&err)
+		} else {
+			r.down.Store(nil)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Info describes the target.
+func (r *Runtime) Info() berth.TargetInfo {
+	return berth.TargetInfo{Name: r.cfg.Target, Provider: berth.ProviderKubernetes, Region: r.cfg.Region}
+}
+
+// Ping asks the API server whether it is ready (/readyz, which every
+// authenticated identity may read).
+func (r *Runtime) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := r.client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx); err != nil {
+		return r.unavailable(err)
+	}
+	return nil
+}
+
+// waitSynced waits for the caches, up to SyncTimeout.
+// It also answers UNAVAILABLE while the last health probe failed.
+func (r *Runtime) waitSynced(ctx context.Context) error {
+	if err := r.down.Load(); err != nil {
+		return *err
+	}
+	if r.hasSynced() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.SyncTimeout)
+	defer cancel()
+	if !cache.WaitForCacheSync(ctx.Done(), r.synced...) {
+		return r.unavailable(ctx.Err())
+	}
+	return nil
+}
+
+func (r *Runtime) hasSynced() bool {
+	for _, s := range r.synced {
+		if !s() {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *Runtime) unavailable(err error) error {
+	return &berth.Error{Code: berth.EUNAVAILABLE, Err: err,
+		Message: fmt.Sprintf("target %q: Kubernetes API server %s is unreachable", r.cfg.Target, r.host)}
+}
+
+// namespace resolves the namespace of a ref and checks it is watched.
+func (r *Runtime) namespace(ns string) (string, error) {
+	if ns == "" {
+		return r.cfg.DefaultNamespace, nil
+	}
+	if len(r.cfg.Namespaces) > 0 && !slices.Contains(r.cfg.Namespaces, ns) {
+		return "", berth.Invalid("namespace", "target %q watches namespaces %s, not %q",
+			r.cfg.Target, strings.Join(r.cfg.Namespaces, ", "), ns)
+	}
+	return ns, nil
+}
+
+// listerIndex returns which factory's listers hold namespace ns.
+func (r *Runtime) listerIndex(ns string) int {
+	for i, w := range r.cfg.Namespaces {
+		if w == ns {
+			return i
+		}
+	}
+	return 0 // all namespaces: one factory
+}
+
+// everything selects all objects of a lister.
+var everything = labels.Everything()
