@@ -131,10 +131,35 @@ func (f *clientFlags) newClient(e *cliEnv) (*client.Client, error) {
 	if token == "" {
 		token = cfg.Token
 	}
-	return client.New(f.serverURL(e, cfg), token, client.WithUserAgent("berth-cli/"+version)), nil
+	return newAPIClient(f.serverURL(e, cfg), token), nil
+}
+
+// newAPIClient is a client of server that sends token (if any).
+func newAPIClient(server, token string) *client.Client {
+	return client.New(server, token, client.WithUserAgent("berth-cli/"+version))
 }
 
 func (f *clientFlags) json() bool { return f.output == "json" }
+
+// call makes the API call of a command: do runs with a client and a context
+// that captures the API's answer; with -o json that raw answer is printed,
+// else the human output do returns. Steps such as --wait belong in do,
+// before it returns the printer.
+func (f *clientFlags) call(cmd *cobra.Command, e *cliEnv, do func(ctx context.Context, c *client.Client) (human func() error, err error)) error {
+	c, err := f.newClient(e)
+	if err != nil {
+		return err
+	}
+	var raw json.RawMessage
+	human, err := do(f.capture(cmd.Context(), &raw), c)
+	if err != nil {
+		return err
+	}
+	if f.json() {
+		return e.printRaw(raw)
+	}
+	return human()
+}
 
 // capture returns a context under which the client keeps the API's answer
 // in raw, when -o json asks for it.
@@ -143,6 +168,39 @@ func (f *clientFlags) capture(ctx context.Context, raw *json.RawMessage) context
 		return ctx
 	}
 	return client.WithRawBody(ctx, raw)
+}
+
+// newListCmd is `ls` (alias list) of the commands that take no argument.
+func newListCmd(short string, run func(cmd *cobra.Command) error) *cobra.Command {
+	return &cobra.Command{
+		Use:     "ls",
+		Aliases: []string{"list"},
+		Short:   short,
+		Args:    cobra.NoArgs,
+		RunE:    func(cmd *cobra.Command, _ []string) error { return run(cmd) },
+	}
+}
+
+// newActionCmd is a command on one environment or service that can --wait
+// (start, stop, restart, rollback); run gets the argument and the wait flags.
+func newActionCmd(use, short string, run func(cmd *cobra.Command, arg string, w waitFlags) error) *cobra.Command {
+	var w waitFlags
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE:  func(cmd *cobra.Command, args []string) error { return run(cmd, args[0], w) },
+	}
+	addWaitFlags(cmd, &w)
+	return cmd
+}
+
+// reply is a human output of one formatted text on stdout, for call.
+func (e *cliEnv) reply(format string, a ...any) func() error {
+	return func() error {
+		fmt.Fprintf(e.stdout, format, a...)
+		return nil
+	}
 }
 
 // printRaw prints the API's JSON answer indented.

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
 	"time"
 
@@ -35,36 +35,32 @@ func newEnvCreateCmd(e *cliEnv, f *clientFlags) *cobra.Command {
 		Short: "Create an environment",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := f.newClient(e)
-			if err != nil {
-				return err
-			}
-			req.Name = args[0]
-			if req.Env, err = parseKV("env", env); err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			ctx := f.capture(cmd.Context(), &raw)
-			created, err := c.CreateEnvironment(ctx, req)
-			if err != nil {
-				return err
-			}
-			if w.wait {
-				if err := waitEnv(ctx, e, c, created.ID, berth.EnvRunning, w.timeout); err != nil {
-					return err
+			return f.call(cmd, e, func(ctx context.Context, c *client.Client) (func() error, error) {
+				req.Name = args[0]
+				var err error
+				if req.Env, err = parseKV("env", env); err != nil {
+					return nil, err
 				}
-				if created, err = c.GetEnvironment(ctx, created.ID); err != nil {
-					return err
+				created, err := c.CreateEnvironment(ctx, req)
+				if err != nil {
+					return nil, err
 				}
-			}
-			if f.json() {
-				return e.printRaw(raw)
-			}
-			fmt.Fprintf(e.stdout, "Environment %s (%s) %s\n", created.Name, created.ID, created.Status)
-			if created.VSCodeURL != "" {
-				fmt.Fprintf(e.stdout, "URL: %s\n", created.VSCodeURL)
-			}
-			return nil
+				if w.wait {
+					if err := waitEnv(ctx, e, c, created.ID, berth.EnvRunning, w.timeout); err != nil {
+						return nil, err
+					}
+					if created, err = c.GetEnvironment(ctx, created.ID); err != nil {
+						return nil, err
+					}
+				}
+				return func() error {
+					fmt.Fprintf(e.stdout, "Environment %s (%s) %s\n", created.Name, created.ID, created.Status)
+					if created.VSCodeURL != "" {
+						fmt.Fprintf(e.stdout, "URL: %s\n", created.VSCodeURL)
+					}
+					return nil
+				}, nil
+			})
 		},
 	}
 	fl := cmd.Flags()
@@ -84,37 +80,21 @@ func newEnvCreateCmd(e *cliEnv, f *clientFlags) *cobra.Command {
 
 func newEnvListCmd(e *cliEnv, f *clientFlags) *cobra.Command {
 	var o client.ListOptions
-	cmd := &cobra.Command{
-		Use:     "ls",
-		Aliases: []string{"list"},
-		Short:   "List environments",
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := f.newClient(e)
+	cmd := newListCmd("List environments", func(cmd *cobra.Command) error {
+		return f.call(cmd, e, func(ctx context.Context, c *client.Client) (func() error, error) {
+			l, err := c.ListEnvironments(ctx, o)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			var raw json.RawMessage
-			l, err := c.ListEnvironments(f.capture(cmd.Context(), &raw), o)
-			if err != nil {
-				return err
-			}
-			if f.json() {
-				return e.printRaw(raw)
-			}
-			t := newTable(e.stdout, "ID", "NAME", "STATUS", "TARGET", "CPU", "MEM", "URL", "AGE")
-			for _, env := range l.Environments {
-				t.row(env.ID, env.Name, string(env.Status), env.Target, itoa(env.CPUCores), fmt.Sprintf("%dG", env.MemoryGB), env.VSCodeURL, age(env.CreatedAt))
-			}
-			if err := t.flush(); err != nil {
-				return err
-			}
-			if l.Total > len(l.Environments) {
-				fmt.Fprintf(e.stderr, "showing %d of %d (--page, --page-size)\n", len(l.Environments), l.Total)
-			}
-			return nil
-		},
-	}
+			return func() error {
+				t := newTable(e.stdout, "ID", "NAME", "STATUS", "TARGET", "CPU", "MEM", "URL", "AGE")
+				for _, env := range l.Environments {
+					t.row(env.ID, env.Name, string(env.Status), env.Target, itoa(env.CPUCores), fmt.Sprintf("%dG", env.MemoryGB), env.VSCodeURL, age(env.CreatedAt))
+				}
+				return flushPage(e, t, len(l.Environments), l.Total)
+			}, nil
+		})
+	})
 	addPageFlags(cmd, &o)
 	return cmd
 }
@@ -130,19 +110,13 @@ func newEnvGetCmd(e *cliEnv, f *clientFlags) *cobra.Command {
 		Short: "Show an environment",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := f.newClient(e)
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			env, err := c.GetEnvironment(f.capture(cmd.Context(), &raw), args[0])
-			if err != nil {
-				return err
-			}
-			if f.json() {
-				return e.printRaw(raw)
-			}
-			return printEnv(e, env)
+			return f.call(cmd, e, func(ctx context.Context, c *client.Client) (func() error, error) {
+				env, err := c.GetEnvironment(ctx, args[0])
+				if err != nil {
+					return nil, err
+				}
+				return func() error { return printEnv(e, env) }, nil
+			})
 		},
 	}
 }
@@ -176,40 +150,25 @@ func printEnv(e *cliEnv, env *berth.Environment) error {
 
 // newEnvActionCmd is start or stop.
 func newEnvActionCmd(e *cliEnv, f *clientFlags, action string) *cobra.Command {
-	var w waitFlags
 	want, call := berth.EnvRunning, (*client.Client).StartEnvironment
 	if action == "stop" {
 		want, call = berth.EnvStopped, (*client.Client).StopEnvironment
 	}
-	cmd := &cobra.Command{
-		Use:   action + " ID",
-		Short: map[string]string{"start": "Start a stopped environment", "stop": "Stop an environment, keeping its workspace"}[action],
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := f.newClient(e)
+	short := map[string]string{"start": "Start a stopped environment", "stop": "Stop an environment, keeping its workspace"}[action]
+	return newActionCmd(action+" ID", short, func(cmd *cobra.Command, id string, w waitFlags) error {
+		return f.call(cmd, e, func(ctx context.Context, c *client.Client) (func() error, error) {
+			ack, err := call(c, ctx, id)
 			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			ctx := f.capture(cmd.Context(), &raw)
-			ack, err := call(c, ctx, args[0])
-			if err != nil {
-				return err
+				return nil, err
 			}
 			if w.wait {
-				if err := waitEnv(ctx, e, c, args[0], want, w.timeout); err != nil {
-					return err
+				if err := waitEnv(ctx, e, c, id, want, w.timeout); err != nil {
+					return nil, err
 				}
 			}
-			if f.json() {
-				return e.printRaw(raw)
-			}
-			fmt.Fprintln(e.stdout, ack.Message)
-			return nil
-		},
-	}
-	addWaitFlags(cmd, &w)
-	return cmd
+			return e.reply("%s\n", ack.Message), nil
+		})
+	})
 }
 
 func newEnvRmCmd(e *cliEnv, f *clientFlags) *cobra.Command {
@@ -221,26 +180,19 @@ func newEnvRmCmd(e *cliEnv, f *clientFlags) *cobra.Command {
 		Short:   "Delete an environment and, unless --keep-volume, its workspace",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := f.newClient(e)
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			ack, err := c.DeleteEnvironment(f.capture(cmd.Context(), &raw), args[0], keep)
-			if err != nil {
-				return err
-			}
-			if w.wait {
-				// Not captured: the answer to print is the delete's.
-				if err := waitEnv(cmd.Context(), e, c, args[0], "", w.timeout); err != nil {
-					return err
+			return f.call(cmd, e, func(ctx context.Context, c *client.Client) (func() error, error) {
+				ack, err := c.DeleteEnvironment(ctx, args[0], keep)
+				if err != nil {
+					return nil, err
 				}
-			}
-			if f.json() {
-				return e.printRaw(raw)
-			}
-			fmt.Fprintln(e.stdout, ack.Message)
-			return nil
+				if w.wait {
+					// Not captured: the answer to print is the delete's.
+					if err := waitEnv(cmd.Context(), e, c, args[0], "", w.timeout); err != nil {
+						return nil, err
+					}
+				}
+				return e.reply("%s\n", ack.Message), nil
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&keep, "keep-volume", false, "keep the workspace volume")

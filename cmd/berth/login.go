@@ -2,7 +2,7 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -31,7 +31,7 @@ func newLoginCmd(e *cliEnv, f *clientFlags) *cobra.Command {
 				return err
 			}
 			server := f.serverURL(e, cfg)
-			c := client.New(server, "", client.WithUserAgent("berth-cli/"+version))
+			c := newAPIClient(server, "")
 			res, err := c.Login(cmd.Context(), username, password)
 			if err != nil {
 				return err
@@ -45,8 +45,12 @@ func newLoginCmd(e *cliEnv, f *clientFlags) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&username, "username", "u", "admin", "user to log in as")
-	cmd.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the password from stdin")
+	addPasswordStdinFlag(cmd, &passwordStdin)
 	return cmd
+}
+
+func addPasswordStdinFlag(cmd *cobra.Command, fromStdin *bool) {
+	cmd.Flags().BoolVar(fromStdin, "password-stdin", false, "read the password from stdin")
 }
 
 // readPassword reads the first line of stdin (--password-stdin or the
@@ -83,7 +87,7 @@ func newLogoutCmd(e *cliEnv, f *clientFlags) *cobra.Command {
 				fmt.Fprintln(e.stdout, "Not logged in")
 				return nil
 			}
-			c := client.New(f.serverURL(e, cfg), cfg.Token, client.WithUserAgent("berth-cli/"+version))
+			c := newAPIClient(f.serverURL(e, cfg), cfg.Token)
 			// An expired or revoked token is logged out already.
 			if err := c.Logout(cmd.Context()); err != nil && !berth.IsCode(err, berth.EUNAUTHORIZED) {
 				return err
@@ -104,20 +108,13 @@ func newWhoamiCmd(e *cliEnv, f *clientFlags) *cobra.Command {
 		Short: "Show the user behind the current credential",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := f.newClient(e)
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			u, err := c.Me(f.capture(cmd.Context(), &raw))
-			if err != nil {
-				return err
-			}
-			if f.json() {
-				return e.printRaw(raw)
-			}
-			fmt.Fprintf(e.stdout, "%s (%s) on %s\n", u.Username, u.Role, c.BaseURL())
-			return nil
+			return f.call(cmd, e, func(ctx context.Context, c *client.Client) (func() error, error) {
+				u, err := c.Me(ctx)
+				if err != nil {
+					return nil, err
+				}
+				return e.reply("%s (%s) on %s\n", u.Username, u.Role, c.BaseURL()), nil
+			})
 		},
 	}
 }

@@ -28,6 +28,18 @@ func (t *table) row(cols ...string) {
 
 func (t *table) flush() error { return t.w.Flush() }
 
+// flushPage flushes a table of one page of a list and tells on stderr when
+// the list has more entries than shown.
+func flushPage(e *cliEnv, t *table, shown, total int) error {
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if total > shown {
+		fmt.Fprintf(e.stderr, "showing %d of %d (--page, --page-size)\n", shown, total)
+	}
+	return nil
+}
+
 // fields prints "Key:  value" lines aligned, skipping empty values.
 func fields(w io.Writer, kv ...string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

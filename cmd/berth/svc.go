@@ -43,29 +43,27 @@ func addRefFlags(cmd *cobra.Command, ref *berth.ServiceRef) {
 // service, then maybe a wait, then its answer printed.
 func svcRun(cmd *cobra.Command, e *cliEnv, f *clientFlags, ref berth.ServiceRef, w waitFlags, goal svcGoal,
 	call func(c *client.Client, ctx context.Context) (*client.ServiceResult, error)) error {
-	c, err := f.newClient(e)
-	if err != nil {
-		return err
-	}
-	var raw json.RawMessage
-	ctx := f.capture(cmd.Context(), &raw)
+	return f.call(cmd, e, func(ctx context.Context, c *client.Client) (func() error, error) {
+		return svcChange(ctx, e, c, ref, w, goal, call)
+	})
+}
+
+// svcChange is the do of svcRun, for commands that make other calls first.
+func svcChange(ctx context.Context, e *cliEnv, c *client.Client, ref berth.ServiceRef, w waitFlags, goal svcGoal,
+	call func(c *client.Client, ctx context.Context) (*client.ServiceResult, error)) (func() error, error) {
 	res, err := call(c, ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if w.wait {
 		if res.Service != nil { // wait for the service the server resolved
 			ref.Target, ref.Namespace = res.Service.Target, res.Service.Namespace
 		}
 		if err := waitService(ctx, e, c, ref, goal, w.timeout); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	if f.json() {
-		return e.printRaw(raw)
-	}
-	fmt.Fprintf(e.stdout, "%s: %s\n", ref.Name, res.Message)
-	return nil
+	return e.reply("%s: %s\n", ref.Name, res.Message), nil
 }
 
 // specFile is the YAML of `svc apply`: a ServiceSpec plus an optional name.
@@ -138,38 +136,22 @@ func newSvcApplyCmd(e *cliEnv, f *clientFlags) *cobra.Command {
 func newSvcListCmd(e *cliEnv, f *clientFlags) *cobra.Command {
 	var o client.ListOptions
 	var target string
-	cmd := &cobra.Command{
-		Use:     "ls",
-		Aliases: []string{"list"},
-		Short:   "List services",
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := f.newClient(e)
+	cmd := newListCmd("List services", func(cmd *cobra.Command) error {
+		return f.call(cmd, e, func(ctx context.Context, c *client.Client) (func() error, error) {
+			l, err := c.ListServices(ctx, target, o)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			var raw json.RawMessage
-			l, err := c.ListServices(f.capture(cmd.Context(), &raw), target, o)
-			if err != nil {
-				return err
-			}
-			if f.json() {
-				return e.printRaw(raw)
-			}
-			t := newTable(e.stdout, "NAME", "TARGET", "STATUS", "READY", "REVISION", "AGE", "MESSAGE")
-			for _, s := range l.Services {
-				t.row(qualified(s), s.Target, string(s.Status), fmt.Sprintf("%d/%d", s.ReadyReplicas, s.Replicas),
-					itoa(s.Revision), age(s.CreatedAt), s.Message)
-			}
-			if err := t.flush(); err != nil {
-				return err
-			}
-			if l.Total > len(l.Services) {
-				fmt.Fprintf(e.stderr, "showing %d of %d (--page, --page-size)\n", len(l.Services), l.Total)
-			}
-			return nil
-		},
-	}
+			return func() error {
+				t := newTable(e.stdout, "NAME", "TARGET", "STATUS", "READY", "REVISION", "AGE", "MESSAGE")
+				for _, s := range l.Services {
+					t.row(qualified(s), s.Target, string(s.Status), fmt.Sprintf("%d/%d", s.ReadyReplicas, s.Replicas),
+						itoa(s.Revision), age(s.CreatedAt), s.Message)
+				}
+				return flushPage(e, t, len(l.Services), l.Total)
+			}, nil
+		})
+	})
 	cmd.Flags().StringVar(&target, "target", "", "only this target's services")
 	addPageFlags(cmd, &o)
 	return cmd
@@ -189,20 +171,14 @@ func newSvcGetCmd(e *cliEnv, f *clientFlags) *cobra.Command {
 		Short: "Show a service and its replicas",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := f.newClient(e)
-			if err != nil {
-				return err
-			}
 			ref.Name = args[0]
-			var raw json.RawMessage
-			s, err := c.GetService(f.capture(cmd.Context(), &raw), ref)
-			if err != nil {
-				return err
-			}
-			if f.json() {
-				return e.printRaw(raw)
-			}
-			return printService(e, s)
+			return f.call(cmd, e, func(ctx context.Context, c *client.Client) (func() error, error) {
+				s, err := c.GetService(ctx, ref)
+				if err != nil {
+					return nil, err
+				}
+				return func() error { return printService(e, s) }, nil
+			})
 		},
 	}
 	addRefFlags(cmd, &ref)
@@ -274,26 +250,20 @@ func newSvcRmCmd(e *cliEnv, f *clientFlags) *cobra.Command {
 		Short:   "Delete a service from its target and from berth",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := f.newClient(e)
-			if err != nil {
-				return err
-			}
 			ref.Name = args[0]
-			var raw json.RawMessage
-			ack, err := c.DeleteService(f.capture(cmd.Context(), &raw), ref)
-			if err != nil {
-				return err
-			}
-			if w.wait {
-				if err := waitService(cmd.Context(), e, c, ref, svcGone, w.timeout); err != nil {
-					return err
+			return f.call(cmd, e, func(ctx context.Context, c *client.Client) (func() error, error) {
+				ack, err := c.DeleteService(ctx, ref)
+				if err != nil {
+					return nil, err
 				}
-			}
-			if f.json() {
-				return e.printRaw(raw)
-			}
-			fmt.Fprintf(e.stdout, "%s: %s\n", ref.Name, ack.Message)
-			return nil
+				if w.wait {
+					// Not captured: the answer to print is the delete's.
+					if err := waitService(cmd.Context(), e, c, ref, svcGone, w.timeout); err != nil {
+						return nil, err
+					}
+				}
+				return e.reply("%s: %s\n", ref.Name, ack.Message), nil
+			})
 		},
 	}
 	addRefFlags(cmd, &ref)
@@ -303,23 +273,16 @@ func newSvcRmCmd(e *cliEnv, f *clientFlags) *cobra.Command {
 
 func newSvcActionCmd(e *cliEnv, f *clientFlags, action, short string, goal svcGoal) *cobra.Command {
 	var ref berth.ServiceRef
-	var w waitFlags
 	call := map[string]func(*client.Client, context.Context, berth.ServiceRef) (*client.ServiceResult, error){
 		"start": (*client.Client).StartService, "stop": (*client.Client).StopService, "restart": (*client.Client).RestartService,
 	}[action]
-	cmd := &cobra.Command{
-		Use:   action + " NAME",
-		Short: short,
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ref.Name = args[0]
-			return svcRun(cmd, e, f, ref, w, goal, func(c *client.Client, ctx context.Context) (*client.ServiceResult, error) {
-				return call(c, ctx, ref)
-			})
-		},
-	}
+	cmd := newActionCmd(action+" NAME", short, func(cmd *cobra.Command, name string, w waitFlags) error {
+		ref.Name = name
+		return svcRun(cmd, e, f, ref, w, goal, func(c *client.Client, ctx context.Context) (*client.ServiceResult, error) {
+			return call(c, ctx, ref)
+		})
+	})
 	addRefFlags(cmd, &ref)
-	addWaitFlags(cmd, &w)
 	return cmd
 }
 
@@ -348,22 +311,15 @@ func newSvcScaleCmd(e *cliEnv, f *clientFlags) *cobra.Command {
 
 func newSvcRollbackCmd(e *cliEnv, f *clientFlags) *cobra.Command {
 	var ref berth.ServiceRef
-	var w waitFlags
 	var revision int
-	cmd := &cobra.Command{
-		Use:   "rollback NAME",
-		Short: "Roll back to a stored revision (default: the previous one)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ref.Name = args[0]
-			return svcRun(cmd, e, f, ref, w, svcReady, func(c *client.Client, ctx context.Context) (*client.ServiceResult, error) {
-				return c.RollbackService(ctx, ref, revision)
-			})
-		},
-	}
+	cmd := newActionCmd("rollback NAME", "Roll back to a stored revision (default: the previous one)", func(cmd *cobra.Command, name string, w waitFlags) error {
+		ref.Name = name
+		return svcRun(cmd, e, f, ref, w, svcReady, func(c *client.Client, ctx context.Context) (*client.ServiceResult, error) {
+			return c.RollbackService(ctx, ref, revision)
+		})
+	})
 	cmd.Flags().IntVar(&revision, "revision", 0, "revision to roll back to (default: the previous one)")
 	addRefFlags(cmd, &ref)
-	addWaitFlags(cmd, &w)
 	return cmd
 }
 
@@ -375,24 +331,20 @@ func newSvcRevisionsCmd(e *cliEnv, f *clientFlags) *cobra.Command {
 		Short:   "List the stored revisions of a service",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := f.newClient(e)
-			if err != nil {
-				return err
-			}
 			ref.Name = args[0]
-			var raw json.RawMessage
-			revs, err := c.ListRevisions(f.capture(cmd.Context(), &raw), ref)
-			if err != nil {
-				return err
-			}
-			if f.json() {
-				return e.printRaw(raw)
-			}
-			t := newTable(e.stdout, "REVISION", "CAUSE", "AUTHOR", "AGE")
-			for _, r := range revs {
-				t.row(itoa(r.Number), r.Cause, r.Author, age(r.CreatedAt))
-			}
-			return t.flush()
+			return f.call(cmd, e, func(ctx context.Context, c *client.Client) (func() error, error) {
+				revs, err := c.ListRevisions(ctx, ref)
+				if err != nil {
+					return nil, err
+				}
+				return func() error {
+					t := newTable(e.stdout, "REVISION", "CAUSE", "AUTHOR", "AGE")
+					for _, r := range revs {
+						t.row(itoa(r.Number), r.Cause, r.Author, age(r.CreatedAt))
+					}
+					return t.flush()
+				}, nil
+			})
 		},
 	}
 	addRefFlags(cmd, &ref)

@@ -22,10 +22,6 @@ func newSvcLogsCmd(e *cliEnv, f *clientFlags) *cobra.Command {
 		Short: "Print the logs of a service's replicas (-f to follow)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := f.newClient(e)
-			if err != nil {
-				return err
-			}
 			ref.Name = args[0]
 			show := func(l berth.LogLine) error {
 				if f.json() { // one JSON object a line, as the API streams them
@@ -39,23 +35,27 @@ func newSvcLogsCmd(e *cliEnv, f *clientFlags) *cobra.Command {
 				_, err := fmt.Fprintf(e.stdout, "[%s] %s\n", l.Replica, l.Line)
 				return err
 			}
-			if follow {
-				return c.FollowLogs(cmd.Context(), ref, q, show)
-			}
-			var raw json.RawMessage
-			lines, err := c.Logs(f.capture(cmd.Context(), &raw), ref, q)
-			if err != nil {
-				return err
-			}
-			if f.json() {
-				return e.printRaw(raw)
-			}
-			for _, l := range lines {
-				if err := show(l); err != nil {
+			if follow { // streamed: no answer to capture
+				c, err := f.newClient(e)
+				if err != nil {
 					return err
 				}
+				return c.FollowLogs(cmd.Context(), ref, q, show)
 			}
-			return nil
+			return f.call(cmd, e, func(ctx context.Context, c *client.Client) (func() error, error) {
+				lines, err := c.Logs(ctx, ref, q)
+				if err != nil {
+					return nil, err
+				}
+				return func() error {
+					for _, l := range lines {
+						if err := show(l); err != nil {
+							return err
+						}
+					}
+					return nil
+				}, nil
+			})
 		},
 	}
 	fl := cmd.Flags()
@@ -79,33 +79,27 @@ func newSvcConfigCmd(e *cliEnv, f *clientFlags) *cobra.Command {
 			"the named entries, keeps the others and makes a new revision.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := f.newClient(e)
-			if err != nil {
-				return err
-			}
 			ref.Name = args[0]
 			change := len(setFiles)+len(setEnv)+len(unsetEnv)+len(rmFiles) > 0
-			var raw json.RawMessage
-			ctx := cmd.Context()
-			if !change {
-				ctx = f.capture(ctx, &raw)
-			}
-			cur, err := c.GetConfig(ctx, ref)
-			if err != nil {
-				return err
-			}
-			if !change {
-				if f.json() {
-					return e.printRaw(raw)
+			return f.call(cmd, e, func(ctx context.Context, c *client.Client) (func() error, error) {
+				getCtx := ctx
+				if change { // the answer to print is the update's
+					getCtx = cmd.Context()
 				}
-				return printConfig(e, cur)
-			}
-			files, env, err := mergeConfig(cur, setFiles, rmFiles, setEnv, unsetEnv)
-			if err != nil {
-				return err
-			}
-			return svcRun(cmd, e, f, ref, w, svcReady, func(c *client.Client, ctx context.Context) (*client.ServiceResult, error) {
-				return c.UpdateConfig(ctx, ref, files, env)
+				cur, err := c.GetConfig(getCtx, ref)
+				if err != nil {
+					return nil, err
+				}
+				if !change {
+					return func() error { return printConfig(e, cur) }, nil
+				}
+				files, env, err := mergeConfig(cur, setFiles, rmFiles, setEnv, unsetEnv)
+				if err != nil {
+					return nil, err
+				}
+				return svcChange(ctx, e, c, ref, w, svcReady, func(c *client.Client, ctx context.Context) (*client.ServiceResult, error) {
+					return c.UpdateConfig(ctx, ref, files, env)
+				})
 			})
 		},
 	}
