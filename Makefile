@@ -41,3 +41,9 @@ bench-ws:
 .PHONY: cluster
 cluster:
 	$(GO) run ./internal/kubetest/cmd/cluster
+
+# loki builds the tests' Loki (tools/loki, pinned) into ~/.cache/berth/loki-<version>
+# when missing (about 5 minutes cold) and prints its path.
+.PHONY: loki
+loki:
+	$(GO) run ./internal/lokitest/cmd/build

@@ -32,6 +32,9 @@ type Config struct {
 	OnAudit func(*berth.AuditEntry)
 	// Events receives every state change and audit entry (nil: none).
 	Events berth.Publisher
+	// LogSources read the service logs of a target instead of its runtime
+	// (Loki, keyed by target name); targets not listed use the runtime.
+	LogSources map[string]berth.ServiceLogger
 }
 
 // Core is the application service behind the API.
@@ -48,6 +51,8 @@ type Core struct {
 	now       func() time.Time
 	onAudit   func(*berth.AuditEntry)
 	events    berth.Publisher
+	// logSources override the runtimes' logs per target (logsource.go).
+	logSources map[string]berth.ServiceLogger
 
 	// svcLocks serialise mutations of one service or environment so that
 	// concurrent requests (two PUTs, a scale during a rollback) apply in order.
@@ -88,6 +93,9 @@ func New(cfg Config) (*Core, error) {
 		c.order = append(c.order, name)
 	}
 	sort.Strings(c.order)
+	if err := c.setLogSources(cfg.LogSources); err != nil {
+		return nil, err
+	}
 	c.def = cfg.DefaultTarget
 	if c.def == "" {
 		if _, ok := c.runtimes["local"]; ok {

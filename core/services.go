@@ -411,8 +411,7 @@ func (c *Core) ServiceLogs(ctx context.Context, q ServiceQuery, opts berth.LogOp
 	if err != nil {
 		return nil, err
 	}
-	rt := c.runtimes[svc.Target]
-	lg, ok := rt.(berth.ServiceLogger)
+	lg, ok := c.serviceLogger(svc.Target)
 	if !ok {
 		return svc, berth.NotSupported(svc.Target, "logs")
 	}

@@ -31,6 +31,7 @@ type serverConfig struct {
 	MetricsMinuteRetention string         `json:"metricsMinuteRetention"`
 	MetricsHourRetention   string         `json:"metricsHourRetention"`
 	WSMaxClients           int            `json:"wsMaxClients"` // WebSocket connection cap (default 1000)
+	LokiURL                string         `json:"lokiURL"`      // service logs from Loki instead of the runtimes
 	Targets                []targetConfig `json:"targets"`
 }
 
@@ -46,6 +47,9 @@ type targetConfig struct {
 	Context          string   `json:"context"`
 	Namespaces       []string `json:"namespaces"`
 	DefaultNamespace string   `json:"defaultNamespace"`
+	// LokiSelector maps a service to a LogQL stream selector when lokiURL is
+	// set, e.g. {namespace="{namespace}", app="{name}"} (default per provider).
+	LokiSelector string `json:"lokiSelector"`
 	// The fields of an aci target (subscriptionId, region, storageAccount…);
 	// name and templates above win over the embedded ones.
 	aci.TargetConfig
@@ -126,6 +130,7 @@ func loadServerConfig(getenv func(string) string, path string) (*serverConfig, e
 	set(&cfg.LogLevel, "BERTH_LOG_LEVEL")
 	set(&cfg.SyncInterval, "BERTH_SYNC_INTERVAL")
 	set(&cfg.MetricsInterval, "BERTH_METRICS_INTERVAL")
+	set(&cfg.LokiURL, "LOKI_URL")
 	set(&cfg.MetricsRawRetention, "BERTH_METRICS_RAW_RETENTION")
 	set(&cfg.MetricsMinuteRetention, "BERTH_METRICS_MINUTE_RETENTION")
 	set(&cfg.MetricsHourRetention, "BERTH_METRICS_HOUR_RETENTION")

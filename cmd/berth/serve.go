@@ -20,6 +20,7 @@ import (
 	"github.com/berthhq/berth/httpapi"
 	"github.com/berthhq/berth/kube"
 	"github.com/berthhq/berth/local"
+	"github.com/berthhq/berth/loki"
 	"github.com/berthhq/berth/metrics"
 	"github.com/berthhq/berth/secret"
 	"github.com/berthhq/berth/store"
@@ -202,8 +203,30 @@ func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e
 	}
 	defer bus.Close()
 
+	// LOKI_URL: service logs come from Loki (LogQL), one selector per target.
+	var logSources map[string]berth.ServiceLogger
+	if cfg.LokiURL != "" {
+		lc, err := loki.New(cfg.LokiURL)
+		if err != nil {
+			return fmt.Errorf("lokiURL: %w", err)
+		}
+		var infos []berth.TargetInfo
+		for _, rt := range runtimes {
+			infos = append(infos, rt.Info())
+		}
+		selectors := map[string]string{}
+		for _, t := range cfg.Targets {
+			if t.LokiSelector != "" {
+				selectors[t.Name] = t.LokiSelector
+			}
+		}
+		if logSources, err = loki.Sources(lc, infos, selectors); err != nil {
+			return fmt.Errorf("loki: %w", err)
+		}
+	}
+
 	activityKey := secret.DeriveKey(master, "activity")
-	c, err := core.New(core.Config{Events: bus,
+	c, err := core.New(core.Config{Events: bus, LogSources: logSources,
 		Store: st, Runtimes: runtimes, DefaultTarget: cfg.DefaultTarget, MaxReplicas: cfg.MaxReplicas,
 		ActivityToken: func(id string) string { return auth.ActivityToken(activityKey, id) },
 		PublicURL:     publicURL, SyncInterval: durationOr(cfg.SyncInterval, 2*time.Second), Logger: logger,
