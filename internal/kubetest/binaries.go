@@ -8,8 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"syscall"
+
+	"github.com/berthhq/berth/internal/toolcache"
 )
 
 // Versions of the control plane the harness builds. They must match
@@ -28,25 +28,12 @@ type Binaries struct {
 	Etcd, APIServer, ControllerManager, Scheduler, Kwok string
 }
 
-// CacheDir is where built binaries are kept between runs: $BERTH_CACHE_DIR,
-// else the user cache directory's berth folder (~/.cache/berth).
-func CacheDir() (string, error) {
-	if d := os.Getenv("BERTH_CACHE_DIR"); d != "" {
-		return d, nil
-	}
-	d, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("find cache directory: %w", err)
-	}
-	return filepath.Join(d, "berth"), nil
-}
-
 // EnsureBinaries returns the cached control plane binaries, building the
 // missing ones first (several minutes when cold). Concurrent callers, even in
 // other processes, build once: the build holds a file lock. Build output goes
 // to log.
 func EnsureBinaries(ctx context.Context, log io.Writer) (Binaries, error) {
-	cache, err := CacheDir()
+	cache, err := toolcache.Dir()
 	if err != nil {
 		return Binaries{}, err
 	}
@@ -68,13 +55,13 @@ func EnsureBinaries(ctx context.Context, log io.Writer) (Binaries, error) {
 	if err := os.MkdirAll(filepath.Join(cache, "kube"), 0o755); err != nil {
 		return Binaries{}, fmt.Errorf("build control plane: %w", err)
 	}
-	unlock, err := lock(filepath.Join(cache, "kube", ".build.lock"))
+	unlock, err := toolcache.Lock(filepath.Join(cache, "kube", ".build.lock"))
 	if err != nil {
 		return Binaries{}, fmt.Errorf("build control plane: %w", err)
 	}
 	defer unlock()
-	if !isExec(b.APIServer) || !isExec(b.ControllerManager) || !isExec(b.Scheduler) || !isExec(b.Etcd) {
-		mod, err := toolsModule()
+	if !toolcache.IsExec(b.APIServer) || !toolcache.IsExec(b.ControllerManager) || !toolcache.IsExec(b.Scheduler) || !toolcache.IsExec(b.Etcd) {
+		mod, err := toolcache.Module("kube")
 		if err != nil {
 			return Binaries{}, err
 		}
@@ -90,7 +77,7 @@ func EnsureBinaries(ctx context.Context, log io.Writer) (Binaries, error) {
 			return Binaries{}, fmt.Errorf("build kubernetes %s and etcd %s: %w", KubernetesVersion, EtcdVersion, err)
 		}
 	}
-	if !isExec(b.Kwok) {
+	if !toolcache.IsExec(b.Kwok) {
 		err = buildInto(ctx, log, kwokDir, func(tmp string) *exec.Cmd {
 			cmd := exec.CommandContext(ctx, "go", "install", "sigs.k8s.io/kwok/cmd/kwok@"+KwokVersion)
 			cmd.Dir = tmp
@@ -109,7 +96,7 @@ func EnsureBinaries(ctx context.Context, log io.Writer) (Binaries, error) {
 
 func (b Binaries) present() bool {
 	for _, p := range []string{b.Etcd, b.APIServer, b.ControllerManager, b.Scheduler, b.Kwok} {
-		if !isExec(p) {
+		if !toolcache.IsExec(p) {
 			return false
 		}
 	}
@@ -124,19 +111,8 @@ func buildInto(ctx context.Context, log io.Writer, dir string, build func(tmp st
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	cmd := build(tmp)
-	if cmd.Env == nil {
-		cmd.Env = os.Environ()
-	}
-	cmd.Stdout, cmd.Stderr = log, log
-	// The machine is shared: build at low priority.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	if err := toolcache.Build(build(tmp), log); err != nil {
 		return err
-	}
-	_ = syscall.Setpriority(syscall.PRIO_PGRP, cmd.Process.Pid, 10)
-	if err := cmd.Wait(); err != nil {
-		return fmt.Errorf("%s: %w", cmd.String(), err)
 	}
 	for from, to := range rename {
 		if err := os.Rename(filepath.Join(tmp, from), filepath.Join(tmp, to)); err != nil {
@@ -148,46 +124,4 @@ func buildInto(ctx context.Context, log io.Writer, dir string, build func(tmp st
 		return err
 	}
 	return os.Rename(tmp, dir)
-}
-
-// toolsModule finds tools/kube, the pinned module the binaries are built from.
-func toolsModule() (string, error) {
-	var starts []string
-	if _, file, _, ok := runtime.Caller(0); ok {
-		starts = append(starts, filepath.Dir(file))
-	}
-	if wd, err := os.Getwd(); err == nil {
-		starts = append(starts, wd)
-	}
-	for _, d := range starts {
-		for {
-			mod := filepath.Join(d, "tools", "kube")
-			if _, err := os.Stat(filepath.Join(mod, "go.mod")); err == nil {
-				return mod, nil
-			}
-			parent := filepath.Dir(d)
-			if parent == d {
-				break
-			}
-			d = parent
-		}
-	}
-	return "", errors.New("build control plane: tools/kube/go.mod not found above the working directory")
-}
-
-func lock(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
-}
-
-func isExec(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
 }

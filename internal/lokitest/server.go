@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -20,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthhq/berth/internal/toolcache"
 	"github.com/coder/websocket"
 )
 
@@ -71,7 +71,7 @@ func Start(t testing.TB) *Server {
 }
 
 func start(bin, dir string) (*Server, error) {
-	ports, err := freePorts(3)
+	ports, err := toolcache.FreePorts(3)
 	if err != nil {
 		return nil, err
 	}
@@ -291,23 +291,4 @@ func (s *Server) Log() string {
 		b = b[len(b)-4000:]
 	}
 	return string(b)
-}
-
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("find a free port: %w", err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
