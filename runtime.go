@@ -121,14 +121,19 @@ type UsageReporter interface {
 
 // Resource is one item of the infrastructure inventory.
 type Resource struct {
-	Type      string         `json:"type"` // service, environment, process, pod, deployment, pvc…
-	ID        string         `json:"id"`
-	Name      string         `json:"name"`
-	Target    string         `json:"target"`
-	Namespace string         `json:"namespace,omitempty"`
-	Status    string         `json:"status"`
-	Managed   bool           `json:"managed"`
-	Orphaned  bool           `json:"orphaned,omitempty"`
+	Type      string `json:"type"` // service, environment, process, pod, deployment, pvc…
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Target    string `json:"target"`
+	Namespace string `json:"namespace,omitempty"`
+	Status    string `json:"status"`
+	Managed   bool   `json:"managed"`
+	Orphaned  bool   `json:"orphaned,omitempty"`
+	// BerthKind and BerthID name the berth object a managed resource belongs
+	// to ("service" + name, "environment" + id), read from its labels; core
+	// marks the resource Orphaned when the store has no such object.
+	BerthKind string         `json:"berthKind,omitempty"`
+	BerthID   string         `json:"berthId,omitempty"`
 	Details   map[string]any `json:"details,omitempty"`
 }
 
@@ -139,6 +144,13 @@ type Inventorier interface {
 	// DeleteResource removes one inventory item (a process is killed and
 	// restarted by its supervisor, as deleting a pod is).
 	DeleteResource(ctx context.Context, typ, id string) error
+}
+
+// ResourceActor is the optional capability of starting and stopping
+// inventory items (a Kubernetes Deployment scaled to 0 and back). action is
+// "start" or "stop"; an item that cannot do it answers ENOTSUPPORTED.
+type ResourceActor interface {
+	ResourceAction(ctx context.Context, typ, id, action string) error
 }
 
 // Rollbacker is the optional capability of runtimes that keep revisions
@@ -152,6 +164,30 @@ type Rollbacker interface {
 // berth did not create (Kubernetes Deployments and StatefulSets).
 type ServiceLister interface {
 	ListServices(ctx context.Context) ([]*Service, error)
+}
+
+// RevisionLister is the optional capability of runtimes that keep revisions
+// themselves: the revisions of a service berth did not create (Kubernetes
+// ReplicaSets and ControllerRevisions), newest first.
+type RevisionLister interface {
+	ServiceRevisions(ctx context.Context, ref ServiceRef) ([]*Revision, error)
+}
+
+// WorkloadEvent is something the orchestrator recorded about a service's
+// workload or its replicas (a Kubernetes Event).
+type WorkloadEvent struct {
+	Time    time.Time `json:"time"`
+	Type    string    `json:"type"` // Normal, Warning
+	Reason  string    `json:"reason"`
+	Object  string    `json:"object"` // "Pod/web-7d9c5-x2x9k"
+	Message string    `json:"message"`
+	Count   int       `json:"count"`
+}
+
+// ServiceEventer is the optional capability of reporting the recent events
+// of a service's workload, newest first, at most limit.
+type ServiceEventer interface {
+	ServiceEvents(ctx context.Context, ref ServiceRef, limit int) ([]WorkloadEvent, error)
 }
 
 // NoServices can be embedded by runtimes that run environments only (ACI):

@@ -101,6 +101,9 @@ type Service struct {
 	CreatedAt     time.Time      `json:"createdAt"`
 	UpdatedAt     time.Time      `json:"updatedAt"`
 	Instances     []ReplicaState `json:"instances,omitempty"` // per-replica detail from the runtime
+	// Events are the workload's recent events (GET of one service, runtimes
+	// that are ServiceEventers).
+	Events []WorkloadEvent `json:"events,omitempty"`
 }
 
 // Ref returns the identity of the service.

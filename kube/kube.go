@@ -80,7 +80,10 @@ type Runtime struct {
 	deploys   []appslisters.DeploymentLister
 	sets      []appslisters.StatefulSetLister
 	rsets     []appslisters.ReplicaSetLister
+	crevs     []appslisters.ControllerRevisionLister
 	pods      []corelisters.PodLister
+	services  []corelisters.ServiceLister
+	pvcs      []corelisters.PersistentVolumeClaimLister
 	synced    []cache.InformerSynced
 
 	startOnce sync.Once
@@ -145,13 +148,20 @@ func New(cfg Config) (*Runtime, error) {
 		d := f.Apps().V1().Deployments()
 		s := f.Apps().V1().StatefulSets()
 		rs := f.Apps().V1().ReplicaSets() // revisions, for rollback
-		pods := f.Core().V1().Pods()      // instances
+		crs := f.Apps().V1().ControllerRevisions() // StatefulSet revisions
+		pods := f.Core().V1().Pods()               // instances
+		svcs := f.Core().V1().Services()           // inventory
+		pvcs := f.Core().V1().PersistentVolumeClaims()
 		r.factories = append(r.factories, f)
 		r.pods = append(r.pods, pods.Lister())
 		r.deploys = append(r.deploys, d.Lister())
 		r.sets = append(r.sets, s.Lister())
 		r.rsets = append(r.rsets, rs.Lister())
-		r.synced = append(r.synced, d.Informer().HasSynced, s.Informer().HasSynced, rs.Informer().HasSynced, pods.Informer().HasSynced)
+		r.crevs = append(r.crevs, crs.Lister())
+		r.services = append(r.services, svcs.Lister())
+		r.pvcs = append(r.pvcs, pvcs.Lister())
+		r.synced = append(r.synced, d.Informer().HasSynced, s.Informer().HasSynced, rs.Informer().HasSynced,
+			crs.Informer().HasSynced, pods.Informer().HasSynced, svcs.Informer().HasSynced, pvcs.Informer().HasSynced)
 	}
 	return r, nil
 }
