@@ -11,6 +11,10 @@ type TargetInfo struct {
 	Provider string `json:"provider"` // LOCAL, KUBERNETES, AZURE
 	Region   string `json:"region,omitempty"`
 	Default  bool   `json:"default,omitempty"`
+	// DefaultNamespace is where a service that names no namespace goes, on
+	// runtimes with namespaces (Kubernetes); core stores it on the service
+	// so that the stored record and the cluster object have one identity.
+	DefaultNamespace string `json:"defaultNamespace,omitempty"`
 }
 
 // Runtime is what every target must do. Implementations live in their own

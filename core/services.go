@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
+	"sort"
 	"strings"
 
 	"github.com/berthhq/berth"
@@ -19,61 +20,217 @@ type ServiceQuery struct {
 	Namespace string
 }
 
-// ListServices returns one page of services with their last observed state.
+// ListServices returns one page of services with their last observed state:
+// the stored ones and, on runtimes that run services berth did not create
+// (Kubernetes), those too (managed:false), ordered by target, namespace, name.
 func (c *Core) ListServices(ctx context.Context, target string, offset, limit int) ([]*berth.Service, int, error) {
 	if target != "" {
 		if _, ok := c.runtimes[target]; !ok {
 			return nil, 0, berth.Invalid("target", "%q is not configured; configured targets: %s", target, c.targetList())
 		}
 	}
-	svcs, total, err := c.store.ListServices(ctx, berth.ServiceFilter{Target: target, Offset: offset, Limit: limit})
+	listers := c.serviceListers(target)
+	if len(listers) == 0 {
+		svcs, total, err := c.store.ListServices(ctx, berth.ServiceFilter{Target: target, Offset: offset, Limit: limit})
+		if err != nil {
+			return nil, 0, fmt.Errorf("list services: %w", err)
+		}
+		for _, s := range svcs {
+			c.observeForList(ctx, s)
+		}
+		return svcs, total, nil
+	}
+	all, stored, err := c.allServices(ctx, target, listers)
 	if err != nil {
-		return nil, 0, fmt.Errorf("list services: %w", err)
+		return nil, 0, err
 	}
-	// Runtimes answer ServiceState from memory (the local supervisor, an
-	// informer cache), so a page shows live replica counts, not the last sync.
-	for _, s := range svcs {
-		c.observe(ctx, s)
-		s.Instances = nil // per-replica detail belongs to GET of one service
-		s.Spec = s.Spec.Redacted()
+	total := len(all)
+	page := all[min(offset, total):]
+	if limit > 0 {
+		page = page[:min(limit, len(page))]
 	}
-	return svcs, total, nil
+	for _, s := range page {
+		if stored[s] {
+			c.observeForList(ctx, s)
+		} else {
+			s.Spec = s.Spec.Redacted()
+		}
+	}
+	return page, total, nil
 }
 
-// find resolves a query to the stored service.
-func (c *Core) find(ctx context.Context, q ServiceQuery) (*berth.Service, error) {
+// observeForList overlays the live state on a listed service. Runtimes answer
+// ServiceState from memory (the local supervisor, an informer cache), so a
+// page shows live replica counts, not the last sync.
+func (c *Core) observeForList(ctx context.Context, s *berth.Service) {
+	c.observe(ctx, s)
+	s.Instances = nil // per-replica detail belongs to GET of one service
+	s.Spec = s.Spec.Redacted()
+}
+
+// serviceListers are the runtimes (of target, or all) that report services
+// berth did not create.
+func (c *Core) serviceListers(target string) map[string]berth.ServiceLister {
+	out := map[string]berth.ServiceLister{}
+	for name, rt := range c.runtimes {
+		if sl, ok := rt.(berth.ServiceLister); ok && (target == "" || target == name) {
+			out[name] = sl
+		}
+	}
+	return out
+}
+
+// allServices merges the stored services with what the listers report; a
+// stored record wins over the runtime's view of the same workload. stored
+// tells which services came from the store. A lister that fails is an error
+// when the caller asked for its target, else it is left out (and logged):
+// one unreachable cluster must not hide every other target's services.
+func (c *Core) allServices(ctx context.Context, target string, listers map[string]berth.ServiceLister) ([]*berth.Service, map[*berth.Service]bool, error) {
+	svcs, _, err := c.store.ListServices(ctx, berth.ServiceFilter{Target: target})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list services: %w", err)
+	}
+	stored := make(map[*berth.Service]bool, len(svcs))
+	known := make(map[berth.ServiceRef]bool, len(svcs))
+	for _, s := range svcs {
+		stored[s] = true
+		known[c.canonicalRef(s.Ref())] = true
+	}
+	for _, name := range c.order {
+		sl, ok := listers[name]
+		if !ok {
+			continue
+		}
+		found, err := sl.ListServices(ctx)
+		if err != nil {
+			if target != "" {
+				return nil, nil, fmt.Errorf("list services of target %s: %w", name, err)
+			}
+			c.log.Warn("list services", "target", name, "err", err)
+			continue
+		}
+		for _, s := range found {
+			if !known[s.Ref()] {
+				svcs = append(svcs, s)
+			}
+		}
+	}
+	sort.SliceStable(svcs, func(i, j int) bool {
+		a, b := c.canonicalRef(svcs[i].Ref()), c.canonicalRef(svcs[j].Ref())
+		if a.Target != b.Target {
+			return a.Target < b.Target
+		}
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		return a.Name < b.Name
+	})
+	return svcs, stored, nil
+}
+
+// canonicalRef fills in the target's default namespace: services stored
+// before core recorded it have none, while the cluster object has one.
+func (c *Core) canonicalRef(ref berth.ServiceRef) berth.ServiceRef {
+	if ref.Namespace == "" {
+		if rt, ok := c.runtimes[ref.Target]; ok {
+			ref.Namespace = rt.Info().DefaultNamespace
+		}
+	}
+	return ref
+}
+
+// find resolves a query to a service: a stored one, else (on runtimes that
+// report them) a workload berth did not create. stored says which.
+func (c *Core) find(ctx context.Context, q ServiceQuery) (svc *berth.Service, stored bool, err error) {
 	if q.Target != "" {
 		if _, ok := c.runtimes[q.Target]; !ok {
-			return nil, berth.Invalid("target", "%q is not configured; configured targets: %s", q.Target, c.targetList())
+			return nil, false, berth.Invalid("target", "%q is not configured; configured targets: %s", q.Target, c.targetList())
 		}
 	}
 	svcs, _, err := c.store.ListServices(ctx, berth.ServiceFilter{Target: q.Target, Namespace: q.Namespace, Name: q.Name})
 	if err != nil {
-		return nil, fmt.Errorf("find service %s: %w", q.Name, err)
+		return nil, false, fmt.Errorf("find service %s: %w", q.Name, err)
+	}
+	if len(svcs) == 0 && q.Namespace != "" {
+		// Stored before core recorded the default namespace.
+		legacy, _, err := c.store.ListServices(ctx, berth.ServiceFilter{Target: q.Target, Name: q.Name})
+		if err != nil {
+			return nil, false, fmt.Errorf("find service %s: %w", q.Name, err)
+		}
+		for _, s := range legacy {
+			if s.Namespace == "" && c.canonicalRef(s.Ref()).Namespace == q.Namespace {
+				svcs = append(svcs, s)
+			}
+		}
+	}
+	stored = true
+	if len(svcs) == 0 {
+		if svcs, err = c.findUnmanaged(ctx, q); err != nil {
+			return nil, false, err
+		}
+		stored = false
 	}
 	switch len(svcs) {
 	case 0:
-		return nil, berth.NotFound("service", q.Name)
+		return nil, false, berth.NotFound("service", q.Name)
 	case 1:
-		return svcs[0], nil
+		return svcs[0], stored, nil
 	}
 	var where []string
 	for _, s := range svcs {
 		where = append(where, s.Ref().String())
 	}
-	return nil, berth.Errorf(berth.ECONFLICT, "service %q exists on several targets (%s): name one with ?target=", q.Name, strings.Join(where, ", "))
+	return nil, false, berth.Errorf(berth.ECONFLICT,
+		"service %q exists in several places (%s): name one with ?target= and ?namespace=", q.Name, strings.Join(where, ", "))
+}
+
+// findUnmanaged looks for q among the workloads the runtimes report.
+func (c *Core) findUnmanaged(ctx context.Context, q ServiceQuery) ([]*berth.Service, error) {
+	var out []*berth.Service
+	listers := c.serviceListers(q.Target)
+	for _, name := range c.order {
+		sl, ok := listers[name]
+		if !ok {
+			continue
+		}
+		found, err := sl.ListServices(ctx)
+		if err != nil {
+			if q.Target != "" {
+				return nil, fmt.Errorf("find service %s on target %s: %w", q.Name, name, err)
+			}
+			c.log.Warn("find service", "target", name, "service", q.Name, "err", err)
+			continue
+		}
+		for _, s := range found {
+			if s.Name == q.Name && (q.Namespace == "" || q.Namespace == s.Namespace) {
+				out = append(out, s)
+			}
+		}
+	}
+	return out, nil
 }
 
 // GetService returns a service with its live state from the runtime.
 func (c *Core) GetService(ctx context.Context, q ServiceQuery) (*berth.Service, error) {
-	svc, err := c.find(ctx, q)
+	svc, _, err := c.find(ctx, q)
 	if err != nil {
 		return nil, err
 	}
 	c.observe(ctx, svc)
 	svc.Spec = svc.Spec.Redacted()
+	if ev, ok := c.runtimes[svc.Target].(berth.ServiceEventer); ok {
+		events, err := ev.ServiceEvents(ctx, svc.Ref(), recentEvents)
+		if err != nil {
+			// The service itself was read: its events are a bonus, not a reason to fail.
+			c.log.Warn("service events", "service", svc.Ref().String(), "err", err)
+		}
+		svc.Events = events
+	}
 	return svc, nil
 }
+
+// recentEvents is how many workload events GET of one service shows.
+const recentEvents = 20
 
 // observe overlays what the runtime reports on svc.
 func (c *Core) observe(ctx context.Context, svc *berth.Service) {
@@ -126,6 +283,9 @@ func (c *Core) ApplyService(ctx context.Context, name string, spec berth.Service
 	}
 	info := rt.Info()
 	spec.Target = info.Name
+	if spec.Namespace == "" {
+		spec.Namespace = info.DefaultNamespace
+	}
 	if err := berth.ValidateServiceSpec(name, &spec, info.Provider, c.maxRepl); err != nil {
 		return nil, false, err
 	}
@@ -150,6 +310,14 @@ func (c *Core) ApplyService(ctx context.Context, name string, spec berth.Service
 			return nil, false, fmt.Errorf("create service %s: %w", name, err)
 		}
 		if err := rt.ApplyService(ctx, svc); err != nil {
+			if berth.IsCode(err, berth.ECONFLICT) {
+				// A workload of that name that berth did not create: refused,
+				// and the record goes again so that nothing changed.
+				if derr := c.store.DeleteService(ctx, ref); derr != nil {
+					c.log.Error("forget refused service", "service", ref.String(), "err", derr)
+				}
+				return nil, false, berth.Wrap(err, berth.ECONFLICT, "create service %s", name)
+			}
 			return nil, true, c.failService(ctx, svc, "create", err)
 		}
 		c.observe(ctx, svc)
@@ -205,9 +373,12 @@ func (c *Core) failService(ctx context.Context, svc *berth.Service, op string, e
 // mutate loads a service under its lock, lets fn change it and the runtime,
 // then stores it.
 func (c *Core) mutate(ctx context.Context, q ServiceQuery, op string, fn func(svc *berth.Service, rt berth.Runtime) (*berth.Revision, error)) (*berth.Service, error) {
-	found, err := c.find(ctx, q)
+	found, stored, err := c.find(ctx, q)
 	if err != nil {
 		return nil, err
+	}
+	if !stored {
+		return c.mutateUnmanaged(ctx, found, op, fn)
 	}
 	unlock := c.lock("svc/" + found.Ref().String())
 	defer unlock()
@@ -280,6 +451,13 @@ func (c *Core) RollbackService(ctx context.Context, q ServiceQuery, revision int
 	if revision < 0 {
 		return nil, berth.Invalid("revision", "must be a positive revision number, got %d", revision)
 	}
+	found, stored, err := c.find(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if !stored {
+		return c.rollbackUnmanaged(ctx, found, revision)
+	}
 	return c.mutate(ctx, q, "rollback", func(svc *berth.Service, rt berth.Runtime) (*berth.Revision, error) {
 		revs, err := c.store.ListRevisions(ctx, svc.Ref())
 		if err != nil {
@@ -317,9 +495,12 @@ func (c *Core) RollbackService(ctx context.Context, q ServiceQuery, revision int
 
 // ListRevisions returns the stored revisions, newest first, secrets redacted.
 func (c *Core) ListRevisions(ctx context.Context, q ServiceQuery) ([]*berth.Revision, error) {
-	svc, err := c.find(ctx, q)
+	svc, stored, err := c.find(ctx, q)
 	if err != nil {
 		return nil, err
+	}
+	if !stored {
+		return c.runtimeRevisions(ctx, svc)
 	}
 	revs, err := c.store.ListRevisions(ctx, svc.Ref())
 	if err != nil {
@@ -340,7 +521,7 @@ type ServiceConfig struct {
 
 // GetConfig returns the config files and env of the current revision.
 func (c *Core) GetConfig(ctx context.Context, q ServiceQuery) (*ServiceConfig, error) {
-	svc, err := c.find(ctx, q)
+	svc, _, err := c.find(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -387,9 +568,12 @@ func (c *Core) UpdateConfig(ctx context.Context, q ServiceQuery, files, env map[
 
 // DeleteService removes the service from its runtime, then from the store.
 func (c *Core) DeleteService(ctx context.Context, q ServiceQuery) (*berth.Service, error) {
-	svc, err := c.find(ctx, q)
+	svc, stored, err := c.find(ctx, q)
 	if err != nil {
 		return nil, err
+	}
+	if !stored {
+		return nil, notManaged(svc, "delete")
 	}
 	unlock := c.lock("svc/" + svc.Ref().String())
 	defer unlock()
@@ -407,7 +591,7 @@ func (c *Core) DeleteService(ctx context.Context, q ServiceQuery) (*berth.Servic
 
 // ServiceLogs streams the service's log lines to fn.
 func (c *Core) ServiceLogs(ctx context.Context, q ServiceQuery, opts berth.LogOptions, fn func(berth.LogLine) error) (*berth.Service, error) {
-	svc, err := c.find(ctx, q)
+	svc, _, err := c.find(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -420,7 +604,7 @@ func (c *Core) ServiceLogs(ctx context.Context, q ServiceQuery, opts berth.LogOp
 
 // ServiceUsage measures the service's replicas now.
 func (c *Core) ServiceUsage(ctx context.Context, q ServiceQuery) (*berth.Service, []berth.ReplicaUsage, error) {
-	svc, err := c.find(ctx, q)
+	svc, _, err := c.find(ctx, q)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/berthhq/berth"
@@ -18,9 +19,15 @@ type envelopeSvc struct {
 	Message string         `json:"message,omitempty"`
 }
 
+// query reads which service a request names. On a cluster target the name
+// may carry the namespace, escaped: /services/team-a%2Fweb (DESIGN §3).
 func query(r *http.Request) core.ServiceQuery {
 	q := r.URL.Query()
-	return core.ServiceQuery{Name: r.PathValue("name"), Target: q.Get("target"), Namespace: q.Get("namespace")}
+	sq := core.ServiceQuery{Name: r.PathValue("name"), Target: q.Get("target"), Namespace: q.Get("namespace")}
+	if ns, name, ok := strings.Cut(sq.Name, "/"); ok && sq.Namespace == "" {
+		sq.Namespace, sq.Name = ns, name
+	}
+	return sq
 }
 
 func (s *Server) handleListServices(w http.ResponseWriter, r *http.Request) {

@@ -67,10 +67,31 @@ type Config struct {
 	HealthInterval time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+
+	// Environments: each is a Deployment of one workspace pod, a PVC, a
+	// Secret and a ClusterIP Service in EnvNamespace (default:
+	// DefaultNamespace; it must be watched).
+	EnvNamespace string
+	// WorkspaceImage is the workspace image (default DefaultWorkspaceImage).
+	// A request's baseImage replaces it when it is a full image reference,
+	// a template (Templates maps names to images) otherwise.
+	WorkspaceImage string
+	Templates      map[string]string
+	// WorkspacePath is where the PVC is mounted (default /workspace);
+	// IDEPort is the IDE's port in the pod and on the Service (default 8080).
+	WorkspacePath string
+	IDEPort       int32
+	// StorageClass of the workspace PVCs; empty: the cluster's default.
+	StorageClass string
+	// URLTemplate makes an environment's vsCodeUrl from {name} (the
+	// Kubernetes object name), {namespace}, {id} (the environment id) and
+	// {port} (default "http://{name}.{namespace}.svc:{port}").
+	URLTemplate string
+	// AgentBaseURL is handed to workspaces as AGENT_BASE_URL (Dev8's name).
+	AgentBaseURL string
 }
 
-// Runtime is a berth.Runtime for one cluster. Environments are not
-// supported yet.
+// Runtime is a berth.Runtime for one cluster.
 type Runtime struct {
 	cfg    Config
 	host   string
@@ -84,6 +105,7 @@ type Runtime struct {
 	pods      []corelisters.PodLister
 	services  []corelisters.ServiceLister
 	pvcs      []corelisters.PersistentVolumeClaimLister
+	events    []cache.Indexer // indexed by involved object (events.go)
 	synced    []cache.InformerSynced
 
 	startOnce sync.Once
@@ -134,6 +156,25 @@ func New(cfg Config) (*Runtime, error) {
 		return nil, fmt.Errorf("kubernetes target %q: default namespace %q is not one of the watched namespaces %s",
 			cfg.Target, cfg.DefaultNamespace, strings.Join(cfg.Namespaces, ", "))
 	}
+	if cfg.EnvNamespace == "" {
+		cfg.EnvNamespace = cfg.DefaultNamespace
+	}
+	if len(cfg.Namespaces) > 0 && !slices.Contains(cfg.Namespaces, cfg.EnvNamespace) {
+		return nil, fmt.Errorf("kubernetes target %q: environment namespace %q is not one of the watched namespaces %s",
+			cfg.Target, cfg.EnvNamespace, strings.Join(cfg.Namespaces, ", "))
+	}
+	if cfg.WorkspaceImage == "" {
+		cfg.WorkspaceImage = DefaultWorkspaceImage
+	}
+	if cfg.WorkspacePath == "" {
+		cfg.WorkspacePath = "/workspace"
+	}
+	if cfg.IDEPort == 0 {
+		cfg.IDEPort = 8080
+	}
+	if cfg.URLTemplate == "" {
+		cfg.URLTemplate = DefaultURLTemplate
+	}
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes target %q: %w", cfg.Target, err)
@@ -147,11 +188,15 @@ func New(cfg Config) (*Runtime, error) {
 		f := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(ns))
 		d := f.Apps().V1().Deployments()
 		s := f.Apps().V1().StatefulSets()
-		rs := f.Apps().V1().ReplicaSets() // revisions, for rollback
+		rs := f.Apps().V1().ReplicaSets()          // revisions, for rollback
 		crs := f.Apps().V1().ControllerRevisions() // StatefulSet revisions
 		pods := f.Core().V1().Pods()               // instances
 		svcs := f.Core().V1().Services()           // inventory
 		pvcs := f.Core().V1().PersistentVolumeClaims()
+		events := f.Core().V1().Events().Informer() // workload events, no LIST per request
+		if err := events.AddIndexers(cache.Indexers{eventsByObject: indexEventObject}); err != nil {
+			return nil, fmt.Errorf("kubernetes target %q: index events: %w", cfg.Target, err)
+		}
 		r.factories = append(r.factories, f)
 		r.pods = append(r.pods, pods.Lister())
 		r.deploys = append(r.deploys, d.Lister())
@@ -160,8 +205,10 @@ func New(cfg Config) (*Runtime, error) {
 		r.crevs = append(r.crevs, crs.Lister())
 		r.services = append(r.services, svcs.Lister())
 		r.pvcs = append(r.pvcs, pvcs.Lister())
+		r.events = append(r.events, events.GetIndexer())
 		r.synced = append(r.synced, d.Informer().HasSynced, s.Informer().HasSynced, rs.Informer().HasSynced,
-			crs.Informer().HasSynced, pods.Informer().HasSynced, svcs.Informer().HasSynced, pvcs.Informer().HasSynced)
+			crs.Informer().HasSynced, pods.Informer().HasSynced, svcs.Informer().HasSynced, pvcs.Informer().HasSynced,
+			events.HasSynced)
 	}
 	return r, nil
 }
@@ -219,7 +266,8 @@ func (r *Runtime) probe(ctx context.Context) {
 
 // Info describes the target.
 func (r *Runtime) Info() berth.TargetInfo {
-	return berth.TargetInfo{Name: r.cfg.Target, Provider: berth.ProviderKubernetes, Region: r.cfg.Region}
+	return berth.TargetInfo{Name: r.cfg.Target, Provider: berth.ProviderKubernetes, Region: r.cfg.Region,
+		DefaultNamespace: r.cfg.DefaultNamespace}
 }
 
 // Ping asks the API server whether it is ready (/readyz, which every

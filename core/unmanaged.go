@@ -1,0 +1,80 @@
+package core
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/berthhq/berth"
+)
+
+// Services berth did not create (the Deployments and StatefulSets a
+// Kubernetes target finds in its namespaces) have no store record: the
+// cluster is their source of truth. They can be scaled, stopped, started,
+// restarted and rolled back (what kubectl does to them); changing their spec
+// or deleting them is left to whoever manages them.
+
+// unmanagedOps are the mutations allowed on such services.
+var unmanagedOps = map[string]bool{"scale": true, "stop": true, "start": true, "restart": true}
+
+func notManaged(svc *berth.Service, op string) error {
+	return berth.Errorf(berth.ECONFLICT,
+		"cannot %s service %s: berth did not create it (it can be scaled, stopped, started, restarted and rolled back)",
+		op, svc.Ref().String())
+}
+
+// mutateUnmanaged runs fn against the runtime only: nothing is stored.
+func (c *Core) mutateUnmanaged(ctx context.Context, svc *berth.Service, op string, fn func(*berth.Service, berth.Runtime) (*berth.Revision, error)) (*berth.Service, error) {
+	if !unmanagedOps[op] {
+		return nil, notManaged(svc, op)
+	}
+	unlock := c.lock("svc/" + svc.Ref().String())
+	defer unlock()
+	rt := c.runtimes[svc.Target]
+	if _, err := fn(svc, rt); err != nil {
+		return nil, berth.Wrap(err, berth.ESERVICE, "%s service %s", op, svc.Name)
+	}
+	return c.afterUnmanaged(ctx, svc, op), nil
+}
+
+// rollbackUnmanaged uses the runtime's own revisions (kubectl rollout undo).
+func (c *Core) rollbackUnmanaged(ctx context.Context, svc *berth.Service, revision int) (*berth.Service, error) {
+	rb, ok := c.runtimes[svc.Target].(berth.Rollbacker)
+	if !ok {
+		return nil, notManaged(svc, "roll back")
+	}
+	unlock := c.lock("svc/" + svc.Ref().String())
+	defer unlock()
+	if err := rb.RollbackService(ctx, svc.Ref(), revision); err != nil {
+		return nil, berth.Wrap(err, berth.ESERVICE, "rollback service %s", svc.Name)
+	}
+	return c.afterUnmanaged(ctx, svc, "rollback"), nil
+}
+
+// afterUnmanaged reads the service back from the runtime and tells the
+// subscribers, as mutate does for stored services.
+func (c *Core) afterUnmanaged(ctx context.Context, svc *berth.Service, op string) *berth.Service {
+	if fresh, err := c.findUnmanaged(ctx, ServiceQuery{Name: svc.Name, Target: svc.Target, Namespace: svc.Namespace}); err == nil && len(fresh) == 1 {
+		svc = fresh[0]
+	}
+	c.observe(ctx, svc)
+	svc.Spec = svc.Spec.Redacted()
+	c.serviceEvent(ctx, serviceEventTypes[op], svc)
+	return svc
+}
+
+// runtimeRevisions lists the revisions the runtime keeps (ReplicaSets,
+// ControllerRevisions) of a service berth did not create.
+func (c *Core) runtimeRevisions(ctx context.Context, svc *berth.Service) ([]*berth.Revision, error) {
+	rl, ok := c.runtimes[svc.Target].(berth.RevisionLister)
+	if !ok {
+		return nil, berth.NotSupported(svc.Target, "revisions of services berth did not create")
+	}
+	revs, err := rl.ServiceRevisions(ctx, svc.Ref())
+	if err != nil {
+		return nil, fmt.Errorf("list revisions of %s: %w", svc.Ref().String(), err)
+	}
+	for _, r := range revs {
+		r.Spec = r.Spec.Redacted()
+	}
+	return revs, nil
+}

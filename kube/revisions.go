@@ -1,0 +1,93 @@
+package kube
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+
+	"github.com/berthhq/berth"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+var _ berth.RevisionLister = (*Runtime)(nil)
+
+// annotationChangeCause is what `kubectl … --record` and many pipelines set
+// to say why a rollout happened.
+const annotationChangeCause = "kubernetes.io/change-cause"
+
+// ServiceRevisions lists the revisions the cluster keeps of a workload,
+// newest first, from the caches: a Deployment's ReplicaSets (numbered by
+// deployment.kubernetes.io/revision, as `kubectl rollout history`) or a
+// StatefulSet's ControllerRevisions. Secret values are never read.
+func (r *Runtime) ServiceRevisions(ctx context.Context, ref berth.ServiceRef) ([]*berth.Revision, error) {
+	w, err := r.find(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	i := r.listerIndex(w.ns)
+	var out []*berth.Revision
+	if w.kind == kindDeployment {
+		d, err := r.deploys[i].Deployments(w.ns).Get(w.name)
+		if err != nil {
+			return nil, berth.NotFound("service", w.ns+"/"+w.name)
+		}
+		all, err := r.rsets[i].ReplicaSets(w.ns).List(everything)
+		if err != nil {
+			return nil, fmt.Errorf("revisions of %s/%s: %w", w.ns, w.name, err)
+		}
+		for _, rs := range all {
+			n, err := strconv.Atoi(rs.Annotations[annotationDeploymentRevision])
+			if !controlledBy(rs, d.UID) || err != nil {
+				continue
+			}
+			out = append(out, r.revision(ref, n, rs.ObjectMeta, rs.Spec.Template))
+		}
+	} else {
+		s, err := r.sets[i].StatefulSets(w.ns).Get(w.name)
+		if err != nil {
+			return nil, berth.NotFound("service", w.ns+"/"+w.name)
+		}
+		all, err := r.crevs[i].ControllerRevisions(w.ns).List(everything)
+		if err != nil {
+			return nil, fmt.Errorf("revisions of %s/%s: %w", w.ns, w.name, err)
+		}
+		for _, cr := range all {
+			if !controlledBy(cr, s.UID) {
+				continue
+			}
+			// The data is the patch the controller applies: the whole template.
+			var patch struct {
+				Spec struct {
+					Template corev1.PodTemplateSpec `json:"template"`
+				} `json:"spec"`
+			}
+			if err := json.Unmarshal(cr.Data.Raw, &patch); err != nil {
+				return nil, fmt.Errorf("revisions of %s/%s: read controller revision %s: %w", w.ns, w.name, cr.Name, err)
+			}
+			out = append(out, r.revision(ref, int(cr.Revision), cr.ObjectMeta, patch.Spec.Template))
+		}
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].Number > out[b].Number })
+	return out, nil
+}
+
+func (r *Runtime) revision(ref berth.ServiceRef, n int, meta metav1.ObjectMeta, tmpl corev1.PodTemplateSpec) *berth.Revision {
+	cause := meta.Annotations[annotationChangeCause]
+	if cause == "" {
+		cause = "rollout"
+	}
+	spec := specOf(meta.Namespace, 0, tmpl)
+	spec.Replicas, spec.Target = nil, r.cfg.Target // a revision is a template, not a scale
+	return &berth.Revision{Service: ref, Number: n, Spec: spec, Cause: cause, CreatedAt: meta.CreationTimestamp.Time}
+}
+
+// controlledBy tells whether uid is obj's controller (as kubectl matches
+// ReplicaSets to their Deployment).
+func controlledBy(obj metav1.Object, uid types.UID) bool {
+	c := metav1.GetControllerOf(obj)
+	return c != nil && c.UID == uid
+}
