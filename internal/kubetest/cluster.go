@@ -90,11 +90,11 @@ func (c *Cluster) start(ctx context.Context, bins Binaries) error {
 	if err := os.WriteFile(tokens, []byte(token+`,admin,admin,"system:masters"`+"\n"), 0o600); err != nil {
 		return err
 	}
-	ports, err := toolcache.FreePorts(5)
+	ports, err := toolcache.FreePorts(6)
 	if err != nil {
 		return err
 	}
-	etcdClient, etcdPeer, apiPort, cmPort, schedPort := ports[0], ports[1], ports[2], ports[3], ports[4]
+	etcdClient, etcdPeer, apiPort, cmPort, schedPort, kwokPort := ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]
 
 	etcdURL := "http://127.0.0.1:" + strconv.Itoa(etcdClient)
 	peerURL := "http://127.0.0.1:" + strconv.Itoa(etcdPeer)
@@ -124,6 +124,8 @@ func (c *Cluster) start(ctx context.Context, bins Binaries) error {
 		// A loopback address is no valid endpoint for the kubernetes Service: do not publish one.
 		"--endpoint-reconciler-type=none",
 		"--enable-priority-and-fairness=false", "--profiling=false",
+		// kwok's node names no resolvable host: reach its kubelet API (pod logs) by IP.
+		"--kubelet-preferred-address-types=InternalIP",
 		"--cert-dir="+filepath.Join(c.dir, "apiserver-certs"))
 	if err != nil {
 		return err
@@ -169,9 +171,17 @@ func (c *Cluster) start(ctx context.Context, bins Binaries) error {
 		"--cert-dir="+filepath.Join(c.dir, "sched-certs")); err != nil {
 		return err
 	}
+	if err := c.installLogCRDs(ctx); err != nil {
+		return err
+	}
+	// kwok also plays the kubelet's API: the node advertises 127.0.0.1 and
+	// kwokPort, so the API server's pods/log reaches it, and kwok serves
+	// the files that Logs and ClusterLogs objects name (logs.go).
 	kwok, err := c.run(bins.Kwok, "kwok",
 		"--kubeconfig="+c.Kubeconfig, "--manage-all-nodes=true",
-		"--cidr=10.244.0.0/16", "--node-ip=127.0.0.1")
+		"--cidr=10.244.0.0/16", "--node-ip=127.0.0.1",
+		"--node-port="+strconv.Itoa(kwokPort), "--server-address=127.0.0.1:"+strconv.Itoa(kwokPort),
+		"--enable-crds=Logs,ClusterLogs")
 	if err != nil {
 		return err
 	}
