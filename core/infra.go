@@ -65,6 +65,9 @@ func (c *Core) Infrastructure(ctx context.Context, typ string) (*Inventory, erro
 			c.log.Warn("inventory", "target", t.Name, "err", err)
 			continue
 		}
+		if err := c.markOrphans(ctx, t.Name, items); err != nil {
+			return nil, err
+		}
 		for _, it := range items {
 			if want(it.Type) {
 				inv.Resources = append(inv.Resources, it)
@@ -75,7 +78,9 @@ func (c *Core) Infrastructure(ctx context.Context, typ string) (*Inventory, erro
 	return inv, nil
 }
 
-// InfraAction starts, stops or deletes one inventory item.
+// InfraAction starts, stops or deletes one inventory item. An item berth
+// manages for a stored service or environment is acted on through that
+// object, never behind the store's back: CONFLICT. Orphans can go.
 func (c *Core) InfraAction(ctx context.Context, typ, id, target, action string) error {
 	switch typ {
 	case "service":
@@ -109,9 +114,122 @@ func (c *Core) InfraAction(ctx context.Context, typ, id, target, action string) 
 	if !ok {
 		return berth.Invalid("target", "%q is not configured; configured targets: %s", target, c.targetList())
 	}
-	ir, ok := rt.(berth.Inventorier)
-	if !ok || action != "delete" {
+	ir, isInv := rt.(berth.Inventorier)
+	ra, isActor := rt.(berth.ResourceActor)
+	switch {
+	case action == "delete" && isInv:
+	case (action == "start" || action == "stop") && isActor:
+	default:
 		return berth.NotSupported(target, action+" of "+typ)
 	}
-	return ir.DeleteResource(ctx, typ, id)
+	if isInv {
+		if err := c.refuseOwned(ctx, ir, target, typ, id, action); err != nil {
+			return err
+		}
+	}
+	if action == "delete" {
+		return ir.DeleteResource(ctx, typ, id)
+	}
+	return ra.ResourceAction(ctx, typ, id, action)
+}
+
+// markOrphans sets Orphaned on the items of a target that berth made for a
+// service or environment the store no longer has.
+func (c *Core) markOrphans(ctx context.Context, target string, items []berth.Resource) error {
+	var services map[berth.ServiceRef]bool
+	var envs map[string]bool
+	for i := range items {
+		it := &items[i]
+		if !it.Managed || it.BerthID == "" {
+			continue
+		}
+		switch it.BerthKind {
+		case "service":
+			if services == nil {
+				var err error
+				if services, err = c.storedServices(ctx, target); err != nil {
+					return err
+				}
+			}
+			if !services[berth.ServiceRef{Target: target, Namespace: it.Namespace, Name: it.BerthID}] {
+				it.Orphaned = true
+			}
+		case "environment":
+			if envs == nil {
+				var err error
+				if envs, err = c.storedEnvironments(ctx); err != nil {
+					return err
+				}
+			}
+			if !envs[it.BerthID] {
+				it.Orphaned = true
+			}
+		}
+	}
+	return nil
+}
+
+// storedServices are the refs of the target's stored services, with the
+// target's default namespace filled in where a record has none.
+func (c *Core) storedServices(ctx context.Context, target string) (map[berth.ServiceRef]bool, error) {
+	svcs, _, err := c.store.ListServices(ctx, berth.ServiceFilter{Target: target})
+	if err != nil {
+		return nil, fmt.Errorf("inventory of target %s: list stored services: %w", target, err)
+	}
+	out := map[berth.ServiceRef]bool{}
+	for _, s := range svcs {
+		out[c.canonicalRef(s.Ref())] = true
+	}
+	return out, nil
+}
+
+// storedEnvironments are the ids of every user's environments: whether
+// something is orphaned does not depend on who asks.
+func (c *Core) storedEnvironments(ctx context.Context) (map[string]bool, error) {
+	envs, _, err := c.store.ListEnvironments(ctx, berth.EnvironmentFilter{})
+	if err != nil {
+		return nil, fmt.Errorf("inventory: list stored environments: %w", err)
+	}
+	out := map[string]bool{}
+	for _, e := range envs {
+		out[e.ID] = true
+	}
+	return out, nil
+}
+
+// replaced are the item types whose controller replaces a deleted one (a
+// pod, as the local supervisor restarts a killed process): deleting one of
+// a live service is a restart of that replica, not a change of the service.
+var replaced = map[string]bool{"pod": true, "process": true}
+
+// refuseOwned answers CONFLICT when the item typ/id of the target belongs
+// to a stored service or environment: acting on it directly would leave the
+// store describing something else than what runs.
+func (c *Core) refuseOwned(ctx context.Context, ir berth.Inventorier, target, typ, id, action string) error {
+	items, err := ir.Inventory(ctx)
+	if err != nil {
+		return fmt.Errorf("%s %s %s on target %s: %w", action, typ, id, target, err)
+	}
+	for i := range items {
+		it := items[i]
+		if it.Type != typ || it.ID != id {
+			continue
+		}
+		if err := c.markOrphans(ctx, target, items[i:i+1]); err != nil {
+			return err
+		}
+		if !it.Managed || items[i].Orphaned || (action == "delete" && replaced[typ]) {
+			return nil
+		}
+		switch it.BerthKind {
+		case "service":
+			return berth.Errorf(berth.ECONFLICT, "%s %s on target %s belongs to service %s/%s: %s the service instead",
+				typ, id, target, it.Namespace, it.BerthID, action)
+		case "environment":
+			return berth.Errorf(berth.ECONFLICT, "%s %s on target %s belongs to environment %s: %s the environment instead",
+				typ, id, target, it.BerthID, action)
+		}
+		return nil
+	}
+	return nil // not (or no longer) there: the runtime says what that means
 }

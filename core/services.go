@@ -216,7 +216,11 @@ func (c *Core) GetService(ctx context.Context, q ServiceQuery) (*berth.Service, 
 	if err != nil {
 		return nil, err
 	}
-	c.observe(ctx, svc)
+	if err := c.observe(ctx, svc); berth.IsCode(err, berth.EUNAVAILABLE) {
+		// Reading one service means reading its target: say it is down
+		// (lists keep the stored record, with the reason as its message).
+		return nil, err
+	}
 	svc.Spec = svc.Spec.Redacted()
 	if ev, ok := c.runtimes[svc.Target].(berth.ServiceEventer); ok {
 		events, err := ev.ServiceEvents(ctx, svc.Ref(), recentEvents)
@@ -232,23 +236,25 @@ func (c *Core) GetService(ctx context.Context, q ServiceQuery) (*berth.Service, 
 // recentEvents is how many workload events GET of one service shows.
 const recentEvents = 20
 
-// observe overlays what the runtime reports on svc.
-func (c *Core) observe(ctx context.Context, svc *berth.Service) {
+// observe overlays what the runtime reports on svc. It returns why the
+// runtime could not say (ERROR is then the status, with that message).
+func (c *Core) observe(ctx context.Context, svc *berth.Service) error {
 	rt, ok := c.runtimes[svc.Target]
 	if !ok {
 		svc.Status, svc.Message = berth.ServiceError, fmt.Sprintf("target %q is no longer configured", svc.Target)
-		return
+		return nil
 	}
 	st, err := rt.ServiceState(ctx, svc.Ref())
 	if err != nil {
 		if berth.IsCode(err, berth.ENOTFOUND) {
 			svc.Status, svc.ReadyReplicas = berth.ServicePending, 0
-			return
+			return nil
 		}
 		svc.Status, svc.Message = berth.ServiceError, berth.ErrorMessage(err)
-		return
+		return err
 	}
 	svc.Status, svc.ReadyReplicas, svc.Message, svc.Instances = st.Status, st.ReadyReplicas, st.Message, st.Instances
+	return nil
 }
 
 // syncService stores the observed status when it changed.

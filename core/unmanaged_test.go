@@ -135,7 +135,10 @@ func TestUnmanagedServices(t *testing.T) {
 	refusals := map[string]func() error{
 		"configure": func() error { _, err := c.UpdateConfig(ctx, q, map[string]string{"x": "y"}, nil); return err },
 		"delete":    func() error { _, err := c.DeleteService(ctx, q); return err },
-		"put":       func() error { _, _, err := c.ApplyService(ctx, "a", berth.ServiceSpec{Target: "k", Image: "a:2"}); return err },
+		"put": func() error {
+			_, _, err := c.ApplyService(ctx, "a", berth.ServiceSpec{Target: "k", Image: "a:2"})
+			return err
+		},
 	}
 	for name, fn := range refusals {
 		if err := fn(); !berth.IsCode(err, berth.ECONFLICT) {

@@ -39,14 +39,56 @@ func TestDev8Flow(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			dbURL := storeKinds(t)[kind]()
 			b := StartBerth(t, "", dbURL)
-			dev8Flow(t, b)
+			dev8Flow(t, b, localWorkspace)
 		})
 	}
 }
 
-func dev8Flow(t *testing.T, b *Berth) {
+// dev8Target is where dev8Flow runs its environment, and how the flow
+// checks the workspace from outside berth at each step.
+type dev8Target struct {
+	provider string // the request's cloudProvider
+	// running: the environment is RUNNING at url (first time); restarted:
+	// RUNNING again after stop/start; stopped: the workload must go
+	// (wait for it); deleted: nothing may be left (wait for it).
+	running, restarted func(t *testing.T, id, url string)
+	stopped, deleted   func(t *testing.T, id string)
+}
+
+// localWorkspace: a real workspace process, reached over HTTP.
+var localWorkspace = dev8Target{
+	provider: "LOCAL",
+	running: func(t *testing.T, id, url string) {
+		if pids := processesOfEnv(id); len(pids) != 1 {
+			t.Fatalf("want exactly 1 workspace process for %s, found %v", id, pids)
+		}
+		// The workspace asks for the environment's codeServerPassword.
+		if resp, err := http.Get(url); err != nil || resp.StatusCode != 401 {
+			t.Fatalf("workspace without its password: %v %v", resp, err)
+		}
+		put(t, url+"notes.txt", "kept across stop/start")
+	},
+	stopped: func(t *testing.T, id string) {
+		Eventually(t, 20*time.Second, "workspace process gone", func() (bool, string) {
+			p := processesOfEnv(id)
+			return len(p) == 0, "pids " + mustJSON(p)
+		})
+	},
+	restarted: func(t *testing.T, id, url string) {
+		if got := get(t, url+"notes.txt"); got != "kept across stop/start" {
+			t.Errorf("workspace file after stop/start = %q", got)
+		}
+	},
+	deleted: func(t *testing.T, id string) {
+		Eventually(t, 20*time.Second, "no process after delete", func() (bool, string) {
+			return len(processesOfEnv(id)) == 0, ""
+		})
+	},
+}
+
+func dev8Flow(t *testing.T, b *Berth, target dev8Target) {
 	req := map[string]any{
-		"name": "My Dev Environment", "cloudProvider": "LOCAL", "cloudRegion": "",
+		"name": "My Dev Environment", "cloudProvider": target.provider, "cloudRegion": "",
 		"cpuCores": 2, "memoryGB": 4, "storageGB": 20, "baseImage": "node",
 		"gitUserName": "John Doe", "gitUserEmail": "john@example.com", "sshPublicKey": "ssh-rsa AAAAB3e2e",
 		"region": "eastus", // Dev8's Next.js sends fields the agent ignores: accepted
@@ -77,26 +119,19 @@ func dev8Flow(t *testing.T, b *Berth) {
 	}
 	id := str(env, "id")
 	if !strings.HasPrefix(id, "env-") || env["cpuCores"] != float64(2) || env["storageGB"] != float64(20) ||
-		env["cloudProvider"] != "LOCAL" || env["name"] != "My Dev Environment" {
+		env["cloudProvider"] != target.provider || env["name"] != "My Dev Environment" {
 		t.Errorf("unexpected environment: %v", env)
 	}
 	assertNoSecrets(t, "create answer", mustJSON(created))
 
 	// It runs: wait for RUNNING, then reach the workspace from outside berth.
 	var url string
-	Eventually(t, 30*time.Second, "environment RUNNING", func() (bool, string) {
+	Eventually(t, 60*time.Second, "environment RUNNING", func() (bool, string) {
 		m := b.MustDo(200, "GET", "/api/v1/environments/"+id, nil)
 		url = str(m, "environment", "vsCodeUrl")
 		return str(m, "environment", "status") == "RUNNING", str(m, "environment", "status") + " " + str(m, "environment", "message")
 	})
-	if pids := processesOfEnv(id); len(pids) != 1 {
-		t.Fatalf("want exactly 1 workspace process for %s, found %v", id, pids)
-	}
-	// The workspace asks for the environment's codeServerPassword.
-	if resp, err := http.Get(url); err != nil || resp.StatusCode != 401 {
-		t.Fatalf("workspace without its password: %v %v", resp, err)
-	}
-	put(t, url+"notes.txt", "kept across stop/start")
+	target.running(t, id, url)
 
 	list := b.MustDo(200, "GET", "/api/v1/environments?page=1&pageSize=20", nil)
 	if num(list, "total") != 1 || num(list, "page") != 1 || num(list, "pageSize") != 20 || len(list["environments"].([]any)) != 1 {
@@ -123,23 +158,18 @@ func dev8Flow(t *testing.T, b *Berth) {
 	if stop["id"] != id || str(stop, "message") == "" || len(stop) != 2 {
 		t.Errorf("stop answer = %v, want {message, id}", stop)
 	}
-	Eventually(t, 20*time.Second, "workspace process gone", func() (bool, string) {
-		p := processesOfEnv(id)
-		return len(p) == 0, "pids " + mustJSON(p)
-	})
+	target.stopped(t, id)
 	if s := str(b.MustDo(200, "GET", "/api/v1/environments/"+id, nil), "environment", "status"); s != "STOPPED" {
 		t.Errorf("status after stop = %s", s)
 	}
 
 	b.MustDo(200, "POST", "/api/v1/environments/"+id+"/start", nil)
-	Eventually(t, 30*time.Second, "environment RUNNING again", func() (bool, string) {
+	Eventually(t, 60*time.Second, "environment RUNNING again", func() (bool, string) {
 		m := b.MustDo(200, "GET", "/api/v1/environments/"+id, nil)
 		url = str(m, "environment", "vsCodeUrl")
 		return str(m, "environment", "status") == "RUNNING", str(m, "environment", "status")
 	})
-	if got := get(t, url+"notes.txt"); got != "kept across stop/start" {
-		t.Errorf("workspace file after stop/start = %q", got)
-	}
+	target.restarted(t, id, url)
 
 	del := b.MustDo(200, "DELETE", "/api/v1/environments/"+id, nil)
 	if del["id"] != id || len(del) != 2 {
@@ -149,9 +179,7 @@ func dev8Flow(t *testing.T, b *Berth) {
 	if code != 404 || m["error"] != "NOT_FOUND" || m["message"] != `environment "`+id+`" not found` {
 		t.Errorf("get after delete: %d %v", code, m)
 	}
-	Eventually(t, 20*time.Second, "no process after delete", func() (bool, string) {
-		return len(processesOfEnv(id)) == 0, ""
-	})
+	target.deleted(t, id)
 
 	// Secrets never reach the logs, the audit log or the database file.
 	audit := b.MustDo(200, "GET", "/api/v1/logs?pageSize=200", nil)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -38,6 +39,9 @@ const (
 	AnnotationStoppedAt          = "berth.dev/stopped-at"
 	AnnotationRevision           = "berth.dev/revision"
 	AnnotationConfigHash         = "berth.dev/config-hash"
+	// AnnotationKeptVolume marks a workspace claim kept after its
+	// environment was deleted (keepVolume): kept on purpose, no orphan.
+	AnnotationKeptVolume = "berth.dev/kept-volume"
 	// AnnotationRestartedAt is what `kubectl rollout restart` sets on the pod template.
 	AnnotationRestartedAt = "kubectl.kubernetes.io/restartedAt"
 	// annotationDeploymentRevision is the Deployment controller's revision counter.
@@ -111,6 +115,8 @@ type Runtime struct {
 	startOnce sync.Once
 	// down holds the last failed health probe, nil while the server answers.
 	down atomic.Pointer[error]
+	// watchErr holds the last list/watch failure of an informer.
+	watchErr atomic.Pointer[error]
 }
 
 var (
@@ -196,6 +202,12 @@ func New(cfg Config) (*Runtime, error) {
 		events := f.Core().V1().Events().Informer() // workload events, no LIST per request
 		if err := events.AddIndexers(cache.Indexers{eventsByObject: indexEventObject}); err != nil {
 			return nil, fmt.Errorf("kubernetes target %q: index events: %w", cfg.Target, err)
+		}
+		for _, inf := range []cache.SharedIndexInformer{d.Informer(), s.Informer(), rs.Informer(), crs.Informer(),
+			pods.Informer(), svcs.Informer(), pvcs.Informer(), events} {
+			if err := inf.SetWatchErrorHandlerWithContext(r.watchError); err != nil {
+				return nil, fmt.Errorf("kubernetes target %q: %w", cfg.Target, err)
+			}
 		}
 		r.factories = append(r.factories, f)
 		r.pods = append(r.pods, pods.Lister())
@@ -293,9 +305,20 @@ func (r *Runtime) waitSynced(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.SyncTimeout)
 	defer cancel()
 	if !cache.WaitForCacheSync(ctx.Done(), r.synced...) {
+		if werr := r.watchErr.Load(); werr != nil && (apierrors.IsForbidden(*werr) || apierrors.IsUnauthorized(*werr)) {
+			return r.apiError(*werr, "target %q: watch the cluster", r.cfg.Target)
+		}
 		return r.unavailable(ctx.Err())
 	}
 	return nil
+}
+
+// watchError remembers why an informer could not list or watch, so that a
+// read that gave up waiting for the caches says why (berth's identity lacks
+// a permission) instead of calling the server unreachable.
+func (r *Runtime) watchError(ctx context.Context, rf *cache.Reflector, err error) {
+	r.watchErr.Store(&err)
+	cache.DefaultWatchErrorHandler(ctx, rf, err)
 }
 
 func (r *Runtime) hasSynced() bool {

@@ -96,6 +96,11 @@ func (r *Runtime) apiError(err error, format string, args ...any) error {
 		code = berth.EINVALID
 	case apierrors.IsTooManyRequests(err):
 		code = berth.ERATELIMITED
+	case apierrors.IsForbidden(err), apierrors.IsUnauthorized(err):
+		// berth's own identity on the cluster lacks a permission: not the
+		// caller's fault, so no 403; the message says where the fix is.
+		msg = fmt.Sprintf("%s: target %q: berth's identity on the cluster is not allowed to do this "+
+			"(grant the ClusterRole of deploy/kubernetes/rbac.yaml): %s", what, r.cfg.Target, err.Error())
 	case apierrors.IsServiceUnavailable(err), apierrors.IsServerTimeout(err), apierrors.IsTimeout(err),
 		errors.As(err, &ue), errors.As(err, &ne), errors.Is(err, context.DeadlineExceeded):
 		code = berth.EUNAVAILABLE

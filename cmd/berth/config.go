@@ -38,7 +38,7 @@ type serverConfig struct {
 // targetConfig is one entry of targets: in berth.yaml.
 type targetConfig struct {
 	Name      string                    `json:"name"`
-	Type      string                    `json:"type"` // local or aci (kubernetes follows)
+	Type      string                    `json:"type"` // local, kubernetes or aci
 	Disabled  bool                      `json:"disabled"`
 	Templates map[string]templateConfig `json:"templates"`
 	// kubernetes targets: a kubeconfig (+ context), or in-cluster when both
@@ -47,6 +47,14 @@ type targetConfig struct {
 	Context          string   `json:"context"`
 	Namespaces       []string `json:"namespaces"`
 	DefaultNamespace string   `json:"defaultNamespace"`
+	// Environments on kubernetes targets: their namespace (default:
+	// defaultNamespace), the vsCodeUrl template ({name}, {namespace}, {id},
+	// {port}; default http://{name}.{namespace}.svc:{port}) and the storage
+	// class of their volume claims (empty: the cluster's default). The
+	// image, workspacePath and idePort fields below serve them too.
+	EnvironmentNamespace string `json:"environmentNamespace"`
+	URLTemplate          string `json:"urlTemplate"`
+	StorageClass         string `json:"storageClass"`
 	// LokiSelector maps a service to a LogQL stream selector when lokiURL is
 	// set, e.g. {namespace="{namespace}", app="{name}"} (default per provider).
 	LokiSelector string `json:"lokiSelector"`
@@ -58,7 +66,7 @@ type targetConfig struct {
 type templateConfig struct {
 	Command []string          `json:"command"` // local targets
 	Env     map[string]string `json:"env"`
-	Image   string            `json:"image"` // aci targets
+	Image   string            `json:"image"` // aci and kubernetes targets
 }
 
 // layeredEnv reads the process environment first, then a .env file in the

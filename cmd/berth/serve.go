@@ -123,8 +123,17 @@ func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e
 		}
 		switch t.Type {
 		case "kubernetes":
+			images := map[string]string{}
+			for name, tpl := range t.Templates {
+				if tpl.Image != "" {
+					images[name] = tpl.Image
+				}
+			}
 			rt, err := kube.New(kube.Config{Target: t.Name, Region: t.Region, Kubeconfig: t.Kubeconfig,
-				Context: t.Context, Namespaces: t.Namespaces, DefaultNamespace: t.DefaultNamespace})
+				Context: t.Context, Namespaces: t.Namespaces, DefaultNamespace: t.DefaultNamespace,
+				EnvNamespace: t.EnvironmentNamespace, WorkspaceImage: t.Image, Templates: images,
+				WorkspacePath: t.WorkspacePath, IDEPort: t.IDEPort, StorageClass: t.StorageClass,
+				URLTemplate: t.URLTemplate, AgentBaseURL: cfg.PublicURL})
 			if err != nil {
 				return fmt.Errorf("target %s: %w", t.Name, err)
 			}

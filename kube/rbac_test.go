@@ -1,0 +1,132 @@
+package kube_test
+
+import (
+	"context"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/internal/kubetest"
+	"github.com/berthhq/berth/kube"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+)
+
+// rbacManifest is the documented least-privilege role (docs/kubernetes.md).
+func rbacManifest(t *testing.T) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "deploy", "kubernetes", "rbac.yaml")
+}
+
+// asServiceAccount is a runtime that talks to the cluster with the token of
+// a ServiceAccount, not as cluster admin.
+func asServiceAccount(t *testing.T, c *kubetest.Cluster, ns, sa string, namespaces []string) *kube.Runtime {
+	t.Helper()
+	token := strings.TrimSpace(c.Kubectl(t, "-n", ns, "create", "token", sa, "--duration=1h"))
+	rc := &rest.Config{Host: c.Config.Host, BearerToken: token, TLSClientConfig: rest.TLSClientConfig{CAData: c.Config.CAData, CAFile: c.Config.CAFile}}
+	rt, err := kube.New(kube.Config{Target: "k8s", Rest: rc, Namespaces: namespaces})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt.Start(t.Context())
+	return rt
+}
+
+// TestRBAC runs every runtime operation as a ServiceAccount bound, in one
+// namespace only, to the ClusterRole of deploy/kubernetes/rbac.yaml: a verb
+// the code needs and the manifest lacks fails here ("not allowed").
+func TestRBAC(t *testing.T) {
+	c := kubetest.Shared(t)
+	ns := c.Namespace(t)
+	c.Kubectl(t, "apply", "-f", rbacManifest(t))
+	c.Kubectl(t, "-n", ns, "create", "serviceaccount", "berth-ns")
+	c.Kubectl(t, "-n", ns, "create", "rolebinding", "berth", "--clusterrole=berth", "--serviceaccount="+ns+":berth-ns")
+	review, err := c.Client.AuthorizationV1().SubjectAccessReviews().Create(t.Context(), &authorizationv1.SubjectAccessReview{
+		Spec: authorizationv1.SubjectAccessReviewSpec{User: "system:serviceaccount:" + ns + ":berth-ns",
+			ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: "list", Group: "apps", Resource: "deployments"}}},
+		metav1.CreateOptions{})
+	if err != nil || review.Status.Allowed {
+		t.Fatalf("the namespaced account may list deployments everywhere (%v): the test would prove nothing", err)
+	}
+	rt := asServiceAccount(t, c, ns, "berth-ns", []string{ns})
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	allowed := func(what string, err error) {
+		t.Helper()
+		if err != nil && (strings.Contains(err.Error(), "not allowed") || strings.Contains(err.Error(), "forbidden")) {
+			t.Errorf("%s: %v", what, err)
+		}
+	}
+	must := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	ref := berth.ServiceRef{Target: "k8s", Namespace: ns, Name: "web"}
+	svc := &berth.Service{Name: "web", Target: "k8s", Namespace: ns, Replicas: 1, Revision: 1, Spec: berth.ServiceSpec{
+		Namespace: ns, Image: "nginx:1.27", Secrets: map[string]string{"TOKEN": "x"}, Ports: []berth.Port{{Name: "http", Port: 80}},
+		Config: berth.Config{Files: map[string]string{"a.conf": "a"}}}}
+	must("apply service", rt.ApplyService(ctx, svc))
+	must("scale", rt.ScaleService(ctx, ref, 2))
+	must("stop", rt.StopService(ctx, ref))
+	must("start", rt.StartService(ctx, ref))
+	must("restart", rt.RestartService(ctx, ref))
+	svc.Revision, svc.Spec.Image = 2, "nginx:1.28"
+	must("update service", rt.ApplyService(ctx, svc))
+	// Restart and update made revisions 2 and 3: wait for the controller to
+	// number them before rolling back, as kubectl rollout undo would.
+	must("wait for revisions", kubetest.Eventually(ctx, func(ctx context.Context) error {
+		d, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		revs, err := rt.ServiceRevisions(ctx, ref)
+		if err == nil && (len(revs) < 3 || d.Annotations["deployment.kubernetes.io/revision"] != "3") {
+			err = berth.Errorf(berth.ENOTFOUND, "%d revisions, deployment at %q", len(revs), d.Annotations["deployment.kubernetes.io/revision"])
+		}
+		return err
+	}))
+	must("rollback", rt.RollbackService(ctx, ref, 0))
+	_, err = rt.ServiceEvents(ctx, ref, 10)
+	must("events", err)
+	_, err = rt.ListServices(ctx)
+	must("list services", err)
+	err = rt.ServiceLogs(ctx, ref, berth.LogOptions{Tail: 5}, func(berth.LogLine) error { return nil })
+	allowed("logs", err)
+	items, err := rt.Inventory(ctx)
+	must("inventory", err)
+	for _, it := range items {
+		if it.Type == "pod" {
+			must("delete pod", rt.DeleteResource(ctx, "pod", it.ID))
+			break
+		}
+	}
+	must("stop deployment from the inventory", rt.ResourceAction(ctx, "deployment", ns+"/web", "stop"))
+	must("start deployment from the inventory", rt.ResourceAction(ctx, "deployment", ns+"/web", "start"))
+
+	env := &berth.Environment{ID: "env-rbac1", UserID: "usr-1", Name: "RBAC env", CPUCores: 1, MemoryGB: 1, StorageGB: 1,
+		BaseImage: "node", Secrets: berth.EnvSecrets{CodeServerPassword: "pw-rbac"}}
+	_, err = rt.ApplyEnvironment(ctx, env)
+	must("apply environment", err)
+	must("stop environment", rt.StopEnvironment(ctx, env))
+	must("start environment", rt.StartEnvironment(ctx, env))
+	_, err = rt.EnvironmentState(ctx, env)
+	must("environment state", err)
+	must("delete environment", rt.DeleteEnvironment(ctx, env, false))
+	must("delete service", rt.DeleteService(ctx, ref))
+	if _, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{}); err == nil {
+		t.Error("the deployment is still there after delete")
+	}
+
+	// Watching every namespace needs the ClusterRoleBinding of the manifest.
+	all := asServiceAccount(t, c, "berth-system", "berth", nil)
+	_, err = all.ListServices(ctx)
+	must("list services in every namespace", err)
+	_, err = all.Inventory(ctx)
+	must("inventory of every namespace", err)
+}
