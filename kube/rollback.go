@@ -11,6 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // rollbackSkip are the Deployment annotations a rollback keeps instead of
@@ -41,8 +42,8 @@ func (r *Runtime) RollbackService(ctx context.Context, ref berth.ServiceRef, rev
 	if revision < 0 {
 		return berth.Invalid("revision", "must not be negative, got %d", revision)
 	}
-	if w.kind != kindDeployment {
-		return berth.Errorf(berth.ENOTSUPPORTED, "%s: rollback needs a Deployment, this is a %s", what, w.kind)
+	if w.kind == kindStatefulSet {
+		return r.rollbackStatefulSet(ctx, w, revision, what)
 	}
 	err = update(func() error {
 		deploys := r.client.AppsV1().Deployments(w.ns)
@@ -120,4 +121,57 @@ func (r *Runtime) revisionOf(d *appsv1.Deployment, revision int) (*appsv1.Replic
 		return nil, berth.Errorf(berth.ENOTFOUND, "revision %d not found (kept: %v)", revision, slices.Sorted(maps.Keys(revs)))
 	}
 	return best, nil
+}
+
+// rollbackStatefulSet is `kubectl rollout undo statefulset`: the
+// ControllerRevision's data (the whole pod template, as a patch) is applied
+// to the set, which the controller rolls out as a new revision; 0 means the
+// newest revision before the current one.
+func (r *Runtime) rollbackStatefulSet(ctx context.Context, w *workload, revision int, what string) error {
+	set, err := r.client.AppsV1().StatefulSets(w.ns).Get(ctx, w.name, metav1.GetOptions{})
+	if err != nil {
+		return r.apiError(err, "%s", what)
+	}
+	all, err := r.crevs[r.listerIndex(w.ns)].ControllerRevisions(w.ns).List(everything)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	var history []*appsv1.ControllerRevision
+	for _, cr := range all {
+		if controlledBy(cr, set.UID) {
+			history = append(history, cr)
+		}
+	}
+	slices.SortFunc(history, func(a, b *appsv1.ControllerRevision) int { return int(a.Revision - b.Revision) })
+	var to *appsv1.ControllerRevision
+	switch {
+	case revision == 0 && len(history) < 2:
+		return berth.Errorf(berth.ENOTFOUND, "%s: no revision before the current one", what)
+	case revision == 0:
+		to = history[len(history)-2]
+	default:
+		for _, cr := range history {
+			if cr.Revision == int64(revision) {
+				to = cr
+			}
+		}
+		if to == nil {
+			var kept []int64
+			for _, cr := range history {
+				kept = append(kept, cr.Revision)
+			}
+			return berth.Errorf(berth.ENOTFOUND, "%s: revision %d not found (kept: %v)", what, revision, kept)
+		}
+	}
+	if to.Name == set.Status.UpdateRevision && set.Status.UpdateRevision != "" {
+		return nil // already at that template, as kubectl skips it
+	}
+	// The revision's data is a strategic merge patch that replaces the template.
+	updated, err := r.client.AppsV1().StatefulSets(w.ns).Patch(ctx, w.name, types.StrategicMergePatchType, to.Data.Raw,
+		metav1.PatchOptions{FieldManager: fieldManager})
+	if err != nil {
+		return r.apiError(err, "%s", what)
+	}
+	r.await(ctx, w, updated.ResourceVersion)
+	return nil
 }
