@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,6 +77,14 @@ func TestKubernetesUnmanaged(t *testing.T) {
 		}
 		return false, fmt.Sprint(evs)
 	})
+
+	// The CLI shows the same, as kubectl describe does.
+	cli := exec.Command(berthBin, "svc", "get", ns+"/legacy", "--target", "kind")
+	cli.Env = []string{"HOME=" + t.TempDir(), "BERTH_URL=" + b.URL, "BERTH_TOKEN=" + b.Token()}
+	out, err := cli.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "no (found on the target)") || !strings.Contains(string(out), "ScalingReplicaSet") {
+		t.Errorf("berth svc get %s/legacy: %v\n%s", ns, err, out)
+	}
 
 	b.MustDo(200, "POST", path[:len(path)-len("?target=kind")]+"/scale?target=kind", map[string]int{"replicas": 3})
 	if got, _ := deploys.Get(ctx, "legacy", metav1.GetOptions{}); *got.Spec.Replicas != 3 {

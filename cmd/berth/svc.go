@@ -214,20 +214,38 @@ func printService(e *cliEnv, s *berth.Service) error {
 		"Created", when(s.CreatedAt),
 		"Updated", when(s.UpdatedAt),
 	)
-	if err != nil || len(s.Instances) == 0 {
+	if err != nil {
 		return err
 	}
+	if len(s.Instances) > 0 {
+		fmt.Fprintln(e.stdout)
+		t := newTable(e.stdout, "REPLICA", "STATE", "READY", "RESTARTS", "REVISION", "PID", "PORT", "LAST EXIT")
+		for _, r := range s.Instances {
+			pid, port := "", ""
+			if r.PID > 0 {
+				pid = itoa(r.PID)
+			}
+			if r.Port > 0 {
+				port = itoa(r.Port)
+			}
+			t.row(r.Name, r.State, strconv.FormatBool(r.Ready), itoa(r.Restarts), itoa(r.Revision), pid, port, r.LastExit)
+		}
+		if err := t.flush(); err != nil {
+			return err
+		}
+	}
+	if len(s.Events) == 0 {
+		return nil
+	}
+	// As kubectl describe ends: what the orchestrator said, newest first.
 	fmt.Fprintln(e.stdout)
-	t := newTable(e.stdout, "REPLICA", "STATE", "READY", "RESTARTS", "REVISION", "PID", "PORT", "LAST EXIT")
-	for _, r := range s.Instances {
-		pid, port := "", ""
-		if r.PID > 0 {
-			pid = itoa(r.PID)
+	t := newTable(e.stdout, "AGE", "TYPE", "REASON", "OBJECT", "MESSAGE")
+	for _, ev := range s.Events {
+		reason := ev.Reason
+		if ev.Count > 1 {
+			reason = fmt.Sprintf("%s (x%d)", ev.Reason, ev.Count)
 		}
-		if r.Port > 0 {
-			port = itoa(r.Port)
-		}
-		t.row(r.Name, r.State, strconv.FormatBool(r.Ready), itoa(r.Restarts), itoa(r.Revision), pid, port, r.LastExit)
+		t.row(age(ev.Time), ev.Type, reason, ev.Object, ev.Message)
 	}
 	return t.flush()
 }
