@@ -115,6 +115,11 @@ type ServiceList struct {
 	Total    int              `json:"total"`
 	Page     int              `json:"page"`
 	PageSize int              `json:"pageSize"`
+	// Unreachable are targets whose own services could not be listed.
+	Unreachable []struct {
+		Name  string `json:"name"`
+		Error string `json:"error"`
+	} `json:"unreachable,omitempty"`
 }
 
 // ServiceResult is the answer of calls that change a service.

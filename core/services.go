@@ -20,29 +20,38 @@ type ServiceQuery struct {
 	Namespace string
 }
 
+// ServiceList is one page of services.
+type ServiceList struct {
+	Services []*berth.Service
+	Total    int
+	// Unreachable are the targets whose own services (those berth did not
+	// create) could not be listed: the page shows only their stored ones.
+	Unreachable []TargetStatus
+}
+
 // ListServices returns one page of services with their last observed state:
 // the stored ones and, on runtimes that run services berth did not create
 // (Kubernetes), those too (managed:false), ordered by target, namespace, name.
-func (c *Core) ListServices(ctx context.Context, target string, offset, limit int) ([]*berth.Service, int, error) {
+func (c *Core) ListServices(ctx context.Context, target string, offset, limit int) (*ServiceList, error) {
 	if target != "" {
 		if _, ok := c.runtimes[target]; !ok {
-			return nil, 0, berth.Invalid("target", "%q is not configured; configured targets: %s", target, c.targetList())
+			return nil, berth.Invalid("target", "%q is not configured; configured targets: %s", target, c.targetList())
 		}
 	}
 	listers := c.serviceListers(target)
 	if len(listers) == 0 {
 		svcs, total, err := c.store.ListServices(ctx, berth.ServiceFilter{Target: target, Offset: offset, Limit: limit})
 		if err != nil {
-			return nil, 0, fmt.Errorf("list services: %w", err)
+			return nil, fmt.Errorf("list services: %w", err)
 		}
 		for _, s := range svcs {
 			c.observeForList(ctx, s)
 		}
-		return svcs, total, nil
+		return &ServiceList{Services: svcs, Total: total}, nil
 	}
-	all, stored, err := c.allServices(ctx, target, listers)
+	all, stored, unreachable, err := c.allServices(ctx, target, listers)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	total := len(all)
 	page := all[min(offset, total):]
@@ -56,7 +65,7 @@ func (c *Core) ListServices(ctx context.Context, target string, offset, limit in
 			s.Spec = s.Spec.Redacted()
 		}
 	}
-	return page, total, nil
+	return &ServiceList{Services: page, Total: total, Unreachable: unreachable}, nil
 }
 
 // observeForList overlays the live state on a listed service. Runtimes answer
@@ -85,12 +94,13 @@ func (c *Core) serviceListers(target string) map[string]berth.ServiceLister {
 // tells which services came from the store. A lister that fails is an error
 // when the caller asked for its target, else it is left out (and logged):
 // one unreachable cluster must not hide every other target's services.
-func (c *Core) allServices(ctx context.Context, target string, listers map[string]berth.ServiceLister) ([]*berth.Service, map[*berth.Service]bool, error) {
-	svcs, _, err := c.store.ListServices(ctx, berth.ServiceFilter{Target: target})
+func (c *Core) allServices(ctx context.Context, target string, listers map[string]berth.ServiceLister) (
+	svcs []*berth.Service, stored map[*berth.Service]bool, unreachable []TargetStatus, err error) {
+	svcs, _, err = c.store.ListServices(ctx, berth.ServiceFilter{Target: target})
 	if err != nil {
-		return nil, nil, fmt.Errorf("list services: %w", err)
+		return nil, nil, nil, fmt.Errorf("list services: %w", err)
 	}
-	stored := make(map[*berth.Service]bool, len(svcs))
+	stored = make(map[*berth.Service]bool, len(svcs))
 	known := make(map[berth.ServiceRef]bool, len(svcs))
 	for _, s := range svcs {
 		stored[s] = true
@@ -104,9 +114,10 @@ func (c *Core) allServices(ctx context.Context, target string, listers map[strin
 		found, err := sl.ListServices(ctx)
 		if err != nil {
 			if target != "" {
-				return nil, nil, fmt.Errorf("list services of target %s: %w", name, err)
+				return nil, nil, nil, fmt.Errorf("list services of target %s: %w", name, err)
 			}
 			c.log.Warn("list services", "target", name, "err", err)
+			unreachable = append(unreachable, TargetStatus{TargetInfo: c.runtimes[name].Info(), Error: berth.ErrorMessage(err)})
 			continue
 		}
 		for _, s := range found {
@@ -125,7 +136,7 @@ func (c *Core) allServices(ctx context.Context, target string, listers map[strin
 		}
 		return a.Name < b.Name
 	})
-	return svcs, stored, nil
+	return svcs, stored, unreachable, nil
 }
 
 // canonicalRef fills in the target's default namespace: services stored

@@ -96,17 +96,19 @@ func TestUnmanagedServices(t *testing.T) {
 			Spec: berth.ServiceSpec{Secrets: map[string]string{"K": "v"}}},
 	}
 
-	page, total, err := c.ListServices(ctx, "", 0, 2)
+	l, err := c.ListServices(ctx, "", 0, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
+	page, total := l.Services, l.Total
 	if total != 3 || len(page) != 2 || page[0].Name != "a" || page[1].Name != "b" {
 		t.Fatalf("page 1 = %v (total %d), want a, b of 3", names(page), total)
 	}
 	if page[0].Managed || !page[1].Managed || page[1].Revision != 1 || page[1].Namespace != "apps" {
 		t.Errorf("a is unmanaged, b the stored record: %+v %+v", page[0], page[1])
 	}
-	page, _, _ = c.ListServices(ctx, "k", 2, 2)
+	l, _ = c.ListServices(ctx, "k", 2, 2)
+	page = l.Services
 	if len(page) != 1 || page[0].Name != "c" || page[0].Spec.Secrets["K"] != berth.Redacted {
 		t.Errorf("page 2 = %v, want c with its secret redacted", page)
 	}
@@ -151,12 +153,12 @@ func TestUnmanagedServices(t *testing.T) {
 
 	// One unreachable cluster: its target's own reads fail, the rest still answer.
 	rt.listErr = berth.Errorf(berth.EUNAVAILABLE, "target %q: API server unreachable", "k")
-	if _, _, err := c.ListServices(ctx, "k", 0, 10); !berth.IsCode(err, berth.EUNAVAILABLE) {
+	if _, err := c.ListServices(ctx, "k", 0, 10); !berth.IsCode(err, berth.EUNAVAILABLE) {
 		t.Errorf("list of the down target: %v, want UNAVAILABLE", err)
 	}
-	page, _, err = c.ListServices(ctx, "", 0, 10)
-	if err != nil || len(page) != 1 || page[0].Name != "b" {
-		t.Errorf("list of all targets with k down = %v, %v; want the stored b", names(page), err)
+	l, err = c.ListServices(ctx, "", 0, 10)
+	if err != nil || len(l.Services) != 1 || l.Services[0].Name != "b" || len(l.Unreachable) != 1 || l.Unreachable[0].Name != "k" {
+		t.Errorf("list of all targets with k down = %+v, %v; want the stored b and k unreachable", l, err)
 	}
 	if _, err := c.GetService(ctx, q); err == nil || errors.Is(err, context.Canceled) {
 		t.Errorf("get of an unmanaged service on a down target succeeded")

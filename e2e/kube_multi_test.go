@@ -306,6 +306,11 @@ func TestKubernetesMultiCluster(t *testing.T) {
 	if listed["east api"] != "RUNNING" || listed["east legacy"] == "" || listed["west web"] == "" {
 		t.Errorf("GET /services while west is down: %v", listed)
 	}
+	// …and says which target it could not ask.
+	if u, _ := list["unreachable"].([]any); len(u) != 1 || str(u[0].(map[string]any), "name") != "west" ||
+		!strings.Contains(str(u[0].(map[string]any), "error"), "west") {
+		t.Errorf("GET /services while west is down: unreachable = %v, want west", list["unreachable"])
+	}
 	b.MustDo(200, "POST", "/api/v1/services/api/scale"+on("east"), map[string]int{"replicas": 2})
 	if d, err := east.Client.AppsV1().Deployments(ns).Get(ctx, "api", metav1.GetOptions{}); err != nil || *d.Spec.Replicas != 2 {
 		t.Errorf("east's api after a scale while west is down: %v %+v", err, d)

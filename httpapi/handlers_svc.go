@@ -36,15 +36,19 @@ func (s *Server) handleListServices(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	svcs, total, err := s.Core.ListServices(r.Context(), r.URL.Query().Get("target"), (page-1)*size, size)
+	l, err := s.Core.ListServices(r.Context(), r.URL.Query().Get("target"), (page-1)*size, size)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	if svcs == nil {
-		svcs = []*berth.Service{}
+	if l.Services == nil {
+		l.Services = []*berth.Service{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"services": svcs, "total": total, "page": page, "pageSize": size})
+	out := map[string]any{"services": l.Services, "total": l.Total, "page": page, "pageSize": size}
+	if len(l.Unreachable) > 0 {
+		out["unreachable"] = l.Unreachable
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) handleGetService(w http.ResponseWriter, r *http.Request) {

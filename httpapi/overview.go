@@ -119,11 +119,12 @@ func (s *Server) handleOverview(w http.ResponseWriter, r *http.Request) {
 		targets[t.Name] = to
 		order = append(order, to)
 	}
-	svcs, _, err := s.Core.ListServices(ctx, "", 0, 0)
+	l, err := s.Core.ListServices(ctx, "", 0, 0)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
+	svcs := l.Services
 	envs, _, err := s.Core.ListEnvironments(ctx, "", 0, 0) // the caller's own unless admin
 	if err != nil {
 		writeError(w, r, err)

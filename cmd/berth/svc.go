@@ -148,6 +148,9 @@ func newSvcListCmd(e *cliEnv, f *clientFlags) *cobra.Command {
 					t.row(qualified(s), s.Target, string(s.Status), fmt.Sprintf("%d/%d", s.ReadyReplicas, s.Replicas),
 						itoa(s.Revision), age(s.CreatedAt), s.Message)
 				}
+				for _, u := range l.Unreachable {
+					fmt.Fprintf(e.stderr, "warning: target %s is unreachable, only its services stored in berth are listed: %s\n", u.Name, u.Error)
+				}
 				return flushPage(e, t, len(l.Services), l.Total)
 			}, nil
 		})
