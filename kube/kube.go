@@ -276,6 +276,9 @@ func (r *Runtime) probe(ctx context.Context) {
 	}
 }
 
+// EnvNamespace is where the target runs environments.
+func (r *Runtime) EnvNamespace() string { return r.cfg.EnvNamespace }
+
 // Info describes the target.
 func (r *Runtime) Info() berth.TargetInfo {
 	return berth.TargetInfo{Name: r.cfg.Target, Provider: berth.ProviderKubernetes, Region: r.cfg.Region,

@@ -53,6 +53,9 @@ type PromConfig struct {
 	// PodsLocal the target name (what Collector exports), for Kubernetes the
 	// service's namespace. Empty: those defaults.
 	Namespace string
+	// EnvNamespace is where a Kubernetes target runs environments: their
+	// pods are the Deployment named after the environment id.
+	EnvNamespace string
 	// Window is the rate() window; at least four scrape intervals (default 1m).
 	Window time.Duration
 	Now    func() time.Time
@@ -129,11 +132,11 @@ func (p *PromSource) ServiceUsage(ctx context.Context, svc *berth.Service) ([]Us
 
 // EnvironmentUsage runs the queries for env's pod (env-<id> locally).
 func (p *PromSource) EnvironmentUsage(ctx context.Context, env *berth.Environment) (*Usage, error) {
-	re := regexp.QuoteMeta("env-" + env.ID)
+	re, ns := regexp.QuoteMeta("env-"+env.ID), p.namespace("")
 	if p.cfg.Pods == PodsKubernetes {
-		re = PodRegex(PodsKubernetes, "env-"+env.ID)
+		re, ns = PodRegex(PodsKubernetes, env.ID), p.namespace(p.cfg.EnvNamespace)
 	}
-	us, err := p.measure(ctx, p.namespace(""), re)
+	us, err := p.measure(ctx, ns, re)
 	if err != nil {
 		return nil, err
 	}

@@ -1,72 +1,19 @@
 package metrics_test
 
 import (
-	"bytes"
-	"fmt"
 	"math"
-	"net"
-	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/internal/promtest"
 	"github.com/berthhq/berth/metrics"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
-
-// startPrometheus runs Debian's prometheus on a free loopback port,
-// scraping target every second, and returns its URL.
-func startPrometheus(t *testing.T, target string) string {
-	t.Helper()
-	bin, err := exec.LookPath("prometheus")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("prometheus not installed (apt-get install prometheus; scripts/install-deps.sh does)")
-		}
-		t.Skip("prometheus not installed: apt-get install prometheus")
-	}
-	dir := t.TempDir()
-	cfg := fmt.Sprintf("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: berth\n    static_configs:\n      - targets: [%q]\n", target)
-	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	var out bytes.Buffer
-	cmd := exec.Command(bin, "--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr, "--log.level=warn")
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start prometheus: %v", err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-	})
-	url := "http://" + addr
-	waitFor(t, 30*time.Second, "prometheus ready", func() bool {
-		resp, err := http.Get(url + "/-/ready")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-	return url
-}
 
 // TestPrometheusEndToEnd: a real Prometheus scrapes the collector over a
 // real local runtime; what berth reads back through PromQL matches what the
@@ -80,7 +27,7 @@ func TestPrometheusEndToEnd(t *testing.T) {
 	reg.MustRegister(metrics.NewCollector(nil, rt))
 	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	t.Cleanup(srv.Close)
-	promURL := startPrometheus(t, strings.TrimPrefix(srv.URL, "http://"))
+	promURL := promtest.Start(t, strings.TrimPrefix(srv.URL, "http://"))
 
 	probe, err := metrics.NewPromSource("local", metrics.PromConfig{URL: promURL})
 	if err != nil {

@@ -32,6 +32,10 @@ type serverConfig struct {
 	MetricsHourRetention   string         `json:"metricsHourRetention"`
 	WSMaxClients           int            `json:"wsMaxClients"` // WebSocket connection cap (default 1000)
 	LokiURL                string         `json:"lokiURL"`      // service logs from Loki instead of the runtimes
+	// PrometheusURL measures the workloads of kubernetes targets through
+	// PromQL over the kubelets' cAdvisor series (a target's own
+	// prometheusURL wins).
+	PrometheusURL string `json:"prometheusURL"`
 	Targets                []targetConfig `json:"targets"`
 }
 
@@ -53,6 +57,10 @@ type targetConfig struct {
 	// class of their volume claims (empty: the cluster's default). The
 	// image, workspacePath and idePort fields below serve them too.
 	EnvironmentNamespace string `json:"environmentNamespace"`
+	// PrometheusURL measures this kubernetes target's workloads (default:
+	// the top-level prometheusURL); without one they have replica counts
+	// and restarts but no CPU or memory.
+	PrometheusURL string `json:"prometheusURL"`
 	URLTemplate          string `json:"urlTemplate"`
 	StorageClass         string `json:"storageClass"`
 	// LokiSelector maps a service to a LogQL stream selector when lokiURL is
@@ -139,6 +147,7 @@ func loadServerConfig(getenv func(string) string, path string) (*serverConfig, e
 	set(&cfg.SyncInterval, "BERTH_SYNC_INTERVAL")
 	set(&cfg.MetricsInterval, "BERTH_METRICS_INTERVAL")
 	set(&cfg.LokiURL, "LOKI_URL")
+	set(&cfg.PrometheusURL, "PROMETHEUS_URL")
 	set(&cfg.MetricsRawRetention, "BERTH_METRICS_RAW_RETENTION")
 	set(&cfg.MetricsMinuteRetention, "BERTH_METRICS_MINUTE_RETENTION")
 	set(&cfg.MetricsHourRetention, "BERTH_METRICS_HOUR_RETENTION")

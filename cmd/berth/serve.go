@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -117,6 +118,7 @@ func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e
 	var runtimes []berth.Runtime
 	var locals []*local.Runtime
 	var aciCfgs []aci.Config
+	usage := map[string]metrics.Source{} // by target; local targets measure themselves
 	for _, t := range cfg.Targets {
 		if t.Disabled {
 			continue
@@ -139,6 +141,14 @@ func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e
 			}
 			rt.Start(ctx) // informers; reads wait for their sync, so a down cluster does not stop berth
 			runtimes = append(runtimes, rt)
+			if u := cmp.Or(t.PrometheusURL, cfg.PrometheusURL); u != "" {
+				src, err := metrics.NewPromSource(t.Name, metrics.PromConfig{URL: u, Pods: metrics.PodsKubernetes,
+					EnvNamespace: rt.EnvNamespace()})
+				if err != nil {
+					return fmt.Errorf("target %s: %w", t.Name, err)
+				}
+				usage[t.Name] = src
+			}
 		case "aci":
 			tc := t.TargetConfig
 			tc.Name = t.Name
@@ -252,9 +262,9 @@ func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		metrics.NewCollector(logger, runtimes...)) // workloads under cAdvisor's names
 
-	// Local targets are measured from /proc. metrics.NewPromSource is ready
-	// for Kubernetes targets (PROMETHEUS_URL) once that runtime is wired.
-	sampler, err := metrics.New(metrics.Config{Store: st, Runtimes: runtimes, Interval: durationOr(cfg.MetricsInterval, 15*time.Second),
+	// Local targets are measured from /proc, Kubernetes targets through
+	// Prometheus (PROMETHEUS_URL) when one is configured.
+	sampler, err := metrics.New(metrics.Config{Store: st, Runtimes: runtimes, Sources: usage, Interval: durationOr(cfg.MetricsInterval, 15*time.Second),
 		Retention: metrics.Retention{Raw: durationOr(cfg.MetricsRawRetention, 0), Minute: durationOr(cfg.MetricsMinuteRetention, 0),
 			Hour: durationOr(cfg.MetricsHourRetention, 0)}, Publisher: bus, Logger: logger.With("loop", "metrics")})
 	if err != nil {
