@@ -26,17 +26,17 @@ type serverConfig struct {
 	LogLevel       string   `json:"logLevel"`
 	SyncInterval   string   `json:"syncInterval"`
 	// Metrics: sample interval and how long each resolution is kept.
-	MetricsInterval        string         `json:"metricsInterval"`
-	MetricsRawRetention    string         `json:"metricsRawRetention"`
-	MetricsMinuteRetention string         `json:"metricsMinuteRetention"`
-	MetricsHourRetention   string         `json:"metricsHourRetention"`
-	WSMaxClients           int            `json:"wsMaxClients"` // WebSocket connection cap (default 1000)
-	LokiURL                string         `json:"lokiURL"`      // service logs from Loki instead of the runtimes
+	MetricsInterval        string `json:"metricsInterval"`
+	MetricsRawRetention    string `json:"metricsRawRetention"`
+	MetricsMinuteRetention string `json:"metricsMinuteRetention"`
+	MetricsHourRetention   string `json:"metricsHourRetention"`
+	WSMaxClients           int    `json:"wsMaxClients"` // WebSocket connection cap (default 1000)
+	LokiURL                string `json:"lokiURL"`      // service logs from Loki instead of the runtimes
 	// PrometheusURL measures the workloads of kubernetes targets through
 	// PromQL over the kubelets' cAdvisor series (a target's own
 	// prometheusURL wins).
-	PrometheusURL string `json:"prometheusURL"`
-	Targets                []targetConfig `json:"targets"`
+	PrometheusURL string         `json:"prometheusURL"`
+	Targets       []targetConfig `json:"targets"`
 }
 
 // targetConfig is one entry of targets: in berth.yaml.
@@ -61,8 +61,8 @@ type targetConfig struct {
 	// the top-level prometheusURL); without one they have replica counts
 	// and restarts but no CPU or memory.
 	PrometheusURL string `json:"prometheusURL"`
-	URLTemplate          string `json:"urlTemplate"`
-	StorageClass         string `json:"storageClass"`
+	URLTemplate   string `json:"urlTemplate"`
+	StorageClass  string `json:"storageClass"`
 	// LokiSelector maps a service to a LogQL stream selector when lokiURL is
 	// set, e.g. {namespace="{namespace}", app="{name}"} (default per provider).
 	LokiSelector string `json:"lokiSelector"`
