@@ -78,6 +78,21 @@ func TestKubernetesUnmanaged(t *testing.T) {
 		return false, fmt.Sprint(evs)
 	})
 
+	// Logs of every pod through the real pods/log endpoint (kwok serves the
+	// file as each pod's output), each line named after its pod.
+	logs := kubetest.NewLogFile(t)
+	logs.Append(t, time.Now().Add(-time.Minute), "legacy started", "legacy ready")
+	cluster.ServeNamespaceLogs(t, ns, logs, nil)
+	Eventually(t, 60*time.Second, "legacy's log lines through berth", func() (bool, string) {
+		code, m := b.Do(b.Token(), "GET", "/api/v1/services/legacy/logs?target=kind&tail=1", nil)
+		lines, _ := m["lines"].([]any)
+		if code != 200 || len(lines) != 1 {
+			return false, fmt.Sprint(code, m)
+		}
+		l := lines[0].(map[string]any)
+		return str(l, "line") == "legacy ready" && strings.HasPrefix(str(l, "replica"), "legacy-"), fmt.Sprint(l)
+	})
+
 	// The CLI shows the same, as kubectl describe does.
 	cli := exec.Command(berthBin, "svc", "get", ns+"/legacy", "--target", "kind")
 	cli.Env = []string{"HOME=" + t.TempDir(), "BERTH_URL=" + b.URL, "BERTH_TOKEN=" + b.Token()}
