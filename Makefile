@@ -35,6 +35,12 @@ clean:
 bench-ws:
 	$(GO) build -o bin/bench-ws ./bench/ws && ./bin/bench-ws -clients 1000 -runs 3
 
+# bench-kube: berth's kubernetes target against kubectl on the tests' control plane
+# with 1,000 Deployments: list p50/p99, create-to-ready of 100 services, RSS (not a test).
+.PHONY: bench-kube
+bench-kube: build
+	$(GO) build -o bin/bench-kube ./bench/kube && ./bin/bench-kube -berth ./$(BIN)
+
 # cluster starts the tests' Kubernetes control plane (etcd, apiserver, controller
 # manager, scheduler, kwok; built once and cached under ~/.cache/berth), prints its
 # KUBECONFIG and stays in the foreground until Ctrl-C.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/berthhq/berth"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -208,6 +209,11 @@ func New(cfg Config) (*Runtime, error) {
 			if err := inf.SetWatchErrorHandlerWithContext(r.watchError); err != nil {
 				return nil, fmt.Errorf("kubernetes target %q: %w", cfg.Target, err)
 			}
+			// managedFields are server-side-apply bookkeeping berth never
+			// reads: about a quarter of the caches' memory.
+			if err := inf.SetTransform(stripManagedFields); err != nil {
+				return nil, fmt.Errorf("kubernetes target %q: %w", cfg.Target, err)
+			}
 		}
 		r.factories = append(r.factories, f)
 		r.pods = append(r.pods, pods.Lister())
@@ -362,3 +368,12 @@ func (r *Runtime) listerIndex(ns string) int {
 
 // everything selects all objects of a lister.
 var everything = labels.Everything()
+
+// stripManagedFields drops server-side-apply bookkeeping from what the
+// informers cache (what client-go later ships as TransformStripManagedFields).
+func stripManagedFields(obj any) (any, error) {
+	if m, err := meta.Accessor(obj); err == nil && m.GetManagedFields() != nil {
+		m.SetManagedFields(nil)
+	}
+	return obj, nil
+}

@@ -4,22 +4,14 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
-	"net/http"
+	"github.com/berthhq/berth/internal/berthproc"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -35,101 +27,20 @@ func main() {
 	}
 }
 
-type server struct {
-	url, token string
-	cmd        *exec.Cmd
-	client     *http.Client
-}
-
-const password = "bench-admin-password"
-
-func start(bin, dir string) (*server, error) {
-	cfg := "targets:\n  - name: local\n    type: local\n    templates:\n      bench:\n        command: [\"sleep\", \"3600\"]\n"
-	if err := os.WriteFile(filepath.Join(dir, "berth.yaml"), []byte(cfg), 0o600); err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"), "--config", filepath.Join(dir, "berth.yaml"))
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "BERTH_ADMIN_PASSWORD=" + password,
-		"BERTH_RATE_LIMIT=-1", "BERTH_LOG_LEVEL=warn"}
-	cmd.Stderr = io.Discard
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	re := regexp.MustCompile(`is running at (http://\S+)`)
-	sc := bufio.NewScanner(out)
-	s := &server{cmd: cmd, client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
-	for sc.Scan() {
-		if m := re.FindStringSubmatch(sc.Text()); m != nil {
-			s.url = m[1]
-			break
-		}
-	}
-	go io.Copy(io.Discard, out)
-	if s.url == "" {
-		return nil, fmt.Errorf("berth did not start")
-	}
-	var login struct{ Token string }
-	if err := s.do("POST", "/api/v1/auth/login", map[string]string{"username": "admin", "password": password}, &login); err != nil {
-		return nil, err
-	}
-	s.token = login.Token
-	return s, nil
-}
-
-func (s *server) stop() {
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	_ = s.cmd.Wait()
-}
-
-func (s *server) do(method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, s.url+path, rd)
-	if s.token != "" {
-		req.Header.Set("Authorization", "Bearer "+s.token)
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, raw)
-	}
-	if out != nil {
-		return json.Unmarshal(raw, out)
-	}
-	return nil
+// start runs berth with the local target and a "bench" template that
+// sleeps, logged in as admin.
+func start(bin, dir string) (*berthproc.Server, error) {
+	return berthproc.Start(bin, dir, "targets:\n  - name: local\n    type: local\n    templates:\n      bench:\n        command: [\"sleep\", \"3600\"]\n")
 }
 
 // timed returns the latency of one request.
-func (s *server) timed(path string) (time.Duration, error) {
+func timed(s *berthproc.Server, path string) (time.Duration, error) {
 	t0 := time.Now()
-	err := s.do("GET", path, nil, nil)
+	err := s.Do("GET", path, nil, nil)
 	return time.Since(t0), err
 }
 
-func rssMB(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return -1
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
-			kb, _ := strconv.Atoi(strings.Fields(line)[1])
-			return float64(kb) / 1024
-		}
-	}
-	return -1
-}
+func rssMB(pid int) float64 { return berthproc.ProcStatusMB(pid, "VmRSS") }
 
 func median(xs []float64) float64 {
 	s := append([]float64(nil), xs...)
@@ -185,8 +96,8 @@ func run(bin string, runs, nsvc, nrec int) error {
 	if err != nil {
 		return err
 	}
-	defer s.stop()
-	pid := s.cmd.Process.Pid
+	defer s.Stop()
+	pid := s.Pid()
 	fmt.Printf("berth bench: %d runs each, %d cores; figures are medians over runs\n\n", runs, runtimeCPUs())
 
 	time.Sleep(2 * time.Second)
@@ -198,7 +109,7 @@ func run(bin string, runs, nsvc, nrec int) error {
 	for r := 0; r < runs; r++ {
 		t0 := time.Now()
 		err := parallel(nsvc, 8, func(i int) error {
-			return s.do("PUT", fmt.Sprintf("/api/v1/services/bench-%d", i), map[string]any{"command": []string{"sleep", "3600"}, "replicas": 1}, nil)
+			return s.Do("PUT", fmt.Sprintf("/api/v1/services/bench-%d", i), map[string]any{"command": []string{"sleep", "3600"}, "replicas": 1}, nil)
 		})
 		if err != nil {
 			return err
@@ -207,7 +118,7 @@ func run(bin string, runs, nsvc, nrec int) error {
 			var list struct {
 				Services []struct{ Status string }
 			}
-			if err := s.do("GET", "/api/v1/services?pageSize=200", nil, &list); err != nil {
+			if err := s.Do("GET", "/api/v1/services?pageSize=200", nil, &list); err != nil {
 				return err
 			}
 			running := 0
@@ -241,7 +152,7 @@ func run(bin string, runs, nsvc, nrec int) error {
 			_ = c.Wait()
 		}
 		if err := parallel(nsvc, 8, func(i int) error {
-			return s.do("DELETE", fmt.Sprintf("/api/v1/services/bench-%d", i), nil, nil)
+			return s.Do("DELETE", fmt.Sprintf("/api/v1/services/bench-%d", i), nil, nil)
 		}); err != nil {
 			return err
 		}
@@ -252,12 +163,12 @@ func run(bin string, runs, nsvc, nrec int) error {
 
 	// 2. Lists with 1,000 records each, 200 per page.
 	if err := parallel(nrec, 8, func(i int) error {
-		return s.do("PUT", fmt.Sprintf("/api/v1/services/rec-%d", i), map[string]any{"command": []string{"sleep", "3600"}, "replicas": 0}, nil)
+		return s.Do("PUT", fmt.Sprintf("/api/v1/services/rec-%d", i), map[string]any{"command": []string{"sleep", "3600"}, "replicas": 0}, nil)
 	}); err != nil {
 		return err
 	}
 	if err := parallel(nrec, 8, func(i int) error {
-		return s.do("POST", "/api/v1/environments", map[string]any{"name": fmt.Sprintf("rec-%d", i), "template": "bench"}, nil)
+		return s.Do("POST", "/api/v1/environments", map[string]any{"name": fmt.Sprintf("rec-%d", i), "template": "bench"}, nil)
 	}); err != nil {
 		return err
 	}
@@ -268,12 +179,12 @@ func run(bin string, runs, nsvc, nrec int) error {
 		for r := 0; r < runs; r++ {
 			var lat, hlat []time.Duration
 			for i := 0; i < 200; i++ {
-				d, err := s.timed(fmt.Sprintf("%s?page=%d&pageSize=200", path, i%(nrec/200)+1))
+				d, err := timed(s, fmt.Sprintf("%s?page=%d&pageSize=200", path, i%(nrec/200)+1))
 				if err != nil {
 					return err
 				}
 				lat = append(lat, d)
-				h, err := s.timed("/health")
+				h, err := timed(s, "/health")
 				if err != nil {
 					return err
 				}

@@ -160,6 +160,8 @@ func (c *Cluster) start(ctx context.Context, bins Binaries) error {
 		"--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(cmPort),
 		// No pod CIDRs to hand out on a fake node.
 		"--controllers=*,-nodeipam", "--leader-elect=false",
+		// The default 20 QPS makes a thousand Deployments take minutes.
+		"--kube-api-qps=100", "--kube-api-burst=200",
 		"--service-account-private-key-file="+p.saPrivateFile, "--root-ca-file="+p.caFile,
 		"--cert-dir="+filepath.Join(c.dir, "cm-certs")); err != nil {
 		return err
@@ -181,7 +183,11 @@ func (c *Cluster) start(ctx context.Context, bins Binaries) error {
 		"--kubeconfig="+c.Kubeconfig, "--manage-all-nodes=true",
 		"--cidr=10.244.0.0/16", "--node-ip=127.0.0.1",
 		"--node-port="+strconv.Itoa(kwokPort), "--server-address=127.0.0.1:"+strconv.Itoa(kwokPort),
-		"--enable-crds=Logs,ClusterLogs")
+		"--enable-crds=Logs,ClusterLogs",
+		// Without node leases kwok posts node status only every 20–60 s,
+		// past the node controller's 50 s grace: nodes went NotReady and
+		// their pods unready for good in any run longer than a minute.
+		"--node-lease-duration-seconds=40")
 	if err != nil {
 		return err
 	}
@@ -214,11 +220,16 @@ func (c *Cluster) createNode(ctx context.Context) error {
 	return nil
 }
 
-// nodeSchedulable succeeds once kwok reports the node Ready; it then removes
-// the not-ready taint itself rather than waiting for the node lifecycle
-// controller's next pass.
+// nodeSchedulable is Schedulable for the harness's node.
 func (c *Cluster) nodeSchedulable(ctx context.Context) error {
-	node, err := c.Client.CoreV1().Nodes().Get(ctx, NodeName, metav1.GetOptions{})
+	return Schedulable(ctx, c.Client, NodeName)
+}
+
+// Schedulable succeeds once kwok reports node name Ready; it then removes
+// the not-ready taint itself rather than waiting for the node lifecycle
+// controller's next pass. Poll it (more kwok nodes: bench-kube).
+func Schedulable(ctx context.Context, client kubernetes.Interface, name string) error {
+	node, err := client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return err
 	}
@@ -241,7 +252,7 @@ func (c *Cluster) nodeSchedulable(ctx context.Context) error {
 		return nil
 	}
 	node.Spec.Taints = keep
-	_, err = c.Client.CoreV1().Nodes().Update(ctx, node, metav1.UpdateOptions{})
+	_, err = client.CoreV1().Nodes().Update(ctx, node, metav1.UpdateOptions{})
 	if err != nil {
 		return err
 	}
