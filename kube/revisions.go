@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/berthhq/berth"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -59,16 +60,11 @@ func (r *Runtime) ServiceRevisions(ctx context.Context, ref berth.ServiceRef) ([
 			if !controlledBy(cr, s.UID) {
 				continue
 			}
-			// The data is the patch the controller applies: the whole template.
-			var patch struct {
-				Spec struct {
-					Template corev1.PodTemplateSpec `json:"template"`
-				} `json:"spec"`
+			tmpl, err := revisionTemplate(cr)
+			if err != nil {
+				return nil, fmt.Errorf("revisions of %s/%s: %w", w.ns, w.name, err)
 			}
-			if err := json.Unmarshal(cr.Data.Raw, &patch); err != nil {
-				return nil, fmt.Errorf("revisions of %s/%s: read controller revision %s: %w", w.ns, w.name, cr.Name, err)
-			}
-			out = append(out, r.revision(ref, int(cr.Revision), cr.ObjectMeta, patch.Spec.Template))
+			out = append(out, r.revision(ref, int(cr.Revision), cr.ObjectMeta, tmpl))
 		}
 	}
 	sort.Slice(out, func(a, b int) bool { return out[a].Number > out[b].Number })
@@ -90,4 +86,18 @@ func (r *Runtime) revision(ref berth.ServiceRef, n int, meta metav1.ObjectMeta, 
 func controlledBy(obj metav1.Object, uid types.UID) bool {
 	c := metav1.GetControllerOf(obj)
 	return c != nil && c.UID == uid
+}
+
+// revisionTemplate reads a StatefulSet's ControllerRevision: its data is the
+// patch the controller applies, which holds the whole pod template.
+func revisionTemplate(cr *appsv1.ControllerRevision) (corev1.PodTemplateSpec, error) {
+	var patch struct {
+		Spec struct {
+			Template corev1.PodTemplateSpec `json:"template"`
+		} `json:"spec"`
+	}
+	if err := json.Unmarshal(cr.Data.Raw, &patch); err != nil {
+		return corev1.PodTemplateSpec{}, fmt.Errorf("read controller revision %s: %w", cr.Name, err)
+	}
+	return patch.Spec.Template, nil
 }

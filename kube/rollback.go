@@ -163,8 +163,15 @@ func (r *Runtime) rollbackStatefulSet(ctx context.Context, w *workload, revision
 			return berth.Errorf(berth.ENOTFOUND, "%s: revision %d not found (kept: %v)", what, revision, kept)
 		}
 	}
-	if to.Name == set.Status.UpdateRevision && set.Status.UpdateRevision != "" {
-		return nil // already at that template, as kubectl skips it
+	// Already at that template: kubectl skips it too. (The set's status
+	// names its revision only once the controller caught up: compare the
+	// templates themselves.)
+	tmpl, err := revisionTemplate(to)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if apiequality.Semantic.DeepEqual(tmpl, set.Spec.Template) {
+		return nil
 	}
 	// The revision's data is a strategic merge patch that replaces the template.
 	updated, err := r.client.AppsV1().StatefulSets(w.ns).Patch(ctx, w.name, types.StrategicMergePatchType, to.Data.Raw,

@@ -266,14 +266,23 @@ func (s *Server) Push(ctx context.Context, labels map[string]string, lines ...Li
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+"/loki/api/v1/push", bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("push to loki: %w", err)
+	// A Loki that just became ready has been seen to drop the first push's
+	// connection under load: retry what never got an answer, briefly.
+	var resp *http.Response
+	for attempt := 0; ; attempt++ {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+"/loki/api/v1/push", bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err = http.DefaultClient.Do(req)
+		if err == nil {
+			break
+		}
+		if attempt == 4 || ctx.Err() != nil {
+			return fmt.Errorf("push to loki: %w", err)
+		}
+		time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
