@@ -53,13 +53,16 @@ type Runtime interface {
 
 // ServiceState is what a runtime observes of a service.
 type ServiceState struct {
-	Status        ServiceStatus  `json:"status"`
-	Replicas      int            `json:"replicas"` // desired
-	ReadyReplicas int            `json:"readyReplicas"`
-	Revision      int            `json:"revision"`
-	Stopped       bool           `json:"stopped"`
-	Message       string         `json:"message,omitempty"`
-	Instances     []ReplicaState `json:"instances,omitempty"`
+	Status        ServiceStatus `json:"status"`
+	Replicas      int           `json:"replicas"` // desired
+	ReadyReplicas int           `json:"readyReplicas"`
+	Revision      int           `json:"revision"`
+	Stopped       bool          `json:"stopped"`
+	// Paused: the orchestrator holds rollouts (kubectl rollout pause), so a
+	// rollback would change the template without rolling it out.
+	Paused    bool           `json:"paused,omitempty"`
+	Message   string         `json:"message,omitempty"`
+	Instances []ReplicaState `json:"instances,omitempty"`
 }
 
 // ReplicaState is one replica (a process, a pod).

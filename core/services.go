@@ -496,6 +496,11 @@ func (c *Core) RollbackService(ctx context.Context, q ServiceQuery, revision int
 		if from.Number == svc.Revision {
 			return nil, berth.Invalid("revision", "%d is the current revision", revision)
 		}
+		// As kubectl rollout undo: a paused rollout would take the template
+		// and not roll it out.
+		if st, err := rt.ServiceState(ctx, svc.Ref()); err == nil && st.Paused {
+			return nil, berth.Errorf(berth.ECONFLICT, "service %s is paused on %s (resume its rollout first)", svc.Name, svc.Target)
+		}
 		spec := from.Spec
 		r := svc.Replicas // rollback restores the template, not the scale
 		spec.Replicas = &r

@@ -70,6 +70,34 @@ func TestKubernetesTarget(t *testing.T) {
 	if r, _ := deploy(); r != 3 {
 		t.Errorf("after start: replicas = %d", r)
 	}
+	// Rollback of berth's own service goes to its stored revision, and is
+	// refused while the rollout is paused, as kubectl rollout undo is.
+	b.MustDo(200, "PUT", "/api/v1/services/web"+q, map[string]any{"target": "kind", "namespace": ns, "image": "nginx:1.28",
+		"ports": []map[string]any{{"name": "http", "port": 80}}, "secrets": map[string]string{"TOKEN": "e2e-SECRET-kube-token"}})
+	image := func() string {
+		d, err := cluster.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+		if err != nil {
+			return err.Error()
+		}
+		return d.Spec.Template.Spec.Containers[0].Image
+	}
+	cluster.Kubectl(t, "-n", ns, "rollout", "pause", "deployment/web")
+	Eventually(t, 30*time.Second, "berth sees the pause", func() (bool, string) {
+		code, m := b.Do(b.Token(), "POST", "/api/v1/services/web/rollback"+q, map[string]int{"revision": 1})
+		return code == 409, fmt.Sprint(code, m)
+	})
+	if got := image(); got != "nginx:1.28" {
+		t.Errorf("a refused rollback changed the template: image %s", got)
+	}
+	cluster.Kubectl(t, "-n", ns, "rollout", "resume", "deployment/web")
+	Eventually(t, 30*time.Second, "rollback once resumed", func() (bool, string) {
+		code, m := b.Do(b.Token(), "POST", "/api/v1/services/web/rollback"+q, map[string]int{"revision": 1})
+		return code == 200, fmt.Sprint(code, m)
+	})
+	if got := image(); got != "nginx:1.27" {
+		t.Errorf("after rollback to 1: image %s, want nginx:1.27", got)
+	}
+
 	b.MustDo(200, "DELETE", "/api/v1/services/web"+q, nil)
 	Eventually(t, 30*time.Second, "deployment deleted", func() (bool, string) {
 		r, _ := deploy()

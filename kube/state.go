@@ -146,7 +146,7 @@ func deploymentState(d *appsv1.Deployment) *berth.ServiceState {
 	if d.Spec.Replicas != nil {
 		desired = int(*d.Spec.Replicas)
 	}
-	st := &berth.ServiceState{ReadyReplicas: int(d.Status.ReadyReplicas)}
+	st := &berth.ServiceState{ReadyReplicas: int(d.Status.ReadyReplicas), Paused: d.Spec.Paused}
 	st.Revision, _ = strconv.Atoi(d.Annotations[annotationDeploymentRevision])
 	st.Replicas, st.Stopped = stoppedCount(d.Annotations, desired)
 	var progressing, failure *appsv1.DeploymentCondition
