@@ -21,8 +21,16 @@ check:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-test: deps check build
+test: deps check build test-tools
 	BERTH_E2E_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 40m ./...
+
+# test-tools builds, once per machine, the Kubernetes control plane and Loki
+# the tests run (cached under ~/.cache/berth; 10-30 minutes cold, instant
+# after), so go test's timeout counts tests, not a cold build.
+.PHONY: test-tools
+test-tools:
+	$(GO) run ./internal/kubetest/cmd/cluster -build
+	$(GO) run ./internal/lokitest/cmd/build >/dev/null
 
 # bench prints medians of several runs; it is not a test (the machine is shared and noisy).
 bench: build

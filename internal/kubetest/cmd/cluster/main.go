@@ -1,9 +1,12 @@
 // Command cluster starts the test cluster of internal/kubetest for manual
 // use (make cluster): it prints the KUBECONFIG path and runs until Ctrl-C.
+// With -build it only builds the binaries into the cache when missing
+// (make test does, so that a cold build is not counted in go test's timeout).
 package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -21,8 +24,14 @@ func main() {
 }
 
 func run() error {
+	buildOnly := flag.Bool("build", false, "only build the cached binaries, then exit")
+	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *buildOnly {
+		_, err := kubetest.EnsureBinaries(ctx, os.Stderr)
+		return err
+	}
 	start := time.Now()
 	c, err := kubetest.Start(ctx, os.Stderr)
 	if err != nil {
