@@ -45,6 +45,7 @@ func (r *Runtime) ApplyService(ctx context.Context, svc *berth.Service) error {
 		return r.apiError(err, "%s: config map", what)
 	}
 	var written *appsv1.Deployment
+	created := false
 	err = update(func() error {
 		deploys := r.client.AppsV1().Deployments(ns)
 		d, err := deploys.Get(ctx, svc.Name, metav1.GetOptions{})
@@ -53,6 +54,7 @@ func (r *Runtime) ApplyService(ctx context.Context, svc *berth.Service) error {
 			d = &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: svc.Name, Namespace: ns}}
 			applyDeployment(d, svc, tmpl, now)
 			written, err = deploys.Create(ctx, d, metav1.CreateOptions{FieldManager: fieldManager})
+			created = err == nil
 			return err
 		}
 		if err != nil {
@@ -68,18 +70,24 @@ func (r *Runtime) ApplyService(ctx context.Context, svc *berth.Service) error {
 	if err != nil {
 		return r.apiError(err, "%s", what)
 	}
-	if err := r.applyPorts(ctx, ns, svc); err != nil {
-		return r.apiError(err, "%s: service", what)
+	// A new Deployment had no previous spec whose Service, Secret or
+	// ConfigMap could be left over: skipping those reads halves the API
+	// calls of a create (bench-kube: 100 creates were bound by berth's QPS).
+	// Leftovers of a delete interrupted midway go with the next delete.
+	if len(svc.Spec.Ports) > 0 || !created {
+		if err := r.applyPorts(ctx, ns, svc); err != nil {
+			return r.apiError(err, "%s: service", what)
+		}
 	}
 	// What the spec no longer needs goes only now: until the update above,
 	// pods of the previous template may still start and read it.
-	if len(svc.Spec.Secrets) == 0 {
+	if len(svc.Spec.Secrets) == 0 && !created {
 		secrets := r.client.CoreV1().Secrets(ns)
 		if err := deleteManaged(ctx, ns, secretName(svc.Name), secrets.Get, secrets.Delete); err != nil {
 			return r.apiError(err, "%s: secret", what)
 		}
 	}
-	if len(svc.Spec.Config.Files) == 0 {
+	if len(svc.Spec.Config.Files) == 0 && !created {
 		cms := r.client.CoreV1().ConfigMaps(ns)
 		if err := deleteManaged(ctx, ns, configName(svc.Name), cms.Get, cms.Delete); err != nil {
 			return r.apiError(err, "%s: config map", what)
