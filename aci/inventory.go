@@ -210,7 +210,7 @@ func (r *Runtime) CleanupOrphans(ctx context.Context) error {
 }
 
 // RunCleanup calls CleanupOrphans every interval until ctx is done.
-func (r *Runtime) RunCleanup(ctx context.Context, every time.Duration) {
+func (r *Runtime) RunCleanup(ctx context.Context, every time.Duration, leading func() bool) {
 	if !r.cfg.CleanupOrphans {
 		return
 	}
@@ -221,6 +221,9 @@ func (r *Runtime) RunCleanup(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if leading != nil && !leading() {
+				continue // another replica cleans up
+			}
 			if err := r.CleanupOrphans(ctx); err != nil {
 				r.log.Error("clean up orphaned Azure resources", "target", r.cfg.Name, "err", err)
 			}

@@ -32,6 +32,9 @@ type Config struct {
 	OnAudit func(*berth.AuditEntry)
 	// Events receives every state change and audit entry (nil: none).
 	Events berth.Publisher
+	// Leading says whether this replica runs the background loops (sync of
+	// observed state, auto-stop) when several share a database; nil: always.
+	Leading func() bool
 	// LogSources read the service logs of a target instead of its runtime
 	// (Loki, keyed by target name); targets not listed use the runtime.
 	LogSources map[string]berth.ServiceLogger
@@ -51,6 +54,7 @@ type Core struct {
 	now       func() time.Time
 	onAudit   func(*berth.AuditEntry)
 	events    berth.Publisher
+	leading   func() bool
 	// logSources override the runtimes' logs per target (logsource.go).
 	logSources map[string]berth.ServiceLogger
 
@@ -82,6 +86,7 @@ func New(cfg Config) (*Core, error) {
 		now:       cfg.Now,
 		onAudit:   cfg.OnAudit,
 		events:    cfg.Events,
+		leading:   cfg.Leading,
 		locks:     map[string]*sync.Mutex{},
 	}
 	for _, rt := range cfg.Runtimes {
@@ -242,7 +247,9 @@ func (c *Core) Start(ctx context.Context) error {
 			case <-loopCtx.Done():
 				return
 			case <-t.C:
-				c.SyncOnce(loopCtx)
+				if c.leading == nil || c.leading() {
+					c.SyncOnce(loopCtx)
+				}
 			}
 		}
 	}()

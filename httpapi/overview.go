@@ -289,6 +289,8 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		"startedAt": s.Started.UTC(),
 		"store":     map[string]any{"kind": st.Name, "reachable": st.Reachable, "latencyMs": st.LatencyMs, "error": st.Error},
 		"targets":   probes,
+		// Which replica runs the background loops, when several share PostgreSQL.
+		"leader": s.Leading == nil || s.Leading(),
 	}
 	if s.Sampler != nil {
 		lag := s.Sampler.Lag()

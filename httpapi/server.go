@@ -30,7 +30,9 @@ type Deps struct {
 	ActivityKey []byte // verifies workspaces' activity tokens
 	Logger      *slog.Logger
 	Version     string
-	Started     time.Time
+	// Leading says whether this replica runs the background loops (nil: it does).
+	Leading func() bool
+	Started time.Time
 	// Limiter bounds the request rate per credential (nil: unlimited).
 	Limiter        *auth.Limiter
 	AllowedOrigins []string // CORS; "*" allows any

@@ -50,8 +50,12 @@ type Config struct {
 	Interval  time.Duration // default 15s
 	Retention Retention
 	Publisher berth.Publisher // nil: no events
-	Now       func() time.Time
-	Logger    *slog.Logger
+	// Leading says whether this replica writes what it measures (store,
+	// events, retention); nil: always. Followers still measure, so their
+	// live views (overview, usage) stay current.
+	Leading func() bool
+	Now     func() time.Time
+	Logger  *slog.Logger
 }
 
 // Sampler measures every service, replica and environment each interval,
@@ -193,6 +197,12 @@ func (s *Sampler) SampleOnce(ctx context.Context) (*Tick, error) {
 		if smp, ok := s.sampleEnvironment(ctx, env); ok {
 			tick.Environments = append(tick.Environments, smp)
 		}
+	}
+	if s.cfg.Leading != nil && !s.cfg.Leading() {
+		s.mu.Lock()
+		s.latest = tick
+		s.mu.Unlock()
+		return tick, nil // the leader writes and tells the subscribers of every replica
 	}
 	if err := s.cfg.Store.PutMetrics(ctx, berth.ResRaw, tick.series()); err != nil {
 		return nil, fmt.Errorf("sample metrics: %w", err)

@@ -20,6 +20,7 @@ import (
 	"github.com/berthhq/berth/events"
 	"github.com/berthhq/berth/httpapi"
 	"github.com/berthhq/berth/kube"
+	"github.com/berthhq/berth/leader"
 	"github.com/berthhq/berth/local"
 	"github.com/berthhq/berth/loki"
 	"github.com/berthhq/berth/metrics"
@@ -96,6 +97,11 @@ func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e
 		return fmt.Errorf("open store: %w", err)
 	}
 	defer st.Close()
+	// Replicas sharing PostgreSQL elect one to run the background loops
+	// (sync, auto-stop, metrics writes, orphan cleanup); on SQLite this
+	// process always leads.
+	elector := leader.New(st, "background-loops", 5*time.Second, logger.With("component", "leader"))
+	go elector.Run(ctx)
 
 	tokens := &auth.Tokens{Key: secret.DeriveKey(master, "jwt"), TTL: durationOr(cfg.SessionTTL, time.Hour)}
 	accounts := &core.Accounts{Store: st, Tokens: tokens}
@@ -202,7 +208,7 @@ func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e
 			return fmt.Errorf("target %s: %w", c.Name, err)
 		}
 		runtimes = append(runtimes, rt)
-		go rt.RunCleanup(ctx, 5*time.Minute) // returns at once unless cleanupOrphans is on
+		go rt.RunCleanup(ctx, 5*time.Minute, elector.Leading) // returns at once unless cleanupOrphans is on
 	}
 	// Processes stop with berth; after a restart the store brings them back.
 	defer func() {
@@ -245,7 +251,7 @@ func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e
 	}
 
 	activityKey := secret.DeriveKey(master, "activity")
-	c, err := core.New(core.Config{Events: bus, LogSources: logSources,
+	c, err := core.New(core.Config{Events: bus, LogSources: logSources, Leading: elector.Leading,
 		Store: st, Runtimes: runtimes, DefaultTarget: cfg.DefaultTarget, MaxReplicas: cfg.MaxReplicas,
 		ActivityToken: func(id string) string { return auth.ActivityToken(activityKey, id) },
 		PublicURL:     publicURL, SyncInterval: durationOr(cfg.SyncInterval, 2*time.Second), Logger: logger,
@@ -264,7 +270,7 @@ func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e
 
 	// Local targets are measured from /proc, Kubernetes targets through
 	// Prometheus (PROMETHEUS_URL) when one is configured.
-	sampler, err := metrics.New(metrics.Config{Store: st, Runtimes: runtimes, Sources: usage, Interval: durationOr(cfg.MetricsInterval, 15*time.Second),
+	sampler, err := metrics.New(metrics.Config{Store: st, Runtimes: runtimes, Sources: usage, Leading: elector.Leading, Interval: durationOr(cfg.MetricsInterval, 15*time.Second),
 		Retention: metrics.Retention{Raw: durationOr(cfg.MetricsRawRetention, 0), Minute: durationOr(cfg.MetricsMinuteRetention, 0),
 			Hour: durationOr(cfg.MetricsHourRetention, 0)}, Publisher: bus, Logger: logger.With("loop", "metrics")})
 	if err != nil {
@@ -278,7 +284,7 @@ func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e
 	hub := wshub.New(wshub.Config{Source: bus, Logs: httpapi.FollowLogs(c), MaxClients: cfg.WSMaxClients,
 		OriginPatterns: wshub.OriginHosts(cfg.AllowedOrigins), Logger: logger.With("component", "ws")})
 	api := httpapi.NewServer(httpapi.Deps{Events: bus, Hub: hub, Usage: httpapi.SamplerUsage(sampler), Sampler: sampler,
-		Core: c, Accounts: accounts, Audit: st, ActivityKey: activityKey, Logger: logger,
+		Core: c, Accounts: accounts, Audit: st, ActivityKey: activityKey, Logger: logger, Leading: elector.Leading,
 		Version: version, Started: time.Now(), Limiter: limiter, AllowedOrigins: cfg.AllowedOrigins, Registry: reg,
 		MetricsHistory: sampler.History(),
 	})
