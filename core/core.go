@@ -32,6 +32,11 @@ type Config struct {
 	OnAudit func(*berth.AuditEntry)
 	// Events receives every state change and audit entry (nil: none).
 	Events berth.Publisher
+	// OrphanGrace lists the targets whose orphans core removes, each with
+	// how long an object must stay orphaned first (see orphans.go).
+	OrphanGrace map[string]time.Duration
+	// OrphanInterval is how often orphans are looked for (default 1m).
+	OrphanInterval time.Duration
 	// Leading says whether this replica runs the background loops (sync of
 	// observed state, auto-stop) when several share a database; nil: always.
 	Leading func() bool
@@ -55,6 +60,11 @@ type Core struct {
 	onAudit   func(*berth.AuditEntry)
 	events    berth.Publisher
 	leading   func() bool
+
+	orphanGrace    map[string]time.Duration
+	orphanInterval time.Duration
+	orphansMu      sync.Mutex
+	orphanSeen     map[string]map[string]time.Time // target → type/id → first seen orphaned
 	// logSources override the runtimes' logs per target (logsource.go).
 	logSources map[string]berth.ServiceLogger
 
@@ -87,7 +97,11 @@ func New(cfg Config) (*Core, error) {
 		onAudit:   cfg.OnAudit,
 		events:    cfg.Events,
 		leading:   cfg.Leading,
-		locks:     map[string]*sync.Mutex{},
+
+		orphanGrace:    cfg.OrphanGrace,
+		orphanInterval: cfg.OrphanInterval,
+		orphanSeen:     map[string]map[string]time.Time{},
+		locks:          map[string]*sync.Mutex{},
 	}
 	for _, rt := range cfg.Runtimes {
 		name := rt.Info().Name
@@ -117,6 +131,9 @@ func New(cfg Config) (*Core, error) {
 	}
 	if c.interval <= 0 {
 		c.interval = 2 * time.Second
+	}
+	if c.orphanInterval <= 0 {
+		c.orphanInterval = time.Minute
 	}
 	if c.log == nil {
 		c.log = slog.Default()
@@ -242,6 +259,7 @@ func (c *Core) Start(ctx context.Context) error {
 		defer close(c.loopsDone)
 		t := time.NewTicker(c.interval)
 		defer t.Stop()
+		var lastOrphans time.Time
 		for {
 			select {
 			case <-loopCtx.Done():
@@ -249,6 +267,12 @@ func (c *Core) Start(ctx context.Context) error {
 			case <-t.C:
 				if c.leading == nil || c.leading() {
 					c.SyncOnce(loopCtx)
+					if len(c.orphanGrace) > 0 && c.now().Sub(lastOrphans) >= c.orphanInterval {
+						lastOrphans = c.now()
+						if err := c.CleanupOrphans(loopCtx); err != nil {
+							c.log.Error("clean up orphans", "err", err)
+						}
+					}
 				}
 			}
 		}

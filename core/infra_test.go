@@ -89,9 +89,14 @@ func inventoryItems(target string) []berth.Resource {
 }
 
 func newInfraCore(t *testing.T, rts ...berth.Runtime) (*core.Core, *store.Store, context.Context) {
+	return newInfraCoreWith(t, core.Config{}, rts...)
+}
+
+func newInfraCoreWith(t *testing.T, cfg core.Config, rts ...berth.Runtime) (*core.Core, *store.Store, context.Context) {
 	t.Helper()
 	st := storetest.Open(t, store.SQLite, nil)
-	c, err := core.New(core.Config{Store: st, Runtimes: rts, DefaultTarget: rts[0].Info().Name})
+	cfg.Store, cfg.Runtimes, cfg.DefaultTarget = st, rts, rts[0].Info().Name
+	c, err := core.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,9 @@ type serverConfig struct {
 	SessionTTL     string   `json:"sessionTTL"`
 	LogLevel       string   `json:"logLevel"`
 	SyncInterval   string   `json:"syncInterval"`
+	// OrphanInterval is how often targets with cleanupOrphans are searched
+	// for orphans (default 1m).
+	OrphanInterval string `json:"orphanInterval"`
 	// Metrics: sample interval and how long each resolution is kept.
 	MetricsInterval        string `json:"metricsInterval"`
 	MetricsRawRetention    string `json:"metricsRawRetention"`
@@ -145,6 +148,7 @@ func loadServerConfig(getenv func(string) string, path string) (*serverConfig, e
 	set(&cfg.SessionTTL, "BERTH_SESSION_TTL")
 	set(&cfg.LogLevel, "BERTH_LOG_LEVEL")
 	set(&cfg.SyncInterval, "BERTH_SYNC_INTERVAL")
+	set(&cfg.OrphanInterval, "BERTH_ORPHAN_INTERVAL")
 	set(&cfg.MetricsInterval, "BERTH_METRICS_INTERVAL")
 	set(&cfg.LokiURL, "LOKI_URL")
 	set(&cfg.PrometheusURL, "PROMETHEUS_URL")
@@ -183,7 +187,7 @@ func loadServerConfig(getenv func(string) string, path string) (*serverConfig, e
 	if cfg.RateLimit == 0 {
 		cfg.RateLimit = 100
 	}
-	for _, d := range []struct{ name, v string }{{"sessionTTL", cfg.SessionTTL}, {"syncInterval", cfg.SyncInterval},
+	for _, d := range []struct{ name, v string }{{"sessionTTL", cfg.SessionTTL}, {"syncInterval", cfg.SyncInterval}, {"orphanInterval", cfg.OrphanInterval},
 		{"metricsInterval", cfg.MetricsInterval}, {"metricsRawRetention", cfg.MetricsRawRetention},
 		{"metricsMinuteRetention", cfg.MetricsMinuteRetention}, {"metricsHourRetention", cfg.MetricsHourRetention}} {
 		if d.v != "" {

@@ -124,7 +124,8 @@ func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e
 	var runtimes []berth.Runtime
 	var locals []*local.Runtime
 	var aciCfgs []aci.Config
-	usage := map[string]metrics.Source{} // by target; local targets measure themselves
+	usage := map[string]metrics.Source{}      // by target; local targets measure themselves
+	orphanGrace := map[string]time.Duration{} // targets whose orphans core removes
 	for _, t := range cfg.Targets {
 		if t.Disabled {
 			continue
@@ -154,6 +155,13 @@ func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e
 					return fmt.Errorf("target %s: %w", t.Name, err)
 				}
 				usage[t.Name] = src
+			}
+			if t.CleanupOrphans {
+				grace, err := time.ParseDuration(cmp.Or(t.OrphanGrace, "1h"))
+				if err != nil {
+					return fmt.Errorf("target %s: orphanGrace: %q is not a duration (e.g. 1h)", t.Name, t.OrphanGrace)
+				}
+				orphanGrace[t.Name] = grace
 			}
 		case "aci":
 			tc := t.TargetConfig
@@ -255,6 +263,7 @@ func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e
 		Store: st, Runtimes: runtimes, DefaultTarget: cfg.DefaultTarget, MaxReplicas: cfg.MaxReplicas,
 		ActivityToken: func(id string) string { return auth.ActivityToken(activityKey, id) },
 		PublicURL:     publicURL, SyncInterval: durationOr(cfg.SyncInterval, 2*time.Second), Logger: logger,
+		OrphanGrace: orphanGrace, OrphanInterval: durationOr(cfg.OrphanInterval, time.Minute),
 	})
 	if err != nil {
 		return err
