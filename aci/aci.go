@@ -641,71 +641,22 @@ func (r *Runtime) groupSpec(env *berth.Environment, n names) (armcontainerinstan
 // the template's image, then the target's. A bare flavour such as Dev8's
 // "node" stays a hint to the target's image (BASE_IMAGE).
 func (r *Runtime) image(env *berth.Environment) (string, error) {
-	if strings.Contains(env.BaseImage, "/") {
-		return env.BaseImage, nil
-	}
-	if env.Template != "" && env.Template != "default" {
-		img, ok := r.cfg.Templates[env.Template]
-		if !ok {
-			names := make([]string, 0, len(r.cfg.Templates))
-			for k := range r.cfg.Templates {
-				names = append(names, k)
-			}
-			sort.Strings(names)
-			return "", berth.Invalid("template", "%q is not a template of target %s (templates: %s)", env.Template, r.cfg.Name, strings.Join(names, ", "))
-		}
-		return img, nil
-	}
-	return r.cfg.Image, nil
+	return env.WorkspaceImage(r.cfg.Name, r.cfg.Image, r.cfg.Templates)
 }
 
 // envVars are the container's variables: every secret as a SecureValue
 // (never shown by Azure), the rest as plain values, sorted by name.
 func (r *Runtime) envVars(env *berth.Environment) []*armcontainerinstance.EnvironmentVariable {
-	plain := map[string]string{
-		"ENVIRONMENT_ID": env.ID,
-		"WORKSPACE_DIR":  r.cfg.WorkspacePath,
-	}
-	add := func(k, v string) {
-		if v != "" {
-			plain[k] = v
-		}
-	}
-	add("BASE_IMAGE", env.BaseImage)
-	add("GIT_USER_NAME", env.GitUserName)
-	add("GIT_USER_EMAIL", env.GitUserEmail)
-	add("AGENT_BASE_URL", r.cfg.AgentBaseURL)
-	secure := env.Secrets.EnvVars()
-	for k, v := range env.Env {
-		if isSecretName(k) {
-			secure[k] = v
-		} else {
-			plain[k] = v
-		}
-	}
+	plain, secure := env.WorkspaceVars(r.cfg.WorkspacePath, r.cfg.AgentBaseURL)
 	var out []*armcontainerinstance.EnvironmentVariable
 	for k, v := range plain {
-		if _, dup := secure[k]; !dup {
-			out = append(out, &armcontainerinstance.EnvironmentVariable{Name: to.Ptr(k), Value: to.Ptr(v)})
-		}
+		out = append(out, &armcontainerinstance.EnvironmentVariable{Name: to.Ptr(k), Value: to.Ptr(v)})
 	}
 	for k, v := range secure {
 		out = append(out, &armcontainerinstance.EnvironmentVariable{Name: to.Ptr(k), SecureValue: to.Ptr(v)})
 	}
 	sort.Slice(out, func(i, j int) bool { return *out[i].Name < *out[j].Name })
 	return out
-}
-
-// isSecretName says whether a variable of env.Env is a credential (the
-// activity token, anything named like a token, key or password).
-func isSecretName(k string) bool {
-	u := strings.ToUpper(k)
-	for _, s := range []string{"TOKEN", "SECRET", "PASSWORD", "PASSWD", "API_KEY", "APIKEY", "PRIVATE_KEY", "CREDENTIAL"} {
-		if strings.Contains(u, s) {
-			return true
-		}
-	}
-	return false
 }
 
 // azError turns an Azure error into a berth error whose client message

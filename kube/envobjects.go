@@ -107,67 +107,15 @@ func (r *Runtime) envURL(e envRef) string {
 		"{port}", strconv.Itoa(int(r.cfg.IDEPort))).Replace(r.cfg.URLTemplate)
 }
 
-// workspaceImage picks the image as ACI targets do: a baseImage that is a
-// full reference ("ghcr.io/acme/ws:1", "acme/ws") wins, then the template's
-// image, then the target's. A bare flavour such as Dev8's "node" stays a
-// hint to the image (BASE_IMAGE).
+// workspaceImage picks the image as ACI targets do (berth.Environment.WorkspaceImage).
 func (r *Runtime) workspaceImage(env *berth.Environment) (string, error) {
-	if strings.Contains(env.BaseImage, "/") {
-		return env.BaseImage, nil
-	}
-	if env.Template != "" && env.Template != "default" {
-		img, ok := r.cfg.Templates[env.Template]
-		if !ok {
-			names := sortedKeys(r.cfg.Templates)
-			return "", berth.Invalid("template", "%q is not a template of target %s (templates: %s)",
-				env.Template, r.cfg.Target, strings.Join(names, ", "))
-		}
-		return img, nil
-	}
-	return r.cfg.WorkspaceImage, nil
-}
-
-// isSecretName says whether a variable of env.Env is a credential (the
-// activity token, anything named like a token, key or password); those go
-// to the Secret, as ACI makes them SecureValues.
-func isSecretName(k string) bool {
-	u := strings.ToUpper(k)
-	for _, s := range []string{"TOKEN", "SECRET", "PASSWORD", "PASSWD", "API_KEY", "APIKEY", "PRIVATE_KEY", "CREDENTIAL"} {
-		if strings.Contains(u, s) {
-			return true
-		}
-	}
-	return false
+	return env.WorkspaceImage(r.cfg.Target, r.cfg.WorkspaceImage, r.cfg.Templates)
 }
 
 // envVars splits the workspace's variables into plain values and secret
 // ones, with the names ACI targets use.
 func (r *Runtime) envVars(env *berth.Environment) (plain, secret map[string]string) {
-	plain = map[string]string{
-		"ENVIRONMENT_ID": env.ID,
-		"WORKSPACE_DIR":  r.cfg.WorkspacePath,
-	}
-	add := func(k, v string) {
-		if v != "" {
-			plain[k] = v
-		}
-	}
-	add("BASE_IMAGE", env.BaseImage)
-	add("GIT_USER_NAME", env.GitUserName)
-	add("GIT_USER_EMAIL", env.GitUserEmail)
-	add("AGENT_BASE_URL", r.cfg.AgentBaseURL)
-	secret = env.Secrets.EnvVars()
-	for k, v := range env.Env {
-		if isSecretName(k) {
-			secret[k] = v
-		} else {
-			plain[k] = v
-		}
-	}
-	for k := range secret {
-		delete(plain, k) // a secret of the same name wins
-	}
-	return plain, secret
+	return env.WorkspaceVars(r.cfg.WorkspacePath, r.cfg.AgentBaseURL)
 }
 
 // resources: cpuCores and memoryGB are requested, and memory is the limit
