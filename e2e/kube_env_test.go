@@ -4,13 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/berthhq/berth/internal/kubetest"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -26,14 +23,7 @@ import (
 func TestKubernetesDev8Flow(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute) // a cold build takes long
 	defer cancel()
-	cluster, err := kubetest.Start(ctx, os.Stderr)
-	if err != nil {
-		if os.Getenv("CI") != "true" {
-			t.Skipf("no cluster: %v", err)
-		}
-		t.Fatalf("start cluster: %v", err)
-	}
-	t.Cleanup(cluster.Stop)
+	cluster := startCluster(t, ctx)
 	ns := cluster.Namespace(t)
 	client := cluster.Client
 
@@ -54,8 +44,7 @@ func TestKubernetesDev8Flow(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	dir := t.TempDir()
-	yaml := fmt.Sprintf(`targets:
+	b := startBerthWith(t, fmt.Sprintf(`targets:
   - name: local
     type: local
   - name: k8s
@@ -64,11 +53,7 @@ func TestKubernetesDev8Flow(t *testing.T) {
     namespaces: [%s]
     storageClass: %s
     urlTemplate: "https://{id}.dev.example.test/?ns={namespace}"
-`, cluster.Kubeconfig, ns, class)
-	if err := os.WriteFile(filepath.Join(dir, "berth.yaml"), []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	b := StartBerth(t, dir, "")
+`, cluster.Kubeconfig, ns, class))
 
 	var claimUID types.UID
 	claim := func(id string) *corev1.PersistentVolumeClaim {

@@ -5,14 +5,11 @@ import (
 	"fmt"
 	"math"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/berthhq/berth/internal/kubetest"
 	"github.com/berthhq/berth/internal/promtest"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -58,14 +55,7 @@ func (k *kubelet) set(ns, pod, container string, cores float64) {
 func TestKubernetesMetrics(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute) // a cold build takes long
 	defer cancel()
-	cluster, err := kubetest.Start(ctx, os.Stderr)
-	if err != nil {
-		if os.Getenv("CI") != "true" {
-			t.Skipf("no cluster: %v", err)
-		}
-		t.Fatalf("start cluster: %v", err)
-	}
-	t.Cleanup(cluster.Stop)
+	cluster := startCluster(t, ctx)
 	ns := cluster.Namespace(t)
 
 	k := &kubelet{start: time.Now(), pods: map[[3]string]float64{}}
@@ -75,13 +65,8 @@ func TestKubernetesMetrics(t *testing.T) {
 	t.Cleanup(srv.Close)
 	promURL := promtest.Start(t, strings.TrimPrefix(srv.URL, "http://"))
 
-	dir := t.TempDir()
-	yaml := fmt.Sprintf("targets:\n  - name: local\n    type: local\n  - name: kind\n    type: kubernetes\n    kubeconfig: %s\n    namespaces: [%s]\n    prometheusURL: %s\n",
-		cluster.Kubeconfig, ns, promURL)
-	if err := os.WriteFile(filepath.Join(dir, "berth.yaml"), []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	b := StartBerth(t, dir, "", "BERTH_METRICS_INTERVAL=1s")
+	b := startBerthWith(t, fmt.Sprintf("targets:\n  - name: local\n    type: local\n  - name: kind\n    type: kubernetes\n    kubeconfig: %s\n    namespaces: [%s]\n    prometheusURL: %s\n",
+		cluster.Kubeconfig, ns, promURL), "BERTH_METRICS_INTERVAL=1s")
 	for _, name := range []string{"web", "web-api"} {
 		b.MustDo(201, "PUT", "/api/v1/services/"+name+"?target=kind", map[string]any{"target": "kind", "namespace": ns, "image": "nginx:1.27", "replicas": 2})
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,20 +15,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 )
-
-// startCluster starts a control plane of its own, stopped when the test ends.
-func startCluster(t *testing.T, ctx context.Context) *kubetest.Cluster {
-	t.Helper()
-	c, err := kubetest.Start(ctx, os.Stderr)
-	if err != nil {
-		if os.Getenv("CI") != "true" {
-			t.Skipf("no cluster: %v", err)
-		}
-		t.Fatalf("start cluster: %v", err)
-	}
-	t.Cleanup(c.Stop)
-	return c
-}
 
 // sameNamespace creates namespace ns on c (whose cleanup is c.Stop) and
 // waits for its default service account.
@@ -93,16 +77,12 @@ func TestKubernetesMultiCluster(t *testing.T) {
 	ns := east.Namespace(t)
 	sameNamespace(t, ctx, west, ns)
 
-	dir := t.TempDir()
 	yaml := "targets:\n  - name: local\n    type: local\n"
 	for name, c := range map[string]*kubetest.Cluster{"east": east, "west": west} {
 		yaml += fmt.Sprintf("  - name: %s\n    type: kubernetes\n    kubeconfig: %s\n    namespaces: [%s]\n    defaultNamespace: %s\n",
 			name, c.Kubeconfig, ns, ns)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "berth.yaml"), []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	b := StartBerth(t, dir, "")
+	b := startBerthWith(t, yaml)
 	on := func(target string) string { return "?target=" + target + "&namespace=" + ns }
 
 	for target, replicas := range map[string]int{"east": 2, "west": 1} {

@@ -3,12 +3,9 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/berthhq/berth/internal/kubetest"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -21,14 +18,7 @@ import (
 func TestKubernetesOrphanCleanup(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute) // a cold build takes long
 	defer cancel()
-	cluster, err := kubetest.Start(ctx, os.Stderr)
-	if err != nil {
-		if os.Getenv("CI") != "true" {
-			t.Skipf("no cluster: %v", err)
-		}
-		t.Fatalf("start cluster: %v", err)
-	}
-	t.Cleanup(cluster.Stop)
+	cluster := startCluster(t, ctx)
 	ns := cluster.Namespace(t)
 	deploys := cluster.Client.AppsV1().Deployments(ns)
 	one := int32(1)
@@ -46,13 +36,8 @@ func TestKubernetesOrphanCleanup(t *testing.T) {
 		}
 	}
 
-	dir := t.TempDir()
-	yaml := fmt.Sprintf("targets:\n  - name: local\n    type: local\n  - name: kind\n    type: kubernetes\n    kubeconfig: %s\n    namespaces: [%s]\n    cleanupOrphans: true\n    orphanGrace: 2s\n",
-		cluster.Kubeconfig, ns)
-	if err := os.WriteFile(filepath.Join(dir, "berth.yaml"), []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	b := StartBerth(t, dir, "", "BERTH_ORPHAN_INTERVAL=500ms")
+	b := startBerthWith(t, fmt.Sprintf("targets:\n  - name: local\n    type: local\n  - name: kind\n    type: kubernetes\n    kubeconfig: %s\n    namespaces: [%s]\n    cleanupOrphans: true\n    orphanGrace: 2s\n",
+		cluster.Kubeconfig, ns), "BERTH_ORPHAN_INTERVAL=500ms")
 	b.MustDo(201, "PUT", "/api/v1/services/web?target=kind", map[string]any{"target": "kind", "namespace": ns, "image": "nginx:1.27"})
 
 	Eventually(t, 60*time.Second, "the orphaned deployment removed", func() (bool, string) {

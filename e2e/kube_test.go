@@ -3,12 +3,9 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/berthhq/berth/internal/kubetest"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -18,23 +15,11 @@ import (
 func TestKubernetesTarget(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute) // a cold build takes long
 	defer cancel()
-	cluster, err := kubetest.Start(ctx, os.Stderr)
-	if err != nil {
-		if os.Getenv("CI") != "true" {
-			t.Skipf("no cluster: %v", err)
-		}
-		t.Fatalf("start cluster: %v", err)
-	}
-	t.Cleanup(cluster.Stop)
+	cluster := startCluster(t, ctx)
 	ns := cluster.Namespace(t)
 
-	dir := t.TempDir()
-	yaml := fmt.Sprintf("targets:\n  - name: local\n    type: local\n  - name: kind\n    type: kubernetes\n    kubeconfig: %s\n    namespaces: [%s]\n    defaultNamespace: %s\n",
-		cluster.Kubeconfig, ns, ns)
-	if err := os.WriteFile(filepath.Join(dir, "berth.yaml"), []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	b := StartBerth(t, dir, "")
+	b := startBerthWith(t, fmt.Sprintf("targets:\n  - name: local\n    type: local\n  - name: kind\n    type: kubernetes\n    kubeconfig: %s\n    namespaces: [%s]\n    defaultNamespace: %s\n",
+		cluster.Kubeconfig, ns, ns))
 	q := "?target=kind&namespace=" + ns
 
 	b.MustDo(201, "PUT", "/api/v1/services/web"+q, map[string]any{"target": "kind", "namespace": ns, "image": "nginx:1.27", "replicas": 2,

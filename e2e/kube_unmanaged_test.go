@@ -3,9 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,14 +22,7 @@ import (
 func TestKubernetesUnmanaged(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute) // a cold build takes long
 	defer cancel()
-	cluster, err := kubetest.Start(ctx, os.Stderr)
-	if err != nil {
-		if os.Getenv("CI") != "true" {
-			t.Skipf("no cluster: %v", err)
-		}
-		t.Fatalf("start cluster: %v", err)
-	}
-	t.Cleanup(cluster.Stop)
+	cluster := startCluster(t, ctx)
 	ns := cluster.Namespace(t)
 	deploys := cluster.Client.AppsV1().Deployments(ns)
 
@@ -48,13 +39,8 @@ func TestKubernetesUnmanaged(t *testing.T) {
 	// A second revision, as a CI pipeline outside berth would roll out.
 	cluster.Kubectl(t, "-n", ns, "set", "image", "deployment/legacy", "app=legacy:2")
 
-	dir := t.TempDir()
-	yaml := fmt.Sprintf("targets:\n  - name: local\n    type: local\n  - name: kind\n    type: kubernetes\n    kubeconfig: %s\n    namespaces: [%s]\n",
-		cluster.Kubeconfig, ns)
-	if err := os.WriteFile(filepath.Join(dir, "berth.yaml"), []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	b := StartBerth(t, dir, "")
+	b := startBerthWith(t, fmt.Sprintf("targets:\n  - name: local\n    type: local\n  - name: kind\n    type: kubernetes\n    kubeconfig: %s\n    namespaces: [%s]\n",
+		cluster.Kubeconfig, ns))
 	path := "/api/v1/services/" + ns + "%2Flegacy?target=kind"
 
 	list := b.MustDo(200, "GET", "/api/v1/services?target=kind", nil)
