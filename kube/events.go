@@ -61,25 +61,21 @@ func (r *Runtime) ServiceEvents(ctx context.Context, ref berth.ServiceRef, limit
 	// must also check the pod name's suffix (a StatefulSet ordinal).
 	keys := map[string]bool{eventKey(w.ns, w.kind, w.name): false}
 	if w.kind == kindDeployment {
-		sets, err := r.rsets[i].ReplicaSets(w.ns).List(everything)
+		sets, err := r.replicaSetsOf(w.ns, spec.uid)
 		if err != nil {
 			return nil, fmt.Errorf("events of service %s/%s: list replica sets: %w", w.ns, w.name, err)
 		}
 		for _, rs := range sets {
-			if ownedBy(rs, spec.uid) {
-				keys[eventKey(w.ns, "ReplicaSet", rs.Name)] = false
-				keys[eventKey(w.ns, "PodOf", rs.Name)] = false
-			}
+			keys[eventKey(w.ns, "ReplicaSet", rs.Name)] = false
+			keys[eventKey(w.ns, "PodOf", rs.Name)] = false
 		}
 	} else {
-		revs, err := r.crevs[i].ControllerRevisions(w.ns).List(everything)
+		revs, err := r.controllerRevisionsOf(w.ns, spec.uid)
 		if err != nil {
 			return nil, fmt.Errorf("events of service %s/%s: list controller revisions: %w", w.ns, w.name, err)
 		}
 		for _, cr := range revs {
-			if ownedBy(cr, spec.uid) {
-				keys[eventKey(w.ns, "ControllerRevision", cr.Name)] = false
-			}
+			keys[eventKey(w.ns, "ControllerRevision", cr.Name)] = false
 		}
 		keys[eventKey(w.ns, "PodOf", w.name)] = true
 	}
@@ -167,11 +163,6 @@ func isOrdinal(s string) bool {
 		}
 	}
 	return true
-}
-
-func ownedBy(obj metav1.Object, uid types.UID) bool {
-	owner := metav1.GetControllerOf(obj)
-	return owner != nil && owner.UID == uid
 }
 
 // workloadSpec is what logs and events need of a workload.

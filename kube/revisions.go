@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -36,13 +37,13 @@ func (r *Runtime) ServiceRevisions(ctx context.Context, ref berth.ServiceRef) ([
 		if err != nil {
 			return nil, berth.NotFound("service", w.ns+"/"+w.name)
 		}
-		all, err := r.rsets[i].ReplicaSets(w.ns).List(everything)
+		sets, err := r.replicaSetsOf(w.ns, d.UID)
 		if err != nil {
 			return nil, fmt.Errorf("revisions of %s/%s: %w", w.ns, w.name, err)
 		}
-		for _, rs := range all {
+		for _, rs := range sets {
 			n, err := strconv.Atoi(rs.Annotations[annotationDeploymentRevision])
-			if !controlledBy(rs, d.UID) || err != nil {
+			if err != nil {
 				continue
 			}
 			out = append(out, r.revision(ref, n, rs.ObjectMeta, rs.Spec.Template))
@@ -52,14 +53,11 @@ func (r *Runtime) ServiceRevisions(ctx context.Context, ref berth.ServiceRef) ([
 		if err != nil {
 			return nil, berth.NotFound("service", w.ns+"/"+w.name)
 		}
-		all, err := r.crevs[i].ControllerRevisions(w.ns).List(everything)
+		revs, err := r.controllerRevisionsOf(w.ns, s.UID)
 		if err != nil {
 			return nil, fmt.Errorf("revisions of %s/%s: %w", w.ns, w.name, err)
 		}
-		for _, cr := range all {
-			if !controlledBy(cr, s.UID) {
-				continue
-			}
+		for _, cr := range revs {
 			tmpl, err := revisionTemplate(cr)
 			if err != nil {
 				return nil, fmt.Errorf("revisions of %s/%s: %w", w.ns, w.name, err)
@@ -81,8 +79,26 @@ func (r *Runtime) revision(ref berth.ServiceRef, n int, meta metav1.ObjectMeta, 
 	return &berth.Revision{Service: ref, Number: n, Spec: spec, Cause: cause, CreatedAt: meta.CreationTimestamp.Time}
 }
 
-// controlledBy tells whether uid is obj's controller (as kubectl matches
-// ReplicaSets to their Deployment).
+// replicaSetsOf are the cached ReplicaSets the Deployment uid controls (as
+// kubectl matches them: by controller reference, not by labels).
+func (r *Runtime) replicaSetsOf(ns string, uid types.UID) ([]*appsv1.ReplicaSet, error) {
+	all, err := r.rsets[r.listerIndex(ns)].ReplicaSets(ns).List(everything)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(all, func(rs *appsv1.ReplicaSet) bool { return !controlledBy(rs, uid) }), nil
+}
+
+// controllerRevisionsOf are the cached ControllerRevisions the StatefulSet
+// uid controls.
+func (r *Runtime) controllerRevisionsOf(ns string, uid types.UID) ([]*appsv1.ControllerRevision, error) {
+	all, err := r.crevs[r.listerIndex(ns)].ControllerRevisions(ns).List(everything)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(all, func(cr *appsv1.ControllerRevision) bool { return !controlledBy(cr, uid) }), nil
+}
+
 func controlledBy(obj metav1.Object, uid types.UID) bool {
 	c := metav1.GetControllerOf(obj)
 	return c != nil && c.UID == uid

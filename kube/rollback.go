@@ -90,7 +90,7 @@ func (r *Runtime) RollbackService(ctx context.Context, ref berth.ServiceRef, rev
 // revisionOf finds the Deployment's ReplicaSet of a revision in the cache;
 // 0 means the newest one before the current revision.
 func (r *Runtime) revisionOf(d *appsv1.Deployment, revision int) (*appsv1.ReplicaSet, error) {
-	all, err := r.rsets[r.listerIndex(d.Namespace)].ReplicaSets(d.Namespace).List(everything)
+	sets, err := r.replicaSetsOf(d.Namespace, d.UID)
 	if err != nil {
 		return nil, err
 	}
@@ -98,10 +98,7 @@ func (r *Runtime) revisionOf(d *appsv1.Deployment, revision int) (*appsv1.Replic
 	var best *appsv1.ReplicaSet
 	bestRev := 0
 	revs := map[int]bool{}
-	for _, rs := range all {
-		if owner := metav1.GetControllerOf(rs); owner == nil || owner.UID != d.UID {
-			continue
-		}
+	for _, rs := range sets {
 		n, err := strconv.Atoi(rs.Annotations[annotationDeploymentRevision])
 		if err != nil {
 			continue
@@ -132,15 +129,9 @@ func (r *Runtime) rollbackStatefulSet(ctx context.Context, w *workload, revision
 	if err != nil {
 		return r.apiError(err, "%s", what)
 	}
-	all, err := r.crevs[r.listerIndex(w.ns)].ControllerRevisions(w.ns).List(everything)
+	history, err := r.controllerRevisionsOf(w.ns, set.UID)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
-	}
-	var history []*appsv1.ControllerRevision
-	for _, cr := range all {
-		if controlledBy(cr, set.UID) {
-			history = append(history, cr)
-		}
 	}
 	slices.SortFunc(history, func(a, b *appsv1.ControllerRevision) int { return int(a.Revision - b.Revision) })
 	var to *appsv1.ControllerRevision
