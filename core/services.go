@@ -106,24 +106,13 @@ func (c *Core) allServices(ctx context.Context, target string, listers map[strin
 		stored[s] = true
 		known[c.canonicalRef(s.Ref())] = true
 	}
-	for _, name := range c.order {
-		sl, ok := listers[name]
-		if !ok {
-			continue
-		}
-		found, err := sl.ListServices(ctx)
-		if err != nil {
-			if target != "" {
-				return nil, nil, nil, fmt.Errorf("list services of target %s: %w", name, err)
-			}
-			c.log.Warn("list services", "target", name, "err", err)
-			unreachable = append(unreachable, TargetStatus{TargetInfo: c.runtimes[name].Info(), Error: berth.ErrorMessage(err)})
-			continue
-		}
-		for _, s := range found {
-			if !known[s.Ref()] {
-				svcs = append(svcs, s)
-			}
+	found, unreachable, err := c.runtimeServices(ctx, target, listers)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	for _, s := range found {
+		if !known[s.Ref()] {
+			svcs = append(svcs, s)
 		}
 	}
 	sort.SliceStable(svcs, func(i, j int) bool {
@@ -197,8 +186,24 @@ func (c *Core) find(ctx context.Context, q ServiceQuery) (svc *berth.Service, st
 
 // findUnmanaged looks for q among the workloads the runtimes report.
 func (c *Core) findUnmanaged(ctx context.Context, q ServiceQuery) ([]*berth.Service, error) {
+	found, _, err := c.runtimeServices(ctx, q.Target, c.serviceListers(q.Target))
+	if err != nil {
+		return nil, fmt.Errorf("find service %s: %w", q.Name, err)
+	}
 	var out []*berth.Service
-	listers := c.serviceListers(q.Target)
+	for _, s := range found {
+		if s.Name == q.Name && (q.Namespace == "" || q.Namespace == s.Namespace) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// runtimeServices are what the listers report, in target order. A lister
+// that fails is an error when the caller named its target; otherwise it is
+// logged and reported as unreachable, and the others still answer.
+func (c *Core) runtimeServices(ctx context.Context, target string, listers map[string]berth.ServiceLister) (
+	svcs []*berth.Service, unreachable []TargetStatus, err error) {
 	for _, name := range c.order {
 		sl, ok := listers[name]
 		if !ok {
@@ -206,19 +211,16 @@ func (c *Core) findUnmanaged(ctx context.Context, q ServiceQuery) ([]*berth.Serv
 		}
 		found, err := sl.ListServices(ctx)
 		if err != nil {
-			if q.Target != "" {
-				return nil, fmt.Errorf("find service %s on target %s: %w", q.Name, name, err)
+			if target != "" {
+				return nil, nil, fmt.Errorf("list services of target %s: %w", name, err)
 			}
-			c.log.Warn("find service", "target", name, "service", q.Name, "err", err)
+			c.log.Warn("list services", "target", name, "err", err)
+			unreachable = append(unreachable, TargetStatus{TargetInfo: c.runtimes[name].Info(), Error: berth.ErrorMessage(err)})
 			continue
 		}
-		for _, s := range found {
-			if s.Name == q.Name && (q.Namespace == "" || q.Namespace == s.Namespace) {
-				out = append(out, s)
-			}
-		}
+		svcs = append(svcs, found...)
 	}
-	return out, nil
+	return svcs, unreachable, nil
 }
 
 // GetService returns a service with its live state from the runtime.
