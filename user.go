@@ -90,3 +90,14 @@ type UserStore interface {
 	RevokeToken(ctx context.Context, jti string, expiresAt time.Time) error
 	IsTokenRevoked(ctx context.Context, jti string) (bool, error)
 }
+
+// TicketStore keeps single-use WebSocket tickets where every replica of
+// berth sees them (a browser may get one from one replica and connect to
+// another). Tickets are stored by hash, never in the clear.
+type TicketStore interface {
+	// SaveTicket records a ticket for a until expiresAt, pruning expired ones.
+	SaveTicket(ctx context.Context, hash []byte, a Actor, expiresAt time.Time) error
+	// RedeemTicket consumes a ticket: the first call before it expires gets
+	// its actor and true; every later call, or one after expiry, gets false.
+	RedeemTicket(ctx context.Context, hash []byte, now time.Time) (Actor, bool, error)
+}

@@ -56,6 +56,23 @@ func TestEventsAcrossReplicas(t *testing.T) {
 	a := StartBerth(t, "", db, key)
 	b := StartBerth(t, "", db, key)
 
+	// A ticket from one replica opens a WebSocket on the other, once.
+	code, m := a.Do(a.Token(), "POST", "/api/v1/ws-ticket", nil)
+	if code != 200 {
+		t.Fatalf("ws-ticket on a: %d %v", code, m)
+	}
+	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer dcancel()
+	onB, _, err := websocket.Dial(dctx, "ws"+strings.TrimPrefix(b.URL, "http")+"/ws?ticket="+str(m, "ticket"), nil)
+	if err != nil {
+		t.Fatalf("a ticket from replica a does not open /ws on replica b: %v", err)
+	}
+	onB.CloseNow()
+	if again, _, err := websocket.Dial(dctx, "ws"+strings.TrimPrefix(a.URL, "http")+"/ws?ticket="+str(m, "ticket"), nil); err == nil {
+		again.CloseNow()
+		t.Errorf("a ticket used on replica b was accepted again on replica a")
+	}
+
 	ws := wsDial(t, b, b.Token(), "services", "audit")
 	a.MustDo(201, "PUT", "/api/v1/services/job", map[string]any{"command": []string{"sleep", "600"},
 		"secrets": map[string]string{"TOKEN": "e2e-SECRET-event-token"}})
@@ -93,7 +110,7 @@ func TestEventsAcrossReplicas(t *testing.T) {
 		t.Errorf("a viewer received another user's audit entry")
 	}
 	// The single-use ticket cannot be replayed.
-	code, m := b.Do(b.Token(), "POST", "/api/v1/ws-ticket", nil)
+	code, m = b.Do(b.Token(), "POST", "/api/v1/ws-ticket", nil)
 	if code >= 300 {
 		t.Fatal(code, m)
 	}

@@ -24,7 +24,11 @@ func (s *Server) handleWSTicket(w http.ResponseWriter, r *http.Request) {
 	if s.hubMissing(w, r) {
 		return
 	}
-	t, exp := s.Hub.IssueTicket(state(r).actor)
+	t, exp, err := s.Hub.IssueTicket(r.Context(), state(r).actor)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"ticket": t, "expiresAt": exp.UTC()})
 }
 
@@ -36,7 +40,11 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 	st := state(r)
 	if t := r.URL.Query().Get("ticket"); t != "" {
-		a, ok := s.Hub.Redeem(t)
+		a, ok, err := s.Hub.Redeem(r.Context(), t)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
 		if !ok {
 			writeError(w, r, berth.Errorf(berth.EUNAUTHORIZED, "invalid or expired WebSocket ticket: get a new one from POST /api/v1/ws-ticket"))
 			return

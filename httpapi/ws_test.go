@@ -74,6 +74,7 @@ func newLive(t *testing.T, hc wshub.Config, extra ...func(*live, *Deps)) *live {
 	l.viewer, l.viewrA = login("vic", berth.RoleViewer)
 
 	hc.Source = l.bus
+	hc.Tickets = st
 	hc.Logs = FollowLogs(c)
 	hc.Now = func() time.Time { return time.Now().Add(time.Duration(l.clock.Load())) }
 	l.hub = wshub.New(hc)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -381,6 +383,68 @@ func TestRevokedTokens(t *testing.T) {
 			if got != want {
 				t.Errorf("IsTokenRevoked(%s) = %v, want %v", jti, got, want)
 			}
+		}
+	})
+}
+
+// TestWSTickets: a ticket is redeemed once, before it expires, and is
+// stored only as its hash; concurrent redeemers get it exactly once.
+func TestWSTickets(t *testing.T) {
+	eachKind(t, func(t *testing.T, s *store.Store) {
+		now := time.Now()
+		alice := berth.Actor{UserID: "usr-a", Username: "alice", Role: berth.RoleOperator, KeyID: "key1"}
+		must(t, s.SaveTicket(ctx, []byte("hash-live"), alice, now.Add(time.Minute)))
+		must(t, s.SaveTicket(ctx, []byte("hash-old"), alice, now.Add(-time.Second)))
+		must(t, s.SaveTicket(ctx, []byte("hash-late"), alice, now.Add(time.Second)))
+
+		tests := []struct {
+			name string
+			hash string
+			at   time.Time
+			ok   bool
+		}{
+			{"live", "hash-live", now, true},
+			{"replayed", "hash-live", now, false},
+			{"unknown", "hash-none", now, false},
+			{"expired before saving the next one", "hash-old", now, false},
+			{"redeemed after it expired", "hash-late", now.Add(2 * time.Second), false},
+		}
+		for _, tc := range tests {
+			a, ok, err := s.RedeemTicket(ctx, []byte(tc.hash), tc.at)
+			must(t, err)
+			if ok != tc.ok {
+				t.Errorf("%s: redeemed = %v, want %v", tc.name, ok, tc.ok)
+			}
+			if ok && a != alice {
+				t.Errorf("%s: actor = %+v, want %+v", tc.name, a, alice)
+			}
+		}
+		// Nothing is left: used, expired and late tickets are all gone.
+		var n int
+		must(t, s.DB().QueryRowContext(ctx, "SELECT COUNT(*) FROM ws_tickets").Scan(&n))
+		if n != 0 {
+			t.Errorf("%d tickets left in the table", n)
+		}
+
+		must(t, s.SaveTicket(ctx, []byte("hash-race"), alice, now.Add(time.Minute)))
+		var wins atomic.Int32
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, ok, err := s.RedeemTicket(ctx, []byte("hash-race"), now)
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					wins.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		if wins.Load() != 1 {
+			t.Errorf("a ticket redeemed concurrently was accepted %d times, want once", wins.Load())
 		}
 	})
 }

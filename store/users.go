@@ -288,3 +288,41 @@ func (s *Store) IsTokenRevoked(ctx context.Context, jti string) (bool, error) {
 	}
 	return true, nil
 }
+
+// SaveTicket records a WebSocket ticket (by hash) and prunes expired ones.
+func (s *Store) SaveTicket(ctx context.Context, hash []byte, a berth.Actor, expiresAt time.Time) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM ws_tickets WHERE expires_at <= ?`), micros(time.Now())); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO ws_tickets (hash, user_id, username, role, key_id, expires_at)
+			VALUES (?, ?, ?, ?, ?, ?)`), hash, a.UserID, a.Username, string(a.Role), a.KeyID, micros(expiresAt))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("save websocket ticket: %w", err)
+	}
+	return nil
+}
+
+// RedeemTicket deletes the ticket and returns its actor when it had not
+// expired. One DELETE … RETURNING: of two replicas redeeming the same
+// ticket at once, exactly one gets the row.
+func (s *Store) RedeemTicket(ctx context.Context, hash []byte, now time.Time) (berth.Actor, bool, error) {
+	var a berth.Actor
+	var role string
+	var exp int64
+	err := s.db.QueryRowContext(ctx, s.q(`DELETE FROM ws_tickets WHERE hash = ?
+		RETURNING user_id, username, role, key_id, expires_at`), hash).Scan(&a.UserID, &a.Username, &role, &a.KeyID, &exp)
+	if errors.Is(err, sql.ErrNoRows) {
+		return berth.Actor{}, false, nil
+	}
+	if err != nil {
+		return berth.Actor{}, false, fmt.Errorf("redeem websocket ticket: %w", err)
+	}
+	if micros(now) >= exp {
+		return berth.Actor{}, false, nil
+	}
+	a.Role = berth.Role(role)
+	return a, true, nil
+}

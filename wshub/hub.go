@@ -6,8 +6,10 @@ package wshub
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -43,6 +45,9 @@ type Config struct {
 	PongTimeout  time.Duration // default 10s
 	WriteTimeout time.Duration // default 10s
 	TicketTTL    time.Duration // default 30s
+	// Tickets keeps the WebSocket tickets (required): the store, so that a
+	// ticket from one replica is good on every other.
+	Tickets berth.TicketStore
 	// OriginPatterns are the hosts (path.Match patterns) of cross-origin
 	// pages allowed to connect; the request's own host always is.
 	OriginPatterns []string
@@ -66,16 +71,8 @@ type Hub struct {
 	logs    map[string]*follower // by service name
 	closed  bool
 
-	ticketsMu sync.Mutex
-	tickets   map[string]ticket
-
 	dropped atomic.Int64
 	done    chan struct{}
-}
-
-type ticket struct {
-	actor   berth.Actor
-	expires time.Time
 }
 
 type follower struct {
@@ -109,8 +106,11 @@ func New(cfg Config) *Hub {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Tickets == nil {
+		panic("wshub: Config.Tickets is required")
+	}
 	h := &Hub{cfg: cfg, log: cfg.Logger.With("component", "wshub"), clients: map[*client]struct{}{},
-		logs: map[string]*follower{}, tickets: map[string]ticket{}, done: make(chan struct{})}
+		logs: map[string]*follower{}, done: make(chan struct{})}
 	if cfg.Source != nil {
 		h.sub = cfg.Source.Subscribe(8192)
 		go h.run()
@@ -142,36 +142,30 @@ func (h *Hub) MaxClients() int { return h.cfg.MaxClients }
 
 // IssueTicket returns a single-use ticket that authenticates one WebSocket
 // connection as a within the TTL (browsers cannot set headers on /ws).
-func (h *Hub) IssueTicket(a berth.Actor) (string, time.Time) {
+func (h *Hub) IssueTicket(ctx context.Context, a berth.Actor) (string, time.Time, error) {
 	b := make([]byte, 24)
 	_, _ = rand.Read(b)
 	t := hex.EncodeToString(b)
-	now := h.cfg.Now()
-	exp := now.Add(h.cfg.TicketTTL)
-	h.ticketsMu.Lock()
-	defer h.ticketsMu.Unlock()
-	for k, v := range h.tickets {
-		if !now.Before(v.expires) {
-			delete(h.tickets, k)
-		}
+	exp := h.cfg.Now().Add(h.cfg.TicketTTL)
+	if err := h.cfg.Tickets.SaveTicket(ctx, ticketHash(t), a, exp); err != nil {
+		return "", time.Time{}, fmt.Errorf("issue websocket ticket: %w", err)
 	}
-	h.tickets[t] = ticket{actor: a, expires: exp}
-	return t, exp
+	return t, exp, nil
 }
 
 // Redeem consumes a ticket: it is valid once, before it expires.
-func (h *Hub) Redeem(t string) (berth.Actor, bool) {
-	h.ticketsMu.Lock()
-	defer h.ticketsMu.Unlock()
-	tk, ok := h.tickets[t]
-	if !ok {
-		return berth.Actor{}, false
+func (h *Hub) Redeem(ctx context.Context, t string) (berth.Actor, bool, error) {
+	a, ok, err := h.cfg.Tickets.RedeemTicket(ctx, ticketHash(t), h.cfg.Now())
+	if err != nil {
+		return berth.Actor{}, false, fmt.Errorf("redeem websocket ticket: %w", err)
 	}
-	delete(h.tickets, t)
-	if !h.cfg.Now().Before(tk.expires) {
-		return berth.Actor{}, false
-	}
-	return tk.actor, true
+	return a, ok, nil
+}
+
+// ticketHash is what is stored of a ticket: a copy of the store is no key.
+func ticketHash(t string) []byte {
+	h := sha256.Sum256([]byte(t))
+	return h[:]
 }
 
 // Serve upgrades the request of an authenticated actor and serves the

@@ -252,7 +252,7 @@ func server(clients int) error {
 	if err != nil {
 		return err
 	}
-	hub := wshub.New(wshub.Config{Source: bus, Logs: httpapi.FollowLogs(c), MaxClients: clients + 10})
+	hub := wshub.New(wshub.Config{Source: bus, Tickets: st, Logs: httpapi.FollowLogs(c), MaxClients: clients + 10})
 	api := httpapi.NewServer(httpapi.Deps{Core: c, Accounts: acc, Audit: st, Events: bus, Hub: hub, Version: "bench", Started: time.Now()})
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
 	srv.RegisterOnShutdown(api.CloseStreams)

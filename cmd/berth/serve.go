@@ -290,7 +290,7 @@ func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e
 	if cfg.RateLimit > 0 {
 		limiter = auth.NewLimiter(cfg.RateLimit, int(cfg.RateLimit*2)+1)
 	}
-	hub := wshub.New(wshub.Config{Source: bus, Logs: httpapi.FollowLogs(c), MaxClients: cfg.WSMaxClients,
+	hub := wshub.New(wshub.Config{Source: bus, Tickets: st, Logs: httpapi.FollowLogs(c), MaxClients: cfg.WSMaxClients,
 		OriginPatterns: wshub.OriginHosts(cfg.AllowedOrigins), Logger: logger.With("component", "ws")})
 	api := httpapi.NewServer(httpapi.Deps{Events: bus, Hub: hub, Usage: httpapi.SamplerUsage(sampler), Sampler: sampler,
 		Core: c, Accounts: accounts, Audit: st, ActivityKey: activityKey, Logger: logger, Leading: elector.Leading,
