@@ -17,6 +17,16 @@ type Event struct {
 	Data  any    `json:"data"`
 }
 
+// TopicResync is the topic of events that tell every WebSocket client,
+// whatever it subscribed to, that events may have been lost (this replica's
+// link to the others was down, or it fell behind): a client should re-read
+// what it shows. Type says why: EventsReconnected or EventsDropped.
+const (
+	TopicResync       = "resync"
+	EventsReconnected = "events.reconnected"
+	EventsDropped     = "events.dropped"
+)
+
 // Publisher sends events; it never blocks the caller for long and never fails
 // the operation that caused the event.
 type Publisher interface {

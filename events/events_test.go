@@ -202,17 +202,26 @@ func TestPostgresReconnect(t *testing.T) {
 		WHERE application_name = $1 AND datname = current_database()`, events.ListenerName).Scan(&killed); err != nil || killed != 2 {
 		t.Fatalf("terminated %d listeners, %v; want 2", killed, err)
 	}
-	// Events notified while a listener is down are lost: publish until one arrives.
+	// Events notified while a listener is down are lost: publish until one
+	// arrives. Before it, subscribers hear that they may have missed some.
 	deadline := time.Now().Add(30 * time.Second)
+	resync := false
 	for i := 0; ; i++ {
 		sendBus.Publish(ctx, berth.Event{Topic: "audit", Type: "after.reconnect", Data: i})
 		select {
 		case e := <-sub.C:
+			if e.Topic == berth.TopicResync && e.Type == berth.EventsReconnected {
+				resync = true
+				continue
+			}
 			if e.Type != "after.reconnect" {
 				t.Fatalf("got %q", e.Type)
 			}
 			if recvBus.Reconnects() < 1 {
 				t.Fatal("event arrived but no reconnect was counted")
+			}
+			if !resync {
+				t.Fatal("events flow again, but no resync event told subscribers that some were lost")
 			}
 			return
 		case <-time.After(200 * time.Millisecond):

@@ -222,7 +222,8 @@ func (p *Postgres) notify(ctx context.Context, msg []byte) error {
 }
 
 // listen holds the LISTEN connection and re-establishes it, with backoff,
-// whenever it is lost. Events notified while it was down are lost.
+// whenever it is lost. Events notified while it was down are lost; a
+// TopicResync event after the reconnect says so.
 func (p *Postgres) listen(ctx context.Context, ready chan<- error) {
 	defer p.listening.Done()
 	backoff := 100 * time.Millisecond
@@ -249,6 +250,10 @@ func (p *Postgres) listen(ctx context.Context, ready chan<- error) {
 		} else {
 			p.reconnects.Add(1)
 			p.log.Info("event listener reconnected")
+			// What the others notified meanwhile is gone: tell subscribers
+			// to re-read instead of showing a stale picture.
+			p.deliver(berth.Event{Topic: berth.TopicResync, Type: berth.EventsReconnected, Time: time.Now(),
+				Data: map[string]string{"reason": "this replica lost its link to the other replicas; events may have been missed"}})
 		}
 		backoff = 100 * time.Millisecond
 		err = p.receive(ctx, conn)

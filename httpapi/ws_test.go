@@ -392,6 +392,37 @@ func TestWSSlowClient(t *testing.T) {
 	waitFor(t, "one client left", func() bool { return l.hub.Clients() == 1 })
 }
 
+// TestWSResyncAfterDrops: when the hub falls behind and the bus drops
+// events, every client, whatever it subscribed to, is told to re-read.
+func TestWSResyncAfterDrops(t *testing.T) {
+	l := newLive(t, wshub.Config{SourceBuffer: 1})
+	c := l.dial(t, l.viewer)
+	c.send("subscribe", "environments") // none of the events below
+	done := make(chan struct{})
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		for {
+			for i := 0; i < 2000; i++ {
+				l.bus.Publish(context.Background(), berth.Event{Topic: "services", Type: "service.updated", Data: i})
+			}
+			// One more after a pause: the hub announces drops when it
+			// reads the next event.
+			select {
+			case <-done:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			l.bus.Publish(context.Background(), berth.Event{Topic: "services", Type: "service.updated", Data: -1})
+		}
+	}()
+	defer func() { close(done); <-published }()
+	f := c.next(30 * time.Second)
+	if f.Topic != berth.TopicResync || f.Type != berth.EventsDropped {
+		t.Fatalf("got %s %s, want a resync frame (and no services events)", f.Topic, f.Type)
+	}
+}
+
 func TestWSConnectionCap(t *testing.T) {
 	l := newLive(t, wshub.Config{MaxClients: 2})
 	l.dial(t, l.viewer)

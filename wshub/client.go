@@ -46,6 +46,9 @@ type reply struct {
 }
 
 func (c *client) wants(e berth.Event) bool {
+	if e.Topic == berth.TopicResync {
+		return true // whatever it subscribed to may have missed something
+	}
 	c.mu.Lock()
 	ok := c.topics[e.Topic]
 	c.mu.Unlock()

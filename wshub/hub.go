@@ -41,6 +41,7 @@ type Config struct {
 	Logs         LogFollower // nil: logs:<service> topics are refused
 	MaxClients   int         // default 1000
 	QueueSize    int         // events queued per client before it is dropped; default 256
+	SourceBuffer int         // events the hub's own subscription holds; default 8192
 	PingInterval time.Duration
 	PongTimeout  time.Duration // default 10s
 	WriteTimeout time.Duration // default 10s
@@ -88,6 +89,9 @@ func New(cfg Config) *Hub {
 	if cfg.QueueSize <= 0 {
 		cfg.QueueSize = 256
 	}
+	if cfg.SourceBuffer <= 0 {
+		cfg.SourceBuffer = 8192
+	}
 	if cfg.PingInterval <= 0 {
 		cfg.PingInterval = 30 * time.Second
 	}
@@ -112,7 +116,7 @@ func New(cfg Config) *Hub {
 	h := &Hub{cfg: cfg, log: cfg.Logger.With("component", "wshub"), clients: map[*client]struct{}{},
 		logs: map[string]*follower{}, done: make(chan struct{})}
 	if cfg.Source != nil {
-		h.sub = cfg.Source.Subscribe(8192)
+		h.sub = cfg.Source.Subscribe(cfg.SourceBuffer)
 		go h.run()
 	} else {
 		close(h.done)
@@ -122,7 +126,16 @@ func New(cfg Config) *Hub {
 
 func (h *Hub) run() {
 	defer close(h.done)
+	var dropped uint64
 	for e := range h.sub.C {
+		// The bus drops events when the hub falls behind; clients then
+		// hear, before the next event, that they should re-read.
+		if d := h.sub.Dropped(); d != dropped {
+			h.log.Warn("events dropped: the hub fell behind", "dropped", d-dropped)
+			dropped = d
+			h.Dispatch(berth.Event{Topic: berth.TopicResync, Type: berth.EventsDropped, Time: h.cfg.Now(),
+				Data: map[string]any{"reason": "the server fell behind and dropped events", "dropped": d}})
+		}
 		h.Dispatch(e)
 	}
 }
