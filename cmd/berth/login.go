@@ -5,11 +5,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/berthhq/berth"
 	"github.com/berthhq/berth/client"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 )
 
 func newLoginCmd(e *cliEnv, f *clientFlags) *cobra.Command {
@@ -61,6 +63,18 @@ func readPassword(e *cliEnv, fromStdin bool) (string, error) {
 			return p, nil
 		}
 		fmt.Fprint(e.stderr, "Password: ")
+		// At a terminal, the password is read without echo.
+		if f, ok := e.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			b, err := term.ReadPassword(int(f.Fd()))
+			fmt.Fprintln(e.stderr)
+			if err != nil {
+				return "", fmt.Errorf("read password: %w", err)
+			}
+			if len(b) == 0 {
+				return "", berth.Invalid("password", "is empty")
+			}
+			return string(b), nil
+		}
 	}
 	line, err := bufio.NewReader(e.stdin).ReadString('\n')
 	if err != nil && err != io.EOF {
