@@ -20,8 +20,9 @@ import (
 // An environment on Kubernetes is a Deployment of one workspace pod (none
 // while stopped), a ReadWriteOnce PVC mounted at the workspace path (kept
 // across stop/start), a Secret with its credentials (referenced from the
-// pod, never copied into the Deployment) and a ClusterIP Service for the
-// IDE port. Objects are named after the environment id.
+// pod, never copied into the Deployment), a ClusterIP Service for the IDE
+// port and, when the target sets IngressHost, an Ingress to that Service
+// (ingress.go). Objects are named after the environment id.
 
 // ApplyEnvironment creates the environment's objects or converges them to
 // env (running, or scaled to 0 when env.Stopped), and reports its state.
@@ -37,6 +38,12 @@ func (r *Runtime) applyEnv(ctx context.Context, env *berth.Environment, what str
 	image, err := r.workspaceImage(env)
 	if err != nil {
 		return nil, err
+	}
+	var host string
+	if r.cfg.IngressHost != "" {
+		if host, err = r.ingressHost(e); err != nil {
+			return nil, err
+		}
 	}
 	if err := r.waitSynced(ctx); err != nil {
 		return nil, err
@@ -59,6 +66,11 @@ func (r *Runtime) applyEnv(ctx context.Context, env *berth.Environment, what str
 	}
 	if err := r.applyEnvService(ctx, e, env.UserID); err != nil {
 		return nil, r.apiError(err, "%s: service %s", what, e)
+	}
+	if host != "" {
+		if err := r.applyIngress(ctx, e, env.UserID, host); err != nil {
+			return nil, r.apiError(err, "%s: ingress %s", what, e)
+		}
 	}
 	// A Secret no longer needed goes only now that the pod template no longer refers to it.
 	if len(secrets) == 0 {
@@ -87,6 +99,9 @@ func (r *Runtime) envConflict(ctx context.Context, e envRef) error {
 	}
 	if c, err := r.pvcs[i].PersistentVolumeClaims(e.ns).Get(e.name); err == nil && !e.owns(c) {
 		return taken("persistent volume claim", c)
+	}
+	if err := r.ingressConflict(ctx, e); err != nil {
+		return err
 	}
 	s, err := r.client.CoreV1().Secrets(e.ns).Get(ctx, e.secret, metav1.GetOptions{})
 	switch {
@@ -253,8 +268,8 @@ func (r *Runtime) StartEnvironment(ctx context.Context, env *berth.Environment) 
 	return err
 }
 
-// StopEnvironment scales the workspace to 0. The claim (and the Secret and
-// Service) stay, so starting again finds the same workspace.
+// StopEnvironment scales the workspace to 0. The claim (and the Secret,
+// Service and Ingress) stay, so starting again finds the same workspace.
 func (r *Runtime) StopEnvironment(ctx context.Context, env *berth.Environment) error {
 	e, err := r.envRef(env)
 	if err != nil {
@@ -292,9 +307,9 @@ func (r *Runtime) StopEnvironment(ctx context.Context, env *berth.Environment) e
 	return nil
 }
 
-// DeleteEnvironment removes the Deployment, Service and Secret, and the
-// claim unless keepVolume. What is gone already is fine, and objects of
-// the same names that are not this environment's (the cause of a CONFLICT
+// DeleteEnvironment removes the Deployment, Service, Ingress and Secret,
+// and the claim unless keepVolume. What is gone already is fine, and objects
+// of the same names that are not this environment's (the cause of a CONFLICT
 // at create) are left alone: deleting the environment must not be blocked
 // by what berth never made.
 func (r *Runtime) DeleteEnvironment(ctx context.Context, env *berth.Environment, keepVolume bool) error {
@@ -308,6 +323,10 @@ func (r *Runtime) DeleteEnvironment(ctx context.Context, env *berth.Environment,
 		return r.apiError(err, "%s: deployment", what)
 	}
 	services, secrets := r.client.CoreV1().Services(e.ns), r.client.CoreV1().Secrets(e.ns)
+	// The Ingress first: it routes to the Service.
+	if err := r.deleteIngress(ctx, e); err != nil {
+		return r.apiError(err, "%s: ingress", what)
+	}
 	if err := deleteOwned(ctx, e, e.name, services.Get, services.Delete); err != nil {
 		return r.apiError(err, "%s: service", what)
 	}

@@ -172,8 +172,33 @@ func (r *Runtime) workspaceTemplate(e envRef, env *berth.Environment, image stri
 			// service links would flood its environment.
 			AutomountServiceAccountToken: ptr.To(false),
 			EnableServiceLinks:           ptr.To(false),
+			SecurityContext:              r.workspaceSecurityContext(),
+			ImagePullSecrets:             r.pullSecrets(),
 		},
 	}
+}
+
+// workspaceSecurityContext gives the claim to WorkspaceFSGroup: volumes are
+// mounted root-owned, and workspace images usually run as a non-root user
+// (code-server's as uid 1000). OnRootMismatch skips the recursive chown
+// when the root of the volume already has the group, so a big workspace
+// starts fast. nil without a group: the API server defaults it to {}.
+func (r *Runtime) workspaceSecurityContext() *corev1.PodSecurityContext {
+	if r.cfg.WorkspaceFSGroup == 0 {
+		return nil
+	}
+	return &corev1.PodSecurityContext{FSGroup: ptr.To(r.cfg.WorkspaceFSGroup),
+		FSGroupChangePolicy: ptr.To(corev1.FSGroupChangeOnRootMismatch)}
+}
+
+// pullSecrets are the pods' imagePullSecrets: nil when the target has none,
+// as the live template then has none either (no needless update).
+func (r *Runtime) pullSecrets() []corev1.LocalObjectReference {
+	var out []corev1.LocalObjectReference
+	for _, name := range r.cfg.ImagePullSecrets {
+		out = append(out, corev1.LocalObjectReference{Name: name})
+	}
+	return out
 }
 
 // applyWorkspace sets what berth owns on d (new or existing). Recreate,

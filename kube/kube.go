@@ -95,6 +95,24 @@ type Config struct {
 	URLTemplate string
 	// AgentBaseURL is handed to workspaces as AGENT_BASE_URL (Dev8's name).
 	AgentBaseURL string
+	// IngressHost, when set, gives every environment an Ingress for this
+	// host, a template of {name}, {namespace} and {id} like URLTemplate
+	// (e.g. "{id}.dev.example.com"), to the IDE port of its Service; with
+	// no URLTemplate, vsCodeUrl is then http(s)://<host>. Without it berth
+	// makes no Ingress and makes no Ingress API call at all.
+	// IngressClassName picks the controller (empty: the cluster's default
+	// class); IngressTLSSecret names an existing TLS Secret of
+	// EnvNamespace that serves the host (and makes the URL https).
+	IngressHost      string
+	IngressClassName string
+	IngressTLSSecret string
+	// WorkspaceFSGroup, when not 0, is the workspace pod's fsGroup, so that a
+	// workspace image running as a non-root user can write its claim.
+	WorkspaceFSGroup int64
+	// ImagePullSecrets name Secrets (in each object's namespace; berth does
+	// not create them) with which the pods of berth's services and of
+	// environments pull their images.
+	ImagePullSecrets []string
 }
 
 // Runtime is a berth.Runtime for one cluster.
@@ -131,6 +149,9 @@ var (
 func New(cfg Config) (*Runtime, error) {
 	if cfg.Target == "" {
 		return nil, errors.New("kubernetes target: a name is required")
+	}
+	if err := checkExtras(cfg); err != nil {
+		return nil, fmt.Errorf("kubernetes target %q: %w", cfg.Target, err)
 	}
 	rc := cfg.Rest
 	if rc == nil {
@@ -181,7 +202,7 @@ func New(cfg Config) (*Runtime, error) {
 		cfg.IDEPort = 8080
 	}
 	if cfg.URLTemplate == "" {
-		cfg.URLTemplate = DefaultURLTemplate
+		cfg.URLTemplate = defaultURLTemplate(cfg)
 	}
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {

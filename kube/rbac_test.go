@@ -24,11 +24,13 @@ func rbacManifest(t *testing.T) string {
 
 // asServiceAccount is a runtime that talks to the cluster with the token of
 // a ServiceAccount, not as cluster admin.
-func asServiceAccount(t *testing.T, c *kubetest.Cluster, ns, sa string, namespaces []string) *kube.Runtime {
+// cfg holds the target's settings; its connection fields are set here.
+func asServiceAccount(t *testing.T, c *kubetest.Cluster, ns, sa string, cfg kube.Config) *kube.Runtime {
 	t.Helper()
 	token := strings.TrimSpace(c.Kubectl(t, "-n", ns, "create", "token", sa, "--duration=1h"))
-	rc := &rest.Config{Host: c.Config.Host, BearerToken: token, TLSClientConfig: rest.TLSClientConfig{CAData: c.Config.CAData, CAFile: c.Config.CAFile}}
-	rt, err := kube.New(kube.Config{Target: "k8s", Rest: rc, Namespaces: namespaces})
+	cfg.Target = "k8s"
+	cfg.Rest = &rest.Config{Host: c.Config.Host, BearerToken: token, TLSClientConfig: rest.TLSClientConfig{CAData: c.Config.CAData, CAFile: c.Config.CAFile}}
+	rt, err := kube.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +54,9 @@ func TestRBAC(t *testing.T) {
 	if err != nil || review.Status.Allowed {
 		t.Fatalf("the namespaced account may list deployments everywhere (%v): the test would prove nothing", err)
 	}
-	rt := asServiceAccount(t, c, ns, "berth-ns", []string{ns})
+	// ingressHost: environments get an Ingress, so its permissions are exercised too.
+	rt := asServiceAccount(t, c, ns, "berth-ns", kube.Config{Namespaces: []string{ns}, IngressHost: "{id}.rbac.example.test",
+		IngressTLSSecret: "wildcard-tls", ImagePullSecrets: []string{"registry-creds"}, WorkspaceFSGroup: 1000})
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	allowed := func(what string, err error) {
@@ -113,18 +117,34 @@ func TestRBAC(t *testing.T) {
 		BaseImage: "node", Secrets: berth.EnvSecrets{CodeServerPassword: "pw-rbac"}}
 	_, err = rt.ApplyEnvironment(ctx, env)
 	must("apply environment", err)
+	// Someone edits the Ingress: applying again writes it back (update).
+	ing, err := c.Client.NetworkingV1().Ingresses(ns).Get(ctx, env.ID, metav1.GetOptions{})
+	must("read the environment's ingress", err)
+	ing.Spec.Rules[0].Host = "elsewhere.example.test"
+	_, err = c.Client.NetworkingV1().Ingresses(ns).Update(ctx, ing, metav1.UpdateOptions{})
+	must("edit the ingress", err)
+	_, err = rt.ApplyEnvironment(ctx, env)
+	must("apply environment again", err)
 	must("stop environment", rt.StopEnvironment(ctx, env))
 	must("start environment", rt.StartEnvironment(ctx, env))
 	_, err = rt.EnvironmentState(ctx, env)
 	must("environment state", err)
 	must("delete environment", rt.DeleteEnvironment(ctx, env, false))
+	if _, err := c.Client.NetworkingV1().Ingresses(ns).Get(ctx, env.ID, metav1.GetOptions{}); err == nil {
+		t.Error("the ingress is still there after delete")
+	}
+	// keepVolume marks the claim it keeps.
+	kept := &berth.Environment{ID: "env-rbac2", UserID: "usr-1", StorageGB: 1}
+	_, err = rt.ApplyEnvironment(ctx, kept)
+	must("apply environment", err)
+	must("delete environment keeping its volume", rt.DeleteEnvironment(ctx, kept, true))
 	must("delete service", rt.DeleteService(ctx, ref))
 	if _, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{}); err == nil {
 		t.Error("the deployment is still there after delete")
 	}
 
 	// Watching every namespace needs the ClusterRoleBinding of the manifest.
-	all := asServiceAccount(t, c, "berth-system", "berth", nil)
+	all := asServiceAccount(t, c, "berth-system", "berth", kube.Config{})
 	_, err = all.ListServices(ctx)
 	must("list services in every namespace", err)
 	_, err = all.Inventory(ctx)

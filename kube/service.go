@@ -37,6 +37,7 @@ func (r *Runtime) ApplyService(ctx context.Context, svc *berth.Service) error {
 	if err != nil {
 		return err
 	}
+	tmpl.Spec.ImagePullSecrets = r.pullSecrets()
 	what := fmt.Sprintf("apply service %s/%s", ns, svc.Name)
 	if err := r.applySecret(ctx, ns, svc); err != nil {
 		return r.apiError(err, "%s: secret", what)

@@ -66,6 +66,21 @@ type targetConfig struct {
 	PrometheusURL string `json:"prometheusURL"`
 	URLTemplate   string `json:"urlTemplate"`
 	StorageClass  string `json:"storageClass"`
+	// An Ingress per environment on kubernetes targets: ingressHost is a
+	// host template ({name}, {namespace}, {id}, e.g. "{id}.dev.example.com");
+	// ingressClassName (empty: the cluster's default class) and
+	// ingressTLSSecret (a TLS Secret in the environment namespace, which
+	// makes vsCodeUrl https) are optional. No ingressHost: no Ingress.
+	IngressHost      string `json:"ingressHost"`
+	IngressClassName string `json:"ingressClassName"`
+	IngressTLSSecret string `json:"ingressTLSSecret"`
+	// WorkspaceFSGroup is the fsGroup of workspace pods on kubernetes
+	// targets (0: none), so that non-root workspace images can write their
+	// volume.
+	WorkspaceFSGroup int64 `json:"workspaceFSGroup"`
+	// ImagePullSecrets name Secrets berth's services and environments pull
+	// their images with on kubernetes targets; berth does not create them.
+	ImagePullSecrets []string `json:"imagePullSecrets"`
 	// LokiSelector maps a service to a LogQL stream selector when lokiURL is
 	// set, e.g. {namespace="{namespace}", app="{name}"} (default per provider).
 	LokiSelector string `json:"lokiSelector"`

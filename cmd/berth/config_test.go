@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -103,5 +106,59 @@ func TestACITargetConfig(t *testing.T) {
 	a := c.Targets[1]
 	if a.Type != "aci" || a.Name != "aci-eastus" || a.Region != "eastus" || a.StorageAccount != "dev8files" || a.Templates["node"].Image != "example.test/dev8/node:1" {
 		t.Errorf("aci target = %+v", a)
+	}
+}
+
+func TestKubernetesTargetConfig(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "berth.yaml")
+	os.WriteFile(p, []byte(`targets:
+  - name: prod-eu
+    type: kubernetes
+    namespaces: [apps, workspaces]
+    environmentNamespace: workspaces
+    ingressHost: "{id}.dev.example.test"
+    ingressClassName: nginx
+    ingressTLSSecret: dev-wildcard-tls
+    workspaceFSGroup: 1000
+    imagePullSecrets: [regcred, mirror-creds]
+`), 0o600)
+	c, err := loadServerConfig(envOf(nil), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := c.Targets[0]
+	if k.IngressHost != "{id}.dev.example.test" || k.IngressClassName != "nginx" || k.IngressTLSSecret != "dev-wildcard-tls" ||
+		k.WorkspaceFSGroup != 1000 || strings.Join(k.ImagePullSecrets, ",") != "regcred,mirror-creds" {
+		t.Errorf("kubernetes target = %+v", k)
+	}
+}
+
+// TestServeRejectsBadKubernetesTarget: a kubernetes target whose settings
+// cannot work stops `berth serve` with a message naming the field (checked
+// before any cluster is contacted: none exists here).
+func TestServeRejectsBadKubernetesTarget(t *testing.T) {
+	for _, tc := range []struct{ yaml, field string }{
+		{"ingressHost: dev.example.test", "ingressHost"},
+		{`ingressHost: "https://{id}.dev.example.test"`, "ingressHost"},
+		{"ingressTLSSecret: dev-tls", "ingressTLSSecret"},
+		{"workspaceFSGroup: -5", "workspaceFSGroup"},
+		{"imagePullSecrets: [Reg_Cred]", "imagePullSecrets"},
+	} {
+		t.Run(tc.field, func(t *testing.T) {
+			dir := t.TempDir()
+			p := filepath.Join(dir, "berth.yaml")
+			os.WriteFile(p, []byte("targets:\n  - name: k8s\n    type: kubernetes\n    "+tc.yaml+"\n"), 0o600)
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			var stdout, stderr bytes.Buffer
+			err := run(ctx, []string{"serve", "-c", p, "--data-dir", filepath.Join(dir, "data"), "--listen", "127.0.0.1:0"},
+				envOf(map[string]string{"BERTH_ADMIN_PASSWORD": "correct-horse-battery"}), strings.NewReader(""), &stdout, &stderr)
+			if err == nil || !strings.Contains(err.Error(), tc.field) || !strings.Contains(err.Error(), "k8s") {
+				t.Fatalf("serve: %v, want an error naming target k8s and %s", err, tc.field)
+			}
+			if strings.Contains(stdout.String(), "is running") {
+				t.Errorf("berth started: %s", stdout.String())
+			}
+		})
 	}
 }

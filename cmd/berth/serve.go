@@ -142,7 +142,9 @@ func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e
 				Context: t.Context, Namespaces: t.Namespaces, DefaultNamespace: t.DefaultNamespace,
 				EnvNamespace: t.EnvironmentNamespace, WorkspaceImage: t.Image, Templates: images,
 				WorkspacePath: t.WorkspacePath, IDEPort: t.IDEPort, StorageClass: t.StorageClass,
-				URLTemplate: t.URLTemplate, AgentBaseURL: cfg.PublicURL})
+				URLTemplate: t.URLTemplate, AgentBaseURL: cfg.PublicURL,
+				IngressHost: t.IngressHost, IngressClassName: t.IngressClassName, IngressTLSSecret: t.IngressTLSSecret,
+				WorkspaceFSGroup: t.WorkspaceFSGroup, ImagePullSecrets: t.ImagePullSecrets})
 			if err != nil {
 				return fmt.Errorf("target %s: %w", t.Name, err)
 			}
