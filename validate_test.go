@@ -128,6 +128,18 @@ func TestErrorCodes(t *testing.T) {
 	if berth.ErrorCode(err) != berth.ENOTFOUND || berth.ErrorMessage(err) != `start environment env-x: environment "env-x" not found` {
 		t.Errorf("wrap: %v / %s", berth.ErrorCode(err), berth.ErrorMessage(err))
 	}
+	for _, tc := range []struct {
+		err  *berth.Error
+		want string
+	}{
+		{&berth.Error{Code: berth.ESERVICE, Message: "apply x", Err: errPlain("boom")}, "SERVICE_ERROR: apply x: boom"},
+		// An adapter that put the cause in the message does not get it twice.
+		{&berth.Error{Code: berth.ESERVICE, Message: "apply x: boom", Err: errPlain("boom")}, "SERVICE_ERROR: apply x: boom"},
+	} {
+		if got := tc.err.Error(); got != tc.want {
+			t.Errorf("Error() = %q, want %q", got, tc.want)
+		}
+	}
 	if berth.ErrorMessage(errPlain("db password=hunter2")) != "internal error" {
 		t.Errorf("uncoded errors must not leak their text")
 	}
