@@ -16,8 +16,9 @@ import (
 // longer. Runtimes that clean up after themselves (ACI) are not listed.
 
 // orphanOrder deletes workloads before what they use: a claim is still
-// mounted while its Deployment exists.
-var orphanOrder = map[string]int{"deployment": 0, "statefulset": 0, "pod": 1, "k8s-service": 2, "pvc": 3}
+// mounted while its Deployment exists. An Ingress goes with the workloads,
+// before the Service it routes to.
+var orphanOrder = map[string]int{"deployment": 0, "statefulset": 0, "ingress": 0, "pod": 1, "k8s-service": 2, "pvc": 3}
 
 // CleanupOrphans removes the due orphans of the targets configured with a
 // grace (Config.OrphanGrace). It returns the first error and goes on.

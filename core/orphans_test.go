@@ -10,7 +10,8 @@ import (
 )
 
 // TestCleanupOrphans: orphans of a target with a grace go once they have
-// been orphaned that long, workloads before the volumes they use; pods go
+// been orphaned that long, workloads and ingresses before the Services and
+// volumes they use; pods go
 // with their workload, everything else stays, and a target without a grace
 // is never touched.
 func TestCleanupOrphans(t *testing.T) {
@@ -26,6 +27,10 @@ func TestCleanupOrphans(t *testing.T) {
 	// An orphaned pod: its workload's deletion takes it along.
 	k8s.items = append(k8s.items, berth.Resource{Type: "pod", ID: "ns/old-5f7-abcde", Target: "k8s", Managed: true,
 		Orphaned: false, BerthKind: "service", BerthID: "old"})
+	// The gone environment's Service, listed before the Ingress routing to
+	// it: the Ingress goes first, with the workloads.
+	k8s.items = append(k8s.items, item("k8s-service", "ns/ws-gone", "environment", "env-gone000"),
+		item("ingress", "ns/ws-gone", "environment", "env-gone000"))
 
 	steps := []struct {
 		advance time.Duration
@@ -33,7 +38,8 @@ func TestCleanupOrphans(t *testing.T) {
 	}{
 		{0, nil},                // first seen orphaned now
 		{30 * time.Minute, nil}, // within the grace
-		{31 * time.Minute, []string{"delete deployment ns/old", "delete deployment other/web", "delete pvc ns/ws-gone"}},
+		{31 * time.Minute, []string{"delete deployment ns/old", "delete deployment other/web", "delete ingress ns/ws-gone",
+			"delete k8s-service ns/ws-gone", "delete pvc ns/ws-gone"}},
 	}
 	for i, s := range steps {
 		clk.Add(s.advance)

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/berthhq/berth"
@@ -14,13 +16,18 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/informers"
+	corelisters "k8s.io/client-go/listers/core/v1"
 )
 
 // With IngressHost set, an environment also has an Ingress of the same name
 // as its Service: one rule, host → "/" → the Service's IDE port. It stays
 // across stop/start (the pod behind it comes back) and goes with delete,
 // keepVolume or not. Without IngressHost berth never calls the Ingress API,
-// so installs whose role has no ingress permissions keep working.
+// so installs whose role has no ingress permissions keep working. With it,
+// an informer watches the Ingresses of the watched namespaces: the
+// inventory lists them (type "ingress") so that core sees, and orphan
+// cleanup removes, the Ingress of an environment whose record is gone.
 
 // sampleEnvID fills host templates at validation: core's ids look like it.
 const sampleEnvID = "env-0123456789"
@@ -180,4 +187,83 @@ func (r *Runtime) deleteIngress(ctx context.Context, e envRef) error {
 	}
 	ingresses := r.client.NetworkingV1().Ingresses(e.ns)
 	return deleteOwned(ctx, e, e.name, ingresses.Get, ingresses.Delete)
+}
+
+// watchIngresses adds the Ingress informer of one factory, called by New
+// only when the target sets IngressHost: the Ingress API is then listed and
+// watched like the rest, and reads wait for that cache too.
+func (r *Runtime) watchIngresses(f informers.SharedInformerFactory) error {
+	ings := f.Networking().V1().Ingresses()
+	inf := ings.Informer()
+	if err := inf.SetWatchErrorHandlerWithContext(r.watchError); err != nil {
+		return err
+	}
+	if err := inf.SetTransform(trimCached); err != nil {
+		return err
+	}
+	r.ingresses = append(r.ingresses, ings.Lister())
+	r.synced = append(r.synced, inf.HasSynced)
+	return nil
+}
+
+// ingressResource is an Ingress of the inventory. Its status says whether
+// it can route: "no service a, b" while a Service it sends traffic to does
+// not exist in its namespace, else "ready" once its controller published
+// an address, "pending" before (no controller serves its class, or not yet).
+func (r *Runtime) ingressResource(ing *networkingv1.Ingress, services corelisters.ServiceLister) berth.Resource {
+	var hosts, backends, missing, tls, addresses []string
+	backend := func(b *networkingv1.IngressBackend) {
+		if b == nil || b.Service == nil {
+			return
+		}
+		port := b.Service.Port.Name
+		if port == "" {
+			port = strconv.Itoa(int(b.Service.Port.Number))
+		}
+		if be := b.Service.Name + ":" + port; !slices.Contains(backends, be) {
+			backends = append(backends, be)
+		}
+		if _, err := services.Services(ing.Namespace).Get(b.Service.Name); err != nil && !slices.Contains(missing, b.Service.Name) {
+			missing = append(missing, b.Service.Name)
+		}
+	}
+	backend(ing.Spec.DefaultBackend)
+	for _, rule := range ing.Spec.Rules {
+		if rule.Host != "" && !slices.Contains(hosts, rule.Host) {
+			hosts = append(hosts, rule.Host)
+		}
+		if rule.HTTP != nil {
+			for _, p := range rule.HTTP.Paths {
+				backend(&p.Backend)
+			}
+		}
+	}
+	for _, t := range ing.Spec.TLS {
+		if t.SecretName != "" {
+			tls = append(tls, t.SecretName)
+		}
+	}
+	for _, in := range ing.Status.LoadBalancer.Ingress {
+		addresses = append(addresses, in.IP+in.Hostname)
+	}
+	details := map[string]any{}
+	for k, v := range map[string][]string{"hosts": hosts, "backends": backends, "missingBackends": missing,
+		"tlsSecrets": tls, "loadBalancer": addresses} {
+		if len(v) > 0 {
+			details[k] = v
+		}
+	}
+	if ing.Spec.IngressClassName != nil {
+		details["ingressClassName"] = *ing.Spec.IngressClassName
+	}
+	status := "pending"
+	switch {
+	case ing.DeletionTimestamp != nil:
+		status = "Terminating"
+	case len(missing) > 0:
+		status = "no service " + strings.Join(missing, ", ")
+	case len(addresses) > 0:
+		status = "ready"
+	}
+	return r.resource(TypeIngress, ing.ObjectMeta, status, details)
 }

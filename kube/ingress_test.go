@@ -2,15 +2,19 @@ package kube_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/berthhq/berth"
 	"github.com/berthhq/berth/kube"
+	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -312,5 +316,193 @@ func TestExtrasConfigInvalid(t *testing.T) {
 	_, err = rt.ApplyEnvironment(t.Context(), &berth.Environment{ID: "Env_Upper"})
 	if !berth.IsCode(err, berth.EINVALID) || !strings.Contains(err.Error(), "ingressHost") {
 		t.Errorf("apply with an id that makes no host: %v, want INVALID naming ingressHost", err)
+	}
+}
+
+// TestIngressInventory: a target with ingressHost lists the Ingresses of
+// its namespaces as type ingress: berth's with its labels, each with a
+// status from its backends (a missing Service says so) and the address its
+// controller published; delete removes one, start and stop are
+// NOT_SUPPORTED; a target without ingressHost supports none of it.
+func TestIngressInventory(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	rt := e.envRuntime(t, kube.Config{IngressHost: "{id}.dev.example.test", IngressClassName: "nginx", IngressTLSSecret: "dev-tls"})
+	ie := &env{c: e.c, ns: e.ns, rt: rt}
+	env := devEnvironment("env-inv0000001")
+	if _, err := rt.ApplyEnvironment(ctx, env); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	ings := e.c.Client.NetworkingV1().Ingresses(e.ns)
+	prefix := networkingv1.PathTypePrefix
+	if _, err := ings.Create(ctx, &networkingv1.Ingress{
+		ObjectMeta: metav1.ObjectMeta{Name: "theirs", Labels: map[string]string{"app": "theirs"}},
+		Spec: networkingv1.IngressSpec{Rules: []networkingv1.IngressRule{{Host: "theirs.example.test",
+			IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{Paths: []networkingv1.HTTPIngressPath{{
+				Path: "/", PathType: &prefix, Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{
+					Name: "nowhere", Port: networkingv1.ServiceBackendPort{Number: 80}}}}}}}}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	inv := ie.waitInventory(t, func(m map[string]berth.Resource) error {
+		for _, k := range []string{"ingress " + env.ID, "ingress theirs"} {
+			if _, ok := m[k]; !ok {
+				return fmt.Errorf("no %s", k)
+			}
+		}
+		return nil
+	})
+	for _, tc := range []struct {
+		key, status       string
+		managed           bool
+		berthKind, berthI string
+		details           map[string]any
+	}{
+		{"ingress " + env.ID, "pending", true, "environment", env.ID, map[string]any{
+			"hosts": []string{env.ID + ".dev.example.test"}, "backends": []string{env.ID + ":ide"}, "tlsSecrets": []string{"dev-tls"},
+			"ingressClassName": "nginx", "owner": "usr-1", "missingBackends": nil, "loadBalancer": nil}},
+		{"ingress theirs", "no service nowhere", false, "", "", map[string]any{
+			"hosts": []string{"theirs.example.test"}, "backends": []string{"nowhere:80"}, "missingBackends": []string{"nowhere"}, "owner": nil}},
+	} {
+		r := inv[tc.key]
+		if r.Type != kube.TypeIngress || r.ID != e.ns+"/"+r.Name || r.Namespace != e.ns || r.Target != "k8s" {
+			t.Errorf("%s: type %q id %q namespace %q target %q", tc.key, r.Type, r.ID, r.Namespace, r.Target)
+		}
+		if r.Status != tc.status || r.Managed != tc.managed || r.BerthKind != tc.berthKind || r.BerthID != tc.berthI {
+			t.Errorf("%s: %q managed=%v kind=%q id=%q, want %q %v %q %q", tc.key, r.Status, r.Managed, r.BerthKind, r.BerthID,
+				tc.status, tc.managed, tc.berthKind, tc.berthI)
+		}
+		for k, want := range tc.details { // nil: not there
+			got, ok := r.Details[k]
+			if (want == nil && ok) || (want != nil && fmt.Sprint(got) != fmt.Sprint(want)) {
+				t.Errorf("%s: details[%s] = %v, want %v", tc.key, k, got, want)
+			}
+		}
+	}
+
+	// The controller publishes an address; the missing Service appears.
+	ing := e.ingress(t, env.ID)
+	ing.Status.LoadBalancer.Ingress = []networkingv1.IngressLoadBalancerIngress{{IP: "192.0.2.7"}}
+	if _, err := ings.UpdateStatus(ctx, ing, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.Client.CoreV1().Services(e.ns).Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "nowhere"},
+		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ie.waitInventory(t, func(m map[string]berth.Resource) error {
+		if r := m["ingress "+env.ID]; r.Status != "ready" || fmt.Sprint(r.Details["loadBalancer"]) != "[192.0.2.7]" {
+			return fmt.Errorf("%s is %q %v", env.ID, r.Status, r.Details)
+		}
+		if r := m["ingress theirs"]; r.Status != "pending" || r.Details["missingBackends"] != nil {
+			return fmt.Errorf("theirs is %q %v", r.Status, r.Details)
+		}
+		return nil
+	})
+
+	for _, action := range []string{"start", "stop"} {
+		if err := rt.ResourceAction(ctx, kube.TypeIngress, e.ns+"/theirs", action); !berth.IsCode(err, berth.ENOTSUPPORTED) {
+			t.Errorf("%s ingress: %v, want NOT_SUPPORTED", action, err)
+		}
+	}
+	// Without ingressHost: not listed, not deleted, and no request made.
+	if err := e.rt.DeleteResource(ctx, kube.TypeIngress, e.ns+"/theirs"); !berth.IsCode(err, berth.ENOTSUPPORTED) {
+		t.Errorf("delete ingress on a target without ingressHost: %v, want NOT_SUPPORTED", err)
+	}
+	plain := e.waitInventory(t, func(m map[string]berth.Resource) error {
+		if _, ok := m["deployment "+env.ID]; !ok {
+			return fmt.Errorf("no deployment %s", env.ID)
+		}
+		return nil
+	})
+	for k, r := range plain {
+		if r.Type == kube.TypeIngress {
+			t.Errorf("a target without ingressHost lists %s", k)
+		}
+	}
+	e.ingress(t, "theirs")
+
+	if err := rt.DeleteResource(ctx, kube.TypeIngress, e.ns+"/theirs"); err != nil {
+		t.Fatalf("delete ingress: %v", err)
+	}
+	until(t, "ingress theirs deleted", func(ctx context.Context) error { return e.ingressGone(ctx, "theirs") })
+	if err := rt.DeleteResource(ctx, kube.TypeIngress, e.ns+"/theirs"); err != nil {
+		t.Errorf("delete a deleted ingress: %v", err)
+	}
+	ie.waitInventory(t, func(m map[string]berth.Resource) error {
+		if _, ok := m["ingress theirs"]; ok {
+			return errors.New("ingress theirs still listed")
+		}
+		return nil
+	})
+	if got := e.ingress(t, env.ID); got.UID != ing.UID {
+		t.Errorf("the environment's ingress was replaced")
+	}
+}
+
+// TestIngressInformer: only a target with ingressHost lists and watches
+// Ingresses; one without sends no request to the networking API, whatever
+// it reads (an install whose role has no ingress rule keeps working).
+func TestIngressInformer(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	counted := func(cfg kube.Config) (*kube.Runtime, func() []string) {
+		var mu sync.Mutex
+		var reqs []string
+		rc := rest.CopyConfig(e.c.Config)
+		rc.Wrap(func(next http.RoundTripper) http.RoundTripper {
+			return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+				if strings.HasPrefix(req.URL.Path, "/apis/networking.k8s.io/") {
+					verb := "list"
+					if req.URL.Query().Get("watch") == "true" {
+						verb = "watch"
+					}
+					mu.Lock()
+					reqs = append(reqs, req.Method+" "+verb+" "+req.URL.Path)
+					mu.Unlock()
+				}
+				return next.RoundTrip(req)
+			})
+		})
+		cfg.Target, cfg.Rest, cfg.Namespaces = "k8s", rc, []string{e.ns}
+		rt, err := kube.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rt.Start(ctx)
+		return rt, func() []string { mu.Lock(); defer mu.Unlock(); return slices.Clone(reqs) }
+	}
+	with, withReqs := counted(kube.Config{IngressHost: "{id}.dev.example.test"})
+	without, withoutReqs := counted(kube.Config{})
+	e.createDeployment(t, "legacy", 1, nil)
+
+	path := "/apis/networking.k8s.io/v1/namespaces/" + e.ns + "/ingresses"
+	if _, err := with.Inventory(ctx); err != nil {
+		t.Fatalf("inventory with ingressHost: %v", err)
+	}
+	until(t, "the ingress informer lists and watches", func(context.Context) error {
+		reqs := withReqs()
+		if !slices.Contains(reqs, "GET list "+path) || !slices.Contains(reqs, "GET watch "+path) {
+			return fmt.Errorf("requests %v", reqs)
+		}
+		return nil
+	})
+	// By now the other runtime's informers have listed and watched too.
+	if _, err := without.Inventory(ctx); err != nil {
+		t.Fatalf("inventory without ingressHost: %v", err)
+	}
+	if _, err := without.ListServices(ctx); err != nil {
+		t.Fatalf("list services without ingressHost: %v", err)
+	}
+	ie := &env{c: e.c, ns: e.ns, rt: without}
+	ie.waitInventory(t, func(m map[string]berth.Resource) error {
+		if _, ok := m["deployment legacy"]; !ok {
+			return errors.New("no deployment legacy")
+		}
+		return nil
+	})
+	if reqs := withoutReqs(); len(reqs) != 0 {
+		t.Errorf("a target without ingressHost called the networking API: %v", reqs)
 	}
 }

@@ -23,6 +23,7 @@ const (
 	TypeStatefulSet = "statefulset"
 	TypeKubeService = "k8s-service"
 	TypePVC         = "pvc"
+	TypeIngress     = "ingress" // only on targets with IngressHost
 )
 
 var (
@@ -31,7 +32,9 @@ var (
 )
 
 // Inventory lists the Deployments, StatefulSets, pods, Services and PVCs of
-// the watched namespaces from the caches. IDs are "namespace/name".
+// the watched namespaces from the caches, and their Ingresses when the
+// target sets IngressHost (no informer watches them otherwise). IDs are
+// "namespace/name".
 func (r *Runtime) Inventory(ctx context.Context) ([]berth.Resource, error) {
 	if err := r.waitSynced(ctx); err != nil {
 		return nil, err
@@ -72,6 +75,16 @@ func (r *Runtime) Inventory(ctx context.Context) ([]berth.Resource, error) {
 		}
 		for _, c := range pvcs {
 			out = append(out, r.pvcResource(c))
+		}
+		if r.ingresses == nil {
+			continue
+		}
+		ings, err := r.ingresses[i].List(everything)
+		if err != nil {
+			return nil, fmt.Errorf("inventory of target %s: list ingresses: %w", r.cfg.Target, err)
+		}
+		for _, ing := range ings {
+			out = append(out, r.ingressResource(ing, r.services[i]))
 		}
 	}
 	sort.Slice(out, func(a, b int) bool {
@@ -281,10 +294,10 @@ func (r *Runtime) inventoryID(id string) (ns, name string, err error) {
 	return ns, name, nil
 }
 
-// DeleteResource deletes one object of the inventory. A pod is replaced by
-// its controller; a Deployment berth created for a service goes with the
-// Service, Secret and ConfigMap berth created beside it. Deleting what is
-// gone succeeds.
+// DeleteResource deletes one object of the inventory (an Ingress only on a
+// target with IngressHost). A pod is replaced by its controller; a
+// Deployment berth created for a service goes with the Service, Secret and
+// ConfigMap berth created beside it. Deleting what is gone succeeds.
 func (r *Runtime) DeleteResource(ctx context.Context, typ, id string) error {
 	ns, name, err := r.inventoryID(id)
 	if err != nil {
@@ -322,6 +335,12 @@ func (r *Runtime) DeleteResource(ctx context.Context, typ, id string) error {
 		err = r.client.CoreV1().Services(ns).Delete(ctx, name, opts)
 	case TypePVC:
 		err = r.client.CoreV1().PersistentVolumeClaims(ns).Delete(ctx, name, opts)
+	case TypeIngress:
+		if r.cfg.IngressHost == "" {
+			// Not listed, and the role may grant nothing on Ingresses.
+			return berth.NotSupported(r.cfg.Target, "ingress resources (it sets no ingressHost)")
+		}
+		err = r.client.NetworkingV1().Ingresses(ns).Delete(ctx, name, opts)
 	default:
 		return berth.NotSupported(r.cfg.Target, "deleting "+typ+" resources")
 	}

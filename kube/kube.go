@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
+	networkinglisters "k8s.io/client-go/listers/networking/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
@@ -129,7 +130,8 @@ type Runtime struct {
 	pods      []corelisters.PodLister
 	services  []corelisters.ServiceLister
 	pvcs      []corelisters.PersistentVolumeClaimLister
-	events    []cache.Indexer // indexed by involved object (events.go)
+	ingresses []networkinglisters.IngressLister // only with IngressHost (ingress.go)
+	events    []cache.Indexer                   // indexed by involved object (events.go)
 	synced    []cache.InformerSynced
 
 	startOnce sync.Once
@@ -249,6 +251,11 @@ func New(cfg Config) (*Runtime, error) {
 		r.synced = append(r.synced, d.Informer().HasSynced, s.Informer().HasSynced, rs.Informer().HasSynced,
 			crs.Informer().HasSynced, pods.Informer().HasSynced, svcs.Informer().HasSynced, pvcs.Informer().HasSynced,
 			events.HasSynced)
+		if cfg.IngressHost != "" {
+			if err := r.watchIngresses(f); err != nil {
+				return nil, fmt.Errorf("kubernetes target %q: %w", cfg.Target, err)
+			}
+		}
 	}
 	return r, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/berthhq/berth/internal/kubetest"
 	"github.com/berthhq/berth/kube"
 	authorizationv1 "k8s.io/api/authorization/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 )
@@ -125,8 +127,19 @@ func TestRBAC(t *testing.T) {
 	must("edit the ingress", err)
 	_, err = rt.ApplyEnvironment(ctx, env)
 	must("apply environment again", err)
+	// The inventory lists it (list, watch) and deletes it; start makes it again.
+	must("the ingress in the inventory", kubetest.Eventually(ctx, func(ctx context.Context) error {
+		items, err := rt.Inventory(ctx)
+		if err == nil && !slices.ContainsFunc(items, func(it berth.Resource) bool { return it.Type == kube.TypeIngress && it.Name == env.ID }) {
+			err = berth.Errorf(berth.ENOTFOUND, "no ingress %s in the inventory", env.ID)
+		}
+		return err
+	}))
+	must("delete ingress from the inventory", rt.DeleteResource(ctx, kube.TypeIngress, ns+"/"+env.ID))
 	must("stop environment", rt.StopEnvironment(ctx, env))
 	must("start environment", rt.StartEnvironment(ctx, env))
+	_, err = c.Client.NetworkingV1().Ingresses(ns).Get(ctx, env.ID, metav1.GetOptions{})
+	must("the ingress made again by start", err)
 	_, err = rt.EnvironmentState(ctx, env)
 	must("environment state", err)
 	must("delete environment", rt.DeleteEnvironment(ctx, env, false))
@@ -141,6 +154,32 @@ func TestRBAC(t *testing.T) {
 	must("delete service", rt.DeleteService(ctx, ref))
 	if _, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{}); err == nil {
 		t.Error("the deployment is still there after delete")
+	}
+
+	// A role from before Ingresses were listed (no networking.k8s.io rule at
+	// all) still runs a target without ingressHost; with ingressHost its
+	// reads say what the role lacks.
+	role, err := c.Client.RbacV1().ClusterRoles().Get(ctx, "berth", metav1.GetOptions{})
+	must("read the cluster role", err)
+	old := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "berth-old"}}
+	for _, r := range role.Rules {
+		if !slices.Contains(r.APIGroups, "networking.k8s.io") {
+			old.Rules = append(old.Rules, r)
+		}
+	}
+	_, err = c.Client.RbacV1().Roles(ns).Create(ctx, old, metav1.CreateOptions{})
+	must("create the old role", err)
+	c.Kubectl(t, "-n", ns, "create", "serviceaccount", "berth-old")
+	c.Kubectl(t, "-n", ns, "create", "rolebinding", "berth-old", "--role=berth-old", "--serviceaccount="+ns+":berth-old")
+	plain := asServiceAccount(t, c, ns, "berth-old", kube.Config{Namespaces: []string{ns}})
+	_, err = plain.Inventory(ctx)
+	must("inventory under the old role", err)
+	_, err = plain.ListServices(ctx)
+	must("list services under the old role", err)
+	withIngress := asServiceAccount(t, c, ns, "berth-old", kube.Config{Namespaces: []string{ns}, IngressHost: "{id}.rbac.example.test",
+		SyncTimeout: 2 * time.Second})
+	if _, err := withIngress.Inventory(ctx); err == nil || !strings.Contains(err.Error(), `"ingresses"`) || !strings.Contains(err.Error(), "rbac.yaml") {
+		t.Errorf("inventory with ingressHost under a role without ingress list/watch: %v, want an error naming ingresses and the manifest", err)
 	}
 
 	// Watching every namespace needs the ClusterRoleBinding of the manifest.
