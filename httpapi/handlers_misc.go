@@ -4,6 +4,7 @@ import (
 	"context"
 	_ "embed"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -12,11 +13,37 @@ import (
 
 func (s *Server) uptime() string { return s.Now().Sub(s.Started).Round(time.Second).String() }
 
+// handleRoot answers browsers (Accept includes text/html) with the
+// dashboard when there is one, and everyone else with the service's JSON
+// information.
 func (s *Server) handleRoot(w http.ResponseWriter, r *http.Request) {
+	w.Header().Add("Vary", "Accept")
+	if s.UI != nil && acceptsHTML(r) {
+		s.UI.ServeHTTP(w, r)
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"service": "berth", "version": s.Version, "uptime": s.uptime(),
 		"api": "/api/v1", "openapi": "/api/v1/openapi.json", "health": "/health", "ready": "/readyz",
 	})
+}
+
+func acceptsHTML(r *http.Request) bool {
+	for _, v := range r.Header.Values("Accept") {
+		if strings.Contains(strings.ToLower(v), "text/html") {
+			return true
+		}
+	}
+	return false
+}
+
+// handleAssets serves the dashboard's files.
+func (s *Server) handleAssets(w http.ResponseWriter, r *http.Request) {
+	if s.UI == nil {
+		writeError(w, r, berth.Errorf(berth.ENOTFOUND, "this server has no web dashboard"))
+		return
+	}
+	s.UI.ServeHTTP(w, r)
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {

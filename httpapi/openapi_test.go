@@ -32,6 +32,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		if path == "/{$}" {
 			path = "/"
 		}
+		path = strings.ReplaceAll(path, "...}", "}") // a trailing wildcard is one OpenAPI parameter
 		routes[method+" "+path] = true
 	}
 	var missingDoc, missingRoute []string

@@ -29,6 +29,7 @@ func (s *Server) routes() []route {
 	return []route{
 		// Health and metrics: no credential.
 		{method: "GET", path: "/{$}", role: none, handler: s.handleRoot},
+		{method: "GET", path: "/assets/{path...}", role: none, handler: s.handleAssets},
 		{method: "GET", path: "/health", role: none, handler: s.handleHealth},
 		{method: "GET", path: "/live", role: none, handler: s.handleLive},
 		{method: "GET", path: "/healthz", role: none, handler: s.handleLive},

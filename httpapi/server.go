@@ -50,6 +50,9 @@ type Deps struct {
 	Usage Usage
 	// Sampler reports the metrics sampler's lag for /api/v1/status (nil: not shown).
 	Sampler SamplerLag
+	// UI serves the web dashboard: GET / for browsers (Accept includes
+	// text/html) and GET /assets/… (nil: no dashboard; / answers JSON only).
+	UI http.Handler
 }
 
 // Server is the HTTP API.

@@ -26,6 +26,7 @@ import (
 	"github.com/berthhq/berth/metrics"
 	"github.com/berthhq/berth/secret"
 	"github.com/berthhq/berth/store"
+	"github.com/berthhq/berth/web"
 	"github.com/berthhq/berth/wshub"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -297,7 +298,7 @@ func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e
 	api := httpapi.NewServer(httpapi.Deps{Events: bus, Hub: hub, Usage: httpapi.SamplerUsage(sampler), Sampler: sampler,
 		Core: c, Accounts: accounts, Audit: st, ActivityKey: activityKey, Logger: logger, Leading: elector.Leading,
 		Version: version, Started: time.Now(), Limiter: limiter, AllowedOrigins: cfg.AllowedOrigins, Registry: reg,
-		MetricsHistory: sampler.History(),
+		MetricsHistory: sampler.History(), UI: web.Handler(),
 	})
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}

@@ -1,0 +1,128 @@
+// The API client: JSON over fetch with the session's Bearer token. An error
+// answer ({"error": CODE, "message": "..."}) becomes an ApiError, shown in
+// the toast with the server's message unless the caller asks for quiet.
+import { toast } from './dom.js';
+
+const KEY = 'berth.session';
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+export const session = {
+  token: '',
+  user: null, // {id, username, role}
+  load() {
+    try {
+      const s = JSON.parse(sessionStorage.getItem(KEY) || 'null');
+      if (s && s.token) {
+        this.token = s.token;
+        this.user = s.user || null;
+      }
+    } catch {
+      sessionStorage.removeItem(KEY);
+    }
+  },
+  save(token, user) {
+    this.token = token;
+    this.user = user;
+    sessionStorage.setItem(KEY, JSON.stringify({ token, user }));
+  },
+  clear() {
+    this.token = '';
+    this.user = null;
+    sessionStorage.removeItem(KEY);
+  },
+  role() {
+    return this.user ? this.user.role : '';
+  },
+  // can: operators and admins mutate; admins manage users.
+  can(min) {
+    const rank = { viewer: 1, operator: 2, admin: 3 };
+    return (rank[this.role()] || 0) >= (rank[min] || 99);
+  },
+};
+
+// onUnauthorized is called when a logged-in request answers 401 (the
+// session expired or was revoked); app.js sends the user to the login page.
+let unauthorized = () => {};
+export function onUnauthorized(fn) {
+  unauthorized = fn;
+}
+
+// api calls /api/v1 + path. opts: method, body (sent as JSON), quiet (no toast).
+export async function api(path, opts = {}) {
+  const { method = 'GET', body, quiet = false } = opts;
+  const headers = { Accept: 'application/json' };
+  if (session.token) headers.Authorization = `Bearer ${session.token}`;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  let res;
+  try {
+    res = await fetch(`/api/v1${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: 'no-store' });
+  } catch (e) {
+    const err = new ApiError(0, 'UNAVAILABLE', `cannot reach berth: ${e.message}`);
+    if (!quiet) toast(err.message);
+    throw err;
+  }
+  const text = await res.text();
+  let data = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = null;
+    }
+  }
+  if (!res.ok) {
+    const err = new ApiError(res.status, (data && data.error) || `HTTP_${res.status}`,
+      (data && data.message) || `${res.status} ${res.statusText}`);
+    if (res.status === 401 && session.token && path !== '/auth/login') {
+      unauthorized(err);
+      throw err;
+    }
+    if (!quiet) toast(err.message);
+    throw err;
+  }
+  return data;
+}
+
+// q builds a query string from the non-empty values of obj.
+export function q(obj) {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(obj)) {
+    if (v !== undefined && v !== null && v !== '') p.set(k, String(v));
+  }
+  const s = p.toString();
+  return s ? `?${s}` : '';
+}
+
+// svcPath is the API path of a service: its name (ns/name on clusters)
+// escaped as one segment, a suffix (/logs), query parameters and ?target=
+// when known.
+export function svcPath(name, target, suffix = '', params = {}) {
+  return `/services/${encodeURIComponent(name)}${suffix}${q({ ...params, target })}`;
+}
+
+// act runs fn for a button: disables it meanwhile, toasts success with the
+// message the API gave (or ok), and swallows ApiErrors (already toasted).
+export async function act(btn, fn, ok) {
+  if (btn) btn.disabled = true;
+  try {
+    const res = await fn();
+    const msg = ok || (res && res.message);
+    if (msg) toast(msg, 'ok');
+    return res;
+  } catch (e) {
+    if (!(e instanceof ApiError)) {
+      toast(e.message || String(e));
+      console.error(e);
+    }
+    return undefined;
+  } finally {
+    if (btn) btn.disabled = false;
+  }
+}

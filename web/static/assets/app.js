@@ -1,0 +1,217 @@
+// The dashboard: a router on the URL hash, the frame (navigation, who is
+// logged in, live status, logout) and one module per page.
+import { h, set, toast } from './dom.js';
+import { api, session, onUnauthorized } from './api.js';
+import { live } from './ws.js';
+import loginPage from './login.js';
+import overviewPage from './overview.js';
+import servicesPage from './services.js';
+import servicePage from './service.js';
+import environmentsPage from './environments.js';
+import infrastructurePage from './infrastructure.js';
+import auditPage from './audit.js';
+import usersPage from './users.js';
+
+const app = document.getElementById('app');
+let frame = null; // {main, nav: Map(name → link), whoami, status}
+let current = null; // the page shown: a Page
+let afterLogin = '#/overview';
+
+// Page is what a page module gets: its route parameters, a way to listen
+// to live events for as long as it is shown, and whether it still is.
+class Page {
+  constructor(params, query) {
+    this.params = params;
+    this.query = query;
+    this.alive = true;
+    this.cleanups = [];
+  }
+
+  live(topic, fn) {
+    this.cleanups.push(live.on(topic, fn));
+  }
+
+  // onResync runs fn when events may have been lost (reconnect, server resync).
+  onResync(fn) {
+    this.live('resync', fn);
+  }
+
+  cleanup(fn) {
+    this.cleanups.push(fn);
+  }
+
+  dispose() {
+    this.alive = false;
+    for (const fn of this.cleanups.splice(0)) fn();
+  }
+}
+
+const routes = [
+  { re: /^\/overview$/, page: overviewPage, nav: 'overview' },
+  { re: /^\/services$/, page: servicesPage, nav: 'services' },
+  { re: /^\/services\/(.+)$/, page: servicePage, nav: 'services', params: ['name'] },
+  { re: /^\/environments$/, page: environmentsPage, nav: 'environments' },
+  { re: /^\/infrastructure$/, page: infrastructurePage, nav: 'infrastructure' },
+  { re: /^\/audit$/, page: auditPage, nav: 'audit' },
+  { re: /^\/users$/, page: usersPage, nav: 'users', role: 'admin' },
+];
+
+function parseHash() {
+  const raw = location.hash.replace(/^#/, '') || '/';
+  const i = raw.indexOf('?');
+  const path = i >= 0 ? raw.slice(0, i) : raw;
+  const query = new URLSearchParams(i >= 0 ? raw.slice(i + 1) : '');
+  return { path, query };
+}
+
+function go(hash) {
+  if (location.hash === hash) route();
+  else location.hash = hash;
+}
+
+function buildFrame() {
+  const navItems = [
+    ['overview', 'Overview'], ['services', 'Services'], ['environments', 'Environments'],
+    ['infrastructure', 'Infrastructure'], ['audit', 'Audit'],
+  ];
+  if (session.can('admin')) navItems.push(['users', 'Users']);
+  const nav = new Map();
+  const links = navItems.map(([id, label]) => {
+    const a = h('a', { href: `#/${id}`, testid: `nav-${id}` }, label);
+    nav.set(id, a);
+    return a;
+  });
+  const status = h('span', { class: 'live offline', testid: 'live-status', title: 'live updates' }, 'offline');
+  const u = session.user || {};
+  const whoami = h('span', { class: 'whoami', testid: 'whoami' }, `${u.username} (${u.role})`);
+  const logout = h('button', { type: 'button', class: 'link', testid: 'logout', on: { click: doLogout } }, 'Log out');
+  const main = h('main', { id: 'main', tabindex: '-1' });
+  set(app,
+    h('header', { class: 'top' },
+      h('a', { class: 'brand', href: '#/overview' }, h('img', { src: '/assets/favicon.svg', alt: '' }), 'berth'),
+      h('nav', { 'aria-label': 'main' }, links),
+      h('div', { class: 'session' }, status, whoami, logout)),
+    main);
+  live.onStatus((open) => {
+    status.textContent = open ? 'live' : 'offline';
+    status.className = `live ${open ? 'on' : 'offline'}`;
+  });
+  frame = { main, nav };
+}
+
+async function doLogout() {
+  live.stop();
+  try {
+    await api('/auth/logout', { method: 'POST', quiet: true });
+  } catch {
+    // The session is forgotten here whatever the server says.
+  }
+  session.clear();
+  frame = null;
+  afterLogin = '#/overview';
+  go('#/login');
+}
+
+function show(pageFn, params, query, nav) {
+  if (current) current.dispose();
+  current = new Page(params, query);
+  if (pageFn === loginPage) {
+    frame = null;
+    app.replaceChildren();
+    pageFn(current, app, { loggedIn });
+    return;
+  }
+  if (!frame) buildFrame();
+  for (const [id, a] of frame.nav) {
+    if (id === nav) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  frame.main.replaceChildren();
+  pageFn(current, frame.main);
+}
+
+function notFound(page, main) {
+  document.title = 'Not found · berth';
+  set(main, h('section', { class: 'panel' }, h('h1', null, 'Not found'),
+    h('p', null, 'No page at ', h('code', null, location.hash), '. ', h('a', { href: '#/overview' }, 'Go to the overview'), '.')));
+}
+
+function forbidden(page, main) {
+  document.title = 'Admins only · berth';
+  set(main, h('section', { class: 'panel' }, h('h1', null, 'Admins only'),
+    h('p', null, 'This page is for admins; you are ', session.role(), '. ', h('a', { href: '#/overview' }, 'Go to the overview'), '.')));
+}
+
+function route() {
+  const { path, query } = parseHash();
+  if (!session.token) {
+    if (path !== '/login') {
+      if (path !== '/' && path !== '') afterLogin = `#${path}${query.toString() ? `?${query}` : ''}`;
+      go('#/login');
+      return;
+    }
+    show(loginPage, {}, query);
+    return;
+  }
+  if (path === '/login' || path === '/' || path === '') {
+    go('#/overview');
+    return;
+  }
+  for (const r of routes) {
+    const m = path.match(r.re);
+    if (!m) continue;
+    if (r.role && !session.can(r.role)) {
+      show(forbidden, {}, query, '');
+      return;
+    }
+    const params = {};
+    (r.params || []).forEach((name, i) => {
+      try {
+        params[name] = decodeURIComponent(m[i + 1]);
+      } catch {
+        params[name] = m[i + 1];
+      }
+    });
+    show(r.page, params, query, r.nav);
+    return;
+  }
+  show(notFound, {}, query, '');
+}
+
+// loggedIn is called by the login page with the API's answer.
+function loggedIn(res) {
+  session.save(res.token, res.user);
+  frame = null;
+  live.start();
+  const next = afterLogin;
+  afterLogin = '#/overview';
+  go(next);
+}
+
+onUnauthorized(() => {
+  const { path, query } = parseHash();
+  session.clear();
+  live.stop();
+  frame = null;
+  if (path !== '/login') afterLogin = `#${path}${query.toString() ? `?${query}` : ''}`;
+  toast('Your session has ended: log in again.');
+  go('#/login');
+});
+
+async function start() {
+  session.load();
+  if (session.token) {
+    // Refresh who we are (the role may have changed since).
+    try {
+      const me = await api('/auth/me', { quiet: true });
+      session.save(session.token, { ...me.user, role: me.role || me.user.role });
+    } catch {
+      // 401 went through onUnauthorized; anything else: keep what we had.
+    }
+    if (session.token) live.start();
+  }
+  window.addEventListener('hashchange', route);
+  route();
+}
+
+start();

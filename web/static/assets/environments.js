@@ -1,0 +1,196 @@
+// Environments: create (name and optional size and target), start, stop,
+// delete, open; updated live from "environments" events.
+import { h, set, badge, updateBadge, timeCell, table, empty, debounce, field, safeURL } from './dom.js';
+import { api, act, q, session } from './api.js';
+
+const PAGE_SIZE = 50;
+
+export default function environmentsPage(page, root) {
+  document.title = 'Environments · berth';
+  const canOperate = session.can('operator');
+  const isAdmin = session.can('admin');
+  let pageNo = 1;
+  let total = 0;
+  let users = new Map(); // id → username (admins)
+  const rows = new Map(); // id → row
+  const gone = new Set(); // ids deleted here: late events must not bring them back
+
+  const num = (testid, min, max, placeholder) => h('input', { type: 'number', min, max, step: '1', placeholder, testid, inputmode: 'numeric' });
+  const nameIn = h('input', { required: true, maxlength: '63', placeholder: 'my-env', testid: 'env-create-name', autocomplete: 'off', spellcheck: 'false' });
+  const cpuIn = num('env-create-cpu', '1', '4', '2');
+  const memIn = num('env-create-memory', '1', '16', '4');
+  const diskIn = num('env-create-storage', '10', '100', '20');
+  const targetSel = h('select', { testid: 'env-create-target' }, h('option', { value: '' }, 'default'));
+  const submit = h('button', { type: 'submit', class: 'primary', testid: 'env-create-submit' }, 'Create');
+  const form = canOperate ? h('form', { class: 'panel create', novalidate: true, on: { submit: onCreate } },
+    h('h2', null, 'New environment'),
+    h('div', { class: 'row wrap' },
+      field('Name', nameIn), field('CPU cores (1–4)', cpuIn), field('Memory GB (1–16)', memIn),
+      field('Storage GB (10–100)', diskIn), field('Target', targetSel),
+      h('div', { class: 'field end' }, submit))) : null;
+
+  const headers = ['Name', 'Status', 'Target', 'Size', 'Created', 'Last access', 'Open'];
+  if (isAdmin) headers.splice(3, 0, 'Owner');
+  if (canOperate) headers.push('');
+  const t = table('environments-table', headers);
+  const info = h('span', { class: 'muted' });
+  const prev = h('button', { type: 'button', on: { click: () => { pageNo--; load(); } } }, '← Previous');
+  const next = h('button', { type: 'button', on: { click: () => { pageNo++; load(); } } }, 'Next →');
+
+  set(root, h('div', { class: 'page-head' }, h('h1', null, 'Environments')), form,
+    h('section', { class: 'panel flush' }, t.el, h('div', { class: 'pager' }, prev, info, next)));
+
+  function openCell(env) {
+    const url = safeURL(env.vsCodeUrl);
+    return url ? h('a', { href: url, target: '_blank', rel: 'noopener', testid: 'env-open' }, 'Open ↗') : h('span', { class: 'muted' }, '—');
+  }
+
+  function row(env) {
+    const status = badge(env.status, 'env-status');
+    const msg = h('div', { class: 'muted small clip', title: env.message || '' }, env.message || '');
+    const open = h('td', null, openCell(env));
+    const cells = [
+      h('td', null, h('span', { testid: 'env-name', class: 'strong' }, env.name), h('div', { class: 'muted small' }, env.id)),
+      h('td', null, status, msg),
+      h('td', null, env.target, env.cloudRegion ? h('span', { class: 'muted small' }, ` ${env.cloudRegion}`) : null),
+    ];
+    if (isAdmin) cells.push(h('td', null, users.get(env.userId) || env.userId));
+    cells.push(h('td', { class: 'nowrap' }, `${env.cpuCores} CPU · ${env.memoryGB} GB · ${env.storageGB} GB`),
+      h('td', null, timeCell(env.createdAt)), h('td', null, timeCell(env.lastAccessedAt)), open);
+    if (canOperate) {
+      cells.push(h('td', { class: 'row-actions' },
+        h('button', { type: 'button', class: 'small', testid: 'env-start', on: { click: (ev) => action(ev.currentTarget, env, 'start') } }, 'Start'),
+        h('button', { type: 'button', class: 'small', testid: 'env-stop', on: { click: (ev) => action(ev.currentTarget, env, 'stop') } }, 'Stop'),
+        h('button', { type: 'button', class: 'small danger', testid: 'env-delete', on: { click: (ev) => remove(ev.currentTarget, env) } }, 'Delete')));
+    }
+    const tr = h('tr', { testid: 'env-row', data: { id: env.id } }, cells);
+    return {
+      tr,
+      update(e) {
+        updateBadge(status, e.status);
+        msg.textContent = e.message || '';
+        msg.title = e.message || '';
+        set(open, openCell(e));
+      },
+    };
+  }
+
+  function render(list) {
+    rows.clear();
+    if (!list.length) {
+      set(t.tbody, empty(canOperate ? 'No environments yet: create one above.' : 'No environments.', headers.length));
+      return;
+    }
+    set(t.tbody, list.map((env) => {
+      const r = row(env);
+      rows.set(env.id, r);
+      return r.tr;
+    }));
+  }
+
+  async function load() {
+    let res;
+    try {
+      res = await api(`/environments${q({ page: pageNo, pageSize: PAGE_SIZE })}`);
+    } catch {
+      return;
+    }
+    if (!page.alive) return;
+    total = res.total;
+    render(res.environments);
+    const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
+    info.textContent = `${total} environment${total === 1 ? '' : 's'} · page ${pageNo} of ${pages}`;
+    prev.disabled = pageNo <= 1;
+    next.disabled = pageNo >= pages;
+  }
+
+  async function loadAux() {
+    const jobs = [];
+    if (canOperate) {
+      jobs.push(api('/targets', { quiet: true }).then((res) => {
+        if (!page.alive) return;
+        set(targetSel, h('option', { value: '' }, 'default'),
+          res.targets.map((x) => h('option', { value: x.name }, `${x.name} (${x.provider.toLowerCase()}${x.region ? `, ${x.region}` : ''})`)));
+      }).catch(() => {}));
+    }
+    if (isAdmin) {
+      jobs.push(api('/users', { quiet: true }).then((res) => {
+        users = new Map(res.users.map((u) => [u.id, u.username]));
+      }).catch(() => {}));
+    }
+    await Promise.all(jobs);
+  }
+
+  async function onCreate(ev) {
+    ev.preventDefault();
+    const body = { name: nameIn.value.trim() };
+    for (const [k, el] of [['cpuCores', cpuIn], ['memoryGB', memIn], ['storageGB', diskIn]]) {
+      if (el.value !== '') body[k] = Number(el.value);
+    }
+    if (targetSel.value) body.target = targetSel.value;
+    const res = await act(submit, () => api('/environments', { method: 'POST', body }));
+    if (!res || !page.alive) return;
+    nameIn.value = '';
+    upsert(res.environment);
+    nameIn.focus();
+  }
+
+  // The contract has no confirmation step here (only on a service's page).
+  async function action(b, env, verb) {
+    const res = await act(b, () => api(`/environments/${encodeURIComponent(env.id)}/${verb}`, { method: 'POST' }));
+    if (!res || !page.alive) return;
+    // Events update the row too; this covers a moment without them.
+    try {
+      const cur = await api(`/environments/${encodeURIComponent(env.id)}`, { quiet: true });
+      if (page.alive) upsert(cur.environment);
+    } catch {
+      // deleted meanwhile: the event removes it
+    }
+  }
+
+  async function remove(b, env) {
+    const res = await act(b, () => api(`/environments/${encodeURIComponent(env.id)}`, { method: 'DELETE' }));
+    if (!res || !page.alive) return;
+    gone.add(env.id);
+    const r = rows.get(env.id);
+    if (r) {
+      r.tr.remove();
+      rows.delete(env.id);
+    }
+    reload();
+  }
+
+  function upsert(env) {
+    if (gone.has(env.id)) return;
+    const r = rows.get(env.id);
+    if (r) {
+      r.update(env);
+      return;
+    }
+    if (pageNo !== 1) return;
+    if (rows.size === 0) t.tbody.replaceChildren();
+    const nr = row(env);
+    rows.set(env.id, nr);
+    t.tbody.prepend(nr.tr);
+  }
+
+  const reload = debounce(load, 300);
+  page.live('environments', (e) => {
+    const env = e.data;
+    if (!env || !env.id) return;
+    if (e.type === 'environment.deleted') {
+      gone.add(env.id);
+      const r = rows.get(env.id);
+      if (r) {
+        r.tr.remove();
+        rows.delete(env.id);
+      }
+      reload();
+      return;
+    }
+    upsert(env);
+  });
+  page.onResync(reload);
+  page.cleanup(() => reload.cancel());
+  loadAux().then(load);
+}

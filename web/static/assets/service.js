@@ -1,0 +1,406 @@
+// One service: status, actions, replicas, metrics, events, revisions,
+// configuration (env vars editable) and logs (the last 200 lines, then live).
+import { h, set, badge, updateBadge, timeCell, time, table, empty, debounce, confirm, bytes, cores } from './dom.js';
+import { api, act, session, svcPath, ApiError } from './api.js';
+
+const MAX_LOG_LINES = 2000;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+export default function servicePage(page, root) {
+  const name = page.params.name; // "web" or "team-a/web"
+  let target = page.query.get('target') || '';
+  let svc = null;
+  let deleted = false;
+  let configDirty = false;
+  let logsTopic = '';
+  const canOperate = session.can('operator');
+  document.title = `${name} · berth`;
+
+  const path = (suffix = '', params = {}) => svcPath(name, target, suffix, params);
+
+  // Head.
+  const title = h('h1', { testid: 'service-title' }, name);
+  const status = badge('…', 'service-status');
+  const meta = h('div', { class: 'meta' });
+  const message = h('p', { class: 'message', hidden: true });
+  const spec = h('dl', { class: 'spec' });
+
+  // Actions (operators and admins).
+  const scaleInput = h('input', { type: 'number', min: '0', max: '1000', step: '1', required: true, testid: 'scale-input', 'aria-label': 'replicas' });
+  const scaleBtn = h('button', { type: 'submit', testid: 'scale-submit' }, 'Scale');
+  const btn = (id, label, cls, fn) => h('button', { type: 'button', class: cls, testid: `action-${id}`, on: { click: (ev) => fn(ev.currentTarget) } }, label);
+  const actions = canOperate ? h('div', { class: 'actions' },
+    h('form', { class: 'inline', novalidate: true, on: { submit: onScale } }, h('label', { class: 'inline-label' }, 'Replicas ', scaleInput), scaleBtn),
+    h('span', { class: 'sep' }),
+    btn('restart', 'Restart', '', (b) => simple(b, 'restart')),
+    btn('stop', 'Stop', '', (b) => confirmed(b, 'stop', `Stop ${name}? Its replicas are stopped; start brings them back.`, 'Stop')),
+    btn('start', 'Start', '', (b) => simple(b, 'start')),
+    btn('rollback', 'Roll back', '', (b) => rollback(b, 0)),
+    btn('delete', 'Delete', 'danger', onDelete)) : null;
+
+  // Panels.
+  const replicas = table('service-replicas-list', ['Replica', 'State', 'Ready', 'Restarts', 'PID', 'Port', 'Revision', 'Started', 'Last exit']);
+  const cpu = h('span', { class: 'big', testid: 'metrics-cpu' }, '—');
+  const mem = h('span', { class: 'big', testid: 'metrics-memory' }, '—');
+  const metricsAt = h('span', { class: 'muted small' });
+  const perReplica = table('metrics-replicas', ['Replica', 'CPU', 'Memory']);
+  const events = h('ul', { class: 'events', testid: 'service-events' });
+  const eventsNone = h('p', { class: 'muted', hidden: true }, 'No recent events from the runtime.');
+  const revisions = table('service-revisions', ['Revision', 'Cause', 'Author', 'Created', '']);
+  const envBox = h('div');
+  const secretsBox = h('div');
+  const filesBox = h('div');
+  const logs = h('div', { class: 'logs', testid: 'logs', role: 'log', tabindex: '0' });
+  const logsNote = h('span', { class: 'muted small' });
+  const follow = h('input', { type: 'checkbox', checked: true });
+
+  set(root,
+    h('div', { class: 'page-head' },
+      h('div', null, h('div', { class: 'crumbs' }, h('a', { href: '#/services' }, 'Services'), ' /'),
+        h('div', { class: 'title-row' }, title, status), meta),
+      actions),
+    message,
+    h('section', { class: 'panel' }, h('h2', null, 'Spec'), spec),
+    h('div', { class: 'grid2' },
+      h('section', { class: 'panel' }, h('h2', null, 'Replicas'), replicas.el),
+      h('section', { class: 'panel' }, h('h2', null, 'Metrics ', metricsAt),
+        h('div', { class: 'cards compact' },
+          h('div', { class: 'card' }, h('div', { class: 'card-label' }, 'CPU (cores)'), cpu),
+          h('div', { class: 'card' }, h('div', { class: 'card-label' }, 'Memory'), mem)),
+        perReplica.el)),
+    h('div', { class: 'grid2' },
+      h('section', { class: 'panel' }, h('h2', null, 'Revisions'), revisions.el),
+      h('section', { class: 'panel' }, h('h2', null, 'Events'), events, eventsNone)),
+    h('section', { class: 'panel' }, h('h2', null, 'Configuration'), envBox, secretsBox, filesBox),
+    h('section', { class: 'panel' },
+      h('div', { class: 'panel-head' }, h('h2', null, 'Logs'), logsNote,
+        h('label', { class: 'inline-label' }, follow, ' follow'),
+        h('button', { type: 'button', class: 'small', on: { click: () => set(logs) } }, 'Clear')),
+      logs));
+
+  // ---- rendering ----
+
+  function renderService(s) {
+    svc = s;
+    target = s.target;
+    const full = s.namespace ? `${s.namespace}/${s.name}` : s.name;
+    title.textContent = full;
+    document.title = `${full} · berth`;
+    updateBadge(status, s.status);
+    set(meta,
+      h('span', { testid: 'service-replicas' }, `${s.readyReplicas}/${s.replicas} ready`), ' · target ', h('b', null, s.target),
+      s.namespace ? [' · namespace ', h('b', null, s.namespace)] : null,
+      s.revision ? [' · revision ', h('b', { testid: 'service-revision' }, String(s.revision))] : null,
+      ' · ', s.managed ? 'created by berth' : h('span', { class: 'tag' }, 'external'),
+      ' · updated ', timeCell(s.updatedAt));
+    message.hidden = !s.message;
+    message.textContent = s.message || '';
+    message.className = `message ${s.status === 'ERROR' ? 'bad' : ''}`;
+    if (canOperate && document.activeElement !== scaleInput) scaleInput.value = String(s.replicas);
+    renderSpec(s.spec || {});
+    renderReplicas(s.instances || []);
+    renderEvents(s.events || []);
+    renderSecrets((s.spec && s.spec.secrets) || {});
+    subscribeLogs(s);
+  }
+
+  function renderSpec(sp) {
+    const rows = [];
+    const add = (k, v) => { if (v !== undefined && v !== null && v !== '') rows.push(h('dt', null, k), h('dd', null, v)); };
+    add('Image', sp.image);
+    add('Command', sp.command && sp.command.length ? h('code', null, sp.command.join(' ')) : '');
+    add('Working dir', sp.workingDir);
+    add('Ports', (sp.ports || []).map((p) => `${p.name || 'port'} ${p.port}`).join(', '));
+    const res = sp.resources || {};
+    add('Resources', [res.cpu ? `cpu ${res.cpu}` : '', res.memory ? `memory ${res.memory}` : ''].filter(Boolean).join(', '));
+    const hc = sp.healthCheck;
+    add('Health check', hc ? (hc.http ? `HTTP GET ${hc.http}` : 'TCP connect') + (hc.port ? ` on ${hc.port}` : '') : '');
+    add('Replicas (desired)', sp.replicas !== undefined ? String(sp.replicas) : '');
+    set(spec, rows.length ? rows : h('dd', { class: 'muted' }, 'No spec: berth did not create this service.'));
+  }
+
+  function renderReplicas(list) {
+    set(replicas.tbody, list.length ? list.map((r) => h('tr', { testid: 'replica-row', data: { name: r.name } },
+      h('td', null, r.name), h('td', null, badge(String(r.state || '').toUpperCase())),
+      h('td', null, r.ready ? 'yes' : 'no'), h('td', { class: 'num' }, String(r.restarts || 0)),
+      h('td', { class: 'num' }, r.pid ? String(r.pid) : ''), h('td', { class: 'num' }, r.port ? String(r.port) : ''),
+      h('td', { class: 'num' }, r.revision ? String(r.revision) : ''), h('td', null, r.startedAt ? timeCell(r.startedAt) : '—'),
+      h('td', { class: 'small' }, r.lastExit || ''))) : empty('No replicas running.', 9));
+  }
+
+  function renderEvents(list) {
+    set(events, list.map((e) => h('li', { testid: 'event-row', class: e.type === 'Warning' ? 'warn' : '' },
+      h('span', { class: 'muted small' }, time(e.time)), ' ',
+      h('b', null, e.reason), ' ', h('span', { class: 'muted small' }, e.object), ' ',
+      e.message, e.count > 1 ? h('span', { class: 'tag' }, `×${e.count}`) : null)));
+    eventsNone.hidden = list.length > 0;
+  }
+
+  function renderRevisions(list) {
+    set(revisions.tbody, list.length ? list.map((r) => {
+      const current = svc && r.revision === svc.revision;
+      return h('tr', { testid: 'revision-row', data: { revision: String(r.revision) }, class: current ? 'current' : '' },
+        h('td', { class: 'num' }, String(r.revision), current ? h('span', { class: 'tag' }, 'current') : null),
+        h('td', null, r.cause || ''), h('td', null, r.author || ''), h('td', null, timeCell(r.createdAt)),
+        h('td', null, canOperate && !current ? h('button', { type: 'button', class: 'small', testid: 'revision-rollback',
+          on: { click: (ev) => rollback(ev.currentTarget, r.revision) } }, `Roll back to ${r.revision}`) : null));
+    }) : empty('No revisions.', 5));
+  }
+
+  function renderConfig(cfg) {
+    configDirty = false;
+    const env = Object.entries(cfg.env || {}).sort(([a], [b]) => a.localeCompare(b));
+    if (!canOperate) {
+      const t = table('config-env', ['Variable', 'Value']);
+      set(t.tbody, env.length ? env.map(([k, v]) => h('tr', { testid: 'env-var-row', data: { key: k } }, h('td', null, h('code', null, k)), h('td', null, h('code', null, v)))) : empty('No environment variables.', 2));
+      set(envBox, h('h3', null, 'Environment variables'), t.el);
+    } else {
+      const rowsBox = h('div', { class: 'kv-rows' });
+      const addRow = (k = '', v = '') => {
+        const key = h('input', { value: k, placeholder: 'NAME', testid: 'config-env-key', 'aria-label': 'variable name', spellcheck: 'false' });
+        const val = h('input', { value: v, placeholder: 'value', testid: 'config-env-value', 'aria-label': 'value', spellcheck: 'false' });
+        const row = h('div', { class: 'kv', testid: 'env-var-row', data: { key: k } }, key, val,
+          h('button', { type: 'button', class: 'small', title: 'Remove', 'aria-label': `remove ${k || 'variable'}`,
+            on: { click: () => { row.remove(); configDirty = true; } } }, '✕'));
+        rowsBox.appendChild(row);
+        return key;
+      };
+      env.forEach(([k, v]) => addRow(k, v));
+      const form = h('form', { class: 'config-form', novalidate: true, on: { submit: onSaveConfig, input: () => { configDirty = true; } } },
+        rowsBox,
+        h('div', { class: 'row' },
+          h('button', { type: 'button', testid: 'config-add', on: { click: () => { addRow().focus(); configDirty = true; } } }, 'Add variable'),
+          h('button', { type: 'submit', class: 'primary', testid: 'config-save' }, 'Save and roll out'),
+          h('span', { class: 'muted small' }, `revision ${cfg.revision}: saving makes a new revision`)));
+      set(envBox, h('h3', null, 'Environment variables'), form);
+    }
+    const files = Object.entries((cfg.config && cfg.config.files) || {});
+    set(filesBox, files.length ? [h('h3', null, 'Config files'), files.map(([n, body]) =>
+      h('details', { class: 'file' }, h('summary', null, h('code', null, n), ' ', h('span', { class: 'muted small' }, bytes(body.length))), h('pre', null, body)))] : []);
+  }
+
+  function renderSecrets(secrets) {
+    const list = Object.entries(secrets).sort(([a], [b]) => a.localeCompare(b));
+    set(secretsBox, list.length ? [h('h3', null, 'Secrets'),
+      h('ul', { class: 'plain' }, list.map(([k, v]) => h('li', { testid: 'secret-row' }, h('code', null, k), ' = ', h('span', { class: 'redacted' }, v))))] : []);
+  }
+
+  function renderMetrics(total, replicaValues, at) {
+    cpu.textContent = cores(total.cpu);
+    mem.textContent = bytes(total.memory);
+    metricsAt.textContent = at ? `at ${time(at)}` : '';
+    const names = Object.keys(replicaValues).sort();
+    set(perReplica.tbody, names.length ? names.map((n) => h('tr', { testid: 'metrics-replica-row' },
+      h('td', null, n), h('td', { class: 'num' }, cores(replicaValues[n].cpu)), h('td', { class: 'num' }, bytes(replicaValues[n].memory))))
+      : empty('No measurements yet.', 3));
+  }
+
+  // ---- loading ----
+
+  async function loadService() {
+    try {
+      const res = await api(path(), { quiet: true });
+      if (!page.alive) return;
+      renderService(res.service);
+    } catch (e) {
+      if (!page.alive) return;
+      if (e instanceof ApiError && e.status === 404) {
+        markDeleted(e.message);
+        return;
+      }
+      set(message, e.message);
+      message.hidden = false;
+      message.className = 'message bad';
+    }
+  }
+
+  async function loadRevisions() {
+    try {
+      const res = await api(path('/revisions'), { quiet: true });
+      if (page.alive) renderRevisions(res.revisions || []);
+    } catch (e) {
+      if (page.alive) set(revisions.tbody, empty(e.message, 5));
+    }
+  }
+
+  async function loadConfig() {
+    try {
+      const res = await api(path('/config'), { quiet: true });
+      if (page.alive) renderConfig(res);
+    } catch (e) {
+      if (page.alive) set(envBox, h('p', { class: 'muted' }, e.message));
+    }
+  }
+
+  async function loadMetrics() {
+    try {
+      const res = await api(path('/metrics'), { quiet: true });
+      if (!page.alive) return;
+      const series = (res.history && res.history.series) || [];
+      const last = (kind, metric, replica) => {
+        const s = series.find((x) => x.kind === kind && x.metric === metric && (!replica || x.replica === replica));
+        return s && s.points.length ? s.points[s.points.length - 1].v : undefined;
+      };
+      const reps = {};
+      for (const r of res.replicas || []) reps[r.replica] = { memory: r.rssBytes, cpu: last('replica', 'cpu', r.replica) };
+      renderMetrics({ cpu: last('service', 'cpu'), memory: res.memoryBytes }, reps, res.time);
+    } catch (e) {
+      if (page.alive) metricsAt.textContent = e.message;
+    }
+  }
+
+  async function loadLogs() {
+    try {
+      const res = await api(path('/logs', { tail: 200 }), { quiet: true });
+      if (!page.alive) return;
+      set(logs);
+      (res.lines || []).forEach(addLine);
+      logs.scrollTop = logs.scrollHeight;
+    } catch (e) {
+      if (page.alive) logsNote.textContent = e.message;
+    }
+  }
+
+  function addLine(l) {
+    const stick = follow.checked && logs.scrollTop + logs.clientHeight >= logs.scrollHeight - 24;
+    logs.appendChild(h('div', { class: `log-line ${l.stream === 'stderr' ? 'stderr' : ''}`, testid: 'log-line' },
+      h('span', { class: 'log-time' }, time(l.time)), h('span', { class: 'log-replica' }, l.replica || ''), h('span', { class: 'log-text' }, l.line)));
+    while (logs.childElementCount > MAX_LOG_LINES) logs.firstElementChild.remove();
+    if (stick) logs.scrollTop = logs.scrollHeight;
+  }
+
+  // Live logs: topics are logs:<service name>, a DNS label.
+  function subscribeLogs(s) {
+    if (logsTopic || !DNS_LABEL.test(s.name)) {
+      if (!logsTopic) logsNote.textContent = 'live logs are not available for this service';
+      return;
+    }
+    logsTopic = `logs:${s.name}`;
+    logsNote.textContent = 'live';
+    page.live(logsTopic, (e) => {
+      if (e.type === 'log.line') addLine(e.data);
+      else if (e.type === 'log.end') {
+        logs.appendChild(h('div', { class: 'log-note' }, `— ${e.data && e.data.message ? e.data.message : 'log stream ended'} —`));
+        logsNote.textContent = 'stream ended';
+      }
+    });
+  }
+
+  function markDeleted(msg) {
+    deleted = true;
+    updateBadge(status, 'DELETED');
+    message.hidden = false;
+    message.className = 'message bad';
+    message.textContent = msg || 'This service has been deleted.';
+    if (actions) for (const b of actions.querySelectorAll('button, input')) b.disabled = true;
+  }
+
+  function loadAll() {
+    return loadService().then(() => {
+      if (deleted || !page.alive) return;
+      loadRevisions();
+      if (!configDirty) loadConfig();
+      loadMetrics();
+    });
+  }
+
+  // ---- actions ----
+
+  async function simple(b, verb) {
+    const res = await act(b, () => api(path(`/${verb}`), { method: 'POST' }));
+    if (res && res.service && page.alive) renderService(res.service);
+  }
+
+  async function confirmed(b, verb, question, label) {
+    if (!(await confirm(question, label))) return;
+    await simple(b, verb);
+  }
+
+  async function rollback(b, revision) {
+    const to = revision ? `revision ${revision}` : 'the previous revision';
+    if (!(await confirm(`Roll ${name} back to ${to}? This makes a new revision with that spec.`, 'Roll back'))) return;
+    const res = await act(b, () => api(path('/rollback'), { method: 'POST', body: revision ? { revision } : {} }));
+    if (res && res.service && page.alive) {
+      renderService(res.service);
+      loadRevisions();
+      loadConfig();
+    }
+  }
+
+  async function onScale(ev) {
+    ev.preventDefault();
+    // The server checks the number and says what is wrong with it.
+    const v = scaleInput.value.trim();
+    const body = v === '' ? {} : { replicas: Number(v) };
+    const res = await act(scaleBtn, () => api(path('/scale'), { method: 'POST', body }));
+    if (res && res.service && page.alive) renderService(res.service);
+  }
+
+  async function onDelete(b) {
+    if (!(await confirm(`Delete ${name}? Its replicas stop and its revisions are removed. This cannot be undone.`, 'Delete'))) return;
+    const res = await act(b, () => api(path(), { method: 'DELETE' }));
+    if (res && page.alive) location.hash = '#/services';
+  }
+
+  async function onSaveConfig(ev) {
+    ev.preventDefault();
+    const env = {};
+    for (const row of envBox.querySelectorAll('.kv')) {
+      const [k, v] = row.querySelectorAll('input');
+      const key = k.value.trim();
+      if (!key && !v.value) continue;
+      if (!key) {
+        k.setCustomValidity('give the variable a name');
+        k.reportValidity();
+        k.setCustomValidity('');
+        return;
+      }
+      if (key in env) {
+        k.setCustomValidity(`${key} is set twice`);
+        k.reportValidity();
+        k.setCustomValidity('');
+        return;
+      }
+      env[key] = v.value;
+    }
+    const submit = ev.currentTarget.querySelector('[type=submit]');
+    const res = await act(submit, () => api(path('/config'), { method: 'PUT', body: { env } }));
+    if (res && page.alive) {
+      configDirty = false;
+      if (res.service) renderService(res.service);
+      loadConfig();
+      loadRevisions();
+    }
+  }
+
+  // ---- live ----
+
+  const sameService = (d) => svc && d && d.name === svc.name && d.target === svc.target && (d.namespace || '') === (svc.namespace || '');
+  const refresh = debounce(loadAll, 400);
+  page.live('services', (e) => {
+    if (!sameService(e.data)) return;
+    if (e.type === 'service.deleted') {
+      markDeleted(`${name} was deleted.`);
+      return;
+    }
+    updateBadge(status, e.data.status);
+    refresh();
+  });
+  page.live('metrics', (e) => {
+    const s = ((e.data && e.data.services) || []).find(sameService);
+    if (!s) return;
+    const reps = {};
+    for (const r of s.replicas || []) reps[r.name] = r.values || {};
+    renderMetrics(s.values || {}, reps, e.time);
+  });
+  page.onResync(() => {
+    if (deleted) return;
+    refresh();
+    if (logsTopic) loadLogs();
+  });
+  page.cleanup(() => refresh.cancel());
+
+  loadAll().then(() => {
+    if (!deleted && page.alive) loadLogs();
+  });
+}
