@@ -71,10 +71,10 @@ func (s *Store) CreateService(ctx context.Context, svc *berth.Service, rev *bert
 		return fmt.Errorf("create service %s: %w", svc.Name, err)
 	}
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO services (target, namespace, name, status, replicas, revision,
-			managed, stopped, spec, secrets, message, owner, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-			svc.Target, svc.Namespace, svc.Name, string(svc.Status), svc.Replicas, svc.Revision,
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO services (target, namespace, name, status, replicas, ready_replicas,
+			revision, managed, stopped, spec, secrets, message, owner, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			svc.Target, svc.Namespace, svc.Name, string(svc.Status), svc.Replicas, svc.ReadyReplicas, svc.Revision,
 			svc.Managed, svc.Stopped, spec, sealed, svc.Message, svc.Owner, micros(svc.CreatedAt), micros(svc.UpdatedAt))
 		if err != nil {
 			if isUnique(err) {
@@ -127,10 +127,10 @@ func (s *Store) UpdateService(ctx context.Context, svc *berth.Service, rev *bert
 		return fmt.Errorf("update service %s: %w", svc.Name, err)
 	}
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.q(`UPDATE services SET status = ?, replicas = ?, revision = ?, managed = ?,
-			stopped = ?, spec = ?, secrets = ?, message = ?, owner = ?, updated_at = ?
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE services SET status = ?, replicas = ?, ready_replicas = ?, revision = ?,
+			managed = ?, stopped = ?, spec = ?, secrets = ?, message = ?, owner = ?, updated_at = ?
 			WHERE target = ? AND namespace = ? AND name = ?`),
-			string(svc.Status), svc.Replicas, svc.Revision, svc.Managed, svc.Stopped, spec, sealed,
+			string(svc.Status), svc.Replicas, svc.ReadyReplicas, svc.Revision, svc.Managed, svc.Stopped, spec, sealed,
 			svc.Message, svc.Owner, micros(svc.UpdatedAt), svc.Target, svc.Namespace, svc.Name)
 		if err != nil {
 			return err
@@ -151,7 +151,7 @@ func (s *Store) UpdateService(ctx context.Context, svc *berth.Service, rev *bert
 	return nil
 }
 
-const serviceColumns = `target, namespace, name, status, replicas, revision, managed, stopped,
+const serviceColumns = `target, namespace, name, status, replicas, ready_replicas, revision, managed, stopped,
 	spec, secrets, message, owner, created_at, updated_at`
 
 func (s *Store) scanService(row scanner) (*berth.Service, error) {
@@ -163,7 +163,7 @@ func (s *Store) scanService(row scanner) (*berth.Service, error) {
 		managed, stoppedFl bool
 	)
 	out := &berth.Service{}
-	if err := row.Scan(&out.Target, &out.Namespace, &out.Name, &status, &out.Replicas, &out.Revision,
+	if err := row.Scan(&out.Target, &out.Namespace, &out.Name, &status, &out.Replicas, &out.ReadyReplicas, &out.Revision,
 		&managed, &stoppedFl, &spec, &sealed, &out.Message, &out.Owner, &created, &updated); err != nil {
 		return nil, err
 	}

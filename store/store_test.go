@@ -87,6 +87,7 @@ func TestServices(t *testing.T) {
 
 		// Update with a new revision.
 		svc.Spec.Image, svc.Revision, svc.Stopped, svc.Status = "nginx:1", 2, true, berth.ServiceStopped
+		svc.ReadyReplicas = 2 // observed state is kept too
 		svc.Spec.Secrets = map[string]string{"DB_PASSWORD": "changed"}
 		svc.UpdatedAt = base.Add(time.Minute)
 		rev2 := &berth.Revision{Number: 2, Spec: svc.Spec, Cause: "apply", Author: "bob", CreatedAt: base.Add(time.Minute)}
