@@ -13,6 +13,8 @@ command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 # The Kubernetes tests check the real cluster from outside with kubectl.
 command -v kubectl >/dev/null 2>&1 || need+=(kubectl)
+# The dashboard's browser tests drive Debian's Chromium (/usr/bin/chromium) headless.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 
 if [ ${#need[@]} -eq 0 ]; then
 	exit 0

@@ -1,6 +1,6 @@
 // Audit: the log of every mutating call, newest first, filtered by type
 // (the verb), user (admins) and status; paged; new entries arrive live.
-import { h, set, badge, time, table, empty, debounce, field } from './dom.js';
+import { h, set, badge, time, table, empty, coalesce, field } from './dom.js';
 import { api, q, session } from './api.js';
 
 const PAGE_SIZE = 50;
@@ -74,7 +74,7 @@ export default function auditPage(page, root) {
     next.disabled = pageNo >= pages;
   }
 
-  const reload = debounce(load, 500);
+  const reload = coalesce(load, 500);
   page.live('audit', () => {
     if (pageNo === 1) reload();
   });

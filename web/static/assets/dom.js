@@ -134,14 +134,25 @@ export function confirm(message, okLabel = 'Confirm') {
   });
 }
 
-// debounce runs fn once, ms after the last call.
-export function debounce(fn, ms) {
+// coalesce folds a burst of calls into one run of fn, at most ms after
+// the first call of the burst (with the last call's arguments). Unlike a
+// coalesce, a steady stream of calls (events every second) cannot put
+// the run off forever.
+export function coalesce(fn, ms) {
   let t = 0;
+  let last = [];
   const d = (...args) => {
-    clearTimeout(t);
-    t = setTimeout(() => fn(...args), ms);
+    last = args;
+    if (t) return;
+    t = setTimeout(() => {
+      t = 0;
+      fn(...last);
+    }, ms);
   };
-  d.cancel = () => clearTimeout(t);
+  d.cancel = () => {
+    clearTimeout(t);
+    t = 0;
+  };
   return d;
 }
 

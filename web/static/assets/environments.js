@@ -1,6 +1,6 @@
 // Environments: create (name and optional size and target), start, stop,
 // delete, open; updated live from "environments" events.
-import { h, set, badge, updateBadge, timeCell, table, empty, debounce, field, safeURL } from './dom.js';
+import { h, set, badge, updateBadge, timeCell, table, empty, coalesce, field, safeURL } from './dom.js';
 import { api, act, q, session } from './api.js';
 
 const PAGE_SIZE = 50;
@@ -174,7 +174,7 @@ export default function environmentsPage(page, root) {
     t.tbody.prepend(nr.tr);
   }
 
-  const reload = debounce(load, 300);
+  const reload = coalesce(load, 300);
   page.live('environments', (e) => {
     const env = e.data;
     if (!env || !env.id) return;

@@ -1,7 +1,7 @@
 // Infrastructure: what every target runs (services, environments and each
 // runtime's own items: processes, pods, volumes), orphans flagged, with the
 // actions each type supports.
-import { h, set, badge, table, empty, debounce, field } from './dom.js';
+import { h, set, badge, table, empty, coalesce, field } from './dom.js';
 import { api, act, q, session } from './api.js';
 
 // Types that start and stop; every item can be deleted (the server refuses
@@ -90,7 +90,7 @@ export default function infrastructurePage(page, root) {
     if (res && page.alive) reload();
   }
 
-  const reload = debounce(load, 1500);
+  const reload = coalesce(load, 1500);
   page.live('services', reload);
   page.live('environments', reload);
   page.onResync(reload);

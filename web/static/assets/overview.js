@@ -1,6 +1,6 @@
 // Overview: counts by status, alerts, top consumers, targets, the leader,
 // recent activity. Re-read when services or environments change.
-import { h, set, badge, statusClass, bytes, cores, timeCell, table, empty, debounce } from './dom.js';
+import { h, set, badge, statusClass, bytes, cores, timeCell, table, empty, coalesce } from './dom.js';
 import { api } from './api.js';
 
 export default function overviewPage(page, root) {
@@ -97,7 +97,7 @@ export default function overviewPage(page, root) {
       st.events && st.events.enabled ? ` · ${st.events.clients} live clients` : '');
   }
 
-  const reload = debounce(load, 1000);
+  const reload = coalesce(load, 1000);
   page.live('services', reload);
   page.live('environments', reload);
   page.onResync(reload);

@@ -1,6 +1,6 @@
 // One service: status, actions, replicas, metrics, events, revisions,
 // configuration (env vars editable) and logs (the last 200 lines, then live).
-import { h, set, badge, updateBadge, timeCell, time, table, empty, debounce, confirm, bytes, cores } from './dom.js';
+import { h, set, badge, updateBadge, timeCell, time, table, empty, coalesce, confirm, bytes, cores } from './dom.js';
 import { api, act, session, svcPath, ApiError } from './api.js';
 
 const MAX_LOG_LINES = 2000;
@@ -11,6 +11,7 @@ export default function servicePage(page, root) {
   let target = page.query.get('target') || '';
   let svc = null;
   let deleted = false;
+  let deleting = false; // a DELETE is on its way
   let configDirty = false;
   let logsTopic = '';
   const canOperate = session.can('operator');
@@ -296,6 +297,7 @@ export default function servicePage(page, root) {
   }
 
   function loadAll() {
+    if (deleting) return Promise.resolve();
     return loadService().then(() => {
       if (deleted || !page.alive) return;
       loadRevisions();
@@ -338,7 +340,11 @@ export default function servicePage(page, root) {
 
   async function onDelete(b) {
     if (!(await confirm(`Delete ${name}? Its replicas stop and its revisions are removed. This cannot be undone.`, 'Delete'))) return;
+    // No re-read may race the delete: it would ask for a service that is gone.
+    deleting = true;
+    refresh.cancel();
     const res = await act(b, () => api(path(), { method: 'DELETE' }));
+    deleting = false;
     if (res && page.alive) location.hash = '#/services';
   }
 
@@ -376,7 +382,7 @@ export default function servicePage(page, root) {
   // ---- live ----
 
   const sameService = (d) => svc && d && d.name === svc.name && d.target === svc.target && (d.namespace || '') === (svc.namespace || '');
-  const refresh = debounce(loadAll, 400);
+  const refresh = coalesce(loadAll, 400);
   page.live('services', (e) => {
     if (!sameService(e.data)) return;
     if (e.type === 'service.deleted') {

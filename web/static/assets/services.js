@@ -1,6 +1,6 @@
 // Services: every service of every target (paged), filtered by target,
 // updated live from "services" events.
-import { h, set, badge, updateBadge, timeCell, table, empty, debounce, field } from './dom.js';
+import { h, set, badge, updateBadge, timeCell, table, empty, coalesce, field } from './dom.js';
 import { api, q } from './api.js';
 
 const PAGE_SIZE = 50;
@@ -104,7 +104,7 @@ export default function servicesPage(page, root) {
       ' — services berth did not create on these targets are not listed.'] : []);
   }
 
-  const reload = debounce(load, 300);
+  const reload = coalesce(load, 300);
   page.live('services', (e) => {
     const s = e.data;
     if (!s || (target && s.target !== target)) return;
