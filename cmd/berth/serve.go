@@ -194,6 +194,12 @@ func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e
 			}
 			locals = append(locals, rt)
 			runtimes = append(runtimes, rt)
+			if st.Kind() == store.Postgres {
+				// The local runtime runs processes on this host from the shared
+				// desired state: every replica with it runs the same services.
+				logger.Warn("a local target on a shared PostgreSQL store: every berth replica that has it runs its services on its own host; "+
+					"with several replicas, give local targets to one of them only (disabled: true on the others)", "target", t.Name)
+			}
 		}
 	}
 	// Dev8's AZURE_* variables make ACI targets when berth.yaml names none.
