@@ -9,8 +9,10 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -117,6 +119,63 @@ func (d *dashboard) check() {
 	if st.Err {
 		d.Fatalf("the page shows an error toast: %s", st.Text)
 	}
+}
+
+// waitEnabled waits until the element matching the CSS selector is enabled
+// (want true) or disabled (want false).
+func (d *dashboard) waitEnabled(sel string, want bool) {
+	d.t().Helper()
+	wantS := map[bool]string{true: "enabled", false: "disabled"}[want]
+	d.Eventually(sel+" "+wantS, func() (bool, string) {
+		var s string
+		d.Eval(`(() => { const el = document.querySelector(`+strconv.Quote(sel)+`);
+			return el ? (el.disabled ? 'disabled' : 'enabled') : 'missing'; })()`, &s)
+		return s == wantS, s
+	})
+}
+
+// confirmDialog waits for the confirmation dialog and answers it: ok or cancel.
+func (d *dashboard) confirmDialog(ok bool) {
+	d.t().Helper()
+	d.WaitVisible("confirm-ok")
+	if ok {
+		d.Click("confirm-ok")
+	} else {
+		d.Click("confirm-cancel")
+	}
+	d.WaitNotVisible(tid("confirm-ok"))
+}
+
+// errorToast waits for an error toast containing substr and returns its text.
+func (d *dashboard) errorToast(substr string) string {
+	d.t().Helper()
+	var text string
+	d.Eventually("an error toast with "+strconv.Quote(substr), func() (bool, string) {
+		var st struct {
+			Err  bool   `json:"err"`
+			Text string `json:"text"`
+		}
+		d.Eval(`(() => { const el = document.querySelector(`+strconv.Quote(tid("toast"))+`);
+			return el ? {err: el.classList.contains('error') && !el.classList.contains('hidden'), text: el.textContent} : {err: false, text: ''}; })()`, &st)
+		text = st.Text
+		return st.Err && strings.Contains(st.Text, substr), fmt.Sprintf("error %v: %q", st.Err, st.Text)
+	})
+	return text
+}
+
+// okToast waits for a success toast containing substr (it replaces an
+// earlier error toast, so check() passes again).
+func (d *dashboard) okToast(substr string) {
+	d.t().Helper()
+	d.Eventually("a success toast with "+strconv.Quote(substr), func() (bool, string) {
+		var st struct {
+			OK   bool   `json:"ok"`
+			Text string `json:"text"`
+		}
+		d.Eval(`(() => { const el = document.querySelector(`+strconv.Quote(tid("toast"))+`);
+			return el ? {ok: !el.classList.contains('error'), text: el.textContent} : {ok: false, text: ''}; })()`, &st)
+		return st.OK && strings.Contains(st.Text, substr), fmt.Sprintf("ok %v: %q", st.OK, st.Text)
+	})
 }
 
 func svcRow(name string) string { return tid("service-row") + fmt.Sprintf("[data-name=%q]", name) }
@@ -228,6 +287,23 @@ func TestBrowserServices(t *testing.T) {
 	d.WaitText("service-title", "job")
 	d.WaitText("service-status", "RUNNING")
 
+	// The buttons match the state: running, so no start; revision 1, so
+	// nothing to roll back to.
+	d.waitEnabled(tid("action-start"), false)
+	d.waitEnabled(tid("action-stop"), true)
+	d.waitEnabled(tid("action-rollback"), false)
+
+	// Cancel on a confirmation leaves the service as it was.
+	d.Click("action-delete")
+	d.confirmDialog(false)
+	if s := str(apiService(b, "job"), "status"); s != "RUNNING" {
+		t.Errorf("after a cancelled delete the API says %q", s)
+	}
+	waitProcs(t, "job", 1)
+	if m := b.MustDo(200, "GET", "/api/v1/logs?type=delete", nil); num(m, "total") != 0 {
+		t.Errorf("a cancelled delete reached the API: %v", m)
+	}
+
 	// Scale to 2: the API says 2, two processes run, two replica rows.
 	d.SetValue("scale-input", "2")
 	d.Click("scale-submit")
@@ -266,6 +342,8 @@ func TestBrowserServices(t *testing.T) {
 		return s == "STOPPED", s
 	})
 	waitProcs(t, "job", 0)
+	d.waitEnabled(tid("action-stop"), false)
+	d.waitEnabled(tid("action-start"), true)
 
 	// Start: RUNNING again with its two replicas.
 	d.Click("action-start")
@@ -285,6 +363,8 @@ func TestBrowserServices(t *testing.T) {
 	})
 	waitProcsEnv(t, "job", 2, "GREETING", "hola")
 	d.WaitCount(tid("revision-row"), "two revision rows", func(n int) bool { return n == 2 })
+	d.waitEnabled(tid("action-rollback"), true) // revision 2
+	d.waitEnabled(tid("action-start"), false)   // running again
 
 	// Roll back (asks first): revision 3 with revision 1's spec.
 	d.Click("action-rollback")
@@ -396,7 +476,28 @@ func TestBrowserServices(t *testing.T) {
 	d.WaitVisible("env-create-name")
 	d.Click("nav-infrastructure")
 	d.WaitHash("#/infrastructure")
-	d.WaitVisibleSel(tid("infra-row") + `[data-id="ticker"]`)
+	tickerRow := tid("infra-row") + `[data-type="service"][data-id="ticker"]`
+	d.WaitVisibleSel(tickerRow)
+	d.waitEnabled(tickerRow+" "+tid("infra-start"), false) // it runs
+	d.waitEnabled(tickerRow+" "+tid("infra-stop"), true)
+
+	// Delete from the inventory asks first: cancel keeps the service,
+	// confirm deletes it (API and process table).
+	d.ClickSel(tickerRow + " " + tid("infra-delete"))
+	d.confirmDialog(false)
+	if s := str(apiService(b, "ticker"), "status"); s != "RUNNING" {
+		t.Errorf("after a cancelled inventory delete the API says %q", s)
+	}
+	waitProcs(t, "ticker", 1)
+	d.ClickSel(tickerRow + " " + tid("infra-delete"))
+	d.confirmDialog(true)
+	Eventually(t, 30*time.Second, "ticker deleted", func() (bool, string) {
+		code, m := b.Do(b.Token(), "GET", "/api/v1/services/ticker", nil)
+		return code == 404, fmt.Sprint(code, m)
+	})
+	waitProcs(t, "ticker", 0)
+	d.WaitGone(tickerRow)
+	d.check()
 	d.Click("nav-users")
 	d.WaitHash("#/users")
 	d.WaitVisibleSel(tid("user-row") + `[data-username="admin"]`)
@@ -474,14 +575,19 @@ func TestBrowserEnvironments(t *testing.T) {
 		t.Errorf("env-open target %q rel %q", d.Attr(open, "target"), d.Attr(open, "rel"))
 	}
 	d.check()
+	// Running: nothing to start.
+	d.waitEnabled(envRow(id)+" "+tid("env-start"), false)
+	d.waitEnabled(envRow(id)+" "+tid("env-stop"), true)
 
-	// Stop: STOPPED, the workspace process ends.
+	// Stop (one click): STOPPED, the workspace process ends.
 	d.ClickSel(envRow(id) + " " + tid("env-stop"))
 	d.waitEnv(id, "STOPPED")
 	Eventually(t, 30*time.Second, "workspace process gone", func() (bool, string) {
 		p := processesOfEnv(id)
 		return len(p) == 0, fmt.Sprint(p)
 	})
+	d.waitEnabled(envRow(id)+" "+tid("env-stop"), false)
+	d.waitEnabled(envRow(id)+" "+tid("env-start"), true)
 
 	// Start: RUNNING with a process again.
 	d.ClickSel(envRow(id) + " " + tid("env-start"))
@@ -491,8 +597,45 @@ func TestBrowserEnvironments(t *testing.T) {
 		return len(p) == 1, fmt.Sprint(p)
 	})
 
-	// Delete: the row goes, the API forgets it, no process is left.
+	// A file in the workspace, found from outside berth: the workspace
+	// process's $WORKSPACE.
+	var workspace string
+	Eventually(t, 10*time.Second, "the workspace directory of "+id, func() (bool, string) {
+		p := processesOfEnv(id)
+		if len(p) != 1 {
+			return false, fmt.Sprint(p)
+		}
+		workspace = procEnv(p[0], "WORKSPACE")
+		return workspace != "" && !strings.HasPrefix(workspace, "<"), workspace
+	})
+	marker := filepath.Join(workspace, "keep-me.txt")
+	if err := os.WriteFile(marker, []byte("work in progress\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	// Delete asks first; cancel leaves the environment running.
 	d.ClickSel(envRow(id) + " " + tid("env-delete"))
+	d.WaitVisible("confirm-keep-volume")
+	var checked bool
+	d.Eval(`document.querySelector(`+strconv.Quote(tid("confirm-keep-volume"))+`).checked`, &checked)
+	if checked {
+		t.Errorf("keep the workspace volume is checked by default")
+	}
+	d.confirmDialog(false)
+	if s := apiEnvStatus(b, id); s != "RUNNING" {
+		t.Errorf("after a cancelled delete the environment is %s", s)
+	}
+	if p := processesOfEnv(id); len(p) != 1 {
+		t.Errorf("after a cancelled delete the workspace processes are %v", p)
+	}
+	d.WaitVisibleSel(envRow(id))
+
+	// Delete, keeping the volume: the row goes, the API forgets it, no
+	// process is left, the workspace's files stay and the audit entry says
+	// keepVolume.
+	d.ClickSel(envRow(id) + " " + tid("env-delete"))
+	d.Click("confirm-keep-volume")
+	d.confirmDialog(true)
 	d.WaitGone(envRow(id))
 	Eventually(t, 60*time.Second, "environment deleted", func() (bool, string) {
 		code, m := b.Do(b.Token(), "GET", "/api/v1/environments/"+id, nil)
@@ -511,6 +654,13 @@ func TestBrowserEnvironments(t *testing.T) {
 	}
 	if got := strings.Join(envActions, " "); got != "environment.delete environment.start environment.stop environment.create" {
 		t.Errorf("audit of the environment's actions, newest first: %s", got)
+	}
+	del := b.MustDo(200, "GET", "/api/v1/logs?type=delete", nil)["logs"].([]any)
+	if len(del) != 1 || str(del[0].(map[string]any), "resource") != id || str(del[0].(map[string]any), "details", "keepVolume") != "true" {
+		t.Errorf("audit of the delete with keep-volume: %v", del)
+	}
+	if b, err := os.ReadFile(marker); err != nil || string(b) != "work in progress\n" {
+		t.Errorf("the kept workspace lost its file: %q %v", b, err)
 	}
 	d.check()
 
@@ -614,12 +764,71 @@ func TestBrowserUsersAndViewer(t *testing.T) {
 	if n := d.Count(tid("apikey-secret")); n != 0 {
 		t.Errorf("after a reload %d apikey-secret element(s) remain", n)
 	}
+	keyRow := tid("apikey-row") + `[data-name="ci-key"]`
+
+	// Deleting the key asks first: cancel keeps it working.
+	d.ClickSel(keyRow + " " + tid("apikey-delete"))
+	d.confirmDialog(false)
+	if code, _ := b.Do(secret, "GET", "/api/v1/services", nil); code != 200 {
+		t.Errorf("after a cancelled delete the key answers %d", code)
+	}
+	d.WaitVisibleSel(keyRow)
 	var leaked bool
 	d.Eval(`(() => { const s = `+strconv.Quote(secret)+`;
 		const inStore = st => { for (let i = 0; i < st.length; i++) { if ((st.getItem(st.key(i)) || '').includes(s)) return true; } return false; };
 		return document.documentElement.outerHTML.includes(s) || inStore(sessionStorage) || inStore(localStorage); })()`, &leaked)
 	if leaked {
 		t.Errorf("after a reload the key's secret is still in the page or its storage")
+	}
+	d.check()
+
+	// An admin cannot delete themself: the page asks, the server refuses,
+	// the page shows its message, and admin is still there.
+	var adminID string
+	for _, u := range b.MustDo(200, "GET", "/api/v1/users", nil)["users"].([]any) {
+		if um := u.(map[string]any); str(um, "username") == "admin" {
+			adminID = str(um, "id")
+		}
+	}
+	d.ExpectConsoleError("^" + regexp.QuoteMeta(d.base+"/api/v1/users/"+adminID) + "$")
+	d.ClickSel(tid("user-row") + `[data-username="admin"] ` + tid("user-delete"))
+	d.confirmDialog(true)
+	d.errorToast("yourself")
+	if code, m := b.Do(b.Token(), "GET", "/api/v1/users/"+adminID, nil); code != 200 {
+		t.Errorf("admin after deleting themself: %d %v", code, m)
+	}
+
+	// Another user: cancel keeps them, confirm deletes them (API).
+	d.SetValue("user-create-username", "temp")
+	d.SetValue("user-create-password", "temp-password-1")
+	d.SetValue("user-create-role", "operator")
+	d.Click("user-create-submit")
+	tempRow := tid("user-row") + `[data-username="temp"]`
+	d.WaitVisibleSel(tempRow)
+	tempID := d.Attr(tempRow, "data-id")
+	d.ClickSel(tempRow + " " + tid("user-delete"))
+	d.confirmDialog(false)
+	if code, m := b.Do(b.Token(), "GET", "/api/v1/users/"+tempID, nil); code != 200 {
+		t.Errorf("temp after a cancelled delete: %d %v", code, m)
+	}
+	d.ClickSel(tempRow + " " + tid("user-delete"))
+	d.confirmDialog(true)
+	d.WaitGone(tempRow)
+	d.okToast("temp deleted")
+	if code, m := b.Do(b.Token(), "GET", "/api/v1/users/"+tempID, nil); code != 404 {
+		t.Errorf("temp after delete: %d %v", code, m)
+	}
+
+	// The key, confirmed this time: gone from the list, refused by the API.
+	d.ClickSel(keyRow + " " + tid("apikey-delete"))
+	d.confirmDialog(true)
+	d.WaitGone(keyRow)
+	d.okToast("ci-key deleted")
+	if code, _ := b.Do(secret, "GET", "/api/v1/services", nil); code != 401 {
+		t.Errorf("a deleted key answers %d, want 401", code)
+	}
+	if keys := b.MustDo(200, "GET", "/api/v1/apikeys", nil); strings.Contains(mustJSON(keys), `"ci-key"`) {
+		t.Errorf("API keys after delete: %v", keys)
 	}
 	d.check()
 
@@ -650,15 +859,260 @@ func TestBrowserUsersAndViewer(t *testing.T) {
 	d.WaitText("service-status", "RUNNING")
 	d.WaitVisible("service-replicas-list")
 	controls := strings.Join([]string{`[data-testid^="action-"]`, tid("scale-input"), tid("scale-submit"),
-		tid("config-save"), tid("revision-rollback")}, ", ")
+		tid("config-save"), tid("revision-rollback"), tid("spec-edit"), tid("spec-save")}, ", ")
 	if n := d.Count(controls); n != 0 {
 		t.Errorf("a viewer sees %d action control(s) on a service page", n)
+	}
+	d.Click("nav-services")
+	d.WaitHash("#/services")
+	d.WaitVisibleSel(svcRow("job"))
+	if n := d.Count(`[data-testid^="service-create"]`); n != 0 {
+		t.Errorf("a viewer sees the service create form")
 	}
 	d.Click("nav-environments")
 	d.WaitHash("#/environments")
 	d.WaitVisible("environments-table")
 	if n := d.Count(tid("env-create-name") + ", " + tid("env-create-submit")); n != 0 {
 		t.Errorf("a viewer sees the environment create form")
+	}
+	d.check()
+}
+
+// twoTargets starts berth with two local targets: local (the default) and
+// edge, so that service names can repeat across targets.
+func twoTargets(t *testing.T) *Berth {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := "targets:\n  - name: local\n    type: local\n  - name: edge\n    type: local\n"
+	if err := os.WriteFile(filepath.Join(dir, "berth.yaml"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return StartBerth(t, dir, "")
+}
+
+// specJSON reads the spec editor's JSON.
+func (d *dashboard) specJSON() map[string]any {
+	d.t().Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(d.Value("spec-json")), &m); err != nil {
+		d.Fatalf("spec-json is not a JSON object: %v: %s", err, d.Value("spec-json"))
+	}
+	return m
+}
+
+// revisionCount is the number of revisions the API lists for a service.
+func revisionCount(b *Berth, name string) int {
+	return num(b.MustDo(200, "GET", "/api/v1/services/"+name+"/revisions", nil), "total")
+}
+
+// TestBrowserServiceForms: a service created with the page's form runs
+// (API, process table); a bad form shows the server's message and creates
+// nothing; the spec editor makes new revisions and never sends a redacted
+// secret back; on two targets with the same service names, the service page
+// follows the logs of its own target live and the overview's alert links to
+// the right one.
+func TestBrowserServiceForms(t *testing.T) {
+	b := twoTargets(t)
+	d := openDashboard(t, b)
+	d.open("#/login")
+	d.loginOK("admin", adminPassword, "admin")
+	// The form asks whether a name is taken before PUT (which would replace
+	// the service): a 404 the browser logs. And the bad form's 400.
+	d.ExpectConsoleError("^" + regexp.QuoteMeta(d.base+"/api/v1/services/") + `(form-web|bad-one|form-edge)(\?|$)`)
+
+	d.Click("nav-services")
+	d.WaitHash("#/services")
+	d.Click("service-create-open")
+	d.WaitVisible("service-create-name")
+	d.Eventually("the default target preselected", func() (bool, string) {
+		v := d.Value("service-create-target")
+		return v == "local", v
+	})
+	if d.Exists(tid("service-create-namespace")) {
+		d.WaitNotVisible(tid("service-create-namespace")) // local targets have no namespaces
+	}
+
+	// A bad form: the server's message, naming the field, and nothing created.
+	d.SetValue("service-create-name", "bad-one")
+	d.SetValue("service-create-command", "sleep 600")
+	d.SetValue("service-create-replicas", "-1")
+	d.Click("service-create-submit")
+	msg := d.errorToast("replicas")
+	if !strings.HasPrefix(msg, "replicas: ") {
+		t.Errorf("the toast %q does not start with the field", msg)
+	}
+	if code, m := b.Do(b.Token(), "GET", "/api/v1/services/bad-one", nil); code != 404 {
+		t.Errorf("a refused form created bad-one: %d %v", code, m)
+	}
+	if h := d.Location(); !strings.HasSuffix(h, "#/services") {
+		t.Errorf("after a refused form the page is at %s", h)
+	}
+	if p := processesOf("bad-one"); len(p) != 0 {
+		t.Errorf("processes of a refused service: %v", p)
+	}
+
+	// A good one: the page goes to the new service, which runs with what the
+	// form said.
+	d.SetValue("service-create-name", "form-web")
+	d.SetValue("service-create-replicas", "2")
+	d.SetValue("service-create-ports", "http:8080, admin:9090")
+	d.SetValue("service-create-env", "GREETING=hello\nMODE=a=b")
+	d.Click("service-create-submit")
+	d.WaitHash("#/services/form-web")
+	d.WaitText("service-title", "form-web")
+	d.WaitText("service-status", "RUNNING")
+	svc := apiService(b, "form-web")
+	if got := str(svc, "spec", "command") + " " + str(svc, "spec", "ports") + " " + str(svc, "spec", "env") + " " + str(svc, "target"); got !=
+		`["sleep","600"] [{"name":"http","port":8080},{"name":"admin","port":9090}] {"GREETING":"hello","MODE":"a=b"} local` {
+		t.Errorf("the form's service: %s", got)
+	}
+	pids := waitProcsEnv(t, "form-web", 2, "GREETING", "hello")
+	for _, p := range pids {
+		if procEnv(p, "MODE") != "a=b" || procEnv(p, "PORT") == "" || procEnv(p, "PORT_ADMIN") == "" {
+			t.Errorf("process %d: MODE %q PORT %q PORT_ADMIN %q", p, procEnv(p, "MODE"), procEnv(p, "PORT"), procEnv(p, "PORT_ADMIN"))
+		}
+	}
+	d.check()
+
+	// Edit spec: the JSON is the spec without target, namespace and
+	// secrets; saving it makes revision 2, which runs.
+	d.Click("spec-edit")
+	spec := d.specJSON()
+	for _, k := range []string{"target", "namespace", "secrets"} {
+		if _, ok := spec[k]; ok {
+			t.Errorf("spec-json shows %s: %v", k, spec)
+		}
+	}
+	if str(spec, "replicas") != "2" || str(spec, "env", "GREETING") != "hello" {
+		t.Fatalf("spec-json: %v", spec)
+	}
+	spec["replicas"] = 1
+	spec["env"].(map[string]any)["GREETING"] = "bonjour"
+	d.SetValue("spec-json", mustJSON(spec))
+	d.Click("spec-save")
+	Eventually(t, 30*time.Second, "revision 2 of form-web", func() (bool, string) {
+		s := apiService(b, "form-web")
+		return str(s, "revision") == "2" && str(s, "spec", "env", "GREETING") == "bonjour" && str(s, "replicas") == "1", mustJSON(s)
+	})
+	if m := b.MustDo(200, "GET", "/api/v1/services/form-web/revisions", nil); num(m, "total") != 2 ||
+		str(m["revisions"].([]any)[0].(map[string]any), "cause") != "apply" {
+		t.Errorf("revisions after the edit: %v", m)
+	}
+	waitProcsEnv(t, "form-web", 1, "GREETING", "bonjour")
+	d.WaitCount(tid("revision-row"), "two revision rows", func(n int) bool { return n == 2 })
+	d.WaitNotVisible(tid("spec-json"))
+	d.check()
+
+	// A service with a secret: the editor never shows or sends it back.
+	b.MustDo(201, "PUT", "/api/v1/services/vault", map[string]any{
+		"command": []string{"sleep", "600"}, "secrets": map[string]string{"TOKEN": "s3cret-one"},
+	})
+	waitProcsEnv(t, "vault", 1, "TOKEN", "s3cret-one")
+	d.open("#/services/vault")
+	d.WaitText("service-title", "vault")
+	d.Click("spec-edit")
+	d.WaitVisible("spec-secrets-note")
+	if raw := d.Value("spec-json"); strings.Contains(raw, "s3cret") || strings.Contains(raw, "redacted") || strings.Contains(raw, "TOKEN") {
+		t.Errorf("spec-json shows the secret: %s", raw)
+	}
+	spec = d.specJSON()
+	spec["env"] = map[string]string{"EXTRA": "1"}
+	// Without the secret: the page asks before removing it; cancel sends nothing.
+	d.SetValue("spec-json", mustJSON(spec))
+	d.Click("spec-save")
+	d.WaitTextSel("#confirm-message", "TOKEN")
+	d.confirmDialog(false)
+	// The redacted placeholder as a value: refused in the page.
+	spec["secrets"] = map[string]string{"TOKEN": "[redacted]"}
+	d.SetValue("spec-json", mustJSON(spec))
+	d.Click("spec-save")
+	d.errorToast("TOKEN")
+	if n := revisionCount(b, "vault"); n != 1 {
+		t.Fatalf("vault has %d revisions after a cancelled and a refused save", n)
+	}
+	waitProcsEnv(t, "vault", 1, "TOKEN", "s3cret-one")
+	// With a real value: saved, and the process has it.
+	spec["secrets"] = map[string]string{"TOKEN": "s3cret-two"}
+	d.SetValue("spec-json", mustJSON(spec))
+	d.Click("spec-save")
+	d.okToast("updated")
+	pids = waitProcsEnv(t, "vault", 1, "TOKEN", "s3cret-two")
+	if procEnv(pids[0], "EXTRA") != "1" || revisionCount(b, "vault") != 2 {
+		t.Errorf("vault after the edit: EXTRA %q, %d revisions", procEnv(pids[0], "EXTRA"), revisionCount(b, "vault"))
+	}
+	d.check()
+
+	// The form on the other target: the page goes to the service there.
+	d.Click("nav-services")
+	d.WaitHash("#/services")
+	d.Click("service-create-open")
+	d.SetValue("service-create-name", "form-edge")
+	d.SetValue("service-create-target", "edge")
+	d.SetValue("service-create-command", "sleep 600")
+	d.Click("service-create-submit")
+	d.WaitHash("#/services/form-edge?target=edge")
+	d.WaitText("service-status", "RUNNING")
+	if s := b.MustDo(200, "GET", "/api/v1/services/form-edge?target=edge", nil); str(s, "service", "target") != "edge" {
+		t.Errorf("form-edge: %v", s)
+	}
+	if code, _ := b.Do(b.Token(), "GET", "/api/v1/services/form-edge?target=local", nil); code != 404 {
+		t.Errorf("form-edge on local: %d", code)
+	}
+	waitProcs(t, "form-edge", 1)
+	d.check()
+
+	// The same name on both targets, each printing its own line: the API
+	// needs ?target= to tell them apart, and so does the log topic.
+	talk := func(target, word string) {
+		b.MustDo(201, "PUT", "/api/v1/services/echo", map[string]any{"target": target,
+			"command": []string{"sh", "-c", "while true; do echo " + word + " $(date +%s%N); sleep 0.2; done"}})
+	}
+	talk("local", "from-local")
+	talk("edge", "from-edge")
+	if code, m := b.Do(b.Token(), "GET", "/api/v1/services/echo", nil); code != 409 {
+		t.Fatalf("GET echo without a target: %d %v", code, m)
+	}
+	d.open("#/services/echo?target=edge")
+	d.WaitText("service-title", "echo")
+	d.markPage()
+	first := d.WaitCount(tid("log-line"), "first log lines", func(n int) bool { return n >= 1 })
+	d.WaitCount(tid("log-line"), fmt.Sprintf("more than %d+5 log lines", first), func(n int) bool { return n >= first+5 })
+	d.assertNotReloaded("live log lines")
+	for _, l := range d.Texts(tid("log-line")) {
+		if !strings.Contains(l, "from-edge") {
+			t.Fatalf("the edge service's page shows %q", l)
+		}
+	}
+	if n := d.Count(".log-note"); n != 0 {
+		t.Errorf("the log stream ended: %v", d.Texts(".log-note"))
+	}
+	d.check()
+
+	// A crashing service on edge beside a healthy one of the same name on
+	// local: the overview's alert links to edge's.
+	b.MustDo(201, "PUT", "/api/v1/services/crash", map[string]any{"command": []string{"sleep", "600"}})
+	b.MustDo(201, "PUT", "/api/v1/services/crash", map[string]any{"target": "edge", "command": []string{"sh", "-c", "exit 3"}})
+	Eventually(t, 45*time.Second, "local's crash RUNNING", func() (bool, string) {
+		s := str(b.MustDo(200, "GET", "/api/v1/services/crash?target=local", nil), "service", "status")
+		return s == "RUNNING", s
+	})
+	d.Click("nav-overview")
+	d.WaitHash("#/overview")
+	link := tid("alert-row") + ` a[href="#/services/crash?target=edge"]`
+	d.WaitVisibleSel(link)
+	if n := d.Count(tid("alert-row") + ` a[href^="#/services/crash"]:not([href$="target=edge"])`); n != 0 {
+		t.Errorf("%d alert(s) link to another crash: %v", n, d.Texts(tid("alert-row")))
+	}
+	d.ClickSel(link)
+	d.WaitHash("#/services/crash?target=edge")
+	d.WaitText("service-title", "crash")
+	d.Eventually("the page shows edge's crash", func() (bool, string) {
+		var meta string
+		d.Eval(`document.querySelector('.meta') ? document.querySelector('.meta').textContent : ''`, &meta)
+		return strings.Contains(meta, "target edge"), meta
+	})
+	if s := d.Text("service-status"); s == "RUNNING" {
+		t.Errorf("edge's crash shows %s", s)
 	}
 	d.check()
 }

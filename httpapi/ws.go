@@ -74,11 +74,20 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// FollowLogs is the hub's LogFollower over core: the new lines of a
-// service, from now on, for as long as anyone subscribes.
+// FollowLogs is the hub's LogFollower over core: the new lines of the
+// service a log topic names, from now on, for as long as anyone subscribes.
+// The topic's target and namespace narrow the lookup as ?target= and
+// ?namespace= do on /api/v1/services/{name}: a plain name that several
+// targets or namespaces have is a CONFLICT, which ends the stream with that
+// message.
 func FollowLogs(c *core.Core) wshub.LogFollower {
-	return func(ctx context.Context, service string, fn func(berth.LogLine) error) error {
-		_, err := c.ServiceLogs(ctx, core.ServiceQuery{Name: service}, berth.LogOptions{Follow: true, Since: time.Now()}, fn)
+	return func(ctx context.Context, ref berth.ServiceRef, fn func(berth.LogLine) error) error {
+		q := core.ServiceQuery{Name: ref.Name, Target: ref.Target, Namespace: ref.Namespace}
+		_, err := c.ServiceLogs(ctx, q, berth.LogOptions{Follow: true, Since: time.Now()}, fn)
+		if berth.IsCode(err, berth.ECONFLICT) && ref.Target == "" {
+			// core's message names the query parameters of the REST route.
+			return berth.Errorf(berth.ECONFLICT, "%s (in a topic: %s)", berth.ErrorMessage(err), wshub.LogTopicSyntax)
+		}
 		return err
 	}
 }

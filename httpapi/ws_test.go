@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -37,16 +38,28 @@ type live struct {
 
 func newLive(t *testing.T, hc wshub.Config, extra ...func(*live, *Deps)) *live {
 	t.Helper()
+	return newLiveTargets(t, hc, nil, extra...)
+}
+
+// newLiveTargets is newLive with more local targets beside "local" (the
+// default), named by moreTargets.
+func newLiveTargets(t *testing.T, hc wshub.Config, moreTargets []string, extra ...func(*live, *Deps)) *live {
+	t.Helper()
 	ctx := context.Background()
 	st := storetest.Open(t, store.SQLite, nil)
-	rt, err := local.New(local.Config{DataDir: t.TempDir(), StopGrace: time.Second, BackoffBase: 20 * time.Millisecond, BackoffMax: 100 * time.Millisecond,
-		Templates: map[string]local.Template{"default": {Command: []string{"sleep", "60"}}}})
-	if err != nil {
-		t.Fatal(err)
+	var rts []berth.Runtime
+	for _, name := range append([]string{"local"}, moreTargets...) {
+		rt, err := local.New(local.Config{Name: name, DataDir: t.TempDir(), StopGrace: time.Second, BackoffBase: 20 * time.Millisecond, BackoffMax: 100 * time.Millisecond,
+			Templates: map[string]local.Template{"default": {Command: []string{"sleep", "60"}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { rt.Close(context.Background()) })
+		rts = append(rts, rt)
 	}
-	t.Cleanup(func() { rt.Close(context.Background()) })
+	rt := rts[0].(*local.Runtime)
 	l := &live{bus: events.NewLocal()}
-	c, err := core.New(core.Config{Store: st, Runtimes: []berth.Runtime{rt}, Events: l.bus})
+	c, err := core.New(core.Config{Store: st, Runtimes: rts, Events: l.bus})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,6 +359,113 @@ func TestWSLogs(t *testing.T) {
 	}
 	c.send("unsubscribe", "logs:talker")
 	waitFor(t, "log follower to stop", func() bool { return l.hub.Followers() == 0 })
+}
+
+// TestWSLogTopics: a log topic names a service as the API does, by name,
+// namespace/name or target:[namespace/]name; each subscription follows the
+// service it names and no other, a name that several targets have ends the
+// stream with a CONFLICT that says how to name one, and a malformed topic
+// is refused with the syntax.
+func TestWSLogTopics(t *testing.T) {
+	l := newLiveTargets(t, wshub.Config{}, []string{"edge"})
+	talk := func(what string) string {
+		return fmt.Sprintf(`{"command":["sh","-c","while true; do echo %s; sleep 0.1; done"]}`, what)
+	}
+	// web on two targets, api in a namespace on the default one.
+	l.call(t, l.ops, "PUT", "/api/v1/services/web", talk("local-web"), http.StatusCreated, nil)
+	l.call(t, l.ops, "PUT", "/api/v1/services/web", strings.Replace(talk("edge-web"), "{", `{"target":"edge",`, 1), http.StatusCreated, nil)
+	l.call(t, l.ops, "PUT", "/api/v1/services/api", strings.Replace(talk("team-a-api"), "{", `{"namespace":"team-a",`, 1), http.StatusCreated, nil)
+
+	follows := []struct {
+		topic string
+		line  string // every line says this
+		end   string // or: the stream ends at once with this in its message
+	}{
+		{topic: "logs:api", line: "team-a-api"},
+		{topic: "logs:team-a/api", line: "team-a-api"},
+		{topic: "logs:edge:web", line: "edge-web"},
+		{topic: "logs:local:web", line: "local-web"},
+		{topic: "logs:local:team-a/api", line: "team-a-api"},
+		{topic: "logs:web", end: "logs:[<target>:][<namespace>/]<name>"}, // on local and edge
+		{topic: "logs:other/api", end: `service "api" not found`},
+		{topic: "logs:edge:api", end: `service "api" not found`},
+		{topic: "logs:nowhere:web", end: `"nowhere" is not configured`},
+	}
+	for _, tc := range follows {
+		t.Run(tc.topic, func(t *testing.T) {
+			c := l.dial(t, l.viewer)
+			c.send("subscribe", tc.topic)
+			lines := 0
+			for lines < 3 {
+				f := c.next(10 * time.Second)
+				if f.Topic != tc.topic {
+					t.Fatalf("frame of topic %q on a client subscribed to %q only: %+v", f.Topic, tc.topic, f)
+				}
+				switch f.Type {
+				case "log.line":
+					var line berth.LogLine
+					if err := json.Unmarshal(f.Data, &line); err != nil {
+						t.Fatal(err)
+					}
+					if tc.end != "" || line.Line != tc.line {
+						t.Fatalf("log line %q, want %q (end %q)", line.Line, tc.line, tc.end)
+					}
+					lines++
+				case "log.end":
+					var d struct{ Message string }
+					json.Unmarshal(f.Data, &d)
+					if tc.end == "" || !strings.Contains(d.Message, tc.end) {
+						t.Fatalf("stream ended: %q, want lines %q (end %q)", d.Message, tc.line, tc.end)
+					}
+					if tc.topic == "logs:web" && !strings.Contains(d.Message, "local:web") || tc.topic == "logs:web" && !strings.Contains(d.Message, "edge:web") {
+						t.Errorf("the conflict does not say where web is: %q", d.Message)
+					}
+					return
+				default:
+					t.Fatalf("unexpected frame %+v", f)
+				}
+			}
+			c.send("unsubscribe", tc.topic)
+		})
+	}
+	waitFor(t, "every log follower to stop", func() bool { return l.hub.Followers() == 0 })
+
+	malformed := []struct{ topic, want string }{
+		{"logs:", `service name ""`},
+		{"logs:Web", `service name "Web"`},
+		{"logs:team-a/api/x", `service name "api/x"`},
+		{"logs:/api", `namespace ""`},
+		{"logs:team_a/api", `namespace "team_a"`},
+		{"logs::web", `target ""`},
+		{"logs:edge:", `service name ""`},
+		{"logs:edge:team-a/", `service name ""`},
+		{"logs:a:b:c", `service name "b:c"`},
+		{"logs:ed ge:web", `target "ed ge"`},
+		{"logs:-edge:web", `target "-edge"`},
+		{"logs:" + strings.Repeat("a", 64), "service name"},
+	}
+	c := l.dial(t, l.viewer)
+	for _, tc := range malformed {
+		b, _ := json.Marshal(map[string]any{"action": "subscribe", "topics": []string{"services", tc.topic}})
+		if err := c.conn.Write(context.Background(), websocket.MessageText, b); err != nil {
+			t.Fatal(err)
+		}
+		f := c.next(5 * time.Second)
+		if f.Type != "error" || !strings.HasPrefix(f.Message, "topics: ") || !strings.Contains(f.Message, tc.want) ||
+			!strings.Contains(f.Message, wshub.LogTopicSyntax) {
+			t.Errorf("subscribe %q answered %+v; want an error naming %s and the syntax", tc.topic, f, tc.want)
+		}
+	}
+	// None of them was subscribed (not even "services", named beside them).
+	l.bus.Publish(context.Background(), berth.Event{Topic: "services", Type: "probe"})
+	c.send("subscribe", "metrics")
+	l.bus.Publish(context.Background(), berth.Event{Topic: "metrics", Type: "marker"})
+	if got := c.until("marker"); len(got) != 0 {
+		t.Fatalf("after refused subscriptions the client got %v", types(got))
+	}
+	if n := l.hub.Followers(); n != 0 {
+		t.Fatalf("%d log followers after refused subscriptions", n)
+	}
 }
 
 // TestWSSlowClient: a client that stops reading is dropped with 1008 once

@@ -179,8 +179,8 @@ func (c *client) handle(cmd command) {
 		for _, t := range cmd.Topics {
 			if !c.topics[t] {
 				c.topics[t] = true
-				if svc, ok := strings.CutPrefix(t, "logs:"); ok {
-					follow = append(follow, svc)
+				if strings.HasPrefix(t, logsPrefix) {
+					follow = append(follow, t)
 				}
 			}
 		}
@@ -188,8 +188,8 @@ func (c *client) handle(cmd command) {
 		for _, t := range cmd.Topics {
 			if c.topics[t] {
 				delete(c.topics, t)
-				if svc, ok := strings.CutPrefix(t, "logs:"); ok {
-					unfollow = append(unfollow, svc)
+				if strings.HasPrefix(t, logsPrefix) {
+					unfollow = append(unfollow, t)
 				}
 			}
 		}
@@ -199,24 +199,27 @@ func (c *client) handle(cmd command) {
 		return
 	}
 	c.mu.Unlock()
-	for _, svc := range follow {
-		c.hub.follow(svc)
-	}
-	for _, svc := range unfollow {
-		c.hub.unfollow(svc)
-	}
+	// The reply goes first: a log stream that ends at once (an unknown
+	// service) must not say so before the client hears it subscribed.
 	c.reply(reply{Type: cmd.Action + "d", Topics: cmd.Topics})
+	for _, t := range follow {
+		c.hub.follow(t)
+	}
+	for _, t := range unfollow {
+		c.hub.unfollow(t)
+	}
 }
 
 func (h *Hub) validTopic(t string) error {
 	if slices.Contains(Topics, t) {
 		return nil
 	}
-	if svc, ok := strings.CutPrefix(t, "logs:"); ok {
+	if strings.HasPrefix(t, logsPrefix) {
 		if h.cfg.Logs == nil {
 			return berth.Invalid("topics", "log streaming is not available on this server")
 		}
-		return berth.ValidateDNSLabel("topics", svc)
+		_, err := ParseLogTopic(t)
+		return err
 	}
-	return berth.Invalid("topics", "unknown topic %q: use %s or logs:<service>", t, strings.Join(Topics, ", "))
+	return berth.Invalid("topics", "unknown topic %q: use %s or %s", t, strings.Join(Topics, ", "), LogTopicSyntax)
 }

@@ -23,12 +23,16 @@ import (
 	"github.com/coder/websocket"
 )
 
-// Topics a client may subscribe to, besides "logs:<service>".
+// Topics a client may subscribe to, besides the log topics
+// (logs:[<target>:][<namespace>/]<name>, see ParseLogTopic).
 var Topics = []string{"services", "environments", "metrics", "audit"}
 
 // LogFollower streams the new log lines of a service to fn until ctx ends
-// (core.ServiceLogs with Follow).
-type LogFollower func(ctx context.Context, service string, fn func(berth.LogLine) error) error
+// (core.ServiceLogs with Follow). The ref is what the topic names: Target
+// and Namespace are empty when the topic leaves them out, and the follower
+// resolves it as the API resolves a service (an error when it is unknown
+// or ambiguous).
+type LogFollower func(ctx context.Context, service berth.ServiceRef, fn func(berth.LogLine) error) error
 
 // Source is where the hub's events come from (an events.Bus).
 type Source interface {
@@ -38,7 +42,7 @@ type Source interface {
 // Config configures a Hub; zero values take the defaults.
 type Config struct {
 	Source       Source
-	Logs         LogFollower // nil: logs:<service> topics are refused
+	Logs         LogFollower // nil: log topics are refused
 	MaxClients   int         // default 1000
 	QueueSize    int         // events queued per client before it is dropped; default 256
 	SourceBuffer int         // events the hub's own subscription holds; default 8192
@@ -69,7 +73,7 @@ type Hub struct {
 
 	mu      sync.RWMutex
 	clients map[*client]struct{}
-	logs    map[string]*follower // by service name
+	logs    map[string]*follower // by topic ("logs:prod:team-a/web")
 	closed  bool
 
 	dropped atomic.Int64
@@ -223,14 +227,14 @@ func (h *Hub) remove(c *client) {
 	c.mu.Lock()
 	var logs []string
 	for t := range c.topics {
-		if svc, ok := strings.CutPrefix(t, "logs:"); ok {
-			logs = append(logs, svc)
+		if strings.HasPrefix(t, logsPrefix) {
+			logs = append(logs, t)
 		}
 	}
 	c.topics = map[string]bool{}
 	c.mu.Unlock()
-	for _, svc := range logs {
-		h.unfollow(svc)
+	for _, t := range logs {
+		h.unfollow(t)
 	}
 	c.conn.CloseNow()
 }
@@ -296,55 +300,62 @@ func may(a berth.Actor, e berth.Event) bool {
 	return e.Owner == "" || e.Owner == a.UserID
 }
 
-// follow starts following svc's logs for its first subscriber.
-func (h *Hub) follow(svc string) {
+// follow starts following the logs a topic names, for its first
+// subscriber. Each topic has its own follower, even when two topics name
+// the same service (logs:web and logs:local:web): events carry the topic
+// the client subscribed to.
+func (h *Hub) follow(topic string) {
+	ref, err := ParseLogTopic(topic)
+	if err != nil {
+		return // validTopic checked it
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if f, ok := h.logs[svc]; ok {
+	if f, ok := h.logs[topic]; ok {
 		f.subs++
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &follower{cancel: cancel, subs: 1}
-	h.logs[svc] = f
-	topic := "logs:" + svc
+	h.logs[topic] = f
 	go func() {
-		err := h.cfg.Logs(ctx, svc, func(l berth.LogLine) error {
+		err := h.cfg.Logs(ctx, ref, func(l berth.LogLine) error {
 			h.Dispatch(berth.Event{Topic: topic, Type: "log.line", Time: h.cfg.Now().UTC(), Data: l})
 			return nil
 		})
 		if ctx.Err() != nil {
 			return
 		}
-		// The stream ended on its own (service deleted, runtime error): say
-		// so, and let a later subscribe start a new one.
+		// The stream ended on its own (service deleted or unknown, the name
+		// ambiguous, a runtime error): say so, and let a later subscribe
+		// start a new one.
 		msg := "log stream ended"
 		if err != nil {
 			msg = berth.ErrorMessage(err)
 		}
 		h.Dispatch(berth.Event{Topic: topic, Type: "log.end", Time: h.cfg.Now().UTC(), Data: map[string]string{"message": msg}})
 		h.mu.Lock()
-		if h.logs[svc] == f {
-			delete(h.logs, svc)
+		if h.logs[topic] == f {
+			delete(h.logs, topic)
 		}
 		h.mu.Unlock()
 	}()
 }
 
-func (h *Hub) unfollow(svc string) {
+func (h *Hub) unfollow(topic string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	f, ok := h.logs[svc]
+	f, ok := h.logs[topic]
 	if !ok {
 		return
 	}
 	if f.subs--; f.subs <= 0 {
 		f.cancel()
-		delete(h.logs, svc)
+		delete(h.logs, topic)
 	}
 }
 
-// Followers is the number of services whose logs are being followed.
+// Followers is the number of log topics being followed.
 func (h *Hub) Followers() int {
 	h.mu.RLock()
 	defer h.mu.RUnlock()

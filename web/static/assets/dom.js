@@ -119,19 +119,56 @@ export function toast(message, kind = 'error') {
   toastTimer = setTimeout(() => el.classList.add('hidden'), kind === 'error' ? 10000 : 5000);
 }
 
+// The question the confirm dialog is asking: its resolver, null when none.
+let settle = null;
+let confirmReady = false;
+
+function answer(ok) {
+  const s = settle;
+  settle = null;
+  const box = document.getElementById('confirm-extra');
+  box.replaceChildren();
+  box.hidden = true;
+  if (s) s(ok);
+}
+
 // confirm asks in a modal dialog; resolves true when confirmed. Escape or
-// Cancel resolve false.
-export function confirm(message, okLabel = 'Confirm') {
+// Cancel resolve false. extra (an element, or a list of them) is shown
+// under the question, for options the caller reads once it resolves (a
+// checkbox: keep the workspace volume).
+//
+// The answer is taken when it is given (the form's submit, the dialog's
+// cancel), not from the close event: that one is queued, and a question
+// asked right after the previous one closed would get the old event.
+export function confirm(message, okLabel = 'Confirm', extra = null) {
   const dlg = document.getElementById('confirm');
+  if (!confirmReady) {
+    confirmReady = true;
+    dlg.querySelector('form').addEventListener('submit', (ev) => answer(!!ev.submitter && ev.submitter.value === 'ok'));
+    dlg.addEventListener('cancel', () => answer(false));
+    // Closed some other way: the dialog's own return value.
+    dlg.addEventListener('close', () => {
+      if (!dlg.open) answer(dlg.returnValue === 'ok');
+    });
+  }
+  if (settle) answer(false); // never two questions at once
   document.getElementById('confirm-message').textContent = message;
-  const ok = dlg.querySelector('[data-testid="confirm-ok"]');
-  ok.textContent = okLabel;
+  const box = document.getElementById('confirm-extra');
+  set(box, extra);
+  box.hidden = !extra;
+  dlg.querySelector('[data-testid="confirm-ok"]').textContent = okLabel;
   dlg.returnValue = '';
   return new Promise((resolve) => {
-    dlg.addEventListener('close', () => resolve(dlg.returnValue === 'ok'), { once: true });
+    settle = resolve;
     dlg.showModal();
     dlg.querySelector('[data-testid="confirm-cancel"]').focus();
   });
+}
+
+// checkbox is a labelled checkbox: h('input') inside its label.
+export function checkbox(label, testid, checked = false) {
+  const input = h('input', { type: 'checkbox', testid, checked });
+  return { input, el: h('label', { class: 'check' }, input, ' ', label) };
 }
 
 // coalesce folds a burst of calls into one run of fn, at most ms after

@@ -1,9 +1,14 @@
 // Environments: create (name and optional size and target), start, stop,
 // delete, open; updated live from "environments" events.
-import { h, set, badge, updateBadge, timeCell, table, empty, coalesce, field, safeURL } from './dom.js';
+import { h, set, badge, updateBadge, timeCell, table, empty, coalesce, field, safeURL, confirm, checkbox } from './dom.js';
 import { api, act, q, session } from './api.js';
 
 const PAGE_SIZE = 50;
+
+// Statuses in which start or stop has nothing to do (in ERROR and unknown
+// ones both stay enabled); while DELETING neither has.
+const NO_START = new Set(['CREATING', 'STARTING', 'RUNNING', 'DELETING']);
+const NO_STOP = new Set(['STOPPING', 'STOPPED', 'DELETING']);
 
 export default function environmentsPage(page, root) {
   document.title = 'Environments · berth';
@@ -57,22 +62,38 @@ export default function environmentsPage(page, root) {
     if (isAdmin) cells.push(h('td', null, users.get(env.userId) || env.userId));
     cells.push(h('td', { class: 'nowrap' }, `${env.cpuCores} CPU · ${env.memoryGB} GB · ${env.storageGB} GB`),
       h('td', null, timeCell(env.createdAt)), h('td', null, timeCell(env.lastAccessedAt)), open);
+    let current = env; // the last state shown
+    const start = h('button', { type: 'button', class: 'small', testid: 'env-start', on: { click: (ev) => action(ev.currentTarget, r, 'start') } }, 'Start');
+    const stop = h('button', { type: 'button', class: 'small', testid: 'env-stop', on: { click: (ev) => action(ev.currentTarget, r, 'stop') } }, 'Stop');
     if (canOperate) {
-      cells.push(h('td', { class: 'row-actions' },
-        h('button', { type: 'button', class: 'small', testid: 'env-start', on: { click: (ev) => action(ev.currentTarget, env, 'start') } }, 'Start'),
-        h('button', { type: 'button', class: 'small', testid: 'env-stop', on: { click: (ev) => action(ev.currentTarget, env, 'stop') } }, 'Stop'),
-        h('button', { type: 'button', class: 'small danger', testid: 'env-delete', on: { click: (ev) => remove(ev.currentTarget, env) } }, 'Delete')));
+      cells.push(h('td', { class: 'row-actions' }, start, stop,
+        h('button', { type: 'button', class: 'small danger', testid: 'env-delete', on: { click: (ev) => remove(ev.currentTarget, current) } }, 'Delete')));
     }
     const tr = h('tr', { testid: 'env-row', data: { id: env.id } }, cells);
-    return {
+    const r = {
       tr,
+      get env() { return current; },
+      // syncButtons: no start while it runs, no stop while it is stopped
+      // (a button whose request runs is left alone).
+      syncButtons() {
+        const st = String(current.status || '').toUpperCase();
+        for (const [b, off] of [[start, NO_START.has(st)], [stop, NO_STOP.has(st)]]) {
+          if (b.dataset.busy) continue;
+          b.disabled = off;
+          b.title = off ? `the environment is ${st.toLowerCase()}` : '';
+        }
+      },
       update(e) {
+        current = e;
         updateBadge(status, e.status);
         msg.textContent = e.message || '';
         msg.title = e.message || '';
         set(open, openCell(e));
+        r.syncButtons();
       },
     };
+    r.syncButtons();
+    return r;
   }
 
   function render(list) {
@@ -135,9 +156,17 @@ export default function environmentsPage(page, root) {
     nameIn.focus();
   }
 
-  // The contract has no confirmation step here (only on a service's page).
-  async function action(b, env, verb) {
-    const res = await act(b, () => api(`/environments/${encodeURIComponent(env.id)}/${verb}`, { method: 'POST' }));
+  // Start and stop act at once; delete asks first.
+  async function action(b, r, verb) {
+    const env = r.env;
+    b.dataset.busy = '1';
+    let res;
+    try {
+      res = await act(b, () => api(`/environments/${encodeURIComponent(env.id)}/${verb}`, { method: 'POST' }));
+    } finally {
+      delete b.dataset.busy;
+      r.syncButtons();
+    }
     if (!res || !page.alive) return;
     // Events update the row too; this covers a moment without them.
     try {
@@ -149,7 +178,10 @@ export default function environmentsPage(page, root) {
   }
 
   async function remove(b, env) {
-    const res = await act(b, () => api(`/environments/${encodeURIComponent(env.id)}`, { method: 'DELETE' }));
+    const keep = checkbox('keep the workspace volume (its files stay on the target; the environment goes)', 'confirm-keep-volume');
+    if (!(await confirm(`Delete environment ${env.name}? Its workspace data is deleted with it unless you keep the volume.`, 'Delete', keep.el))) return;
+    const res = await act(b, () => api(`/environments/${encodeURIComponent(env.id)}${q({ keepVolume: keep.input.checked ? 'true' : '' })}`, { method: 'DELETE' }),
+      keep.input.checked ? `Environment ${env.name} deleted; its workspace volume is kept` : undefined);
     if (!res || !page.alive) return;
     gone.add(env.id);
     const r = rows.get(env.id);

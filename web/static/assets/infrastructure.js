@@ -1,12 +1,31 @@
 // Infrastructure: what every target runs (services, environments and each
 // runtime's own items: processes, pods, volumes), orphans flagged, with the
 // actions each type supports.
-import { h, set, badge, table, empty, coalesce, field } from './dom.js';
+import { h, set, badge, table, empty, coalesce, field, confirm } from './dom.js';
 import { api, act, q, session } from './api.js';
 
 // Types that start and stop; every item can be deleted (the server refuses
 // what belongs to a stored service or environment: act on that instead).
 const STARTABLE = new Set(['service', 'environment', 'deployment', 'statefulset']);
+
+// Statuses in which start or stop has nothing to do, by what the type
+// reports (services' and environments' own words); other statuses (ERROR,
+// unknown) leave both enabled.
+const NO_START = new Set(['RUNNING', 'DEGRADED', 'DEPLOYING', 'CREATING', 'STARTING', 'DELETING']);
+const NO_STOP = new Set(['STOPPED', 'STOPPING', 'DELETING']);
+
+// deleteQuestion says what deleting an item takes with it.
+function deleteQuestion(r) {
+  const what = `${r.type} ${r.name || r.id}${r.namespace ? ` in ${r.namespace}` : ''} on ${r.target}`;
+  switch (r.type) {
+    case 'service':
+      return `Delete ${what}? Its replicas stop and its revisions are removed. This cannot be undone.`;
+    case 'environment':
+      return `Delete ${what}? Its workspace data is deleted with it. This cannot be undone.`;
+    default:
+      return `Delete ${what}? This cannot be undone.`;
+  }
+}
 
 export default function infrastructurePage(page, root) {
   document.title = 'Infrastructure · berth';
@@ -41,8 +60,9 @@ export default function infrastructurePage(page, root) {
     const acts = [];
     if (canOperate) {
       if (STARTABLE.has(r.type)) {
-        acts.push(h('button', { type: 'button', class: 'small', testid: 'infra-start', on: { click: (ev) => run(ev.currentTarget, r, 'start') } }, 'Start'),
-          h('button', { type: 'button', class: 'small', testid: 'infra-stop', on: { click: (ev) => run(ev.currentTarget, r, 'stop') } }, 'Stop'));
+        const st = String(r.status || '').toUpperCase();
+        acts.push(h('button', { type: 'button', class: 'small', testid: 'infra-start', disabled: NO_START.has(st), on: { click: (ev) => run(ev.currentTarget, r, 'start') } }, 'Start'),
+          h('button', { type: 'button', class: 'small', testid: 'infra-stop', disabled: NO_STOP.has(st), on: { click: (ev) => run(ev.currentTarget, r, 'stop') } }, 'Stop'));
       }
       acts.push(h('button', { type: 'button', class: 'small danger', testid: 'infra-delete', on: { click: (ev) => run(ev.currentTarget, r, 'delete') } }, 'Delete'));
     }
@@ -85,9 +105,10 @@ export default function infrastructurePage(page, root) {
   }
 
   async function run(b, r, action) {
+    if (action === 'delete' && !(await confirm(deleteQuestion(r), 'Delete'))) return;
     const path = `/infrastructure/${encodeURIComponent(r.type)}/${encodeURIComponent(r.id)}${action === 'delete' ? '' : `/${action}`}${q({ target: r.target })}`;
-    const res = await act(b, () => api(path, { method: action === 'delete' ? 'DELETE' : 'POST' }));
-    if (res && page.alive) reload();
+    await act(b, () => api(path, { method: action === 'delete' ? 'DELETE' : 'POST' }));
+    if (page.alive) reload(); // done or refused: the rows (and their buttons) show the state now
   }
 
   const reload = coalesce(load, 1500);

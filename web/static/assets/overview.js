@@ -1,7 +1,7 @@
 // Overview: counts by status, alerts, top consumers, targets, the leader,
 // recent activity. Re-read when services or environments change.
 import { h, set, badge, statusClass, bytes, cores, timeCell, table, empty, coalesce } from './dom.js';
-import { api } from './api.js';
+import { api, q } from './api.js';
 
 export default function overviewPage(page, root) {
   document.title = 'Overview · berth';
@@ -40,7 +40,7 @@ export default function overviewPage(page, root) {
 
   function svcLink(name, namespace, target) {
     const full = namespace ? `${namespace}/${name}` : name;
-    return h('a', { href: `#/services/${encodeURIComponent(full)}?target=${encodeURIComponent(target)}` }, full);
+    return h('a', { href: `#/services/${encodeURIComponent(full)}${q({ target })}`, testid: 'service-link' }, full);
   }
 
   async function load() {
@@ -60,7 +60,9 @@ export default function overviewPage(page, root) {
     set(alerts, ov.alerts.map((a) => h('li', { class: `alert ${a.severity}`, testid: 'alert-row' },
       h('span', { class: statusClass(a.severity === 'critical' ? 'ERROR' : 'DEGRADED') }, a.kind),
       ' ',
-      a.resourceType === 'service' ? svcLink(a.resource, '', a.target)
+      // The alert names the service by target (and namespace, when the API
+      // gives it): the link opens that one even where names repeat.
+      a.resourceType === 'service' ? svcLink(a.resource, a.namespace || '', a.target)
         : h('a', { href: '#/environments' }, a.resource),
       h('span', { class: 'alert-msg' }, a.message))));
     alertsNone.hidden = ov.alerts.length > 0;

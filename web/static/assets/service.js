@@ -1,10 +1,29 @@
 // One service: status, actions, replicas, metrics, events, revisions,
-// configuration (env vars editable) and logs (the last 200 lines, then live).
-import { h, set, badge, updateBadge, timeCell, time, table, empty, coalesce, confirm, bytes, cores } from './dom.js';
+// spec (editable as JSON), configuration (env vars editable) and logs (the
+// last 200 lines, then live).
+import { h, set, badge, updateBadge, timeCell, time, table, empty, coalesce, confirm, bytes, cores, toast } from './dom.js';
 import { api, act, session, svcPath, ApiError } from './api.js';
 
 const MAX_LOG_LINES = 2000;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+// What a log topic takes as a target (wshub.ParseLogTopic).
+const TARGET_NAME = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
+const REDACTED = '[redacted]';
+
+// Statuses in which start or stop has nothing to do; in any other (ERROR,
+// PENDING, unknown) both stay enabled.
+const RUNNING = new Set(['RUNNING', 'DEGRADED', 'DEPLOYING']);
+const STOPPED = new Set(['STOPPED']);
+
+// logTopic is the WebSocket topic of a service's logs, qualified with its
+// target and namespace: logs:<target>:[<namespace>/]<name>. '' when the
+// names do not fit the topic's syntax.
+export function logTopic(s) {
+  if (!DNS_LABEL.test(s.name) || (s.namespace && !DNS_LABEL.test(s.namespace))) return '';
+  const svc = `${s.namespace ? `${s.namespace}/` : ''}${s.name}`;
+  if (s.target && TARGET_NAME.test(s.target)) return `logs:${s.target}:${svc}`;
+  return `logs:${svc}`;
+}
 
 export default function servicePage(page, root) {
   const name = page.params.name; // "web" or "team-a/web"
@@ -39,6 +58,18 @@ export default function servicePage(page, root) {
     btn('rollback', 'Roll back', '', (b) => rollback(b, 0)),
     btn('delete', 'Delete', 'danger', onDelete)) : null;
 
+  // The spec editor (operators, services berth created).
+  const specEdit = h('button', { type: 'button', class: 'small', testid: 'spec-edit', hidden: true, on: { click: openEditor } }, 'Edit spec');
+  const specJSON = h('textarea', { class: 'spec-json', testid: 'spec-json', spellcheck: 'false', 'aria-label': 'spec as JSON' });
+  const specSave = h('button', { type: 'submit', class: 'primary', testid: 'spec-save' }, 'Save as a new revision');
+  const specNote = h('p', { class: 'hint' });
+  const secretsNote = h('p', { class: 'warn-note', testid: 'spec-secrets-note', hidden: true });
+  const editor = h('form', { class: 'spec-editor', novalidate: true, hidden: true, on: { submit: onSaveSpec } },
+    secretsNote, specJSON,
+    h('div', { class: 'row' }, specSave,
+      h('button', { type: 'button', testid: 'spec-cancel', on: { click: closeEditor } }, 'Cancel'), specNote));
+  let editing = false;
+
   // Panels.
   const replicas = table('service-replicas-list', ['Replica', 'State', 'Ready', 'Restarts', 'PID', 'Port', 'Revision', 'Started', 'Last exit']);
   const cpu = h('span', { class: 'big', testid: 'metrics-cpu' }, '—');
@@ -61,7 +92,8 @@ export default function servicePage(page, root) {
         h('div', { class: 'title-row' }, title, status), meta),
       actions),
     message,
-    h('section', { class: 'panel' }, h('h2', null, 'Spec'), spec),
+    h('section', { class: 'panel' }, h('div', { class: 'panel-head' }, h('h2', null, 'Spec'), canOperate ? specEdit : null), spec,
+      canOperate ? editor : null),
     h('div', { class: 'grid2' },
       h('section', { class: 'panel' }, h('h2', null, 'Replicas'), replicas.el),
       h('section', { class: 'panel' }, h('h2', null, 'Metrics ', metricsAt),
@@ -98,11 +130,28 @@ export default function servicePage(page, root) {
     message.textContent = s.message || '';
     message.className = `message ${s.status === 'ERROR' ? 'bad' : ''}`;
     if (canOperate && document.activeElement !== scaleInput) scaleInput.value = String(s.replicas);
+    syncButtons();
+    specEdit.hidden = !canOperate || !s.managed || editing;
     renderSpec(s.spec || {});
     renderReplicas(s.instances || []);
     renderEvents(s.events || []);
     renderSecrets((s.spec && s.spec.secrets) || {});
     subscribeLogs(s);
+  }
+
+  // syncButtons enables what the service's state leaves something to do:
+  // no start while it runs, no stop while it is stopped, no rollback at
+  // revision 1.
+  function syncButtons() {
+    if (!actions || !svc || deleted) return;
+    const st = String(svc.status || '').toUpperCase();
+    const stopped = STOPPED.has(st) || (svc.stopped && !RUNNING.has(st));
+    for (const [id, off] of [['start', RUNNING.has(st) && !svc.stopped], ['stop', stopped], ['rollback', svc.revision === 1]]) {
+      const b = actions.querySelector(`[data-testid="action-${id}"]`);
+      if (!b || b.dataset.busy) continue;
+      b.disabled = off;
+      b.title = off ? (id === 'rollback' ? 'revision 1 has nothing to roll back to' : `the service is ${st.toLowerCase()}`) : '';
+    }
   }
 
   function renderSpec(sp) {
@@ -270,13 +319,16 @@ export default function servicePage(page, root) {
     if (stick) logs.scrollTop = logs.scrollHeight;
   }
 
-  // Live logs: topics are logs:<service name>, a DNS label.
+  // Live logs: the topic names the service with its target and namespace
+  // (names repeat across targets and namespaces).
   function subscribeLogs(s) {
-    if (logsTopic || !DNS_LABEL.test(s.name)) {
-      if (!logsTopic) logsNote.textContent = 'live logs are not available for this service';
+    if (logsTopic) return;
+    const topic = logTopic(s);
+    if (!topic) {
+      logsNote.textContent = 'live logs are not available for this service';
       return;
     }
-    logsTopic = `logs:${s.name}`;
+    logsTopic = topic;
     logsNote.textContent = 'live';
     page.live(logsTopic, (e) => {
       if (e.type === 'log.line') addLine(e.data);
@@ -294,6 +346,8 @@ export default function servicePage(page, root) {
     message.className = 'message bad';
     message.textContent = msg || 'This service has been deleted.';
     if (actions) for (const b of actions.querySelectorAll('button, input')) b.disabled = true;
+    specEdit.hidden = true;
+    closeEditor();
   }
 
   function loadAll() {
@@ -308,8 +362,20 @@ export default function servicePage(page, root) {
 
   // ---- actions ----
 
+  // run is act for an action button: while the request runs a re-render
+  // leaves the button alone, and after it the state decides again.
+  async function run(b, fn) {
+    if (b) b.dataset.busy = '1';
+    try {
+      return await act(b, fn);
+    } finally {
+      if (b) delete b.dataset.busy;
+      syncButtons();
+    }
+  }
+
   async function simple(b, verb) {
-    const res = await act(b, () => api(path(`/${verb}`), { method: 'POST' }));
+    const res = await run(b, () => api(path(`/${verb}`), { method: 'POST' }));
     if (res && res.service && page.alive) renderService(res.service);
   }
 
@@ -321,7 +387,7 @@ export default function servicePage(page, root) {
   async function rollback(b, revision) {
     const to = revision ? `revision ${revision}` : 'the previous revision';
     if (!(await confirm(`Roll ${name} back to ${to}? This makes a new revision with that spec.`, 'Roll back'))) return;
-    const res = await act(b, () => api(path('/rollback'), { method: 'POST', body: revision ? { revision } : {} }));
+    const res = await run(b, () => api(path('/rollback'), { method: 'POST', body: revision ? { revision } : {} }));
     if (res && res.service && page.alive) {
       renderService(res.service);
       loadRevisions();
@@ -334,7 +400,7 @@ export default function servicePage(page, root) {
     // The server checks the number and says what is wrong with it.
     const v = scaleInput.value.trim();
     const body = v === '' ? {} : { replicas: Number(v) };
-    const res = await act(scaleBtn, () => api(path('/scale'), { method: 'POST', body }));
+    const res = await run(scaleBtn, () => api(path('/scale'), { method: 'POST', body }));
     if (res && res.service && page.alive) renderService(res.service);
   }
 
@@ -379,6 +445,89 @@ export default function servicePage(page, root) {
     }
   }
 
+  // ---- the spec editor ----
+
+  // The JSON shown is the stored spec without what the editor does not
+  // change: target and namespace (they name the service) and secrets (the
+  // API only ever shows them redacted).
+  function editableSpec(sp) {
+    const out = { ...sp };
+    delete out.target;
+    delete out.namespace;
+    delete out.secrets;
+    return out;
+  }
+
+  const secretKeys = () => Object.keys((svc && svc.spec && svc.spec.secrets) || {}).sort();
+
+  function openEditor() {
+    if (!svc) return;
+    editing = true;
+    specJSON.value = JSON.stringify(editableSpec(svc.spec || {}), null, 2);
+    const keys = secretKeys();
+    secretsNote.hidden = keys.length === 0;
+    secretsNote.textContent = keys.length
+      ? `This service has secrets (${keys.join(', ')}). Saving replaces the whole spec: add "secrets": {"NAME": "value"} with their real values to keep them; without it they are removed (you are asked first). The API never shows their values, so they are not in the text below.`
+      : '';
+    specNote.textContent = `target ${svc.target}${svc.namespace ? `, namespace ${svc.namespace}` : ''}: they name the service and are kept`;
+    spec.hidden = true;
+    editor.hidden = false;
+    specEdit.hidden = true;
+    specJSON.focus();
+  }
+
+  function closeEditor() {
+    editing = false;
+    editor.hidden = true;
+    spec.hidden = false;
+    specEdit.hidden = !canOperate || !svc || !svc.managed || deleted;
+  }
+
+  async function onSaveSpec(ev) {
+    ev.preventDefault();
+    if (!svc) return;
+    let body;
+    try {
+      body = JSON.parse(specJSON.value);
+    } catch (e) {
+      toast(`spec: not valid JSON: ${e.message}`);
+      specJSON.focus();
+      return;
+    }
+    if (!body || typeof body !== 'object' || Array.isArray(body)) {
+      toast('spec: give a JSON object, e.g. {"command": ["sleep", "60"], "replicas": 1}');
+      return;
+    }
+    for (const k of ['target', 'namespace']) {
+      if (k in body && body[k] !== (k === 'target' ? svc.target : (svc.namespace || ''))) {
+        toast(`${k}: cannot be changed here (it names the service); create a new service instead`);
+        return;
+      }
+    }
+    const secrets = body.secrets;
+    if (secrets !== undefined && (secrets === null || typeof secrets !== 'object' || Array.isArray(secrets))) {
+      toast('secrets: give an object of NAME: value');
+      return;
+    }
+    const redacted = Object.entries(secrets || {}).filter(([, v]) => v === REDACTED).map(([k]) => k);
+    if (redacted.length) {
+      // Sending the placeholder back would store it as the secret's value.
+      toast(`secrets: ${redacted.join(', ')} hold "${REDACTED}", not a value: give the real value or leave the secret out`);
+      return;
+    }
+    const dropped = secretKeys().filter((k) => !secrets || !(k in secrets));
+    if (dropped.length && !(await confirm(`Saving removes the secret${dropped.length > 1 ? 's' : ''} ${dropped.join(', ')} of ${svc.name}: the spec replaces them and their values are not shown to put back. Save anyway?`, 'Save without them'))) return;
+    body.target = svc.target;
+    if (svc.namespace) body.namespace = svc.namespace;
+    // PUT takes the plain name; target and namespace are in the body.
+    const res = await act(specSave, () => api(`/services/${encodeURIComponent(svc.name)}`, { method: 'PUT', body }));
+    if (!res || !page.alive) return;
+    closeEditor();
+    renderService(res.service);
+    loadRevisions();
+    loadConfig();
+  }
+
   // ---- live ----
 
   const sameService = (d) => svc && d && d.name === svc.name && d.target === svc.target && (d.namespace || '') === (svc.namespace || '');
@@ -390,6 +539,9 @@ export default function servicePage(page, root) {
       return;
     }
     updateBadge(status, e.data.status);
+    // The buttons follow the state now; the rest with the re-read.
+    svc = { ...svc, status: e.data.status, stopped: e.data.stopped, revision: e.data.revision || svc.revision };
+    syncButtons();
     refresh();
   });
   page.live('metrics', (e) => {

@@ -48,8 +48,10 @@ export default function usersPage(page, root) {
     return h('tr', { testid: 'user-row', data: { username: u.username, id: u.id } },
       h('td', null, h('span', { class: 'strong' }, u.username), self ? h('span', { class: 'tag' }, 'you') : null),
       h('td', null, role), h('td', null, timeCell(u.createdAt)), h('td', null, timeCell(u.updatedAt)),
-      h('td', { class: 'row-actions' }, self ? null : h('button', { type: 'button', class: 'small danger', testid: 'user-delete',
-        on: { click: (ev) => deleteUser(ev.currentTarget, u) } }, 'Delete')));
+      // Admins cannot delete themselves: the server says so (the button
+      // stays, for the same answer the API gives).
+      h('td', { class: 'row-actions' }, h('button', { type: 'button', class: 'small danger', testid: 'user-delete',
+        title: self ? 'you cannot delete yourself' : '', on: { click: (ev) => deleteUser(ev.currentTarget, u) } }, 'Delete')));
   }
 
   function keyRow(k) {
@@ -116,8 +118,8 @@ export default function usersPage(page, root) {
     if (res && page.alive) load();
   }
 
-  // No confirmation step: the contract's apikey-delete acts at once.
   async function deleteKey(b, k) {
+    if (!(await confirm(`Delete API key ${k.name}? What uses it gets 401 from now on.`, 'Delete'))) return;
     const res = await act(b, () => api(`/apikeys/${encodeURIComponent(k.id)}`, { method: 'DELETE' }), `API key ${k.name} deleted`);
     if (res && page.alive) load();
   }
