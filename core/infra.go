@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/berthhq/berth"
 )
@@ -34,7 +35,11 @@ func (c *Core) Infrastructure(ctx context.Context, typ string) (*Inventory, erro
 		}
 		for _, s := range svcs {
 			c.observe(ctx, s)
-			inv.Resources = append(inv.Resources, berth.Resource{Type: "service", ID: s.Name, Name: s.Name, Target: s.Target,
+			id := s.Name // namespace/name where there are namespaces: names repeat across them
+			if s.Namespace != "" {
+				id = s.Namespace + "/" + s.Name
+			}
+			inv.Resources = append(inv.Resources, berth.Resource{Type: "service", ID: id, Name: s.Name, Target: s.Target,
 				Namespace: s.Namespace, Status: string(s.Status), Managed: s.Managed,
 				Details: map[string]any{"replicas": s.Replicas, "readyReplicas": s.ReadyReplicas, "revision": s.Revision}})
 		}
@@ -85,6 +90,9 @@ func (c *Core) InfraAction(ctx context.Context, typ, id, target, action string) 
 	switch typ {
 	case "service":
 		q := ServiceQuery{Name: id, Target: target}
+		if ns, name, ok := strings.Cut(id, "/"); ok {
+			q.Namespace, q.Name = ns, name
+		}
 		var err error
 		switch action {
 		case "start":

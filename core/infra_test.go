@@ -208,3 +208,43 @@ func TestInfraAction(t *testing.T) {
 		}
 	}
 }
+
+// stoppingRuntime also stops services, recording which.
+type stoppingRuntime struct{ *inventoryRuntime }
+
+func (r stoppingRuntime) StopService(_ context.Context, ref berth.ServiceRef) error {
+	r.record("stop service " + ref.Namespace + "/" + ref.Name)
+	return nil
+}
+
+// TestInfraServiceInNamespace: a stored service is listed as
+// namespace/name, and an action on it reaches that namespace's service,
+// not another of the same name.
+func TestInfraServiceInNamespace(t *testing.T) {
+	k8s := &inventoryRuntime{name: "k8s"}
+	c, st, ctx := newInfraCore(t, stoppingRuntime{k8s}, &inventoryRuntime{name: "k8s-2"})
+	other := &berth.Service{Name: "web", Target: "k8s", Namespace: "other", Managed: true, Replicas: 1, Revision: 1, Spec: berth.ServiceSpec{Image: "nginx"}}
+	if err := st.CreateService(ctx, other, &berth.Revision{Number: 1, Spec: other.Spec}); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := c.Infrastructure(ctx, "service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range inv.Resources {
+		if r.Target == "k8s" {
+			ids = append(ids, r.ID)
+		}
+	}
+	slices.Sort(ids)
+	if want := []string{"ns/web", "other/web", "plain"}; !slices.Equal(ids, want) {
+		t.Errorf("service ids %v, want %v", ids, want)
+	}
+	if err := c.InfraAction(ctx, "service", "other/web", "k8s", "stop"); err != nil {
+		t.Fatal(err)
+	}
+	if got := k8s.took(); !slices.Equal(got, []string{"stop service other/web"}) {
+		t.Errorf("runtime calls %v, want the service of namespace other stopped", got)
+	}
+}

@@ -96,6 +96,7 @@ type Alert struct {
 	ResourceType string `json:"resourceType"`
 	Resource     string `json:"resource"`
 	Target       string `json:"target"`
+	Namespace    string `json:"namespace,omitempty"` // of a service on Kubernetes
 	Message      string `json:"message"`
 }
 
@@ -206,7 +207,7 @@ func (s *Server) serviceAlerts(ctx context.Context, svc *berth.Service) []Alert 
 		s.restarts.Unlock()
 		return nil
 	}
-	alert := Alert{Severity: "warning", Kind: "degraded", ResourceType: "service", Resource: svc.Name, Target: svc.Target,
+	alert := Alert{Severity: "warning", Kind: "degraded", ResourceType: "service", Resource: svc.Name, Target: svc.Target, Namespace: svc.Namespace,
 		Message: fmt.Sprintf("service %s is %s (%d/%d ready)", svc.Name, svc.Status, svc.ReadyReplicas, svc.Replicas)}
 	if svc.Status == berth.ServiceError {
 		alert.Severity, alert.Kind = "critical", "error"

@@ -146,15 +146,19 @@ func New(t *testing.T) *Browser {
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	tab, cancelTab := chromedp.NewContext(allocCtx, chromedp.WithListener(b.onEvent))
 	b.ctx = tab
+	started := false
 	t.Cleanup(func() {
-		b.checkConsole()
-		if t.Failed() {
-			b.saveArtifacts("failure")
+		if started { // a browser that never started has no page to check or save
+			b.checkConsole()
+			if t.Failed() {
+				b.saveArtifacts("failure")
+			}
 		}
 		cancelTab()
 		cancelAlloc()
 	})
-	start, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	const startTimeout = 2 * time.Minute // a loaded CI machine starts Chromium slowly
+	start, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
 	// The first action starts the browser; it must run on the tab's own
 	// context (a deadline there would end the browser), so wait beside it.
@@ -166,8 +170,13 @@ func New(t *testing.T) *Browser {
 			t.Fatalf("start chromium %s: %v", exe, err)
 		}
 	case <-start.Done():
-		t.Fatalf("chromium %s did not start within 60s", exe)
+		// End the start attempt before failing, so nothing else uses the
+		// tab's context while it is still being set up.
+		cancelTab()
+		<-errc
+		t.Fatalf("chromium %s did not start within %s", exe, startTimeout)
 	}
+	started = true
 	return b
 }
 
