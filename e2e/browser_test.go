@@ -313,20 +313,7 @@ func TestBrowserServices(t *testing.T) {
 
 	// Restart: new processes replace the old ones (rolling).
 	d.Click("action-restart")
-	Eventually(t, 60*time.Second, "both replicas replaced after restart", func() (bool, string) {
-		now := processesOf("job")
-		if len(now) != 2 {
-			return false, fmt.Sprint(now)
-		}
-		for _, p := range now {
-			for _, old := range pids {
-				if p == old {
-					return false, fmt.Sprint(now)
-				}
-			}
-		}
-		return true, ""
-	})
+	waitReplaced(t, "job", pids, 60*time.Second)
 	waitRunning(t, b, "job", 2)
 	if m := b.MustDo(200, "GET", "/api/v1/logs?type=restart&status=completed", nil); num(m, "total") != 1 {
 		t.Errorf("restart not audited once: %v", m)

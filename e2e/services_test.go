@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -47,6 +48,24 @@ func waitRunning(t *testing.T, b *Berth, name string, ready int) map[string]any 
 			fmt.Sprintf("%s %d/%d %s", str(svc, "status"), num(svc, "readyReplicas"), num(svc, "replicas"), str(svc, "message"))
 	})
 	return svc
+}
+
+// waitReplaced waits until service name runs as many processes as old,
+// none of them one of old (a rolling restart replaced them all).
+func waitReplaced(t *testing.T, name string, old []int, timeout time.Duration) {
+	t.Helper()
+	Eventually(t, timeout, "all replicas of "+name+" replaced", func() (bool, string) {
+		now := processesOf(name)
+		if len(now) != len(old) {
+			return false, fmt.Sprint(now)
+		}
+		for _, p := range now {
+			if slices.Contains(old, p) {
+				return false, fmt.Sprint(now)
+			}
+		}
+		return true, ""
+	})
 }
 
 func waitProcs(t *testing.T, name string, n int) []int {
@@ -121,20 +140,7 @@ func TestServiceLifecycle(t *testing.T) {
 
 	// Rolling restart: new processes.
 	b.MustDo(200, "POST", "/api/v1/services/web/restart", nil)
-	Eventually(t, 45*time.Second, "all replicas replaced", func() (bool, string) {
-		now := processesOf("web")
-		if len(now) != 2 {
-			return false, fmt.Sprint(now)
-		}
-		for _, p := range now {
-			for _, old := range pids {
-				if p == old {
-					return false, fmt.Sprint(now)
-				}
-			}
-		}
-		return true, ""
-	})
+	waitReplaced(t, "web", pids, 45*time.Second)
 	waitRunning(t, b, "web", 2)
 
 	// Config update → revision 2, replicas read the new file.

@@ -183,11 +183,17 @@ export default function environmentsPage(page, root) {
     const res = await act(b, () => api(`/environments/${encodeURIComponent(env.id)}${q({ keepVolume: keep.input.checked ? 'true' : '' })}`, { method: 'DELETE' }),
       keep.input.checked ? `Environment ${env.name} deleted; its workspace volume is kept` : undefined);
     if (!res || !page.alive) return;
-    gone.add(env.id);
-    const r = rows.get(env.id);
+    drop(env.id);
+  }
+
+  // drop removes a deleted environment's row for good (a late event must
+  // not bring it back) and re-reads the page.
+  function drop(id) {
+    gone.add(id);
+    const r = rows.get(id);
     if (r) {
       r.tr.remove();
-      rows.delete(env.id);
+      rows.delete(id);
     }
     reload();
   }
@@ -211,13 +217,7 @@ export default function environmentsPage(page, root) {
     const env = e.data;
     if (!env || !env.id) return;
     if (e.type === 'environment.deleted') {
-      gone.add(env.id);
-      const r = rows.get(env.id);
-      if (r) {
-        r.tr.remove();
-        rows.delete(env.id);
-      }
-      reload();
+      drop(env.id);
       return;
     }
     upsert(env);
