@@ -311,6 +311,7 @@ func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e
 	srv.RegisterOnShutdown(api.CloseStreams)
 
 	fmt.Fprintf(e.stdout, "berth %s is running at %s (store: %s, data: %s)\n", version, url, st.Kind(), dataDir)
+	fmt.Fprintf(e.stdout, "Dashboard: open %s/ in a browser\n", url)
 	if firstPassword != "" {
 		fmt.Fprintf(e.stdout, "First start: log in as admin with password %s (shown once; change it or set BERTH_ADMIN_PASSWORD)\n", firstPassword)
 		fmt.Fprintf(e.stdout, "  berth login --server %s --username admin\n", url)
