@@ -73,6 +73,11 @@ type Core struct {
 	locksMu sync.Mutex
 	locks   map[string]*sync.Mutex
 
+	// unmanagedSeen is the last state the sync loop saw of each service
+	// berth did not create (nil until its first pass).
+	unmanagedMu   sync.Mutex
+	unmanagedSeen map[berth.ServiceRef]observedState
+
 	stopLoops context.CancelFunc
 	loopsDone chan struct{}
 }
@@ -332,6 +337,7 @@ func (c *Core) SyncOnce(ctx context.Context) {
 	for _, svc := range svcs {
 		c.syncService(ctx, svc)
 	}
+	c.syncUnmanaged(ctx, svcs)
 	envs, _, err := c.store.ListEnvironments(ctx, berth.EnvironmentFilter{})
 	if err != nil {
 		c.log.Error("sync environments", "err", err)

@@ -78,3 +78,67 @@ func (c *Core) runtimeRevisions(ctx context.Context, svc *berth.Service) ([]*ber
 	}
 	return revs, nil
 }
+
+// observedState is what the sync loop compares between passes of a service
+// berth did not create: it has no store record to hold the last one.
+type observedState struct {
+	status   berth.ServiceStatus
+	ready    int
+	replicas int
+	message  string
+}
+
+// syncUnmanaged publishes the changes of services berth did not create, as
+// syncService does for its own: a rollout's progress, a scale or a new or
+// deleted workload made with kubectl reach the live views. The first pass
+// (after start, or on becoming leader) only records what is there; a target
+// whose list fails is skipped, so a down cluster does not look emptied.
+func (c *Core) syncUnmanaged(ctx context.Context, stored []*berth.Service) {
+	listers := c.serviceListers("")
+	if len(listers) == 0 {
+		return
+	}
+	known := make(map[berth.ServiceRef]bool, len(stored))
+	for _, s := range stored {
+		known[c.canonicalRef(s.Ref())] = true
+	}
+	c.unmanagedMu.Lock()
+	defer c.unmanagedMu.Unlock()
+	first := c.unmanagedSeen == nil
+	if first {
+		c.unmanagedSeen = map[berth.ServiceRef]observedState{}
+	}
+	for _, name := range c.order {
+		sl, ok := listers[name]
+		if !ok {
+			continue
+		}
+		found, err := sl.ListServices(ctx)
+		if err != nil {
+			continue // reads report the target unreachable
+		}
+		present := make(map[berth.ServiceRef]bool, len(found))
+		for _, s := range found {
+			ref := s.Ref()
+			if known[ref] {
+				continue
+			}
+			present[ref] = true
+			now := observedState{status: s.Status, ready: s.ReadyReplicas, replicas: s.Replicas, message: s.Message}
+			prev, seen := c.unmanagedSeen[ref]
+			c.unmanagedSeen[ref] = now
+			if !first && (!seen || prev != now) {
+				c.serviceEvent(ctx, "service.status", s)
+			}
+		}
+		for ref := range c.unmanagedSeen {
+			if ref.Target != name || present[ref] {
+				continue
+			}
+			delete(c.unmanagedSeen, ref)
+			if !first {
+				c.serviceEvent(ctx, "service.deleted", &berth.Service{Name: ref.Name, Namespace: ref.Namespace, Target: ref.Target})
+			}
+		}
+	}
+}

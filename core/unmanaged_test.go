@@ -172,3 +172,75 @@ func names(svcs []*berth.Service) []string {
 	}
 	return out
 }
+
+// TestSyncUnmanagedEvents: the sync loop publishes what changes of services
+// berth did not create (they have no store record to compare with), never
+// its own services twice, nothing on its first pass, and nothing when the
+// target cannot be listed.
+func TestSyncUnmanagedEvents(t *testing.T) {
+	ctx := context.Background()
+	st := storetest.Open(t, "sqlite", nil)
+	rt := &clusterLike{}
+	log := &eventLog{}
+	c, err := core.New(core.Config{Store: st, Runtimes: []berth.Runtime{rt}, Events: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.ApplyService(ctx, "mine", berth.ServiceSpec{Target: "k", Image: "b:1"}); err != nil {
+		t.Fatal(err)
+	}
+	set := func(found ...*berth.Service) {
+		rt.mu.Lock()
+		defer rt.mu.Unlock()
+		rt.found = found
+	}
+	web := func(ready int) *berth.Service {
+		return &berth.Service{Name: "web", Target: "k", Namespace: "shop", Status: berth.ServiceRunning, Replicas: 2, ReadyReplicas: ready}
+	}
+	mine := &berth.Service{Name: "mine", Target: "k", Namespace: "apps", Managed: true, Status: berth.ServiceRunning, Replicas: 1, ReadyReplicas: 1}
+	other := &berth.Service{Name: "web", Target: "k", Namespace: "other", Status: berth.ServiceRunning, Replicas: 1, ReadyReplicas: 1}
+
+	// pass runs one sync and returns the events about services it published.
+	pass := func() []string {
+		log.mu.Lock()
+		log.events = nil
+		log.mu.Unlock()
+		c.SyncOnce(ctx)
+		log.mu.Lock()
+		defer log.mu.Unlock()
+		var out []string
+		for _, e := range log.events {
+			if e.Topic != core.TopicServices {
+				continue
+			}
+			s := e.Data.(*berth.Service)
+			out = append(out, fmt.Sprintf("%s %s/%s %d", e.Type, s.Namespace, s.Name, s.ReadyReplicas))
+		}
+		return out
+	}
+	// The first pass only records what is there (and berth's own service
+	// settles: its first status change is syncService's to publish).
+	set(mine, web(1), other)
+	c.SyncOnce(ctx)
+	tests := []struct {
+		name  string
+		found []*berth.Service
+		err   error
+		want  []string
+	}{
+		{"no change", []*berth.Service{mine, web(1), other}, nil, nil},
+		{"a rollout progresses", []*berth.Service{mine, web(2), other}, nil, []string{"service.status shop/web 2"}},
+		{"the cluster cannot be listed", nil, errors.New("connection refused"), nil},
+		{"deleted with kubectl", []*berth.Service{mine, web(2)}, nil, []string{"service.deleted other/web 0"}},
+		{"created with kubectl", []*berth.Service{mine, web(2), other}, nil, []string{"service.status other/web 1"}},
+	}
+	for _, tc := range tests {
+		set(tc.found...)
+		rt.mu.Lock()
+		rt.listErr = tc.err
+		rt.mu.Unlock()
+		if got := pass(); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("%s: published %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

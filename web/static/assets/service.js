@@ -141,16 +141,21 @@ export default function servicePage(page, root) {
 
   // syncButtons enables what the service's state leaves something to do:
   // no start while it runs, no stop while it is stopped, no rollback at
-  // revision 1.
+  // revision 1, no delete of a service berth did not create (the API
+  // refuses it: whoever manages it deletes it).
   function syncButtons() {
     if (!actions || !svc || deleted) return;
     const st = String(svc.status || '').toUpperCase();
     const stopped = STOPPED.has(st) || (svc.stopped && !RUNNING.has(st));
-    for (const [id, off] of [['start', RUNNING.has(st) && !svc.stopped], ['stop', stopped], ['rollback', svc.revision === 1]]) {
+    const state = `the service is ${st.toLowerCase()}`;
+    for (const [id, off, why] of [
+      ['start', RUNNING.has(st) && !svc.stopped, state], ['stop', stopped, state],
+      ['rollback', svc.revision === 1, 'revision 1 has nothing to roll back to'],
+      ['delete', svc.managed === false, 'berth did not create this service: delete it where it is managed']]) {
       const b = actions.querySelector(`[data-testid="action-${id}"]`);
       if (!b || b.dataset.busy) continue;
       b.disabled = off;
-      b.title = off ? (id === 'rollback' ? 'revision 1 has nothing to roll back to' : `the service is ${st.toLowerCase()}`) : '';
+      b.title = off ? why : '';
     }
   }
 
@@ -200,10 +205,14 @@ export default function servicePage(page, root) {
   function renderConfig(cfg) {
     configDirty = false;
     const env = Object.entries(cfg.env || {}).sort(([a], [b]) => a.localeCompare(b));
-    if (!canOperate) {
+    // A service berth did not create keeps the configuration its owner
+    // gives it: the API refuses changes, so it is shown read-only.
+    const external = svc && svc.managed === false;
+    if (!canOperate || external) {
       const t = table('config-env', ['Variable', 'Value']);
       set(t.tbody, env.length ? env.map(([k, v]) => h('tr', { testid: 'env-var-row', data: { key: k } }, h('td', null, h('code', null, k)), h('td', null, h('code', null, v)))) : empty('No environment variables.', 2));
-      set(envBox, h('h3', null, 'Environment variables'), t.el);
+      set(envBox, h('h3', null, 'Environment variables'), t.el,
+        canOperate ? h('p', { class: 'hint' }, 'berth did not create this service: change its configuration where it is managed.') : null);
     } else {
       const rowsBox = h('div', { class: 'kv-rows' });
       const addRow = (k = '', v = '') => {
