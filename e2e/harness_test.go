@@ -131,7 +131,10 @@ func (b *Berth) start() {
 	cmd := exec.Command(berthBin, "serve", "--listen", "127.0.0.1:0", "--data-dir", b.DataDir)
 	cmd.Env = b.Env
 	cmd.Dir = b.DataDir
-	b.stderr, b.stdout = &syncBuffer{}, &syncBuffer{}
+	// The goroutines below keep this run's buffers: a Restart replaces the
+	// fields while the old run's reader may still be draining its pipe.
+	stdout := &syncBuffer{}
+	b.stderr, b.stdout = &syncBuffer{}, stdout
 	cmd.Stderr = b.stderr
 	pr, pw := io.Pipe()
 	cmd.Stdout = pw
@@ -145,7 +148,7 @@ func (b *Berth) start() {
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
 			line := sc.Text()
-			b.stdout.Write([]byte(line + "\n"))
+			stdout.Write([]byte(line + "\n"))
 			if m := runningAt.FindStringSubmatch(line); m != nil {
 				urlc <- m[1]
 			}
