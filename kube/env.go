@@ -100,8 +100,10 @@ func (r *Runtime) envConflict(ctx context.Context, e envRef) error {
 	if c, err := r.pvcs[i].PersistentVolumeClaims(e.ns).Get(e.name); err == nil && !e.owns(c) {
 		return taken("persistent volume claim", c)
 	}
-	if err := r.ingressConflict(ctx, e); err != nil {
-		return err
+	if r.ingresses != nil { // only targets with IngressHost watch them
+		if g, err := r.ingresses[i].Ingresses(e.ns).Get(e.name); err == nil && !e.owns(g) {
+			return taken("ingress", g)
+		}
 	}
 	s, err := r.client.CoreV1().Secrets(e.ns).Get(ctx, e.secret, metav1.GetOptions{})
 	switch {

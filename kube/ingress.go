@@ -129,23 +129,6 @@ func (r *Runtime) ingressSpec(e envRef, host string) networkingv1.IngressSpec {
 	return spec
 }
 
-// ingressConflict is envConflict's check of the Ingress (not cached: read).
-func (r *Runtime) ingressConflict(ctx context.Context, e envRef) error {
-	if r.cfg.IngressHost == "" {
-		return nil
-	}
-	ing, err := r.client.NetworkingV1().Ingresses(e.ns).Get(ctx, e.name, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		return nil
-	case err != nil:
-		return r.apiError(err, "read ingress %s", e)
-	case !e.owns(ing):
-		return berth.Errorf(berth.ECONFLICT, "ingress %s exists and is not berth's for environment %s", e, e.id)
-	}
-	return nil
-}
-
 // applyIngress creates or converges the environment's Ingress. Unchanged,
 // it is not written.
 func (r *Runtime) applyIngress(ctx context.Context, e envRef, owner, host string) error {
