@@ -15,6 +15,11 @@ type TargetInfo struct {
 	// runtimes with namespaces (Kubernetes); core stores it on the service
 	// so that the stored record and the cluster object have one identity.
 	DefaultNamespace string `json:"defaultNamespace,omitempty"`
+	// CommandRoles and ServiceTemplates are the target's policy (core fills
+	// them in): the roles that may run arbitrary commands there (none
+	// listed: every role), and the templates everyone else instantiates.
+	CommandRoles     []Role         `json:"commandRoles,omitempty"`
+	ServiceTemplates []TemplateInfo `json:"serviceTemplates,omitempty"`
 }
 
 // Runtime is what every target must do. Implementations live in their own
@@ -221,6 +226,13 @@ func (n NoServices) StartService(context.Context, ServiceRef) error {
 }
 func (n NoServices) ServiceState(context.Context, ServiceRef) (*ServiceState, error) {
 	return nil, NotSupported(n.Target, "services")
+}
+
+// EnvironmentChecker is the optional capability of checking an environment
+// before anything is stored or started: that its template exists on the
+// target. A create that fails it leaves no record.
+type EnvironmentChecker interface {
+	CheckEnvironment(env *Environment) error
 }
 
 // EnvironmentLogger is the optional capability of reading an environment's

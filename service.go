@@ -48,8 +48,13 @@ type Config struct {
 // ServiceSpec is the desired state of a service: the body of
 // PUT /api/v1/services/{name} and of `berth svc apply -f`.
 type ServiceSpec struct {
-	Target      string            `json:"target,omitempty"`
-	Namespace   string            `json:"namespace,omitempty"`
+	Target    string `json:"target,omitempty"`
+	Namespace string `json:"namespace,omitempty"`
+	// Template names a service template of the target (berth.yaml
+	// serviceTemplates): the template gives what runs, the spec only the
+	// parameters the template lets its user set. The stored spec (and so
+	// every revision) is this instantiation; core expands it for the runtime.
+	Template    string            `json:"template,omitempty"`
 	Image       string            `json:"image,omitempty"`
 	Command     []string          `json:"command,omitempty"`
 	WorkingDir  string            `json:"workingDir,omitempty"`

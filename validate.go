@@ -34,6 +34,29 @@ func ValidateEnvName(field, v string) error {
 	return nil
 }
 
+// ValidateEnv checks the names and values of environment variables: a
+// value may hold any text but NUL, which no process environment can carry.
+func ValidateEnv(field string, env map[string]string) error {
+	for k, v := range env {
+		if err := ValidateEnvName(field, k); err != nil {
+			return err
+		}
+		if strings.IndexByte(v, 0) >= 0 {
+			return Invalid(field, "value of %s contains a NUL byte", k)
+		}
+	}
+	return nil
+}
+
+// PlainText reports whether s holds no control characters (NUL included)
+// and no bidirectional formatting characters, which make text read
+// otherwise than it is stored (U+202E RIGHT-TO-LEFT OVERRIDE and kin).
+func PlainText(s string) bool {
+	return utf8.ValidString(s) && strings.IndexFunc(s, func(r rune) bool {
+		return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r)
+	}) < 0
+}
+
 // ParseCPU parses a Kubernetes CPU quantity strictly ("500m", "2", "0.5")
 // into millicores.
 func ParseCPU(field, v string) (int64, error) {
@@ -111,13 +134,8 @@ func ValidateServiceSpec(name string, s *ServiceSpec, provider string, maxReplic
 			return Invalid("command", "argument %d contains a NUL byte", i)
 		}
 	}
-	for k, v := range s.Env {
-		if err := ValidateEnvName("env", k); err != nil {
-			return err
-		}
-		if strings.IndexByte(v, 0) >= 0 {
-			return Invalid("env", "value of %s contains a NUL byte", k)
-		}
+	if err := ValidateEnv("env", s.Env); err != nil {
+		return err
 	}
 	for k := range s.Secrets {
 		if err := ValidateEnvName("secrets", k); err != nil {
@@ -204,10 +222,10 @@ func (r *CreateEnvironmentRequest) Normalize() error {
 		return Invalid("name", "is required")
 	case utf8.RuneCountInString(r.Name) > 63:
 		return Invalid("name", "must be at most 63 characters")
-	case strings.IndexFunc(r.Name, unicode.IsControl) >= 0:
-		return Invalid("name", "must not contain control characters")
+	case !PlainText(r.Name):
+		return Invalid("name", "must not contain control or bidirectional formatting characters")
 	}
-	if len(r.UserID) > 128 || strings.IndexFunc(r.UserID, unicode.IsControl) >= 0 {
+	if len(r.UserID) > 128 || !PlainText(r.UserID) {
 		return Invalid("userId", "must be at most 128 printable characters")
 	}
 	r.CloudProvider = strings.ToUpper(strings.TrimSpace(r.CloudProvider))
@@ -216,7 +234,7 @@ func (r *CreateEnvironmentRequest) Normalize() error {
 	default:
 		return Invalid("cloudProvider", "%q is not one of LOCAL, KUBERNETES, AZURE, AWS, GCP", r.CloudProvider)
 	}
-	if len(r.CloudRegion) > 63 || strings.IndexFunc(r.CloudRegion, unicode.IsControl) >= 0 {
+	if len(r.CloudRegion) > 63 || !PlainText(r.CloudRegion) {
 		return Invalid("cloudRegion", "must be at most 63 printable characters")
 	}
 	def := func(v *int, d int) {
@@ -249,10 +267,8 @@ func (r *CreateEnvironmentRequest) Normalize() error {
 			return err
 		}
 	}
-	for k := range r.Env {
-		if err := ValidateEnvName("env", k); err != nil {
-			return err
-		}
+	if err := ValidateEnv("env", r.Env); err != nil {
+		return err
 	}
 	if r.AutoStopMinutes < 0 || r.AutoStopMinutes > 7*24*60 {
 		return Invalid("autoStopMinutes", "must be between 0 (never) and %d", 7*24*60)

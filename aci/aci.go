@@ -701,3 +701,10 @@ func deref[T any](p *T) T {
 	}
 	return *p
 }
+
+// CheckEnvironment refuses an environment whose template the target does
+// not have, before core stores anything.
+func (r *Runtime) CheckEnvironment(env *berth.Environment) error {
+	_, err := r.image(env)
+	return err
+}

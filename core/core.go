@@ -43,6 +43,10 @@ type Config struct {
 	// LogSources read the service logs of a target instead of its runtime
 	// (Loki, keyed by target name); targets not listed use the runtime.
 	LogSources map[string]berth.ServiceLogger
+	// Policies say per target which roles may run arbitrary commands and
+	// which service templates the others use (policy.go). A local target
+	// without one lets only admins run commands.
+	Policies map[string]berth.TargetPolicy
 }
 
 // Core is the application service behind the API.
@@ -67,6 +71,8 @@ type Core struct {
 	orphanSeen     map[string]map[string]time.Time // target → type/id → first seen orphaned
 	// logSources override the runtimes' logs per target (logsource.go).
 	logSources map[string]berth.ServiceLogger
+	// policies by target (policy.go).
+	policies map[string]berth.TargetPolicy
 
 	// svcLocks serialise mutations of one service or environment so that
 	// concurrent requests (two PUTs, a scale during a rollback) apply in order.
@@ -120,6 +126,9 @@ func New(cfg Config) (*Core, error) {
 	if err := c.setLogSources(cfg.LogSources); err != nil {
 		return nil, err
 	}
+	if err := c.setPolicies(cfg.Policies); err != nil {
+		return nil, err
+	}
 	c.def = cfg.DefaultTarget
 	if c.def == "" {
 		if _, ok := c.runtimes["local"]; ok {
@@ -161,6 +170,9 @@ func (c *Core) Targets() []berth.TargetInfo {
 	for _, name := range c.order {
 		info := c.runtimes[name].Info()
 		info.Default = name == c.def
+		p := c.policies[name]
+		info.CommandRoles = p.CommandRoles
+		info.ServiceTemplates = p.Templates()
 		out = append(out, info)
 	}
 	return out
@@ -305,7 +317,7 @@ func (c *Core) restore(ctx context.Context) error {
 		if !ok || !svc.Managed {
 			continue
 		}
-		if err := rt.ApplyService(ctx, svc); err != nil {
+		if err := c.applyRuntime(ctx, rt, svc); err != nil {
 			c.log.Error("restore service", "service", svc.Ref().String(), "err", err)
 		}
 	}

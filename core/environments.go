@@ -55,6 +55,13 @@ func (c *Core) CreateEnvironment(ctx context.Context, req berth.CreateEnvironmen
 		AutoStopMinutes: req.AutoStopMinutes, Secrets: req.EnvSecrets,
 		CreatedAt: now, UpdatedAt: now, LastAccessedAt: now,
 	}
+	// What the runtime would refuse (an unknown template) is refused before
+	// anything is stored: a create that fails leaves no record.
+	if ck, ok := rt.(berth.EnvironmentChecker); ok {
+		if err := ck.CheckEnvironment(env); err != nil {
+			return nil, err
+		}
+	}
 	if err := c.store.CreateEnvironment(ctx, env); err != nil {
 		return nil, fmt.Errorf("create environment %s: %w", env.ID, err)
 	}
@@ -127,7 +134,7 @@ func (c *Core) visible(ctx context.Context, id string) (*berth.Environment, erro
 		}
 		return nil, fmt.Errorf("get environment %s: %w", id, err)
 	}
-	if a := actor(ctx); a.Role != berth.RoleAdmin && env.UserID != a.UserID {
+	if !mayEnvironment(actor(ctx), env) {
 		return nil, berth.NotFound("environment", id)
 	}
 	return env, nil

@@ -54,6 +54,7 @@ func (c *Core) Infrastructure(ctx context.Context, typ string) (*Inventory, erro
 				Status: string(e.Status), Managed: true, Details: map[string]any{"userId": e.UserID, "url": e.VSCodeURL}})
 		}
 	}
+	var owners map[string]string // environment id → owner, for the rows of environments
 	for _, t := range c.Targets() {
 		ts := TargetStatus{TargetInfo: t, Reachable: true}
 		rt := c.runtimes[t.Name]
@@ -73,8 +74,13 @@ func (c *Core) Infrastructure(ctx context.Context, typ string) (*Inventory, erro
 		if err := c.markOrphans(ctx, t.Name, items); err != nil {
 			return nil, err
 		}
+		if owners == nil {
+			if owners, err = c.environmentOwners(ctx); err != nil {
+				return nil, err
+			}
+		}
 		for _, it := range items {
-			if want(it.Type) {
+			if want(it.Type) && mayInventoryItem(a, it, owners) {
 				inv.Resources = append(inv.Resources, it)
 			}
 		}
@@ -212,7 +218,8 @@ var replaced = map[string]bool{"pod": true, "process": true}
 
 // refuseOwned answers CONFLICT when the item typ/id of the target belongs
 // to a stored service or environment: acting on it directly would leave the
-// store describing something else than what runs.
+// store describing something else than what runs. An item of an
+// environment the caller may not see is NOT_FOUND (access.go).
 func (c *Core) refuseOwned(ctx context.Context, ir berth.Inventorier, target, typ, id, action string) error {
 	items, err := ir.Inventory(ctx)
 	if err != nil {
@@ -222,6 +229,17 @@ func (c *Core) refuseOwned(ctx context.Context, ir berth.Inventorier, target, ty
 		it := items[i]
 		if it.Type != typ || it.ID != id {
 			continue
+		}
+		// The same rule as the routes of the object it belongs to: another
+		// user's environment is not there for the caller.
+		if it.BerthKind == "environment" {
+			owners, err := c.environmentOwners(ctx)
+			if err != nil {
+				return err
+			}
+			if !mayInventoryItem(actor(ctx), it, owners) {
+				return berth.NotFound(typ, id)
+			}
 		}
 		if err := c.markOrphans(ctx, target, items[i:i+1]); err != nil {
 			return err

@@ -147,6 +147,9 @@ func (c *Core) find(ctx context.Context, q ServiceQuery) (svc *berth.Service, st
 			return nil, false, berth.Invalid("target", "%q is not configured; configured targets: %s", q.Target, c.targetList())
 		}
 	}
+	if err := c.checkNamespace(q.Target, q.Namespace); err != nil {
+		return nil, false, err
+	}
 	svcs, _, err := c.store.ListServices(ctx, berth.ServiceFilter{Target: q.Target, Namespace: q.Namespace, Name: q.Name})
 	if err != nil {
 		return nil, false, fmt.Errorf("find service %s: %w", q.Name, err)
@@ -302,10 +305,25 @@ func (c *Core) ApplyService(ctx context.Context, name string, spec berth.Service
 	}
 	info := rt.Info()
 	spec.Target = info.Name
+	if err := c.checkNamespace(info.Name, spec.Namespace); err != nil {
+		return nil, false, err
+	}
 	if spec.Namespace == "" {
 		spec.Namespace = info.DefaultNamespace
 	}
-	if err := berth.ValidateServiceSpec(name, &spec, info.Provider, c.maxRepl); err != nil {
+	if err := berth.ValidateDNSLabel("name", name); err != nil {
+		return nil, false, err
+	}
+	if spec.Template != "" {
+		if err := berth.ValidateDNSLabel("template", spec.Template); err != nil {
+			return nil, false, err
+		}
+	}
+	run, err := c.expand(info.Name, spec)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := berth.ValidateServiceSpec(name, &run, info.Provider, c.maxRepl); err != nil {
 		return nil, false, err
 	}
 	ref := berth.ServiceRef{Target: info.Name, Namespace: spec.Namespace, Name: name}
@@ -317,7 +335,10 @@ func (c *Core) ApplyService(ctx context.Context, name string, spec berth.Service
 	cur, err := c.store.GetService(ctx, ref)
 	switch {
 	case berth.IsCode(err, berth.ENOTFOUND):
-		replicas := spec.ReplicaCount()
+		if err := c.checkRunPolicy(a, info.Name, spec, nil); err != nil {
+			return nil, false, err
+		}
+		replicas := run.ReplicaCount()
 		spec.Replicas = &replicas
 		svc := &berth.Service{
 			Name: name, Target: info.Name, Namespace: spec.Namespace, Status: berth.ServicePending,
@@ -328,7 +349,7 @@ func (c *Core) ApplyService(ctx context.Context, name string, spec berth.Service
 		if err := c.store.CreateService(ctx, svc, rev); err != nil {
 			return nil, false, fmt.Errorf("create service %s: %w", name, err)
 		}
-		if err := rt.ApplyService(ctx, svc); err != nil {
+		if err := c.applyRuntime(ctx, rt, svc); err != nil {
 			if berth.IsCode(err, berth.ECONFLICT) {
 				// A workload of that name that berth did not create: refused,
 				// and the record goes again so that nothing changed.
@@ -346,6 +367,12 @@ func (c *Core) ApplyService(ctx context.Context, name string, spec berth.Service
 	case err != nil:
 		return nil, false, fmt.Errorf("apply service %s: %w", name, err)
 	}
+	if err := c.mayService(ctx, a, cur, serviceChange, "update"); err != nil {
+		return nil, false, err
+	}
+	if err := c.checkRunPolicy(a, info.Name, spec, cur); err != nil {
+		return nil, false, err
+	}
 
 	if spec.Replicas == nil {
 		r := cur.Replicas
@@ -361,7 +388,7 @@ func (c *Core) ApplyService(ctx context.Context, name string, spec berth.Service
 	if err := c.store.UpdateService(ctx, cur, rev); err != nil {
 		return nil, false, fmt.Errorf("update service %s: %w", name, err)
 	}
-	if err := rt.ApplyService(ctx, cur); err != nil {
+	if err := c.applyRuntime(ctx, rt, cur); err != nil {
 		return nil, false, c.failService(ctx, cur, "update", err)
 	}
 	c.observe(ctx, cur)
@@ -403,6 +430,13 @@ func (c *Core) mutate(ctx context.Context, q ServiceQuery, op string, fn func(sv
 	defer unlock()
 	svc, err := c.store.GetService(ctx, found.Ref())
 	if err != nil {
+		return nil, err
+	}
+	acc := serviceOperate
+	if op == "configure" {
+		acc = serviceChange
+	}
+	if err := c.mayService(ctx, actor(ctx), svc, acc, op); err != nil {
 		return nil, err
 	}
 	rt, ok := c.runtimes[svc.Target]
@@ -510,7 +544,7 @@ func (c *Core) RollbackService(ctx context.Context, q ServiceQuery, revision int
 		svc.Spec = spec
 		rev := &berth.Revision{Service: svc.Ref(), Number: svc.Revision, Spec: spec,
 			Cause: fmt.Sprintf("rollback to %d", from.Number), Author: actor(ctx).Username, CreatedAt: c.now().UTC()}
-		if err := rt.ApplyService(ctx, svc); err != nil {
+		if err := c.applyRuntime(ctx, rt, svc); err != nil {
 			return nil, err
 		}
 		return rev, nil
@@ -573,7 +607,14 @@ func (c *Core) UpdateConfig(ctx context.Context, q ServiceQuery, files, env map[
 		if env != nil {
 			spec.Env = maps.Clone(env)
 		}
-		if err := berth.ValidateServiceSpec(svc.Name, &spec, rt.Info().Provider, c.maxRepl); err != nil {
+		run, err := c.expand(svc.Target, spec)
+		if err != nil {
+			return nil, err
+		}
+		if err := berth.ValidateServiceSpec(svc.Name, &run, rt.Info().Provider, c.maxRepl); err != nil {
+			return nil, err
+		}
+		if err := c.checkRunPolicy(actor(ctx), svc.Target, spec, svc); err != nil {
 			return nil, err
 		}
 		if reflect.DeepEqual(spec.Config, svc.Spec.Config) && maps.Equal(spec.Env, svc.Spec.Env) {
@@ -583,7 +624,7 @@ func (c *Core) UpdateConfig(ctx context.Context, q ServiceQuery, files, env map[
 		svc.Spec = spec
 		rev := &berth.Revision{Service: svc.Ref(), Number: svc.Revision, Spec: spec, Cause: "config",
 			Author: actor(ctx).Username, CreatedAt: c.now().UTC()}
-		if err := rt.ApplyService(ctx, svc); err != nil {
+		if err := c.applyRuntime(ctx, rt, svc); err != nil {
 			return nil, err
 		}
 		return rev, nil
@@ -598,6 +639,9 @@ func (c *Core) DeleteService(ctx context.Context, q ServiceQuery) (*berth.Servic
 	}
 	if !stored {
 		return nil, notManaged(svc, "delete")
+	}
+	if err := c.mayService(ctx, actor(ctx), svc, serviceChange, "delete"); err != nil {
+		return nil, err
 	}
 	unlock := c.lock("svc/" + svc.Ref().String())
 	defer unlock()
@@ -641,4 +685,26 @@ func (c *Core) ServiceUsage(ctx context.Context, q ServiceQuery) (*berth.Service
 		return svc, nil, berth.Wrap(err, berth.ESERVICE, "measure service %s", svc.Name)
 	}
 	return svc, u, nil
+}
+
+// checkNamespace refuses a namespace where there are none: on a local
+// target (named, or every configured one when none is named) a namespace
+// would name a second service that runs as the first one (the local
+// runtime knows services by name).
+func (c *Core) checkNamespace(target, namespace string) error {
+	if namespace == "" {
+		return nil
+	}
+	if target != "" {
+		if rt, ok := c.runtimes[target]; ok && rt.Info().Provider == berth.ProviderLocal {
+			return berth.Invalid("namespace", "target %s has no namespaces: leave namespace out", target)
+		}
+		return nil
+	}
+	for _, rt := range c.runtimes {
+		if rt.Info().Provider != berth.ProviderLocal {
+			return nil
+		}
+	}
+	return berth.Invalid("namespace", "no configured target has namespaces (configured targets: %s): leave namespace out", c.targetList())
 }

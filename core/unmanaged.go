@@ -27,6 +27,9 @@ func (c *Core) mutateUnmanaged(ctx context.Context, svc *berth.Service, op strin
 	if !unmanagedOps[op] {
 		return nil, notManaged(svc, op)
 	}
+	if err := c.mayService(ctx, actor(ctx), svc, serviceOperate, op); err != nil {
+		return nil, err
+	}
 	unlock := c.lock("svc/" + svc.Ref().String())
 	defer unlock()
 	rt := c.runtimes[svc.Target]

@@ -230,3 +230,10 @@ func applyWorkspace(d *appsv1.Deployment, e envRef, env *berth.Environment, tmpl
 	}
 	d.Spec.Replicas = &replicas
 }
+
+// CheckEnvironment refuses an environment whose template the target does
+// not have, before core stores anything.
+func (r *Runtime) CheckEnvironment(env *berth.Environment) error {
+	_, err := r.workspaceImage(env)
+	return err
+}

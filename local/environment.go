@@ -46,6 +46,19 @@ func (r *Runtime) template(name string, password bool) (Template, error) {
 	return Template{Command: r.defaultCommand(password)}, nil
 }
 
+// CheckEnvironment refuses an environment whose template the target does
+// not have (or has without a command), before core stores anything.
+func (r *Runtime) CheckEnvironment(env *berth.Environment) error {
+	tmpl, err := r.template(env.Template, env.Secrets.CodeServerPassword != "")
+	if err != nil {
+		return err
+	}
+	if len(tmpl.Command) == 0 {
+		return berth.Invalid("template", "template %q has no command", env.Template)
+	}
+	return nil
+}
+
 // defaultCommand runs code-server when installed, else berth's own
 // workspace server, so that environments work on a bare machine.
 func (r *Runtime) defaultCommand(password bool) []string {

@@ -109,6 +109,7 @@ func (r *Runtime) Inventory(ctx context.Context) ([]berth.Resource, error) {
 			}
 			out = append(out, berth.Resource{
 				Type: "process", ID: rp.name, Name: rp.name, Target: r.cfg.Name, Status: st.State, Managed: true,
+				BerthKind: "service", BerthID: s.name,
 				Details: map[string]any{"pid": st.PID, "port": rp.port, "service": s.name, "restarts": st.Restarts, "revision": rp.revision},
 			})
 		}
@@ -126,6 +127,7 @@ func (r *Runtime) Inventory(ctx context.Context) ([]berth.Resource, error) {
 		}
 		out = append(out, berth.Resource{
 			Type: "process", ID: "env-" + e.id, Name: "env-" + e.id, Target: r.cfg.Name, Status: st.State, Managed: true,
+			BerthKind: "environment", BerthID: e.id,
 			Details: map[string]any{"pid": st.PID, "port": port, "environment": e.id, "restarts": st.Restarts},
 		})
 	}

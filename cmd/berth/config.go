@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berthhq/berth"
 	"github.com/berthhq/berth/aci"
 	"github.com/joho/godotenv"
 	"sigs.k8s.io/yaml"
@@ -48,6 +49,11 @@ type targetConfig struct {
 	Type      string                    `json:"type"` // local, kubernetes or aci
 	Disabled  bool                      `json:"disabled"`
 	Templates map[string]templateConfig `json:"templates"`
+	// CommandRoles may run arbitrary commands on the target (default: admin
+	// on local targets, every role elsewhere); ServiceTemplates are what
+	// the other roles run instead (DESIGN §2 Tenancy, README "Security").
+	CommandRoles     []berth.Role                     `json:"commandRoles"`
+	ServiceTemplates map[string]serviceTemplateConfig `json:"serviceTemplates"`
 	// kubernetes targets: a kubeconfig (+ context), or in-cluster when both
 	// are empty; the namespaces to watch (empty: all).
 	Kubeconfig       string   `json:"kubeconfig"`
@@ -93,6 +99,37 @@ type templateConfig struct {
 	Command []string          `json:"command"` // local targets
 	Env     map[string]string `json:"env"`
 	Image   string            `json:"image"` // aci and kubernetes targets
+}
+
+// serviceTemplateConfig is one entry of a target's serviceTemplates: what
+// the service runs, its defaults, and (params) what its user may set.
+type serviceTemplateConfig struct {
+	Command     []string             `json:"command"`
+	Image       string               `json:"image"`
+	WorkingDir  string               `json:"workingDir"`
+	Env         map[string]string    `json:"env"`
+	Ports       []berth.Port         `json:"ports"`
+	Replicas    *int                 `json:"replicas"`
+	HealthCheck *berth.HealthCheck   `json:"healthCheck"`
+	Resources   berth.Resources      `json:"resources"`
+	Params      berth.TemplateParams `json:"params"`
+}
+
+// policies are the targets' policies for core (enabled targets only).
+func (cfg *serverConfig) policies() map[string]berth.TargetPolicy {
+	out := map[string]berth.TargetPolicy{}
+	for _, t := range cfg.Targets {
+		if t.Disabled || (t.CommandRoles == nil && len(t.ServiceTemplates) == 0) {
+			continue
+		}
+		p := berth.TargetPolicy{CommandRoles: t.CommandRoles, ServiceTemplates: map[string]berth.ServiceTemplate{}}
+		for name, st := range t.ServiceTemplates {
+			p.ServiceTemplates[name] = berth.ServiceTemplate{Command: st.Command, Image: st.Image, WorkingDir: st.WorkingDir,
+				Env: st.Env, Ports: st.Ports, Replicas: st.Replicas, HealthCheck: st.HealthCheck, Resources: st.Resources, Params: st.Params}
+		}
+		out[t.Name] = p
+	}
+	return out
 }
 
 // layeredEnv reads the process environment first, then a .env file in the
@@ -222,6 +259,20 @@ func loadServerConfig(getenv func(string) string, path string) (*serverConfig, e
 		case "local", "aci", "kubernetes":
 		default:
 			return nil, fmt.Errorf("targets[%d] (%s): type %q is not one of local, kubernetes, aci", i, t.Name, t.Type)
+		}
+		for _, r := range t.CommandRoles {
+			if !r.Valid() {
+				return nil, fmt.Errorf("targets[%d] (%s): commandRoles: %q is not a role (viewer, operator, admin)", i, t.Name, r)
+			}
+		}
+		if t.CommandRoles != nil && len(t.CommandRoles) == 0 && len(t.ServiceTemplates) == 0 {
+			return nil, fmt.Errorf("targets[%d] (%s): commandRoles is empty and there are no serviceTemplates: nobody could run a service there", i, t.Name)
+		}
+		for name, st := range t.ServiceTemplates {
+			tpl := berth.ServiceTemplate{Command: st.Command, Image: st.Image, Params: st.Params}
+			if err := tpl.Validate(t.Name, name); err != nil {
+				return nil, fmt.Errorf("targets[%d]: %w", i, err)
+			}
 		}
 	}
 	return cfg, nil

@@ -273,6 +273,7 @@ func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e
 		ActivityToken: func(id string) string { return auth.ActivityToken(activityKey, id) },
 		PublicURL:     publicURL, SyncInterval: durationOr(cfg.SyncInterval, 2*time.Second), Logger: logger,
 		OrphanGrace: orphanGrace, OrphanInterval: durationOr(cfg.OrphanInterval, time.Minute),
+		Policies: cfg.policies(),
 	})
 	if err != nil {
 		return err
