@@ -79,6 +79,10 @@ export default function servicesPage(page, root) {
   const cTarget = h('select', { testid: 'service-create-target', on: { change: () => syncProvider() } });
   const cNamespace = h('input', { maxlength: '63', testid: 'service-create-namespace', autocomplete: 'off', spellcheck: 'false' });
   const nsField = field('Namespace', cNamespace);
+  // A target's service templates (its policy): operators where only admins
+  // run commands pick one, and the template gives what runs.
+  const cTemplate = h('select', { testid: 'service-create-template', on: { change: () => syncProvider() } });
+  const tplField = field('Template', cTemplate);
   const cImage = h('input', { placeholder: 'nginx:1.27', testid: 'service-create-image', autocomplete: 'off', spellcheck: 'false' });
   const cCommand = h('input', { placeholder: 'python3 -m http.server', testid: 'service-create-command', autocomplete: 'off', spellcheck: 'false' });
   const cReplicas = h('input', { type: 'number', min: '0', step: '1', placeholder: '1', testid: 'service-create-replicas', inputmode: 'numeric' });
@@ -86,16 +90,16 @@ export default function servicesPage(page, root) {
   const cEnv = h('textarea', { rows: '3', placeholder: 'GREETING=hello\nLOG_LEVEL=info', testid: 'service-create-env', spellcheck: 'false' });
   const cSubmit = h('button', { type: 'submit', class: 'primary', testid: 'service-create-submit' }, 'Create service');
   const providerHint = h('p', { class: 'hint' });
-  const inputs = { name: cName, target: cTarget, namespace: cNamespace, image: cImage, command: cCommand, replicas: cReplicas, ports: cPorts, env: cEnv };
+  const inputs = { name: cName, target: cTarget, template: cTemplate, namespace: cNamespace, image: cImage, command: cCommand, replicas: cReplicas, ports: cPorts, env: cEnv };
+  const imageField = h('div', { class: 'grow' }, field('Image', cImage, 'container targets run it'));
+  const commandField = h('div', { class: 'grow' }, field('Command', cCommand, 'one line, split on whitespace (no quotes, no shell: for sh -c \'…\' use berth svc apply -f)'));
   const form = canOperate ? h('details', { class: 'panel create', testid: 'service-create' },
     h('summary', { testid: 'service-create-open' }, 'New service'),
     h('form', { novalidate: true, on: { submit: onCreate } },
       h('div', { class: 'row wrap' },
-        field('Name', cName, 'a DNS label: a-z, 0-9, -'), field('Target', cTarget), nsField,
+        field('Name', cName, 'a DNS label: a-z, 0-9, -'), field('Target', cTarget), tplField, nsField,
         field('Replicas', cReplicas)),
-      h('div', { class: 'row wrap' },
-        h('div', { class: 'grow' }, field('Image', cImage, 'container targets run it')),
-        h('div', { class: 'grow' }, field('Command', cCommand, 'one line, split on whitespace (no quotes, no shell: for sh -c \'…\' use berth svc apply -f)'))),
+      h('div', { class: 'row wrap' }, imageField, commandField),
       h('div', { class: 'row wrap' },
         h('div', { class: 'grow' }, field('Ports', cPorts, 'name:port, separated by commas or spaces')),
         h('div', { class: 'grow' }, field('Environment', cEnv, 'KEY=value, one a line'))),
@@ -117,9 +121,34 @@ export default function servicesPage(page, root) {
     const provider = tg ? tg.provider : '';
     nsField.hidden = provider !== 'KUBERNETES';
     cNamespace.placeholder = (tg && tg.defaultNamespace) || 'default';
+    syncTemplates(tg);
+    const tpl = tg && (tg.serviceTemplates || []).find((x) => x.name === cTemplate.value);
+    imageField.hidden = commandField.hidden = Boolean(tpl);
+    if (tpl) {
+      const p = tpl.params || {};
+      const may = [p.env && p.env.length ? `env ${p.env.join(', ')}` : '', p.replicas ? 'replicas' : '', p.ports ? 'ports' : ''].filter(Boolean);
+      providerHint.textContent = `Template ${tpl.name} gives what runs; you may set ${may.length ? may.join('; ') : 'nothing else'}.`;
+      return;
+    }
     providerHint.textContent = provider === 'LOCAL'
       ? `${cTarget.value} runs the command as processes on its host (each replica gets its first port as $PORT); the image is not used.`
       : provider ? `${cTarget.value} runs the image; a command overrides its entrypoint.` : '';
+  }
+
+  // syncTemplates offers the target's templates, and "own command" only
+  // to a role its policy lets run commands.
+  function syncTemplates(tg) {
+    const tpls = (tg && tg.serviceTemplates) || [];
+    const roles = tg && tg.commandRoles;
+    const mayCommand = !roles || roles.includes(session.role());
+    const want = [...(mayCommand ? [''] : []), ...tpls.map((x) => x.name)];
+    const have = [...cTemplate.options].map((o) => o.value);
+    if (want.join('\n') !== have.join('\n')) {
+      const keep = cTemplate.value;
+      set(cTemplate, ...want.map((n) => h('option', { value: n }, n || '— own command —')));
+      if (want.includes(keep)) cTemplate.value = keep;
+    }
+    tplField.hidden = tpls.length === 0 && mayCommand;
   }
 
   // specFromForm builds the PUT body from the form; it throws a FormError
@@ -130,9 +159,13 @@ export default function servicesPage(page, root) {
     const spec = { target: cTarget.value };
     const tg = selectedTarget();
     if (tg && tg.provider === 'KUBERNETES' && cNamespace.value.trim()) spec.namespace = cNamespace.value.trim();
-    if (cImage.value.trim()) spec.image = cImage.value.trim();
-    const command = splitCommand(cCommand.value);
-    if (command.length) spec.command = command;
+    if (cTemplate.value) {
+      spec.template = cTemplate.value;
+    } else {
+      if (cImage.value.trim()) spec.image = cImage.value.trim();
+      const command = splitCommand(cCommand.value);
+      if (command.length) spec.command = command;
+    }
     if (cReplicas.validity.badInput) throw new FormError('replicas', 'is not a number');
     if (cReplicas.value !== '') spec.replicas = Number(cReplicas.value);
     const ports = parsePorts(cPorts.value);

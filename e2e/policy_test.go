@@ -1,0 +1,339 @@
+package e2e
+
+import (
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+)
+
+// policyYAML is a local target whose operators run one template, web:
+// sleep 6001 with GREETING as the only parameter they may set.
+const policyYAML = `
+targets:
+  - name: local
+    type: local
+    serviceTemplates:
+      web:
+        command: ["sleep", "6001"]
+        env: {GREETING: default-greeting}
+        params:
+          env: [GREETING]
+`
+
+// startWithConfig starts berth with yaml as its berth.yaml.
+func startWithConfig(t *testing.T, yaml string) *Berth {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "berth.yaml"), []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return StartBerth(t, dir, "")
+}
+
+// operators creates operator users and returns their session tokens.
+func operators(t *testing.T, b *Berth, names ...string) []string {
+	t.Helper()
+	var toks []string
+	for _, u := range names {
+		b.MustDo(201, "POST", "/api/v1/users", map[string]string{"username": u, "password": "operator-password", "role": "operator"})
+		toks = append(toks, b.Login(u, "operator-password"))
+	}
+	return toks
+}
+
+// rows counts the rows of berth's SQLite database that match the query,
+// read directly from the file: the view from outside berth.
+func rows(t *testing.T, b *Berth, query string, args ...any) int {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(b.DataDir, "berth.db")+"?mode=ro&_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(query, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+// cmdline is a process's argv as the kernel has it.
+func cmdline(pid int) string {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return "<" + err.Error() + ">"
+	}
+	return strings.Join(strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00"), " ")
+}
+
+func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
+
+// TestPolicyOperatorTemplates: on a local target an operator runs no
+// command of their own (403 naming the policy, no record, no process),
+// instantiates the admin's template with the parameters it allows, and
+// nothing else; the targets list offers the templates.
+func TestPolicyOperatorTemplates(t *testing.T) {
+	b := startWithConfig(t, policyYAML)
+	olga := operators(t, b, "olga")[0]
+
+	code, m := b.Do(olga, "PUT", "/api/v1/services/evil", map[string]any{"command": []string{"sh", "-c", "sleep 6002"}})
+	want := `target "local" lets only admin run commands (commandRoles); use a service template: web`
+	if code != 403 || m["error"] != "FORBIDDEN" || str(m, "message") != want {
+		t.Errorf("operator's own command: %d %v, want 403 %q", code, m, want)
+	}
+	if n := rows(t, b, "SELECT COUNT(*) FROM services WHERE name = 'evil'"); n != 0 {
+		t.Errorf("refused service has %d rows", n)
+	}
+	if n := rows(t, b, "SELECT COUNT(*) FROM revisions"); n != 0 {
+		t.Errorf("refused service left %d revisions", n)
+	}
+	if pids := processesOf("evil"); len(pids) != 0 {
+		t.Errorf("refused service runs as %v", pids)
+	}
+
+	// Parameters the template does not allow, or that change what runs.
+	for _, tc := range []struct {
+		spec  map[string]any
+		code  int
+		field string
+		names string // what the message names besides the field
+	}{
+		{map[string]any{"template": "web", "env": map[string]string{"OTHER": "x"}}, 403, "env", "OTHER"},
+		{map[string]any{"template": "web", "env": map[string]string{"LD_PRELOAD": "/tmp/evil.so"}}, 403, "env", "LD_PRELOAD"},
+		{map[string]any{"template": "web", "env": map[string]string{"BASH_ENV": "/tmp/evil"}}, 403, "env", "BASH_ENV"},
+		{map[string]any{"template": "web", "secrets": map[string]string{"ENV": "/tmp/evil"}}, 403, "secrets", "ENV"},
+		{map[string]any{"template": "web", "replicas": 3}, 403, "replicas", "params.replicas"},
+		{map[string]any{"template": "web", "ports": []map[string]any{{"name": "http", "port": 9}}}, 403, "ports", "params.ports"},
+		{map[string]any{"template": "web", "config": map[string]any{"files": map[string]string{"a": "b"}}}, 403, "config", "params.config"},
+		{map[string]any{"template": "web", "healthCheck": map[string]any{"tcp": true}, "ports": []map[string]any{{"name": "http", "port": 9}}}, 403, "healthCheck", "commandRoles"},
+		{map[string]any{"template": "web", "command": []string{"sh"}}, 400, "command", "template"},
+		{map[string]any{"template": "nosuch"}, 400, "template", "web"},
+	} {
+		code, m := b.Do(olga, "PUT", "/api/v1/services/site2", tc.spec)
+		msg := str(m, "message")
+		if code != tc.code || str(m, "field") != tc.field || !strings.HasPrefix(msg, tc.field+":") || !strings.Contains(msg, tc.names) {
+			t.Errorf("%v: %d %v, want %d naming %s and %s", tc.spec, code, m, tc.code, tc.field, tc.names)
+		}
+	}
+	if n := rows(t, b, "SELECT COUNT(*) FROM services"); n != 0 {
+		t.Errorf("refused specs left %d service rows", n)
+	}
+
+	// The template, with the parameter it allows.
+	code, m = b.Do(olga, "PUT", "/api/v1/services/site", map[string]any{"template": "web", "env": map[string]string{"GREETING": "hello"}})
+	if code != 201 {
+		t.Fatalf("operator instantiates web: %d %v", code, m)
+	}
+	waitRunning(t, b, "site", 1)
+	pid := waitProcs(t, "site", 1)[0]
+	if got := cmdline(pid); got != "sleep 6001" {
+		t.Errorf("site runs %q, want the template's command", got)
+	}
+	if got := procEnv(pid, "GREETING"); got != "hello" {
+		t.Errorf("GREETING = %q, want the operator's value", got)
+	}
+	// The stored revision is the instantiation: template and parameters.
+	if n := rows(t, b, "SELECT COUNT(*) FROM revisions WHERE spec LIKE '%\"template\":\"web\"%' AND spec NOT LIKE '%sleep%'"); n != 1 {
+		t.Errorf("%d revisions hold the instantiation", n)
+	}
+	// An update keeps working: a new GREETING rolls out a new revision.
+	code, m = b.Do(olga, "PUT", "/api/v1/services/site", map[string]any{"template": "web", "env": map[string]string{"GREETING": "again"}})
+	if code != 200 || num(m, "service", "revision") != 2 {
+		t.Fatalf("update: %d %v", code, m)
+	}
+	Eventually(t, 30*time.Second, "GREETING=again", func() (bool, string) {
+		p := processesOf("site")
+		return len(p) == 1 && procEnv(p[0], "GREETING") == "again", fmt.Sprint(p)
+	})
+	// Rollback to revision 1 brings back hello.
+	if code, m := b.Do(olga, "POST", "/api/v1/services/site/rollback", map[string]int{"revision": 1}); code != 200 {
+		t.Fatalf("rollback: %d %v", code, m)
+	}
+	Eventually(t, 30*time.Second, "GREETING=hello after rollback", func() (bool, string) {
+		p := processesOf("site")
+		return len(p) == 1 && procEnv(p[0], "GREETING") == "hello" && cmdline(p[0]) == "sleep 6001", fmt.Sprint(p)
+	})
+
+	// The targets list offers the templates and their parameters.
+	tg := b.MustDo(200, "GET", "/api/v1/targets", nil)
+	j := mustJSON(tg)
+	if !strings.Contains(j, `"serviceTemplates":[{"name":"web","params":{"env":["GREETING"]}}]`) || !strings.Contains(j, `"commandRoles":["admin"]`) {
+		t.Errorf("targets: %s", j)
+	}
+	if strings.Contains(j, "6001") {
+		t.Errorf("targets show a template's command: %s", j)
+	}
+	// The admin still runs commands (the README quick start).
+	b.MustDo(201, "PUT", "/api/v1/services/adminjob", map[string]any{"command": []string{"sleep", "6003"}})
+	waitProcs(t, "adminjob", 1)
+}
+
+// TestPolicyCommandRoles: commandRoles [admin, operator] lets operators run
+// commands of their own there.
+func TestPolicyCommandRoles(t *testing.T) {
+	b := startWithConfig(t, `
+targets:
+  - name: local
+    type: local
+    commandRoles: [admin, operator]
+`)
+	olga := operators(t, b, "olga")[0]
+	code, m := b.Do(olga, "PUT", "/api/v1/services/job", map[string]any{"command": []string{"sleep", "6004"}})
+	if code != 201 {
+		t.Fatalf("operator's command with commandRoles [admin, operator]: %d %v", code, m)
+	}
+	if got := cmdline(waitProcs(t, "job", 1)[0]); got != "sleep 6004" {
+		t.Errorf("job runs %q", got)
+	}
+}
+
+// TestServiceOwnership: services are shared for operating, but only their
+// owner or an admin changes what runs.
+func TestServiceOwnership(t *testing.T) {
+	b := startWithConfig(t, policyYAML)
+	toks := operators(t, b, "olga", "otto")
+	olga, otto := toks[0], toks[1]
+	if code, m := b.Do(olga, "PUT", "/api/v1/services/site", map[string]any{"template": "web"}); code != 201 {
+		t.Fatalf("create: %d %v", code, m)
+	}
+	pid := waitProcs(t, "site", 1)[0]
+
+	for _, op := range []struct {
+		method, path string
+		body         any
+	}{
+		{"PUT", "/api/v1/services/site", map[string]any{"template": "web", "env": map[string]string{"GREETING": "otto-was-here"}}},
+		{"PUT", "/api/v1/services/site/config", map[string]any{"env": map[string]string{"GREETING": "otto-was-here"}}},
+		{"DELETE", "/api/v1/services/site", nil},
+		{"DELETE", "/api/v1/infrastructure/service/site", nil},
+	} {
+		code, m := b.Do(otto, op.method, op.path, op.body)
+		if code != 403 || m["error"] != "FORBIDDEN" || !strings.Contains(str(m, "message"), "only its owner (olga) or an admin") {
+			t.Errorf("otto %s %s: %d %v, want 403 naming the owner rule", op.method, op.path, code, m)
+		}
+	}
+	if !alive(pid) || procEnv(pid, "GREETING") != "default-greeting" {
+		t.Errorf("olga's replica after otto's refused changes: alive %v, GREETING %q", alive(pid), procEnv(pid, "GREETING"))
+	}
+	if n := rows(t, b, "SELECT COUNT(*) FROM revisions"); n != 1 {
+		t.Errorf("%d revisions after refused changes, want 1", n)
+	}
+	// Operating is shared: otto scales, restarts, reads the logs.
+	if code, m := b.Do(otto, "POST", "/api/v1/services/site/scale", map[string]int{"replicas": 2}); code != 200 {
+		t.Errorf("otto scales: %d %v", code, m)
+	}
+	waitProcs(t, "site", 2)
+	if code, m := b.Do(otto, "GET", "/api/v1/services/site/logs", nil); code != 200 {
+		t.Errorf("otto reads logs: %d %v", code, m)
+	}
+	// The owner changes it; an admin deletes it.
+	if code, m := b.Do(olga, "PUT", "/api/v1/services/site/config", map[string]any{"env": map[string]string{"GREETING": "olgas"}}); code != 200 {
+		t.Errorf("owner's config: %d %v", code, m)
+	}
+	b.MustDo(200, "DELETE", "/api/v1/services/site", nil)
+	waitProcs(t, "site", 0)
+}
+
+// TestInventoryOwnership: another user's environment is neither listed in
+// the inventory nor acted on through it (NOT_FOUND, as its own routes say).
+func TestInventoryOwnership(t *testing.T) {
+	b := StartBerth(t, "", "")
+	toks := operators(t, b, "olga", "otto")
+	olga, otto := toks[0], toks[1]
+	code, m := b.Do(olga, "POST", "/api/v1/environments", map[string]any{"name": "olgas"})
+	if code != 201 {
+		t.Fatalf("create: %d %v", code, m)
+	}
+	id := str(m, "environment", "id")
+	var pid int
+	Eventually(t, 30*time.Second, "olga's environment runs", func() (bool, string) {
+		p := processesOfEnv(id)
+		if len(p) == 1 {
+			pid = p[0]
+		}
+		return len(p) == 1, fmt.Sprint(p)
+	})
+	Eventually(t, 30*time.Second, "olga's inventory shows her environment's process", func() (bool, string) {
+		_, inv := b.Do(olga, "GET", "/api/v1/infrastructure", nil)
+		return strings.Contains(mustJSON(inv), `"id":"env-`+id+`"`), mustJSON(inv)
+	})
+	_, inv := b.Do(otto, "GET", "/api/v1/infrastructure", nil)
+	if j := mustJSON(inv); strings.Contains(j, id) || strings.Contains(j, fmt.Sprintf(`"pid":%d`, pid)) {
+		t.Errorf("otto's inventory shows olga's environment: %s", j)
+	}
+	for _, p := range []string{"/api/v1/infrastructure/process/env-" + id, "/api/v1/infrastructure/environment/" + id} {
+		if code, m := b.Do(otto, "DELETE", p, nil); code != 404 || m["error"] != "NOT_FOUND" {
+			t.Errorf("otto DELETE %s: %d %v, want 404", p, code, m)
+		}
+	}
+	if code, m := b.Do(otto, "POST", "/api/v1/infrastructure/environment/"+id+"/stop", nil); code != 404 {
+		t.Errorf("otto stops olga's environment through the inventory: %d %v", code, m)
+	}
+	if !alive(pid) {
+		t.Errorf("olga's environment process %d is gone", pid)
+	}
+	if p := processesOfEnv(id); len(p) != 1 || p[0] != pid {
+		t.Errorf("olga's environment runs as %v, want %d untouched", p, pid)
+	}
+}
+
+// TestLocalNamespace: a local target has no namespaces; naming one is
+// INVALID_REQUEST, and nothing runs twice or stops.
+func TestLocalNamespace(t *testing.T) {
+	b := StartBerth(t, "", "")
+	spec := map[string]any{"command": []string{"sleep", "6005"}}
+	b.MustDo(201, "PUT", "/api/v1/services/dup", spec)
+	pid := waitProcs(t, "dup", 1)[0]
+	for _, op := range []struct {
+		method, path string
+		body         any
+	}{
+		{"PUT", "/api/v1/services/dup", map[string]any{"namespace": "shadow", "command": []string{"sleep", "6005"}}},
+		{"DELETE", "/api/v1/services/dup?namespace=shadow", nil},
+		{"GET", "/api/v1/services/dup?namespace=shadow", nil},
+		{"POST", "/api/v1/services/dup/stop?namespace=shadow", nil},
+	} {
+		code, m := b.Do(b.Token(), op.method, op.path, op.body)
+		if code != 400 || str(m, "field") != "namespace" {
+			t.Errorf("%s %s: %d %v, want 400 naming namespace", op.method, op.path, code, m)
+		}
+	}
+	if p := processesOf("dup"); len(p) != 1 || p[0] != pid {
+		t.Errorf("dup runs as %v, want %d alone", p, pid)
+	}
+	if n := rows(t, b, "SELECT COUNT(*) FROM services"); n != 1 {
+		t.Errorf("%d service rows, want 1", n)
+	}
+	waitRunning(t, b, "dup", 1)
+}
+
+// TestEnvironmentInput: environments follow the services' character rules,
+// and a create that fails validation leaves no record.
+func TestEnvironmentInput(t *testing.T) {
+	b := StartBerth(t, "", "")
+	for _, tc := range []struct {
+		body  map[string]any
+		field string
+	}{
+		{map[string]any{"name": "nul", "env": map[string]string{"A": "x\x00y"}}, "env"},
+		{map[string]any{"name": "bad-name", "env": map[string]string{"1A": "x"}}, "env"},
+		{map[string]any{"name": "evil\u202Egnp.exe"}, "name"},
+		{map[string]any{"name": "evil\u2066x"}, "name"},
+		{map[string]any{"name": "ws", "template": "nosuch"}, "template"},
+	} {
+		code, m := b.Do(b.Token(), "POST", "/api/v1/environments", tc.body)
+		if code != 400 || str(m, "field") != tc.field {
+			t.Errorf("%q: %d %v, want 400 naming %s", tc.body, code, m, tc.field)
+		}
+	}
+	if n := rows(t, b, "SELECT COUNT(*) FROM environments"); n != 0 {
+		t.Errorf("refused creates left %d environment rows", n)
+	}
+}
