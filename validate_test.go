@@ -30,6 +30,13 @@ func TestCreateEnvironmentRequestNormalize(t *testing.T) {
 		{"provider lower case accepted", `{"name":"x","cloudProvider":"azure"}`, ""},
 		{"target", `{"name":"x","target":"Not_A_Label"}`, "target"},
 		{"env name", `{"name":"x","env":{"1BAD":"v"}}`, "env"},
+		{"env value NUL", `{"name":"x","env":{"A":"a\u0000b"}}`, "env"},
+		{"env value multi-line", `{"name":"x","env":{"A":"a\nb"}}`, ""},
+		{"bidi override", `{"name":"evil\u202Egnp.exe"}`, "name"},
+		{"bidi isolate", `{"name":"a\u2067b"}`, "name"},
+		{"NUL in name", `{"name":"a\u0000b"}`, "name"},
+		{"non-ASCII name", `{"name":"Café ☕"}`, ""},
+		{"bidi userId", `{"name":"x","userId":"u\u200Fx"}`, "userId"},
 		{"autostop", `{"name":"x","autoStopMinutes":-5}`, "autoStopMinutes"},
 	}
 	for _, tc := range cases {
@@ -194,4 +201,16 @@ func FuzzServiceSpec(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestDangerousEnvName(t *testing.T) {
+	for name, want := range map[string]bool{
+		"LD_PRELOAD": true, "LD_LIBRARY_PATH": true, "ld_audit": true, "BASH_ENV": true, "ENV": true,
+		"PATH": true, "NODE_OPTIONS": true, "PYTHONPATH": true, "BERTH_SERVICE": true, "DYLD_INSERT_LIBRARIES": true,
+		"GREETING": false, "LOG_LEVEL": false, "ENVIRONMENT": false, "OLD_PATH": false,
+	} {
+		if got := berth.DangerousEnvName(name); got != want {
+			t.Errorf("DangerousEnvName(%q) = %v, want %v", name, got, want)
+		}
+	}
 }

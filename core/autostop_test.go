@@ -139,7 +139,8 @@ func TestAutoStop(t *testing.T) {
 func TestRollbackSemantics(t *testing.T) {
 	clk := &clock{now: time.Now().UTC()}
 	c, _ := newCore(t, "sqlite", clk)
-	ctx := berth.WithActor(context.Background(), berth.Actor{UserID: "usr-op", Username: "op", Role: berth.RoleOperator})
+	// An admin: on a local target only admins run commands of their own.
+	ctx := berth.WithActor(context.Background(), berth.Actor{UserID: "usr-admin", Username: "admin", Role: berth.RoleAdmin})
 	two := 2
 	spec := func(v string) berth.ServiceSpec {
 		return berth.ServiceSpec{Command: []string{"sleep", "600"}, Env: map[string]string{"V": v}}

@@ -162,3 +162,52 @@ func TestServeRejectsBadKubernetesTarget(t *testing.T) {
 		})
 	}
 }
+
+// TestTargetPolicyConfig: commandRoles and serviceTemplates of berth.yaml
+// reach core's policies; what could never work is refused at start.
+func TestTargetPolicyConfig(t *testing.T) {
+	dir := t.TempDir()
+	load := func(yaml string) (*serverConfig, error) {
+		p := filepath.Join(dir, "berth.yaml")
+		os.WriteFile(p, []byte(yaml), 0o600)
+		return loadServerConfig(envOf(nil), p)
+	}
+	c, err := load(`
+targets:
+  - name: local
+    type: local
+    commandRoles: [admin, operator]
+    serviceTemplates:
+      web:
+        command: ["python3", "-m", "http.server"]
+        env: {GREETING: hi}
+        ports: [{name: http}]
+        replicas: 2
+        params: {env: [GREETING], replicas: true}
+  - name: spare
+    type: local
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.policies()
+	web := p["local"].ServiceTemplates["web"]
+	if len(p["local"].CommandRoles) != 2 || web.Command[0] != "python3" || web.Env["GREETING"] != "hi" || *web.Replicas != 2 ||
+		!web.Params.Replicas || web.Params.Env[0] != "GREETING" || len(web.Ports) != 1 {
+		t.Errorf("policies %+v", p)
+	}
+	if _, ok := p["spare"]; ok {
+		t.Errorf("a target without policy settings has a policy (core gives it the default): %+v", p["spare"])
+	}
+	for name, yaml := range map[string]string{
+		"unknown role":      "targets: [{name: local, type: local, commandRoles: [root]}]",
+		"nobody":            "targets: [{name: local, type: local, commandRoles: []}]",
+		"template command":  "targets: [{name: local, type: local, serviceTemplates: {web: {env: {A: b}}}}]",
+		"dangerous param":   "targets: [{name: local, type: local, serviceTemplates: {web: {command: [x], params: {env: [LD_PRELOAD]}}}}]",
+		"unknown parameter": "targets: [{name: local, type: local, serviceTemplates: {web: {command: [x], params: {command: true}}}}]",
+	} {
+		if _, err := load(yaml); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
