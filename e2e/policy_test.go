@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -336,4 +337,43 @@ func TestEnvironmentInput(t *testing.T) {
 	if n := rows(t, b, "SELECT COUNT(*) FROM environments"); n != 0 {
 		t.Errorf("refused creates left %d environment rows", n)
 	}
+}
+
+// TestBrowserOperatorTemplate: the New service form offers an operator the
+// target's templates (and no command of their own); what it creates runs
+// the template's command with the operator's parameter.
+func TestBrowserOperatorTemplate(t *testing.T) {
+	b := startWithConfig(t, policyYAML)
+	operators(t, b, "olga")
+	d := openDashboard(t, b)
+	// The form asks whether the name is taken before PUT: a 404 the browser logs.
+	d.ExpectConsoleError("^" + regexp.QuoteMeta(d.base+"/api/v1/services/from-form") + `(\?|$)`)
+	d.open("#/login")
+	d.loginOK("olga", "operator-password", "operator")
+	d.Click("nav-services")
+	d.WaitHash("#/services")
+	d.Click("service-create-open")
+	d.WaitVisible("service-create-template")
+	d.Eventually("the template offered, no own command", func() (bool, string) {
+		var opts []string
+		d.Eval(`[...document.querySelector('[data-testid="service-create-template"]').options].map(o => o.value)`, &opts)
+		return fmt.Sprint(opts) == "[web]", fmt.Sprint(opts)
+	})
+	d.WaitNotVisible(tid("service-create-command"))
+	d.WaitText("service-create", "GREETING")
+	d.SetValue("service-create-name", "from-form")
+	d.SetValue("service-create-env", "GREETING=from-the-form")
+	d.Click("service-create-submit")
+	d.WaitHash("#/services/from-form")
+	d.WaitText("service-status", "RUNNING")
+	d.WaitText("service-spec", "web")
+	svc := apiService(b, "from-form")
+	if str(svc, "spec", "template") != "web" || str(svc, "spec", "command") != "" {
+		t.Errorf("the form's service: %s", mustJSON(svc))
+	}
+	pid := waitProcsEnv(t, "from-form", 1, "GREETING", "from-the-form")[0]
+	if got := cmdline(pid); got != "sleep 6001" {
+		t.Errorf("from-form runs %q, want the template's command", got)
+	}
+	d.check()
 }

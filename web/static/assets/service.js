@@ -43,7 +43,7 @@ export default function servicePage(page, root) {
   const status = badge('…', 'service-status');
   const meta = h('div', { class: 'meta' });
   const message = h('p', { class: 'message', hidden: true });
-  const spec = h('dl', { class: 'spec' });
+  const spec = h('dl', { class: 'spec', testid: 'service-spec' });
 
   // Actions (operators and admins).
   const scaleInput = h('input', { type: 'number', min: '0', max: '1000', step: '1', required: true, testid: 'scale-input', 'aria-label': 'replicas' });
@@ -162,6 +162,7 @@ export default function servicePage(page, root) {
   function renderSpec(sp) {
     const rows = [];
     const add = (k, v) => { if (v !== undefined && v !== null && v !== '') rows.push(h('dt', null, k), h('dd', null, v)); };
+    add('Template', sp.template);
     add('Image', sp.image);
     add('Command', sp.command && sp.command.length ? h('code', null, sp.command.join(' ')) : '');
     add('Working dir', sp.workingDir);
