@@ -241,6 +241,13 @@ func (c *Core) refuseOwned(ctx context.Context, ir berth.Inventorier, target, ty
 				return berth.NotFound(typ, id)
 			}
 		}
+		// A replica of a service (deleting it restarts it, as deleting a
+		// pod does) is operated like the service itself.
+		if it.BerthKind == "service" {
+			if err := c.mayService(ctx, actor(ctx), &berth.Service{Name: it.BerthID}, serviceOperate, action+" "+typ+" "+id+" of"); err != nil {
+				return err
+			}
+		}
 		if err := c.markOrphans(ctx, target, items[i:i+1]); err != nil {
 			return err
 		}
