@@ -84,18 +84,18 @@ func TestPolicyOperatorTemplates(t *testing.T) {
 	b := startWithConfig(t, policyYAML)
 	olga := operators(t, b, "olga")[0]
 
-	code, m := b.Do(olga, "PUT", "/api/v1/services/evil", map[string]any{"command": []string{"sh", "-c", "sleep 6002"}})
+	code, m := b.Do(olga, "PUT", "/api/v1/services/pol-evil", map[string]any{"command": []string{"sh", "-c", "sleep 6002"}})
 	want := `target "local" lets only admin run commands (commandRoles); use a service template: web`
 	if code != 403 || m["error"] != "FORBIDDEN" || str(m, "message") != want {
 		t.Errorf("operator's own command: %d %v, want 403 %q", code, m, want)
 	}
-	if n := rows(t, b, "SELECT COUNT(*) FROM services WHERE name = 'evil'"); n != 0 {
+	if n := rows(t, b, "SELECT COUNT(*) FROM services WHERE name = 'pol-evil'"); n != 0 {
 		t.Errorf("refused service has %d rows", n)
 	}
 	if n := rows(t, b, "SELECT COUNT(*) FROM revisions"); n != 0 {
 		t.Errorf("refused service left %d revisions", n)
 	}
-	if pids := processesOf("evil"); len(pids) != 0 {
+	if pids := processesOf("pol-evil"); len(pids) != 0 {
 		t.Errorf("refused service runs as %v", pids)
 	}
 
@@ -117,7 +117,7 @@ func TestPolicyOperatorTemplates(t *testing.T) {
 		{map[string]any{"template": "web", "command": []string{"sh"}}, 400, "command", "template"},
 		{map[string]any{"template": "nosuch"}, 400, "template", "web"},
 	} {
-		code, m := b.Do(olga, "PUT", "/api/v1/services/site2", tc.spec)
+		code, m := b.Do(olga, "PUT", "/api/v1/services/pol-site2", tc.spec)
 		msg := str(m, "message")
 		if code != tc.code || str(m, "field") != tc.field || !strings.HasPrefix(msg, tc.field+":") || !strings.Contains(msg, tc.names) {
 			t.Errorf("%v: %d %v, want %d naming %s and %s", tc.spec, code, m, tc.code, tc.field, tc.names)
@@ -128,12 +128,12 @@ func TestPolicyOperatorTemplates(t *testing.T) {
 	}
 
 	// The template, with the parameter it allows.
-	code, m = b.Do(olga, "PUT", "/api/v1/services/site", map[string]any{"template": "web", "env": map[string]string{"GREETING": "hello"}})
+	code, m = b.Do(olga, "PUT", "/api/v1/services/pol-site", map[string]any{"template": "web", "env": map[string]string{"GREETING": "hello"}})
 	if code != 201 {
 		t.Fatalf("operator instantiates web: %d %v", code, m)
 	}
-	waitRunning(t, b, "site", 1)
-	pid := waitProcs(t, "site", 1)[0]
+	waitRunning(t, b, "pol-site", 1)
+	pid := waitProcs(t, "pol-site", 1)[0]
 	if got := cmdline(pid); got != "sleep 6001" {
 		t.Errorf("site runs %q, want the template's command", got)
 	}
@@ -145,20 +145,20 @@ func TestPolicyOperatorTemplates(t *testing.T) {
 		t.Errorf("%d revisions hold the instantiation", n)
 	}
 	// An update keeps working: a new GREETING rolls out a new revision.
-	code, m = b.Do(olga, "PUT", "/api/v1/services/site", map[string]any{"template": "web", "env": map[string]string{"GREETING": "again"}})
+	code, m = b.Do(olga, "PUT", "/api/v1/services/pol-site", map[string]any{"template": "web", "env": map[string]string{"GREETING": "again"}})
 	if code != 200 || num(m, "service", "revision") != 2 {
 		t.Fatalf("update: %d %v", code, m)
 	}
 	Eventually(t, 30*time.Second, "GREETING=again", func() (bool, string) {
-		p := processesOf("site")
+		p := processesOf("pol-site")
 		return len(p) == 1 && procEnv(p[0], "GREETING") == "again", fmt.Sprint(p)
 	})
 	// Rollback to revision 1 brings back hello.
-	if code, m := b.Do(olga, "POST", "/api/v1/services/site/rollback", map[string]int{"revision": 1}); code != 200 {
+	if code, m := b.Do(olga, "POST", "/api/v1/services/pol-site/rollback", map[string]int{"revision": 1}); code != 200 {
 		t.Fatalf("rollback: %d %v", code, m)
 	}
 	Eventually(t, 30*time.Second, "GREETING=hello after rollback", func() (bool, string) {
-		p := processesOf("site")
+		p := processesOf("pol-site")
 		return len(p) == 1 && procEnv(p[0], "GREETING") == "hello" && cmdline(p[0]) == "sleep 6001", fmt.Sprint(p)
 	})
 
@@ -172,8 +172,8 @@ func TestPolicyOperatorTemplates(t *testing.T) {
 		t.Errorf("targets show a template's command: %s", j)
 	}
 	// The admin still runs commands (the README quick start).
-	b.MustDo(201, "PUT", "/api/v1/services/adminjob", map[string]any{"command": []string{"sleep", "6003"}})
-	waitProcs(t, "adminjob", 1)
+	b.MustDo(201, "PUT", "/api/v1/services/pol-adminjob", map[string]any{"command": []string{"sleep", "6003"}})
+	waitProcs(t, "pol-adminjob", 1)
 }
 
 // TestPolicyCommandRoles: commandRoles [admin, operator] lets operators run
@@ -186,11 +186,11 @@ targets:
     commandRoles: [admin, operator]
 `)
 	olga := operators(t, b, "olga")[0]
-	code, m := b.Do(olga, "PUT", "/api/v1/services/job", map[string]any{"command": []string{"sleep", "6004"}})
+	code, m := b.Do(olga, "PUT", "/api/v1/services/pol-job", map[string]any{"command": []string{"sleep", "6004"}})
 	if code != 201 {
 		t.Fatalf("operator's command with commandRoles [admin, operator]: %d %v", code, m)
 	}
-	if got := cmdline(waitProcs(t, "job", 1)[0]); got != "sleep 6004" {
+	if got := cmdline(waitProcs(t, "pol-job", 1)[0]); got != "sleep 6004" {
 		t.Errorf("job runs %q", got)
 	}
 }
@@ -201,19 +201,19 @@ func TestServiceOwnership(t *testing.T) {
 	b := startWithConfig(t, policyYAML)
 	toks := operators(t, b, "olga", "otto")
 	olga, otto := toks[0], toks[1]
-	if code, m := b.Do(olga, "PUT", "/api/v1/services/site", map[string]any{"template": "web"}); code != 201 {
+	if code, m := b.Do(olga, "PUT", "/api/v1/services/pol-site", map[string]any{"template": "web"}); code != 201 {
 		t.Fatalf("create: %d %v", code, m)
 	}
-	pid := waitProcs(t, "site", 1)[0]
+	pid := waitProcs(t, "pol-site", 1)[0]
 
 	for _, op := range []struct {
 		method, path string
 		body         any
 	}{
-		{"PUT", "/api/v1/services/site", map[string]any{"template": "web", "env": map[string]string{"GREETING": "otto-was-here"}}},
-		{"PUT", "/api/v1/services/site/config", map[string]any{"env": map[string]string{"GREETING": "otto-was-here"}}},
-		{"DELETE", "/api/v1/services/site", nil},
-		{"DELETE", "/api/v1/infrastructure/service/site", nil},
+		{"PUT", "/api/v1/services/pol-site", map[string]any{"template": "web", "env": map[string]string{"GREETING": "otto-was-here"}}},
+		{"PUT", "/api/v1/services/pol-site/config", map[string]any{"env": map[string]string{"GREETING": "otto-was-here"}}},
+		{"DELETE", "/api/v1/services/pol-site", nil},
+		{"DELETE", "/api/v1/infrastructure/service/pol-site", nil},
 	} {
 		code, m := b.Do(otto, op.method, op.path, op.body)
 		if code != 403 || m["error"] != "FORBIDDEN" || !strings.Contains(str(m, "message"), "only its owner (olga) or an admin") {
@@ -227,19 +227,28 @@ func TestServiceOwnership(t *testing.T) {
 		t.Errorf("%d revisions after refused changes, want 1", n)
 	}
 	// Operating is shared: otto scales, restarts, reads the logs.
-	if code, m := b.Do(otto, "POST", "/api/v1/services/site/scale", map[string]int{"replicas": 2}); code != 200 {
+	if code, m := b.Do(otto, "POST", "/api/v1/services/pol-site/scale", map[string]int{"replicas": 2}); code != 200 {
 		t.Errorf("otto scales: %d %v", code, m)
 	}
-	waitProcs(t, "site", 2)
-	if code, m := b.Do(otto, "GET", "/api/v1/services/site/logs", nil); code != 200 {
+	before := waitProcs(t, "pol-site", 2)
+	// A replica's inventory row is operated like the service: deleting it
+	// (a restart of that replica) is shared too.
+	if code, m := b.Do(otto, "DELETE", "/api/v1/infrastructure/process/pol-site-0", nil); code != 200 {
+		t.Errorf("otto deletes a replica process: %d %v", code, m)
+	}
+	Eventually(t, 30*time.Second, "replica replaced", func() (bool, string) {
+		now := processesOf("pol-site")
+		return len(now) == 2 && fmt.Sprint(now) != fmt.Sprint(before), fmt.Sprint(now)
+	})
+	if code, m := b.Do(otto, "GET", "/api/v1/services/pol-site/logs", nil); code != 200 {
 		t.Errorf("otto reads logs: %d %v", code, m)
 	}
 	// The owner changes it; an admin deletes it.
-	if code, m := b.Do(olga, "PUT", "/api/v1/services/site/config", map[string]any{"env": map[string]string{"GREETING": "olgas"}}); code != 200 {
+	if code, m := b.Do(olga, "PUT", "/api/v1/services/pol-site/config", map[string]any{"env": map[string]string{"GREETING": "olgas"}}); code != 200 {
 		t.Errorf("owner's config: %d %v", code, m)
 	}
-	b.MustDo(200, "DELETE", "/api/v1/services/site", nil)
-	waitProcs(t, "site", 0)
+	b.MustDo(200, "DELETE", "/api/v1/services/pol-site", nil)
+	waitProcs(t, "pol-site", 0)
 }
 
 // TestInventoryOwnership: another user's environment is neither listed in
@@ -290,29 +299,29 @@ func TestInventoryOwnership(t *testing.T) {
 func TestLocalNamespace(t *testing.T) {
 	b := StartBerth(t, "", "")
 	spec := map[string]any{"command": []string{"sleep", "6005"}}
-	b.MustDo(201, "PUT", "/api/v1/services/dup", spec)
-	pid := waitProcs(t, "dup", 1)[0]
+	b.MustDo(201, "PUT", "/api/v1/services/pol-dup", spec)
+	pid := waitProcs(t, "pol-dup", 1)[0]
 	for _, op := range []struct {
 		method, path string
 		body         any
 	}{
-		{"PUT", "/api/v1/services/dup", map[string]any{"namespace": "shadow", "command": []string{"sleep", "6005"}}},
-		{"DELETE", "/api/v1/services/dup?namespace=shadow", nil},
-		{"GET", "/api/v1/services/dup?namespace=shadow", nil},
-		{"POST", "/api/v1/services/dup/stop?namespace=shadow", nil},
+		{"PUT", "/api/v1/services/pol-dup", map[string]any{"namespace": "shadow", "command": []string{"sleep", "6005"}}},
+		{"DELETE", "/api/v1/services/pol-dup?namespace=shadow", nil},
+		{"GET", "/api/v1/services/pol-dup?namespace=shadow", nil},
+		{"POST", "/api/v1/services/pol-dup/stop?namespace=shadow", nil},
 	} {
 		code, m := b.Do(b.Token(), op.method, op.path, op.body)
 		if code != 400 || str(m, "field") != "namespace" {
 			t.Errorf("%s %s: %d %v, want 400 naming namespace", op.method, op.path, code, m)
 		}
 	}
-	if p := processesOf("dup"); len(p) != 1 || p[0] != pid {
+	if p := processesOf("pol-dup"); len(p) != 1 || p[0] != pid {
 		t.Errorf("dup runs as %v, want %d alone", p, pid)
 	}
 	if n := rows(t, b, "SELECT COUNT(*) FROM services"); n != 1 {
 		t.Errorf("%d service rows, want 1", n)
 	}
-	waitRunning(t, b, "dup", 1)
+	waitRunning(t, b, "pol-dup", 1)
 }
 
 // TestEnvironmentInput: environments follow the services' character rules,
@@ -347,7 +356,7 @@ func TestBrowserOperatorTemplate(t *testing.T) {
 	operators(t, b, "olga")
 	d := openDashboard(t, b)
 	// The form asks whether the name is taken before PUT: a 404 the browser logs.
-	d.ExpectConsoleError("^" + regexp.QuoteMeta(d.base+"/api/v1/services/from-form") + `(\?|$)`)
+	d.ExpectConsoleError("^" + regexp.QuoteMeta(d.base+"/api/v1/services/pol-from-form") + `(\?|$)`)
 	d.open("#/login")
 	d.loginOK("olga", "operator-password", "operator")
 	d.Click("nav-services")
@@ -361,17 +370,17 @@ func TestBrowserOperatorTemplate(t *testing.T) {
 	})
 	d.WaitNotVisible(tid("service-create-command"))
 	d.WaitText("service-create", "GREETING")
-	d.SetValue("service-create-name", "from-form")
+	d.SetValue("service-create-name", "pol-from-form")
 	d.SetValue("service-create-env", "GREETING=from-the-form")
 	d.Click("service-create-submit")
-	d.WaitHash("#/services/from-form")
+	d.WaitHash("#/services/pol-from-form")
 	d.WaitText("service-status", "RUNNING")
 	d.WaitText("service-spec", "web")
-	svc := apiService(b, "from-form")
+	svc := apiService(b, "pol-from-form")
 	if str(svc, "spec", "template") != "web" || str(svc, "spec", "command") != "" {
 		t.Errorf("the form's service: %s", mustJSON(svc))
 	}
-	pid := waitProcsEnv(t, "from-form", 1, "GREETING", "from-the-form")[0]
+	pid := waitProcsEnv(t, "pol-from-form", 1, "GREETING", "from-the-form")[0]
 	if got := cmdline(pid); got != "sleep 6001" {
 		t.Errorf("from-form runs %q, want the template's command", got)
 	}
