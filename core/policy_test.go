@@ -219,7 +219,7 @@ func TestCheckNamespace(t *testing.T) {
 	}{
 		{"local", "", true}, {"local", "shadow", false}, {"prod", "team", true}, {"", "team", true},
 	} {
-		err := c.checkNamespace(tc.target, tc.ns)
+		err := c.CheckNamespace(tc.target, tc.ns)
 		if (err == nil) != tc.ok {
 			t.Errorf("%q/%q: %v", tc.target, tc.ns, err)
 		}
@@ -228,7 +228,7 @@ func TestCheckNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := only.checkNamespace("", "shadow"); !berth.IsCode(err, berth.EINVALID) {
+	if err := only.CheckNamespace("", "shadow"); !berth.IsCode(err, berth.EINVALID) {
 		t.Errorf("a namespace where no target has namespaces: %v", err)
 	}
 }

@@ -147,7 +147,7 @@ func (c *Core) find(ctx context.Context, q ServiceQuery) (svc *berth.Service, st
 			return nil, false, berth.Invalid("target", "%q is not configured; configured targets: %s", q.Target, c.targetList())
 		}
 	}
-	if err := c.checkNamespace(q.Target, q.Namespace); err != nil {
+	if err := c.CheckNamespace(q.Target, q.Namespace); err != nil {
 		return nil, false, err
 	}
 	svcs, _, err := c.store.ListServices(ctx, berth.ServiceFilter{Target: q.Target, Namespace: q.Namespace, Name: q.Name})
@@ -305,7 +305,7 @@ func (c *Core) ApplyService(ctx context.Context, name string, spec berth.Service
 	}
 	info := rt.Info()
 	spec.Target = info.Name
-	if err := c.checkNamespace(info.Name, spec.Namespace); err != nil {
+	if err := c.CheckNamespace(info.Name, spec.Namespace); err != nil {
 		return nil, false, err
 	}
 	if spec.Namespace == "" {
@@ -687,11 +687,12 @@ func (c *Core) ServiceUsage(ctx context.Context, q ServiceQuery) (*berth.Service
 	return svc, u, nil
 }
 
-// checkNamespace refuses a namespace where there are none: on a local
+// CheckNamespace refuses a namespace where there are none: on a local
 // target (named, or every configured one when none is named) a namespace
 // would name a second service that runs as the first one (the local
-// runtime knows services by name).
-func (c *Core) checkNamespace(target, namespace string) error {
+// runtime knows services by name). Every route that takes a namespace
+// asks it.
+func (c *Core) CheckNamespace(target, namespace string) error {
 	if namespace == "" {
 		return nil
 	}

@@ -309,6 +309,7 @@ func TestLocalNamespace(t *testing.T) {
 		{"DELETE", "/api/v1/services/pol-dup?namespace=shadow", nil},
 		{"GET", "/api/v1/services/pol-dup?namespace=shadow", nil},
 		{"POST", "/api/v1/services/pol-dup/stop?namespace=shadow", nil},
+		{"GET", "/api/v1/metrics?service=pol-dup&namespace=shadow", nil},
 	} {
 		code, m := b.Do(b.Token(), op.method, op.path, op.body)
 		if code != 400 || str(m, "field") != "namespace" {

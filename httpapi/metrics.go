@@ -51,6 +51,10 @@ func (s *Server) handleMetricsQuery(defaultRange time.Duration) http.HandlerFunc
 			return
 		}
 		req.Service = r.URL.Query().Get("service")
+		if err := s.Core.CheckNamespace(req.Target, req.Namespace); err != nil {
+			writeError(w, r, err) // a local target has no namespaces
+			return
+		}
 		if id := r.URL.Query().Get("environment"); id != "" {
 			if req.Service != "" {
 				writeError(w, r, berth.Invalid("environment", "give service or environment, not both"))
