@@ -22,7 +22,8 @@ type TargetPolicy struct {
 }
 
 // ServiceTemplate is an admin-defined service: what it runs and which
-// parameters a user who instantiates it may set.
+// parameters a user who instantiates it may set. It is never encoded as
+// JSON: clients see its TemplateInfo, not the admin's command.
 type ServiceTemplate struct {
 	Command     []string          `json:"-"`
 	Image       string            `json:"-"`

@@ -273,6 +273,15 @@ func (r *CreateEnvironmentRequest) Normalize() error {
 	if r.AutoStopMinutes < 0 || r.AutoStopMinutes > 7*24*60 {
 		return Invalid("autoStopMinutes", "must be between 0 (never) and %d", 7*24*60)
 	}
+	// Secrets and the git identity reach the workspace as environment
+	// variables too: no NUL (the message never shows a value).
+	for _, f := range []struct{ field, v string }{{"gitUserName", r.GitUserName}, {"gitUserEmail", r.GitUserEmail},
+		{"githubToken", r.GithubToken}, {"sshPublicKey", r.SSHPublicKey}, {"codeServerPassword", r.CodeServerPassword},
+		{"anthropicApiKey", r.AnthropicAPIKey}, {"openaiApiKey", r.OpenAIAPIKey}, {"geminiApiKey", r.GeminiAPIKey}} {
+		if strings.IndexByte(f.v, 0) >= 0 {
+			return Invalid(f.field, "contains a NUL byte")
+		}
+	}
 	if len(r.GitUserName) > 255 || len(r.GitUserEmail) > 255 {
 		return Invalid("gitUserName", "git identity fields must be at most 255 characters")
 	}

@@ -36,6 +36,7 @@ func TestCreateEnvironmentRequestNormalize(t *testing.T) {
 		{"bidi isolate", `{"name":"a\u2067b"}`, "name"},
 		{"NUL in name", `{"name":"a\u0000b"}`, "name"},
 		{"non-ASCII name", `{"name":"Café ☕"}`, ""},
+		{"NUL in a secret", `{"name":"x","githubToken":"ghp_\u0000x"}`, "githubToken"},
 		{"bidi userId", `{"name":"x","userId":"u\u200Fx"}`, "userId"},
 		{"autostop", `{"name":"x","autoStopMinutes":-5}`, "autoStopMinutes"},
 	}
