@@ -15,6 +15,10 @@ type TargetInfo struct {
 	// runtimes with namespaces (Kubernetes); core stores it on the service
 	// so that the stored record and the cluster object have one identity.
 	DefaultNamespace string `json:"defaultNamespace,omitempty"`
+	// SingleTenant: the target cannot keep berth's users apart (the local
+	// runtime when berth does not run as root: every workload runs as
+	// berth's own user), so only admins may create or change workloads there.
+	SingleTenant bool `json:"singleTenant,omitempty"`
 }
 
 // Runtime is what every target must do. Implementations live in their own
