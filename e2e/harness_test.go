@@ -6,6 +6,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -26,6 +28,7 @@ import (
 
 var (
 	berthBin string
+	e2eDir   string // 0755: what berth's isolated workloads must reach lives here
 	pg       *pgtest.Server
 	pgOnce   sync.Once
 	pgErr    error
@@ -39,6 +42,14 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// As root, berth runs workloads as other uids: they execute berth itself
+	// (its no_new_privs shim, `berth workspace`) and enter their workload
+	// directories below here, so this directory is not private.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	e2eDir = dir
 	berthBin = filepath.Join(dir, "berth")
 	if prebuilt := os.Getenv("BERTH_E2E_BIN"); prebuilt != "" { // a binary built by make, to save a build
 		berthBin, _ = filepath.Abs(prebuilt)
@@ -117,10 +128,19 @@ func StartBerth(t *testing.T, dataDir, dbURL string, extraEnv ...string) *Berth 
 	if dbURL != "" {
 		b.Env = append(b.Env, "BERTH_DATABASE_URL="+dbURL)
 	}
+	b.Env = append(b.Env, "BERTH_WORKLOAD_DIR="+workloadDirFor(dataDir))
 	b.Env = append(b.Env, extraEnv...)
 	b.start()
 	t.Cleanup(b.Stop)
 	return b
+}
+
+// workloadDirFor is where the berth of dataDir keeps its workloads'
+// directories: reachable by their uids (t.TempDir is not), and the same for
+// every berth started on that data dir.
+func workloadDirFor(dataDir string) string {
+	sum := sha256.Sum256([]byte(dataDir))
+	return filepath.Join(e2eDir, "workloads-"+hex.EncodeToString(sum[:6]))
 }
 
 var runningAt = regexp.MustCompile(`is running at (http://\S+)`)
