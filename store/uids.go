@@ -11,6 +11,9 @@ import (
 
 var _ berth.UIDStore = (*Store)(nil)
 
+// uidLockID is the PostgreSQL advisory lock of uid allocation ("berthuid").
+const uidLockID = 0x626572_74687569
+
 // WorkloadUID returns the uid recorded for key, recording the lowest free uid
 // of [lo, hi] first when there is none. Two berth replicas allocating at once
 // collide on the unique uid and the loser tries again.
@@ -37,6 +40,13 @@ func (s *Store) WorkloadUID(ctx context.Context, key string, lo, hi uint32) (uin
 func (s *Store) allocUID(ctx context.Context, key string, lo, hi uint32) (uint32, error) {
 	var uid uint32
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if s.kind == Postgres {
+			// Allocations wait for each other (SQLite's immediate
+			// transactions already do): no replica loses a race for a uid.
+			if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", int64(uidLockID)); err != nil {
+				return err
+			}
+		}
 		var have int64
 		err := tx.QueryRowContext(ctx, s.q(`SELECT uid FROM workload_uids WHERE user_id = ?`), key).Scan(&have)
 		if err == nil {
