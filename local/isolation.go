@@ -68,9 +68,6 @@ func (id identity) credential() *syscall.Credential {
 	return &syscall.Credential{Uid: id.uid, Gid: id.gid, Groups: []uint32{}}
 }
 
-// Isolates reports whether workloads run as their users' own uids.
-func (r *Runtime) Isolates() bool { return r.isolate }
-
 // identityOf returns the identity of owner's workloads (a berth user id;
 // empty for records from before owners were kept).
 func (r *Runtime) identityOf(ctx context.Context, owner string) (identity, error) {
