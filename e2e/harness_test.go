@@ -94,6 +94,7 @@ type Berth struct {
 	stdout  *syncBuffer
 	done    chan struct{}
 	token   string
+	cred    *syscall.Credential // nil: berth runs as the test (root)
 }
 
 type syncBuffer struct {
@@ -116,10 +117,16 @@ func (s *syncBuffer) String() string {
 // StartBerth starts berth on a free port with a new data dir (or the given one).
 func StartBerth(t *testing.T, dataDir, dbURL string, extraEnv ...string) *Berth {
 	t.Helper()
+	return startBerthAs(t, nil, dataDir, dbURL, extraEnv...)
+}
+
+// startBerthAs is StartBerth with berth running as cred's user.
+func startBerthAs(t *testing.T, cred *syscall.Credential, dataDir, dbURL string, extraEnv ...string) *Berth {
+	t.Helper()
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
-	b := &Berth{t: t, DataDir: dataDir, DBURL: dbURL}
+	b := &Berth{t: t, DataDir: dataDir, DBURL: dbURL, cred: cred}
 	b.Env = []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "LANG=C.UTF-8",
 		"BERTH_ADMIN_PASSWORD=" + adminPassword, "BERTH_RATE_LIMIT=-1", "BERTH_SYNC_INTERVAL=200ms",
@@ -151,6 +158,9 @@ func (b *Berth) start() {
 	cmd := exec.Command(berthBin, "serve", "--listen", "127.0.0.1:0", "--data-dir", b.DataDir)
 	cmd.Env = b.Env
 	cmd.Dir = b.DataDir
+	if b.cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: b.cred}
+	}
 	// The goroutines below keep this run's buffers: a Restart replaces the
 	// fields while the old run's reader may still be draining its pipe.
 	stdout := &syncBuffer{}

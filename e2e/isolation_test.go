@@ -336,6 +336,14 @@ exec `+berthBin+` workspace --addr 127.0.0.1:$PORT --dir "$WORKSPACE"
 	}
 	checkModes()
 	checkStore()
+	// Log capture of the restarted workloads works: they ran their probes
+	// again, as refused as before.
+	Eventually(t, 30*time.Second, "the restarted workloads' output in the logs", func() (bool, string) {
+		svcLogs, bLogs = logText(b, "/api/v1/services/evil"), logText(b, "/api/v1/environments/"+bID)
+		return strings.Count(svcLogs, "finding1-ls rc=") >= 2 && strings.Count(bLogs, "finding2-db rc=") >= 2, svcLogs + bLogs
+	})
+	checkRefused(t, "admin's service after the restart", svcLogs, probes1, secrets)
+	checkRefused(t, "B's environment after the restart", bLogs, probes2, secrets)
 
 	// Stop and start keep A's workspace, A's.
 	b.MustDo(200, "POST", "/api/v1/environments/"+aID+"/stop", nil)
@@ -351,4 +359,63 @@ exec `+berthBin+` workspace --addr 127.0.0.1:$PORT --dir "$WORKSPACE"
 		t.Errorf("A's notes after stop/start: %q %v", b, err)
 	}
 	wantMode(t, notes, 0o644, aUID, aUID)
+}
+
+// TestNotRootSingleTenant: a berth that is not root cannot switch uids. It
+// says so at start, reports its local target singleTenant, refuses an
+// operator's service and environment with FORBIDDEN saying why, and runs
+// an admin's service as its own user.
+func TestNotRootSingleTenant(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("TestNotRootSingleTenant starts berth as another user: it needs root")
+	}
+	const nobody = 65534
+	dataDir, err := os.MkdirTemp(e2eDir, "nonroot-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dataDir); os.RemoveAll(workloadDirFor(dataDir)) })
+	for _, d := range []string{dataDir, workloadDirFor(dataDir)} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(d, nobody, nobody); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := startBerthAs(t, &syscall.Credential{Uid: nobody, Gid: nobody, Groups: []uint32{}}, dataDir, "")
+	if !strings.Contains(b.stderr.String(), "does not run as root") {
+		t.Errorf("no warning at start: %s", b.stderr.String())
+	}
+	var local map[string]any
+	for _, tg := range b.MustDo(200, "GET", "/api/v1/targets", nil)["targets"].([]any) {
+		if m := tg.(map[string]any); m["name"] == "local" {
+			local = m
+		}
+	}
+	if local == nil || local["singleTenant"] != true {
+		t.Errorf("local target = %v, want singleTenant", local)
+	}
+	b.MustDo(201, "POST", "/api/v1/users", map[string]string{"username": "opa", "password": "operator-password", "role": "operator"})
+	op := b.Login("opa", "operator-password")
+	for _, req := range []struct {
+		method, path string
+		body         any
+	}{
+		{"PUT", "/api/v1/services/ops", map[string]any{"command": []string{"sleep", "60"}}},
+		{"POST", "/api/v1/environments", map[string]any{"name": "ops-env"}},
+	} {
+		code, m := b.Do(op, req.method, req.path, req.body)
+		if code != 403 || m["error"] != "FORBIDDEN" || !strings.Contains(str(m, "message"), "berth's own user") {
+			t.Errorf("operator %s %s: %d %v, want 403 saying why", req.method, req.path, code, m)
+		}
+	}
+	if code, m := b.Do(b.Token(), "GET", "/api/v1/services/ops", nil); code != 404 {
+		t.Errorf("refused service exists: %d %v", code, m)
+	}
+	b.MustDo(201, "PUT", "/api/v1/services/adm", map[string]any{"command": []string{"sleep", "60"}})
+	pid := onePid(t, "service adm", func() []int { return processesOf("adm") })
+	if id := readIdentity(t, pid); len(id.uid) != 4 || id.uid[0] != strconv.Itoa(nobody) {
+		t.Errorf("admin's service on a non-root berth runs as %v, want berth's own uid %d", id.uid, nobody)
+	}
 }
