@@ -20,6 +20,10 @@ type TargetInfo struct {
 	// listed: every role), and the templates everyone else instantiates.
 	CommandRoles     []Role         `json:"commandRoles,omitempty"`
 	ServiceTemplates []TemplateInfo `json:"serviceTemplates,omitempty"`
+	// SingleTenant: the target cannot keep berth's users apart (the local
+	// runtime when berth does not run as root: every workload runs as
+	// berth's own user), so only admins may create or change workloads there.
+	SingleTenant bool `json:"singleTenant,omitempty"`
 }
 
 // Runtime is what every target must do. Implementations live in their own

@@ -42,6 +42,9 @@ func (c *Core) CreateEnvironment(ctx context.Context, req berth.CreateEnvironmen
 		return nil, err
 	}
 	info := rt.Info()
+	if err := singleTenant(ctx, info, "create"); err != nil {
+		return nil, err
+	}
 	region := req.CloudRegion
 	if info.Region != "" {
 		region = info.Region
@@ -183,6 +186,9 @@ func (c *Core) envOp(ctx context.Context, id, op string, transient berth.EnvStat
 	rt, ok := c.runtimes[env.Target]
 	if !ok {
 		return nil, berth.Errorf(berth.EUNAVAILABLE, "target %q of environment %s is not configured", env.Target, id)
+	}
+	if err := singleTenant(ctx, rt.Info(), op); err != nil {
+		return nil, err
 	}
 	env.Status, env.UpdatedAt = transient, c.now().UTC()
 	if err := c.store.UpdateEnvironment(ctx, env); err != nil {

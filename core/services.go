@@ -304,6 +304,9 @@ func (c *Core) ApplyService(ctx context.Context, name string, spec berth.Service
 		return nil, false, err
 	}
 	info := rt.Info()
+	if err := singleTenant(ctx, info, "apply"); err != nil {
+		return nil, false, err
+	}
 	spec.Target = info.Name
 	if err := c.CheckNamespace(info.Name, spec.Namespace); err != nil {
 		return nil, false, err
@@ -442,6 +445,9 @@ func (c *Core) mutate(ctx context.Context, q ServiceQuery, op string, fn func(sv
 	rt, ok := c.runtimes[svc.Target]
 	if !ok {
 		return nil, berth.Errorf(berth.EUNAVAILABLE, "target %q of service %s is not configured", svc.Target, svc.Name)
+	}
+	if err := singleTenant(ctx, rt.Info(), op); err != nil {
+		return nil, err
 	}
 	rev, err := fn(svc, rt)
 	if err != nil {

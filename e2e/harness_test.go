@@ -6,6 +6,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -26,6 +28,7 @@ import (
 
 var (
 	berthBin string
+	e2eDir   string // 0755: what berth's isolated workloads must reach lives here
 	pg       *pgtest.Server
 	pgOnce   sync.Once
 	pgErr    error
@@ -39,6 +42,14 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// As root, berth runs workloads as other uids: they execute berth itself
+	// (its no_new_privs shim, `berth workspace`) and enter their workload
+	// directories below here, so this directory is not private.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	e2eDir = dir
 	berthBin = filepath.Join(dir, "berth")
 	if prebuilt := os.Getenv("BERTH_E2E_BIN"); prebuilt != "" { // a binary built by make, to save a build
 		berthBin, _ = filepath.Abs(prebuilt)
@@ -83,6 +94,7 @@ type Berth struct {
 	stdout  *syncBuffer
 	done    chan struct{}
 	token   string
+	cred    *syscall.Credential // nil: berth runs as the test (root)
 }
 
 type syncBuffer struct {
@@ -105,10 +117,16 @@ func (s *syncBuffer) String() string {
 // StartBerth starts berth on a free port with a new data dir (or the given one).
 func StartBerth(t *testing.T, dataDir, dbURL string, extraEnv ...string) *Berth {
 	t.Helper()
+	return startBerthAs(t, nil, dataDir, dbURL, extraEnv...)
+}
+
+// startBerthAs is StartBerth with berth running as cred's user.
+func startBerthAs(t *testing.T, cred *syscall.Credential, dataDir, dbURL string, extraEnv ...string) *Berth {
+	t.Helper()
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
-	b := &Berth{t: t, DataDir: dataDir, DBURL: dbURL}
+	b := &Berth{t: t, DataDir: dataDir, DBURL: dbURL, cred: cred}
 	b.Env = []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "LANG=C.UTF-8",
 		"BERTH_ADMIN_PASSWORD=" + adminPassword, "BERTH_RATE_LIMIT=-1", "BERTH_SYNC_INTERVAL=200ms",
@@ -117,10 +135,19 @@ func StartBerth(t *testing.T, dataDir, dbURL string, extraEnv ...string) *Berth 
 	if dbURL != "" {
 		b.Env = append(b.Env, "BERTH_DATABASE_URL="+dbURL)
 	}
+	b.Env = append(b.Env, "BERTH_WORKLOAD_DIR="+workloadDirFor(dataDir))
 	b.Env = append(b.Env, extraEnv...)
 	b.start()
 	t.Cleanup(b.Stop)
 	return b
+}
+
+// workloadDirFor is where the berth of dataDir keeps its workloads'
+// directories: reachable by their uids (t.TempDir is not), and the same for
+// every berth started on that data dir.
+func workloadDirFor(dataDir string) string {
+	sum := sha256.Sum256([]byte(dataDir))
+	return filepath.Join(e2eDir, "workloads-"+hex.EncodeToString(sum[:6]))
 }
 
 var runningAt = regexp.MustCompile(`is running at (http://\S+)`)
@@ -131,6 +158,9 @@ func (b *Berth) start() {
 	cmd := exec.Command(berthBin, "serve", "--listen", "127.0.0.1:0", "--data-dir", b.DataDir)
 	cmd.Env = b.Env
 	cmd.Dir = b.DataDir
+	if b.cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: b.cred}
+	}
 	// The goroutines below keep this run's buffers: a Restart replaces the
 	// fields while the old run's reader may still be draining its pipe.
 	stdout := &syncBuffer{}

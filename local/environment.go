@@ -17,9 +17,10 @@ import (
 // environment is one dev environment: a directory and, while it runs, a
 // supervised process.
 type environment struct {
-	rt  *Runtime
-	id  string
-	dir string
+	rt   *Runtime
+	id   string
+	dir  string // berth's: logs, port
+	wdir string // the workload's: workspace, home
 
 	mu   sync.Mutex
 	port int
@@ -29,6 +30,14 @@ type environment struct {
 
 func (r *Runtime) envDir(id string) string {
 	return filepath.Join(r.cfg.DataDir, "environments", id)
+}
+
+func (r *Runtime) envWorkDir(id string) string {
+	return filepath.Join(r.cfg.WorkloadDir, "environments", id)
+}
+
+func (r *Runtime) newEnvironment(id string) *environment {
+	return &environment{rt: r, id: id, dir: r.envDir(id), wdir: r.envWorkDir(id)}
 }
 
 // template returns the named template, the built-in "default" unless the
@@ -85,6 +94,10 @@ func (r *Runtime) ApplyEnvironment(ctx context.Context, env *berth.Environment) 
 	if len(tmpl.Command) == 0 {
 		return nil, berth.Invalid("template", "template %q has no command", env.Template)
 	}
+	id, err := r.identityOf(ctx, env.UserID)
+	if err != nil {
+		return nil, berth.Wrap(err, berth.EENVIRONMENT, "start environment %s", env.ID)
+	}
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -92,7 +105,7 @@ func (r *Runtime) ApplyEnvironment(ctx context.Context, env *berth.Environment) 
 	}
 	e, ok := r.envs[env.ID]
 	if !ok {
-		e = &environment{rt: r, id: env.ID, dir: r.envDir(env.ID)}
+		e = r.newEnvironment(env.ID)
 		r.envs[env.ID] = e
 	}
 	r.mu.Unlock()
@@ -104,18 +117,36 @@ func (r *Runtime) ApplyEnvironment(ctx context.Context, env *berth.Environment) 
 		return e.stateLocked(), nil
 	}
 	if e.sup == nil {
-		if err := e.startLocked(env, tmpl); err != nil {
+		if err := e.startLocked(env, tmpl, id); err != nil {
 			return nil, berth.Wrap(err, berth.EENVIRONMENT, "start environment %s", env.ID)
 		}
 	}
 	return e.stateLocked(), nil
 }
 
-func (e *environment) startLocked(env *berth.Environment, tmpl Template) error {
-	ws, home, logs := filepath.Join(e.dir, "workspace"), filepath.Join(e.dir, "home"), filepath.Join(e.dir, "logs")
-	for _, d := range []string{ws, home, logs} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return fmt.Errorf("create dir: %w", err)
+func (e *environment) startLocked(env *berth.Environment, tmpl Template, id identity) error {
+	ws, home, logs := filepath.Join(e.wdir, "workspace"), filepath.Join(e.wdir, "home"), filepath.Join(e.dir, "logs")
+	if err := os.MkdirAll(logs, 0o700); err != nil {
+		return fmt.Errorf("create dir: %w", err)
+	}
+	if err := workloadTop(e.wdir, id); err != nil {
+		return err
+	}
+	if e.wdir != e.dir {
+		// A workspace from before workloads had their own root moves there.
+		old := filepath.Join(e.dir, "workspace")
+		if _, err := os.Lstat(old); err == nil {
+			if _, err := os.Lstat(ws); os.IsNotExist(err) {
+				if err := os.Rename(old, ws); err != nil {
+					return fmt.Errorf("move workspace to %s: %w", ws, err)
+				}
+			}
+		}
+	}
+	// Kept across stop/start; given to the uid when it is first assigned.
+	for _, d := range []string{ws, home} {
+		if err := ownedDir(d, id); err != nil {
+			return err
 		}
 	}
 	port, err := e.allocPort()
@@ -159,6 +190,7 @@ func (e *environment) startLocked(env *berth.Environment, tmpl Template) error {
 	m["HOME"], m["WORKSPACE"], m["PORT"], m["BERTH_ENVIRONMENT_ID"] = home, ws, strconv.Itoa(port), env.ID
 	e.sup = newSupervisor(e.rt, "env-"+e.id, argv, ws, processEnv(m), e.log, tcpProbe(port, e.rt.cfg.ProbeInterval))
 	e.sup.pidName = "env." + e.id
+	e.sup.id = id
 	e.sup.start()
 	return nil
 }
@@ -278,7 +310,7 @@ func (r *Runtime) EnvironmentState(ctx context.Context, env *berth.Environment) 
 		return nil, err
 	}
 	if e == nil {
-		e = &environment{rt: r, id: env.ID, dir: r.envDir(env.ID)}
+		e = r.newEnvironment(env.ID)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -298,25 +330,14 @@ func (r *Runtime) DeleteEnvironment(ctx context.Context, env *berth.Environment,
 	if ok {
 		e.shutdown()
 	}
-	dir := r.envDir(env.ID)
-	if !keepVolume {
-		if err := os.RemoveAll(dir); err != nil {
-			return berth.Wrap(err, berth.EENVIRONMENT, "delete environment %s", env.ID)
+	for _, dir := range []string{r.envWorkDir(env.ID), r.envDir(env.ID)} {
+		var err error
+		if keepVolume {
+			err = removeAllBut(dir, "workspace")
+		} else {
+			err = os.RemoveAll(dir)
 		}
-		return nil
-	}
-	entries, err := os.ReadDir(dir)
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		return berth.Wrap(err, berth.EENVIRONMENT, "delete environment %s", env.ID)
-	}
-	for _, ent := range entries {
-		if ent.Name() == "workspace" {
-			continue
-		}
-		if err := os.RemoveAll(filepath.Join(dir, ent.Name())); err != nil {
+		if err != nil {
 			return berth.Wrap(err, berth.EENVIRONMENT, "delete environment %s", env.ID)
 		}
 	}

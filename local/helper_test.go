@@ -18,6 +18,9 @@ import (
 // The test binary doubles as the workload: started with
 // BERTH_LOCAL_HELPER=server it is a small HTTP server on $PORT.
 func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == ShimCommand { // as berth's own binary does
+		RunShim(os.Args[2:])
+	}
 	if os.Getenv("BERTH_LOCAL_HELPER") == "server" {
 		helperServer()
 		return

@@ -32,6 +32,19 @@ type Config struct {
 	ProbeInterval time.Duration       // health probe period (default 1s)
 	ReadyTimeout  time.Duration       // how long a rolling update waits for a new replica (default 2m)
 	Logger        *slog.Logger
+
+	// Isolation, when berth runs as root and UIDs is set: each berth user's
+	// workloads run as that user's own uid (gid of the same number, no
+	// supplementary groups, no_new_privs), recorded in UIDs and allocated
+	// from UIDMin..UIDMax (default DefaultUIDMin..DefaultUIDMax). Not root:
+	// workloads run as berth's user and the target reports SingleTenant.
+	UIDs           berth.UIDStore
+	UIDMin, UIDMax uint32
+	// WorkloadDir holds what workloads reach: services' config, work and home
+	// directories, environments' workspace and home (default DataDir). With
+	// isolation each workload's directory is its uid's, 0700, and the
+	// directories above it 0711; DataDir keeps berth's logs and pid files.
+	WorkloadDir string
 }
 
 // Template is the command of an environment. $PORT, $WORKSPACE and $HOME in
@@ -52,10 +65,15 @@ type Runtime struct {
 	cfg Config
 	log *slog.Logger
 
+	isolate bool // workloads run as their users' own uids
+
 	mu       sync.Mutex
 	services map[string]*service
 	envs     map[string]*environment
 	closed   bool
+
+	idMu sync.Mutex
+	ids  map[string]identity // by owner
 }
 
 var (
@@ -105,6 +123,12 @@ func New(cfg Config) (*Runtime, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.UIDMin == 0 && cfg.UIDMax == 0 {
+		cfg.UIDMin, cfg.UIDMax = DefaultUIDMin, DefaultUIDMax
+	}
+	if cfg.UIDMin == 0 || cfg.UIDMax < cfg.UIDMin {
+		return nil, berth.Invalid("uidRange", "%d-%d is not a range of non-root uids", cfg.UIDMin, cfg.UIDMax)
+	}
 	abs, err := filepath.Abs(cfg.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("local runtime: data dir: %w", err)
@@ -115,11 +139,40 @@ func New(cfg Config) (*Runtime, error) {
 			return nil, fmt.Errorf("local runtime: create data dir: %w", err)
 		}
 	}
+	if cfg.WorkloadDir == "" {
+		cfg.WorkloadDir = abs
+	}
+	if cfg.WorkloadDir, err = filepath.Abs(cfg.WorkloadDir); err != nil {
+		return nil, fmt.Errorf("local runtime: workload dir: %w", err)
+	}
 	r := &Runtime{
 		cfg:      cfg,
 		log:      cfg.Logger.With("target", cfg.Name),
 		services: map[string]*service{},
 		envs:     map[string]*environment{},
+		ids:      map[string]identity{},
+		isolate:  os.Geteuid() == 0 && cfg.UIDs != nil,
+	}
+	switch {
+	case os.Geteuid() != 0:
+		r.log.Warn("berth does not run as root and cannot run workloads as their users' own uids: " +
+			"every workload runs as berth's user, so only admins may create or change services and environments on this target")
+	case !r.isolate:
+		r.log.Warn("no uid store configured: workloads run as root")
+	}
+	if cfg.WorkloadDir != abs {
+		if err := r.sharedDir(cfg.WorkloadDir); err != nil {
+			return nil, fmt.Errorf("local runtime: %w", err)
+		}
+	}
+	for _, d := range []string{"services", "environments"} {
+		if err := r.sharedDir(filepath.Join(cfg.WorkloadDir, d)); err != nil {
+			return nil, fmt.Errorf("local runtime: %w", err)
+		}
+	}
+	if r.isolate {
+		r.checkReachable("the workload directory", cfg.WorkloadDir)
+		r.checkReachable("berth's binary (it starts every workload)", cfg.BerthBinary)
 	}
 	if err := r.killLeftovers(); err != nil {
 		return nil, err
@@ -129,7 +182,7 @@ func New(cfg Config) (*Runtime, error) {
 
 // Info describes the target.
 func (r *Runtime) Info() berth.TargetInfo {
-	return berth.TargetInfo{Name: r.cfg.Name, Provider: berth.ProviderLocal}
+	return berth.TargetInfo{Name: r.cfg.Name, Provider: berth.ProviderLocal, SingleTenant: os.Geteuid() != 0}
 }
 
 // Ping always succeeds: this host is reachable.

@@ -23,7 +23,8 @@ import (
 type service struct {
 	rt   *Runtime
 	name string
-	dir  string
+	dir  string // berth's: logs
+	wdir string // the workload's: config, work, home
 
 	kick     chan struct{} // desired state changed
 	quit     chan struct{}
@@ -32,6 +33,7 @@ type service struct {
 
 	mu         sync.Mutex
 	spec       berth.ServiceSpec
+	id         identity // the owner's: who replicas run as
 	revision   int
 	replicas   int
 	stopped    bool
@@ -56,6 +58,10 @@ type replica struct {
 
 func (r *Runtime) serviceDir(name string) string {
 	return filepath.Join(r.cfg.DataDir, "services", name)
+}
+
+func (r *Runtime) serviceWorkDir(name string) string {
+	return filepath.Join(r.cfg.WorkloadDir, "services", name)
 }
 
 func (r *Runtime) lookupService(ref berth.ServiceRef) (*service, error) {
@@ -115,6 +121,10 @@ func (r *Runtime) ApplyService(ctx context.Context, svc *berth.Service) error {
 	if err := validateLocalSpec(svc); err != nil {
 		return err
 	}
+	id, err := r.identityOf(ctx, svc.Owner)
+	if err != nil {
+		return berth.Wrap(err, berth.ESERVICE, "apply service %s", svc.Name)
+	}
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -123,7 +133,7 @@ func (r *Runtime) ApplyService(ctx context.Context, svc *berth.Service) error {
 	s, ok := r.services[svc.Name]
 	if !ok {
 		s = &service{
-			rt: r, name: svc.Name, dir: r.serviceDir(svc.Name),
+			rt: r, name: svc.Name, dir: r.serviceDir(svc.Name), wdir: r.serviceWorkDir(svc.Name),
 			kick: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
 			active: map[int]*replica{}, logs: map[int]*logFile{},
 			revision: -1,
@@ -135,8 +145,17 @@ func (r *Runtime) ApplyService(ctx context.Context, svc *berth.Service) error {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.revision == svc.Revision && s.replicas == svc.Replicas && s.stopped == svc.Stopped {
+	if s.revision == svc.Revision && s.replicas == svc.Replicas && s.stopped == svc.Stopped && s.id == id {
 		return nil
+	}
+	if s.id != id || s.revision == -1 {
+		// New, or its owner's uid changed: the workload's directory goes to
+		// the uid's group (work and home to the uid, in newReplica);
+		// replicas started from now on run as it.
+		if err := workloadTop(s.wdir, id); err != nil {
+			return berth.Wrap(err, berth.ESERVICE, "apply service %s", svc.Name)
+		}
+		s.id = id
 	}
 	if s.revision != svc.Revision {
 		if err := s.writeConfig(svc.Revision, svc.Spec.Config.Files); err != nil {
@@ -151,7 +170,7 @@ func (r *Runtime) ApplyService(ctx context.Context, svc *berth.Service) error {
 }
 
 func (s *service) configDir(rev int) string {
-	return filepath.Join(s.dir, "config", strconv.Itoa(rev))
+	return filepath.Join(s.wdir, "config", strconv.Itoa(rev))
 }
 
 func (s *service) writeConfig(rev int, files map[string]string) error {
@@ -171,7 +190,7 @@ func (s *service) writeConfig(rev int, files map[string]string) error {
 			return fmt.Errorf("write config file: %w", err)
 		}
 	}
-	return nil
+	return groupReadable(filepath.Dir(dir), s.id)
 }
 
 func (s *service) poke() {
@@ -395,11 +414,18 @@ func (s *service) newReplica(i, rev, gen int) (*replica, error) {
 	env["BERTH_REVISION"] = strconv.Itoa(rev)
 	env["BERTH_CONFIG_DIR"] = s.configDir(rev)
 
+	home := filepath.Join(s.wdir, "home")
+	if err := ownedDir(home, s.id); err != nil {
+		return nil, fmt.Errorf("replica %s: %w", name, err)
+	}
+	if _, ok := env["HOME"]; !ok {
+		env["HOME"] = home
+	}
 	dir := spec.WorkingDir
 	if dir == "" {
-		dir = filepath.Join(s.dir, "work")
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("replica %s: create work dir: %w", name, err)
+		dir = filepath.Join(s.wdir, "work")
+		if err := ownedDir(dir, s.id); err != nil {
+			return nil, fmt.Errorf("replica %s: %w", name, err)
 		}
 	}
 	log, err := s.logFor(i)
@@ -420,6 +446,7 @@ func (s *service) newReplica(i, rev, gen int) (*replica, error) {
 	}
 	sup := newSupervisor(s.rt, name, slices.Clone(spec.Command), dir, processEnv(env), log, probe)
 	sup.pidName = "svc." + name
+	sup.id = s.id
 	return &replica{supervisor: sup, index: i, revision: rev, gen: gen, port: first}, nil
 }
 
@@ -623,8 +650,10 @@ func (r *Runtime) DeleteService(ctx context.Context, ref berth.ServiceRef) error
 			return berth.Wrap(ctx.Err(), berth.EUNAVAILABLE, "delete service %s: still stopping", ref.Name)
 		}
 	}
-	if err := os.RemoveAll(r.serviceDir(ref.Name)); err != nil {
-		return berth.Wrap(err, berth.ESERVICE, "delete service %s: remove data", ref.Name)
+	for _, dir := range []string{r.serviceDir(ref.Name), r.serviceWorkDir(ref.Name)} {
+		if err := os.RemoveAll(dir); err != nil {
+			return berth.Wrap(err, berth.ESERVICE, "delete service %s: remove data", ref.Name)
+		}
 	}
 	return nil
 }

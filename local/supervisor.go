@@ -30,6 +30,7 @@ type supervisor struct {
 	env     []string
 	log     *logFile
 	probe   func(ctx context.Context) bool // nil: ready once running for settleTime
+	id      identity                       // who the process runs as (zero: berth's user)
 
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -156,12 +157,29 @@ func (s *supervisor) runOnce() {
 	s.state = "starting"
 	s.mu.Unlock()
 
-	cmd := exec.Command(s.argv[0], s.argv[1:]...)
+	argv := s.argv
+	if s.id.set {
+		// berth's shim runs first, already as the workload's uid, sets
+		// no_new_privs and executes the command in place (same pid).
+		path := argv[0]
+		if !strings.Contains(path, "/") {
+			p, err := exec.LookPath(path)
+			if err != nil {
+				s.startFailed(instance, err)
+				return
+			}
+			path = p
+		}
+		argv = append([]string{s.rt.cfg.BerthBinary, ShimCommand, path}, argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = s.dir
 	cmd.Env = s.env
 	// Own process group so a stop reaches every descendant; Pdeathsig so the
-	// child dies with berth even when berth is SIGKILLed.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// child dies with berth even when berth is SIGKILLed (Go sets it after
+	// the uid change, which would clear it). Credential: the user's own uid
+	// and group, no supplementary groups.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: s.id.credential()}
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		s.startFailed(instance, err)

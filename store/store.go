@@ -62,6 +62,9 @@ func Open(ctx context.Context, url string, sealer berth.Sealer) (*Store, error) 
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("open store: %w", err)
 		}
+		if err := privateDBFiles(path); err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
 		// busy_timeout makes concurrent writers wait instead of failing with
 		// SQLITE_BUSY; _txlock=immediate takes the write lock at BEGIN so two
 		// transactions never deadlock upgrading a read lock.
@@ -80,6 +83,23 @@ func Open(ctx context.Context, url string, sealer berth.Sealer) (*Store, error) 
 		return nil, fmt.Errorf("open %s store: %w", s.kind, err)
 	}
 	return s, nil
+}
+
+// privateDBFiles makes the SQLite file and its -wal and -shm 0600, those of
+// an older berth included: SQLite gives -wal and -shm the mode of the
+// database file, so a database created 0600 keeps them private too.
+func privateDBFiles(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("create database file: %w", err)
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(p, 0o600); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("make %s private: %w", filepath.Base(p), err)
+		}
+	}
+	return nil
 }
 
 // Kind returns "sqlite" or "postgres".

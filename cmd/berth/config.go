@@ -15,9 +15,13 @@ import (
 
 // serverConfig is berth.yaml; environment variables override it.
 type serverConfig struct {
-	Listen         string   `json:"listen"`
-	PublicURL      string   `json:"publicURL"`
-	DataDir        string   `json:"dataDir"`
+	Listen    string `json:"listen"`
+	PublicURL string `json:"publicURL"`
+	DataDir   string `json:"dataDir"`
+	// WorkloadDir holds the directories local workloads reach, one
+	// directory per local target (default: the data dir's path + "-workloads"),
+	// because the data dir itself is berth's alone (0700).
+	WorkloadDir    string   `json:"workloadDir"`
 	DatabaseURL    string   `json:"databaseURL"`
 	DefaultTarget  string   `json:"defaultTarget"`
 	MaxReplicas    int      `json:"maxReplicas"`
@@ -54,6 +58,11 @@ type targetConfig struct {
 	// the other roles run instead (DESIGN §2 Tenancy, README "Security").
 	CommandRoles     []berth.Role                     `json:"commandRoles"`
 	ServiceTemplates map[string]serviceTemplateConfig `json:"serviceTemplates"`
+	// local targets, when berth runs as root: the uids its users' workloads
+	// run as, "MIN-MAX" (default 1900000000-1900065535), and where their
+	// directories are (default: <workloadDir>/<name>).
+	UIDRange    string `json:"uidRange"`
+	WorkloadDir string `json:"workloadDir"`
 	// kubernetes targets: a kubeconfig (+ context), or in-cluster when both
 	// are empty; the namespaces to watch (empty: all).
 	Kubeconfig       string   `json:"kubeconfig"`
@@ -195,6 +204,7 @@ func loadServerConfig(getenv func(string) string, path string) (*serverConfig, e
 	if cfg.DataDir == "" {
 		cfg.DataDir = "./berth-data"
 	}
+	set(&cfg.WorkloadDir, "BERTH_WORKLOAD_DIR")
 	set(&cfg.DatabaseURL, "BERTH_DATABASE_URL", "DATABASE_URL")
 	set(&cfg.DefaultTarget, "BERTH_DEFAULT_TARGET")
 	set(&cfg.SessionTTL, "BERTH_SESSION_TTL")
@@ -256,7 +266,11 @@ func loadServerConfig(getenv func(string) string, path string) (*serverConfig, e
 			return nil, fmt.Errorf("targets[%d]: name is required", i)
 		}
 		switch t.Type {
-		case "local", "aci", "kubernetes":
+		case "local":
+			if _, _, err := parseUIDRange(t.UIDRange); err != nil {
+				return nil, fmt.Errorf("targets[%d] (%s): %w", i, t.Name, err)
+			}
+		case "aci", "kubernetes":
 		default:
 			return nil, fmt.Errorf("targets[%d] (%s): type %q is not one of local, kubernetes, aci", i, t.Name, t.Type)
 		}
@@ -276,6 +290,20 @@ func loadServerConfig(getenv func(string) string, path string) (*serverConfig, e
 		}
 	}
 	return cfg, nil
+}
+
+// parseUIDRange reads "MIN-MAX"; empty is the local runtime's default.
+func parseUIDRange(v string) (lo, hi uint32, err error) {
+	if v == "" {
+		return 0, 0, nil
+	}
+	a, b, ok := strings.Cut(v, "-")
+	l, err1 := strconv.ParseUint(strings.TrimSpace(a), 10, 32)
+	h, err2 := strconv.ParseUint(strings.TrimSpace(b), 10, 32)
+	if !ok || err1 != nil || err2 != nil || l < 1000 || h < l || h >= 1<<31 {
+		return 0, 0, fmt.Errorf("uidRange: %q is not MIN-MAX with 1000 <= MIN <= MAX < 2147483648", v)
+	}
+	return uint32(l), uint32(h), nil
 }
 
 func durationOr(v string, def time.Duration) time.Duration {

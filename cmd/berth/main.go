@@ -11,10 +11,14 @@ import (
 	"syscall"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/local"
 	"github.com/spf13/cobra"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == local.ShimCommand {
+		local.RunShim(os.Args[2:]) // the first step of an isolated workload; never returns
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/berthhq/berth"
@@ -74,12 +75,23 @@ func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e
 	}
 	logger := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: level, ReplaceAttr: secret.RedactAttr}))
 
+	// Nothing berth creates is for other users: its data dir is 0700 (also
+	// one made by an older berth), database and key 0600. Workloads reach
+	// only their own directories, under the workload dir.
+	syscall.Umask(0o077)
 	dataDir, err := filepath.Abs(cfg.DataDir)
 	if err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
+	}
+	if err := os.Chmod(dataDir, 0o700); err != nil {
+		return fmt.Errorf("make data dir private: %w", err)
+	}
+	workloadRoot, err := filepath.Abs(cmp.Or(cfg.WorkloadDir, dataDir+"-workloads"))
+	if err != nil {
+		return fmt.Errorf("workload dir: %w", err)
 	}
 	master, err := secret.LoadKey(getenv, filepath.Join(dataDir, "secret.key"))
 	if err != nil {
@@ -187,8 +199,21 @@ func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e
 			for name, tc := range t.Templates {
 				tmpl[name] = local.Template{Command: tc.Command, Env: tc.Env}
 			}
+			uidMin, uidMax, _ := parseUIDRange(t.UIDRange) // checked by loadServerConfig
+			wdir := t.WorkloadDir
+			if wdir == "" {
+				// The root is passed through (0711), never listed.
+				if err := os.MkdirAll(workloadRoot, 0o711); err != nil {
+					return fmt.Errorf("create workload dir: %w", err)
+				}
+				if err := os.Chmod(workloadRoot, 0o711); err != nil {
+					return fmt.Errorf("create workload dir: %w", err)
+				}
+				wdir = filepath.Join(workloadRoot, t.Name)
+			}
 			rt, err := local.New(local.Config{Name: t.Name, DataDir: filepath.Join(dataDir, "targets", t.Name),
-				Templates: tmpl, Logger: logger.With("target", t.Name)})
+				Templates: tmpl, Logger: logger.With("target", t.Name),
+				UIDs: st, UIDMin: uidMin, UIDMax: uidMax, WorkloadDir: wdir})
 			if err != nil {
 				return fmt.Errorf("target %s: %w", t.Name, err)
 			}
