@@ -435,18 +435,20 @@ func (c *Core) mutate(ctx context.Context, q ServiceQuery, op string, fn func(sv
 	if err != nil {
 		return nil, err
 	}
+	rt, ok := c.runtimes[svc.Target]
+	if !ok {
+		return nil, berth.Errorf(berth.EUNAVAILABLE, "target %q of service %s is not configured", svc.Target, svc.Name)
+	}
+	// The target's rule comes first: on a single-tenant target the answer
+	// is the same whoever owns the service.
+	if err := singleTenant(ctx, rt.Info(), op); err != nil {
+		return nil, err
+	}
 	acc := serviceOperate
 	if op == "configure" {
 		acc = serviceChange
 	}
 	if err := c.mayService(ctx, actor(ctx), svc, acc, op); err != nil {
-		return nil, err
-	}
-	rt, ok := c.runtimes[svc.Target]
-	if !ok {
-		return nil, berth.Errorf(berth.EUNAVAILABLE, "target %q of service %s is not configured", svc.Target, svc.Name)
-	}
-	if err := singleTenant(ctx, rt.Info(), op); err != nil {
 		return nil, err
 	}
 	rev, err := fn(svc, rt)
