@@ -194,13 +194,15 @@ func (p *EnvProxy) authorize(ctx context.Context, id, cred string) (*ProxyTarget
 		}
 		return nil, err
 	}
+	// The role first, as on every route: a viewer learns nothing of which
+	// environments exist.
+	if !a.Role.AtLeast(berth.RoleOperator) {
+		return nil, berth.Errorf(berth.EFORBIDDEN, "operator role required to open an environment; you are %s", a.Role)
+	}
 	ctx = berth.WithActor(ctx, a)
 	env, err := p.c.visible(ctx, id)
 	if err != nil {
 		return nil, err
-	}
-	if !a.Role.AtLeast(berth.RoleOperator) {
-		return nil, berth.Errorf(berth.EFORBIDDEN, "operator role required to open an environment; you are %s", a.Role)
 	}
 	px, ok := p.c.runtimes[env.Target].(berth.EnvironmentProxier)
 	if !ok {
