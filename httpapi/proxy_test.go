@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -103,6 +104,11 @@ func newProxyFixture(t *testing.T) *proxyFixture {
 			http.SetCookie(w, &http.Cookie{Name: "app", Value: "1", Path: "/"})
 			http.SetCookie(w, &http.Cookie{Name: "berth_env", Value: "forged", Path: "/"})
 			http.Redirect(w, r, "/elsewhere", http.StatusFound)
+			return
+		}
+		if r.Method == "PUT" {
+			n, _ := io.Copy(io.Discard, r.Body)
+			fmt.Fprintf(w, "got %d bytes", n)
 			return
 		}
 		io.WriteString(w, "workspace "+r.URL.Path)
@@ -259,12 +265,26 @@ func TestEnvProxyTicketCookieAndWebSocket(t *testing.T) {
 		t.Errorf("upstream saw path %q, headers %v: want the secret, no Authorization, only the app's cookie", seen.Path, seen.Header)
 	}
 
+	// Uploads are the workspace's to bound, not berth's 1 MiB API limit.
+	big := strings.Repeat("x", 3<<20)
+	req, _ := http.NewRequest("PUT", f.srv.URL+base+"big.bin", strings.NewReader(big))
+	req.Header.Set("Authorization", "Bearer "+f.alice)
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(b) != fmt.Sprintf("got %d bytes", len(big)) {
+			t.Errorf("3 MiB upload through the proxy: %d %s", resp.StatusCode, b)
+		}
+	}
+
 	// The workspace's redirects and cookies stay inside its path.
 	code, _ := f.do(t, "GET", base+"redirect", f.alice, nil)
 	if code != 302 {
 		t.Fatalf("redirect: %d", code)
 	}
-	req, _ := http.NewRequest("GET", f.srv.URL+base+"redirect", nil)
+	req, _ = http.NewRequest("GET", f.srv.URL+base+"redirect", nil)
 	req.Header.Set("Authorization", "Bearer "+f.alice)
 	resp, err = noRedirect.Do(req)
 	if err != nil {
