@@ -82,6 +82,23 @@ func (c *Client) GetEnvironment(ctx context.Context, id string) (*berth.Environm
 	return out.Environment, nil
 }
 
+// EnvOpening is the answer of POST /api/v1/environments/{id}/open.
+type EnvOpening struct {
+	URL       string     `json:"url"`
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+	Proxied   bool       `json:"proxied"`
+}
+
+// OpenEnvironment answers a URL that opens the environment in a browser:
+// through berth's proxy with a single-use ticket, or its own URL.
+func (c *Client) OpenEnvironment(ctx context.Context, id string) (*EnvOpening, error) {
+	var out EnvOpening
+	if err := c.do(ctx, "POST", "/api/v1/environments/"+esc(id)+"/open", nil, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // StartEnvironment starts a stopped environment.
 func (c *Client) StartEnvironment(ctx context.Context, id string) (*Ack, error) {
 	return c.ack(ctx, "POST", "/api/v1/environments/"+esc(id)+"/start", nil, nil)

@@ -30,6 +30,13 @@ type Config struct {
 	Now           func() time.Time
 	// OnAudit, when set, is told of every audit entry core writes itself.
 	OnAudit func(*berth.AuditEntry)
+	// ProxySecret is the per-environment secret berth's proxy adds to every
+	// request it forwards to a workspace of a proxied target (local); the
+	// workspace gets it as BERTH_PROXY_SECRET and refuses requests without it.
+	ProxySecret func(envID string) string
+	// EnvDomain, when set, serves each proxied environment on its own host
+	// {id}.<EnvDomain> (its own browser origin) instead of <PublicURL>/env/{id}/.
+	EnvDomain string
 	// Events receives every state change and audit entry (nil: none).
 	Events berth.Publisher
 	// OrphanGrace lists the targets whose orphans core removes, each with
@@ -64,6 +71,10 @@ type Core struct {
 	onAudit   func(*berth.AuditEntry)
 	events    berth.Publisher
 	leading   func() bool
+
+	// The environment proxy (envproxy.go).
+	proxySecret func(string) string
+	envDomain   string
 
 	orphanGrace    map[string]time.Duration
 	orphanInterval time.Duration
@@ -108,6 +119,9 @@ func New(cfg Config) (*Core, error) {
 		onAudit:   cfg.OnAudit,
 		events:    cfg.Events,
 		leading:   cfg.Leading,
+
+		proxySecret: cfg.ProxySecret,
+		envDomain:   strings.Trim(strings.ToLower(cfg.EnvDomain), "."),
 
 		orphanGrace:    cfg.OrphanGrace,
 		orphanInterval: cfg.OrphanInterval,

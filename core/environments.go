@@ -96,6 +96,9 @@ func (c *Core) runtimeEnv(env *berth.Environment) *berth.Environment {
 		cp.Env["BERTH_ACTIVITY_URL"] = c.publicURL + "/api/v1/environments/" + env.ID + "/activity"
 		cp.Env["BERTH_ACTIVITY_TOKEN"] = c.activity(env.ID)
 	}
+	if c.proxied(env.Target) && c.proxySecret != nil {
+		cp.Env["BERTH_PROXY_SECRET"] = c.proxySecret(env.ID)
+	}
 	return &cp
 }
 
@@ -104,8 +107,8 @@ func (c *Core) applyState(env *berth.Environment, st *berth.EnvironmentState) {
 		return
 	}
 	env.Status, env.Message = st.Status, st.Message
-	if st.URL != "" {
-		env.VSCodeURL = st.URL
+	if u := c.stateURL(env, st); u != "" {
+		env.VSCodeURL = u
 	}
 	if st.PublicIP != "" {
 		env.ACIPublicIP = st.PublicIP
@@ -289,7 +292,7 @@ func (c *Core) syncEnvironment(ctx context.Context, stored *berth.Environment) {
 	if err != nil || st == nil {
 		return
 	}
-	if st.Status == stored.Status && st.Message == stored.Message && (st.URL == "" || st.URL == stored.VSCodeURL) {
+	if st.Status == stored.Status && st.Message == stored.Message && (c.stateURL(stored, st) == "" || c.stateURL(stored, st) == stored.VSCodeURL) {
 		return
 	}
 	unlock := c.lock("env/" + stored.ID)

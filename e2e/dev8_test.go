@@ -39,7 +39,7 @@ func TestDev8Flow(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			dbURL := storeKinds(t)[kind]()
 			b := StartBerth(t, "", dbURL)
-			dev8Flow(t, b, localWorkspace)
+			dev8Flow(t, b, localWorkspace(b))
 		})
 	}
 }
@@ -55,35 +55,45 @@ type dev8Target struct {
 	stopped, deleted   func(t *testing.T, id string)
 }
 
-// localWorkspace: a real workspace process, reached over HTTP.
-var localWorkspace = dev8Target{
-	provider: "LOCAL",
-	running: func(t *testing.T, id, url string) {
-		if pids := processesOfEnv(id); len(pids) != 1 {
-			t.Fatalf("want exactly 1 workspace process for %s, found %v", id, pids)
-		}
-		// The workspace asks for the environment's codeServerPassword.
-		if resp, err := http.Get(url); err != nil || resp.StatusCode != 401 {
-			t.Fatalf("workspace without its password: %v %v", resp, err)
-		}
-		put(t, url+"notes.txt", "kept across stop/start")
-	},
-	stopped: func(t *testing.T, id string) {
-		Eventually(t, 20*time.Second, "workspace process gone", func() (bool, string) {
-			p := processesOfEnv(id)
-			return len(p) == 0, "pids " + mustJSON(p)
-		})
-	},
-	restarted: func(t *testing.T, id, url string) {
-		if got := get(t, url+"notes.txt"); got != "kept across stop/start" {
-			t.Errorf("workspace file after stop/start = %q", got)
-		}
-	},
-	deleted: func(t *testing.T, id string) {
-		Eventually(t, 20*time.Second, "no process after delete", func() (bool, string) {
-			return len(processesOfEnv(id)) == 0, ""
-		})
-	},
+// localWorkspace: a real workspace process, reached over HTTP through
+// berth's proxy (its vsCodeUrl), as the environment's owner.
+func localWorkspace(b *Berth) dev8Target {
+	var client *http.Client
+	return dev8Target{
+		provider: "LOCAL",
+		running: func(t *testing.T, id, url string) {
+			if pids := processesOfEnv(id); len(pids) != 1 {
+				t.Fatalf("want exactly 1 workspace process for %s, found %v", id, pids)
+			}
+			var base string
+			client, base = openEnv(t, b, b.Token(), id)
+			if url != base {
+				t.Errorf("vsCodeUrl = %q, want the proxy's %q", url, base)
+			}
+			// Through the proxy, the workspace still asks for the
+			// environment's codeServerPassword.
+			if code, _ := send(t, client, "GET", url, ""); code != 401 {
+				t.Fatalf("workspace without its password: %d, want 401", code)
+			}
+			putWith(t, client, url+"notes.txt", "kept across stop/start")
+		},
+		stopped: func(t *testing.T, id string) {
+			Eventually(t, 20*time.Second, "workspace process gone", func() (bool, string) {
+				p := processesOfEnv(id)
+				return len(p) == 0, "pids " + mustJSON(p)
+			})
+		},
+		restarted: func(t *testing.T, id, url string) {
+			if got := getWith(t, client, url+"notes.txt"); got != "kept across stop/start" {
+				t.Errorf("workspace file after stop/start = %q", got)
+			}
+		},
+		deleted: func(t *testing.T, id string) {
+			Eventually(t, 20*time.Second, "no process after delete", func() (bool, string) {
+				return len(processesOfEnv(id)) == 0, ""
+			})
+		},
+	}
 }
 
 func dev8Flow(t *testing.T, b *Berth, target dev8Target) {
@@ -210,9 +220,14 @@ var workspacePassword = dev8Secrets["codeServerPassword"]
 
 func put(t *testing.T, url, body string) {
 	t.Helper()
+	putWith(t, http.DefaultClient, url, body)
+}
+
+func putWith(t *testing.T, c *http.Client, url, body string) {
+	t.Helper()
 	req, _ := http.NewRequest("PUT", url, strings.NewReader(body))
 	req.SetBasicAuth("dev", workspacePassword)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatalf("PUT %s: %v", url, err)
 	}
@@ -224,9 +239,14 @@ func put(t *testing.T, url, body string) {
 
 func get(t *testing.T, url string) string {
 	t.Helper()
+	return getWith(t, http.DefaultClient, url)
+}
+
+func getWith(t *testing.T, c *http.Client, url string) string {
+	t.Helper()
 	req, _ := http.NewRequest("GET", url, nil)
 	req.SetBasicAuth("dev", workspacePassword) // ignored by services
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}

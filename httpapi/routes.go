@@ -17,7 +17,15 @@ type route struct {
 	handler http.HandlerFunc
 	// activity lets a workspace's activity token stand in for a credential.
 	activity bool
+	// proxy marks the environment proxy: it authenticates each request
+	// itself (ticket, cookie or bearer), forwards bodies unbounded (the
+	// workspace bounds them) and is not rate-limited.
+	proxy bool
 }
+
+// proxyMethods are the methods the environment proxy forwards (GET also
+// answers HEAD); a WebSocket is a GET.
+var proxyMethods = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 func (s *Server) routes() []route {
 	const (
@@ -26,7 +34,7 @@ func (s *Server) routes() []route {
 		operator = berth.RoleOperator
 		admin    = berth.RoleAdmin
 	)
-	return []route{
+	rts := []route{
 		// Health and metrics: no credential.
 		{method: "GET", path: "/{$}", role: none, handler: s.handleRoot},
 		{method: "GET", path: "/assets/{path...}", role: none, handler: s.handleAssets},
@@ -60,6 +68,7 @@ func (s *Server) routes() []route {
 		{method: "DELETE", path: "/api/v1/environments/{id}", role: operator, action: "environment.delete", handler: s.handleDeleteEnvironment},
 		{method: "POST", path: "/api/v1/environments/{id}/restart", role: operator, action: "environment.restart", handler: s.handleRestartEnvironment},
 		{method: "GET", path: "/api/v1/environments/{id}/logs", role: viewer, handler: s.handleEnvironmentLogs},
+		{method: "POST", path: "/api/v1/environments/{id}/open", role: operator, action: "environment.open", handler: s.handleOpenEnvironment},
 		{method: "POST", path: "/api/v1/environments/{id}/activity", role: operator, handler: s.handleActivity, activity: true},
 
 		// Services (VTasker).
@@ -96,5 +105,14 @@ func (s *Server) routes() []route {
 		// Metrics history (the sampler writes it).
 		{method: "GET", path: "/api/v1/metrics", role: viewer, handler: s.handleMetricsQuery(time.Hour)},
 		{method: "GET", path: "/api/v1/metrics/history", role: viewer, handler: s.handleMetricsQuery(24 * time.Hour)},
+
+		// The environment proxy, outside /api/v1: a browser navigates there.
+		{method: "GET", path: "/env/{id}", role: none, handler: s.handleEnvRedirect},
 	}
+	// With envDomain set, {id}.<envDomain>/… is served the same way
+	// (Server.ServeHTTP dispatches it by host, before this table).
+	for _, m := range proxyMethods {
+		rts = append(rts, route{method: m, path: "/env/{id}/{path...}", role: none, proxy: true, handler: s.handleEnvProxy})
+	}
+	return rts
 }

@@ -53,6 +53,9 @@ type Deps struct {
 	// UI serves the web dashboard: GET / for browsers (Accept includes
 	// text/html) and GET /assets/… (nil: no dashboard; / answers JSON only).
 	UI http.Handler
+	// EnvProxy serves environments at /env/{id}/… and answers
+	// POST /api/v1/environments/{id}/open (nil: both answer UNAVAILABLE).
+	EnvProxy *core.EnvProxy
 }
 
 // Server is the HTTP API.
@@ -67,6 +70,8 @@ type Server struct {
 	streams     context.Context
 	stopStreams context.CancelFunc
 	restarts    restartMemory // for the overview's crash-loop alerts
+	// envTransport carries proxied requests to workspaces (proxy.go).
+	envTransport *http.Transport
 }
 
 // CloseStreams ends every streaming response and WebSocket connection
@@ -93,7 +98,7 @@ func NewServer(d Deps) *Server {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	s := &Server{Deps: d, mux: http.NewServeMux(), restarts: restartMemory{m: map[string]int{}}}
+	s := &Server{Deps: d, mux: http.NewServeMux(), restarts: restartMemory{m: map[string]int{}}, envTransport: newEnvTransport()}
 	s.streams, s.stopStreams = context.WithCancel(context.Background())
 	s.reqs = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "berth_http_requests_total", Help: "HTTP requests by route, method and status code.",
@@ -123,6 +128,11 @@ func (s *Server) Routes() []string {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if id, ok := s.envHost(r); ok {
+		// {id}.<envDomain>: the whole host is the environment (host mode).
+		s.serveEnvHost(w, r, id)
+		return
+	}
 	s.cors(w, r)
 	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 		w.WriteHeader(http.StatusNoContent)
@@ -229,7 +239,7 @@ func (s *Server) wrap(rt route) http.Handler {
 		w.Header().Set("X-Request-ID", st.id)
 		rw := &responseWriter{ResponseWriter: w, st: st}
 		r = r.WithContext(context.WithValue(context.WithValue(r.Context(), stateKey{}, st), serverKey{}, s))
-		if r.Body != nil {
+		if r.Body != nil && !rt.proxy { // a workspace bounds its own uploads
 			r.Body = http.MaxBytesReader(rw, r.Body, s.MaxBodyBytes)
 		}
 
@@ -263,7 +273,8 @@ func (s *Server) wrap(rt route) http.Handler {
 		if st.authed {
 			key = "user:" + st.actor.UserID + "/" + st.actor.KeyID
 		}
-		if s.Limiter != nil && !s.Limiter.Allow(key) {
+		// An IDE loads many assets at once; the proxy authenticates each request itself.
+		if s.Limiter != nil && !rt.proxy && !s.Limiter.Allow(key) {
 			w.Header().Set("Retry-After", "1")
 			writeError(rw, r, berth.Errorf(berth.ERATELIMITED, "too many requests: slow down"))
 			return

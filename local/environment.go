@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/berthhq/berth"
 )
@@ -24,8 +26,11 @@ type environment struct {
 
 	mu   sync.Mutex
 	port int
-	sup  *supervisor
-	log  *logFile
+	// socket is the Unix socket the workspace listens on when its template
+	// uses $SOCKET (code-server); "" when it listens on 127.0.0.1:$PORT.
+	socket string
+	sup    *supervisor
+	log    *logFile
 }
 
 func (r *Runtime) envDir(id string) string {
@@ -76,7 +81,10 @@ func (r *Runtime) defaultCommand(password bool) []string {
 		if password {
 			auth = "password" // code-server reads $PASSWORD
 		}
-		return []string{cs, "--bind-addr", "127.0.0.1:$PORT", "--auth", auth, "--disable-telemetry", "$WORKSPACE"}
+		// code-server cannot check berth's proxy secret, so it listens on a
+		// Unix socket in the environment's 0700 directory: only berth (and
+		// root) can reach it, through the authenticated proxy.
+		return []string{cs, "--socket", "$SOCKET", "--auth", auth, "--disable-telemetry", "$WORKSPACE"}
 	}
 	return []string{r.cfg.BerthBinary, "workspace", "--addr", "127.0.0.1:$PORT", "--dir", "$WORKSPACE"}
 }
@@ -158,7 +166,25 @@ func (e *environment) startLocked(env *berth.Environment, tmpl Template, id iden
 			return err
 		}
 	}
-	vars := map[string]string{"PORT": strconv.Itoa(port), "WORKSPACE": ws, "HOME": home}
+	// A template that names $SOCKET listens there, in a directory only
+	// berth can enter, and the proxy dials it; else on 127.0.0.1:$PORT.
+	run := filepath.Join(e.dir, "run")
+	if err := os.MkdirAll(run, 0o700); err != nil {
+		return fmt.Errorf("create dir: %w", err)
+	}
+	sock := filepath.Join(run, "ide.sock")
+	e.socket = ""
+	for _, a := range tmpl.Command {
+		if strings.Contains(a, "$SOCKET") || strings.Contains(a, "${SOCKET}") {
+			e.socket = sock
+		}
+	}
+	probe := tcpProbe(port, e.rt.cfg.ProbeInterval)
+	if e.socket != "" {
+		_ = os.Remove(sock) // a stale socket of a previous run refuses to bind
+		probe = unixProbe(sock, e.rt.cfg.ProbeInterval)
+	}
+	vars := map[string]string{"PORT": strconv.Itoa(port), "WORKSPACE": ws, "HOME": home, "SOCKET": sock}
 	expand := func(s string) string {
 		return os.Expand(s, func(k string) string {
 			if v, ok := vars[k]; ok {
@@ -188,7 +214,7 @@ func (e *environment) startLocked(env *berth.Environment, tmpl Template, id iden
 	}
 	maps.Copy(m, env.Env)
 	m["HOME"], m["WORKSPACE"], m["PORT"], m["BERTH_ENVIRONMENT_ID"] = home, ws, strconv.Itoa(port), env.ID
-	e.sup = newSupervisor(e.rt, "env-"+e.id, argv, ws, processEnv(m), e.log, tcpProbe(port, e.rt.cfg.ProbeInterval))
+	e.sup = newSupervisor(e.rt, "env-"+e.id, argv, ws, processEnv(m), e.log, probe)
 	e.sup.pidName = "env." + e.id
 	e.sup.id = id
 	e.sup.start()
@@ -342,4 +368,37 @@ func (r *Runtime) DeleteEnvironment(ctx context.Context, env *berth.Environment,
 		}
 	}
 	return nil
+}
+
+func unixProbe(path string, interval time.Duration) func(context.Context) bool {
+	return func(ctx context.Context) bool {
+		d := net.Dialer{Timeout: probeTimeout(interval)}
+		c, err := d.DialContext(ctx, "unix", path)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	}
+}
+
+// EnvironmentUpstream answers where the running environment listens, for
+// berth's proxy: its Unix socket or its loopback port.
+func (r *Runtime) EnvironmentUpstream(ctx context.Context, env *berth.Environment) (berth.Upstream, error) {
+	e, err := r.lookupEnv(env.ID)
+	if err != nil {
+		return berth.Upstream{}, err
+	}
+	if e == nil {
+		return berth.Upstream{}, berth.Errorf(berth.EUNAVAILABLE, "environment %s is not running", env.ID)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.sup == nil {
+		return berth.Upstream{}, berth.Errorf(berth.EUNAVAILABLE, "environment %s is not running", env.ID)
+	}
+	if e.socket != "" {
+		return berth.Upstream{Network: "unix", Address: e.socket}, nil
+	}
+	return berth.Upstream{Network: "tcp", Address: net.JoinHostPort("127.0.0.1", strconv.Itoa(e.port))}, nil
 }

@@ -58,7 +58,13 @@ func helperServer() {
 		}
 		fmt.Fprint(w, x > 0)
 	})
-	l, err := net.Listen("tcp", "127.0.0.1:"+port)
+	network, addr := "tcp", "127.0.0.1:"+port
+	for i, a := range os.Args[1:] { // a fake code-server: --socket PATH
+		if a == "--socket" && i+2 < len(os.Args) {
+			network, addr = "unix", os.Args[i+2]
+		}
+	}
+	l, err := net.Listen(network, addr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "listen:", err)
 		os.Exit(2)

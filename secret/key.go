@@ -120,6 +120,9 @@ const (
 	PurposeSeal     = "seal"
 	PurposeJWT      = "jwt"
 	PurposeActivity = "activity"
+	// PurposeProxy, + "/" + an environment id, derives the secret berth's
+	// proxy adds to requests it forwards to that environment's workspace.
+	PurposeProxy = "proxy"
 )
 
 // DeriveKey derives a 32-byte key for purpose from the master key with

@@ -40,8 +40,13 @@ type Config struct {
 	// Password, when set, is required as the password of HTTP Basic auth
 	// (any user name), as code-server's --auth password does; /healthz stays open.
 	Password string
-	Client   *http.Client // nil: a client with a 10s timeout
-	Logger   *slog.Logger // nil: slog.Default()
+	// ProxySecret, when set, must arrive in the ProxySecretHeader of every
+	// request but /healthz: berth's proxy adds it after authenticating the
+	// user, so nothing else that can reach the port (another local process)
+	// gets in. berth sets it (BERTH_PROXY_SECRET) for every environment.
+	ProxySecret string
+	Client      *http.Client // nil: a client with a 10s timeout
+	Logger      *slog.Logger // nil: slog.Default()
 }
 
 // Run listens on cfg.Addr and serves until ctx is done.
@@ -83,7 +88,7 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 
 	act := newActivity()
 	srv := &http.Server{
-		Handler:           requirePassword(cfg.Password, newHandler(root, act)),
+		Handler:           requireProxySecret(cfg.ProxySecret, requirePassword(cfg.Password, newHandler(root, act))),
 		ConnContext:       act.connContext,
 		ConnState:         act.connState,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -124,6 +129,28 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 		cancel()
 	}
 	return serveErr
+}
+
+// ProxySecretHeader carries the per-environment secret of berth's proxy.
+const ProxySecretHeader = "X-Berth-Proxy-Secret"
+
+// requireProxySecret refuses (403, before anything is read or written)
+// every request but /healthz that lacks the proxy's secret.
+func requireProxySecret(secret string, h http.Handler) http.Handler {
+	if secret == "" {
+		return h
+	}
+	want := sha256.Sum256([]byte(secret))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" {
+			got := sha256.Sum256([]byte(r.Header.Get(ProxySecretHeader)))
+			if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+				http.Error(w, "this workspace is served through berth: open it from the dashboard (/env/<id>/)", http.StatusForbidden)
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // requirePassword guards h with HTTP Basic auth when password is set.

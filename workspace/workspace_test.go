@@ -425,3 +425,42 @@ func TestPassword(t *testing.T) {
 		}
 	}
 }
+
+// TestProxySecret: with berth's proxy secret set, a request without it (or
+// with a wrong one) is refused before anything is written; /healthz stays
+// open for probes.
+func TestProxySecret(t *testing.T) {
+	dir := t.TempDir()
+	base, _ := startServer(t, Config{Dir: dir, ProxySecret: "the-proxy-secret"})
+	for _, tc := range []struct {
+		method, path, secret string
+		want                 int
+	}{
+		{"GET", "/healthz", "", 200},
+		{"PUT", "/evil.txt", "", 403},
+		{"PUT", "/evil.txt", "the-proxy-secreT", 403},
+		{"GET", "/", "", 403},
+		{"DELETE", "/kept.txt", "", 403},
+		{"PUT", "/kept.txt", "the-proxy-secret", 201},
+		{"GET", "/kept.txt", "the-proxy-secret", 200},
+	} {
+		req, _ := http.NewRequest(tc.method, base+tc.path, strings.NewReader("pwned"))
+		if tc.secret != "" {
+			req.Header.Set(ProxySecretHeader, tc.secret)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s %s with %q: %d, want %d", tc.method, tc.path, tc.secret, resp.StatusCode, tc.want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "evil.txt")); !os.IsNotExist(err) {
+		t.Errorf("a request without the secret wrote evil.txt (stat: %v)", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "kept.txt")); err != nil {
+		t.Errorf("kept.txt: %v (a DELETE without the secret removed it?)", err)
+	}
+}

@@ -232,6 +232,8 @@ func TestDetailViews(t *testing.T) {
 	env := cannedEnvs()[0]
 	env.AutoStopMinutes = 30
 	f.on("GET /api/v1/environments/env-a1b2", ok(200, map[string]any{"environment": env}))
+	f.on("POST /api/v1/environments/env-a1b2/open", ok(200, map[string]any{"url": "http://berth.test/env/env-a1b2/?berth-ticket=T1CKET",
+		"expiresAt": time.Now().Add(time.Minute), "proxied": true}))
 	svc := cannedServices()[1]
 	svc.Spec.Env = map[string]string{"B": "2", "A": "1"}
 	svc.Spec.Secrets = map[string]string{"TOKEN": berth.Redacted}
@@ -248,6 +250,7 @@ func TestDetailViews(t *testing.T) {
 		want []string
 	}{
 		{[]string{"env", "get", "env-a1b2"}, []string{"ID:", "env-a1b2", "RUNNING", "2 CPU, 4 GB memory, 20 GB storage", "http://127.0.0.1:31001/", "30m idle", "(3h ago)"}},
+		{[]string{"env", "open", "env-a1b2"}, []string{"http://berth.test/env/env-a1b2/?berth-ticket=T1CKET\n"}},
 		{[]string{"svc", "get", "api", "-n", "prod", "--target", "k8s"}, []string{"prod/api", "DEGRADED", "1/2", "1 replica in backoff", "ghcr.io/acme/api:1.2",
 			"A, B", "TOKEN", "REPLICA", "api-1", "backoff", "exit status 1"}},
 	}

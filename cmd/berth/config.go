@@ -45,6 +45,10 @@ type serverConfig struct {
 	// prometheusURL wins).
 	PrometheusURL string         `json:"prometheusURL"`
 	Targets       []targetConfig `json:"targets"`
+	// EnvDomain serves each local environment on its own host
+	// {id}.<envDomain> (a wildcard DNS name pointing at berth) instead of
+	// <publicURL>/env/{id}/: its own browser origin, which code-server needs.
+	EnvDomain string `json:"envDomain"`
 }
 
 // targetConfig is one entry of targets: in berth.yaml.
@@ -200,6 +204,7 @@ func loadServerConfig(getenv func(string) string, path string) (*serverConfig, e
 		cfg.Listen = host + ":" + port
 	}
 	set(&cfg.PublicURL, "BERTH_PUBLIC_URL", "AGENT_BASE_URL")
+	set(&cfg.EnvDomain, "BERTH_ENV_DOMAIN")
 	set(&cfg.DataDir, "BERTH_DATA_DIR")
 	if cfg.DataDir == "" {
 		cfg.DataDir = "./berth-data"

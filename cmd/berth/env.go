@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/berthhq/berth"
@@ -17,7 +18,7 @@ func newEnvCmd(e *cliEnv, f *clientFlags) *cobra.Command {
 		Short:   "Manage development environments",
 	}
 	cmd.AddCommand(newEnvCreateCmd(e, f), newEnvListCmd(e, f), newEnvGetCmd(e, f),
-		newEnvActionCmd(e, f, "start"), newEnvActionCmd(e, f, "stop"), newEnvRmCmd(e, f))
+		newEnvActionCmd(e, f, "start"), newEnvActionCmd(e, f, "stop"), newEnvRmCmd(e, f), newEnvOpenCmd(e, f))
 	return cmd
 }
 
@@ -102,6 +103,30 @@ func newEnvListCmd(e *cliEnv, f *clientFlags) *cobra.Command {
 func addPageFlags(cmd *cobra.Command, o *client.ListOptions) {
 	cmd.Flags().IntVar(&o.Page, "page", 0, "page to show (from 1)")
 	cmd.Flags().IntVar(&o.PageSize, "page-size", 0, "entries per page (server default 20, at most 200)")
+}
+
+func newEnvOpenCmd(e *cliEnv, f *clientFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "open ID",
+		Short: "Print a link that opens the environment in a browser (single use, valid for a minute)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return f.call(cmd, e, func(ctx context.Context, c *client.Client) (func() error, error) {
+				o, err := c.OpenEnvironment(ctx, args[0])
+				if err != nil {
+					return nil, err
+				}
+				return func() error {
+					fmt.Fprintln(e.stdout, o.URL)
+					if o.ExpiresAt != nil {
+						fmt.Fprintf(e.stderr, "Open it before %s; it works once. curl and scripts may send Authorization: Bearer to %s instead.\n",
+							o.ExpiresAt.Local().Format(time.TimeOnly), strings.SplitN(o.URL, "?", 2)[0])
+					}
+					return nil
+				}, nil
+			})
+		},
+	}
 }
 
 func newEnvGetCmd(e *cliEnv, f *clientFlags) *cobra.Command {

@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -293,12 +294,18 @@ func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e
 	}
 
 	activityKey := secret.DeriveKey(master, "activity")
+	// Each environment's proxy secret is its own HKDF sub-key: knowing one
+	// says nothing of another's, and nothing needs storing.
+	proxySecret := func(id string) string {
+		return base64.RawURLEncoding.EncodeToString(secret.DeriveKey(master, secret.PurposeProxy+"/"+id))
+	}
 	c, err := core.New(core.Config{Events: bus, LogSources: logSources, Leading: elector.Leading,
 		Store: st, Runtimes: runtimes, DefaultTarget: cfg.DefaultTarget, MaxReplicas: cfg.MaxReplicas,
 		ActivityToken: func(id string) string { return auth.ActivityToken(activityKey, id) },
 		PublicURL:     publicURL, SyncInterval: durationOr(cfg.SyncInterval, 2*time.Second), Logger: logger,
 		OrphanGrace: orphanGrace, OrphanInterval: durationOr(cfg.OrphanInterval, time.Minute),
-		Policies: cfg.policies(),
+		Policies:    cfg.policies(),
+		ProxySecret: proxySecret, EnvDomain: cfg.EnvDomain,
 	})
 	if err != nil {
 		return err
@@ -330,7 +337,7 @@ func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e
 	api := httpapi.NewServer(httpapi.Deps{Events: bus, Hub: hub, Usage: httpapi.SamplerUsage(sampler), Sampler: sampler,
 		Core: c, Accounts: accounts, Audit: st, ActivityKey: activityKey, Logger: logger, Leading: elector.Leading,
 		Version: version, Started: time.Now(), Limiter: limiter, AllowedOrigins: cfg.AllowedOrigins, Registry: reg,
-		MetricsHistory: sampler.History(), UI: web.Handler(),
+		MetricsHistory: sampler.History(), UI: web.Handler(), EnvProxy: core.NewEnvProxy(c, accounts, st),
 	})
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}

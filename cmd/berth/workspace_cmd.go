@@ -12,7 +12,7 @@ import (
 // newWorkspaceCmd runs berth's small workspace server, what a local
 // environment runs when code-server is not installed. The activity token
 // comes only from the environment (BERTH_ACTIVITY_TOKEN) so that it never
-// shows in the process table.
+// shows in the process table; so does the proxy's secret (BERTH_PROXY_SECRET).
 func newWorkspaceCmd(e *cliEnv) *cobra.Command {
 	defaultAddr := "127.0.0.1:8081"
 	if port := e.getenv("PORT"); port != "" {
@@ -26,6 +26,7 @@ func newWorkspaceCmd(e *cliEnv) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.ActivityToken = e.getenv("BERTH_ACTIVITY_TOKEN")
 			cfg.Password = e.getenv("PASSWORD") // the environment's codeServerPassword, as code-server reads it
+			cfg.ProxySecret = e.getenv("BERTH_PROXY_SECRET")
 			cfg.Logger = slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{ReplaceAttr: secret.RedactAttr}))
 			return workspace.Run(cmd.Context(), cfg)
 		},

@@ -47,7 +47,25 @@ export default function environmentsPage(page, root) {
 
   function openCell(env) {
     const url = safeURL(env.vsCodeUrl);
-    return url ? h('a', { href: url, target: '_blank', rel: 'noopener', testid: 'env-open' }, 'Open ↗') : h('span', { class: 'muted' }, '—');
+    return url ? h('a', { href: url, target: '_blank', rel: 'noopener', testid: 'env-open', on: { click: (ev) => openEnv(ev, env) } }, 'Open ↗') : h('span', { class: 'muted' }, '—');
+  }
+
+  // openEnv opens an environment in a new tab with a single-use ticket:
+  // berth's proxy exchanges it for a cookie of that environment only (a
+  // navigation cannot carry the token this page holds). The tab is opened
+  // at once, so that the browser does not take it for an unwanted popup.
+  async function openEnv(ev, env) {
+    ev.preventDefault();
+    const w = window.open('about:blank', '_blank');
+    if (w) w.opener = null;
+    try {
+      const o = await api(`/environments/${encodeURIComponent(env.id)}/open`, { method: 'POST' });
+      const url = safeURL(o && o.url);
+      if (!url) throw new Error('no URL');
+      if (w) w.location.href = url; else window.location.assign(url);
+    } catch {
+      if (w) w.close();
+    }
   }
 
   function row(env) {
