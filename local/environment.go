@@ -166,11 +166,13 @@ func (e *environment) startLocked(env *berth.Environment, tmpl Template, id iden
 			return err
 		}
 	}
-	// A template that names $SOCKET listens there, in a directory only
-	// berth can enter, and the proxy dials it; else on 127.0.0.1:$PORT.
-	run := filepath.Join(e.dir, "run")
-	if err := os.MkdirAll(run, 0o700); err != nil {
-		return fmt.Errorf("create dir: %w", err)
+	// A template that names $SOCKET listens there, in a directory only the
+	// environment's uid (and berth, root) can enter, and the proxy dials it;
+	// else on 127.0.0.1:$PORT. It is in the workload's own tree: an
+	// isolated uid cannot reach berth's data dir.
+	run := filepath.Join(e.wdir, "run")
+	if err := ownedDir(run, id); err != nil {
+		return err
 	}
 	sock := filepath.Join(run, "ide.sock")
 	e.socket = ""

@@ -64,7 +64,7 @@ func TestEnvironmentUpstream(t *testing.T) {
 	}
 
 	up, err = r.EnvironmentUpstream(ctx, sockEnv)
-	wantSock := filepath.Join(r.envDir(sockEnv.ID), "run", "ide.sock")
+	wantSock := filepath.Join(r.envWorkDir(sockEnv.ID), "run", "ide.sock")
 	if err != nil || up.Network != "unix" || up.Address != wantSock {
 		t.Fatalf("upstream of code-server: %+v %v, want unix %s", up, err, wantSock)
 	}
