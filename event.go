@@ -40,10 +40,12 @@ type Publisher interface {
 const TopicSessions = "sessions"
 
 // Revocation says which credentials ended: every one of UserID (KeyID and
-// SessionID empty), one API key, or one session token.
+// SessionID empty), only the user's sessions (SessionsOnly: a password
+// change leaves API keys alone), one API key, or one session token.
 type Revocation struct {
-	UserID    string `json:"userId,omitempty"`
-	KeyID     string `json:"keyId,omitempty"`
-	SessionID string `json:"sessionId,omitempty"`
-	Reason    string `json:"reason"`
+	UserID       string `json:"userId,omitempty"`
+	KeyID        string `json:"keyId,omitempty"`
+	SessionID    string `json:"sessionId,omitempty"`
+	SessionsOnly bool   `json:"sessionsOnly,omitempty"`
+	Reason       string `json:"reason"`
 }

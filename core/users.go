@@ -276,7 +276,8 @@ func (a *Accounts) UpdateUser(ctx context.Context, id string, role berth.Role, p
 		return nil, err
 	}
 	var why []string
-	if role != "" && role != u.Role {
+	roleChanged := role != "" && role != u.Role
+	if roleChanged {
 		u.Role = role
 		why = append(why, "role changed")
 	}
@@ -291,13 +292,16 @@ func (a *Accounts) UpdateUser(ctx context.Context, id string, role berth.Role, p
 	}
 	u.UpdatedAt = a.now().UTC()
 	if err := a.Store.UpdateUser(ctx, u); err != nil {
-		if berth.IsCode(err, berth.ECONFLICT) && role != "" && role != berth.RoleAdmin {
+		if berth.IsCode(err, berth.ECONFLICT) && roleChanged && role != berth.RoleAdmin {
 			return nil, berth.Errorf(berth.ECONFLICT, "user %s is the last admin: make another user admin before changing its role", u.Username)
 		}
 		return nil, err
 	}
 	if len(why) > 0 {
-		a.revoked(ctx, berth.Revocation{UserID: u.ID, Reason: strings.Join(why, ", ")})
+		// A new password alone leaves API keys (and their connections) be;
+		// a new role may change what a key may do, so those end too.
+		a.revoked(ctx, berth.Revocation{UserID: u.ID, SessionsOnly: !roleChanged,
+			Reason: strings.Join(why, ", ")})
 	}
 	return u, nil
 }

@@ -141,34 +141,27 @@ func (s *Server) metricsAuthorized(w http.ResponseWriter, r *http.Request) bool 
 	return true
 }
 
-// deadlineBody ends a request body's read deadline once the body is read,
-// so that a slow handler after it is not cut off, and turns the deadline's
-// error into one a client can read.
+// deadlineBody ends a request body's read deadline once the whole body is
+// in, so that a slow handler after it is not cut off (net/http's background
+// read would hit the deadline and cancel the request), and turns the
+// deadline's error into one a client can read. On a timeout the deadline
+// stays: net/http's discard of the unread rest then fails at once and the
+// connection is closed after the answer.
 type deadlineBody struct {
 	io.ReadCloser
 	rc      *http.ResponseController
 	timeout time.Duration
-	done    bool
 }
 
 func (b *deadlineBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	if err != nil && !b.done {
-		b.done = true
+	switch {
+	case err == io.EOF:
 		_ = b.rc.SetReadDeadline(time.Time{})
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return n, berth.Invalid("body", "not received within %s: send the request body without pauses", b.timeout)
-		}
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return n, berth.Invalid("body", "not received within %s: send the request body without pauses", b.timeout)
 	}
 	return n, err
-}
-
-func (b *deadlineBody) Close() error {
-	if !b.done {
-		b.done = true
-		_ = b.rc.SetReadDeadline(time.Time{})
-	}
-	return b.ReadCloser.Close()
 }
 
 // bodyDeadline gives a request body BodyTimeout to arrive. Requests without

@@ -194,7 +194,8 @@ func (h *Hub) revoke(e berth.Event) {
 	h.mu.RLock()
 	for c := range h.clients {
 		a := c.actor
-		if a.UserID != r.UserID || (r.KeyID != "" && a.KeyID != r.KeyID) || (r.SessionID != "" && a.SessionID != r.SessionID) {
+		if a.UserID != r.UserID || (r.KeyID != "" && a.KeyID != r.KeyID) || (r.SessionID != "" && a.SessionID != r.SessionID) ||
+			(r.SessionsOnly && a.KeyID != "") {
 			continue
 		}
 		ended = append(ended, c)
