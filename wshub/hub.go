@@ -224,10 +224,16 @@ func (h *Hub) checkLoop() {
 			cs = append(cs, c)
 		}
 		h.mu.RUnlock()
+		// Connections of one credential (a user's tabs) share one check per round.
+		checked := map[berth.Actor]error{}
 		for _, c := range cs {
-			ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
-			err := h.cfg.Check(ctx, c.actor)
-			cancel()
+			err, ok := checked[c.actor]
+			if !ok {
+				ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
+				err = h.cfg.Check(ctx, c.actor)
+				cancel()
+				checked[c.actor] = err
+			}
 			if berth.IsCode(err, berth.EUNAUTHORIZED) {
 				go c.close(CloseRevoked, berth.ErrorMessage(err))
 			} else if err != nil && c.ctx.Err() == nil {
