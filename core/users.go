@@ -314,6 +314,14 @@ func (a *Accounts) DeleteUser(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	if act, ok := berth.ActorFrom(ctx); ok && act.UserID == id {
+		// Nobody deletes themselves (another admin may); the last admin
+		// hears the reason that matters more.
+		if last, err := a.lastAdmin(ctx, u); err == nil && last {
+			return berth.Errorf(berth.ECONFLICT, "user %s is the last admin: make another user admin first (and you cannot delete yourself)", u.Username)
+		}
+		return berth.Invalid("id", "you cannot delete yourself")
+	}
 	if err := a.Store.DeleteUser(ctx, id); err != nil {
 		if berth.IsCode(err, berth.ECONFLICT) {
 			return berth.Errorf(berth.ECONFLICT, "user %s is the last admin: make another user admin before deleting it", u.Username)
@@ -322,6 +330,24 @@ func (a *Accounts) DeleteUser(ctx context.Context, id string) error {
 	}
 	a.revoked(ctx, berth.Revocation{UserID: id, Reason: "user deleted"})
 	return nil
+}
+
+// lastAdmin reports whether u is the only admin (for messages; the store
+// enforces the rule atomically).
+func (a *Accounts) lastAdmin(ctx context.Context, u *berth.User) (bool, error) {
+	if u.Role != berth.RoleAdmin {
+		return false, nil
+	}
+	users, err := a.Store.ListUsers(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, o := range users {
+		if o.Role == berth.RoleAdmin && o.ID != u.ID {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // CreateAPIKey makes a key for the caller, with a role no higher than the

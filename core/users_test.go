@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -165,6 +166,18 @@ func TestAccountsCredentialsEnd(t *testing.T) {
 	}
 	if err := a.DeleteUser(ctx, root.ID); !berth.IsCode(err, berth.ECONFLICT) {
 		t.Errorf("delete the last admin: %v", err)
+	}
+	rootAct := berth.Actor{UserID: root.ID, Username: "root", Role: berth.RoleAdmin}
+	if err := a.DeleteUser(berth.WithActor(ctx, rootAct), root.ID); !berth.IsCode(err, berth.ECONFLICT) ||
+		!strings.Contains(berth.ErrorMessage(err), "last admin") {
+		t.Errorf("the last admin deleting itself: %v", err)
+	}
+	// Another admin beside it: deleting yourself is still refused (400).
+	if _, err := a.CreateUser(ctx, "other", "other-password", berth.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.DeleteUser(berth.WithActor(ctx, rootAct), root.ID); !berth.IsCode(err, berth.EINVALID) {
+		t.Errorf("an admin deleting itself: %v", err)
 	}
 	if got, _ := st.GetUser(ctx, root.ID); got.Role != berth.RoleAdmin || got.SessionEpoch != 0 {
 		t.Errorf("last admin after refused changes: %+v", got)
