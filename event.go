@@ -32,3 +32,20 @@ const (
 type Publisher interface {
 	Publish(ctx context.Context, e Event)
 }
+
+// TopicSessions carries revocations between replicas: a password or role
+// change, a deleted user or key, a logout. The WebSocket hub acts on them
+// (closes the connections of that credential) and never sends them to
+// clients. Data is a Revocation.
+const TopicSessions = "sessions"
+
+// Revocation says which credentials ended: every one of UserID (KeyID and
+// SessionID empty), only the user's sessions (SessionsOnly: a password
+// change leaves API keys alone), one API key, or one session token.
+type Revocation struct {
+	UserID       string `json:"userId,omitempty"`
+	KeyID        string `json:"keyId,omitempty"`
+	SessionID    string `json:"sessionId,omitempty"`
+	SessionsOnly bool   `json:"sessionsOnly,omitempty"`
+	Reason       string `json:"reason"`
+}

@@ -24,10 +24,13 @@ func (r Role) AtLeast(min Role) bool { return roleRank[r] >= roleRank[min] && ro
 
 // User is a person or a system (an app with API keys) that calls berth.
 type User struct {
-	ID           string    `json:"id"`
-	Username     string    `json:"username"`
-	Role         Role      `json:"role"`
-	PasswordHash string    `json:"-"`
+	ID           string `json:"id"`
+	Username     string `json:"username"`
+	Role         Role   `json:"role"`
+	PasswordHash string `json:"-"`
+	// SessionEpoch is stamped into every session token issued to the user;
+	// raising it (a password or role change) ends every earlier session.
+	SessionEpoch int64     `json:"-"`
 	CreatedAt    time.Time `json:"createdAt"`
 	UpdatedAt    time.Time `json:"updatedAt"`
 }
@@ -52,6 +55,13 @@ type Actor struct {
 	Username string `json:"username"`
 	Role     Role   `json:"role"`
 	KeyID    string `json:"keyId,omitempty"` // set when authenticated by API key
+
+	// The credential behind the actor, so a long-lived connection (a
+	// WebSocket) can check it again: the session token's id and epoch, and
+	// when the token or key expires (zero: never). Never shown to clients.
+	SessionID    string    `json:"-"`
+	SessionEpoch int64     `json:"-"`
+	Expires      time.Time `json:"-"`
 }
 
 // System is the actor of berth's own background loops (auto-stop, reconcile).
@@ -77,7 +87,10 @@ type UserStore interface {
 	GetUser(ctx context.Context, id string) (*User, error)
 	GetUserByUsername(ctx context.Context, username string) (*User, error)
 	ListUsers(ctx context.Context) ([]*User, error)
-	DeleteUser(ctx context.Context, id string) error // also deletes the user's keys
+	// DeleteUser also deletes the user's keys. UpdateUser and DeleteUser
+	// answer ECONFLICT rather than leave no admin, checked in the same
+	// transaction as the change.
+	DeleteUser(ctx context.Context, id string) error
 	CountUsers(ctx context.Context) (int, error)
 
 	CreateAPIKey(ctx context.Context, k *APIKey) error

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
+	"errors"
 	"regexp"
 	"strings"
 	"sync"
@@ -319,5 +320,45 @@ func TestLimiterConcurrent(t *testing.T) {
 	wg.Wait()
 	if l.Len() != 5 {
 		t.Fatalf("Len = %d, want 5", l.Len())
+	}
+}
+
+// TestLimiterWaitSpend: Wait looks without using; Spend uses; once the
+// burst is spent Wait says how long until the next event, and a key never
+// seen waits for nothing.
+func TestLimiterWaitSpend(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := NewLimiter(0.5, 3) // one every 2 s
+	l.now = func() time.Time { return now }
+	if w := l.Wait("a"); w != 0 {
+		t.Fatalf("unseen key waits %s", w)
+	}
+	for i := range 3 {
+		if w := l.Wait("a"); w != 0 {
+			t.Fatalf("within the burst (%d) Wait = %s", i, w)
+		}
+		l.Spend("a")
+	}
+	if w := l.Wait("a"); w != 2*time.Second {
+		t.Fatalf("after the burst Wait = %s, want 2s", w)
+	}
+	for range 10 { // waiting does not use anything
+		l.Wait("a")
+	}
+	now = now.Add(1500 * time.Millisecond)
+	if w := l.Wait("a"); w != 500*time.Millisecond {
+		t.Fatalf("1.5 s later Wait = %s, want 500ms", w)
+	}
+	now = now.Add(500 * time.Millisecond)
+	if w := l.Wait("a"); w != 0 {
+		t.Fatalf("2 s later Wait = %s, want 0", w)
+	}
+	if w := l.Wait("b"); w != 0 {
+		t.Fatalf("other key waits %s", w)
+	}
+	err := Limited(1500*time.Millisecond, "too many")
+	var ra RetryAfter
+	if !berth.IsCode(err, berth.ERATELIMITED) || !errors.As(err, &ra) || ra.Seconds() != 2 {
+		t.Fatalf("Limited = %v (retry %d s)", err, ra.Seconds())
 	}
 }

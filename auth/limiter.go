@@ -76,6 +76,33 @@ func (l *Limiter) Allow(key string) bool {
 	return b.lim.AllowN(now, 1)
 }
 
+// Wait reports how long key must wait before its next event: 0 when one
+// may happen now. It uses nothing: count events with Spend. (Failed
+// authentications are checked with Wait before a credential is verified and
+// counted with Spend only when it turns out bad, so good ones never count.)
+func (l *Limiter) Wait(key string) time.Duration {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.buckets[key]
+	if !ok {
+		return 0
+	}
+	tokens := b.lim.TokensAt(now)
+	if tokens >= 1 {
+		return 0
+	}
+	if l.rps <= 0 {
+		return l.idle
+	}
+	return time.Duration((1 - tokens) / float64(l.rps) * float64(time.Second))
+}
+
+// Spend counts one event for key (one token taken when there is one).
+func (l *Limiter) Spend(key string) {
+	l.Allow(key)
+}
+
 // Len returns the number of buckets held (for metrics and tests).
 func (l *Limiter) Len() int {
 	l.mu.Lock()

@@ -25,6 +25,9 @@ type Claims struct {
 	jwt.RegisteredClaims
 	Username string     `json:"username"`
 	Role     berth.Role `json:"role"`
+	// Epoch is the user's session epoch when the token was issued; a token
+	// whose epoch is not the user's current one is refused (Accounts).
+	Epoch int64 `json:"sep,omitempty"`
 }
 
 // Tokens issues and verifies session tokens signed with HS256.
@@ -74,6 +77,7 @@ func (t *Tokens) Issue(u *berth.User) (string, *Claims, error) {
 		},
 		Username: u.Username,
 		Role:     u.Role,
+		Epoch:    u.SessionEpoch,
 	}
 	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(t.Key)
 	if err != nil {

@@ -11,10 +11,26 @@ import (
 )
 
 // Accounts handles users, sessions and API keys.
+//
+// A session ends when its user's password or role changes or the user is
+// deleted: tokens carry the user's session epoch, which such a change
+// raises, and a revocation event tells every replica's WebSocket hub to
+// close that user's connections. A role change applies to the user's API
+// keys at once (a key never acts above its user). A password change does
+// not revoke API keys: they are separate credentials of programs, each
+// listed and deleted on its own (DELETE /api/v1/apikeys/{id}), and rotating
+// a password must not break every integration; deleting the user does
+// revoke them.
 type Accounts struct {
 	Store  berth.UserStore
 	Tokens *auth.Tokens
 	Now    func() time.Time
+	// Events carries revocations to the WebSocket hubs of every replica
+	// (nil: none; connections then end at their next periodic check).
+	Events berth.Publisher
+	// LoginFailures slows down bad passwords per username, whether the
+	// user exists or not (nil: no limit).
+	LoginFailures *auth.Limiter
 }
 
 func (a *Accounts) now() time.Time {
@@ -53,17 +69,31 @@ func (a *Accounts) Login(ctx context.Context, username, password string) (string
 	if username == "" || password == "" {
 		return "", time.Time{}, nil, bad
 	}
+	// Bad passwords count per username, known or not, so that the limit
+	// says nothing about which usernames exist.
+	limitKey := "login:" + strings.ToLower(username)
+	if a.LoginFailures != nil {
+		if wait := a.LoginFailures.Wait(limitKey); wait > 0 {
+			return "", time.Time{}, nil, auth.Limited(wait, "too many failed logins for this username")
+		}
+	}
+	failed := func() (string, time.Time, *berth.User, error) {
+		if a.LoginFailures != nil {
+			a.LoginFailures.Spend(limitKey)
+		}
+		return "", time.Time{}, nil, bad
+	}
 	u, err := a.Store.GetUserByUsername(ctx, username)
 	if err != nil {
 		if berth.IsCode(err, berth.ENOTFOUND) {
 			// Spend the same time as a real check so usernames cannot be probed.
 			auth.CheckPassword(dummyHash, password)
-			return "", time.Time{}, nil, bad
+			return failed()
 		}
 		return "", time.Time{}, nil, fmt.Errorf("login %s: %w", username, err)
 	}
 	if !auth.CheckPassword(u.PasswordHash, password) {
-		return "", time.Time{}, nil, bad
+		return failed()
 	}
 	tok, claims, err := a.Tokens.Issue(u)
 	if err != nil {
@@ -80,7 +110,18 @@ func (a *Accounts) Logout(ctx context.Context, token string) error {
 	if err != nil {
 		return err
 	}
-	return a.Store.RevokeToken(ctx, claims.ID, claims.ExpiresAt.Time)
+	if err := a.Store.RevokeToken(ctx, claims.ID, claims.ExpiresAt.Time); err != nil {
+		return err
+	}
+	a.revoked(ctx, berth.Revocation{UserID: claims.Subject, SessionID: claims.ID, Reason: "logged out"})
+	return nil
+}
+
+// revoked tells every replica's WebSocket hub that credentials ended.
+func (a *Accounts) revoked(ctx context.Context, r berth.Revocation) {
+	if a.Events != nil {
+		a.Events.Publish(ctx, berth.Event{Topic: berth.TopicSessions, Type: "credentials.revoked", Owner: r.UserID, Data: r})
+	}
 }
 
 // Authenticate turns a bearer credential (session token or API key) into the actor.
@@ -103,15 +144,15 @@ func (a *Accounts) Authenticate(ctx context.Context, credential string) (berth.A
 		if err != nil {
 			return berth.Actor{}, unauth
 		}
-		role := k.Role
-		if !u.Role.AtLeast(role) {
-			role = u.Role // a demoted user's keys lose what the user lost
-		}
 		// Record use at most once a minute: it is a write on a hot path.
 		if k.LastUsedAt == nil || now.Sub(*k.LastUsedAt) > time.Minute {
 			_ = a.Store.TouchAPIKey(ctx, k.ID, now.UTC())
 		}
-		return berth.Actor{UserID: u.ID, Username: u.Username, Role: role, KeyID: k.ID}, nil
+		act := berth.Actor{UserID: u.ID, Username: u.Username, Role: keyRole(k, u), KeyID: k.ID}
+		if k.ExpiresAt != nil {
+			act.Expires = *k.ExpiresAt
+		}
+		return act, nil
 	}
 	claims, err := a.Tokens.Verify(credential)
 	if err != nil {
@@ -124,13 +165,73 @@ func (a *Accounts) Authenticate(ctx context.Context, credential string) (berth.A
 	if revoked {
 		return berth.Actor{}, unauth
 	}
-	// The role comes from the store, not the token, so a demotion or a
-	// deleted user takes effect at once.
+	// The user comes from the store, not the token: a deleted user, or one
+	// whose password or role changed since (a new epoch), has no session.
 	u, err := a.Store.GetUser(ctx, claims.Subject)
-	if err != nil {
+	if err != nil || u.SessionEpoch != claims.Epoch {
 		return berth.Actor{}, unauth
 	}
-	return berth.Actor{UserID: u.ID, Username: u.Username, Role: u.Role}, nil
+	return berth.Actor{UserID: u.ID, Username: u.Username, Role: u.Role,
+		SessionID: claims.ID, SessionEpoch: claims.Epoch, Expires: claims.ExpiresAt.Time}, nil
+}
+
+// keyRole is what a key may do: its own role, never above its user's (a
+// demoted user's keys lose what the user lost).
+func keyRole(k *berth.APIKey, u *berth.User) berth.Role {
+	if !u.Role.AtLeast(k.Role) {
+		return u.Role
+	}
+	return k.Role
+}
+
+// Check tells whether the credential an actor was authenticated with still
+// holds, as Authenticate would answer it now: UNAUTHORIZED when it expired,
+// was revoked (logout, a deleted key or user, a new session epoch) or acts
+// with another role than it did. Long-lived connections call it
+// periodically. Other errors (the store is down) say nothing about the
+// credential.
+func (a *Accounts) Check(ctx context.Context, act berth.Actor) error {
+	gone := func(why string) error {
+		return berth.Errorf(berth.EUNAUTHORIZED, "credential %s: authenticate again", why)
+	}
+	if !act.Expires.IsZero() && !a.now().Before(act.Expires) {
+		return gone("expired")
+	}
+	u, err := a.Store.GetUser(ctx, act.UserID)
+	if berth.IsCode(err, berth.ENOTFOUND) {
+		return gone("revoked (user deleted)")
+	}
+	if err != nil {
+		return fmt.Errorf("check credential of %s: %w", act.UserID, err)
+	}
+	role := u.Role
+	if act.KeyID != "" {
+		k, err := a.Store.GetAPIKey(ctx, act.KeyID)
+		if berth.IsCode(err, berth.ENOTFOUND) || (err == nil && k.UserID != u.ID) {
+			return gone("revoked (API key deleted)")
+		}
+		if err != nil {
+			return fmt.Errorf("check API key %s: %w", act.KeyID, err)
+		}
+		role = keyRole(k, u)
+	} else {
+		if u.SessionEpoch != act.SessionEpoch {
+			return gone("revoked (password or role changed)")
+		}
+		if act.SessionID != "" {
+			revoked, err := a.Store.IsTokenRevoked(ctx, act.SessionID)
+			if err != nil {
+				return fmt.Errorf("check session: %w", err)
+			}
+			if revoked {
+				return gone("revoked (logged out)")
+			}
+		}
+	}
+	if role != act.Role {
+		return gone("revoked (role changed)")
+	}
+	return nil
 }
 
 // CreateUser adds a user.
@@ -157,31 +258,96 @@ func (a *Accounts) CreateUser(ctx context.Context, username, password string, ro
 	return u, nil
 }
 
-// UpdateUser changes a user's role and/or password.
+// UpdateUser changes a user's role and/or password. Either change ends the
+// user's sessions (on every replica, WebSockets included); a role change
+// applies to the user's API keys at once. The last admin cannot be demoted
+// (CONFLICT, checked atomically by the store).
 func (a *Accounts) UpdateUser(ctx context.Context, id string, role berth.Role, password string) (*berth.User, error) {
-	u, err := a.Store.GetUser(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if role != "" {
-		if !role.Valid() {
-			return nil, berth.Invalid("role", "%q is not one of viewer, operator, admin", role)
-		}
-		u.Role = role
+	if role != "" && !role.Valid() {
+		return nil, berth.Invalid("role", "%q is not one of viewer, operator, admin", role)
 	}
 	if password != "" {
 		if err := auth.ValidatePassword(password); err != nil {
 			return nil, err
 		}
+	}
+	u, err := a.Store.GetUser(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var why []string
+	roleChanged := role != "" && role != u.Role
+	if roleChanged {
+		u.Role = role
+		why = append(why, "role changed")
+	}
+	if password != "" {
 		if u.PasswordHash, err = auth.HashPassword(password); err != nil {
 			return nil, fmt.Errorf("update user %s: %w", id, err)
 		}
+		why = append(why, "password changed")
+	}
+	if len(why) > 0 {
+		u.SessionEpoch++
 	}
 	u.UpdatedAt = a.now().UTC()
 	if err := a.Store.UpdateUser(ctx, u); err != nil {
+		if berth.IsCode(err, berth.ECONFLICT) && roleChanged && role != berth.RoleAdmin {
+			return nil, berth.Errorf(berth.ECONFLICT, "user %s is the last admin: make another user admin before changing its role", u.Username)
+		}
 		return nil, err
 	}
+	if len(why) > 0 {
+		// A new password alone leaves API keys (and their connections) be;
+		// a new role may change what a key may do, so those end too.
+		a.revoked(ctx, berth.Revocation{UserID: u.ID, SessionsOnly: !roleChanged,
+			Reason: strings.Join(why, ", ")})
+	}
 	return u, nil
+}
+
+// DeleteUser removes a user and the user's API keys, and ends the user's
+// sessions and WebSockets. The last admin cannot be deleted (CONFLICT,
+// checked atomically by the store).
+func (a *Accounts) DeleteUser(ctx context.Context, id string) error {
+	u, err := a.Store.GetUser(ctx, id)
+	if err != nil {
+		return err
+	}
+	if act, ok := berth.ActorFrom(ctx); ok && act.UserID == id {
+		// Nobody deletes themselves (another admin may); the last admin
+		// hears the reason that matters more.
+		if last, err := a.lastAdmin(ctx, u); err == nil && last {
+			return berth.Errorf(berth.ECONFLICT, "user %s is the last admin: make another user admin first (and you cannot delete yourself)", u.Username)
+		}
+		return berth.Invalid("id", "you cannot delete yourself")
+	}
+	if err := a.Store.DeleteUser(ctx, id); err != nil {
+		if berth.IsCode(err, berth.ECONFLICT) {
+			return berth.Errorf(berth.ECONFLICT, "user %s is the last admin: make another user admin before deleting it", u.Username)
+		}
+		return err
+	}
+	a.revoked(ctx, berth.Revocation{UserID: id, Reason: "user deleted"})
+	return nil
+}
+
+// lastAdmin reports whether u is the only admin (for messages; the store
+// enforces the rule atomically).
+func (a *Accounts) lastAdmin(ctx context.Context, u *berth.User) (bool, error) {
+	if u.Role != berth.RoleAdmin {
+		return false, nil
+	}
+	users, err := a.Store.ListUsers(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, o := range users {
+		if o.Role == berth.RoleAdmin && o.ID != u.ID {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // CreateAPIKey makes a key for the caller, with a role no higher than the
@@ -237,5 +403,9 @@ func (a *Accounts) DeleteAPIKey(ctx context.Context, id string) error {
 	if err != nil || (act.Role != berth.RoleAdmin && k.UserID != act.UserID) {
 		return berth.NotFound("apikey", id)
 	}
-	return a.Store.DeleteAPIKey(ctx, id)
+	if err := a.Store.DeleteAPIKey(ctx, id); err != nil {
+		return err
+	}
+	a.revoked(ctx, berth.Revocation{UserID: k.UserID, KeyID: id, Reason: "API key deleted"})
+	return nil
 }

@@ -45,7 +45,9 @@ func concrete(path string) string {
 // TestAuthMatrix: every route but health and metrics needs a credential; a
 // viewer may read but every mutation answers 403.
 func TestAuthMatrix(t *testing.T) {
-	b := StartBerth(t, "", "")
+	// Every route with a bad token: far more failed authentications than
+	// one address may make (TestAPIKeyFailureLimit tests that limit).
+	b := StartBerth(t, "", "", "BERTH_AUTH_FAILURE_LIMIT=-1")
 	b.MustDo(201, "POST", "/api/v1/users", map[string]string{"username": "vera", "password": "viewer-password-1", "role": "viewer"})
 	viewer := b.Login("vera", "viewer-password-1")
 

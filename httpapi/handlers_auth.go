@@ -18,8 +18,14 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	st := state(r)
 	st.audit.resourceType, st.audit.resource, st.audit.username = "user", body.Username, body.Username
+	if s.authBlocked(w, r) {
+		return
+	}
 	tok, exp, u, err := s.Accounts.Login(r.Context(), body.Username, body.Password)
 	if err != nil {
+		if berth.IsCode(err, berth.EUNAUTHORIZED) {
+			s.authFailed(r)
+		}
 		writeError(w, r, err)
 		return
 	}
@@ -119,11 +125,7 @@ func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	state(r).audit.resourceType = "user"
-	if id == state(r).actor.UserID {
-		writeError(w, r, berth.Invalid("id", "you cannot delete yourself"))
-		return
-	}
-	if err := s.Accounts.Store.DeleteUser(r.Context(), id); err != nil {
+	if err := s.Accounts.DeleteUser(r.Context(), id); err != nil {
 		writeError(w, r, err)
 		return
 	}

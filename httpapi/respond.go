@@ -44,6 +44,9 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.As(err, &be) {
 		field = be.Field
 	}
+	if code == berth.ERATELIMITED {
+		setRetryAfter(w, err)
+	}
 	writeJSON(w, code.HTTPStatus(), errorBody{Error: code, Message: msg, Field: field})
 }
 
@@ -75,7 +78,10 @@ func decodeError(err error) error {
 		synErr  *json.SyntaxError
 		maxErr  *http.MaxBytesError
 	)
+	var be *berth.Error
 	switch {
+	case errors.As(err, &be):
+		return be // the body's own reader said what is wrong (deadlineBody)
 	case errors.Is(err, io.EOF):
 		return berth.Invalid("body", "is required")
 	case errors.As(err, &maxErr):

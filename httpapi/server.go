@@ -7,8 +7,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
-	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -34,7 +34,17 @@ type Deps struct {
 	Leading func() bool
 	Started time.Time
 	// Limiter bounds the request rate per credential (nil: unlimited).
-	Limiter        *auth.Limiter
+	Limiter *auth.Limiter
+	// AuthFailures counts failed authentications per client address (bad
+	// key, token, ticket, login, metrics token); a client out of tokens
+	// gets 429 until it has waited (nil: unlimited).
+	AuthFailures *auth.Limiter
+	// TrustedProxies may say who the client is with X-Forwarded-For.
+	TrustedProxies []netip.Prefix
+	// BodyTimeout is how long a request body may take to arrive (0: no limit).
+	BodyTimeout time.Duration
+	// MetricsToken, when set, is the bearer token /metrics requires.
+	MetricsToken   string
 	AllowedOrigins []string // CORS; "*" allows any
 	MaxBodyBytes   int64    // default 1 MiB
 	Registry       *prometheus.Registry
@@ -239,7 +249,10 @@ func (s *Server) wrap(rt route) http.Handler {
 		w.Header().Set("X-Request-ID", st.id)
 		rw := &responseWriter{ResponseWriter: w, st: st}
 		r = r.WithContext(context.WithValue(context.WithValue(r.Context(), stateKey{}, st), serverKey{}, s))
-		if r.Body != nil && !rt.proxy { // a workspace bounds its own uploads
+		if !rt.proxy { // a workspace bounds its own uploads, in size and time
+			s.bodyDeadline(w, r)
+		}
+		if r.Body != nil && !rt.proxy {
 			r.Body = http.MaxBytesReader(rw, r.Body, s.MaxBodyBytes)
 		}
 
@@ -269,7 +282,7 @@ func (s *Server) wrap(rt route) http.Handler {
 				return
 			}
 		}
-		key := "ip:" + clientIP(r)
+		key := "ip:" + s.clientIP(r)
 		if st.authed {
 			key = "user:" + st.actor.UserID + "/" + st.actor.KeyID
 		}
@@ -285,10 +298,12 @@ func (s *Server) wrap(rt route) http.Handler {
 
 // authenticate resolves the bearer credential and checks the route's role.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, rt route, st *reqState) bool {
-	cred, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	cred = strings.TrimSpace(cred)
-	if !ok || cred == "" {
+	cred, ok := bearer(r)
+	if !ok {
 		writeError(w, r, berth.Errorf(berth.EUNAUTHORIZED, "missing credential: send Authorization: Bearer <token or API key>"))
+		return false
+	}
+	if s.authBlocked(w, r) {
 		return false
 	}
 	st.bearer = cred
@@ -298,6 +313,9 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, rt route, 
 			st.activity, st.authed = true, true
 			st.actor = berth.Actor{UserID: "workspace:" + r.PathValue("id"), Username: "workspace", Role: berth.RoleViewer}
 			return true
+		}
+		if berth.IsCode(err, berth.EUNAUTHORIZED) {
+			s.authFailed(r)
 		}
 		writeError(w, r, err)
 		return false
@@ -309,14 +327,6 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, rt route, 
 		return false
 	}
 	return true
-}
-
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // writeAudit appends the audit entry of a mutating call.
@@ -398,5 +408,8 @@ func (w *responseWriter) code() int {
 func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
+	if !s.metricsAuthorized(w, r) {
+		return
+	}
 	promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 }

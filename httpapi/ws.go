@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/berthhq/berth"
@@ -40,24 +39,39 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 	st := state(r)
 	if t := r.URL.Query().Get("ticket"); t != "" {
+		if s.authBlocked(w, r) {
+			return
+		}
 		a, ok, err := s.Hub.Redeem(r.Context(), t)
 		if err != nil {
 			writeError(w, r, err)
 			return
 		}
 		if !ok {
+			s.authFailed(r)
 			writeError(w, r, berth.Errorf(berth.EUNAUTHORIZED, "invalid or expired WebSocket ticket: get a new one from POST /api/v1/ws-ticket"))
+			return
+		}
+		// The session behind the ticket may have ended since it was issued.
+		if err := s.Accounts.Check(r.Context(), a); err != nil {
+			writeError(w, r, err)
 			return
 		}
 		st.actor = a
 	} else {
-		cred, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || strings.TrimSpace(cred) == "" {
+		cred, ok := bearer(r)
+		if !ok {
 			writeError(w, r, berth.Errorf(berth.EUNAUTHORIZED, "missing credential: connect with ?ticket= from POST /api/v1/ws-ticket, or send Authorization: Bearer"))
 			return
 		}
-		a, err := s.Accounts.Authenticate(r.Context(), strings.TrimSpace(cred))
+		if s.authBlocked(w, r) {
+			return
+		}
+		a, err := s.Accounts.Authenticate(r.Context(), cred)
 		if err != nil {
+			if berth.IsCode(err, berth.EUNAUTHORIZED) {
+				s.authFailed(r)
+			}
 			writeError(w, r, err)
 			return
 		}
@@ -69,6 +83,8 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 	st.authed = true
 	if err := s.Hub.Serve(w, r, st.actor); err != nil {
+		// Over the global cap (503) or the user's own (429): the header
+		// says when to try again either way.
 		w.Header().Set("Retry-After", "5")
 		writeError(w, r, err)
 	}

@@ -14,6 +14,10 @@ import (
 // target: namespace = target name, pod = replica name ("web-0", "env-<id>"),
 // container = service name ("workspace" for an environment).
 type Collector struct {
+	// HideEnvironments leaves environments out: their pod label is the
+	// environment's id, which an unauthenticated /metrics must not list.
+	HideEnvironments bool
+
 	runtimes []berth.Runtime
 	timeout  time.Duration
 	log      *slog.Logger
@@ -65,6 +69,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		agg := map[labels]*sums{}
 		var order []labels
 		for _, u := range us {
+			if u.Service == "" && c.HideEnvironments {
+				continue
+			}
 			l := labels{target, u.Replica, u.Service}
 			if u.Service == "" {
 				l.ctr = "workspace"

@@ -521,3 +521,82 @@ func TestAudit(t *testing.T) {
 		equal(t, "entry", got[0], entries[1])
 	})
 }
+
+// TestLastAdmin: the store never leaves zero admins. A demotion or deletion
+// of the last admin is CONFLICT and changes nothing; two admins demoting
+// each other at once (or deleting each other) leave exactly one admin.
+func TestLastAdmin(t *testing.T) {
+	eachKind(t, func(t *testing.T, s *store.Store) {
+		ada := &berth.User{ID: "usr-ada", Username: "ada", Role: berth.RoleAdmin, CreatedAt: base, UpdatedAt: base}
+		must(t, s.CreateUser(ctx, ada))
+		demoted := *ada
+		demoted.Role = berth.RoleOperator
+		wantCode(t, s.UpdateUser(ctx, &demoted), berth.ECONFLICT)
+		wantCode(t, s.DeleteUser(ctx, ada.ID), berth.ECONFLICT)
+		got, err := s.GetUser(ctx, ada.ID)
+		must(t, err)
+		equal(t, "role after refused demotion", got.Role, berth.RoleAdmin)
+		// Other changes of the last admin (password, epoch) still go through.
+		ada.SessionEpoch, ada.PasswordHash = 3, "$2a$new"
+		must(t, s.UpdateUser(ctx, ada))
+		got, err = s.GetUser(ctx, ada.ID)
+		must(t, err)
+		equal(t, "epoch", got.SessionEpoch, int64(3))
+
+		for round := range 20 {
+			a := &berth.User{ID: fmt.Sprintf("usr-a%d", round), Username: fmt.Sprintf("a%d", round), Role: berth.RoleAdmin}
+			b := &berth.User{ID: fmt.Sprintf("usr-b%d", round), Username: fmt.Sprintf("b%d", round), Role: berth.RoleAdmin}
+			must(t, s.CreateUser(ctx, a))
+			must(t, s.CreateUser(ctx, b))
+			// The admin left by the previous round (ada at first) steps
+			// down, so that a and b are the only admins.
+			users, err := s.ListUsers(ctx)
+			must(t, err)
+			for _, u := range users {
+				if u.Role == berth.RoleAdmin && u.ID != a.ID && u.ID != b.ID {
+					u.Role = berth.RoleViewer
+					must(t, s.UpdateUser(ctx, u))
+				}
+			}
+			var wg sync.WaitGroup
+			var ok, conflict atomic.Int32
+			for i, u := range []*berth.User{a, b} {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					var err error
+					if (round+i)%3 != 0 { // mostly demotions, some deletions
+						d := *u
+						d.Role = berth.RoleOperator
+						err = s.UpdateUser(ctx, &d)
+					} else {
+						err = s.DeleteUser(ctx, u.ID)
+					}
+					switch {
+					case err == nil:
+						ok.Add(1)
+					case berth.IsCode(err, berth.ECONFLICT):
+						conflict.Add(1)
+					default:
+						t.Errorf("round %d: %v", round, err)
+					}
+				}()
+			}
+			wg.Wait()
+			if ok.Load() != 1 || conflict.Load() != 1 {
+				t.Fatalf("round %d: %d changes went through, %d conflicts; want 1 and 1", round, ok.Load(), conflict.Load())
+			}
+			users, err = s.ListUsers(ctx)
+			must(t, err)
+			admins := 0
+			for _, u := range users {
+				if u.Role == berth.RoleAdmin {
+					admins++
+				}
+			}
+			if admins != 1 {
+				t.Fatalf("round %d: %d admins remain, want 1", round, admins)
+			}
+		}
+	})
+}

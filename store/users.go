@@ -11,7 +11,7 @@ import (
 	"github.com/google/uuid"
 )
 
-const userColumns = `id, username, role, password_hash, created_at, updated_at`
+const userColumns = `id, username, role, password_hash, session_epoch, created_at, updated_at`
 
 func scanUser(row scanner) (*berth.User, error) {
 	var (
@@ -19,7 +19,7 @@ func scanUser(row scanner) (*berth.User, error) {
 		role             string
 		created, updated int64
 	)
-	if err := row.Scan(&u.ID, &u.Username, &role, &u.PasswordHash, &created, &updated); err != nil {
+	if err := row.Scan(&u.ID, &u.Username, &role, &u.PasswordHash, &u.SessionEpoch, &created, &updated); err != nil {
 		return nil, err
 	}
 	u.Role = berth.Role(role)
@@ -40,8 +40,8 @@ func (s *Store) CreateUser(ctx context.Context, u *berth.User) error {
 		u.UpdatedAt = u.CreatedAt
 	}
 	u.CreatedAt, u.UpdatedAt = norm(u.CreatedAt), norm(u.UpdatedAt)
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?)`),
-		u.ID, u.Username, string(u.Role), u.PasswordHash, micros(u.CreatedAt), micros(u.UpdatedAt))
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+		u.ID, u.Username, string(u.Role), u.PasswordHash, u.SessionEpoch, micros(u.CreatedAt), micros(u.UpdatedAt))
 	if isUnique(err) {
 		return berth.Errorf(berth.ECONFLICT, "user %q already exists", u.Username)
 	}
@@ -51,25 +51,76 @@ func (s *Store) CreateUser(ctx context.Context, u *berth.User) error {
 	return nil
 }
 
-// UpdateUser replaces username, role and password hash. ENOTFOUND if
-// missing, ECONFLICT if the new username is taken.
+// UpdateUser replaces username, role, password hash and session epoch.
+// ENOTFOUND if missing, ECONFLICT if the new username is taken or the
+// change would demote the last admin.
 func (s *Store) UpdateUser(ctx context.Context, u *berth.User) error {
 	if u.UpdatedAt.IsZero() {
 		u.UpdatedAt = now()
 	}
 	u.UpdatedAt = norm(u.UpdatedAt)
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE users SET username = ?, role = ?, password_hash = ?, updated_at = ? WHERE id = ?`),
-		u.Username, string(u.Role), u.PasswordHash, micros(u.UpdatedAt), u.ID)
-	if isUnique(err) {
-		return berth.Errorf(berth.ECONFLICT, "user %q already exists", u.Username)
-	}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if u.Role != berth.RoleAdmin {
+			if err := s.keepAnAdmin(ctx, tx, u.ID); err != nil {
+				return err
+			}
+		}
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE users SET username = ?, role = ?, password_hash = ?, session_epoch = ?, updated_at = ? WHERE id = ?`),
+			u.Username, string(u.Role), u.PasswordHash, u.SessionEpoch, micros(u.UpdatedAt), u.ID)
+		if isUnique(err) {
+			return berth.Errorf(berth.ECONFLICT, "user %q already exists", u.Username)
+		}
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return berth.NotFound("user", u.ID)
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("update user %s: %w", u.ID, err)
+		return berth.Wrap(err, berth.EINTERNAL, "update user %s", u.ID)
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("update user %s: %w", u.ID, err)
-	} else if n == 0 {
-		return berth.NotFound("user", u.ID)
+	return nil
+}
+
+// ErrLastAdmin answers a change that would leave no admin.
+var ErrLastAdmin = berth.Errorf(berth.ECONFLICT, "this is the last admin: make another user admin first")
+
+// keepAnAdmin refuses, inside tx, a change that takes the admin role from
+// user id (a demotion or a deletion) when no other admin would remain.
+// It locks every admin row (FOR UPDATE on PostgreSQL; SQLite's
+// transactions take the write lock at BEGIN), so of two admins demoting
+// each other at once the second waits for the first and then sees it gone.
+func (s *Store) keepAnAdmin(ctx context.Context, tx *sql.Tx, id string) error {
+	lock := ""
+	if s.kind == Postgres {
+		lock = " FOR UPDATE"
+	}
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT id FROM users WHERE role = ? ORDER BY id`+lock), string(berth.RoleAdmin))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	isAdmin, others := false, 0
+	for rows.Next() {
+		var a string
+		if err := rows.Scan(&a); err != nil {
+			return err
+		}
+		if a == id {
+			isAdmin = true
+		} else {
+			others++
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if isAdmin && others == 0 {
+		return ErrLastAdmin
 	}
 	return nil
 }
@@ -122,6 +173,9 @@ func (s *Store) ListUsers(ctx context.Context) ([]*berth.User, error) {
 // DeleteUser removes a user and the user's API keys. ENOTFOUND if missing.
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.keepAnAdmin(ctx, tx, id); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM api_keys WHERE user_id = ?`), id); err != nil {
 			return err
 		}
@@ -137,7 +191,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("delete user %s: %w", id, err)
+		return berth.Wrap(err, berth.EINTERNAL, "delete user %s", id)
 	}
 	return nil
 }
@@ -295,8 +349,14 @@ func (s *Store) SaveTicket(ctx context.Context, hash []byte, a berth.Actor, expi
 		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM ws_tickets WHERE expires_at <= ?`), micros(time.Now())); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO ws_tickets (hash, user_id, username, role, key_id, expires_at)
-			VALUES (?, ?, ?, ?, ?, ?)`), hash, a.UserID, a.Username, string(a.Role), a.KeyID, micros(expiresAt))
+		var sessExp int64
+		if !a.Expires.IsZero() {
+			sessExp = micros(a.Expires)
+		}
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO ws_tickets (hash, user_id, username, role, key_id, expires_at,
+			session_id, session_epoch, session_expires)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`), hash, a.UserID, a.Username, string(a.Role), a.KeyID, micros(expiresAt),
+			a.SessionID, a.SessionEpoch, sessExp)
 		return err
 	})
 	if err != nil {
@@ -311,9 +371,10 @@ func (s *Store) SaveTicket(ctx context.Context, hash []byte, a berth.Actor, expi
 func (s *Store) RedeemTicket(ctx context.Context, hash []byte, now time.Time) (berth.Actor, bool, error) {
 	var a berth.Actor
 	var role string
-	var exp int64
+	var exp, sessExp int64
 	err := s.db.QueryRowContext(ctx, s.q(`DELETE FROM ws_tickets WHERE hash = ?
-		RETURNING user_id, username, role, key_id, expires_at`), hash).Scan(&a.UserID, &a.Username, &role, &a.KeyID, &exp)
+		RETURNING user_id, username, role, key_id, expires_at, session_id, session_epoch, session_expires`), hash).
+		Scan(&a.UserID, &a.Username, &role, &a.KeyID, &exp, &a.SessionID, &a.SessionEpoch, &sessExp)
 	if errors.Is(err, sql.ErrNoRows) {
 		return berth.Actor{}, false, nil
 	}
@@ -324,5 +385,8 @@ func (s *Store) RedeemTicket(ctx context.Context, hash []byte, now time.Time) (b
 		return berth.Actor{}, false, nil
 	}
 	a.Role = berth.Role(role)
+	if sessExp != 0 {
+		a.Expires = fromMicros(sessExp)
+	}
 	return a, true, nil
 }

@@ -41,11 +41,14 @@ type Source interface {
 
 // Config configures a Hub; zero values take the defaults.
 type Config struct {
-	Source       Source
-	Logs         LogFollower // nil: log topics are refused
-	MaxClients   int         // default 1000
-	QueueSize    int         // events queued per client before it is dropped; default 256
-	SourceBuffer int         // events the hub's own subscription holds; default 8192
+	Source     Source
+	Logs       LogFollower // nil: log topics are refused
+	MaxClients int         // default 1000
+	// MaxPerUser caps the connections of one user, so that one user
+	// cannot take every slot (default 20).
+	MaxPerUser   int
+	QueueSize    int // events queued per client before it is dropped; default 256
+	SourceBuffer int // events the hub's own subscription holds; default 8192
 	PingInterval time.Duration
 	PongTimeout  time.Duration // default 10s
 	WriteTimeout time.Duration // default 10s
@@ -56,12 +59,27 @@ type Config struct {
 	// OriginPatterns are the hosts (path.Match patterns) of cross-origin
 	// pages allowed to connect; the request's own host always is.
 	OriginPatterns []string
-	Logger         *slog.Logger
-	Now            func() time.Time
+	// Check tells whether a connection's credential still holds
+	// (core.Accounts.Check); it runs every CheckInterval (default 30s) for
+	// each connection, which is closed on an UNAUTHORIZED answer. Nil: no
+	// periodic check (revocation events still close connections).
+	Check         func(ctx context.Context, a berth.Actor) error
+	CheckInterval time.Duration
+	Logger        *slog.Logger
+	Now           func() time.Time
 }
 
 // ErrFull answers a connection over the cap.
 var ErrFull = berth.Errorf(berth.EUNAVAILABLE, "too many WebSocket clients: try again later")
+
+// errUserFull answers a connection over the per-user cap.
+func errUserFull(n int) error {
+	return berth.Errorf(berth.ERATELIMITED, "too many WebSocket connections for this user (at most %d): close one first", n)
+}
+
+// CloseRevoked is the close status of a connection whose credential ended
+// (4001: an application code; the reason says why).
+const CloseRevoked websocket.StatusCode = 4001
 
 // Hub fans events out to WebSocket clients.
 type Hub struct {
@@ -69,7 +87,8 @@ type Hub struct {
 	log *slog.Logger
 	sub *events.Subscription
 
-	slots atomic.Int64 // connections admitted (upgrading or open)
+	slots   atomic.Int64   // connections admitted (upgrading or open)
+	perUser map[string]int // by user id, under mu
 
 	mu      sync.RWMutex
 	clients map[*client]struct{}
@@ -78,6 +97,7 @@ type Hub struct {
 
 	dropped atomic.Int64
 	done    chan struct{}
+	stop    chan struct{} // closed by Close: ends the check loop
 }
 
 type follower struct {
@@ -105,6 +125,12 @@ func New(cfg Config) *Hub {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 10 * time.Second
 	}
+	if cfg.MaxPerUser <= 0 {
+		cfg.MaxPerUser = 20
+	}
+	if cfg.CheckInterval <= 0 {
+		cfg.CheckInterval = 30 * time.Second
+	}
 	if cfg.TicketTTL <= 0 {
 		cfg.TicketTTL = 30 * time.Second
 	}
@@ -118,12 +144,15 @@ func New(cfg Config) *Hub {
 		panic("wshub: Config.Tickets is required")
 	}
 	h := &Hub{cfg: cfg, log: cfg.Logger.With("component", "wshub"), clients: map[*client]struct{}{},
-		logs: map[string]*follower{}, done: make(chan struct{})}
+		logs: map[string]*follower{}, perUser: map[string]int{}, done: make(chan struct{}), stop: make(chan struct{})}
 	if cfg.Source != nil {
 		h.sub = cfg.Source.Subscribe(cfg.SourceBuffer)
 		go h.run()
 	} else {
 		close(h.done)
+	}
+	if cfg.Check != nil {
+		go h.checkLoop()
 	}
 	return h
 }
@@ -139,8 +168,78 @@ func (h *Hub) run() {
 			dropped = d
 			h.Dispatch(berth.Event{Topic: berth.TopicResync, Type: berth.EventsDropped, Time: h.cfg.Now(),
 				Data: map[string]any{"reason": "the server fell behind and dropped events", "dropped": d}})
+			// A lost revocation is caught by the periodic check.
+		}
+		if e.Topic == berth.TopicSessions {
+			h.revoke(e)
+			continue // never sent to clients
 		}
 		h.Dispatch(e)
+	}
+}
+
+// revoke closes the connections whose credential a revocation event ended:
+// one session, one API key, or every credential of a user.
+func (h *Hub) revoke(e berth.Event) {
+	var r berth.Revocation
+	raw, err := json.Marshal(e.Data)
+	if err == nil {
+		err = json.Unmarshal(raw, &r)
+	}
+	if err != nil || r.UserID == "" {
+		h.log.Error("revocation event without a user", "type", e.Type)
+		return
+	}
+	var ended []*client
+	h.mu.RLock()
+	for c := range h.clients {
+		a := c.actor
+		if a.UserID != r.UserID || (r.KeyID != "" && a.KeyID != r.KeyID) || (r.SessionID != "" && a.SessionID != r.SessionID) ||
+			(r.SessionsOnly && a.KeyID != "") {
+			continue
+		}
+		ended = append(ended, c)
+	}
+	h.mu.RUnlock()
+	for _, c := range ended {
+		go c.close(CloseRevoked, "credential revoked ("+r.Reason+"): log in again")
+	}
+}
+
+// checkLoop checks every connection's credential each CheckInterval and
+// closes those that ended (expired, or revoked while this replica missed
+// the event).
+func (h *Hub) checkLoop() {
+	t := time.NewTicker(h.cfg.CheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+		}
+		h.mu.RLock()
+		cs := make([]*client, 0, len(h.clients))
+		for c := range h.clients {
+			cs = append(cs, c)
+		}
+		h.mu.RUnlock()
+		// Connections of one credential (a user's tabs) share one check per round.
+		checked := map[berth.Actor]error{}
+		for _, c := range cs {
+			err, ok := checked[c.actor]
+			if !ok {
+				ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
+				err = h.cfg.Check(ctx, c.actor)
+				cancel()
+				checked[c.actor] = err
+			}
+			if berth.IsCode(err, berth.EUNAUTHORIZED) {
+				go c.close(CloseRevoked, berth.ErrorMessage(err))
+			} else if err != nil && c.ctx.Err() == nil {
+				h.log.Warn("check websocket credential", "user", c.actor.Username, "err", err)
+			}
+		}
 	}
 }
 
@@ -194,6 +293,20 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, a berth.Actor) error
 		return ErrFull
 	}
 	defer h.slots.Add(-1)
+	h.mu.Lock()
+	if h.perUser[a.UserID] >= h.cfg.MaxPerUser {
+		h.mu.Unlock()
+		return errUserFull(h.cfg.MaxPerUser)
+	}
+	h.perUser[a.UserID]++
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		if h.perUser[a.UserID]--; h.perUser[a.UserID] <= 0 {
+			delete(h.perUser, a.UserID)
+		}
+		h.mu.Unlock()
+	}()
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: h.cfg.OriginPatterns})
 	if err != nil {
 		return nil // Accept has answered the request
@@ -264,6 +377,7 @@ func (h *Hub) Close() {
 		return
 	}
 	h.closed = true
+	close(h.stop)
 	cs := make([]*client, 0, len(h.clients))
 	for c := range h.clients {
 		cs = append(cs, c)

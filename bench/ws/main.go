@@ -252,7 +252,8 @@ func server(clients int) error {
 	if err != nil {
 		return err
 	}
-	hub := wshub.New(wshub.Config{Source: bus, Tickets: st, Logs: httpapi.FollowLogs(c), MaxClients: clients + 10})
+	// Every bench client is the admin: the per-user cap must not be what is measured.
+	hub := wshub.New(wshub.Config{Source: bus, Tickets: st, Logs: httpapi.FollowLogs(c), MaxClients: clients + 10, MaxPerUser: clients + 10})
 	api := httpapi.NewServer(httpapi.Deps{Core: c, Accounts: acc, Audit: st, Events: bus, Hub: hub, Version: "bench", Started: time.Now()})
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
 	srv.RegisterOnShutdown(api.CloseStreams)

@@ -39,7 +39,27 @@ type serverConfig struct {
 	MetricsMinuteRetention string `json:"metricsMinuteRetention"`
 	MetricsHourRetention   string `json:"metricsHourRetention"`
 	WSMaxClients           int    `json:"wsMaxClients"` // WebSocket connection cap (default 1000)
-	LokiURL                string `json:"lokiURL"`      // service logs from Loki instead of the runtimes
+	// WSMaxClientsPerUser caps one user's WebSocket connections (default 20).
+	WSMaxClientsPerUser int `json:"wsMaxClientsPerUser"`
+	// AuthFailureLimit is how many failed authentications a client address
+	// may make per minute (a burst of as many) before it gets 429: 0 =
+	// default 30, <0 = off. LoginFailureLimit is the same per username for
+	// bad passwords (default 10).
+	AuthFailureLimit  float64 `json:"authFailureLimit"`
+	LoginFailureLimit float64 `json:"loginFailureLimit"`
+	// TrustedProxies (addresses or CIDR prefixes) may name the client in
+	// X-Forwarded-For; from anyone else the header is ignored.
+	TrustedProxies []string `json:"trustedProxies"`
+	// Connection bounds: time to read request headers (default 10s), a
+	// request body (default 30s; WebSockets and log follows have no body)
+	// and how long an idle keep-alive connection stays open (default 2m).
+	HeaderTimeout string `json:"headerTimeout"`
+	BodyTimeout   string `json:"bodyTimeout"`
+	IdleTimeout   string `json:"idleTimeout"`
+	// MetricsToken, when set, is the bearer token /metrics requires; unset,
+	// /metrics is open and lists no environment (their ids are per user).
+	MetricsToken string `json:"metricsToken"`
+	LokiURL      string `json:"lokiURL"` // service logs from Loki instead of the runtimes
 	// PrometheusURL measures the workloads of kubernetes targets through
 	// PromQL over the kubelets' cAdvisor series (a target's own
 	// prometheusURL wins).
@@ -222,6 +242,29 @@ func loadServerConfig(getenv func(string) string, path string) (*serverConfig, e
 	set(&cfg.MetricsRawRetention, "BERTH_METRICS_RAW_RETENTION")
 	set(&cfg.MetricsMinuteRetention, "BERTH_METRICS_MINUTE_RETENTION")
 	set(&cfg.MetricsHourRetention, "BERTH_METRICS_HOUR_RETENTION")
+	set(&cfg.HeaderTimeout, "BERTH_HEADER_TIMEOUT")
+	set(&cfg.BodyTimeout, "BERTH_BODY_TIMEOUT")
+	set(&cfg.IdleTimeout, "BERTH_IDLE_TIMEOUT")
+	set(&cfg.MetricsToken, "BERTH_METRICS_TOKEN")
+	if v := getenv("BERTH_TRUSTED_PROXIES"); v != "" {
+		cfg.TrustedProxies = strings.Split(v, ",")
+	}
+	for _, f := range []struct {
+		name string
+		dst  *float64
+		def  float64
+	}{{"BERTH_AUTH_FAILURE_LIMIT", &cfg.AuthFailureLimit, 30}, {"BERTH_LOGIN_FAILURE_LIMIT", &cfg.LoginFailureLimit, 10}} {
+		if v := getenv(f.name); v != "" {
+			n, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %q is not a number (failures per minute; negative turns it off)", f.name, v)
+			}
+			*f.dst = n
+		}
+		if *f.dst == 0 {
+			*f.dst = f.def
+		}
+	}
 	if v := getenv("CORS_ALLOWED_ORIGINS"); v != "" {
 		cfg.AllowedOrigins = nil
 		for _, o := range strings.Split(v, ",") {
@@ -244,6 +287,13 @@ func loadServerConfig(getenv func(string) string, path string) (*serverConfig, e
 		}
 		cfg.WSMaxClients = n
 	}
+	if v := getenv("BERTH_WS_MAX_CLIENTS_PER_USER"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("BERTH_WS_MAX_CLIENTS_PER_USER: %q is not a positive whole number", v)
+		}
+		cfg.WSMaxClientsPerUser = n
+	}
 	if v := getenv("BERTH_RATE_LIMIT"); v != "" {
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil {
@@ -256,7 +306,8 @@ func loadServerConfig(getenv func(string) string, path string) (*serverConfig, e
 	}
 	for _, d := range []struct{ name, v string }{{"sessionTTL", cfg.SessionTTL}, {"syncInterval", cfg.SyncInterval}, {"orphanInterval", cfg.OrphanInterval},
 		{"metricsInterval", cfg.MetricsInterval}, {"metricsRawRetention", cfg.MetricsRawRetention},
-		{"metricsMinuteRetention", cfg.MetricsMinuteRetention}, {"metricsHourRetention", cfg.MetricsHourRetention}} {
+		{"metricsMinuteRetention", cfg.MetricsMinuteRetention}, {"metricsHourRetention", cfg.MetricsHourRetention},
+		{"headerTimeout", cfg.HeaderTimeout}, {"bodyTimeout", cfg.BodyTimeout}, {"idleTimeout", cfg.IdleTimeout}} {
 		if d.v != "" {
 			if _, err := time.ParseDuration(d.v); err != nil {
 				return nil, fmt.Errorf("%s: %q is not a duration (e.g. 1h, 2s)", d.name, d.v)

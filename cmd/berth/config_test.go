@@ -43,6 +43,22 @@ func TestLoadServerConfig(t *testing.T) {
 				t.Errorf("%+v", c)
 			}
 		}, ""},
+		{"credential and connection bounds", map[string]string{"BERTH_AUTH_FAILURE_LIMIT": "-1", "BERTH_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.1",
+			"BERTH_BODY_TIMEOUT": "5s", "BERTH_HEADER_TIMEOUT": "2s", "BERTH_IDLE_TIMEOUT": "1m", "BERTH_METRICS_TOKEN": "tok", "BERTH_WS_MAX_CLIENTS_PER_USER": "4"}, "",
+			func(t *testing.T, c *serverConfig) {
+				if c.AuthFailureLimit != -1 || c.LoginFailureLimit != 10 || len(c.TrustedProxies) != 2 || c.BodyTimeout != "5s" ||
+					c.HeaderTimeout != "2s" || c.IdleTimeout != "1m" || c.MetricsToken != "tok" || c.WSMaxClientsPerUser != 4 {
+					t.Errorf("%+v", c)
+				}
+			}, ""},
+		{"failure limits default", nil, "", func(t *testing.T, c *serverConfig) {
+			if c.AuthFailureLimit != 30 || c.LoginFailureLimit != 10 || c.MetricsToken != "" {
+				t.Errorf("%+v", c)
+			}
+		}, ""},
+		{"bad failure limit", map[string]string{"BERTH_LOGIN_FAILURE_LIMIT": "many"}, "", nil, "BERTH_LOGIN_FAILURE_LIMIT"},
+		{"bad body timeout", map[string]string{"BERTH_BODY_TIMEOUT": "slow"}, "", nil, "bodyTimeout"},
+		{"bad per-user cap", map[string]string{"BERTH_WS_MAX_CLIENTS_PER_USER": "0"}, "", nil, "BERTH_WS_MAX_CLIENTS_PER_USER"},
 		{"bad replicas", map[string]string{"BERTH_MAX_REPLICAS": "lots"}, "", nil, "BERTH_MAX_REPLICAS"},
 		{"bad ttl", map[string]string{"BERTH_SESSION_TTL": "forever"}, "", nil, "sessionTTL"},
 		{"missing explicit file", nil, filepath.Join(dir, "nope.yaml"), nil, "nope.yaml"},

@@ -118,7 +118,7 @@ func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e
 	go elector.Run(ctx)
 
 	tokens := &auth.Tokens{Key: secret.DeriveKey(master, "jwt"), TTL: durationOr(cfg.SessionTTL, time.Hour)}
-	accounts := &core.Accounts{Store: st, Tokens: tokens}
+	accounts := &core.Accounts{Store: st, Tokens: tokens, LoginFailures: perMinute(cfg.LoginFailureLimit)}
 	firstPassword, err := accounts.Bootstrap(ctx, getenv("BERTH_ADMIN_PASSWORD"))
 	if err != nil {
 		return err
@@ -316,8 +316,9 @@ func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e
 	defer c.Stop()
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		metrics.NewCollector(logger, runtimes...)) // workloads under cAdvisor's names
+	workloads := metrics.NewCollector(logger, runtimes...) // under cAdvisor's names
+	workloads.HideEnvironments = cfg.MetricsToken == ""    // an open /metrics names no user's environment
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), workloads)
 
 	// Local targets are measured from /proc, Kubernetes targets through
 	// Prometheus (PROMETHEUS_URL) when one is configured.
@@ -332,15 +333,24 @@ func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e
 	if cfg.RateLimit > 0 {
 		limiter = auth.NewLimiter(cfg.RateLimit, int(cfg.RateLimit*2)+1)
 	}
+	accounts.Events = bus // revocations close WebSockets on every replica
+	proxies, err := httpapi.ParseTrustedProxies(cfg.TrustedProxies)
+	if err != nil {
+		return err
+	}
 	hub := wshub.New(wshub.Config{Source: bus, Tickets: st, Logs: httpapi.FollowLogs(c), MaxClients: cfg.WSMaxClients,
+		MaxPerUser: cfg.WSMaxClientsPerUser, Check: accounts.Check,
 		OriginPatterns: wshub.OriginHosts(cfg.AllowedOrigins), Logger: logger.With("component", "ws")})
 	api := httpapi.NewServer(httpapi.Deps{Events: bus, Hub: hub, Usage: httpapi.SamplerUsage(sampler), Sampler: sampler,
 		Core: c, Accounts: accounts, Audit: st, ActivityKey: activityKey, Logger: logger, Leading: elector.Leading,
 		Version: version, Started: time.Now(), Limiter: limiter, AllowedOrigins: cfg.AllowedOrigins, Registry: reg,
 		MetricsHistory: sampler.History(), UI: web.Handler(), EnvProxy: core.NewEnvProxy(c, accounts, st),
+		AuthFailures: perMinute(cfg.AuthFailureLimit), TrustedProxies: proxies,
+		BodyTimeout: durationOr(cfg.BodyTimeout, 30*time.Second), MetricsToken: cfg.MetricsToken,
 	})
-	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: durationOr(cfg.HeaderTimeout, 10*time.Second),
+		IdleTimeout: durationOr(cfg.IdleTimeout, 2*time.Minute),
+		ErrorLog:    slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	srv.RegisterOnShutdown(api.CloseStreams)
 
 	fmt.Fprintf(e.stdout, "berth %s is running at %s (store: %s, data: %s)\n", version, url, st.Kind(), dataDir)
@@ -368,4 +378,13 @@ func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e
 		logger.Warn("drain incomplete", "err", err)
 	}
 	return nil
+}
+
+// perMinute is a limiter of n events per minute with bursts of n (nil when
+// n <= 0: off).
+func perMinute(n float64) *auth.Limiter {
+	if n <= 0 {
+		return nil
+	}
+	return auth.NewLimiter(n/60, int(n))
 }
