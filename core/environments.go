@@ -97,7 +97,9 @@ func (c *Core) applyState(env *berth.Environment, st *berth.EnvironmentState) {
 	if st.URL != "" {
 		env.VSCodeURL = st.URL
 	}
-	if st.PublicIP != "" {
+	if st.PublicIP != "" || st.ContainerGroupID != "" {
+		// A container group's IP is released on stop and may change on
+		// start: what the runtime reports replaces it, none included.
 		env.ACIPublicIP = st.PublicIP
 	}
 	if st.ContainerGroupID != "" {
@@ -276,7 +278,8 @@ func (c *Core) syncEnvironment(ctx context.Context, stored *berth.Environment) {
 	if err != nil || st == nil {
 		return
 	}
-	if st.Status == stored.Status && st.Message == stored.Message && (st.URL == "" || st.URL == stored.VSCodeURL) {
+	if st.Status == stored.Status && st.Message == stored.Message && (st.URL == "" || st.URL == stored.VSCodeURL) &&
+		(st.ContainerGroupID == "" || st.PublicIP == stored.ACIPublicIP) {
 		return
 	}
 	unlock := c.lock("env/" + stored.ID)
