@@ -92,7 +92,7 @@ func New(cfg Config) (*Runtime, error) {
 		cfg.KeyTTL = time.Minute
 	}
 	if cfg.ListTTL <= 0 {
-		cfg.ListTTL = 10 * time.Second
+		cfg.ListTTL = 30 * time.Second
 	}
 	if cfg.StateTTL <= 0 {
 		cfg.StateTTL = 2 * time.Minute

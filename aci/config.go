@@ -69,7 +69,7 @@ type Config struct {
 	OperationTimeout time.Duration
 	PollInterval     time.Duration
 	// ListTTL and StateTTL bound how long a listing of the resource group
-	// and a group's instance view answer state reads (defaults 10s and 2m):
+	// and a group's instance view answer state reads (defaults 30s and 2m):
 	// see readCache.
 	ListTTL        time.Duration
 	StateTTL       time.Duration

@@ -342,7 +342,7 @@ func (r *Runtime) stateOf(g *armcontainerinstance.ContainerGroup, n names) *bert
 		if restarts > 0 {
 			parts = append(parts, fmt.Sprintf("restarted %d times", restarts))
 		}
-		if ev := lastEvent(g); ev != "" && cs.detail == "" {
+		if ev := lastEvent(g); ev != "" {
 			parts = append(parts, ev)
 		}
 		return strings.Join(parts, ", ")
