@@ -660,4 +660,3 @@ func TestWorkloadIdentity(t *testing.T) {
 		t.Errorf("without a token file: credential %T, want managed identity", c.Credential)
 	}
 }
-
