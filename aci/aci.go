@@ -278,7 +278,9 @@ func (r *Runtime) createGroup(ctx context.Context, env *berth.Environment, n nam
 	}
 	r.log.Info("create container group", "environment", env.ID, "group", n.group, "share", n.share, "region", r.cfg.Region)
 	r.forget(n.group)
-	if _, err := r.groups.BeginCreateOrUpdate(ctx, r.cfg.ResourceGroup, n.group, spec, nil); err != nil {
+	_, err = r.groups.BeginCreateOrUpdate(ctx, r.cfg.ResourceGroup, n.group, spec, nil)
+	r.forget(n.group) // a listing taken during the PUT may lack the group
+	if err != nil {
 		if definiteFailure(err) {
 			r.undoCreate(ctx, env.ID, n, createdShare)
 		}
@@ -367,7 +369,9 @@ func (r *Runtime) startGroup(ctx context.Context, env *berth.Environment, n name
 		// is then started below (a start of a running group does nothing).
 	}
 	r.log.Info("start container group", "environment", env.ID, "group", n.group)
-	if _, err := r.groups.BeginStart(ctx, r.cfg.ResourceGroup, n.group, nil); err != nil {
+	_, err = r.groups.BeginStart(ctx, r.cfg.ResourceGroup, n.group, nil)
+	r.forget(n.group)
+	if err != nil {
 		if updated && azCode(err) != "" && isConflict(err) {
 			return nil // the update's redeploy is starting it already
 		}
@@ -379,7 +383,9 @@ func (r *Runtime) startGroup(ctx context.Context, env *berth.Environment, n name
 func (r *Runtime) stopGroup(ctx context.Context, envID, group string) error {
 	r.forget(group)
 	r.log.Info("stop container group", "environment", envID, "group", group)
-	if _, err := r.groups.Stop(ctx, r.cfg.ResourceGroup, group, nil); err != nil {
+	_, err := r.groups.Stop(ctx, r.cfg.ResourceGroup, group, nil)
+	r.forget(group)
+	if err != nil {
 		if isNotFound(err) {
 			return berth.Errorf(berth.EENVIRONMENT, "stop environment %s: container group %s does not exist (start recreates it)", envID, group)
 		}
@@ -422,7 +428,9 @@ func (r *Runtime) RestartEnvironment(ctx context.Context, env *berth.Environment
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.OperationTimeout)
 	defer cancel()
 	r.forget(n.group)
-	if _, err := r.groups.BeginRestart(ctx, r.cfg.ResourceGroup, n.group, nil); err != nil {
+	_, err = r.groups.BeginRestart(ctx, r.cfg.ResourceGroup, n.group, nil)
+	r.forget(n.group)
+	if err != nil {
 		return r.azError(err, "restart environment %s", env.ID)
 	}
 	return nil
@@ -460,6 +468,7 @@ func (r *Runtime) deleteGroup(ctx context.Context, name string) error {
 	if err == nil {
 		_, err = poller.PollUntilDone(ctx, r.pollOpts())
 	}
+	r.forget(name)
 	if isNotFound(err) {
 		return nil
 	}
