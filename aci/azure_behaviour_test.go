@@ -660,3 +660,26 @@ func TestWorkloadIdentity(t *testing.T) {
 		t.Errorf("without a token file: credential %T, want managed identity", c.Credential)
 	}
 }
+
+// TestTargetSettingsFromEnv: the settings this issue added come from Dev8-style
+// variables too, and a DNS label scope Azure does not know is refused.
+func TestTargetSettingsFromEnv(t *testing.T) {
+	env := map[string]string{"AZURE_SUBSCRIPTION_ID": "s", "AZURE_REGION": "eastus", "AZURE_RESOURCE_GROUP": "rg",
+		"AZURE_STORAGE_ACCOUNT": "st", "AZURE_STORAGE_RESOURCE_GROUP_EASTUS": "rg-storage", "AZURE_DNS_LABEL_SCOPE": "SubscriptionReuse",
+		"BERTH_INSTALLATION_ID": "inst-1"}
+	cfgs, err := ConfigsFromEnv(func(k string) string { return env[k] })
+	if err != nil || len(cfgs) != 1 {
+		t.Fatalf("%d targets, %v", len(cfgs), err)
+	}
+	c := cfgs[0]
+	if c.StorageResourceGroup != "rg-storage" || c.DNSLabelScope != "SubscriptionReuse" || c.InstallationID != "inst-1" {
+		t.Errorf("config = %+v", c)
+	}
+	if _, err := New(c); err != nil {
+		t.Error(err)
+	}
+	c.DNSLabelScope = "Everyone"
+	if _, err := New(c); err == nil || !strings.Contains(err.Error(), "dnsLabelScope") {
+		t.Errorf("an unknown DNS label scope: %v", err)
+	}
+}

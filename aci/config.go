@@ -63,9 +63,11 @@ type Config struct {
 	AgentBaseURL  string
 	Credential    azcore.TokenCredential
 	ClientOptions *arm.ClientOptions
-	// OperationTimeout bounds each long-running operation (create, start,
-	// delete), polling included (default 10m). PollInterval is the pause
-	// between polls when Azure names none (default 5s).
+	// OperationTimeout bounds what berth waits for Azure: the requests of a
+	// create or start (sent on berth's own context, so that a caller who
+	// leaves does not cut them short; the pull that follows is watched by
+	// the sync loop), and a delete with its polling (default 10m).
+	// PollInterval is the pause between polls when Azure names none (default 5s).
 	OperationTimeout time.Duration
 	PollInterval     time.Duration
 	// ListTTL and StateTTL bound how long a listing of the resource group
