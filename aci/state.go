@@ -217,7 +217,9 @@ func (r *Runtime) fresh(v cachedView, lg *armcontainerinstance.ContainerGroup) b
 		return true // a failed group stays failed until berth replaces it
 	}
 	switch r.stateOf(v.g, names{}).Status {
-	case berth.EnvRunning, berth.EnvStopped:
+	case berth.EnvStopped:
+		return age < r.cfg.StateTTL
+	case berth.EnvRunning:
 		if _, _, exited := containerState(v.g); !exited {
 			return age < r.cfg.StateTTL
 		}
