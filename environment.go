@@ -44,12 +44,25 @@ type EnvSecrets struct {
 	AnthropicAPIKey    string `json:"anthropicApiKey,omitempty"`
 	OpenAIAPIKey       string `json:"openaiApiKey,omitempty"`
 	GeminiAPIKey       string `json:"geminiApiKey,omitempty"`
+	// Extra are the request's own credentials (`secrets`, as services have):
+	// environment variables that runtimes keep secret (DATABASE_URL, a DSN,
+	// NPM_AUTH…) whatever their name.
+	Extra map[string]string `json:"secrets,omitempty"`
+}
+
+// IsZero says whether no secret is set.
+func (s EnvSecrets) IsZero() bool {
+	return s.GithubToken == "" && s.SSHPublicKey == "" && s.CodeServerPassword == "" && s.AnthropicAPIKey == "" &&
+		s.OpenAIAPIKey == "" && s.GeminiAPIKey == "" && len(s.Extra) == 0
 }
 
 // EnvVars returns the secrets as the environment variables a workspace reads.
 // Empty values are left out.
 func (s EnvSecrets) EnvVars() map[string]string {
 	m := map[string]string{}
+	for k, v := range s.Extra {
+		m[k] = v
+	}
 	add := func(k, v string) {
 		if v != "" {
 			m[k] = v
@@ -69,6 +82,11 @@ func (s EnvSecrets) EnvVars() map[string]string {
 func (s EnvSecrets) Values() []string {
 	var out []string
 	for _, v := range []string{s.GithubToken, s.SSHPublicKey, s.CodeServerPassword, s.AnthropicAPIKey, s.OpenAIAPIKey, s.GeminiAPIKey} {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	for _, v := range s.Extra {
 		if v != "" {
 			out = append(out, v)
 		}

@@ -270,6 +270,17 @@ func (r *CreateEnvironmentRequest) Normalize() error {
 	if err := ValidateEnv("env", r.Env); err != nil {
 		return err
 	}
+	for k, v := range r.Extra {
+		if err := ValidateEnvName("secrets", k); err != nil {
+			return err
+		}
+		if strings.IndexByte(v, 0) >= 0 {
+			return Invalid("secrets", "value of %s contains a NUL byte", k)
+		}
+		if _, dup := r.Env[k]; dup {
+			return Invalid("secrets", "%s is also set in env", k)
+		}
+	}
 	if r.AutoStopMinutes < 0 || r.AutoStopMinutes > 7*24*60 {
 		return Invalid("autoStopMinutes", "must be between 0 (never) and %d", 7*24*60)
 	}

@@ -25,7 +25,9 @@ func (e *Environment) WorkspaceVars(workspacePath, agentBaseURL string) (plain, 
 	add("AGENT_BASE_URL", agentBaseURL)
 	secret = e.Secrets.EnvVars()
 	for k, v := range e.Env {
-		if IsSecretName(k) {
+		// The request's secrets say what is secret; the name and shape
+		// rules are a safety net for a credential put in env by mistake.
+		if IsSecretName(k) || IsSecretValue(v) {
 			secret[k] = v
 		} else {
 			plain[k] = v
@@ -41,12 +43,39 @@ func (e *Environment) WorkspaceVars(workspacePath, agentBaseURL string) (plain, 
 // anything named like a token, key or password.
 func IsSecretName(k string) bool {
 	u := strings.ToUpper(k)
-	for _, s := range []string{"TOKEN", "SECRET", "PASSWORD", "PASSWD", "API_KEY", "APIKEY", "PRIVATE_KEY", "CREDENTIAL"} {
+	for _, s := range []string{"TOKEN", "SECRET", "PASSWORD", "PASSWD", "API_KEY", "APIKEY", "PRIVATE_KEY", "CREDENTIAL",
+		"DATABASE_URL", "CONNECTION_STRING", "CONNECTIONSTRING"} {
 		if strings.Contains(u, s) {
 			return true
 		}
 	}
+	// Whole words only: PAT is a word of GH_PAT, not of PATH.
+	for _, w := range strings.FieldsFunc(u, func(r rune) bool { return r == '_' || r == '-' || r == '.' }) {
+		switch w {
+		case "DSN", "AUTH", "PAT", "PWD", "PASS", "KEY", "CREDS", "COOKIE", "SESSION", "SAS":
+			return true
+		}
+	}
 	return false
+}
+
+// IsSecretValue says whether a value looks like a credential whatever its
+// name: a URL with a password in it (postgres://user:pw@host/db).
+func IsSecretValue(v string) bool {
+	scheme, rest, ok := strings.Cut(v, "://")
+	if !ok || scheme == "" || strings.ContainsAny(scheme, " /") {
+		return false
+	}
+	host, _, _ := strings.Cut(rest, "/")
+	userinfo, _, ok := strings.Cut(host, "@")
+	if !ok {
+		userinfo, _, ok = strings.Cut(rest, "@") // a password may hold a '/'
+		if !ok {
+			return false
+		}
+	}
+	_, pw, ok := strings.Cut(userinfo, ":")
+	return ok && pw != ""
 }
 
 // WorkspaceImage picks the workspace image of e on a target: a baseImage

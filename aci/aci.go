@@ -6,6 +6,8 @@ package aci
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -41,6 +43,11 @@ type Runtime struct {
 
 	keyMu      sync.Mutex
 	storageKey string
+	keyRead    time.Time
+
+	cache    readCache
+	removing map[string]bool // failed groups being removed (under cache.mu)
+	bg       sync.WaitGroup
 
 	orphanMu   sync.Mutex
 	orphanSeen map[string]time.Time // "type/id" → first seen orphaned
@@ -81,6 +88,24 @@ func New(cfg Config) (*Runtime, error) {
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 5 * time.Second
 	}
+	if cfg.KeyTTL <= 0 {
+		cfg.KeyTTL = time.Minute
+	}
+	if cfg.ListTTL <= 0 {
+		cfg.ListTTL = 30 * time.Second
+	}
+	if cfg.StateTTL <= 0 {
+		cfg.StateTTL = 2 * time.Minute
+	}
+	if cfg.DNSLabelScope == "" {
+		cfg.DNSLabelScope = string(armcontainerinstance.DNSNameLabelReusePolicyTenantReuse)
+	}
+	if !validScope(cfg.DNSLabelScope) {
+		return nil, fmt.Errorf("aci target %s: dnsLabelScope: %q is not one of TenantReuse, SubscriptionReuse, ResourceGroupReuse, Noreuse, Unsecure", cfg.Name, cfg.DNSLabelScope)
+	}
+	if cfg.SSHPort == 0 {
+		cfg.SSHPort = 2222
+	}
 	if cfg.OrphanGrace <= 0 {
 		cfg.OrphanGrace = time.Hour
 	}
@@ -95,6 +120,7 @@ func New(cfg Config) (*Runtime, error) {
 		NoServices: berth.NoServices{Target: cfg.Name},
 		cfg:        cfg, log: cfg.Logger, now: cfg.Now,
 		locks: map[string]*envLock{}, orphanSeen: map[string]time.Time{},
+		cache: readCache{views: map[string]cachedView{}},
 	}
 	var err error
 	if r.groups, err = armcontainerinstance.NewContainerGroupsClient(cfg.SubscriptionID, cfg.Credential, opts); err != nil {
@@ -110,6 +136,15 @@ func New(cfg Config) (*Runtime, error) {
 		return nil, fmt.Errorf("aci target %s: storage accounts client: %w", cfg.Name, err)
 	}
 	return r, nil
+}
+
+func validScope(s string) bool {
+	for _, p := range armcontainerinstance.PossibleDNSNameLabelReusePolicyValues() {
+		if string(p) == s {
+			return true
+		}
+	}
+	return false
 }
 
 // clientOptions copies the caller's options and sets the retry policy when
@@ -182,8 +217,12 @@ func (r *Runtime) pollOpts() *runtime.PollUntilDoneOptions {
 }
 
 // ApplyEnvironment creates the environment's share and container group, or
-// finds them from an earlier attempt, and leaves the group running (or
-// stopped when env.Stopped).
+// finds them from an earlier attempt, and converges the group's run state
+// (stopped when env.Stopped). A create returns as soon as Azure accepted the
+// group's PUT, with status CREATING: the image pull that follows can take
+// many minutes, longer than any HTTP caller waits. The sync loop reads the
+// group until it runs (or failed), so a create survives a restart of berth
+// because its progress is kept by Azure, not by this process.
 func (r *Runtime) ApplyEnvironment(ctx context.Context, env *berth.Environment) (*berth.EnvironmentState, error) {
 	n, err := r.namesFor(env.ID)
 	if err != nil {
@@ -195,11 +234,8 @@ func (r *Runtime) ApplyEnvironment(ctx context.Context, env *berth.Environment) 
 	if err != nil {
 		return nil, r.azError(err, "create environment %s: read container group %s", env.ID, n.group)
 	}
-	if g != nil && !strings.EqualFold(deref(g.Properties.ProvisioningState), "Failed") {
-		if err := r.converge(ctx, env, n, g); err != nil {
-			return nil, err
-		}
-		return r.state(ctx, env, n)
+	if g != nil && !isFailed(g) {
+		return r.converge(ctx, env, n, g)
 	}
 	if g != nil {
 		// A failed group is replaced: a retry must be able to succeed.
@@ -208,44 +244,66 @@ func (r *Runtime) ApplyEnvironment(ctx context.Context, env *berth.Environment) 
 			return nil, r.azError(err, "create environment %s: remove failed container group %s", env.ID, n.group)
 		}
 	}
-	spec, err := r.groupSpec(env, n)
-	if err != nil {
+	if env.Stopped {
+		// Nothing to run: start creates the group when it is wanted.
+		return &berth.EnvironmentState{Status: berth.EnvStopped, ContainerGroupID: n.group, FileShareName: n.share}, nil
+	}
+	if err := r.createGroup(ctx, env, n); err != nil {
 		return nil, err
 	}
-	createdShare, err := r.ensureShare(ctx, env, n)
-	if err != nil {
-		return nil, r.azError(err, "create environment %s: create file share %s", env.ID, n.share)
-	}
-	key, err := r.accountKey(ctx)
-	if err != nil {
-		return nil, r.azError(err, "create environment %s: read key of storage account %s", env.ID, r.cfg.StorageAccount)
-	}
-	spec.Properties.Volumes[0].AzureFile.StorageAccountKey = &key
-	r.log.Info("create container group", "environment", env.ID, "group", n.group, "share", n.share, "region", r.cfg.Region)
-	if err := r.createGroup(ctx, n.group, spec); err != nil {
-		r.undoCreate(ctx, env.ID, n, createdShare)
-		return nil, r.azError(err, "create environment %s: create container group %s", env.ID, n.group)
-	}
-	if env.Stopped {
-		if _, err := r.groups.Stop(ctx, r.cfg.ResourceGroup, n.group, nil); err != nil {
-			return nil, r.azError(err, "create environment %s: stop container group %s", env.ID, n.group)
-		}
-	}
-	return r.state(ctx, env, n)
+	return &berth.EnvironmentState{Status: berth.EnvCreating, ContainerGroupID: n.group, FileShareName: n.share}, nil
 }
 
-func (r *Runtime) createGroup(ctx context.Context, name string, spec armcontainerinstance.ContainerGroup) error {
-	ctx, cancel := r.opContext(ctx)
+// createGroup makes the share (unless an earlier attempt did) and sends the
+// group's PUT. It runs on berth's own deadline, not the caller's: a caller
+// that stops waiting must not cut a create in half. Only an answer in which
+// Azure refuses the group for good removes what this attempt made; a timeout
+// or a transient error leaves the group for the sync loop to judge.
+func (r *Runtime) createGroup(ctx context.Context, env *berth.Environment, n names) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.OperationTimeout)
 	defer cancel()
-	poller, err := r.groups.BeginCreateOrUpdate(ctx, r.cfg.ResourceGroup, name, spec, nil)
+	spec, err := r.groupSpec(env, n)
 	if err != nil {
 		return err
 	}
-	_, err = poller.PollUntilDone(ctx, r.pollOpts())
-	return err
+	if err := r.checkQuota(ctx, env); err != nil {
+		return err
+	}
+	createdShare, err := r.ensureShare(ctx, env, n)
+	if err != nil {
+		return r.azError(err, "create environment %s: create file share %s", env.ID, n.share)
+	}
+	if err := r.setVolumeKey(ctx, &spec); err != nil {
+		return r.azError(err, "create environment %s: read key of storage account %s", env.ID, r.cfg.StorageAccount)
+	}
+	r.log.Info("create container group", "environment", env.ID, "group", n.group, "share", n.share, "region", r.cfg.Region)
+	r.forget(n.group)
+	_, err = r.groups.BeginCreateOrUpdate(ctx, r.cfg.ResourceGroup, n.group, spec, nil)
+	r.forget(n.group) // a listing taken during the PUT may lack the group
+	if err != nil {
+		if definiteFailure(err) {
+			r.undoCreate(ctx, env.ID, n, createdShare)
+		}
+		return r.azError(err, "create environment %s: create container group %s", env.ID, n.group)
+	}
+	return nil
 }
 
-// undoCreate removes what a failed create made: the group (Azure may have
+// definiteFailure says whether Azure refused a request for good: a 4xx
+// other than throttling, a timeout or a conflict with work in progress.
+func definiteFailure(err error) bool {
+	var re *azcore.ResponseError
+	if !errors.As(err, &re) {
+		return false
+	}
+	switch re.StatusCode {
+	case http.StatusRequestTimeout, http.StatusConflict, http.StatusTooManyRequests:
+		return false
+	}
+	return re.StatusCode >= 400 && re.StatusCode < 500
+}
+
+// undoCreate removes what a refused create made: the group (Azure may have
 // kept a half-made one) and the share when this attempt created it. It runs
 // on its own deadline so that a cancelled request still cleans up.
 func (r *Runtime) undoCreate(ctx context.Context, envID string, n names, share bool) {
@@ -262,60 +320,92 @@ func (r *Runtime) undoCreate(ctx context.Context, envID string, n names, share b
 	}
 }
 
-// converge brings an existing group to the desired run state.
-func (r *Runtime) converge(ctx context.Context, env *berth.Environment, n names, g *armcontainerinstance.ContainerGroup) error {
+// converge brings an existing group to the desired run state and reports
+// the state it is then in.
+func (r *Runtime) converge(ctx context.Context, env *berth.Environment, n names, g *armcontainerinstance.ContainerGroup) (*berth.EnvironmentState, error) {
 	st := strings.ToLower(instanceState(g))
 	switch {
-	case env.Stopped && st != "stopped":
-		if _, err := r.groups.Stop(ctx, r.cfg.ResourceGroup, n.group, nil); err != nil {
-			return r.azError(err, "stop environment %s", env.ID)
+	case env.Stopped && st != "stopped" && strings.EqualFold(deref(g.Properties.ProvisioningState), "Succeeded"):
+		if err := r.stopGroup(ctx, env.ID, n.group); err != nil {
+			return nil, err
 		}
+		return &berth.EnvironmentState{Status: berth.EnvStopped, ContainerGroupID: n.group, FileShareName: n.share, URL: r.stateOf(g, n).URL}, nil
 	case !env.Stopped && st == "stopped":
-		return r.startGroup(ctx, env.ID, n.group)
+		if err := r.startGroup(ctx, env, n, g); err != nil {
+			return nil, err
+		}
+		return &berth.EnvironmentState{Status: berth.EnvStarting, ContainerGroupID: n.group, FileShareName: n.share, URL: r.stateOf(g, n).URL}, nil
+	}
+	return r.stateOf(g, n), nil
+}
+
+// startGroup starts a stopped group and returns once Azure accepted it (the
+// sync loop sees it run). When the storage key changed since the group was
+// written (a rotation), the group is written again with the current key
+// first: a stopped group keeps the key it was created with, and cannot mount
+// its share with a rotated one.
+func (r *Runtime) startGroup(ctx context.Context, env *berth.Environment, n names, g *armcontainerinstance.ContainerGroup) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.OperationTimeout)
+	defer cancel()
+	key, err := r.accountKey(ctx)
+	if err != nil {
+		return r.azError(err, "start environment %s: read key of storage account %s", env.ID, r.cfg.StorageAccount)
+	}
+	r.forget(n.group)
+	updated := false
+	if deref(g.Tags[tagKeyID]) != keyID(key) {
+		updated = true
+		spec, err := r.groupSpec(env, n)
+		if err != nil {
+			return err
+		}
+		spec.Properties.Volumes[0].AzureFile.StorageAccountKey = &key
+		spec.Tags[tagKeyID] = to.Ptr(keyID(key))
+		r.log.Info("update storage key of container group", "environment", env.ID, "group", n.group)
+		if _, err := r.groups.BeginCreateOrUpdate(ctx, r.cfg.ResourceGroup, n.group, spec, nil); err != nil {
+			return r.azError(err, "start environment %s: update volume credentials of container group %s", env.ID, n.group)
+		}
+		// Azure redeploys a group whose properties changed; a stopped one
+		// is then started below (a start of a running group does nothing).
+	}
+	r.log.Info("start container group", "environment", env.ID, "group", n.group)
+	_, err = r.groups.BeginStart(ctx, r.cfg.ResourceGroup, n.group, nil)
+	r.forget(n.group)
+	if err != nil {
+		if updated && azCode(err) != "" && isConflict(err) {
+			return nil // the update's redeploy is starting it already
+		}
+		return r.azError(err, "start environment %s", env.ID)
 	}
 	return nil
 }
 
-func (r *Runtime) startGroup(ctx context.Context, envID, group string) error {
-	ctx, cancel := r.opContext(ctx)
-	defer cancel()
-	poller, err := r.groups.BeginStart(ctx, r.cfg.ResourceGroup, group, nil)
-	if err == nil {
-		_, err = poller.PollUntilDone(ctx, r.pollOpts())
-	}
+func (r *Runtime) stopGroup(ctx context.Context, envID, group string) error {
+	r.forget(group)
+	r.log.Info("stop container group", "environment", envID, "group", group)
+	_, err := r.groups.Stop(ctx, r.cfg.ResourceGroup, group, nil)
+	r.forget(group)
 	if err != nil {
-		return r.azError(err, "start environment %s", envID)
+		if isNotFound(err) {
+			return berth.Errorf(berth.EENVIRONMENT, "stop environment %s: container group %s does not exist (start recreates it)", envID, group)
+		}
+		return r.azError(err, "stop environment %s", envID)
 	}
 	return nil
 }
 
 // StartEnvironment starts the container group; a group lost to a crash
-// mid-create is created again (its share is reused).
+// mid-create, or one that failed, is created again (its share is reused).
+// It returns once Azure accepted the start.
 func (r *Runtime) StartEnvironment(ctx context.Context, env *berth.Environment) error {
-	n, err := r.namesFor(env.ID)
-	if err != nil {
-		return err
-	}
-	unlock := r.lock(env.ID)
-	g, err := r.getGroup(ctx, n.group)
-	unlock()
-	if err != nil {
-		return r.azError(err, "start environment %s", env.ID)
-	}
-	if g == nil || strings.EqualFold(deref(g.Properties.ProvisioningState), "Failed") {
-		cp := *env
-		cp.Stopped = false
-		_, err := r.ApplyEnvironment(ctx, &cp)
-		return err
-	}
-	unlock = r.lock(env.ID)
-	defer unlock()
-	r.log.Info("start container group", "environment", env.ID, "group", n.group)
-	return r.startGroup(ctx, env.ID, n.group)
+	cp := *env
+	cp.Stopped = false
+	_, err := r.ApplyEnvironment(ctx, &cp)
+	return err
 }
 
 // StopEnvironment stops (deallocates) the container group; billing of its
-// CPU and memory stops, the share is kept.
+// CPU and memory stops and its public IP is released; the share is kept.
 func (r *Runtime) StopEnvironment(ctx context.Context, env *berth.Environment) error {
 	n, err := r.namesFor(env.ID)
 	if err != nil {
@@ -323,17 +413,11 @@ func (r *Runtime) StopEnvironment(ctx context.Context, env *berth.Environment) e
 	}
 	unlock := r.lock(env.ID)
 	defer unlock()
-	r.log.Info("stop container group", "environment", env.ID, "group", n.group)
-	if _, err := r.groups.Stop(ctx, r.cfg.ResourceGroup, n.group, nil); err != nil {
-		if isNotFound(err) {
-			return berth.Errorf(berth.EENVIRONMENT, "stop environment %s: container group %s does not exist (start recreates it)", env.ID, n.group)
-		}
-		return r.azError(err, "stop environment %s", env.ID)
-	}
-	return nil
+	return r.stopGroup(ctx, env.ID, n.group)
 }
 
-// RestartEnvironment restarts the group's containers in place.
+// RestartEnvironment restarts the group's containers in place and returns
+// once Azure accepted it.
 func (r *Runtime) RestartEnvironment(ctx context.Context, env *berth.Environment) error {
 	n, err := r.namesFor(env.ID)
 	if err != nil {
@@ -341,12 +425,11 @@ func (r *Runtime) RestartEnvironment(ctx context.Context, env *berth.Environment
 	}
 	unlock := r.lock(env.ID)
 	defer unlock()
-	ctx, cancel := r.opContext(ctx)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.OperationTimeout)
 	defer cancel()
-	poller, err := r.groups.BeginRestart(ctx, r.cfg.ResourceGroup, n.group, nil)
-	if err == nil {
-		_, err = poller.PollUntilDone(ctx, r.pollOpts())
-	}
+	r.forget(n.group)
+	_, err = r.groups.BeginRestart(ctx, r.cfg.ResourceGroup, n.group, nil)
+	r.forget(n.group)
 	if err != nil {
 		return r.azError(err, "restart environment %s", env.ID)
 	}
@@ -375,157 +458,51 @@ func (r *Runtime) DeleteEnvironment(ctx context.Context, env *berth.Environment,
 	return nil
 }
 
+// deleteGroup removes a group and waits until Azure has (its share is
+// mounted until then).
 func (r *Runtime) deleteGroup(ctx context.Context, name string) error {
+	r.forget(name)
 	ctx, cancel := r.opContext(ctx)
 	defer cancel()
 	poller, err := r.groups.BeginDelete(ctx, r.cfg.ResourceGroup, name, nil)
 	if err == nil {
 		_, err = poller.PollUntilDone(ctx, r.pollOpts())
 	}
+	r.forget(name)
 	if isNotFound(err) {
 		return nil
 	}
 	return err
 }
 
+// deleteShare removes a share. With soft delete on the storage account
+// (Azure's default for new accounts) the share is kept, and billed, for the
+// account's retention (7 days by default) before Azure purges it; berth
+// cannot purge it sooner. Snapshots go with it; leased ones (Azure Backup
+// holds a lease on its snapshots) only with Config.DeleteLeasedSnapshots,
+// else Azure refuses and the error says so.
 func (r *Runtime) deleteShare(ctx context.Context, name string) error {
-	_, err := r.shares.Delete(ctx, r.cfg.ResourceGroup, r.cfg.StorageAccount, name, nil)
+	opts := &armstorage.FileSharesClientDeleteOptions{}
+	if r.cfg.DeleteLeasedSnapshots {
+		opts.Include = to.Ptr("leased-snapshots")
+	}
+	_, err := r.shares.Delete(ctx, r.storageRG(), r.cfg.StorageAccount, name, opts)
 	if isNotFound(err) {
 		return nil
 	}
+	if azCode(err) == "DeleteShareWhenSnapshotLeased" {
+		return berth.Wrap(err, berth.ECONFLICT, "file share %s has snapshots leased by a backup (Azure Backup): remove the backup protection, or set deleteLeasedSnapshots on the target to delete them with the share", name)
+	}
+	if err == nil {
+		r.log.Info("file share deleted; with soft delete on the storage account Azure keeps (and bills) it for the retention period", "share", name)
+	}
 	return err
-}
-
-// EnvironmentState reads the group. A group that does not exist is
-// NOT_FOUND, so that a reader never overwrites a create in progress.
-func (r *Runtime) EnvironmentState(ctx context.Context, env *berth.Environment) (*berth.EnvironmentState, error) {
-	n, err := r.namesFor(env.ID)
-	if err != nil {
-		return nil, err
-	}
-	return r.state(ctx, env, n)
-}
-
-func (r *Runtime) state(ctx context.Context, env *berth.Environment, n names) (*berth.EnvironmentState, error) {
-	g, err := r.getGroup(ctx, n.group)
-	if err != nil {
-		return nil, r.azError(err, "read environment %s", env.ID)
-	}
-	if g == nil {
-		return nil, berth.Errorf(berth.ENOTFOUND, "environment %s: container group %s not found on target %s", env.ID, n.group, r.cfg.Name)
-	}
-	return r.stateOf(g, n), nil
-}
-
-func (r *Runtime) getGroup(ctx context.Context, name string) (*armcontainerinstance.ContainerGroup, error) {
-	resp, err := r.groups.Get(ctx, r.cfg.ResourceGroup, name, nil)
-	if isNotFound(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if resp.Properties == nil {
-		resp.Properties = &armcontainerinstance.ContainerGroupPropertiesProperties{}
-	}
-	return &resp.ContainerGroup, nil
-}
-
-// stateOf maps provisioningState and instanceView.state to Dev8's statuses,
-// keeping Azure's reason in Message.
-func (r *Runtime) stateOf(g *armcontainerinstance.ContainerGroup, n names) *berth.EnvironmentState {
-	p := g.Properties
-	st := &berth.EnvironmentState{ContainerGroupID: n.group, FileShareName: n.share}
-	if ip := p.IPAddress; ip != nil {
-		st.PublicIP = deref(ip.IP)
-		if fqdn := deref(ip.Fqdn); fqdn != "" {
-			st.URL = fmt.Sprintf("http://%s:%d", fqdn, r.cfg.IDEPort)
-		}
-	}
-	prov, inst := strings.ToLower(deref(p.ProvisioningState)), strings.ToLower(instanceState(g))
-	cstate, detail := containerState(g)
-	reason := func() string {
-		parts := []string{"provisioningState " + deref(p.ProvisioningState)}
-		if inst != "" {
-			parts = append(parts, "state "+instanceState(g))
-		}
-		if detail != "" {
-			parts = append(parts, "container "+detail)
-		} else if ev := lastEvent(g); ev != "" {
-			parts = append(parts, ev)
-		}
-		return strings.Join(parts, ", ")
-	}
-	switch prov {
-	case "failed", "unhealthy":
-		st.Status, st.Message = berth.EnvError, reason()
-	case "creating", "accepted":
-		st.Status = berth.EnvCreating
-	case "pending", "starting", "updating", "repairing":
-		st.Status = berth.EnvStarting
-	case "deleting":
-		st.Status = berth.EnvDeleting
-	default: // succeeded
-		switch inst {
-		case "running":
-			st.Status = berth.EnvRunning
-			switch cstate {
-			case "waiting":
-				st.Status, st.Message = berth.EnvStarting, reason()
-			case "terminated":
-				st.Status, st.Message = berth.EnvError, reason()
-			}
-		case "stopped":
-			st.Status = berth.EnvStopped
-		case "stopping":
-			st.Status = berth.EnvStopping
-		case "failed", "terminated":
-			st.Status, st.Message = berth.EnvError, reason()
-		default: // pending, starting, restarting, or no instance view yet
-			st.Status = berth.EnvStarting
-		}
-	}
-	return st
-}
-
-func instanceState(g *armcontainerinstance.ContainerGroup) string {
-	if g.Properties == nil || g.Properties.InstanceView == nil {
-		return ""
-	}
-	return deref(g.Properties.InstanceView.State)
-}
-
-func containerState(g *armcontainerinstance.ContainerGroup) (state, detail string) {
-	for _, c := range g.Properties.Containers {
-		if c == nil || c.Properties == nil || c.Properties.InstanceView == nil || c.Properties.InstanceView.CurrentState == nil {
-			continue
-		}
-		cs := c.Properties.InstanceView.CurrentState
-		state = strings.ToLower(deref(cs.State))
-		detail = deref(cs.State)
-		if d := deref(cs.DetailStatus); d != "" {
-			detail += " (" + d + ")"
-		}
-		return state, detail
-	}
-	return "", ""
-}
-
-func lastEvent(g *armcontainerinstance.ContainerGroup) string {
-	if g.Properties.InstanceView == nil || len(g.Properties.InstanceView.Events) == 0 {
-		return ""
-	}
-	ev := g.Properties.InstanceView.Events[len(g.Properties.InstanceView.Events)-1]
-	if ev == nil {
-		return ""
-	}
-	return strings.TrimSpace(deref(ev.Name) + ": " + deref(ev.Message))
 }
 
 // ensureShare creates the workspace share unless an earlier attempt did.
 // It reports whether this call created it.
 func (r *Runtime) ensureShare(ctx context.Context, env *berth.Environment, n names) (bool, error) {
-	_, err := r.shares.Get(ctx, r.cfg.ResourceGroup, r.cfg.StorageAccount, n.share, nil)
+	_, err := r.shares.Get(ctx, r.storageRG(), r.cfg.StorageAccount, n.share, nil)
 	if err == nil {
 		r.log.Info("reuse file share", "environment", env.ID, "share", n.share)
 		return false, nil
@@ -537,45 +514,88 @@ func (r *Runtime) ensureShare(ctx context.Context, env *berth.Environment, n nam
 	if quota <= 0 {
 		quota = berth.DefaultStorageGB
 	}
-	share := armstorage.FileShare{FileShareProperties: &armstorage.FileShareProperties{
-		ShareQuota: &quota,
-		Metadata: map[string]*string{
-			metaManagedBy: to.Ptr(managedByValue), metaKind: to.Ptr(kindValue),
-			metaID: to.Ptr(env.ID), metaOwner: to.Ptr(env.UserID),
-		},
-	}}
+	meta := map[string]*string{
+		metaManagedBy: to.Ptr(managedByValue), metaKind: to.Ptr(kindValue),
+		metaID: to.Ptr(env.ID), metaOwner: to.Ptr(env.UserID),
+	}
+	if r.cfg.InstallationID != "" {
+		meta[metaInstallation] = to.Ptr(r.cfg.InstallationID)
+	}
+	share := armstorage.FileShare{FileShareProperties: &armstorage.FileShareProperties{ShareQuota: &quota, Metadata: meta}}
 	r.log.Info("create file share", "environment", env.ID, "share", n.share, "quotaGB", quota)
-	if _, err := r.shares.Create(ctx, r.cfg.ResourceGroup, r.cfg.StorageAccount, n.share, share, nil); err != nil {
-		var re *azcore.ResponseError
-		if errors.As(err, &re) && re.StatusCode == http.StatusConflict {
+	if _, err := r.shares.Create(ctx, r.storageRG(), r.cfg.StorageAccount, n.share, share, nil); err != nil {
+		switch azCode(err) {
+		case "ShareAlreadyExists":
 			return false, nil // a concurrent create won; the share is there
+		case "ShareBeingDeleted":
+			// Not there, and not creatable until Azure finished deleting it.
+			return false, berth.Wrap(err, berth.EUNAVAILABLE, "file share %s is still being deleted by Azure; retry in a minute", n.share)
 		}
 		return false, err
 	}
 	return true, nil
 }
 
-// accountKey is AZURE_STORAGE_KEY, or the account's first key, read once.
+// checkQuota refuses a share size the storage account cannot provision:
+// premium (FileStorage) accounts provision at least 100 GiB per share.
+func (r *Runtime) checkQuota(ctx context.Context, env *berth.Environment) error {
+	if !r.cfg.PremiumStorage {
+		return nil
+	}
+	if gb := env.StorageGB; gb > 0 && gb < 100 {
+		return berth.Invalid("storageGB", "target %s keeps workspaces on a premium storage account, whose shares are at least 100 GiB (asked %d)", r.cfg.Name, gb)
+	}
+	return nil
+}
+
+// accountKey is AZURE_STORAGE_KEY, or the account's first key, read again
+// once KeyTTL has passed so that a rotated key is picked up.
 func (r *Runtime) accountKey(ctx context.Context) (string, error) {
 	if r.cfg.StorageKey != "" {
 		return r.cfg.StorageKey, nil
 	}
 	r.keyMu.Lock()
 	defer r.keyMu.Unlock()
-	if r.storageKey != "" {
+	if r.storageKey != "" && r.now().Sub(r.keyRead) < r.cfg.KeyTTL {
 		return r.storageKey, nil
 	}
-	resp, err := r.accounts.ListKeys(ctx, r.cfg.ResourceGroup, r.cfg.StorageAccount, nil)
+	resp, err := r.accounts.ListKeys(ctx, r.storageRG(), r.cfg.StorageAccount, nil)
 	if err != nil {
 		return "", err
 	}
 	for _, k := range resp.Keys {
 		if k != nil && deref(k.Value) != "" {
-			r.storageKey = *k.Value
+			r.storageKey, r.keyRead = *k.Value, r.now()
 			return r.storageKey, nil
 		}
 	}
 	return "", fmt.Errorf("storage account %s listed no key", r.cfg.StorageAccount)
+}
+
+// setVolumeKey puts the current storage key into spec, and its fingerprint
+// into a tag so that a later start can tell that the key was rotated.
+func (r *Runtime) setVolumeKey(ctx context.Context, spec *armcontainerinstance.ContainerGroup) error {
+	key, err := r.accountKey(ctx)
+	if err != nil {
+		return err
+	}
+	spec.Properties.Volumes[0].AzureFile.StorageAccountKey = &key
+	spec.Tags[tagKeyID] = to.Ptr(keyID(key))
+	return nil
+}
+
+// keyID is a fingerprint of a storage key: 48 bits of its SHA-256, which
+// tells keys apart and says nothing of the key.
+func keyID(key string) string {
+	sum := sha256.Sum256([]byte("berth storage key\x00" + key))
+	return hex.EncodeToString(sum[:6])
+}
+
+func (r *Runtime) storageRG() string {
+	if r.cfg.StorageResourceGroup != "" {
+		return r.cfg.StorageResourceGroup
+	}
+	return r.cfg.ResourceGroup
 }
 
 // groupSpec is the container group of env, without the storage key.
@@ -591,13 +611,26 @@ func (r *Runtime) groupSpec(env *berth.Environment, n names) (armcontainerinstan
 	if mem <= 0 {
 		mem = berth.DefaultMemoryGB
 	}
-	port := &armcontainerinstance.ContainerPort{Port: to.Ptr(r.cfg.IDEPort), Protocol: to.Ptr(armcontainerinstance.ContainerNetworkProtocolTCP)}
+	ports := []int32{r.cfg.IDEPort}
+	if env.Secrets.SSHPublicKey != "" && r.cfg.SSHPort > 0 && r.cfg.SSHPort != r.cfg.IDEPort {
+		ports = append(ports, r.cfg.SSHPort) // Dev8 reports SSH activity: the workspace's sshd must be reachable
+	}
+	var cports []*armcontainerinstance.ContainerPort
+	var gports []*armcontainerinstance.Port
+	for _, p := range ports {
+		cports = append(cports, &armcontainerinstance.ContainerPort{Port: to.Ptr(p), Protocol: to.Ptr(armcontainerinstance.ContainerNetworkProtocolTCP)})
+		gports = append(gports, &armcontainerinstance.Port{Port: to.Ptr(p), Protocol: to.Ptr(armcontainerinstance.ContainerGroupNetworkProtocolTCP)})
+	}
+	tags := map[string]*string{
+		tagManagedBy: to.Ptr(managedByValue), tagKind: to.Ptr(kindValue),
+		tagID: to.Ptr(env.ID), tagOwner: to.Ptr(env.UserID),
+	}
+	if r.cfg.InstallationID != "" {
+		tags[tagInstallation] = to.Ptr(r.cfg.InstallationID)
+	}
 	g := armcontainerinstance.ContainerGroup{
 		Location: to.Ptr(r.cfg.Region),
-		Tags: map[string]*string{
-			tagManagedBy: to.Ptr(managedByValue), tagKind: to.Ptr(kindValue),
-			tagID: to.Ptr(env.ID), tagOwner: to.Ptr(env.UserID),
-		},
+		Tags:     tags,
 		Properties: &armcontainerinstance.ContainerGroupPropertiesProperties{
 			OSType:        to.Ptr(armcontainerinstance.OperatingSystemTypesLinux),
 			RestartPolicy: to.Ptr(armcontainerinstance.ContainerGroupRestartPolicyAlways),
@@ -608,7 +641,7 @@ func (r *Runtime) groupSpec(env *berth.Environment, n names) (armcontainerinstan
 					Resources: &armcontainerinstance.ResourceRequirements{Requests: &armcontainerinstance.ResourceRequests{
 						CPU: &cpu, MemoryInGB: &mem,
 					}},
-					Ports:                []*armcontainerinstance.ContainerPort{port},
+					Ports:                cports,
 					EnvironmentVariables: r.envVars(env),
 					VolumeMounts: []*armcontainerinstance.VolumeMount{{
 						Name: to.Ptr(volumeName), MountPath: to.Ptr(r.cfg.WorkspacePath),
@@ -616,9 +649,10 @@ func (r *Runtime) groupSpec(env *berth.Environment, n names) (armcontainerinstan
 				},
 			}},
 			IPAddress: &armcontainerinstance.IPAddress{
-				Type:         to.Ptr(armcontainerinstance.ContainerGroupIPAddressTypePublic),
-				DNSNameLabel: to.Ptr(n.dnsLabel),
-				Ports:        []*armcontainerinstance.Port{{Port: to.Ptr(r.cfg.IDEPort), Protocol: to.Ptr(armcontainerinstance.ContainerGroupNetworkProtocolTCP)}},
+				Type:                              to.Ptr(armcontainerinstance.ContainerGroupIPAddressTypePublic),
+				DNSNameLabel:                      to.Ptr(n.dnsLabel),
+				AutoGeneratedDomainNameLabelScope: to.Ptr(armcontainerinstance.DNSNameLabelReusePolicy(r.cfg.DNSLabelScope)),
+				Ports:                             gports,
 			},
 			Volumes: []*armcontainerinstance.Volume{{
 				Name: to.Ptr(volumeName),
@@ -644,8 +678,10 @@ func (r *Runtime) image(env *berth.Environment) (string, error) {
 	return env.WorkspaceImage(r.cfg.Name, r.cfg.Image, r.cfg.Templates)
 }
 
-// envVars are the container's variables: every secret as a SecureValue
-// (never shown by Azure), the rest as plain values, sorted by name.
+// envVars are the container's variables: every credential (Dev8's, the
+// request's secrets, berth's activity token, and as a safety net anything
+// named or shaped like one) as a SecureValue, which Azure never returns,
+// the rest as plain values, sorted by name.
 func (r *Runtime) envVars(env *berth.Environment) []*armcontainerinstance.EnvironmentVariable {
 	plain, secure := env.WorkspaceVars(r.cfg.WorkspacePath, r.cfg.AgentBaseURL)
 	var out []*armcontainerinstance.EnvironmentVariable
@@ -681,6 +717,11 @@ func (r *Runtime) azError(err error, format string, args ...any) error {
 		case http.StatusTooManyRequests:
 			code = berth.ERATELIMITED
 		}
+		if re.StatusCode < 300 {
+			// A long-running operation that ended Failed: the status is
+			// that of the last poll, the code is the operation's.
+			return &berth.Error{Code: code, Message: fmt.Sprintf("%s: Azure reported the operation failed: %s", msg, orUnknown(re.ErrorCode)), Err: err}
+		}
 		return &berth.Error{Code: code, Message: fmt.Sprintf("%s: Azure answered %d %s", msg, re.StatusCode, re.ErrorCode), Err: err}
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
@@ -689,9 +730,34 @@ func (r *Runtime) azError(err error, format string, args ...any) error {
 	return &berth.Error{Code: berth.EENVIRONMENT, Message: msg + ": Azure request failed", Err: err}
 }
 
+func orUnknown(s string) string {
+	if s == "" {
+		return "no reason given"
+	}
+	return s
+}
+
+func isConflict(err error) bool {
+	var re *azcore.ResponseError
+	return errors.As(err, &re) && re.StatusCode == http.StatusConflict
+}
+
 func isNotFound(err error) bool {
 	var re *azcore.ResponseError
 	return errors.As(err, &re) && re.StatusCode == http.StatusNotFound
+}
+
+// azCode is Azure's error code of err, or "".
+func azCode(err error) string {
+	var re *azcore.ResponseError
+	if errors.As(err, &re) {
+		return re.ErrorCode
+	}
+	return ""
+}
+
+func isFailed(g *armcontainerinstance.ContainerGroup) bool {
+	return strings.EqualFold(deref(g.Properties.ProvisioningState), "Failed")
 }
 
 func deref[T any](p *T) T {

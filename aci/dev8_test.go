@@ -60,13 +60,17 @@ func TestDev8FlowOnACI(t *testing.T) {
 	srv.Start()
 	defer srv.Close()
 	activityKey := bytes.Repeat([]byte{9}, 32)
-	c, err := core.New(core.Config{
-		Store: st, Runtimes: []berth.Runtime{loc, rt}, Logger: logger, PublicURL: srv.URL,
-		ActivityToken: func(id string) string { return auth.ActivityToken(activityKey, id) },
-	})
-	if err != nil {
-		t.Fatal(err)
+	newCore := func(rt *Runtime) *core.Core {
+		c, err := core.New(core.Config{
+			Store: st, Runtimes: []berth.Runtime{loc, rt}, Logger: logger, PublicURL: srv.URL,
+			ActivityToken: func(id string) string { return auth.ActivityToken(activityKey, id) },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
 	}
+	c := newCore(rt)
 	srv.Config.Handler = httpapi.NewServer(httpapi.Deps{Core: c, Accounts: accounts, Audit: st, ActivityKey: activityKey,
 		Logger: logger, Version: "test", Started: time.Now()})
 
@@ -107,7 +111,13 @@ func TestDev8FlowOnACI(t *testing.T) {
 		"githubToken": testSecrets.GithubToken, "sshPublicKey": testSecrets.SSHPublicKey,
 		"codeServerPassword": testSecrets.CodeServerPassword, "anthropicApiKey": testSecrets.AnthropicAPIKey,
 		"openaiApiKey": testSecrets.OpenAIAPIKey, "geminiApiKey": testSecrets.GeminiAPIKey,
+		// The request says what is secret, whatever the names.
+		"secrets": map[string]string{"DATABASE_URL": "postgres://app:db-pass-must-not-leak@db/app", "NPM_AUTH": "npm-auth-must-not-leak"},
+		"env":     map[string]string{"GH_PAT": "gh-pat-must-not-leak", "APP_DSN": "dsn-must-not-leak", "LOG_LEVEL": "debug"},
 	}
+	// (env is not secret, and the API returns it; only Azure is kept from
+	// seeing the values that look like credentials.)
+	extraSecrets := []string{"db-pass-must-not-leak", "npm-auth-must-not-leak"}
 	code, m = do(token, "POST", "/api/v1/environments", req)
 	if code != http.StatusBadRequest || m["error"] != "INVALID_REQUEST" || !strings.Contains(m["message"].(string), "aci-eastus (AZURE eastus)") {
 		t.Fatalf("unknown region: %d %v", code, m)
@@ -121,10 +131,10 @@ func TestDev8FlowOnACI(t *testing.T) {
 	env := m["environment"].(map[string]any)
 	id := env["id"].(string)
 	n, _ := rt.namesFor(id)
+	// Create answers at once: the image pull has only begun.
 	want := map[string]any{
-		"status": "RUNNING", "target": "aci-eastus", "cloudProvider": "AZURE", "cloudRegion": "eastus",
-		"aciContainerGroupId": n.group, "azureFileShareName": n.share,
-		"vsCodeUrl": "http://" + n.dnsLabel + ".eastus.azurecontainer.io:8080",
+		"status": "CREATING", "target": "aci-eastus", "cloudProvider": "AZURE", "cloudRegion": "eastus",
+		"aciContainerGroupId": n.group, "azureFileShareName": n.share, "aciPublicIp": "",
 	}
 	checkFields := func(step string, env map[string]any, want map[string]any) {
 		t.Helper()
@@ -135,9 +145,36 @@ func TestDev8FlowOnACI(t *testing.T) {
 		}
 	}
 	checkFields("create", env, want)
-	if ip, _ := env["aciPublicIp"].(string); ip == "" {
-		t.Error("create: no aciPublicIp")
+
+	// berth restarts while Azure pulls: the new process finds the create
+	// in Azure, and its sync loop sees the group run.
+	f.clock.Add(f.pullTime)
+	rt2, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
 	}
+	c = newCore(rt2)
+	c.SyncOnce(ctx)
+	if f.creates != 1 {
+		t.Errorf("%d group creates, want 1", f.creates)
+	}
+	get := func(step string) map[string]any {
+		t.Helper()
+		code, m := do(token, "GET", "/api/v1/environments/"+id, nil)
+		if code != http.StatusOK {
+			t.Fatalf("%s: get: %d %v", step, code, m)
+		}
+		return m["environment"].(map[string]any)
+	}
+	env = get("after the pull")
+	want["status"] = "RUNNING"
+	delete(want, "aciPublicIp")
+	checkFields("after the pull", env, want)
+	firstIP, _ := env["aciPublicIp"].(string)
+	if firstIP == "" || !strings.HasPrefix(env["vsCodeUrl"].(string), "http://"+n.dnsLabel+"-") {
+		t.Errorf("after the pull: ip %q url %v", firstIP, env["vsCodeUrl"])
+	}
+	want["vsCodeUrl"] = env["vsCodeUrl"]
 
 	// The fake holds every secret as a SecureValue, the git identity as plain values.
 	g := f.group(n.group)
@@ -145,13 +182,19 @@ func TestDev8FlowOnACI(t *testing.T) {
 	for _, ev := range g.Properties.Containers[0].Properties.EnvironmentVariables {
 		vars[*ev.Name] = [2]*string{ev.Value, ev.SecureValue}
 	}
-	for k, v := range testSecrets.EnvVars() {
-		if p := vars[k]; p[0] != nil || deref(p[1]) != v {
+	secure := testSecrets.EnvVars()
+	for _, k := range []string{"DATABASE_URL", "NPM_AUTH", "GH_PAT", "APP_DSN"} {
+		secure[k] = ""
+	}
+	for k, v := range secure {
+		if p := vars[k]; p[0] != nil || p[1] == nil || (v != "" && *p[1] != v) {
 			t.Errorf("%s is not a SecureValue in the container group", k)
 		}
 	}
-	if p := vars["GIT_USER_NAME"]; deref(p[0]) != "John Doe" {
-		t.Errorf("GIT_USER_NAME = %v", p)
+	for k, v := range map[string]string{"GIT_USER_NAME": "John Doe", "LOG_LEVEL": "debug"} {
+		if p := vars[k]; deref(p[0]) != v || p[1] != nil {
+			t.Errorf("%s = %v, want the plain value %q", k, p, v)
+		}
 	}
 	activityToken := deref(vars["BERTH_ACTIVITY_TOKEN"][1])
 	if activityToken == "" || vars["BERTH_ACTIVITY_TOKEN"][0] != nil {
@@ -176,17 +219,32 @@ func TestDev8FlowOnACI(t *testing.T) {
 		t.Fatalf("activity: %d %v", code, m)
 	}
 
-	steps := []struct{ action, status string }{{"stop", "STOPPED"}, {"start", "RUNNING"}}
+	// Stop releases the IP: berth must not keep showing it. Start comes
+	// back with another one, which the sync loop stores.
+	steps := []struct{ action, status string }{{"stop", "STOPPED"}, {"start", "STARTING"}}
 	for _, s := range steps {
 		code, m = do(token, "POST", "/api/v1/environments/"+id+"/"+s.action, nil)
 		if code != http.StatusOK || m["id"] != id {
 			t.Fatalf("%s: %d %v", s.action, code, m)
 		}
-		code, m = do(token, "GET", "/api/v1/environments/"+id, nil)
-		if code != http.StatusOK {
-			t.Fatalf("get after %s: %d %v", s.action, code, m)
-		}
-		checkFields("get after "+s.action, m["environment"].(map[string]any), map[string]any{"status": s.status})
+		checkFields("get after "+s.action, get("after "+s.action), map[string]any{"status": s.status, "aciPublicIp": ""})
+	}
+	f.clock.Add(f.pullTime)
+	c.SyncOnce(ctx)
+	stored, err := st.GetEnvironment(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored.Status != berth.EnvRunning || stored.ACIPublicIP == "" || stored.ACIPublicIP == firstIP {
+		t.Errorf("stored after start and sync: %s ip %q (before the stop %q)", stored.Status, stored.ACIPublicIP, firstIP)
+	}
+	// Azure moves the running group: the sync loop stores the new IP.
+	f.changeIP(n.group)
+	f.clock.Add(time.Minute)
+	c.SyncOnce(ctx)
+	moved, _ := st.GetEnvironment(ctx, id)
+	if g := f.group(n.group); moved.ACIPublicIP == stored.ACIPublicIP || moved.ACIPublicIP == "" {
+		t.Errorf("stored IP after Azure changed it: %q (was %q, group %v)", moved.ACIPublicIP, stored.ACIPublicIP, g != nil)
 	}
 
 	code, m = do(token, "GET", "/api/v1/infrastructure", nil)
@@ -223,6 +281,11 @@ func TestDev8FlowOnACI(t *testing.T) {
 	}
 	checkNoSecrets(t, "API answers", answers.String())
 	checkNoSecrets(t, "log", logs.String())
+	for _, v := range extraSecrets {
+		if strings.Contains(answers.String(), v) || strings.Contains(logs.String(), v) {
+			t.Errorf("the secret %q leaked into an API answer or the log", v)
+		}
+	}
 	if strings.Contains(logs.String(), activityToken) || strings.Contains(answers.String(), activityToken) {
 		t.Error("the activity token leaked into the log or an API answer")
 	}

@@ -2,8 +2,11 @@ package aci
 
 import (
 	"context"
+	"sort"
 	"strings"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerinstance/armcontainerinstance/v2"
 
 	"github.com/berthhq/berth"
 )
@@ -17,44 +20,57 @@ const (
 // Inventory lists berth's container groups in this target's region and
 // berth's shares in its storage account. One whose environment the store
 // does not know (Config.Known) is orphaned.
+//
+// Resources another berth installation made (their installation tag is not
+// Config.InstallationID) are left out: they are not this berth's to report
+// or remove. A group's status is its instance view's state (Running,
+// Stopped), read as the sync loop reads it: the listing has no instance view.
 func (r *Runtime) Inventory(ctx context.Context) ([]berth.Resource, error) {
 	var out []berth.Resource
-	pager := r.groups.NewListByResourceGroupPager(r.cfg.ResourceGroup, nil)
-	for pager.More() {
-		page, err := pager.NextPage(ctx)
-		if err != nil {
-			return nil, r.azError(err, "list container groups of %s", r.cfg.ResourceGroup)
-		}
-		for _, g := range page.Value {
-			if g == nil || deref(g.Tags[tagManagedBy]) != managedByValue || !sameRegion(deref(g.Location), r.cfg.Region) {
-				continue
-			}
-			name := deref(g.Name)
-			id := deref(g.Tags[tagID])
-			if id == "" {
-				id = envIDOfGroup(name)
-			}
-			status := "Unknown"
-			if g.Properties != nil {
-				status = deref(g.Properties.ProvisioningState)
-				if s := instanceState(g); s != "" {
-					status = s
-				}
-			}
-			details := map[string]any{"environment": id, "owner": deref(g.Tags[tagOwner]), "region": r.cfg.Region}
-			if g.Properties != nil && g.Properties.IPAddress != nil {
-				details["ip"] = deref(g.Properties.IPAddress.IP)
-				details["fqdn"] = deref(g.Properties.IPAddress.Fqdn)
-			}
-			orphan, err := r.orphaned(ctx, id)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, berth.Resource{Type: TypeContainerGroup, ID: name, Name: name, Target: r.cfg.Name,
-				Namespace: r.cfg.ResourceGroup, Status: status, Managed: true, Orphaned: orphan, Details: details})
-		}
+	listed, err := r.listed(ctx)
+	if err != nil {
+		return nil, err
 	}
-	shares := r.shares.NewListPager(r.cfg.ResourceGroup, r.cfg.StorageAccount, nil)
+	groupNames := make([]string, 0, len(listed))
+	for name := range listed {
+		groupNames = append(groupNames, name)
+	}
+	sort.Strings(groupNames)
+	for _, name := range groupNames {
+		g := listed[name]
+		if !r.ownGroup(g) || !sameRegion(deref(g.Location), r.cfg.Region) {
+			continue
+		}
+		id := deref(g.Tags[tagID])
+		if id == "" {
+			id = envIDOfGroup(name)
+		}
+		if seen, err := r.observe(ctx, name); err == nil && seen != nil {
+			g = seen
+		}
+		status := deref(g.Properties.ProvisioningState)
+		if s := instanceState(g); s != "" && strings.EqualFold(status, "Succeeded") {
+			status = s
+		}
+		if status == "" {
+			status = "Unknown"
+		}
+		details := map[string]any{"environment": id, "owner": deref(g.Tags[tagOwner]), "region": r.cfg.Region}
+		if g.Properties.IPAddress != nil {
+			details["ip"] = deref(g.Properties.IPAddress.IP)
+			details["fqdn"] = deref(g.Properties.IPAddress.Fqdn)
+		}
+		if inst := deref(g.Tags[tagInstallation]); inst != "" {
+			details["installation"] = inst
+		}
+		orphan, err := r.orphaned(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, berth.Resource{Type: TypeContainerGroup, ID: name, Name: name, Target: r.cfg.Name,
+			Namespace: r.cfg.ResourceGroup, Status: status, Managed: true, Orphaned: orphan, Details: details})
+	}
+	shares := r.shares.NewListPager(r.storageRG(), r.cfg.StorageAccount, nil)
 	for shares.More() {
 		page, err := shares.NextPage(ctx)
 		if err != nil {
@@ -70,7 +86,7 @@ func (r *Runtime) Inventory(ctx context.Context) ([]berth.Resource, error) {
 				meta = s.Properties.Metadata
 			} else {
 				// A listing may leave metadata out: read the share itself.
-				got, err := r.shares.Get(ctx, r.cfg.ResourceGroup, r.cfg.StorageAccount, name, nil)
+				got, err := r.shares.Get(ctx, r.storageRG(), r.cfg.StorageAccount, name, nil)
 				if err != nil {
 					if isNotFound(err) {
 						continue
@@ -81,7 +97,7 @@ func (r *Runtime) Inventory(ctx context.Context) ([]berth.Resource, error) {
 					meta = got.FileShareProperties.Metadata
 				}
 			}
-			if deref(meta[metaManagedBy]) != managedByValue {
+			if deref(meta[metaManagedBy]) != managedByValue || !r.ownInstallation(deref(meta[metaInstallation])) {
 				continue
 			}
 			id := deref(meta[metaID])
@@ -89,6 +105,9 @@ func (r *Runtime) Inventory(ctx context.Context) ([]berth.Resource, error) {
 				id = envIDOfShare(name)
 			}
 			details := map[string]any{"environment": id, "owner": deref(meta[metaOwner]), "storageAccount": r.cfg.StorageAccount}
+			if inst := deref(meta[metaInstallation]); inst != "" {
+				details["installation"] = inst
+			}
 			if s.Properties != nil && s.Properties.ShareQuota != nil {
 				details["quotaGB"] = *s.Properties.ShareQuota
 			}
@@ -101,6 +120,25 @@ func (r *Runtime) Inventory(ctx context.Context) ([]berth.Resource, error) {
 		}
 	}
 	return out, nil
+}
+
+// ownGroup says whether g is berth's and this installation's.
+func (r *Runtime) ownGroup(g *armcontainerinstance.ContainerGroup) bool {
+	return deref(g.Tags[tagManagedBy]) == managedByValue && r.ownInstallation(deref(g.Tags[tagInstallation]))
+}
+
+// ownInstallation: a resource tagged by another installation is not this
+// one's. One without the tag predates it: it is listed and may be removed by
+// hand, but orphan cleanup leaves it alone (see autoRemovable).
+func (r *Runtime) ownInstallation(tag string) bool {
+	return tag == "" || tag == r.cfg.InstallationID
+}
+
+// autoRemovable says whether orphan cleanup may remove it: only what this
+// installation tagged as its own.
+func (r *Runtime) autoRemovable(it berth.Resource) bool {
+	inst, _ := it.Details["installation"].(string)
+	return inst == r.cfg.InstallationID
 }
 
 func (r *Runtime) orphaned(ctx context.Context, envID string) (bool, error) {
@@ -136,13 +174,16 @@ func (r *Runtime) DeleteResource(ctx context.Context, typ, id string) error {
 		if deref(g.Tags[tagManagedBy]) != managedByValue {
 			return berth.Errorf(berth.EFORBIDDEN, "container group %s is not managed by berth", id)
 		}
+		if !r.ownGroup(g) {
+			return berth.Errorf(berth.EFORBIDDEN, "container group %s belongs to another berth installation (%s)", id, deref(g.Tags[tagInstallation]))
+		}
 		r.log.Info("delete container group", "group", id)
 		if err := r.deleteGroup(ctx, id); err != nil {
 			return r.azError(err, "delete container group %s", id)
 		}
 		return nil
 	case TypeFileShare:
-		s, err := r.shares.Get(ctx, r.cfg.ResourceGroup, r.cfg.StorageAccount, id, nil)
+		s, err := r.shares.Get(ctx, r.storageRG(), r.cfg.StorageAccount, id, nil)
 		if isNotFound(err) {
 			return nil
 		}
@@ -151,6 +192,9 @@ func (r *Runtime) DeleteResource(ctx context.Context, typ, id string) error {
 		}
 		if s.FileShareProperties == nil || deref(s.FileShareProperties.Metadata[metaManagedBy]) != managedByValue {
 			return berth.Errorf(berth.EFORBIDDEN, "file share %s is not managed by berth", id)
+		}
+		if inst := deref(s.FileShareProperties.Metadata[metaInstallation]); !r.ownInstallation(inst) {
+			return berth.Errorf(berth.EFORBIDDEN, "file share %s belongs to another berth installation (%s)", id, inst)
 		}
 		r.log.Info("delete file share", "share", id)
 		if err := r.deleteShare(ctx, id); err != nil {
@@ -178,7 +222,7 @@ func (r *Runtime) CleanupOrphans(ctx context.Context) error {
 	r.orphanMu.Lock()
 	seen := map[string]time.Time{}
 	for _, it := range items {
-		if !it.Orphaned {
+		if !it.Orphaned || !r.autoRemovable(it) {
 			continue
 		}
 		key := it.Type + "/" + it.ID

@@ -26,16 +26,22 @@ var (
 	tagKind      = tagKey("berth.dev/kind")
 	tagID        = tagKey("berth.dev/id")
 	tagOwner     = tagKey("berth.dev/owner")
+	// tagInstallation names the berth installation that made a resource.
+	tagInstallation = tagKey("berth.dev/installation")
+	// tagKeyID is a fingerprint of the storage key a group mounts its share
+	// with (see keyID), so that a start after a key rotation can tell.
+	tagKeyID = tagKey("berth.dev/storage-key-id")
 )
 
 // Metadata keys berth puts on file shares. Share metadata names must be C#
 // identifiers, so every character other than a letter or digit maps to '_'
 // (berth.dev/id becomes berth_dev_id).
 var (
-	metaManagedBy = metaKey("app.kubernetes.io/managed-by")
-	metaKind      = metaKey("berth.dev/kind")
-	metaID        = metaKey("berth.dev/id")
-	metaOwner     = metaKey("berth.dev/owner")
+	metaManagedBy    = metaKey("app.kubernetes.io/managed-by")
+	metaKind         = metaKey("berth.dev/kind")
+	metaID           = metaKey("berth.dev/id")
+	metaOwner        = metaKey("berth.dev/owner")
+	metaInstallation = metaKey("berth.dev/installation")
 )
 
 const (

@@ -110,7 +110,9 @@ func (c *Core) applyState(env *berth.Environment, st *berth.EnvironmentState) {
 	if u := c.stateURL(env, st); u != "" {
 		env.VSCodeURL = u
 	}
-	if st.PublicIP != "" {
+	if st.PublicIP != "" || st.ContainerGroupID != "" {
+		// A container group's IP is released on stop and may change on
+		// start: what the runtime reports replaces it, none included.
 		env.ACIPublicIP = st.PublicIP
 	}
 	if st.ContainerGroupID != "" {
@@ -292,7 +294,8 @@ func (c *Core) syncEnvironment(ctx context.Context, stored *berth.Environment) {
 	if err != nil || st == nil {
 		return
 	}
-	if st.Status == stored.Status && st.Message == stored.Message && (c.stateURL(stored, st) == "" || c.stateURL(stored, st) == stored.VSCodeURL) {
+	if st.Status == stored.Status && st.Message == stored.Message && (c.stateURL(stored, st) == "" || c.stateURL(stored, st) == stored.VSCodeURL) &&
+		(st.ContainerGroupID == "" || st.PublicIP == stored.ACIPublicIP) {
 		return
 	}
 	unlock := c.lock("env/" + stored.ID)

@@ -25,7 +25,7 @@ func (s *Store) envValues(env *berth.Environment) ([]any, error) {
 		return nil, fmt.Errorf("encode env: %w", err)
 	}
 	var sealed []byte
-	if env.Secrets != (berth.EnvSecrets{}) {
+	if !env.Secrets.IsZero() {
 		plain, err := json.Marshal(env.Secrets)
 		if err != nil {
 			return nil, fmt.Errorf("encode secrets: %w", err)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -243,6 +244,10 @@ func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e
 	}
 	for _, c := range aciCfgs {
 		c.Known, c.Logger = known, logger.With("target", c.Name)
+		if c.InstallationID == "" {
+			// Stable across restarts and shared by replicas (they share the key).
+			c.InstallationID = hex.EncodeToString(secret.DeriveKey(master, "installation")[:6])
+		}
 		if c.AgentBaseURL == "" {
 			c.AgentBaseURL = publicURL
 		}
