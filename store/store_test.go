@@ -3,6 +3,8 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -599,4 +601,24 @@ func TestLastAdmin(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestSQLitePathWithURICharacters: a data dir whose name holds what a SQLite
+// URI reads as query or fragment ("#", "?", "%") opens that very file, not a
+// truncated path elsewhere (it used to open "<dir>/a" for "<dir>/a#1/berth.db").
+func TestSQLitePathWithURICharacters(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a#1?x=%41", "berth.db")
+	st, err := store.Open(context.Background(), path, storetest.NewSealer())
+	if err != nil {
+		t.Fatalf("open %s: %v", path, err)
+	}
+	defer st.Close()
+	if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
+		t.Fatalf("database not at %s: %v", path, err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("files outside the data dir: %v", entries)
+	}
 }
