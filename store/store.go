@@ -68,7 +68,7 @@ func Open(ctx context.Context, url string, sealer berth.Sealer) (*Store, error) 
 		// busy_timeout makes concurrent writers wait instead of failing with
 		// SQLITE_BUSY; _txlock=immediate takes the write lock at BEGIN so two
 		// transactions never deadlock upgrading a read lock.
-		dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+		dsn := "file:" + uriPath(path) + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 		s.db, err = sql.Open("sqlite", dsn)
 		if err != nil {
 			return nil, fmt.Errorf("open store %s: %w", path, err)
@@ -83,6 +83,13 @@ func Open(ctx context.Context, url string, sealer berth.Sealer) (*Store, error) 
 		return nil, fmt.Errorf("open %s store: %w", s.kind, err)
 	}
 	return s, nil
+}
+
+// uriPath escapes what a SQLite URI filename would read as its query or
+// fragment, so that a data dir named like "a#1" (a Go subtest's TempDir)
+// opens that very file, not a truncated path elsewhere.
+func uriPath(p string) string {
+	return strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(p)
 }
 
 // privateDBFiles makes the SQLite file and its -wal and -shm 0600, those of
