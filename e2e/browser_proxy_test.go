@@ -29,7 +29,7 @@ func browserOpen(t *testing.T, b *Berth) (*dashboard, string, string) {
 		s := apiEnvStatus(b, id)
 		return s == "RUNNING", s
 	})
-	wsDir := filepath.Join(b.DataDir, "targets", "local", "environments", id, "workspace")
+	wsDir := filepath.Join(workloadDirFor(b.DataDir), "local", "environments", id, "workspace")
 	for name, body := range workspaceFiles {
 		if err := os.WriteFile(filepath.Join(wsDir, name), []byte(body), 0o644); err != nil {
 			t.Fatal(err)

@@ -345,11 +345,25 @@ func findProcs(envEntry string) []int {
 			}
 			continue
 		}
+		// Only this test binary's workloads: their directories (HOME,
+		// BERTH_CONFIG_DIR) are below e2eDir; another test run on the
+		// machine may run a "web" too.
+		mine, match := false, false
 		for _, kv := range bytes.Split(environ, []byte{0}) {
 			if string(kv) == envEntry {
-				pids = append(pids, pid)
-				break
+				match = true
 			}
+			if bytes.Contains(kv, []byte(e2eDir+"/")) {
+				mine = true
+			}
+		}
+		// A process still in berth's no_new_privs shim is about to become
+		// the workload (same pid, exec): not yet a replica.
+		if cl, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); bytes.Contains(cl, []byte("\x00__berth-exec\x00")) {
+			continue
+		}
+		if match && mine {
+			pids = append(pids, pid)
 		}
 	}
 	return pids

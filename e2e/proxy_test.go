@@ -111,7 +111,7 @@ func TestEnvProxy(t *testing.T) {
 
 	// Alice: ticket → cookie → her workspace.
 	ac, base := openEnv(t, b, alice, aEnv)
-	wsDir := filepath.Join(b.DataDir, "targets", "local", "environments", aEnv, "workspace")
+	wsDir := filepath.Join(workloadDirFor(b.DataDir), "local", "environments", aEnv, "workspace")
 	if code, body := send(t, ac, "PUT", base+"hello.txt", "written through the proxy"); code != 201 {
 		t.Fatalf("PUT through the proxy: %d %s", code, body)
 	}
