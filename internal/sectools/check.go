@@ -16,16 +16,18 @@ import (
 	"time"
 )
 
-// RunGosec runs the gosec binary over pkgs (patterns, relative to dir), not
-// their tests, writing its report to out. It fails when gosec reports a
-// finding that no `// #nosec G### -- reason` excuses.
-func RunGosec(ctx context.Context, bin, dir string, pkgs []string, out io.Writer) error {
-	args := append([]string{"-quiet", "-fmt=text", "-exclude-generated"}, pkgs...)
+// RunGosec runs the gosec binary in dir with args (flags, then package
+// patterns), over the packages but not their tests, writing its report to
+// out. It fails on a finding that no `// #nosec G### -- reason` excuses, and
+// on an excuse that does not name its rules or give a reason (gosec's
+// -nosec-require-rules and -nosec-require-justification).
+func RunGosec(ctx context.Context, bin, dir string, args []string, out io.Writer) error {
+	args = append([]string{"-quiet", "-fmt=text", "-color=false", "-exclude-generated", "-nosec-require-rules", "-nosec-require-justification"}, args...)
 	cmd := exec.CommandContext(ctx, bin, args...) // #nosec G204 -- bin is the gosec built by Tool.Ensure
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("gosec %s: %w (fix each finding above, or excuse it in place with `// #nosec G### -- reason`)", strings.Join(pkgs, " "), err)
+		return fmt.Errorf("gosec: %w: fix each finding above, or excuse it in place with `// #nosec G### -- reason`", err)
 	}
 	return nil
 }
@@ -47,48 +49,6 @@ func RunGovulncheck(ctx context.Context, bin, db, dir string, pkgs []string, out
 		return fmt.Errorf("govulncheck %s: %w", strings.Join(pkgs, " "), err)
 	}
 	return nil
-}
-
-// nosecRE is the one form of a gosec excuse this repository accepts: the
-// rules it excuses, then " -- " and why.
-var nosecRE = regexp.MustCompile(`#nosec(\s+G\d{3})+\s+--\s+\S.{9,}`)
-
-// CheckExcuse reports what is wrong with the gosec excuse in a line of Go,
-// if it has one: an excuse must name the rules it excuses (a bare #nosec
-// would hide every future finding on that line) and give a reason.
-func CheckExcuse(line string) error {
-	i := strings.Index(line, "#nosec")
-	if i < 0 {
-		return nil
-	}
-	if !nosecRE.MatchString(line[i:]) {
-		return errors.New("a gosec excuse must read `// #nosec G### -- reason` (the rules it excuses, then at least 10 characters of why)")
-	}
-	return nil
-}
-
-// CheckExcuses checks every gosec excuse in the Go files under root (not in
-// testdata, hidden directories or node_modules) and returns the problems as
-// "file:line: problem".
-func CheckExcuses(root string) ([]string, error) {
-	var problems []string
-	err := walkGo(root, func(path string) error {
-		f, err := os.Open(path) // #nosec G304 -- a Go file of this repository
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		sc := bufio.NewScanner(f)
-		sc.Buffer(make([]byte, 0, 64*1024), 4*1024*1024)
-		for n := 1; sc.Scan(); n++ {
-			if err := CheckExcuse(sc.Text()); err != nil {
-				rel, _ := filepath.Rel(root, path)
-				problems = append(problems, fmt.Sprintf("%s:%d: %v", rel, n, err))
-			}
-		}
-		return sc.Err()
-	})
-	return problems, err
 }
 
 // walkGo calls fn for every .go file under root, skipping what the go

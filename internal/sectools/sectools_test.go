@@ -11,41 +11,6 @@ import (
 	"testing"
 )
 
-func TestCheckExcuse(t *testing.T) {
-	for _, tc := range []struct {
-		line string
-		ok   bool
-	}{
-		{`f()`, true},
-		{`os.WriteFile(p, b, 0o644) // #nosec G306 -- the file is public by design`, true},
-		{`exec.Command(a) // #nosec G204 G304 -- the command is the user's service`, true},
-		{`x := 1 // #nosec`, false},                                 // excuses every rule, says nothing
-		{`x := 1 // #nosec G306`, false},                            // no reason
-		{`x := 1 // #nosec -- it is fine, really, trust me`, false}, // no rule
-		{`x := 1 // #nosec G306 -- ok`, false},                      // a reason too short to be one
-		{`x := 1 // #nosec G306 because it is public by design`, false},
-	} {
-		err := CheckExcuse(tc.line)
-		if (err == nil) != tc.ok {
-			t.Errorf("CheckExcuse(%q) = %v, want ok=%v", tc.line, err, tc.ok)
-		}
-	}
-}
-
-func TestCheckExcusesFindsBareOnes(t *testing.T) {
-	root := t.TempDir()
-	write(t, filepath.Join(root, "a.go"), "package a\n\nvar x = 1 // #nosec G101 -- a test constant, not a credential\n")
-	write(t, filepath.Join(root, "b", "b.go"), "package b\n\nvar y = 2\nvar z = 3 // #nosec\n")
-	write(t, filepath.Join(root, "testdata", "c.go"), "package c\n\nvar z = 3 // #nosec\n") // not built: not checked
-	problems, err := CheckExcuses(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(problems) != 1 || !strings.HasPrefix(problems[0], filepath.Join("b", "b.go")+":4: ") {
-		t.Fatalf("problems = %q, want one, at b/b.go:4", problems)
-	}
-}
-
 func TestFuzzTargets(t *testing.T) {
 	root := t.TempDir()
 	write(t, filepath.Join(root, "x_test.go"), "package x\n\nimport \"testing\"\n\nfunc FuzzB(f *testing.F) {}\nfunc FuzzA(f *testing.F) {}\nfunc TestC(t *testing.T) {}\n")
@@ -79,22 +44,30 @@ func TestFuzzTargetsOfRepository(t *testing.T) {
 	}
 }
 
-// gosec fails on a finding and passes when the same finding is excused in
-// place with a reason.
+// gosec fails on a finding, passes when the same finding is excused in
+// place with its rule and a reason, and fails on an excuse without them.
 func TestRunGosec(t *testing.T) {
 	bin := ensure(t, Gosec)
 	dir, _ := filepath.Abs(filepath.Join("testdata", "gosec"))
-	var out bytes.Buffer
-	if err := RunGosec(context.Background(), bin, dir, []string{"./excused"}, &out); err != nil {
-		t.Errorf("excused finding: %v\n%s", err, out.Bytes())
-	}
-	out.Reset()
-	err := RunGosec(context.Background(), bin, dir, []string{"./unexcused"}, &out)
-	if err == nil {
-		t.Fatalf("unexcused finding passed:\n%s", out.Bytes())
-	}
-	if !bytes.Contains(out.Bytes(), []byte("G306")) || !bytes.Contains(out.Bytes(), []byte("unexcused.go:8")) {
-		t.Errorf("report does not name G306 at unexcused.go:8:\n%s", out.Bytes())
+	for _, tc := range []struct {
+		pkg  string
+		fail bool
+		want []string // in the report
+	}{
+		{"./excused", false, nil},
+		{"./unexcused", true, []string{"unexcused.go:8] - G306"}},
+		{"./bare", true, []string{"bare.go:8] - G306", "line 8 : column 35] - invalid nosec directive: missing rule ID", "bare.go:13] - G306", "line 13 : column 35] - invalid nosec directive: missing justification"}},
+	} {
+		var out bytes.Buffer
+		err := RunGosec(context.Background(), bin, dir, []string{tc.pkg}, &out)
+		if (err != nil) != tc.fail {
+			t.Errorf("%s: err = %v, want failure %v\n%s", tc.pkg, err, tc.fail, out.Bytes())
+		}
+		for _, w := range tc.want {
+			if !bytes.Contains(out.Bytes(), []byte(w)) {
+				t.Errorf("%s: report lacks %q:\n%s", tc.pkg, w, out.Bytes())
+			}
+		}
 	}
 }
 
