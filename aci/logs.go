@@ -32,7 +32,7 @@ func (r *Runtime) EnvironmentLogs(ctx context.Context, env *berth.Environment, o
 	last := opts.Since
 	read := func(tail int) error {
 		resp, err := r.containers.ListLogs(ctx, r.cfg.ResourceGroup, n.group, containerName,
-			&armcontainerinstance.ContainersClientListLogsOptions{Tail: to.Ptr(int32(tail)), Timestamps: to.Ptr(true)})
+			&armcontainerinstance.ContainersClientListLogsOptions{Tail: to.Ptr(int32(tail)), Timestamps: to.Ptr(true)}) // #nosec G115 -- tail is clamped to 1..maxTail above
 		if isNotFound(err) {
 			return berth.Errorf(berth.ENOTFOUND, "environment %s: container group %s not found on target %s", env.ID, n.group, r.cfg.Name)
 		}

@@ -187,13 +187,19 @@ func buildVulnDB(ctx context.Context, log io.Writer, db string) error {
 	}
 	// indexdb also writes a gzipped copy of every file for serving over
 	// HTTP; govulncheck reads only the .json files from a directory.
+	var gz []string
 	if err := filepath.WalkDir(tmp, func(p string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".json.gz") {
-			err = os.Remove(p)
+			gz = append(gz, p)
 		}
 		return err
 	}); err != nil {
 		return err
+	}
+	for _, p := range gz {
+		if err := os.Remove(p); err != nil {
+			return err
+		}
 	}
 	if err := os.RemoveAll(db); err != nil {
 		return err
