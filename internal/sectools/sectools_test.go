@@ -3,12 +3,14 @@ package sectools
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestFuzzTargets(t *testing.T) {
@@ -83,6 +85,20 @@ func TestRunGovulncheckCalledNotImported(t *testing.T) {
 		if fi, err := os.Stat(filepath.Join(db, f)); err != nil || fi.Size() == 0 {
 			t.Errorf("database lacks %s: %v", f, err)
 		}
+	}
+	version, err := indexDB.Version()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, ok := pseudoVersionTime(version)
+	if !ok {
+		t.Fatalf("%s: not a pseudo-version", version)
+	}
+	var meta struct{ Modified time.Time }
+	if b, err := os.ReadFile(filepath.Join(db, "index", "db.json")); err != nil {
+		t.Error(err)
+	} else if err := json.Unmarshal(b, &meta); err != nil || !meta.Modified.Equal(want) {
+		t.Errorf("index/db.json = %s, want modified %s", b, want)
 	}
 	dir, _ := filepath.Abs(filepath.Join("testdata", "vuln"))
 	var out bytes.Buffer

@@ -19,8 +19,10 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/berthhq/berth/internal/toolcache"
 )
@@ -154,7 +156,7 @@ func EnsureVulnDB(ctx context.Context, log io.Writer) (string, error) {
 	if dbComplete(db) {
 		return db, nil
 	}
-	if err := buildVulnDB(ctx, log, db); err != nil {
+	if err := buildVulnDB(ctx, log, db, version); err != nil {
 		return "", fmt.Errorf("build vulnerability database %s: %w", version, err)
 	}
 	return db, nil
@@ -167,7 +169,7 @@ func dbComplete(db string) bool {
 	return err == nil
 }
 
-func buildVulnDB(ctx context.Context, log io.Writer, db string) error {
+func buildVulnDB(ctx context.Context, log io.Writer, db, version string) error {
 	indexer, err := indexDB.Ensure(ctx, log)
 	if err != nil {
 		return err
@@ -201,10 +203,38 @@ func buildVulnDB(ctx context.Context, log io.Writer, db string) error {
 			return err
 		}
 	}
+	// The OSV files in the module carry no modification times (the
+	// database's builder takes them from git history), so index/db.json
+	// says 0001-01-01; the pinned commit's time is when the data is from,
+	// and govulncheck prints it.
+	if t, ok := pseudoVersionTime(version); ok {
+		b, err := json.Marshal(struct {
+			Modified time.Time `json:"modified"`
+		}{t})
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(tmp, "index", "db.json"), b, 0o600); err != nil {
+			return err
+		}
+	}
 	if err := os.RemoveAll(db); err != nil {
 		return err
 	}
 	return os.Rename(tmp, db)
+}
+
+var pseudoRE = regexp.MustCompile(`-(\d{14})-[0-9a-f]{12}$`)
+
+// pseudoVersionTime is the commit time in a pseudo-version
+// (v0.0.0-20261105234957-e22db6528018: 2026-11-05 23:49:57 UTC).
+func pseudoVersionTime(v string) (time.Time, bool) {
+	m := pseudoRE.FindStringSubmatch(v)
+	if m == nil {
+		return time.Time{}, false
+	}
+	t, err := time.Parse("20060102150405", m[1])
+	return t, err == nil
 }
 
 // moduleDir is the module cache directory of t's pinned module (downloaded
