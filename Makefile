@@ -21,8 +21,13 @@ check:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-test: deps check build test-tools security
-	BERTH_E2E_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 40m ./...
+# test runs the tests, then the security checks even when a test failed (and
+# the other way round), so one run shows both; either failing fails make test.
+test: deps check build test-tools
+	status=0; \
+	BERTH_E2E_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 40m ./... || status=1; \
+	$(SECURITY) gosec vulncheck fuzz || status=1; \
+	exit $$status
 
 # test-tools builds, once per machine, the Kubernetes control plane and Loki
 # the tests run and the security tools (cached under ~/.cache/berth; 10-30
