@@ -313,10 +313,10 @@ func (r *Runtime) scale(ctx context.Context, w *workload, replicas int) (string,
 		if err != nil {
 			return err
 		}
-		if s.Spec.Replicas == int32(replicas) { // #nosec G115 -- ValidateServiceSpec bounds replicas to 0..max-replicas
+		if s.Spec.Replicas == int32(replicas) { // #nosec G115 -- core.ScaleService bounds replicas to 0..max-replicas
 			return nil
 		}
-		s.Spec.Replicas = int32(replicas) // #nosec G115 -- ValidateServiceSpec bounds replicas to 0..max-replicas
+		s.Spec.Replicas = int32(replicas) // #nosec G115 -- core.ScaleService bounds replicas to 0..max-replicas
 		opts := metav1.UpdateOptions{FieldManager: fieldManager}
 		if w.kind == kindDeployment {
 			s, err = r.client.AppsV1().Deployments(w.ns).UpdateScale(ctx, w.name, s, opts)
