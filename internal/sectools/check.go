@@ -25,6 +25,13 @@ func RunGosec(ctx context.Context, bin, dir string, args []string, out io.Writer
 	args = append([]string{"-quiet", "-fmt=text", "-color=false", "-exclude-generated", "-nosec-require-rules", "-nosec-require-justification"}, args...)
 	cmd := exec.CommandContext(ctx, bin, args...) // #nosec G204 -- bin is the gosec built by Tool.Ensure
 	cmd.Dir = dir
+	// GOSEC_AI_PROVIDER would have gosec send the flagged code to an AI
+	// service for fixes: the code stays here.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GOSEC_AI_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("gosec: %w: fix each finding above, or excuse it in place with `// #nosec G### -- reason`", err)
