@@ -5,10 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -70,6 +73,29 @@ func TestRunGosec(t *testing.T) {
 				t.Errorf("%s: report lacks %q:\n%s", tc.pkg, w, out.Bytes())
 			}
 		}
+	}
+}
+
+// With gosec's AI variables set in the environment, a finding is still
+// not sent anywhere: the AI endpoint named there gets no request.
+func TestRunGosecSendsNothing(t *testing.T) {
+	bin := ensure(t, Gosec)
+	var requests atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		http.Error(w, "no", http.StatusTeapot)
+	}))
+	defer srv.Close()
+	t.Setenv("GOSEC_AI_PROVIDER", "gpt-5.4")
+	t.Setenv("GOSEC_AI_API_KEY", "test-key")
+	t.Setenv("GOSEC_AI_BASE_URL", srv.URL)
+	dir, _ := filepath.Abs(filepath.Join("testdata", "gosec"))
+	var out bytes.Buffer
+	if err := RunGosec(context.Background(), bin, dir, []string{"./unexcused"}, &out); err == nil {
+		t.Fatalf("unexcused finding passed:\n%s", out.Bytes())
+	}
+	if n := requests.Load(); n != 0 {
+		t.Errorf("gosec sent %d requests to the AI endpoint", n)
 	}
 }
 
