@@ -51,7 +51,7 @@ func RunGovulncheck(ctx context.Context, bin, db, dir string, pkgs []string, out
 	if err := cmd.Run(); err != nil {
 		var exit *exec.ExitError
 		if errors.As(err, &exit) && exit.ExitCode() == 3 {
-			return fmt.Errorf("govulncheck: our code calls the vulnerable functions above: upgrade the modules named there")
+			return fmt.Errorf("govulncheck: our code calls the vulnerable functions above: upgrade each module (for the standard library: Go) to its \"Fixed in\" version")
 		}
 		return fmt.Errorf("govulncheck %s: %w", strings.Join(pkgs, " "), err)
 	}
