@@ -21,16 +21,36 @@ check:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
+# test runs the tests, then the security checks even when a test failed (and
+# the other way round), so one run shows both; either failing fails make test.
 test: deps check build test-tools
-	BERTH_E2E_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 40m ./...
+	status=0; \
+	BERTH_E2E_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 40m ./... || status=1; \
+	$(SECURITY) gosec vulncheck fuzz || status=1; \
+	exit $$status
 
 # test-tools builds, once per machine, the Kubernetes control plane and Loki
-# the tests run (cached under ~/.cache/berth; 10-30 minutes cold, instant
-# after), so go test's timeout counts tests, not a cold build.
+# the tests run and the security tools (cached under ~/.cache/berth; 10-30
+# minutes cold, instant after), so go test's timeout counts tests, not a cold build.
 .PHONY: test-tools
 test-tools:
 	$(GO) run ./internal/kubetest/cmd/cluster -build
 	$(GO) run ./internal/lokitest/cmd/build >/dev/null
+	$(SECURITY) tools
+
+# security runs gosec over the module (a finding fails unless excused in place
+# with `// #nosec G### -- reason`), govulncheck at symbol level against a local
+# copy of the Go vulnerability database (fails when our code calls a vulnerable
+# function) and every fuzz target for FUZZTIME. The tools and the database are
+# built from tools/{gosec,govulncheck,vulndb} into ~/.cache/berth once (minutes
+# cold). `make gosec`, `make vulncheck` or `make fuzz` runs one of them.
+FUZZTIME ?= 10s
+SECURITY = $(GO) run ./internal/sectools/cmd/security -fuzztime $(FUZZTIME)
+.PHONY: security gosec vulncheck fuzz
+security:
+	$(SECURITY) gosec vulncheck fuzz
+gosec vulncheck fuzz:
+	$(SECURITY) $@
 
 # bench prints medians of several runs; it is not a test (the machine is shared and noisy).
 bench: build

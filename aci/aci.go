@@ -510,7 +510,7 @@ func (r *Runtime) ensureShare(ctx context.Context, env *berth.Environment, n nam
 	if !isNotFound(err) {
 		return false, err
 	}
-	quota := int32(env.StorageGB)
+	quota := int32(env.StorageGB) // #nosec G115 -- CreateEnvironmentRequest.Normalize bounds storageGB to 10..100
 	if quota <= 0 {
 		quota = berth.DefaultStorageGB
 	}

@@ -34,7 +34,7 @@ func (c *Core) Infrastructure(ctx context.Context, typ string) (*Inventory, erro
 			return nil, fmt.Errorf("inventory services: %w", err)
 		}
 		for _, s := range svcs {
-			c.observe(ctx, s)
+			_ = c.observe(ctx, s)
 			id := s.Name // namespace/name where there are namespaces: names repeat across them
 			if s.Namespace != "" {
 				id = s.Namespace + "/" + s.Name

@@ -72,7 +72,7 @@ func (c *Core) ListServices(ctx context.Context, target string, offset, limit in
 // ServiceState from memory (the local supervisor, an informer cache), so a
 // page shows live replica counts, not the last sync.
 func (c *Core) observeForList(ctx context.Context, s *berth.Service) {
-	c.observe(ctx, s)
+	_ = c.observe(ctx, s)
 	s.Instances = nil // per-replica detail belongs to GET of one service
 	s.Spec = s.Spec.Redacted()
 }
@@ -276,7 +276,7 @@ func (c *Core) observe(ctx context.Context, svc *berth.Service) error {
 // syncService stores the observed status when it changed.
 func (c *Core) syncService(ctx context.Context, stored *berth.Service) {
 	obs := *stored
-	c.observe(ctx, &obs)
+	_ = c.observe(ctx, &obs)
 	if obs.Status == stored.Status && obs.Message == stored.Message && obs.ReadyReplicas == stored.ReadyReplicas {
 		return
 	}
@@ -363,7 +363,7 @@ func (c *Core) ApplyService(ctx context.Context, name string, spec berth.Service
 			}
 			return nil, true, c.failService(ctx, svc, "create", err)
 		}
-		c.observe(ctx, svc)
+		_ = c.observe(ctx, svc)
 		svc.Spec = svc.Spec.Redacted()
 		c.serviceEvent(ctx, "service.created", svc)
 		return svc, true, nil
@@ -394,7 +394,7 @@ func (c *Core) ApplyService(ctx context.Context, name string, spec berth.Service
 	if err := c.applyRuntime(ctx, rt, cur); err != nil {
 		return nil, false, c.failService(ctx, cur, "update", err)
 	}
-	c.observe(ctx, cur)
+	_ = c.observe(ctx, cur)
 	cur.Spec = cur.Spec.Redacted()
 	c.serviceEvent(ctx, "service.updated", cur)
 	return cur, false, nil
@@ -459,7 +459,7 @@ func (c *Core) mutate(ctx context.Context, q ServiceQuery, op string, fn func(sv
 	if err := c.store.UpdateService(ctx, svc, rev); err != nil {
 		return nil, fmt.Errorf("%s service %s: %w", op, svc.Name, err)
 	}
-	c.observe(ctx, svc)
+	_ = c.observe(ctx, svc)
 	svc.Spec = svc.Spec.Redacted()
 	c.serviceEvent(ctx, serviceEventTypes[op], svc)
 	return svc, nil

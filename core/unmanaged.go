@@ -59,7 +59,7 @@ func (c *Core) afterUnmanaged(ctx context.Context, svc *berth.Service, op string
 	if fresh, err := c.findUnmanaged(ctx, ServiceQuery{Name: svc.Name, Target: svc.Target, Namespace: svc.Namespace}); err == nil && len(fresh) == 1 {
 		svc = fresh[0]
 	}
-	c.observe(ctx, svc)
+	_ = c.observe(ctx, svc)
 	svc.Spec = svc.Spec.Redacted()
 	c.serviceEvent(ctx, serviceEventTypes[op], svc)
 	return svc

@@ -86,7 +86,7 @@ func NewPostgres(ctx context.Context, url string, logger *slog.Logger) (*Postgre
 	}
 	db.SetMaxOpenConns(2)
 	if err := ensureTable(ctx, db); err != nil {
-		db.Close()
+		_ = db.Close()
 		return nil, err
 	}
 	id := make([]byte, 8)
@@ -98,7 +98,7 @@ func NewPostgres(ctx context.Context, url string, logger *slog.Logger) (*Postgre
 	ready := make(chan error, 1)
 	p.listening.Add(1)
 	p.sending.Add(1)
-	go p.listen(loopCtx, ready)
+	go p.listen(loopCtx, ready) // #nosec G118 -- the listener outlives New's ctx by design; Close cancels loopCtx
 	go p.send(loopCtx)
 	select {
 	case err = <-ready:
@@ -106,7 +106,7 @@ func NewPostgres(ctx context.Context, url string, logger *slog.Logger) (*Postgre
 		err = ctx.Err()
 	}
 	if err != nil {
-		p.Close()
+		_ = p.Close()
 		return nil, fmt.Errorf("listen for events: %w", err)
 	}
 	return p, nil
@@ -258,7 +258,7 @@ func (p *Postgres) listen(ctx context.Context, ready chan<- error) {
 		backoff = 100 * time.Millisecond
 		err = p.receive(ctx, conn)
 		closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
-		conn.Close(closeCtx)
+		_ = conn.Close(closeCtx)
 		cancel()
 		if ctx.Err() == nil {
 			p.log.Warn("event listener connection lost", "err", err)
@@ -279,7 +279,7 @@ func (p *Postgres) connect(ctx context.Context) (*pgx.Conn, error) {
 		return nil, err
 	}
 	if _, err := conn.Exec(cctx, "LISTEN "+Channel); err != nil {
-		conn.Close(context.Background())
+		_ = conn.Close(context.Background())
 		return nil, err
 	}
 	return conn, nil
@@ -336,8 +336,8 @@ func (p *Postgres) Close() error {
 		p.sending.Wait()
 		p.cancel()
 		p.listening.Wait()
-		p.db.Close()
-		p.Local.Close()
+		_ = p.db.Close()
+		_ = p.Local.Close()
 	})
 	return nil
 }

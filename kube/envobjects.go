@@ -32,7 +32,7 @@ const (
 	// annotationSecretsVersion on the pod template is the resource version
 	// of the Secret: a change of a secret restarts the workspace (variables
 	// are read at container start) without putting any value in the spec.
-	annotationSecretsVersion = "berth.dev/secrets-version"
+	annotationSecretsVersion = "berth.dev/secrets-version" // #nosec G101 -- an annotation name, not a credential
 	workspaceContainer       = "workspace"
 	workspaceVolume          = "workspace"
 	idePortName              = "ide"

@@ -96,7 +96,7 @@ func podTemplate(svc *berth.Service) (corev1.PodTemplateSpec, error) {
 		}})
 	}
 	for _, p := range spec.Ports {
-		c.Ports = append(c.Ports, corev1.ContainerPort{Name: portName(p), ContainerPort: int32(p.Port), Protocol: corev1.ProtocolTCP})
+		c.Ports = append(c.Ports, corev1.ContainerPort{Name: portName(p), ContainerPort: int32(p.Port), Protocol: corev1.ProtocolTCP}) // #nosec G115 -- ValidateServiceSpec bounds ports to 0..65535
 	}
 	if hc := spec.HealthCheck; hc != nil && len(spec.Ports) > 0 {
 		port := portName(spec.Ports[0])
@@ -151,7 +151,7 @@ func applyDeployment(d *appsv1.Deployment, svc *berth.Service, tmpl corev1.PodTe
 		tmpl.Annotations[AnnotationRestartedAt] = at
 	}
 	d.Spec.Template = tmpl
-	replicas := int32(svc.Replicas)
+	replicas := int32(svc.Replicas) // #nosec G115 -- ValidateServiceSpec bounds replicas to 0..max-replicas
 	if svc.Stopped {
 		if _, ok := d.Annotations[AnnotationStoppedAt]; !ok {
 			d.Annotations[AnnotationStoppedAt] = now

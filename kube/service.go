@@ -165,7 +165,7 @@ func (r *Runtime) applyPorts(ctx context.Context, ns string, svc *berth.Service)
 	}
 	var ports []corev1.ServicePort
 	for _, p := range svc.Spec.Ports {
-		ports = append(ports, corev1.ServicePort{Name: portName(p), Port: int32(p.Port),
+		ports = append(ports, corev1.ServicePort{Name: portName(p), Port: int32(p.Port), // #nosec G115 -- ValidateServiceSpec bounds ports to 0..65535
 			TargetPort: intstr.FromString(portName(p)), Protocol: corev1.ProtocolTCP})
 	}
 	return update(func() error {
@@ -313,10 +313,10 @@ func (r *Runtime) scale(ctx context.Context, w *workload, replicas int) (string,
 		if err != nil {
 			return err
 		}
-		if s.Spec.Replicas == int32(replicas) {
+		if s.Spec.Replicas == int32(replicas) { // #nosec G115 -- core.ScaleService bounds replicas to 0..max-replicas
 			return nil
 		}
-		s.Spec.Replicas = int32(replicas)
+		s.Spec.Replicas = int32(replicas) // #nosec G115 -- core.ScaleService bounds replicas to 0..max-replicas
 		opts := metav1.UpdateOptions{FieldManager: fieldManager}
 		if w.kind == kindDeployment {
 			s, err = r.client.AppsV1().Deployments(w.ns).UpdateScale(ctx, w.name, s, opts)

@@ -227,7 +227,7 @@ func (e *environment) startLocked(env *berth.Environment, tmpl Template, id iden
 // its URL stays the same across restarts.
 func (e *environment) allocPort() (int, error) {
 	path := filepath.Join(e.dir, "port")
-	if b, err := os.ReadFile(path); err == nil {
+	if b, err := os.ReadFile(path); err == nil { // #nosec G304 -- the port file berth keeps in the environment's directory
 		if p, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && p > 0 && portFree(p) {
 			e.port = p
 			return p, nil

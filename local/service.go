@@ -477,7 +477,7 @@ func httpProbe(port int, path string, interval time.Duration) func(context.Conte
 		if err != nil {
 			return false
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		return resp.StatusCode >= 200 && resp.StatusCode < 400
 	}
 }
@@ -490,7 +490,7 @@ func tcpProbe(port int, interval time.Duration) func(context.Context) bool {
 		if err != nil {
 			return false
 		}
-		c.Close()
+		_ = c.Close()
 		return true
 	}
 }

@@ -172,7 +172,7 @@ func (s *supervisor) runOnce() {
 		}
 		argv = append([]string{s.rt.cfg.BerthBinary, ShimCommand, path}, argv...)
 	}
-	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd := exec.Command(argv[0], argv[1:]...) // #nosec G204 -- running the service's own command (through berth's shim) is what the local runtime is for
 	cmd.Dir = s.dir
 	cmd.Env = s.env
 	// Own process group so a stop reaches every descendant; Pdeathsig so the
@@ -187,18 +187,18 @@ func (s *supervisor) runOnce() {
 	}
 	errR, errW, err := os.Pipe()
 	if err != nil {
-		outR.Close()
-		outW.Close()
+		_ = outR.Close()
+		_ = outW.Close()
 		s.startFailed(instance, err)
 		return
 	}
 	cmd.Stdout, cmd.Stderr = outW, errW
 	err = cmd.Start()
-	outW.Close()
-	errW.Close()
+	_ = outW.Close()
+	_ = errW.Close()
 	if err != nil {
-		outR.Close()
-		errR.Close()
+		_ = outR.Close()
+		_ = errR.Close()
 		s.startFailed(instance, err)
 		return
 	}
@@ -243,12 +243,12 @@ func (s *supervisor) runOnce() {
 	_ = syscall.Kill(-pid, syscall.SIGKILL)
 	if !waitTimeout(&readers, 2*time.Second) {
 		// Something that left the group still holds the pipes.
-		outR.Close()
-		errR.Close()
+		_ = outR.Close()
+		_ = errR.Close()
 		readers.Wait()
 	}
-	outR.Close()
-	errR.Close()
+	_ = outR.Close()
+	_ = errR.Close()
 	if pidFile != "" {
 		_ = os.Remove(pidFile)
 	}
@@ -435,7 +435,7 @@ func (r *Runtime) killLeftovers() error {
 		return fmt.Errorf("list pid files: %w", err)
 	}
 	for _, f := range files {
-		b, err := os.ReadFile(f)
+		b, err := os.ReadFile(f) // #nosec G304 -- a pid file berth wrote in its own data directory
 		if err != nil {
 			return fmt.Errorf("read pid file: %w", err)
 		}

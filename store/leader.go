@@ -25,22 +25,22 @@ func (s *Store) TryLead(ctx context.Context, name string) (<-chan struct{}, func
 		return make(chan struct{}), func() {}, true, nil
 	}
 	h := fnv.New64a()
-	h.Write([]byte("berth:" + name))
-	key := int64(h.Sum64())
+	_, _ = h.Write([]byte("berth:" + name))
+	key := int64(h.Sum64()) // #nosec G115 -- a hash folded into PostgreSQL's bigint lock key: wrapping is intended
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("lead %s: %w", name, err)
 	}
 	var held bool
 	if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&held); err != nil || !held {
-		conn.Close()
+		_ = conn.Close()
 		if err != nil {
 			return nil, nil, false, fmt.Errorf("lead %s: %w", name, err)
 		}
 		return nil, nil, false, nil
 	}
 	lost, done := make(chan struct{}), make(chan struct{})
-	go watchSession(conn, lost, done)
+	go watchSession(conn, lost, done) // #nosec G118 -- the watch lasts as long as the lock, not the call that took it
 	var once sync.Once
 	release := func() {
 		once.Do(func() {
@@ -51,7 +51,7 @@ func (s *Store) TryLead(ctx context.Context, name string) (<-chan struct{}, func
 			// Closing the session would release it too; unlocking first hands
 			// over at once instead of when the pool drops the connection.
 			_, _ = conn.ExecContext(ctx, "SELECT pg_advisory_unlock($1)", key)
-			conn.Close()
+			_ = conn.Close()
 		})
 	}
 	return lost, release, true, nil

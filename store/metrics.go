@@ -116,14 +116,14 @@ func (s *Store) QueryMetrics(ctx context.Context, q berth.MetricQuery) ([]berth.
 		var id int64
 		var k berth.MetricKey
 		if err := rows.Scan(&id, &k.Target, &k.Namespace, &k.Kind, &k.Name, &k.Replica, &k.Metric); err != nil {
-			rows.Close()
+			_ = rows.Close()
 			return nil, fmt.Errorf("query metric series: %w", err)
 		}
 		byID[id] = len(out)
 		out = append(out, berth.MetricSeries{MetricKey: k, Points: []berth.MetricPoint{}})
 		ids = append(ids, id)
 	}
-	rows.Close()
+	_ = rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("query metric series: %w", err)
 	}
@@ -140,14 +140,14 @@ func (s *Store) QueryMetrics(ctx context.Context, q berth.MetricQuery) ([]berth.
 			var id, ts int64
 			var p berth.MetricPoint
 			if err := prow.Scan(&id, &ts, &p.Value, &p.Min, &p.Max, &p.P95, &p.Count); err != nil {
-				prow.Close()
+				_ = prow.Close()
 				return nil, fmt.Errorf("query metric points: %w", err)
 			}
 			p.Time = fromMicros(ts)
 			i := byID[id]
 			out[i].Points = append(out[i].Points, p)
 		}
-		prow.Close()
+		_ = prow.Close()
 		if err := prow.Err(); err != nil {
 			return nil, fmt.Errorf("query metric points: %w", err)
 		}

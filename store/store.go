@@ -75,11 +75,11 @@ func Open(ctx context.Context, url string, sealer berth.Sealer) (*Store, error) 
 		}
 	}
 	if err := s.db.PingContext(ctx); err != nil {
-		s.db.Close()
+		_ = s.db.Close()
 		return nil, fmt.Errorf("open %s store: %w", s.kind, err)
 	}
 	if err := s.migrate(ctx); err != nil {
-		s.db.Close()
+		_ = s.db.Close()
 		return nil, fmt.Errorf("open %s store: %w", s.kind, err)
 	}
 	return s, nil
@@ -162,7 +162,7 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return err
 	}
 	if err := fn(tx); err != nil {
-		tx.Rollback()
+		_ = tx.Rollback()
 		return err
 	}
 	return tx.Commit()

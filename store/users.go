@@ -205,7 +205,7 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-const apiKeyColumns = `id, name, user_id, role, secret_hash, created_at, expires_at, last_used_at`
+const apiKeyColumns = `id, name, user_id, role, secret_hash, created_at, expires_at, last_used_at` // #nosec G101 -- column names, not a credential
 
 func scanAPIKey(row scanner) (*berth.APIKey, error) {
 	var (

@@ -124,7 +124,7 @@ func (r *reporter) send(ctx context.Context) error {
 		return fmt.Errorf("post activity: %w", err) // *url.Error: URL and cause, never headers
 	}
 	defer resp.Body.Close()
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
 	if resp.StatusCode/100 != 2 {
 		return fmt.Errorf("post activity: %s", resp.Status)
 	}

@@ -28,7 +28,7 @@ func newHandler(root *os.Root, act *activity) http.Handler {
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/healthz" {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, "ok\n")
+		_, _ = io.WriteString(w, "ok\n")
 		return
 	}
 	h.act.touch(r.Context(), time.Now())
@@ -111,7 +111,7 @@ func (h *handler) put(w http.ResponseWriter, r *http.Request) {
 		err = h.root.Rename(tmp, rel)
 	}
 	if err != nil {
-		h.root.Remove(tmp)
+		_ = h.root.Remove(tmp)
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
 			return

@@ -77,7 +77,7 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil { // #nosec G301 -- the workspace is shared with the developer's tools, which may run as another user
 		return fmt.Errorf("serve workspace: %w", err)
 	}
 	root, err := os.OpenRoot(cfg.Dir)
@@ -110,7 +110,7 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 	case <-ctx.Done():
 		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 		if err := srv.Shutdown(sctx); err != nil {
-			srv.Close()
+			_ = srv.Close()
 		}
 		cancel()
 		<-errc

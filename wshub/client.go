@@ -117,7 +117,7 @@ func (c *client) heartbeat() {
 					c.hub.dropped.Add(1)
 					c.hub.log.Debug("drop client: no pong", "user", c.actor.Username, "timeout", c.hub.cfg.PongTimeout.String())
 					c.closing.Store(true)
-					c.conn.CloseNow()
+					_ = c.conn.CloseNow()
 					c.cancel()
 				}
 				return

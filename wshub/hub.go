@@ -319,7 +319,7 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, a berth.Actor) error
 	if h.closed {
 		h.mu.Unlock()
 		cancel()
-		conn.Close(websocket.StatusGoingAway, "server shutting down")
+		_ = conn.Close(websocket.StatusGoingAway, "server shutting down")
 		return nil
 	}
 	h.clients[c] = struct{}{}
@@ -349,7 +349,7 @@ func (h *Hub) remove(c *client) {
 	for _, t := range logs {
 		h.unfollow(t)
 	}
-	c.conn.CloseNow()
+	_ = c.conn.CloseNow()
 }
 
 // Dispatch sends e to every client subscribed to its topic that may read

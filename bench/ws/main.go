@@ -88,14 +88,14 @@ type result struct {
 func run(clients, n int, every time.Duration) (*result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-serve", "-clients", strconv.Itoa(clients))
+	cmd := exec.CommandContext(ctx, os.Args[0], "-serve", "-clients", strconv.Itoa(clients)) // #nosec G204 G702 -- the benchmark runs its own binary as the server
 	cmd.Stderr = os.Stderr
 	stdin, _ := cmd.StdinPipe()
 	stdoutPipe, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	defer func() { stdin.Close(); cmd.Wait() }()
+	defer func() { _ = stdin.Close(); _ = cmd.Wait() }()
 	out := bufio.NewScanner(stdoutPipe)
 	var url, token string
 	if !out.Scan() {
@@ -166,9 +166,11 @@ func run(clients, n int, every time.Duration) (*result, error) {
 		return nil, fmt.Errorf("server gave no reference")
 	}
 	var ref50, ref99 float64
-	fmt.Sscan(out.Text(), &ref50, &ref99)
+	if _, err := fmt.Sscan(out.Text(), &ref50, &ref99); err != nil {
+		return nil, fmt.Errorf("server gave reference %q: %w", out.Text(), err)
+	}
 	for _, c := range conns {
-		c.CloseNow()
+		_ = c.CloseNow()
 	}
 	r := &result{got: len(lat), want: n * clients, p50: pct(lat, 0.5), p99: pct(lat, 0.99), ref50: ref50, ref99: ref99,
 		cpu: 100 * float64(cpu1-cpu0) / 100 / t1.Sub(t0).Seconds(), rss: rss}

@@ -71,7 +71,7 @@ func loadCLIConfig(getenv func(string) string) (*cliConfig, string, error) {
 		return nil, "", err
 	}
 	cfg := &cliConfig{}
-	b, err := os.ReadFile(path)
+	b, err := os.ReadFile(path) // #nosec G304 -- the CLI's own configuration file
 	if errors.Is(err, fs.ErrNotExist) {
 		return cfg, path, nil
 	}

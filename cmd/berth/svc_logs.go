@@ -127,7 +127,7 @@ func mergeConfig(cur *client.ServiceConfig, setFiles, rmFiles, setEnv, unsetEnv 
 			files[k] = v
 		}
 		for name, path := range paths {
-			b, err := os.ReadFile(path)
+			b, err := os.ReadFile(path) // #nosec G304 -- the CLI reads the file its user names
 			if err != nil {
 				return nil, nil, fmt.Errorf("read config file %s: %w", name, err)
 			}

@@ -37,7 +37,7 @@ func Start(bin, dir, config string) (*Server, error) {
 	if err := os.WriteFile(filepath.Join(dir, "berth.yaml"), []byte(config), 0o600); err != nil {
 		return nil, fmt.Errorf("write berth.yaml: %w", err)
 	}
-	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"), "--config", filepath.Join(dir, "berth.yaml"))
+	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"), "--config", filepath.Join(dir, "berth.yaml")) // #nosec G204 -- the harness runs the berth binary under test
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "BERTH_ADMIN_PASSWORD=" + Password,
 		"BERTH_RATE_LIMIT=-1", "BERTH_LOG_LEVEL=warn"}
 	for _, kv := range os.Environ() {
@@ -46,7 +46,7 @@ func Start(bin, dir, config string) (*Server, error) {
 		}
 	}
 	logPath := filepath.Join(dir, "berth.log")
-	logf, err := os.Create(logPath)
+	logf, err := os.Create(logPath) // #nosec G304 -- the log the test harness writes
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +72,7 @@ func Start(bin, dir, config string) (*Server, error) {
 	go io.Copy(io.Discard, out)
 	if s.URL == "" {
 		s.Stop()
-		log, _ := os.ReadFile(logPath)
+		log, _ := os.ReadFile(logPath) // #nosec G304 -- the log the test harness writes
 		return nil, fmt.Errorf("berth did not start: %s", bytes.TrimSpace(log))
 	}
 	var login struct{ Token string }

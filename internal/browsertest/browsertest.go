@@ -32,7 +32,7 @@ const DefaultChromium = "/usr/bin/chromium"
 // Debian's /usr/bin/chromium, else chromium on PATH.
 func ChromiumPath() (string, error) {
 	if p := os.Getenv("BERTH_CHROMIUM"); p != "" {
-		if _, err := os.Stat(p); err != nil {
+		if _, err := os.Stat(p); err != nil { // #nosec G703 -- the tester names the browser to run
 			return "", fmt.Errorf("BERTH_CHROMIUM=%s: %w", p, err)
 		}
 		return p, nil
@@ -349,7 +349,7 @@ func (b *Browser) saveArtifacts(prefix string) {
 		return
 	}
 	dir := b.ArtifactsDir()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
 		b.t.Logf("browsertest: cannot save artifacts: %v", err)
 		return
 	}
@@ -358,7 +358,7 @@ func (b *Browser) saveArtifacts(prefix string) {
 	var saved []string
 	write := func(name string, data []byte) {
 		p := filepath.Join(dir, prefix+"-"+name)
-		if err := os.WriteFile(p, data, 0o644); err != nil {
+		if err := os.WriteFile(p, data, 0o600); err != nil {
 			b.t.Logf("browsertest: write %s: %v", p, err)
 			return
 		}

@@ -52,7 +52,7 @@ func EnsureBinaries(ctx context.Context, log io.Writer) (Binaries, error) {
 	if _, err := exec.LookPath("go"); err != nil {
 		return Binaries{}, ErrNoGo
 	}
-	if err := os.MkdirAll(filepath.Join(cache, "kube"), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(cache, "kube"), 0o750); err != nil {
 		return Binaries{}, fmt.Errorf("build control plane: %w", err)
 	}
 	unlock, err := toolcache.Lock(filepath.Join(cache, "kube", ".build.lock"))
@@ -67,6 +67,7 @@ func EnsureBinaries(ctx context.Context, log io.Writer) (Binaries, error) {
 		}
 		err = buildInto(ctx, log, k8sDir, func(tmp string) *exec.Cmd {
 			// One go build of all four: the pinned tools module resolves them together.
+			// #nosec G204 -- tmp is a path in berth's cache directory
 			cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", tmp+string(filepath.Separator),
 				"k8s.io/kubernetes/cmd/kube-apiserver", "k8s.io/kubernetes/cmd/kube-controller-manager",
 				"k8s.io/kubernetes/cmd/kube-scheduler", "go.etcd.io/etcd/server/v3")
@@ -119,8 +120,8 @@ func buildInto(ctx context.Context, log io.Writer, dir string, build func(tmp st
 			return err
 		}
 	}
-	os.RemoveAll(dir)
-	if err := os.Chmod(tmp, 0o755); err != nil {
+	_ = os.RemoveAll(dir)
+	if err := os.Chmod(tmp, 0o755); err != nil { // #nosec G302 -- a directory of the cache's executables: it needs its search bits
 		return err
 	}
 	return os.Rename(tmp, dir)

@@ -273,19 +273,19 @@ func (c *Cluster) writeKubeconfig(host, token string, ca []byte) error {
 // it with the test binary even when cleanup never runs.
 func (c *Cluster) run(bin, name string, args ...string) (*process, error) {
 	logPath := filepath.Join(c.dir, name+".log")
-	f, err := os.Create(logPath)
+	f, err := os.Create(logPath) // #nosec G304 -- the log the test harness writes
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	cmd := exec.Command(bin, args...)
+	cmd := exec.Command(bin, args...) // #nosec G204 -- the harness runs the control plane binaries it built
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	p := &process{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() { cmd.Wait(); close(p.done) }()
+	go func() { _ = cmd.Wait(); close(p.done) }()
 	c.procs = append(c.procs, p)
 	return p, nil
 }
@@ -328,15 +328,15 @@ func (c *Cluster) Stop() {
 	c.stopOnce.Do(func() {
 		for i := len(c.procs) - 1; i >= 0; i-- {
 			p := c.procs[i]
-			p.cmd.Process.Signal(syscall.SIGTERM)
+			_ = p.cmd.Process.Signal(syscall.SIGTERM)
 			select {
 			case <-p.done:
 			case <-time.After(10 * time.Second):
-				p.cmd.Process.Kill()
+				_ = p.cmd.Process.Kill()
 				<-p.done
 			}
 		}
-		os.RemoveAll(c.dir)
+		_ = os.RemoveAll(c.dir)
 	})
 }
 
@@ -349,7 +349,7 @@ func httpGet(ctx context.Context, url string) error {
 	if err != nil {
 		return err
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
@@ -363,7 +363,7 @@ func randomHex(n int) string {
 }
 
 func logTail(path string) string {
-	b, _ := os.ReadFile(path)
+	b, _ := os.ReadFile(path) // #nosec G304 -- the log the test harness writes
 	b = bytes.TrimSpace(b)
 	if len(b) > 3000 {
 		b = append([]byte("…"), b[len(b)-3000:]...)

@@ -85,7 +85,7 @@ type LogFile struct {
 func NewLogFile(t testing.TB) *LogFile {
 	t.Helper()
 	f := &LogFile{Path: filepath.Join(t.TempDir(), "container.log")}
-	if err := os.WriteFile(f.Path, nil, 0o644); err != nil {
+	if err := os.WriteFile(f.Path, nil, 0o600); err != nil {
 		t.Fatalf("create log file: %v", err)
 	}
 	return f

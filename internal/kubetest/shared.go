@@ -114,7 +114,7 @@ func (c *Cluster) Kubectl(t testing.TB, args ...string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	args = append([]string{"--kubeconfig", c.Kubeconfig}, args...)
-	out, err := exec.CommandContext(ctx, "kubectl", args...).CombinedOutput()
+	out, err := exec.CommandContext(ctx, "kubectl", args...).CombinedOutput() // #nosec G204 -- a test's kubectl command
 	if err != nil {
 		t.Fatalf("kubectl %s: %v: %s", strings.Join(args, " "), err, out)
 	}

@@ -38,7 +38,7 @@ func EnsureBinary(ctx context.Context, log io.Writer) (string, error) {
 	if _, err := exec.LookPath("go"); err != nil {
 		return "", ErrNoGo
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return "", fmt.Errorf("build loki %s: %w", Version, err)
 	}
 	unlock, err := toolcache.Lock(filepath.Join(dir, ".build.lock"))
@@ -64,7 +64,7 @@ func EnsureBinary(ctx context.Context, log io.Writer) (string, error) {
 func build(ctx context.Context, log io.Writer, mod, bin string) error {
 	tmp := bin + ".build"
 	defer os.Remove(tmp)
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", tmp, "github.com/grafana/loki/v3/cmd/loki")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", tmp, "github.com/grafana/loki/v3/cmd/loki") // #nosec G204 -- tmp is a path in berth's cache directory
 	cmd.Dir = mod
 	// The checksum database has no entry for Grafana's forks that Loki
 	// replaces modules with; go.sum in tools/loki still pins them.

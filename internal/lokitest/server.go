@@ -76,15 +76,15 @@ func start(bin, dir string) (*Server, error) {
 		return nil, err
 	}
 	cfg := filepath.Join(dir, "loki.yaml")
-	if err := os.WriteFile(cfg, []byte(config(dir, ports)), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(config(dir, ports)), 0o600); err != nil {
 		return nil, err
 	}
-	logf, err := os.Create(filepath.Join(dir, "loki.log"))
+	logf, err := os.Create(filepath.Join(dir, "loki.log")) // #nosec G304 -- the log the test harness writes
 	if err != nil {
 		return nil, err
 	}
 	defer logf.Close()
-	cmd := exec.Command(bin, "-config.file="+cfg, "-target=all")
+	cmd := exec.Command(bin, "-config.file="+cfg, "-target=all") // #nosec G204 -- the harness runs the Loki it built
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -92,7 +92,7 @@ func start(bin, dir string) (*Server, error) {
 		return nil, fmt.Errorf("start loki: %w", err)
 	}
 	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", ports[0]), dir: dir, cmd: cmd, done: make(chan struct{})}
-	go func() { cmd.Wait(); close(s.done) }()
+	go func() { _ = cmd.Wait(); close(s.done) }()
 	if err := s.waitReady(60 * time.Second); err != nil {
 		s.Stop()
 		return nil, fmt.Errorf("%w\n%s", err, s.Log())
@@ -174,7 +174,7 @@ func (s *Server) waitReady(timeout time.Duration) error {
 			last = err.Error()
 		} else {
 			b, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				probes = probes[1:]
 				continue

@@ -88,15 +88,16 @@ func Start() (*Server, error) {
 	}
 	cred, err := credential(dir)
 	if err != nil {
-		os.RemoveAll(dir)
+		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("start postgres: %w", err)
 	}
 	data := filepath.Join(dir, "data")
+	// #nosec G204 -- the test harness runs the PostgreSQL it found
 	initdb := exec.Command(binary("initdb"), "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8",
 		"--locale=C", "--no-sync", "--no-instructions")
 	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	if out, err := initdb.CombinedOutput(); err != nil {
-		os.RemoveAll(dir)
+		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("start postgres: initdb: %w: %s", err, tail(string(out)))
 	}
 	// A free port can be taken between probing and binding: try a few.
@@ -108,7 +109,7 @@ func Start() (*Server, error) {
 		}
 		lastErr = err
 	}
-	os.RemoveAll(dir)
+	_ = os.RemoveAll(dir)
 	return nil, lastErr
 }
 
@@ -122,9 +123,15 @@ func credential(dir string) (*syscall.Credential, error) {
 	if err != nil {
 		return nil, fmt.Errorf("running as root needs the postgres OS user: %w", err)
 	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	if err := os.Chown(dir, uid, gid); err != nil {
+	uid, err := strconv.ParseUint(u.Uid, 10, 32)
+	if err != nil {
+		return nil, fmt.Errorf("uid of the postgres OS user: %w", err)
+	}
+	gid, err := strconv.ParseUint(u.Gid, 10, 32)
+	if err != nil {
+		return nil, fmt.Errorf("gid of the postgres OS user: %w", err)
+	}
+	if err := os.Chown(dir, int(uid), int(gid)); err != nil {
 		return nil, err
 	}
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
@@ -145,11 +152,12 @@ func launch(postgres, dir, data string, cred *syscall.Credential) (*Server, erro
 		return nil, fmt.Errorf("start postgres: %w", err)
 	}
 	logPath := filepath.Join(dir, "postgres.log")
-	logf, err := os.Create(logPath)
+	logf, err := os.Create(logPath) // #nosec G304 -- the log the test harness writes
 	if err != nil {
 		return nil, fmt.Errorf("start postgres: %w", err)
 	}
 	defer logf.Close()
+	// #nosec G204 -- the test harness runs the PostgreSQL it found
 	cmd := exec.Command(postgres, "-D", data, "-p", strconv.Itoa(port), "-k", dir,
 		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
 		"-c", "full_page_writes=off", "-c", "max_connections=200", "-c", "shared_buffers=32MB")
@@ -160,7 +168,7 @@ func launch(postgres, dir, data string, cred *syscall.Credential) (*Server, erro
 		return nil, fmt.Errorf("start postgres: %w", err)
 	}
 	s := &Server{Port: port, dir: dir, cmd: cmd, done: make(chan struct{}), log: logPath}
-	go func() { cmd.Wait(); close(s.done) }()
+	go func() { _ = cmd.Wait(); close(s.done) }()
 	if err := s.waitReady(30 * time.Second); err != nil {
 		s.kill()
 		return nil, err
@@ -211,11 +219,11 @@ func (s *Server) URL(dbname string) string {
 }
 
 func (s *Server) kill() {
-	s.cmd.Process.Signal(syscall.SIGQUIT) // immediate shutdown
+	_ = s.cmd.Process.Signal(syscall.SIGQUIT) // immediate shutdown
 	select {
 	case <-s.done:
 	case <-time.After(10 * time.Second):
-		s.cmd.Process.Kill()
+		_ = s.cmd.Process.Kill()
 		<-s.done
 	}
 }
@@ -224,7 +232,7 @@ func (s *Server) kill() {
 func (s *Server) Stop() {
 	s.stopOnce.Do(func() {
 		s.kill()
-		os.RemoveAll(s.dir)
+		_ = os.RemoveAll(s.dir)
 	})
 }
 

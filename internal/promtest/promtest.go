@@ -42,13 +42,14 @@ func Start(t testing.TB, targets ...string) string {
 		t.Fatal(err)
 	}
 	addr := l.Addr().String()
-	l.Close()
+	_ = l.Close()
 	logPath := filepath.Join(dir, "prometheus.log")
-	logFile, err := os.Create(logPath)
+	logFile, err := os.Create(logPath) // #nosec G304 -- the log the test harness writes
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer logFile.Close()
+	// #nosec G204 -- the test harness runs the Prometheus it found
 	cmd := exec.Command(bin, "--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+addr, "--log.level=warn")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
@@ -57,21 +58,21 @@ func Start(t testing.TB, targets ...string) string {
 		t.Fatalf("start prometheus: %v", err)
 	}
 	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
 	})
 	url := "http://" + addr
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get(url + "/-/ready")
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return url
 			}
 		}
 		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(logPath)
+			log, _ := os.ReadFile(logPath) // #nosec G304 -- the log the test harness writes
 			t.Fatalf("prometheus not ready after 30s: %v\n%s", err, log)
 		}
 		time.Sleep(100 * time.Millisecond)

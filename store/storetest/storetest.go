@@ -41,7 +41,7 @@ func Open(t testing.TB, kind string, sealer berth.Sealer) *store.Store {
 	if err != nil {
 		t.Fatalf("open %s store: %v", kind, err)
 	}
-	t.Cleanup(func() { s.Close() })
+	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
 

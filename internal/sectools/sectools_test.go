@@ -1,0 +1,197 @@
+package sectools
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestFuzzTargets(t *testing.T) {
+	root := t.TempDir()
+	write(t, filepath.Join(root, "x_test.go"), "package x\n\nimport \"testing\"\n\nfunc FuzzB(f *testing.F) {}\nfunc FuzzA(f *testing.F) {}\nfunc TestC(t *testing.T) {}\n")
+	write(t, filepath.Join(root, "p", "q", "q_test.go"), "package q\n\nimport \"testing\"\n\nfunc FuzzQ(ff *testing.F) {\n}\n// func FuzzCommented(f *testing.F) {}\n")
+	write(t, filepath.Join(root, "p", "p.go"), "package p\n\nimport \"testing\"\n\nfunc FuzzNotATest(f *testing.F) {}\n")
+	write(t, filepath.Join(root, "p", "testdata", "r_test.go"), "package r\n\nimport \"testing\"\n\nfunc FuzzR(f *testing.F) {}\n")
+	got, err := FuzzTargets(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []FuzzTarget{{".", "FuzzA"}, {".", "FuzzB"}, {"p/q", "FuzzQ"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("FuzzTargets = %v, want %v", got, want)
+	}
+}
+
+// The repository's own fuzz targets are all found: `make fuzz` runs these.
+func TestFuzzTargetsOfRepository(t *testing.T) {
+	got, err := FuzzTargets(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[FuzzTarget]bool{}
+	for _, ft := range got {
+		found[ft] = true
+	}
+	for _, ft := range []FuzzTarget{{".", "FuzzCreateEnvironmentRequest"}, {".", "FuzzServiceSpec"}, {"httpapi", "FuzzDecode"}} {
+		if !found[ft] {
+			t.Errorf("%v not found in %v", ft, got)
+		}
+	}
+}
+
+// gosec fails on a finding, passes when the same finding is excused in
+// place with its rule and a reason, and fails on an excuse without them.
+func TestRunGosec(t *testing.T) {
+	bin := ensure(t, Gosec)
+	dir, _ := filepath.Abs(filepath.Join("testdata", "gosec"))
+	for _, tc := range []struct {
+		pkg  string
+		fail bool
+		want []string // in the report
+	}{
+		{"./excused", false, nil},
+		{"./unexcused", true, []string{"unexcused.go:8] - G306"}},
+		{"./bare", true, []string{"bare.go:8] - G306", "line 8 : column 35] - invalid nosec directive: missing rule ID", "bare.go:13] - G306", "line 13 : column 35] - invalid nosec directive: missing justification"}},
+	} {
+		var out bytes.Buffer
+		err := RunGosec(context.Background(), bin, dir, []string{tc.pkg}, &out)
+		if (err != nil) != tc.fail {
+			t.Errorf("%s: err = %v, want failure %v\n%s", tc.pkg, err, tc.fail, out.Bytes())
+		}
+		for _, w := range tc.want {
+			if !bytes.Contains(out.Bytes(), []byte(w)) {
+				t.Errorf("%s: report lacks %q:\n%s", tc.pkg, w, out.Bytes())
+			}
+		}
+	}
+}
+
+// With gosec's AI variables set in the environment, a finding is still
+// not sent anywhere: the AI endpoint named there gets no request.
+func TestRunGosecSendsNothing(t *testing.T) {
+	bin := ensure(t, Gosec)
+	var requests atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		http.Error(w, "no", http.StatusTeapot)
+	}))
+	defer srv.Close()
+	t.Setenv("GOSEC_AI_PROVIDER", "gpt-5.4")
+	t.Setenv("GOSEC_AI_API_KEY", "test-key")
+	t.Setenv("GOSEC_AI_BASE_URL", srv.URL)
+	dir, _ := filepath.Abs(filepath.Join("testdata", "gosec"))
+	var out bytes.Buffer
+	if err := RunGosec(context.Background(), bin, dir, []string{"./unexcused"}, &out); err == nil {
+		t.Fatalf("unexcused finding passed:\n%s", out.Bytes())
+	}
+	if n := requests.Load(); n != 0 {
+		t.Errorf("gosec sent %d requests to the AI endpoint", n)
+	}
+}
+
+// govulncheck against the local database fails on a called vulnerable
+// function and passes when the vulnerable package is only imported.
+func TestRunGovulncheckCalledNotImported(t *testing.T) {
+	bin := ensure(t, Govulncheck)
+	db, err := EnsureVulnDB(context.Background(), os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"index/db.json", "index/modules.json", "index/vulns.json", "ID/GO-2021-0113.json"} {
+		if fi, err := os.Stat(filepath.Join(db, f)); err != nil || fi.Size() == 0 {
+			t.Errorf("database lacks %s: %v", f, err)
+		}
+	}
+	version, err := indexDB.Version()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, ok := pseudoVersionTime(version)
+	if !ok {
+		t.Fatalf("%s: not a pseudo-version", version)
+	}
+	var meta struct{ Modified time.Time }
+	if b, err := os.ReadFile(filepath.Join(db, "index", "db.json")); err != nil {
+		t.Error(err)
+	} else if err := json.Unmarshal(b, &meta); err != nil || !meta.Modified.Equal(want) {
+		t.Errorf("index/db.json = %s, want modified %s", b, want)
+	}
+	dir, _ := filepath.Abs(filepath.Join("testdata", "vuln"))
+	var out bytes.Buffer
+	err = RunGovulncheck(context.Background(), bin, db, dir, []string{"./called"}, &out)
+	if err == nil || !strings.Contains(err.Error(), "calls the vulnerable functions") {
+		t.Errorf("called: err = %v, want a called vulnerability\n%s", err, out.Bytes())
+	}
+	if !bytes.Contains(out.Bytes(), []byte("GO-2021-0113")) || !bytes.Contains(out.Bytes(), []byte("language.Parse")) {
+		t.Errorf("called: report does not name GO-2021-0113 and language.Parse:\n%s", out.Bytes())
+	}
+	out.Reset()
+	if err := RunGovulncheck(context.Background(), bin, db, dir, []string{"./imported"}, &out); err != nil {
+		t.Errorf("imported only: %v\n%s", err, out.Bytes())
+	}
+}
+
+func ensure(t *testing.T, tool Tool) string {
+	t.Helper()
+	bin, err := tool.Ensure(context.Background(), os.Stderr)
+	if errors.Is(err, ErrNoGo) && os.Getenv("CI") != "true" {
+		t.Skipf("skipping: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+func write(t *testing.T, p, s string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRequiredVersion(t *testing.T) {
+	gomod := filepath.Join(t.TempDir(), "go.mod")
+	write(t, gomod, "module m\n\ngo 1.26\n\nrequire example.com/a v1.2.3\n\nrequire (\n\texample.com/b v0.0.0-20261105234957-e22db6528018 // indirect\n\texample.com/ab v9.0.0\n)\n")
+	for _, tc := range []struct{ path, want string }{
+		{"example.com/a", "v1.2.3"},
+		{"example.com/b", "v0.0.0-20261105234957-e22db6528018"},
+		{"example.com/ab", "v9.0.0"},
+		{"example.com/c", ""},
+	} {
+		got, err := requiredVersion(gomod, tc.path)
+		if got != tc.want || (err != nil) != (tc.want == "") {
+			t.Errorf("requiredVersion(%s) = %q, %v; want %q", tc.path, got, err, tc.want)
+		}
+	}
+}
+
+func TestPseudoVersionTime(t *testing.T) {
+	for _, tc := range []struct {
+		v    string
+		want time.Time
+		ok   bool
+	}{
+		{"v0.0.0-20261105234957-e22db6528018", time.Date(2026, 11, 5, 23, 49, 57, 0, time.UTC), true},
+		{"v1.9.0", time.Time{}, false},
+		{"v0.0.0-2026110523495-e22db6528018", time.Time{}, false},
+	} {
+		got, ok := pseudoVersionTime(tc.v)
+		if ok != tc.ok || !got.Equal(tc.want) {
+			t.Errorf("pseudoVersionTime(%s) = %v, %v; want %v, %v", tc.v, got, ok, tc.want, tc.ok)
+		}
+	}
+}
