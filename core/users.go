@@ -236,6 +236,9 @@ func (a *Accounts) Check(ctx context.Context, act berth.Actor) error {
 
 // CreateUser adds a user.
 func (a *Accounts) CreateUser(ctx context.Context, username, password string, role berth.Role) (*berth.User, error) {
+	if err := must(ctx); err != nil {
+		return nil, err
+	}
 	username = strings.TrimSpace(username)
 	if err := berth.ValidateDNSLabel("username", username); err != nil {
 		return nil, err
@@ -263,6 +266,9 @@ func (a *Accounts) CreateUser(ctx context.Context, username, password string, ro
 // applies to the user's API keys at once. The last admin cannot be demoted
 // (CONFLICT, checked atomically by the store).
 func (a *Accounts) UpdateUser(ctx context.Context, id string, role berth.Role, password string) (*berth.User, error) {
+	if err := must(ctx); err != nil {
+		return nil, err
+	}
 	if role != "" && !role.Valid() {
 		return nil, berth.Invalid("role", "%q is not one of viewer, operator, admin", role)
 	}
@@ -310,6 +316,9 @@ func (a *Accounts) UpdateUser(ctx context.Context, id string, role berth.Role, p
 // sessions and WebSockets. The last admin cannot be deleted (CONFLICT,
 // checked atomically by the store).
 func (a *Accounts) DeleteUser(ctx context.Context, id string) error {
+	if err := must(ctx); err != nil {
+		return err
+	}
 	u, err := a.Store.GetUser(ctx, id)
 	if err != nil {
 		return err
@@ -353,7 +362,10 @@ func (a *Accounts) lastAdmin(ctx context.Context, u *berth.User) (bool, error) {
 // CreateAPIKey makes a key for the caller, with a role no higher than the
 // caller's. It answers the key record and the full key, shown once.
 func (a *Accounts) CreateAPIKey(ctx context.Context, name string, role berth.Role, expiresInDays int) (*berth.APIKey, string, error) {
-	act := actor(ctx)
+	if err := must(ctx); err != nil {
+		return nil, "", err
+	}
+	act := caller(ctx)
 	name = strings.TrimSpace(name)
 	if name == "" || len(name) > 63 {
 		return nil, "", berth.Invalid("name", "is required (at most 63 characters)")
@@ -388,7 +400,10 @@ func (a *Accounts) CreateAPIKey(ctx context.Context, name string, role berth.Rol
 
 // ListAPIKeys lists the caller's keys (an admin sees every key).
 func (a *Accounts) ListAPIKeys(ctx context.Context) ([]*berth.APIKey, error) {
-	act := actor(ctx)
+	if err := must(ctx); err != nil {
+		return nil, err
+	}
+	act := caller(ctx)
 	uid := act.UserID
 	if act.Role == berth.RoleAdmin {
 		uid = ""
@@ -398,7 +413,10 @@ func (a *Accounts) ListAPIKeys(ctx context.Context) ([]*berth.APIKey, error) {
 
 // DeleteAPIKey revokes a key of the caller's (an admin may revoke any).
 func (a *Accounts) DeleteAPIKey(ctx context.Context, id string) error {
-	act := actor(ctx)
+	if err := must(ctx); err != nil {
+		return err
+	}
+	act := caller(ctx)
 	k, err := a.Store.GetAPIKey(ctx, id)
 	if err != nil || (act.Role != berth.RoleAdmin && k.UserID != act.UserID) {
 		return berth.NotFound("apikey", id)

@@ -311,7 +311,8 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, rt route, 
 	if err != nil {
 		if rt.activity && auth.VerifyActivityToken(s.ActivityKey, r.PathValue("id"), cred) {
 			st.activity, st.authed = true, true
-			st.actor = berth.Actor{UserID: "workspace:" + r.PathValue("id"), Username: "workspace", Role: berth.RoleViewer}
+			st.actor = core.WorkspaceActor(r.PathValue("id"))
+			*r = *r.WithContext(berth.WithActor(r.Context(), st.actor))
 			return true
 		}
 		if berth.IsCode(err, berth.EUNAUTHORIZED) {
