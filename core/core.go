@@ -95,6 +95,11 @@ type Core struct {
 	unmanagedMu   sync.Mutex
 	unmanagedSeen map[berth.ServiceRef]observedState
 
+	// restarts remembers each service's restart total between overviews,
+	// so an alert can say the restarts are still rising (overview.go).
+	restartsMu sync.Mutex
+	restarts   map[string]int
+
 	stopLoops context.CancelFunc
 	loopsDone chan struct{}
 }

@@ -57,7 +57,8 @@ func (a *Accounts) Bootstrap(ctx context.Context, password string) (string, erro
 	} else if err := auth.ValidatePassword(password); err != nil {
 		return "", fmt.Errorf("bootstrap admin: BERTH_ADMIN_PASSWORD: %s", berth.ErrorMessage(err))
 	}
-	if _, err := a.CreateUser(ctx, "admin", password, berth.RoleAdmin); err != nil {
+	// The first admin is berth's own doing.
+	if _, err := a.CreateUser(berth.WithActor(ctx, berth.System), "admin", password, berth.RoleAdmin); err != nil {
 		return "", fmt.Errorf("bootstrap admin: %w", err)
 	}
 	return generated, nil
@@ -234,9 +235,51 @@ func (a *Accounts) Check(ctx context.Context, act berth.Actor) error {
 	return nil
 }
 
+// manageUsers answers whether the caller may manage users: admins only
+// (the route table says so too; this is the rule).
+func manageUsers(ctx context.Context) error {
+	a, err := actor(ctx)
+	if err != nil {
+		return err
+	}
+	if a.Role != berth.RoleAdmin {
+		return berth.Errorf(berth.EFORBIDDEN, "only an admin may manage users; you are %s", a.Role)
+	}
+	return nil
+}
+
+// GetUser answers a user: any for an admin, else only the caller.
+func (a *Accounts) GetUser(ctx context.Context, id string) (*berth.User, error) {
+	act, err := actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if act.UserID != id {
+		if err := manageUsers(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return a.Store.GetUser(ctx, id)
+}
+
+// ListUsers lists every user (admins only).
+func (a *Accounts) ListUsers(ctx context.Context) ([]*berth.User, error) {
+	if err := manageUsers(ctx); err != nil {
+		return nil, err
+	}
+	users, err := a.Store.ListUsers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if users == nil {
+		users = []*berth.User{}
+	}
+	return users, nil
+}
+
 // CreateUser adds a user.
 func (a *Accounts) CreateUser(ctx context.Context, username, password string, role berth.Role) (*berth.User, error) {
-	if err := must(ctx); err != nil {
+	if err := manageUsers(ctx); err != nil {
 		return nil, err
 	}
 	username = strings.TrimSpace(username)
@@ -266,7 +309,7 @@ func (a *Accounts) CreateUser(ctx context.Context, username, password string, ro
 // applies to the user's API keys at once. The last admin cannot be demoted
 // (CONFLICT, checked atomically by the store).
 func (a *Accounts) UpdateUser(ctx context.Context, id string, role berth.Role, password string) (*berth.User, error) {
-	if err := must(ctx); err != nil {
+	if err := manageUsers(ctx); err != nil {
 		return nil, err
 	}
 	if role != "" && !role.Valid() {
@@ -316,7 +359,7 @@ func (a *Accounts) UpdateUser(ctx context.Context, id string, role berth.Role, p
 // sessions and WebSockets. The last admin cannot be deleted (CONFLICT,
 // checked atomically by the store).
 func (a *Accounts) DeleteUser(ctx context.Context, id string) error {
-	if err := must(ctx); err != nil {
+	if err := manageUsers(ctx); err != nil {
 		return err
 	}
 	u, err := a.Store.GetUser(ctx, id)

@@ -49,7 +49,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
 	a := state(r).actor
-	u, err := s.Accounts.Store.GetUser(r.Context(), a.UserID)
+	u, err := s.Accounts.GetUser(r.Context(), a.UserID)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -58,13 +58,10 @@ func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request) {
-	users, err := s.Accounts.Store.ListUsers(r.Context())
+	users, err := s.Accounts.ListUsers(r.Context())
 	if err != nil {
 		writeError(w, r, err)
 		return
-	}
-	if users == nil {
-		users = []*berth.User{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"users": users, "total": len(users)})
 }
@@ -94,7 +91,7 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleGetUser(w http.ResponseWriter, r *http.Request) {
-	u, err := s.Accounts.Store.GetUser(r.Context(), r.PathValue("id"))
+	u, err := s.Accounts.GetUser(r.Context(), r.PathValue("id"))
 	if err != nil {
 		writeError(w, r, err)
 		return

@@ -79,7 +79,6 @@ type Server struct {
 	// down, so that draining does not wait for them.
 	streams     context.Context
 	stopStreams context.CancelFunc
-	restarts    restartMemory // for the overview's crash-loop alerts
 	// envTransport carries proxied requests to workspaces (proxy.go).
 	envTransport *http.Transport
 }
@@ -108,7 +107,7 @@ func NewServer(d Deps) *Server {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	s := &Server{Deps: d, mux: http.NewServeMux(), restarts: restartMemory{m: map[string]int{}}, envTransport: newEnvTransport()}
+	s := &Server{Deps: d, mux: http.NewServeMux(), envTransport: newEnvTransport()}
 	s.streams, s.stopStreams = context.WithCancel(context.Background())
 	s.reqs = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "berth_http_requests_total", Help: "HTTP requests by route, method and status code.",
