@@ -166,12 +166,27 @@ func decodeError(status int, body []byte) *berth.Error {
 	return &berth.Error{Code: codeOf(status), Message: msg}
 }
 
-// codeOf maps an HTTP status back to the first code that answers it.
+// codeOf reads the status of an answer that is not berth's JSON (a proxy
+// or load balancer in between, or an old server) as the code it most
+// likely means; berth's own answers name their code.
 func codeOf(status int) berth.Code {
-	for _, c := range berth.Codes() {
-		if c.HTTPStatus() == status && c != berth.EENVIRONMENT && c != berth.ESERVICE {
-			return c
-		}
+	switch status {
+	case http.StatusBadRequest:
+		return berth.EINVALID
+	case http.StatusUnauthorized:
+		return berth.EUNAUTHORIZED
+	case http.StatusForbidden:
+		return berth.EFORBIDDEN
+	case http.StatusNotFound:
+		return berth.ENOTFOUND
+	case http.StatusConflict:
+		return berth.ECONFLICT
+	case http.StatusTooManyRequests:
+		return berth.ERATELIMITED
+	case http.StatusNotImplemented:
+		return berth.ENOTSUPPORTED
+	case http.StatusServiceUnavailable:
+		return berth.EUNAVAILABLE
 	}
 	if status >= 400 && status < 500 {
 		return berth.EINVALID

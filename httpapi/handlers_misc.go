@@ -5,10 +5,10 @@ import (
 	_ "embed"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/core"
 )
 
 func (s *Server) uptime() string { return s.Now().Sub(s.Started).Round(time.Second).String() }
@@ -64,33 +64,11 @@ type check struct {
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
-	checks := map[string]check{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	run := func(name string, fn func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			start := time.Now()
-			err := fn(ctx)
-			c := check{Status: "ok", LatencyMs: time.Since(start).Milliseconds()}
-			if err != nil {
-				c.Status, c.Error = "down", berth.ErrorMessage(err)
-				if berth.ErrorCode(err) == berth.EINTERNAL {
-					c.Error = err.Error()
-				}
-			}
-			mu.Lock()
-			checks[name] = c
-			mu.Unlock()
-		}()
+	sp, tps := s.Core.Probe(ctx)
+	checks := map[string]check{"store": toCheck(sp)}
+	for _, p := range tps {
+		checks["target:"+p.Name] = toCheck(p)
 	}
-	run("store", s.Core.Store().Ping)
-	for _, t := range s.Core.Targets() {
-		rt, _ := s.Core.Runtime(t.Name)
-		run("target:"+t.Name, rt.Ping)
-	}
-	wg.Wait()
 	status, code := "ready", http.StatusOK
 	for _, c := range checks {
 		if c.Status != "ok" {
@@ -98,6 +76,17 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, code, map[string]any{"status": status, "checks": checks})
+}
+
+func toCheck(p core.Probe) check {
+	c := check{Status: "ok", LatencyMs: p.Latency.Milliseconds()}
+	if p.Err != nil {
+		c.Status, c.Error = "down", berth.ErrorMessage(p.Err)
+		if berth.ErrorCode(p.Err) == berth.EINTERNAL {
+			c.Error = p.Err.Error()
+		}
+	}
+	return c
 }
 
 //go:embed openapi.json

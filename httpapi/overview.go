@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/berthhq/berth"
@@ -71,35 +70,26 @@ type probe struct {
 	Error     string  `json:"error,omitempty"`
 }
 
+func toProbe(p core.Probe) probe {
+	out := probe{Name: p.Name, Provider: p.Provider, Region: p.Region, Default: p.Default, Reachable: p.Err == nil,
+		LatencyMs: float64(p.Latency.Microseconds()) / 1000}
+	if p.Err != nil {
+		out.Error = berth.ErrorMessage(p.Err)
+	}
+	return out
+}
+
 // handleStatus: version, uptime, the store and every target with latency,
 // the sampler's lag and the live-event hub.
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
-	ping := func(fn func(context.Context) error, p *probe) {
-		start := time.Now()
-		err := fn(ctx)
-		p.LatencyMs = float64(time.Since(start).Microseconds()) / 1000
-		p.Reachable = err == nil
-		if err != nil {
-			p.Error = berth.ErrorMessage(err)
-		}
+	sp, tps := s.Core.Probe(ctx)
+	st := toProbe(sp)
+	probes := make([]probe, len(tps))
+	for i, p := range tps {
+		probes[i] = toProbe(p)
 	}
-	targets := s.Core.Targets()
-	probes := make([]probe, len(targets))
-	var wg sync.WaitGroup
-	for i, t := range targets {
-		probes[i] = probe{Name: t.Name, Provider: t.Provider, Region: t.Region, Default: t.Default}
-		rt, _ := s.Core.Runtime(t.Name)
-		wg.Add(1)
-		go func() { defer wg.Done(); ping(rt.Ping, &probes[i]) }()
-	}
-	st := probe{Name: "store"}
-	if k, ok := s.Core.Store().(interface{ Kind() string }); ok {
-		st.Name = k.Kind()
-	}
-	ping(s.Core.Store().Ping, &st)
-	wg.Wait()
 
 	out := map[string]any{
 		"version": s.Version, "uptime": s.uptime(), "uptimeSeconds": int64(s.Now().Sub(s.Started).Seconds()),
