@@ -116,7 +116,7 @@ func (c *Core) Overview(ctx context.Context, usage UsageSource) (*Overview, erro
 		return nil, err
 	}
 	slices.SortStableFunc(ov.Alerts, func(x, y Alert) int {
-		return cmp.Or(-cmp.Compare(x.Severity, y.Severity), cmp.Compare(x.Resource, y.Resource)) // critical first
+		return cmp.Or(cmp.Compare(severityRank(x.Severity), severityRank(y.Severity)), cmp.Compare(x.Resource, y.Resource))
 	})
 	ov.TopConsumers = c.topConsumers(ctx, usage)
 	var err error
@@ -130,6 +130,14 @@ func (c *Core) Overview(ctx context.Context, usage UsageSource) (*Overview, erro
 	}
 	ov.GeneratedAt = c.now().UTC()
 	return ov, nil
+}
+
+// severityRank orders alerts critical first.
+func severityRank(s string) int {
+	if s == "critical" {
+		return 0
+	}
+	return 1
 }
 
 func (c *Core) overviewServices(ctx context.Context, ov *Overview, targets map[string]*TargetOverview) error {
