@@ -17,7 +17,9 @@ import (
 // point that reaches it without an actor has acted for nobody.
 type untouchable struct{ berth.Runtime }
 
-func (untouchable) Info() berth.TargetInfo { return berth.TargetInfo{Name: "t", Provider: berth.ProviderLocal} }
+func (untouchable) Info() berth.TargetInfo {
+	return berth.TargetInfo{Name: "t", Provider: berth.ProviderLocal}
+}
 
 // noActorExceptions are the entry points that take a context yet need no
 // actor, each with its reason.

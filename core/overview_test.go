@@ -25,7 +25,9 @@ type stateful struct {
 	reads  map[string]int
 }
 
-func (r *stateful) Info() berth.TargetInfo { return berth.TargetInfo{Name: "t", Provider: berth.ProviderLocal} }
+func (r *stateful) Info() berth.TargetInfo {
+	return berth.TargetInfo{Name: "t", Provider: berth.ProviderLocal}
+}
 
 func (r *stateful) ServiceState(_ context.Context, ref berth.ServiceRef) (*berth.ServiceState, error) {
 	r.mu.Lock()
