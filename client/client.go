@@ -166,27 +166,19 @@ func decodeError(status int, body []byte) *berth.Error {
 	return &berth.Error{Code: codeOf(status), Message: msg}
 }
 
-// codeOf reads the status of an answer that is not berth's JSON (a proxy
-// or load balancer in between, or an old server) as the code it most
+// statusCodes reads the status of an answer that is not berth's JSON (a
+// proxy or load balancer in between, or an old server) as the code it most
 // likely means; berth's own answers name their code.
+var statusCodes = map[int]berth.Code{
+	http.StatusBadRequest: berth.EINVALID, http.StatusUnauthorized: berth.EUNAUTHORIZED,
+	http.StatusForbidden: berth.EFORBIDDEN, http.StatusNotFound: berth.ENOTFOUND, http.StatusConflict: berth.ECONFLICT,
+	http.StatusTooManyRequests: berth.ERATELIMITED, http.StatusNotImplemented: berth.ENOTSUPPORTED,
+	http.StatusServiceUnavailable: berth.EUNAVAILABLE,
+}
+
 func codeOf(status int) berth.Code {
-	switch status {
-	case http.StatusBadRequest:
-		return berth.EINVALID
-	case http.StatusUnauthorized:
-		return berth.EUNAUTHORIZED
-	case http.StatusForbidden:
-		return berth.EFORBIDDEN
-	case http.StatusNotFound:
-		return berth.ENOTFOUND
-	case http.StatusConflict:
-		return berth.ECONFLICT
-	case http.StatusTooManyRequests:
-		return berth.ERATELIMITED
-	case http.StatusNotImplemented:
-		return berth.ENOTSUPPORTED
-	case http.StatusServiceUnavailable:
-		return berth.EUNAVAILABLE
+	if c, ok := statusCodes[status]; ok {
+		return c
 	}
 	if status >= 400 && status < 500 {
 		return berth.EINVALID
