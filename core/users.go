@@ -105,8 +105,12 @@ func (a *Accounts) Login(ctx context.Context, username, password string) (string
 
 var dummyHash, _ = auth.HashPassword("not-a-real-password")
 
-// Logout revokes a session token until it would have expired.
+// Logout revokes a session token until it would have expired. A caller
+// authenticated by an API key has no session to end.
 func (a *Accounts) Logout(ctx context.Context, token string) error {
+	if act, ok := berth.ActorFrom(ctx); ok && act.KeyID != "" {
+		return berth.Invalid("Authorization", "an API key cannot log out: delete the key instead")
+	}
 	claims, err := a.Tokens.Verify(token)
 	if err != nil {
 		return err
@@ -277,7 +281,7 @@ func (a *Accounts) ListUsers(ctx context.Context) ([]*berth.User, error) {
 	return users, nil
 }
 
-// CreateUser adds a user.
+// CreateUser adds a user (a viewer unless role says otherwise).
 func (a *Accounts) CreateUser(ctx context.Context, username, password string, role berth.Role) (*berth.User, error) {
 	if err := manageUsers(ctx); err != nil {
 		return nil, err
@@ -285,6 +289,9 @@ func (a *Accounts) CreateUser(ctx context.Context, username, password string, ro
 	username = strings.TrimSpace(username)
 	if err := berth.ValidateDNSLabel("username", username); err != nil {
 		return nil, err
+	}
+	if role == "" {
+		role = berth.RoleViewer
 	}
 	if !role.Valid() {
 		return nil, berth.Invalid("role", "%q is not one of viewer, operator, admin", role)

@@ -36,10 +36,6 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	st := state(r)
 	st.audit.resourceType, st.audit.resource = "user", st.actor.Username
-	if st.actor.KeyID != "" {
-		writeError(w, r, berth.Invalid("Authorization", "an API key cannot log out: delete the key instead"))
-		return
-	}
 	if err := s.Accounts.Logout(r.Context(), st.bearer); err != nil {
 		writeError(w, r, err)
 		return
@@ -78,9 +74,6 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
 	}
 	st := state(r)
 	st.audit.resourceType, st.audit.details = "user", map[string]any{"username": body.Username, "role": body.Role}
-	if body.Role == "" {
-		body.Role = berth.RoleViewer
-	}
 	u, err := s.Accounts.CreateUser(r.Context(), body.Username, body.Password, body.Role)
 	if err != nil {
 		writeError(w, r, err)
