@@ -266,3 +266,46 @@ func TestListAudit(t *testing.T) {
 		})
 	}
 }
+
+// TestRecordActivityRule: a workspace reports for its own environment
+// only, users for the environments they may see; the rest is NOT_FOUND
+// and changes nothing (checked in the store).
+func TestRecordActivityRule(t *testing.T) {
+	tn := newTenants(t, store.SQLite)
+	tn.environment(t, "env-a", tn.aID, berth.EnvRunning)
+	tn.environment(t, "env-b", tn.bID, berth.EnvRunning)
+	wsA := berth.WithActor(context.Background(), core.WorkspaceActor("env-a"))
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		env  string
+		code berth.Code
+	}{
+		{"workspace of its own environment", wsA, "env-a", ""},
+		{"workspace of another environment", wsA, "env-b", berth.ENOTFOUND},
+		{"owner", tn.a, "env-a", ""},
+		{"another user", tn.b, "env-a", berth.ENOTFOUND},
+		{"admin", tn.admin, "env-b", ""},
+		{"no actor", context.Background(), "env-a", berth.EUNAUTHORIZED},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before, err := tn.st.GetEnvironment(context.Background(), tc.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			at := before.LastAccessedAt.Add(time.Second)
+			err = tn.c.RecordActivity(tc.ctx, tc.env, berth.Activity{Snapshot: berth.ActivitySnapshot{LastIDEActivity: &at}})
+			got := berth.Code("")
+			if err != nil {
+				got = berth.ErrorCode(err)
+			}
+			if got != tc.code {
+				t.Fatalf("err %v, want %q", err, tc.code)
+			}
+			after, _ := tn.st.GetEnvironment(context.Background(), tc.env)
+			if moved := after.LastAccessedAt.After(before.LastAccessedAt); moved != (tc.code == "") {
+				t.Fatalf("lastAccessedAt %v → %v (error %v)", before.LastAccessedAt, after.LastAccessedAt, err)
+			}
+		})
+	}
+}
