@@ -206,14 +206,13 @@ func (w *statusRecorder) Write(b []byte) (int, error) {
 // reqState travels with a request: its id, caller and what the audit entry
 // should say.
 type reqState struct {
-	id       string
-	actor    berth.Actor
-	authed   bool
-	status   int
-	errMsg   string
-	audit    auditInfo
-	bearer   string
-	activity bool // authenticated by an activity token
+	id     string
+	actor  berth.Actor
+	authed bool
+	status int
+	errMsg string
+	audit  auditInfo
+	bearer string
 }
 
 type auditInfo struct {
@@ -309,7 +308,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, rt route, 
 	a, err := s.Accounts.Authenticate(r.Context(), cred)
 	if err != nil {
 		if rt.activity && auth.VerifyActivityToken(s.ActivityKey, r.PathValue("id"), cred) {
-			st.activity, st.authed = true, true
+			st.authed = true
 			st.actor = core.WorkspaceActor(r.PathValue("id"))
 			*r = *r.WithContext(berth.WithActor(r.Context(), st.actor))
 			return true
