@@ -6,12 +6,11 @@ package berth
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 )
 
 // Code is an application error code. It is what API clients see in the
-// "error" field and what decides the HTTP status.
+// "error" field; httpapi maps it to an HTTP status.
 type Code string
 
 const (
@@ -27,29 +26,6 @@ const (
 	ESERVICE      Code = "SERVICE_ERROR"
 	EINTERNAL     Code = "INTERNAL_ERROR"
 )
-
-// codeStatus is the one table that maps codes to HTTP statuses.
-var codeStatus = map[Code]int{
-	EINVALID:      http.StatusBadRequest,
-	EUNAUTHORIZED: http.StatusUnauthorized,
-	EFORBIDDEN:    http.StatusForbidden,
-	ENOTFOUND:     http.StatusNotFound,
-	ECONFLICT:     http.StatusConflict,
-	ERATELIMITED:  http.StatusTooManyRequests,
-	ENOTSUPPORTED: http.StatusNotImplemented,
-	EUNAVAILABLE:  http.StatusServiceUnavailable,
-	EENVIRONMENT:  http.StatusInternalServerError,
-	ESERVICE:      http.StatusInternalServerError,
-	EINTERNAL:     http.StatusInternalServerError,
-}
-
-// HTTPStatus returns the HTTP status for the code (500 for unknown codes).
-func (c Code) HTTPStatus() int {
-	if s, ok := codeStatus[c]; ok {
-		return s
-	}
-	return http.StatusInternalServerError
-}
 
 // Codes lists every code, for documentation and tests.
 func Codes() []Code {

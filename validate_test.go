@@ -124,14 +124,6 @@ func TestQuantities(t *testing.T) {
 }
 
 func TestErrorCodes(t *testing.T) {
-	want := map[berth.Code]int{berth.EINVALID: 400, berth.EUNAUTHORIZED: 401, berth.EFORBIDDEN: 403, berth.ENOTFOUND: 404,
-		berth.ECONFLICT: 409, berth.ERATELIMITED: 429, berth.ENOTSUPPORTED: 501, berth.EUNAVAILABLE: 503,
-		berth.EENVIRONMENT: 500, berth.ESERVICE: 500}
-	for c, s := range want {
-		if c.HTTPStatus() != s {
-			t.Errorf("%s → %d, want %d", c, c.HTTPStatus(), s)
-		}
-	}
 	err := berth.Wrap(berth.NotFound("environment", "env-x"), berth.EENVIRONMENT, "start environment env-x")
 	if berth.ErrorCode(err) != berth.ENOTFOUND || berth.ErrorMessage(err) != `start environment env-x: environment "env-x" not found` {
 		t.Errorf("wrap: %v / %s", berth.ErrorCode(err), berth.ErrorMessage(err))

@@ -154,7 +154,7 @@ func TestDev8FlowOnACI(t *testing.T) {
 		t.Fatal(err)
 	}
 	c = newCore(rt2)
-	c.SyncOnce(ctx)
+	c.SyncOnce(berth.WithActor(ctx, berth.System)) // as the loop does
 	if f.creates != 1 {
 		t.Errorf("%d group creates, want 1", f.creates)
 	}
@@ -230,7 +230,7 @@ func TestDev8FlowOnACI(t *testing.T) {
 		checkFields("get after "+s.action, get("after "+s.action), map[string]any{"status": s.status, "aciPublicIp": ""})
 	}
 	f.clock.Add(f.pullTime)
-	c.SyncOnce(ctx)
+	c.SyncOnce(berth.WithActor(ctx, berth.System)) // as the loop does
 	stored, err := st.GetEnvironment(ctx, id)
 	if err != nil {
 		t.Fatal(err)
@@ -241,7 +241,7 @@ func TestDev8FlowOnACI(t *testing.T) {
 	// Azure moves the running group: the sync loop stores the new IP.
 	f.changeIP(n.group)
 	f.clock.Add(time.Minute)
-	c.SyncOnce(ctx)
+	c.SyncOnce(berth.WithActor(ctx, berth.System)) // as the loop does
 	moved, _ := st.GetEnvironment(ctx, id)
 	if g := f.group(n.group); moved.ACIPublicIP == stored.ACIPublicIP || moved.ACIPublicIP == "" {
 		t.Errorf("stored IP after Azure changed it: %q (was %q, group %v)", moved.ACIPublicIP, stored.ACIPublicIP, g != nil)

@@ -166,12 +166,19 @@ func decodeError(status int, body []byte) *berth.Error {
 	return &berth.Error{Code: codeOf(status), Message: msg}
 }
 
-// codeOf maps an HTTP status back to the first code that answers it.
+// statusCodes reads the status of an answer that is not berth's JSON (a
+// proxy or load balancer in between, or an old server) as the code it most
+// likely means; berth's own answers name their code.
+var statusCodes = map[int]berth.Code{
+	http.StatusBadRequest: berth.EINVALID, http.StatusUnauthorized: berth.EUNAUTHORIZED,
+	http.StatusForbidden: berth.EFORBIDDEN, http.StatusNotFound: berth.ENOTFOUND, http.StatusConflict: berth.ECONFLICT,
+	http.StatusTooManyRequests: berth.ERATELIMITED, http.StatusNotImplemented: berth.ENOTSUPPORTED,
+	http.StatusServiceUnavailable: berth.EUNAVAILABLE,
+}
+
 func codeOf(status int) berth.Code {
-	for _, c := range berth.Codes() {
-		if c.HTTPStatus() == status && c != berth.EENVIRONMENT && c != berth.ESERVICE {
-			return c
-		}
+	if c, ok := statusCodes[status]; ok {
+		return c
 	}
 	if status >= 400 && status < 500 {
 		return berth.EINVALID

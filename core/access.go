@@ -69,6 +69,13 @@ func mayEnvironment(a berth.Actor, env *berth.Environment) bool {
 	return a.Role == berth.RoleAdmin || env.UserID == a.UserID
 }
 
+// WorkspaceActor is the caller a workspace's activity token stands for: it
+// may report the activity of its own environment and do nothing else (it
+// has no role, and its id is no user's).
+func WorkspaceActor(envID string) berth.Actor {
+	return berth.Actor{UserID: "workspace:" + envID, Username: "workspace"}
+}
+
 // mayInventoryItem reports whether a may see (and so act on) an item of a
 // target's inventory: the rule of the object it belongs to. owners maps the
 // stored environments' ids to their owners.

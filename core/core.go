@@ -95,6 +95,11 @@ type Core struct {
 	unmanagedMu   sync.Mutex
 	unmanagedSeen map[berth.ServiceRef]observedState
 
+	// restarts remembers each service's restart total between overviews,
+	// so an alert can say the restarts are still rising (overview.go).
+	restartsMu sync.Mutex
+	restarts   map[string]int
+
 	stopLoops context.CancelFunc
 	loopsDone chan struct{}
 }
@@ -270,16 +275,39 @@ func (c *Core) lock(key string) func() {
 	return m.Unlock
 }
 
-func actor(ctx context.Context) berth.Actor {
-	if a, ok := berth.ActorFrom(ctx); ok {
-		return a
+// ErrNoActor is what every core entry point answers a context that names no
+// caller: core never acts for nobody. Requests carry their authenticated
+// user, background loops berth.System (given where they start).
+var ErrNoActor = &berth.Error{Code: berth.EUNAUTHORIZED, Message: "no caller: the request carries no identity"}
+
+// actor is the caller ctx carries, or ErrNoActor.
+func actor(ctx context.Context) (berth.Actor, error) {
+	if a, ok := berth.ActorFrom(ctx); ok && a.UserID != "" {
+		return a, nil
 	}
-	return berth.System
+	return berth.Actor{}, ErrNoActor
+}
+
+// caller is the actor ctx carries; without one, the zero actor, who has no
+// role and owns nothing (so every rule refuses it). Entry points check for
+// the actor first (must); caller serves the code behind them.
+func caller(ctx context.Context) berth.Actor {
+	a, _ := actor(ctx)
+	return a
+}
+
+// must answers ErrNoActor when ctx names no caller, for entry points that
+// do not otherwise need the actor (services are shared).
+func must(ctx context.Context) error {
+	_, err := actor(ctx)
+	return err
 }
 
 // Start brings back what should run (the local runtime keeps its desired
 // state in the store only) and starts the background loops.
+// The loops act as berth.System (Start is an exception to the actor rule).
 func (c *Core) Start(ctx context.Context) error {
+	ctx = berth.WithActor(ctx, berth.System)
 	if err := c.restore(ctx); err != nil {
 		return err
 	}
@@ -353,8 +381,12 @@ func (c *Core) restore(ctx context.Context) error {
 
 // SyncOnce writes observed state into the store (so lists are cheap and
 // survive restarts) and stops idle environments. The loop calls it; tests
-// call it directly.
+// call it directly, as berth.System.
 func (c *Core) SyncOnce(ctx context.Context) {
+	if err := must(ctx); err != nil {
+		c.log.Error("sync", "err", err)
+		return
+	}
 	svcs, _, err := c.store.ListServices(ctx, berth.ServiceFilter{})
 	if err != nil {
 		c.log.Error("sync services", "err", err)

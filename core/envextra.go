@@ -9,6 +9,9 @@ import (
 // RestartEnvironment restarts an environment's workload in place when the
 // runtime can, else by stopping and starting it.
 func (c *Core) RestartEnvironment(ctx context.Context, id string) (*berth.Environment, error) {
+	if err := must(ctx); err != nil {
+		return nil, err
+	}
 	return c.envOp(ctx, id, "restart", berth.EnvStarting, func(env *berth.Environment, rt berth.Runtime) error {
 		if env.Stopped {
 			return berth.Errorf(berth.ECONFLICT, "environment %s is stopped: start it instead", id)
@@ -32,6 +35,9 @@ func (c *Core) RestartEnvironment(ctx context.Context, id string) (*berth.Enviro
 
 // EnvironmentLogs streams the output of an environment's workload to fn.
 func (c *Core) EnvironmentLogs(ctx context.Context, id string, opts berth.LogOptions, fn func(berth.LogLine) error) (*berth.Environment, error) {
+	if err := must(ctx); err != nil {
+		return nil, err
+	}
 	env, err := c.visible(ctx, id)
 	if err != nil {
 		return nil, err

@@ -26,10 +26,13 @@ func newEnvID() string {
 // CreateEnvironment validates the Dev8 request, stores the environment and
 // starts it on its target.
 func (c *Core) CreateEnvironment(ctx context.Context, req berth.CreateEnvironmentRequest) (*berth.Environment, error) {
+	if err := must(ctx); err != nil {
+		return nil, err
+	}
 	if err := req.Normalize(); err != nil {
 		return nil, err
 	}
-	a := actor(ctx)
+	a := caller(ctx)
 	owner := a.UserID
 	if req.UserID != "" && req.UserID != a.UserID {
 		if a.Role != berth.RoleAdmin {
@@ -142,7 +145,7 @@ func (c *Core) visible(ctx context.Context, id string) (*berth.Environment, erro
 		}
 		return nil, fmt.Errorf("get environment %s: %w", id, err)
 	}
-	if !mayEnvironment(actor(ctx), env) {
+	if !mayEnvironment(caller(ctx), env) {
 		return nil, berth.NotFound("environment", id)
 	}
 	return env, nil
@@ -150,6 +153,9 @@ func (c *Core) visible(ctx context.Context, id string) (*berth.Environment, erro
 
 // GetEnvironment returns an environment with its live status.
 func (c *Core) GetEnvironment(ctx context.Context, id string) (*berth.Environment, error) {
+	if err := must(ctx); err != nil {
+		return nil, err
+	}
 	env, err := c.visible(ctx, id)
 	if err != nil {
 		return nil, err
@@ -165,7 +171,10 @@ func (c *Core) GetEnvironment(ctx context.Context, id string) (*berth.Environmen
 // ListEnvironments returns the caller's environments (an admin sees all, or
 // one user's with userID).
 func (c *Core) ListEnvironments(ctx context.Context, userID string, offset, limit int) ([]*berth.Environment, int, error) {
-	a := actor(ctx)
+	if err := must(ctx); err != nil {
+		return nil, 0, err
+	}
+	a := caller(ctx)
 	f := berth.EnvironmentFilter{UserID: a.UserID, Offset: offset, Limit: limit}
 	if a.Role == berth.RoleAdmin {
 		f.UserID = userID
@@ -211,6 +220,9 @@ func (c *Core) envOp(ctx context.Context, id, op string, transient berth.EnvStat
 
 // StartEnvironment starts a stopped environment.
 func (c *Core) StartEnvironment(ctx context.Context, id string) (*berth.Environment, error) {
+	if err := must(ctx); err != nil {
+		return nil, err
+	}
 	return c.envOp(ctx, id, "start", berth.EnvStarting, func(env *berth.Environment, rt berth.Runtime) error {
 		env.Stopped = false
 		if err := rt.StartEnvironment(ctx, c.runtimeEnv(env)); err != nil {
@@ -223,6 +235,9 @@ func (c *Core) StartEnvironment(ctx context.Context, id string) (*berth.Environm
 
 // StopEnvironment stops an environment, keeping its workspace.
 func (c *Core) StopEnvironment(ctx context.Context, id string) (*berth.Environment, error) {
+	if err := must(ctx); err != nil {
+		return nil, err
+	}
 	return c.envOp(ctx, id, "stop", berth.EnvStopping, func(env *berth.Environment, rt berth.Runtime) error {
 		env.Stopped = true
 		if err := rt.StopEnvironment(ctx, c.runtimeEnv(env)); err != nil {
@@ -243,6 +258,9 @@ func (c *Core) refreshEnv(ctx context.Context, env *berth.Environment, rt berth.
 // DeleteEnvironment removes the environment's workload (and its storage
 // unless keepVolume), then its record.
 func (c *Core) DeleteEnvironment(ctx context.Context, id string, keepVolume bool) (*berth.Environment, error) {
+	if err := must(ctx); err != nil {
+		return nil, err
+	}
 	env, err := c.envOp(ctx, id, "delete", berth.EnvDeleting, func(env *berth.Environment, rt berth.Runtime) error {
 		return rt.DeleteEnvironment(ctx, env, keepVolume)
 	})
@@ -257,13 +275,25 @@ func (c *Core) DeleteEnvironment(ctx context.Context, id string, keepVolume bool
 }
 
 // RecordActivity feeds idle auto-stop from a workspace's report. The caller
-// has been authorised for this environment (owner, admin or its activity token).
+// is the workspace itself (WorkspaceActor, from its activity token) or a
+// user who may see the environment; anyone else finds no such environment.
 func (c *Core) RecordActivity(ctx context.Context, id string, act berth.Activity) error {
-	if _, err := c.store.GetEnvironment(ctx, id); err != nil {
+	a, err := actor(ctx)
+	if err != nil {
+		return err
+	}
+	if act.Snapshot.ActiveIDEConnections < 0 || act.Snapshot.ActiveSSHConnections < 0 {
+		return berth.Invalid("snapshot", "connection counts must not be negative")
+	}
+	env, err := c.store.GetEnvironment(ctx, id)
+	if err != nil {
 		if berth.IsCode(err, berth.ENOTFOUND) {
 			return berth.NotFound("environment", id)
 		}
 		return err
+	}
+	if a != WorkspaceActor(id) && !mayEnvironment(a, env) {
+		return berth.NotFound("environment", id)
 	}
 	now := c.now().UTC()
 	at := time.Time{}

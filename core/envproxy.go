@@ -109,11 +109,14 @@ func hashGrant(v string) []byte {
 // caller's credential. Only the owner and admins may open an environment
 // (another user's is NOT_FOUND), and only operators and admins at all.
 func (p *EnvProxy) Open(ctx context.Context, id, credential string) (*EnvOpening, error) {
+	if err := must(ctx); err != nil {
+		return nil, err
+	}
 	env, err := p.c.visible(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if a := actor(ctx); !a.Role.AtLeast(berth.RoleOperator) {
+	if a := caller(ctx); !a.Role.AtLeast(berth.RoleOperator) {
 		return nil, berth.Errorf(berth.EFORBIDDEN, "operator role required to open an environment; you are %s", a.Role)
 	}
 	if !p.c.proxied(env.Target) {

@@ -25,8 +25,11 @@ type TargetStatus struct {
 // Infrastructure lists services, environments (the caller's own unless
 // admin) and what each target's inventory adds (processes, pods, volumes).
 func (c *Core) Infrastructure(ctx context.Context, typ string) (*Inventory, error) {
+	if err := must(ctx); err != nil {
+		return nil, err
+	}
 	inv := &Inventory{Resources: []berth.Resource{}}
-	a := actor(ctx)
+	a := caller(ctx)
 	want := func(t string) bool { return typ == "" || typ == t }
 	if want("service") {
 		svcs, _, err := c.store.ListServices(ctx, berth.ServiceFilter{})
@@ -93,6 +96,9 @@ func (c *Core) Infrastructure(ctx context.Context, typ string) (*Inventory, erro
 // manages for a stored service or environment is acted on through that
 // object, never behind the store's back: CONFLICT. Orphans can go.
 func (c *Core) InfraAction(ctx context.Context, typ, id, target, action string) error {
+	if err := must(ctx); err != nil {
+		return err
+	}
 	switch typ {
 	case "service":
 		q := ServiceQuery{Name: id, Target: target}
@@ -237,14 +243,14 @@ func (c *Core) refuseOwned(ctx context.Context, ir berth.Inventorier, target, ty
 			if err != nil {
 				return err
 			}
-			if !mayInventoryItem(actor(ctx), it, owners) {
+			if !mayInventoryItem(caller(ctx), it, owners) {
 				return berth.NotFound(typ, id)
 			}
 		}
 		// A replica of a service (deleting it restarts it, as deleting a
 		// pod does) is operated like the service itself.
 		if it.BerthKind == "service" {
-			if err := c.mayService(ctx, actor(ctx), &berth.Service{Name: it.BerthID}, serviceOperate, action+" "+typ+" "+id+" of"); err != nil {
+			if err := c.mayService(ctx, caller(ctx), &berth.Service{Name: it.BerthID}, serviceOperate, action+" "+typ+" "+id+" of"); err != nil {
 				return err
 			}
 		}

@@ -23,6 +23,9 @@ var orphanOrder = map[string]int{"deployment": 0, "statefulset": 0, "ingress": 0
 // CleanupOrphans removes the due orphans of the targets configured with a
 // grace (Config.OrphanGrace). It returns the first error and goes on.
 func (c *Core) CleanupOrphans(ctx context.Context) error {
+	if err := must(ctx); err != nil {
+		return err
+	}
 	now := c.now()
 	var firstErr error
 	for _, target := range c.order {

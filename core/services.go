@@ -33,6 +33,9 @@ type ServiceList struct {
 // the stored ones and, on runtimes that run services berth did not create
 // (Kubernetes), those too (managed:false), ordered by target, namespace, name.
 func (c *Core) ListServices(ctx context.Context, target string, offset, limit int) (*ServiceList, error) {
+	if err := must(ctx); err != nil {
+		return nil, err
+	}
 	if target != "" {
 		if _, ok := c.runtimes[target]; !ok {
 			return nil, berth.Invalid("target", "%q is not configured; configured targets: %s", target, c.targetList())
@@ -228,6 +231,9 @@ func (c *Core) runtimeServices(ctx context.Context, target string, listers map[s
 
 // GetService returns a service with its live state from the runtime.
 func (c *Core) GetService(ctx context.Context, q ServiceQuery) (*berth.Service, error) {
+	if err := must(ctx); err != nil {
+		return nil, err
+	}
 	svc, _, err := c.find(ctx, q)
 	if err != nil {
 		return nil, err
@@ -299,6 +305,9 @@ func (c *Core) syncService(ctx context.Context, stored *berth.Service) {
 // change of the spec makes a new revision; an omitted replicas keeps the
 // current count. It answers whether the service was created.
 func (c *Core) ApplyService(ctx context.Context, name string, spec berth.ServiceSpec) (*berth.Service, bool, error) {
+	if err := must(ctx); err != nil {
+		return nil, false, err
+	}
 	rt, err := c.resolveTarget(spec.Target, "", "")
 	if err != nil {
 		return nil, false, err
@@ -333,7 +342,7 @@ func (c *Core) ApplyService(ctx context.Context, name string, spec berth.Service
 	unlock := c.lock("svc/" + ref.String())
 	defer unlock()
 
-	a := actor(ctx)
+	a := caller(ctx)
 	now := c.now().UTC()
 	cur, err := c.store.GetService(ctx, ref)
 	switch {
@@ -448,7 +457,7 @@ func (c *Core) mutate(ctx context.Context, q ServiceQuery, op string, fn func(sv
 	if op == "configure" {
 		acc = serviceChange
 	}
-	if err := c.mayService(ctx, actor(ctx), svc, acc, op); err != nil {
+	if err := c.mayService(ctx, caller(ctx), svc, acc, op); err != nil {
 		return nil, err
 	}
 	rev, err := fn(svc, rt)
@@ -467,6 +476,9 @@ func (c *Core) mutate(ctx context.Context, q ServiceQuery, op string, fn func(sv
 
 // ScaleService sets the desired replica count.
 func (c *Core) ScaleService(ctx context.Context, q ServiceQuery, replicas int) (*berth.Service, error) {
+	if err := must(ctx); err != nil {
+		return nil, err
+	}
 	if replicas < 0 || replicas > c.maxRepl {
 		return nil, berth.Invalid("replicas", "must be between 0 and %d, got %d", c.maxRepl, replicas)
 	}
@@ -482,6 +494,9 @@ func (c *Core) ScaleService(ctx context.Context, q ServiceQuery, replicas int) (
 
 // StopService stops every replica, keeping spec and count.
 func (c *Core) StopService(ctx context.Context, q ServiceQuery) (*berth.Service, error) {
+	if err := must(ctx); err != nil {
+		return nil, err
+	}
 	return c.mutate(ctx, q, "stop", func(svc *berth.Service, rt berth.Runtime) (*berth.Revision, error) {
 		svc.Stopped = true
 		return nil, rt.StopService(ctx, svc.Ref())
@@ -490,6 +505,9 @@ func (c *Core) StopService(ctx context.Context, q ServiceQuery) (*berth.Service,
 
 // StartService starts a stopped service again.
 func (c *Core) StartService(ctx context.Context, q ServiceQuery) (*berth.Service, error) {
+	if err := must(ctx); err != nil {
+		return nil, err
+	}
 	return c.mutate(ctx, q, "start", func(svc *berth.Service, rt berth.Runtime) (*berth.Revision, error) {
 		svc.Stopped = false
 		return nil, rt.StartService(ctx, svc.Ref())
@@ -498,6 +516,9 @@ func (c *Core) StartService(ctx context.Context, q ServiceQuery) (*berth.Service
 
 // RestartService replaces replicas one at a time.
 func (c *Core) RestartService(ctx context.Context, q ServiceQuery) (*berth.Service, error) {
+	if err := must(ctx); err != nil {
+		return nil, err
+	}
 	return c.mutate(ctx, q, "restart", func(svc *berth.Service, rt berth.Runtime) (*berth.Revision, error) {
 		if svc.Stopped {
 			return nil, berth.Errorf(berth.ECONFLICT, "service %s is stopped: start it instead", svc.Name)
@@ -509,6 +530,9 @@ func (c *Core) RestartService(ctx context.Context, q ServiceQuery) (*berth.Servi
 // RollbackService makes a new revision from a stored one (the previous one
 // when revision is 0) and rolls it out.
 func (c *Core) RollbackService(ctx context.Context, q ServiceQuery, revision int) (*berth.Service, error) {
+	if err := must(ctx); err != nil {
+		return nil, err
+	}
 	if revision < 0 {
 		return nil, berth.Invalid("revision", "must be a positive revision number, got %d", revision)
 	}
@@ -551,7 +575,7 @@ func (c *Core) RollbackService(ctx context.Context, q ServiceQuery, revision int
 		svc.Revision++
 		svc.Spec = spec
 		rev := &berth.Revision{Service: svc.Ref(), Number: svc.Revision, Spec: spec,
-			Cause: fmt.Sprintf("rollback to %d", from.Number), Author: actor(ctx).Username, CreatedAt: c.now().UTC()}
+			Cause: fmt.Sprintf("rollback to %d", from.Number), Author: caller(ctx).Username, CreatedAt: c.now().UTC()}
 		if err := c.applyRuntime(ctx, rt, svc); err != nil {
 			return nil, err
 		}
@@ -561,6 +585,9 @@ func (c *Core) RollbackService(ctx context.Context, q ServiceQuery, revision int
 
 // ListRevisions returns the stored revisions, newest first, secrets redacted.
 func (c *Core) ListRevisions(ctx context.Context, q ServiceQuery) ([]*berth.Revision, error) {
+	if err := must(ctx); err != nil {
+		return nil, err
+	}
 	svc, stored, err := c.find(ctx, q)
 	if err != nil {
 		return nil, err
@@ -587,6 +614,9 @@ type ServiceConfig struct {
 
 // GetConfig returns the config files and env of the current revision.
 func (c *Core) GetConfig(ctx context.Context, q ServiceQuery) (*ServiceConfig, error) {
+	if err := must(ctx); err != nil {
+		return nil, err
+	}
 	svc, _, err := c.find(ctx, q)
 	if err != nil {
 		return nil, err
@@ -604,6 +634,9 @@ func (c *Core) GetConfig(ctx context.Context, q ServiceQuery) (*ServiceConfig, e
 // UpdateConfig replaces config files and/or env (nil leaves a part as it is)
 // and rolls out the new revision.
 func (c *Core) UpdateConfig(ctx context.Context, q ServiceQuery, files, env map[string]string) (*berth.Service, error) {
+	if err := must(ctx); err != nil {
+		return nil, err
+	}
 	if files == nil && env == nil {
 		return nil, berth.Invalid("files", "give files and/or env")
 	}
@@ -622,7 +655,7 @@ func (c *Core) UpdateConfig(ctx context.Context, q ServiceQuery, files, env map[
 		if err := berth.ValidateServiceSpec(svc.Name, &run, rt.Info().Provider, c.maxRepl); err != nil {
 			return nil, err
 		}
-		if err := c.checkRunPolicy(actor(ctx), svc.Target, spec, svc); err != nil {
+		if err := c.checkRunPolicy(caller(ctx), svc.Target, spec, svc); err != nil {
 			return nil, err
 		}
 		if reflect.DeepEqual(spec.Config, svc.Spec.Config) && maps.Equal(spec.Env, svc.Spec.Env) {
@@ -631,7 +664,7 @@ func (c *Core) UpdateConfig(ctx context.Context, q ServiceQuery, files, env map[
 		svc.Revision++
 		svc.Spec = spec
 		rev := &berth.Revision{Service: svc.Ref(), Number: svc.Revision, Spec: spec, Cause: "config",
-			Author: actor(ctx).Username, CreatedAt: c.now().UTC()}
+			Author: caller(ctx).Username, CreatedAt: c.now().UTC()}
 		if err := c.applyRuntime(ctx, rt, svc); err != nil {
 			return nil, err
 		}
@@ -641,6 +674,9 @@ func (c *Core) UpdateConfig(ctx context.Context, q ServiceQuery, files, env map[
 
 // DeleteService removes the service from its runtime, then from the store.
 func (c *Core) DeleteService(ctx context.Context, q ServiceQuery) (*berth.Service, error) {
+	if err := must(ctx); err != nil {
+		return nil, err
+	}
 	svc, stored, err := c.find(ctx, q)
 	if err != nil {
 		return nil, err
@@ -648,7 +684,7 @@ func (c *Core) DeleteService(ctx context.Context, q ServiceQuery) (*berth.Servic
 	if !stored {
 		return nil, notManaged(svc, "delete")
 	}
-	if err := c.mayService(ctx, actor(ctx), svc, serviceChange, "delete"); err != nil {
+	if err := c.mayService(ctx, caller(ctx), svc, serviceChange, "delete"); err != nil {
 		return nil, err
 	}
 	unlock := c.lock("svc/" + svc.Ref().String())
@@ -667,6 +703,9 @@ func (c *Core) DeleteService(ctx context.Context, q ServiceQuery) (*berth.Servic
 
 // ServiceLogs streams the service's log lines to fn.
 func (c *Core) ServiceLogs(ctx context.Context, q ServiceQuery, opts berth.LogOptions, fn func(berth.LogLine) error) (*berth.Service, error) {
+	if err := must(ctx); err != nil {
+		return nil, err
+	}
 	svc, _, err := c.find(ctx, q)
 	if err != nil {
 		return nil, err
@@ -680,6 +719,9 @@ func (c *Core) ServiceLogs(ctx context.Context, q ServiceQuery, opts berth.LogOp
 
 // ServiceUsage measures the service's replicas now.
 func (c *Core) ServiceUsage(ctx context.Context, q ServiceQuery) (*berth.Service, []berth.ReplicaUsage, error) {
+	if err := must(ctx); err != nil {
+		return nil, nil, err
+	}
 	svc, _, err := c.find(ctx, q)
 	if err != nil {
 		return nil, nil, err

@@ -15,7 +15,7 @@ func singleTenant(ctx context.Context, info berth.TargetInfo, op string) error {
 	if !info.SingleTenant || op == "stop" || op == "delete" {
 		return nil
 	}
-	if a := actor(ctx); a.Role == berth.RoleAdmin {
+	if a := caller(ctx); a.Role == berth.RoleAdmin {
 		return nil
 	}
 	return berth.Errorf(berth.EFORBIDDEN, "target %q runs every workload as berth's own user (berth does not run as root), "+

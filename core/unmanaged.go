@@ -27,7 +27,7 @@ func (c *Core) mutateUnmanaged(ctx context.Context, svc *berth.Service, op strin
 	if !unmanagedOps[op] {
 		return nil, notManaged(svc, op)
 	}
-	if err := c.mayService(ctx, actor(ctx), svc, serviceOperate, op); err != nil {
+	if err := c.mayService(ctx, caller(ctx), svc, serviceOperate, op); err != nil {
 		return nil, err
 	}
 	unlock := c.lock("svc/" + svc.Ref().String())

@@ -78,7 +78,7 @@ func (r *clusterLike) ServiceRevisions(_ context.Context, ref berth.ServiceRef) 
 }
 
 func TestUnmanagedServices(t *testing.T) {
-	ctx := context.Background()
+	ctx := berth.WithActor(context.Background(), berth.System)
 	st := storetest.Open(t, "sqlite", nil)
 	rt := &clusterLike{}
 	c, err := core.New(core.Config{Store: st, Runtimes: []berth.Runtime{rt}})
@@ -178,7 +178,7 @@ func names(svcs []*berth.Service) []string {
 // its own services twice, nothing on its first pass, and nothing when the
 // target cannot be listed.
 func TestSyncUnmanagedEvents(t *testing.T) {
-	ctx := context.Background()
+	ctx := berth.WithActor(context.Background(), berth.System)
 	st := storetest.Open(t, "sqlite", nil)
 	rt := &clusterLike{}
 	log := &eventLog{}

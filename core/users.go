@@ -57,7 +57,8 @@ func (a *Accounts) Bootstrap(ctx context.Context, password string) (string, erro
 	} else if err := auth.ValidatePassword(password); err != nil {
 		return "", fmt.Errorf("bootstrap admin: BERTH_ADMIN_PASSWORD: %s", berth.ErrorMessage(err))
 	}
-	if _, err := a.CreateUser(ctx, "admin", password, berth.RoleAdmin); err != nil {
+	// The first admin is berth's own doing.
+	if _, err := a.CreateUser(berth.WithActor(ctx, berth.System), "admin", password, berth.RoleAdmin); err != nil {
 		return "", fmt.Errorf("bootstrap admin: %w", err)
 	}
 	return generated, nil
@@ -104,8 +105,12 @@ func (a *Accounts) Login(ctx context.Context, username, password string) (string
 
 var dummyHash, _ = auth.HashPassword("not-a-real-password")
 
-// Logout revokes a session token until it would have expired.
+// Logout revokes a session token until it would have expired. A caller
+// authenticated by an API key has no session to end.
 func (a *Accounts) Logout(ctx context.Context, token string) error {
+	if act, ok := berth.ActorFrom(ctx); ok && act.KeyID != "" {
+		return berth.Invalid("Authorization", "an API key cannot log out: delete the key instead")
+	}
 	claims, err := a.Tokens.Verify(token)
 	if err != nil {
 		return err
@@ -234,11 +239,59 @@ func (a *Accounts) Check(ctx context.Context, act berth.Actor) error {
 	return nil
 }
 
-// CreateUser adds a user.
+// manageUsers answers whether the caller may manage users: admins only
+// (the route table says so too; this is the rule).
+func manageUsers(ctx context.Context) error {
+	a, err := actor(ctx)
+	if err != nil {
+		return err
+	}
+	if a.Role != berth.RoleAdmin {
+		return berth.Errorf(berth.EFORBIDDEN, "only an admin may manage users; you are %s", a.Role)
+	}
+	return nil
+}
+
+// GetUser answers a user: any for an admin, else only the caller.
+func (a *Accounts) GetUser(ctx context.Context, id string) (*berth.User, error) {
+	act, err := actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if act.UserID != id {
+		if err := manageUsers(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return a.Store.GetUser(ctx, id)
+}
+
+// ListUsers lists every user (admins only).
+func (a *Accounts) ListUsers(ctx context.Context) ([]*berth.User, error) {
+	if err := manageUsers(ctx); err != nil {
+		return nil, err
+	}
+	users, err := a.Store.ListUsers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if users == nil {
+		users = []*berth.User{}
+	}
+	return users, nil
+}
+
+// CreateUser adds a user (a viewer unless role says otherwise).
 func (a *Accounts) CreateUser(ctx context.Context, username, password string, role berth.Role) (*berth.User, error) {
+	if err := manageUsers(ctx); err != nil {
+		return nil, err
+	}
 	username = strings.TrimSpace(username)
 	if err := berth.ValidateDNSLabel("username", username); err != nil {
 		return nil, err
+	}
+	if role == "" {
+		role = berth.RoleViewer
 	}
 	if !role.Valid() {
 		return nil, berth.Invalid("role", "%q is not one of viewer, operator, admin", role)
@@ -263,6 +316,9 @@ func (a *Accounts) CreateUser(ctx context.Context, username, password string, ro
 // applies to the user's API keys at once. The last admin cannot be demoted
 // (CONFLICT, checked atomically by the store).
 func (a *Accounts) UpdateUser(ctx context.Context, id string, role berth.Role, password string) (*berth.User, error) {
+	if err := manageUsers(ctx); err != nil {
+		return nil, err
+	}
 	if role != "" && !role.Valid() {
 		return nil, berth.Invalid("role", "%q is not one of viewer, operator, admin", role)
 	}
@@ -310,6 +366,9 @@ func (a *Accounts) UpdateUser(ctx context.Context, id string, role berth.Role, p
 // sessions and WebSockets. The last admin cannot be deleted (CONFLICT,
 // checked atomically by the store).
 func (a *Accounts) DeleteUser(ctx context.Context, id string) error {
+	if err := manageUsers(ctx); err != nil {
+		return err
+	}
 	u, err := a.Store.GetUser(ctx, id)
 	if err != nil {
 		return err
@@ -353,7 +412,10 @@ func (a *Accounts) lastAdmin(ctx context.Context, u *berth.User) (bool, error) {
 // CreateAPIKey makes a key for the caller, with a role no higher than the
 // caller's. It answers the key record and the full key, shown once.
 func (a *Accounts) CreateAPIKey(ctx context.Context, name string, role berth.Role, expiresInDays int) (*berth.APIKey, string, error) {
-	act := actor(ctx)
+	if err := must(ctx); err != nil {
+		return nil, "", err
+	}
+	act := caller(ctx)
 	name = strings.TrimSpace(name)
 	if name == "" || len(name) > 63 {
 		return nil, "", berth.Invalid("name", "is required (at most 63 characters)")
@@ -388,7 +450,10 @@ func (a *Accounts) CreateAPIKey(ctx context.Context, name string, role berth.Rol
 
 // ListAPIKeys lists the caller's keys (an admin sees every key).
 func (a *Accounts) ListAPIKeys(ctx context.Context) ([]*berth.APIKey, error) {
-	act := actor(ctx)
+	if err := must(ctx); err != nil {
+		return nil, err
+	}
+	act := caller(ctx)
 	uid := act.UserID
 	if act.Role == berth.RoleAdmin {
 		uid = ""
@@ -398,7 +463,10 @@ func (a *Accounts) ListAPIKeys(ctx context.Context) ([]*berth.APIKey, error) {
 
 // DeleteAPIKey revokes a key of the caller's (an admin may revoke any).
 func (a *Accounts) DeleteAPIKey(ctx context.Context, id string) error {
-	act := actor(ctx)
+	if err := must(ctx); err != nil {
+		return err
+	}
+	act := caller(ctx)
 	k, err := a.Store.GetAPIKey(ctx, id)
 	if err != nil || (act.Role != berth.RoleAdmin && k.UserID != act.UserID) {
 		return berth.NotFound("apikey", id)

@@ -45,7 +45,7 @@ func (r *recorder) take() []berth.Revocation {
 func TestAccountsCredentialsEnd(t *testing.T) {
 	defer func(c int) { auth.BcryptCost = c }(auth.BcryptCost)
 	auth.BcryptCost = 4
-	ctx := context.Background()
+	ctx := berth.WithActor(context.Background(), berth.System)
 	st := storetest.Open(t, store.SQLite, nil)
 	rec := &recorder{}
 	now := time.Now()
@@ -193,7 +193,7 @@ func TestAccountsCredentialsEnd(t *testing.T) {
 func TestLoginFailuresPerUsername(t *testing.T) {
 	defer func(c int) { auth.BcryptCost = c }(auth.BcryptCost)
 	auth.BcryptCost = 4
-	ctx := context.Background()
+	ctx := berth.WithActor(context.Background(), berth.System)
 	st := storetest.Open(t, store.SQLite, nil)
 	a := &Accounts{Store: st, Tokens: &auth.Tokens{Key: make([]byte, 32)}, LoginFailures: auth.NewLimiter(0.001, 3)}
 	for _, n := range []string{"ada", "bob"} {

@@ -36,10 +36,6 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	st := state(r)
 	st.audit.resourceType, st.audit.resource = "user", st.actor.Username
-	if st.actor.KeyID != "" {
-		writeError(w, r, berth.Invalid("Authorization", "an API key cannot log out: delete the key instead"))
-		return
-	}
 	if err := s.Accounts.Logout(r.Context(), st.bearer); err != nil {
 		writeError(w, r, err)
 		return
@@ -49,7 +45,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
 	a := state(r).actor
-	u, err := s.Accounts.Store.GetUser(r.Context(), a.UserID)
+	u, err := s.Accounts.GetUser(r.Context(), a.UserID)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -58,13 +54,10 @@ func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request) {
-	users, err := s.Accounts.Store.ListUsers(r.Context())
+	users, err := s.Accounts.ListUsers(r.Context())
 	if err != nil {
 		writeError(w, r, err)
 		return
-	}
-	if users == nil {
-		users = []*berth.User{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"users": users, "total": len(users)})
 }
@@ -81,9 +74,6 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
 	}
 	st := state(r)
 	st.audit.resourceType, st.audit.details = "user", map[string]any{"username": body.Username, "role": body.Role}
-	if body.Role == "" {
-		body.Role = berth.RoleViewer
-	}
 	u, err := s.Accounts.CreateUser(r.Context(), body.Username, body.Password, body.Role)
 	if err != nil {
 		writeError(w, r, err)
@@ -94,7 +84,7 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleGetUser(w http.ResponseWriter, r *http.Request) {
-	u, err := s.Accounts.Store.GetUser(r.Context(), r.PathValue("id"))
+	u, err := s.Accounts.GetUser(r.Context(), r.PathValue("id"))
 	if err != nil {
 		writeError(w, r, err)
 		return

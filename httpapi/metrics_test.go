@@ -36,7 +36,7 @@ func metricsServer(t *testing.T, now time.Time) (srv *httptest.Server, admin, vi
 	if _, err := acc.Bootstrap(ctx, "admin-password"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := acc.CreateUser(ctx, "vic", "viewer-password", berth.RoleViewer); err != nil {
+	if _, err := acc.CreateUser(berth.WithActor(ctx, berth.System), "vic", "viewer-password", berth.RoleViewer); err != nil {
 		t.Fatal(err)
 	}
 	login := func(user, pw string) string {

@@ -34,7 +34,7 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	msg := berth.ErrorMessage(err)
 	st := state(r)
 	st.errMsg = msg
-	if code == berth.EINTERNAL || code.HTTPStatus() >= 500 {
+	if code == berth.EINTERNAL || HTTPStatus(code) >= 500 {
 		if srv, ok := r.Context().Value(serverKey{}).(*Server); ok {
 			srv.Logger.Error("request failed", "path", r.URL.Path, "code", code, "err", err, "request_id", st.id)
 		}
@@ -47,7 +47,7 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if code == berth.ERATELIMITED {
 		setRetryAfter(w, err)
 	}
-	writeJSON(w, code.HTTPStatus(), errorBody{Error: code, Message: msg, Field: field})
+	writeJSON(w, HTTPStatus(code), errorBody{Error: code, Message: msg, Field: field})
 }
 
 type serverKey struct{}

@@ -79,7 +79,6 @@ type Server struct {
 	// down, so that draining does not wait for them.
 	streams     context.Context
 	stopStreams context.CancelFunc
-	restarts    restartMemory // for the overview's crash-loop alerts
 	// envTransport carries proxied requests to workspaces (proxy.go).
 	envTransport *http.Transport
 }
@@ -108,7 +107,7 @@ func NewServer(d Deps) *Server {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	s := &Server{Deps: d, mux: http.NewServeMux(), restarts: restartMemory{m: map[string]int{}}, envTransport: newEnvTransport()}
+	s := &Server{Deps: d, mux: http.NewServeMux(), envTransport: newEnvTransport()}
 	s.streams, s.stopStreams = context.WithCancel(context.Background())
 	s.reqs = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "berth_http_requests_total", Help: "HTTP requests by route, method and status code.",
@@ -207,14 +206,13 @@ func (w *statusRecorder) Write(b []byte) (int, error) {
 // reqState travels with a request: its id, caller and what the audit entry
 // should say.
 type reqState struct {
-	id       string
-	actor    berth.Actor
-	authed   bool
-	status   int
-	errMsg   string
-	audit    auditInfo
-	bearer   string
-	activity bool // authenticated by an activity token
+	id     string
+	actor  berth.Actor
+	authed bool
+	status int
+	errMsg string
+	audit  auditInfo
+	bearer string
 }
 
 type auditInfo struct {
@@ -310,8 +308,9 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, rt route, 
 	a, err := s.Accounts.Authenticate(r.Context(), cred)
 	if err != nil {
 		if rt.activity && auth.VerifyActivityToken(s.ActivityKey, r.PathValue("id"), cred) {
-			st.activity, st.authed = true, true
-			st.actor = berth.Actor{UserID: "workspace:" + r.PathValue("id"), Username: "workspace", Role: berth.RoleViewer}
+			st.authed = true
+			st.actor = core.WorkspaceActor(r.PathValue("id"))
+			*r = *r.WithContext(berth.WithActor(r.Context(), st.actor))
 			return true
 		}
 		if berth.IsCode(err, berth.EUNAUTHORIZED) {

@@ -90,14 +90,20 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// logFollower is the caller of the hub's shared log streams.
+var logFollower = berth.Actor{UserID: "system:log-follower", Username: "system", Role: berth.RoleViewer}
+
 // FollowLogs is the hub's LogFollower over core: the new lines of the
 // service a log topic names, from now on, for as long as anyone subscribes.
 // The topic's target and namespace narrow the lookup as ?target= and
 // ?namespace= do on /api/v1/services/{name}: a plain name that several
 // targets or namespaces have is a CONFLICT, which ends the stream with that
-// message.
+// message. One follower serves every subscriber of a topic, so it reads as
+// logFollower: a viewer, as every subscriber is at least (services and their
+// logs are shared), and no more.
 func FollowLogs(c *core.Core) wshub.LogFollower {
 	return func(ctx context.Context, ref berth.ServiceRef, fn func(berth.LogLine) error) error {
+		ctx = berth.WithActor(ctx, logFollower)
 		q := core.ServiceQuery{Name: ref.Name, Target: ref.Target, Namespace: ref.Namespace}
 		_, err := c.ServiceLogs(ctx, q, berth.LogOptions{Follow: true, Since: time.Now()}, fn)
 		if berth.IsCode(err, berth.ECONFLICT) && ref.Target == "" {

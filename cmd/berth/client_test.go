@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/httpapi"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite the testdata/*.golden files of the CLI")
@@ -96,7 +97,7 @@ func answer(w http.ResponseWriter, status int, v any) {
 }
 
 func apiError(w http.ResponseWriter, code berth.Code, msg string) {
-	answer(w, code.HTTPStatus(), map[string]string{"error": string(code), "message": msg})
+	answer(w, httpapi.HTTPStatus(code), map[string]string{"error": string(code), "message": msg})
 }
 
 // cliRun is the outcome of one run of the CLI.
