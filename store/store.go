@@ -68,7 +68,9 @@ func Open(ctx context.Context, url string, sealer berth.Sealer) (*Store, error) 
 		// busy_timeout makes concurrent writers wait instead of failing with
 		// SQLITE_BUSY; _txlock=immediate takes the write lock at BEGIN so two
 		// transactions never deadlock upgrading a read lock.
-		dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+		// The path is escaped: in a file: URI "#" and "?" would cut it short
+		// (a data dir named "x#1" opened the file "x").
+		dsn := "file:" + uriPath.Replace(path) + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 		s.db, err = sql.Open("sqlite", dsn)
 		if err != nil {
 			return nil, fmt.Errorf("open store %s: %w", path, err)
@@ -245,3 +247,6 @@ func (s *Store) open(sealed []byte) ([]byte, error) {
 }
 
 func now() time.Time { return norm(time.Now()) }
+
+// uriPath escapes what a file: URI would otherwise read as its query or fragment.
+var uriPath = strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23")
