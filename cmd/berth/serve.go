@@ -70,7 +70,7 @@ func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e
 	if err != nil {
 		return err
 	}
-	defer b.close()
+	defer func() { b.close(); logger.Info("store closed") }()
 	// Every background goroutine runs in loops and is joined before the
 	// store closes, on every return path.
 	ctx, cancel := context.WithCancel(ctx)
