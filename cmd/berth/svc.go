@@ -121,6 +121,9 @@ func newSvcApplyCmd(e *cliEnv, f *clientFlags) *cobra.Command {
 			}
 			ref := berth.ServiceRef{Name: name, Target: spec.Target, Namespace: spec.Namespace}
 			return svcRun(cmd, e, f, ref, w, svcReady, func(c *client.Client, ctx context.Context) (*client.ServiceResult, error) {
+				if err := requireCapability(ctx, c, spec.Target, berth.CapServices); err != nil {
+					return nil, err
+				}
 				res, _, err := c.ApplyService(ctx, name, spec)
 				return res, err
 			})
