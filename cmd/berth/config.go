@@ -213,6 +213,26 @@ func layeredEnv(getenv func(string) string, dotenvPath string) (func(string) str
 // loadServerConfig reads berth.yaml (when given or present) and applies the
 // environment: BERTH_* names and Dev8's PORT, HOST, CORS_ALLOWED_ORIGINS.
 func loadServerConfig(getenv func(string) string, path string) (*serverConfig, error) {
+	cfg, err := readConfigFile(getenv, path)
+	if err != nil {
+		return nil, err
+	}
+	cfg.applyEnv(getenv)
+	if err := cfg.applyEnvNumbers(getenv); err != nil {
+		return nil, err
+	}
+	if err := cfg.parseDurations(); err != nil {
+		return nil, err
+	}
+	if err := cfg.checkTargets(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// readConfigFile reads berth.yaml: path, else BERTH_CONFIG_FILE, else
+// ./berth.yaml when present (an empty configuration otherwise).
+func readConfigFile(getenv func(string) string, path string) (*serverConfig, error) {
 	cfg := &serverConfig{}
 	explicit := path != ""
 	if path == "" {
@@ -229,7 +249,12 @@ func loadServerConfig(getenv func(string) string, path string) (*serverConfig, e
 	} else if explicit {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
+	return cfg, nil
+}
 
+// applyEnv applies the environment's BERTH_* names and Dev8's PORT, HOST,
+// CORS_ALLOWED_ORIGINS over berth.yaml.
+func (cfg *serverConfig) applyEnv(getenv func(string) string) {
 	set := func(dst *string, names ...string) {
 		for _, n := range names {
 			if v := getenv(n); v != "" {
@@ -275,22 +300,6 @@ func loadServerConfig(getenv func(string) string, path string) (*serverConfig, e
 	if v := getenv("BERTH_TRUSTED_PROXIES"); v != "" {
 		cfg.TrustedProxies = strings.Split(v, ",")
 	}
-	for _, f := range []struct {
-		name string
-		dst  *float64
-		def  float64
-	}{{"BERTH_AUTH_FAILURE_LIMIT", &cfg.AuthFailureLimit, 30}, {"BERTH_LOGIN_FAILURE_LIMIT", &cfg.LoginFailureLimit, 10}} {
-		if v := getenv(f.name); v != "" {
-			n, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %q is not a number (failures per minute; negative turns it off)", f.name, v)
-			}
-			*f.dst = n
-		}
-		if *f.dst == 0 {
-			*f.dst = f.def
-		}
-	}
 	if v := getenv("CORS_ALLOWED_ORIGINS"); v != "" {
 		cfg.AllowedOrigins = nil
 		for _, o := range strings.Split(v, ",") {
@@ -299,79 +308,94 @@ func loadServerConfig(getenv func(string) string, path string) (*serverConfig, e
 			}
 		}
 	}
-	if v := getenv("BERTH_MAX_REPLICAS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return nil, fmt.Errorf("BERTH_MAX_REPLICAS: %q is not a positive whole number", v)
+}
+
+// applyEnvNumbers applies the numeric variables, each checked, and the
+// numbers' defaults.
+func (cfg *serverConfig) applyEnvNumbers(getenv func(string) string) error {
+	for _, f := range []struct {
+		name string
+		dst  *float64
+		def  float64
+	}{{"BERTH_AUTH_FAILURE_LIMIT", &cfg.AuthFailureLimit, 30}, {"BERTH_LOGIN_FAILURE_LIMIT", &cfg.LoginFailureLimit, 10}} {
+		if v := getenv(f.name); v != "" {
+			n, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return fmt.Errorf("%s: %q is not a number (failures per minute; negative turns it off)", f.name, v)
+			}
+			*f.dst = n
 		}
-		cfg.MaxReplicas = n
+		if *f.dst == 0 {
+			*f.dst = f.def
+		}
 	}
-	if v := getenv("BERTH_WS_MAX_CLIENTS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return nil, fmt.Errorf("BERTH_WS_MAX_CLIENTS: %q is not a positive whole number", v)
+	for _, n := range []struct {
+		name string
+		dst  *int
+	}{{"BERTH_MAX_REPLICAS", &cfg.MaxReplicas}, {"BERTH_WS_MAX_CLIENTS", &cfg.WSMaxClients}, {"BERTH_WS_MAX_CLIENTS_PER_USER", &cfg.WSMaxClientsPerUser}} {
+		if v := getenv(n.name); v != "" {
+			i, err := strconv.Atoi(v)
+			if err != nil || i < 1 {
+				return fmt.Errorf("%s: %q is not a positive whole number", n.name, v)
+			}
+			*n.dst = i
 		}
-		cfg.WSMaxClients = n
-	}
-	if v := getenv("BERTH_WS_MAX_CLIENTS_PER_USER"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return nil, fmt.Errorf("BERTH_WS_MAX_CLIENTS_PER_USER: %q is not a positive whole number", v)
-		}
-		cfg.WSMaxClientsPerUser = n
 	}
 	if v := getenv("BERTH_RATE_LIMIT"); v != "" {
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil {
-			return nil, fmt.Errorf("BERTH_RATE_LIMIT: %q is not a number (requests per second; negative turns it off)", v)
+			return fmt.Errorf("BERTH_RATE_LIMIT: %q is not a number (requests per second; negative turns it off)", v)
 		}
 		cfg.RateLimit = f
 	}
 	if cfg.RateLimit == 0 {
 		cfg.RateLimit = 100
 	}
-	if err := cfg.parseDurations(); err != nil {
-		return nil, err
-	}
+	return nil
+}
+
+// checkTargets defaults the targets to one local target and refuses what
+// could never work, naming the target and the field.
+func (cfg *serverConfig) checkTargets() error {
 	if len(cfg.Targets) == 0 {
 		cfg.Targets = []targetConfig{{Name: "local", Type: "local"}}
 	}
 	for i := range cfg.Targets {
 		t := &cfg.Targets[i]
 		if t.Name == "" {
-			return nil, fmt.Errorf("targets[%d]: name is required", i)
+			return fmt.Errorf("targets[%d]: name is required", i)
 		}
 		switch t.Type {
 		case "local":
 			if _, err := t.localTarget.Config(local.Config{}); err != nil {
-				return nil, fmt.Errorf("targets[%d] (%s): %w", i, t.Name, err)
+				return fmt.Errorf("targets[%d] (%s): %w", i, t.Name, err)
 			}
 		case "kubernetes":
 			if t.CleanupOrphans {
 				grace, err := time.ParseDuration(cmp.Or(t.OrphanGrace, "1h"))
 				if err != nil {
-					return nil, fmt.Errorf("targets[%d] (%s): orphanGrace: %q is not a duration (e.g. 1h)", i, t.Name, t.OrphanGrace)
+					return fmt.Errorf("targets[%d] (%s): orphanGrace: %q is not a duration (e.g. 1h)", i, t.Name, t.OrphanGrace)
 				}
 				t.orphanGrace = grace
 			}
 		case "aci":
 		default:
-			return nil, fmt.Errorf("targets[%d] (%s): type %q is not one of local, kubernetes, aci", i, t.Name, t.Type)
+			return fmt.Errorf("targets[%d] (%s): type %q is not one of local, kubernetes, aci", i, t.Name, t.Type)
 		}
 		for _, r := range t.CommandRoles {
 			if !r.Valid() {
-				return nil, fmt.Errorf("targets[%d] (%s): commandRoles: %q is not a role (viewer, operator, admin)", i, t.Name, r)
+				return fmt.Errorf("targets[%d] (%s): commandRoles: %q is not a role (viewer, operator, admin)", i, t.Name, r)
 			}
 		}
 		if t.CommandRoles != nil && len(t.CommandRoles) == 0 && len(t.ServiceTemplates) == 0 {
-			return nil, fmt.Errorf("targets[%d] (%s): commandRoles is empty and there are no serviceTemplates: nobody could run a service there", i, t.Name)
+			return fmt.Errorf("targets[%d] (%s): commandRoles is empty and there are no serviceTemplates: nobody could run a service there", i, t.Name)
 		}
 		for name, st := range t.ServiceTemplates {
 			tpl := berth.ServiceTemplate{Command: st.Command, Image: st.Image, Params: st.Params}
 			if err := tpl.Validate(t.Name, name); err != nil {
-				return nil, fmt.Errorf("targets[%d]: %w", i, err)
+				return fmt.Errorf("targets[%d]: %w", i, err)
 			}
 		}
 	}
-	return cfg, nil
+	return nil
 }
