@@ -223,10 +223,18 @@ func printService(e *cliEnv, s *berth.Service) error {
 	if err != nil {
 		return err
 	}
-	if len(s.Instances) > 0 {
+	if err := printReplicas(e, s.Instances); err != nil {
+		return err
+	}
+	return printWorkloadEvents(e, s.Events)
+}
+
+// printReplicas is the replicas table of `svc get` (nothing without any).
+func printReplicas(e *cliEnv, instances []berth.ReplicaState) error {
+	if len(instances) > 0 {
 		fmt.Fprintln(e.stdout)
 		t := newTable(e.stdout, "REPLICA", "STATE", "READY", "RESTARTS", "REVISION", "PID", "PORT", "LAST EXIT")
-		for _, r := range s.Instances {
+		for _, r := range instances {
 			pid, port := "", ""
 			if r.PID > 0 {
 				pid = itoa(r.PID)
@@ -240,13 +248,18 @@ func printService(e *cliEnv, s *berth.Service) error {
 			return err
 		}
 	}
-	if len(s.Events) == 0 {
+	return nil
+}
+
+// printWorkloadEvents ends `svc get` as kubectl describe does.
+func printWorkloadEvents(e *cliEnv, events []berth.WorkloadEvent) error {
+	if len(events) == 0 {
 		return nil
 	}
 	// As kubectl describe ends: what the orchestrator said, newest first.
 	fmt.Fprintln(e.stdout)
 	t := newTable(e.stdout, "AGE", "TYPE", "REASON", "OBJECT", "MESSAGE")
-	for _, ev := range s.Events {
+	for _, ev := range events {
 		reason := ev.Reason
 		if ev.Count > 1 {
 			reason = fmt.Sprintf("%s (x%d)", ev.Reason, ev.Count)
