@@ -116,3 +116,30 @@ func TestDatabaseFilesPrivate(t *testing.T) {
 	}
 	s.Close()
 }
+
+// TestSQLitePathWithURICharacters: a database path with "#", "?" or "%"
+// (a test's temp dir named after a subtest "x#01") opens that very file, not
+// the path cut short at the character a file: URI reads as its fragment or
+// query.
+func TestSQLitePathWithURICharacters(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "a#01", "b?c", "d%41")
+	path := filepath.Join(dir, "berth.db")
+	s, err := store.Open(ctx, path, storetest.NewSealer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.WorkloadUID(ctx, "usr-a", 2_000_000, 2_000_010); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
+		t.Errorf("the database is not at %s: %v", path, err)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(filepath.Dir(filepath.Dir(dir))))
+	for _, e := range entries {
+		if !e.IsDir() {
+			t.Errorf("a file %s was created outside the database's directory", e.Name())
+		}
+	}
+}
