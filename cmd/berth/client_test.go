@@ -780,3 +780,48 @@ func TestAPIKeyCreateShowsKeyOnce(t *testing.T) {
 		t.Errorf("body = %v", got)
 	}
 }
+
+// TestNamedTargetCapabilities: a service command that names its target asks
+// nothing of a target that does not declare the capability (NOT_SUPPORTED,
+// no change sent); one that does, or a command naming no target, goes on.
+func TestNamedTargetCapabilities(t *testing.T) {
+	tests := []struct {
+		args    []string
+		errText string // "" : the change is sent
+	}{
+		{[]string{"svc", "scale", "web", "2", "--target", "aci-eastus"}, `target "aci-eastus" does not support scale`},
+		{[]string{"svc", "restart", "web", "--target", "aci-eastus"}, `target "aci-eastus" does not support restart`},
+		{[]string{"svc", "rollback", "web", "--target", "aci-eastus"}, `target "aci-eastus" does not support rollback`},
+		{[]string{"svc", "stop", "web", "--target", "aci-eastus"}, `target "aci-eastus" does not support services`},
+		{[]string{"svc", "restart", "web", "--target", "local"}, ""},
+		{[]string{"svc", "scale", "web", "2"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			f := newFakeAPI(t)
+			f.on("GET /api/v1/targets", ok(200, map[string]any{"targets": []berth.TargetInfo{
+				{Name: "aci-eastus", Provider: berth.ProviderAzure, Capabilities: []berth.Capability{berth.CapEnvironments}},
+				{Name: "local", Provider: berth.ProviderLocal, Default: true,
+					Capabilities: []berth.Capability{berth.CapServices, berth.CapScale, berth.CapRestart, berth.CapRollback}},
+			}}))
+			f.on("POST /api/v1/services/web/{action}", ok(200, map[string]any{"service": berth.Service{Name: "web"}, "message": "done"}))
+			r := runCLI(t, f, nil, "", tt.args...)
+			var posts []string
+			for _, req := range f.requests() {
+				if strings.HasPrefix(req, "POST ") {
+					posts = append(posts, req)
+				}
+			}
+			if tt.errText != "" {
+				if r.err == nil || berthErrorText(r.err) != tt.errText || len(posts) != 0 {
+					t.Errorf("err = %v, sent %v; want %q and nothing sent", r.err, posts, tt.errText)
+				}
+				return
+			}
+			mustSucceed(t, r)
+			if len(posts) != 1 {
+				t.Errorf("sent %v, want one POST", f.requests())
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -315,9 +316,11 @@ func newSvcActionCmd(e *cliEnv, f *clientFlags, action, short string, goal svcGo
 	}[action]
 	cmd := newActionCmd(action+" NAME", short, func(cmd *cobra.Command, name string, w waitFlags) error {
 		ref.Name = name
-		return svcRun(cmd, e, f, ref, w, goal, func(c *client.Client, ctx context.Context) (*client.ServiceResult, error) {
-			return call(c, ctx, ref)
-		})
+		capability := map[string]berth.Capability{"restart": berth.CapRestart}[action]
+		return svcRun(cmd, e, f, ref, w, goal, namedTargetCan(ref.Target, cmp.Or(capability, berth.CapServices),
+			func(c *client.Client, ctx context.Context) (*client.ServiceResult, error) {
+				return call(c, ctx, ref)
+			}))
 	})
 	addRefFlags(cmd, &ref)
 	return cmd
@@ -336,9 +339,10 @@ func newSvcScaleCmd(e *cliEnv, f *clientFlags) *cobra.Command {
 				return berth.Invalid("replicas", "must be a whole number from 0, got %q", args[1])
 			}
 			ref.Name = args[0]
-			return svcRun(cmd, e, f, ref, w, svcReady, func(c *client.Client, ctx context.Context) (*client.ServiceResult, error) {
-				return c.ScaleService(ctx, ref, n)
-			})
+			return svcRun(cmd, e, f, ref, w, svcReady, namedTargetCan(ref.Target, berth.CapScale,
+				func(c *client.Client, ctx context.Context) (*client.ServiceResult, error) {
+					return c.ScaleService(ctx, ref, n)
+				}))
 		},
 	}
 	addRefFlags(cmd, &ref)
@@ -351,9 +355,10 @@ func newSvcRollbackCmd(e *cliEnv, f *clientFlags) *cobra.Command {
 	var revision int
 	cmd := newActionCmd("rollback NAME", "Roll back to a stored revision (default: the previous one)", func(cmd *cobra.Command, name string, w waitFlags) error {
 		ref.Name = name
-		return svcRun(cmd, e, f, ref, w, svcReady, func(c *client.Client, ctx context.Context) (*client.ServiceResult, error) {
-			return c.RollbackService(ctx, ref, revision)
-		})
+		return svcRun(cmd, e, f, ref, w, svcReady, namedTargetCan(ref.Target, berth.CapRollback,
+			func(c *client.Client, ctx context.Context) (*client.ServiceResult, error) {
+				return c.RollbackService(ctx, ref, revision)
+			}))
 	})
 	cmd.Flags().IntVar(&revision, "revision", 0, "revision to roll back to (default: the previous one)")
 	addRefFlags(cmd, &ref)

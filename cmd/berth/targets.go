@@ -58,3 +58,17 @@ func requireCapability(ctx context.Context, c *client.Client, target string, cap
 	}
 	return nil
 }
+
+// namedTargetCan is call preceded by requireCapability when the command
+// names its target (without one the server finds the service wherever it is).
+func namedTargetCan(target string, capability berth.Capability,
+	call func(*client.Client, context.Context) (*client.ServiceResult, error)) func(*client.Client, context.Context) (*client.ServiceResult, error) {
+	return func(c *client.Client, ctx context.Context) (*client.ServiceResult, error) {
+		if target != "" {
+			if err := requireCapability(ctx, c, target, capability); err != nil {
+				return nil, err
+			}
+		}
+		return call(c, ctx)
+	}
+}
