@@ -24,6 +24,9 @@ type TargetInfo struct {
 	// runtime when berth does not run as root: every workload runs as
 	// berth's own user), so only admins may create or change workloads there.
 	SingleTenant bool `json:"singleTenant,omitempty"`
+	// Capabilities are what the target can do (core fills them in from
+	// Capabilities): clients offer only these.
+	Capabilities []Capability `json:"capabilities"`
 }
 
 // Runtime is what every target must do. Implementations live in their own

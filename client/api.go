@@ -383,3 +383,14 @@ func (c *Client) CreateUser(ctx context.Context, username, password string, role
 func (c *Client) DeleteUser(ctx context.Context, id string) (*Ack, error) {
 	return c.ack(ctx, "DELETE", "/api/v1/users/"+esc(id), nil, nil)
 }
+
+// Targets lists the configured targets, each with its capabilities.
+func (c *Client) Targets(ctx context.Context) ([]berth.TargetInfo, error) {
+	var out struct {
+		Targets []berth.TargetInfo `json:"targets"`
+	}
+	if err := c.do(ctx, "GET", "/api/v1/targets", nil, nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Targets, nil
+}

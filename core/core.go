@@ -50,6 +50,9 @@ type Config struct {
 	// LogSources read the service logs of a target instead of its runtime
 	// (Loki, keyed by target name); targets not listed use the runtime.
 	LogSources map[string]berth.ServiceLogger
+	// ExtraCapabilities are what the wiring provides for a target beyond its
+	// runtime (metrics through a usage source), by target name.
+	ExtraCapabilities map[string][]berth.Capability
 	// Policies say per target which roles may run arbitrary commands and
 	// which service templates the others use (policy.go). A local target
 	// without one lets only admins run commands.
@@ -82,6 +85,7 @@ type Core struct {
 	orphanSeen     map[string]map[string]time.Time // target → type/id → first seen orphaned
 	// logSources override the runtimes' logs per target (logsource.go).
 	logSources map[string]berth.ServiceLogger
+	extraCaps  map[string][]berth.Capability
 	// policies by target (policy.go).
 	policies map[string]berth.TargetPolicy
 
@@ -142,6 +146,7 @@ func New(cfg Config) (*Core, error) {
 		c.order = append(c.order, name)
 	}
 	sort.Strings(c.order)
+	c.extraCaps = cfg.ExtraCapabilities
 	if err := c.setLogSources(cfg.LogSources); err != nil {
 		return nil, err
 	}
@@ -192,9 +197,19 @@ func (c *Core) Targets() []berth.TargetInfo {
 		p := c.policies[name]
 		info.CommandRoles = p.CommandRoles
 		info.ServiceTemplates = p.Templates()
+		info.Capabilities = c.capabilities(name)
 		out = append(out, info)
 	}
 	return out
+}
+
+// capabilities are the target's runtime's, with what berth adds for it.
+func (c *Core) capabilities(target string) []berth.Capability {
+	extra := c.extraCaps[target]
+	if _, ok := c.logSources[target]; ok {
+		extra = append(extra[:len(extra):len(extra)], berth.CapLogs)
+	}
+	return berth.Capabilities(c.runtimes[target], extra...)
 }
 
 // Runtime returns the runtime of a target.

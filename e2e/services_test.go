@@ -322,4 +322,17 @@ func TestGracefulShutdown(t *testing.T) {
 		resp.Body.Close()
 		t.Errorf("berth still answers after SIGTERM")
 	}
+	if code := b.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("exit code %d after SIGTERM, want 0", code)
+	}
+	// Every background goroutine (leader election, sampler, cleanups) is
+	// joined before the store closes: none uses it closed.
+	logs := b.stderr.String()
+	drain, joined, closed := strings.Index(logs, "shutting down"), strings.Index(logs, "background loops stopped"), strings.Index(logs, "store closed")
+	if drain < 0 || joined < drain || closed < joined {
+		t.Errorf("shutdown order: drain at %d, loops joined at %d, store closed at %d; want in that order:\n%s", drain, joined, closed, logs)
+	}
+	if strings.Contains(logs, "database is closed") {
+		t.Errorf("a goroutine used the closed store:\n%s", logs)
+	}
 }

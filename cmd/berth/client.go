@@ -39,6 +39,7 @@ func addClientCommands(root *cobra.Command, e *cliEnv) {
 		newAuditCmd(e, f),
 		newAPIKeyCmd(e, f),
 		newUserCmd(e, f),
+		newTargetsCmd(e, f),
 	)
 }
 

@@ -203,6 +203,12 @@ func TestTablesGolden(t *testing.T) {
 		{ID: "k2", Name: "grafana", Role: berth.RoleViewer, UserID: "u-admin", CreatedAt: ago(7*24*time.Hour + time.Hour)},
 	}}))
 
+	f.on("GET /api/v1/targets", ok(200, map[string]any{"targets": []berth.TargetInfo{
+		{Name: "aci-eastus", Provider: berth.ProviderAzure, Region: "eastus",
+			Capabilities: []berth.Capability{berth.CapEnvironments, berth.CapEnvironmentLogs, berth.CapInventory}},
+		{Name: "local", Provider: berth.ProviderLocal, Default: true, Capabilities: []berth.Capability{berth.CapServices,
+			berth.CapEnvironments, berth.CapScale, berth.CapRestart, berth.CapRollback, berth.CapLogs}},
+	}}))
 	tests := []struct {
 		name    string
 		args    []string
@@ -214,6 +220,7 @@ func TestTablesGolden(t *testing.T) {
 		{"audit", []string{"audit", "--type", "scale", "--status", "failed", "--user", "alice", "--since", "1h", "--limit", "5"},
 			"GET /api/v1/logs?pageSize=5&since=1h&status=failed&type=scale&user=alice"},
 		{"apikey_ls", []string{"apikey", "ls"}, "GET /api/v1/apikeys"},
+		{"targets", []string{"targets"}, "GET /api/v1/targets"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -565,6 +572,8 @@ func TestSvcApply(t *testing.T) {
 	full := write("web.yaml", specYAML)
 	noName := write("noname.yaml", strings.TrimPrefix(specYAML, "name: web\n"))
 	typo := write("typo.yaml", "name: web\ncomand: [sleep]\n")
+	onACI := write("aci.yaml", strings.Replace(specYAML, "target: local", "target: aci-eastus", 1))
+	noTarget := write("default.yaml", strings.Replace(specYAML, "target: local\n", "", 1))
 	tests := []struct {
 		name    string
 		args    []string
@@ -578,6 +587,9 @@ func TestSvcApply(t *testing.T) {
 		{"stdin", []string{"svc", "apply", "-f", "-"}, specYAML, "/api/v1/services/web", ""},
 		{"no name", []string{"svc", "apply", "-f", noName}, "", "", "name: give it in the file (name:) or with --name"},
 		{"unknown field", []string{"svc", "apply", "-f", typo}, "", "", `file: json: unknown field "comand"`},
+		// The target's capabilities say NOT_SUPPORTED before any change is asked for.
+		{"target without services", []string{"svc", "apply", "-f", onACI}, "", "", `target "aci-eastus" does not support services`},
+		{"default target without services", []string{"svc", "apply", "-f", noTarget}, "", "", `target "aci-eastus" does not support services`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -585,13 +597,24 @@ func TestSvcApply(t *testing.T) {
 			f.on("PUT /api/v1/services/{name}", func(w http.ResponseWriter, r *http.Request) {
 				answer(w, 201, map[string]any{"service": berth.Service{Name: r.PathValue("name"), Status: berth.ServicePending}, "message": "Service created successfully"})
 			})
+			// The ACI target is the default one only when the spec names none
+			// (the default target is what such a spec goes to).
+			aciDefault := tt.name == "default target without services"
+			f.on("GET /api/v1/targets", ok(200, map[string]any{"targets": []berth.TargetInfo{
+				{Name: "aci-eastus", Provider: berth.ProviderAzure, Default: aciDefault,
+					Capabilities: []berth.Capability{berth.CapEnvironments, berth.CapEnvironmentLogs, berth.CapInventory}},
+				{Name: "local", Provider: berth.ProviderLocal, Default: !aciDefault,
+					Capabilities: []berth.Capability{berth.CapServices, berth.CapEnvironments}},
+			}}))
 			r := runCLI(t, f, nil, tt.stdin, tt.args...)
 			if tt.errText != "" {
 				if r.err == nil || berthErrorText(r.err) != tt.errText {
 					t.Fatalf("err = %v, want %q", r.err, tt.errText)
 				}
-				if len(f.requests()) != 0 {
-					t.Errorf("sent %v", f.requests())
+				for _, req := range f.requests() {
+					if req != "GET /api/v1/targets" {
+						t.Errorf("sent %s", req)
+					}
 				}
 				return
 			}
@@ -756,5 +779,50 @@ func TestAPIKeyCreateShowsKeyOnce(t *testing.T) {
 	json.Unmarshal(f.lastBody("POST /api/v1/apikeys"), &got)
 	if !jsonEqual(got, map[string]any{"name": "ci", "role": "viewer", "expiresInDays": 30}) {
 		t.Errorf("body = %v", got)
+	}
+}
+
+// TestNamedTargetCapabilities: a service command that names its target asks
+// nothing of a target that does not declare the capability (NOT_SUPPORTED,
+// no change sent); one that does, or a command naming no target, goes on.
+func TestNamedTargetCapabilities(t *testing.T) {
+	tests := []struct {
+		args    []string
+		errText string // "" : the change is sent
+	}{
+		{[]string{"svc", "scale", "web", "2", "--target", "aci-eastus"}, `target "aci-eastus" does not support scale`},
+		{[]string{"svc", "restart", "web", "--target", "aci-eastus"}, `target "aci-eastus" does not support restart`},
+		{[]string{"svc", "rollback", "web", "--target", "aci-eastus"}, `target "aci-eastus" does not support rollback`},
+		{[]string{"svc", "stop", "web", "--target", "aci-eastus"}, `target "aci-eastus" does not support services`},
+		{[]string{"svc", "restart", "web", "--target", "local"}, ""},
+		{[]string{"svc", "scale", "web", "2"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			f := newFakeAPI(t)
+			f.on("GET /api/v1/targets", ok(200, map[string]any{"targets": []berth.TargetInfo{
+				{Name: "aci-eastus", Provider: berth.ProviderAzure, Capabilities: []berth.Capability{berth.CapEnvironments}},
+				{Name: "local", Provider: berth.ProviderLocal, Default: true,
+					Capabilities: []berth.Capability{berth.CapServices, berth.CapScale, berth.CapRestart, berth.CapRollback}},
+			}}))
+			f.on("POST /api/v1/services/web/{action}", ok(200, map[string]any{"service": berth.Service{Name: "web"}, "message": "done"}))
+			r := runCLI(t, f, nil, "", tt.args...)
+			var posts []string
+			for _, req := range f.requests() {
+				if strings.HasPrefix(req, "POST ") {
+					posts = append(posts, req)
+				}
+			}
+			if tt.errText != "" {
+				if r.err == nil || berthErrorText(r.err) != tt.errText || len(posts) != 0 {
+					t.Errorf("err = %v, sent %v; want %q and nothing sent", r.err, posts, tt.errText)
+				}
+				return
+			}
+			mustSucceed(t, r)
+			if len(posts) != 1 {
+				t.Errorf("sent %v, want one POST", f.requests())
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"strconv"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/berthhq/berth"
 	"github.com/berthhq/berth/aci"
+	"github.com/berthhq/berth/kube"
+	"github.com/berthhq/berth/local"
 	"github.com/joho/godotenv"
 	"sigs.k8s.io/yaml"
 )
@@ -69,6 +72,47 @@ type serverConfig struct {
 	// {id}.<envDomain> (a wildcard DNS name pointing at berth) instead of
 	// <publicURL>/env/{id}/: its own browser origin, which code-server needs.
 	EnvDomain string `json:"envDomain"`
+
+	// d holds the durations above, parsed once by loadServerConfig with
+	// their defaults applied.
+	d durations
+}
+
+// durations are serverConfig's duration fields, parsed.
+type durations struct {
+	sessionTTL, sync, orphan, metrics, metricsRaw, metricsMinute, metricsHour, header, body, idle time.Duration
+}
+
+// parseDurations fills cfg.d, each field's default where it is empty; an
+// error names the field.
+func (cfg *serverConfig) parseDurations() error {
+	for _, d := range []struct {
+		name, v string
+		dst     *time.Duration
+		def     time.Duration
+	}{
+		{"sessionTTL", cfg.SessionTTL, &cfg.d.sessionTTL, time.Hour},
+		{"syncInterval", cfg.SyncInterval, &cfg.d.sync, 2 * time.Second},
+		{"orphanInterval", cfg.OrphanInterval, &cfg.d.orphan, time.Minute},
+		{"metricsInterval", cfg.MetricsInterval, &cfg.d.metrics, 15 * time.Second},
+		{"metricsRawRetention", cfg.MetricsRawRetention, &cfg.d.metricsRaw, 0}, // 0: the sampler's defaults
+		{"metricsMinuteRetention", cfg.MetricsMinuteRetention, &cfg.d.metricsMinute, 0},
+		{"metricsHourRetention", cfg.MetricsHourRetention, &cfg.d.metricsHour, 0},
+		{"headerTimeout", cfg.HeaderTimeout, &cfg.d.header, 10 * time.Second},
+		{"bodyTimeout", cfg.BodyTimeout, &cfg.d.body, 30 * time.Second},
+		{"idleTimeout", cfg.IdleTimeout, &cfg.d.idle, 2 * time.Minute},
+	} {
+		*d.dst = d.def
+		if d.v == "" {
+			continue
+		}
+		v, err := time.ParseDuration(d.v)
+		if err != nil {
+			return fmt.Errorf("%s: %q is not a duration (e.g. 1h, 2s)", d.name, d.v)
+		}
+		*d.dst = v
+	}
+	return nil
 }
 
 // targetConfig is one entry of targets: in berth.yaml.
@@ -82,51 +126,33 @@ type targetConfig struct {
 	// the other roles run instead (DESIGN §2 Tenancy, README "Security").
 	CommandRoles     []berth.Role                     `json:"commandRoles"`
 	ServiceTemplates map[string]serviceTemplateConfig `json:"serviceTemplates"`
-	// local targets, when berth runs as root: the uids its users' workloads
-	// run as, "MIN-MAX" (default 1900000000-1900065535), and where their
-	// directories are (default: <workloadDir>/<name>).
-	UIDRange    string `json:"uidRange"`
-	WorkloadDir string `json:"workloadDir"`
-	// kubernetes targets: a kubeconfig (+ context), or in-cluster when both
-	// are empty; the namespaces to watch (empty: all).
-	Kubeconfig       string   `json:"kubeconfig"`
-	Context          string   `json:"context"`
-	Namespaces       []string `json:"namespaces"`
-	DefaultNamespace string   `json:"defaultNamespace"`
-	// Environments on kubernetes targets: their namespace (default:
-	// defaultNamespace), the vsCodeUrl template ({name}, {namespace}, {id},
-	// {port}; default http://{name}.{namespace}.svc:{port}) and the storage
-	// class of their volume claims (empty: the cluster's default). The
-	// image, workspacePath and idePort fields below serve them too.
-	EnvironmentNamespace string `json:"environmentNamespace"`
 	// PrometheusURL measures this kubernetes target's workloads (default:
 	// the top-level prometheusURL); without one they have replica counts
 	// and restarts but no CPU or memory.
 	PrometheusURL string `json:"prometheusURL"`
-	URLTemplate   string `json:"urlTemplate"`
-	StorageClass  string `json:"storageClass"`
-	// An Ingress per environment on kubernetes targets: ingressHost is a
-	// host template ({name}, {namespace}, {id}, e.g. "{id}.dev.example.com");
-	// ingressClassName (empty: the cluster's default class) and
-	// ingressTLSSecret (a TLS Secret in the environment namespace, which
-	// makes vsCodeUrl https) are optional. No ingressHost: no Ingress.
-	IngressHost      string `json:"ingressHost"`
-	IngressClassName string `json:"ingressClassName"`
-	IngressTLSSecret string `json:"ingressTLSSecret"`
-	// WorkspaceFSGroup is the fsGroup of workspace pods on kubernetes
-	// targets (0: none), so that non-root workspace images can write their
-	// volume.
-	WorkspaceFSGroup int64 `json:"workspaceFSGroup"`
-	// ImagePullSecrets name Secrets berth's services and environments pull
-	// their images with on kubernetes targets; berth does not create them.
-	ImagePullSecrets []string `json:"imagePullSecrets"`
 	// LokiSelector maps a service to a LogQL stream selector when lokiURL is
 	// set, e.g. {namespace="{namespace}", app="{name}"} (default per provider).
 	LokiSelector string `json:"lokiSelector"`
-	// The fields of an aci target (subscriptionId, region, storageAccount…);
-	// name and templates above win over the embedded ones.
+	// Each adapter owns its fields and their mapping to its Config: those
+	// of an aci target (subscriptionId, region, storageAccount…; name and
+	// templates above win over the embedded ones), of a kubernetes target
+	// (kubeconfig, namespaces, ingressHost…) and of a local one (uidRange,
+	// workloadDir).
 	aci.TargetConfig
+	kubeTarget
+	localTarget
+
+	// orphanGrace is OrphanGrace parsed (kubernetes targets with
+	// cleanupOrphans), at load.
+	orphanGrace time.Duration
 }
+
+// The embedded adapter fields of a kubernetes and a local target (aliases:
+// three fields named TargetConfig could not be embedded together).
+type (
+	kubeTarget  = kube.TargetConfig
+	localTarget = local.TargetConfig
+)
 
 type templateConfig struct {
 	Command []string          `json:"command"` // local targets
@@ -187,6 +213,26 @@ func layeredEnv(getenv func(string) string, dotenvPath string) (func(string) str
 // loadServerConfig reads berth.yaml (when given or present) and applies the
 // environment: BERTH_* names and Dev8's PORT, HOST, CORS_ALLOWED_ORIGINS.
 func loadServerConfig(getenv func(string) string, path string) (*serverConfig, error) {
+	cfg, err := readConfigFile(getenv, path)
+	if err != nil {
+		return nil, err
+	}
+	cfg.applyEnv(getenv)
+	if err := cfg.applyEnvNumbers(getenv); err != nil {
+		return nil, err
+	}
+	if err := cfg.parseDurations(); err != nil {
+		return nil, err
+	}
+	if err := cfg.checkTargets(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// readConfigFile reads berth.yaml: path, else BERTH_CONFIG_FILE, else
+// ./berth.yaml when present (an empty configuration otherwise).
+func readConfigFile(getenv func(string) string, path string) (*serverConfig, error) {
 	cfg := &serverConfig{}
 	explicit := path != ""
 	if path == "" {
@@ -203,7 +249,12 @@ func loadServerConfig(getenv func(string) string, path string) (*serverConfig, e
 	} else if explicit {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
+	return cfg, nil
+}
 
+// applyEnv applies the environment's BERTH_* names and Dev8's PORT, HOST,
+// CORS_ALLOWED_ORIGINS over berth.yaml.
+func (cfg *serverConfig) applyEnv(getenv func(string) string) {
 	set := func(dst *string, names ...string) {
 		for _, n := range names {
 			if v := getenv(n); v != "" {
@@ -249,22 +300,6 @@ func loadServerConfig(getenv func(string) string, path string) (*serverConfig, e
 	if v := getenv("BERTH_TRUSTED_PROXIES"); v != "" {
 		cfg.TrustedProxies = strings.Split(v, ",")
 	}
-	for _, f := range []struct {
-		name string
-		dst  *float64
-		def  float64
-	}{{"BERTH_AUTH_FAILURE_LIMIT", &cfg.AuthFailureLimit, 30}, {"BERTH_LOGIN_FAILURE_LIMIT", &cfg.LoginFailureLimit, 10}} {
-		if v := getenv(f.name); v != "" {
-			n, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %q is not a number (failures per minute; negative turns it off)", f.name, v)
-			}
-			*f.dst = n
-		}
-		if *f.dst == 0 {
-			*f.dst = f.def
-		}
-	}
 	if v := getenv("CORS_ALLOWED_ORIGINS"); v != "" {
 		cfg.AllowedOrigins = nil
 		for _, o := range strings.Split(v, ",") {
@@ -273,98 +308,94 @@ func loadServerConfig(getenv func(string) string, path string) (*serverConfig, e
 			}
 		}
 	}
-	if v := getenv("BERTH_MAX_REPLICAS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return nil, fmt.Errorf("BERTH_MAX_REPLICAS: %q is not a positive whole number", v)
+}
+
+// applyEnvNumbers applies the numeric variables, each checked, and the
+// numbers' defaults.
+func (cfg *serverConfig) applyEnvNumbers(getenv func(string) string) error {
+	for _, f := range []struct {
+		name string
+		dst  *float64
+		def  float64
+	}{{"BERTH_AUTH_FAILURE_LIMIT", &cfg.AuthFailureLimit, 30}, {"BERTH_LOGIN_FAILURE_LIMIT", &cfg.LoginFailureLimit, 10}} {
+		if v := getenv(f.name); v != "" {
+			n, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return fmt.Errorf("%s: %q is not a number (failures per minute; negative turns it off)", f.name, v)
+			}
+			*f.dst = n
 		}
-		cfg.MaxReplicas = n
+		if *f.dst == 0 {
+			*f.dst = f.def
+		}
 	}
-	if v := getenv("BERTH_WS_MAX_CLIENTS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return nil, fmt.Errorf("BERTH_WS_MAX_CLIENTS: %q is not a positive whole number", v)
+	for _, n := range []struct {
+		name string
+		dst  *int
+	}{{"BERTH_MAX_REPLICAS", &cfg.MaxReplicas}, {"BERTH_WS_MAX_CLIENTS", &cfg.WSMaxClients}, {"BERTH_WS_MAX_CLIENTS_PER_USER", &cfg.WSMaxClientsPerUser}} {
+		if v := getenv(n.name); v != "" {
+			i, err := strconv.Atoi(v)
+			if err != nil || i < 1 {
+				return fmt.Errorf("%s: %q is not a positive whole number", n.name, v)
+			}
+			*n.dst = i
 		}
-		cfg.WSMaxClients = n
-	}
-	if v := getenv("BERTH_WS_MAX_CLIENTS_PER_USER"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return nil, fmt.Errorf("BERTH_WS_MAX_CLIENTS_PER_USER: %q is not a positive whole number", v)
-		}
-		cfg.WSMaxClientsPerUser = n
 	}
 	if v := getenv("BERTH_RATE_LIMIT"); v != "" {
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil {
-			return nil, fmt.Errorf("BERTH_RATE_LIMIT: %q is not a number (requests per second; negative turns it off)", v)
+			return fmt.Errorf("BERTH_RATE_LIMIT: %q is not a number (requests per second; negative turns it off)", v)
 		}
 		cfg.RateLimit = f
 	}
 	if cfg.RateLimit == 0 {
 		cfg.RateLimit = 100
 	}
-	for _, d := range []struct{ name, v string }{{"sessionTTL", cfg.SessionTTL}, {"syncInterval", cfg.SyncInterval}, {"orphanInterval", cfg.OrphanInterval},
-		{"metricsInterval", cfg.MetricsInterval}, {"metricsRawRetention", cfg.MetricsRawRetention},
-		{"metricsMinuteRetention", cfg.MetricsMinuteRetention}, {"metricsHourRetention", cfg.MetricsHourRetention},
-		{"headerTimeout", cfg.HeaderTimeout}, {"bodyTimeout", cfg.BodyTimeout}, {"idleTimeout", cfg.IdleTimeout}} {
-		if d.v != "" {
-			if _, err := time.ParseDuration(d.v); err != nil {
-				return nil, fmt.Errorf("%s: %q is not a duration (e.g. 1h, 2s)", d.name, d.v)
-			}
-		}
-	}
+	return nil
+}
+
+// checkTargets defaults the targets to one local target and refuses what
+// could never work, naming the target and the field.
+func (cfg *serverConfig) checkTargets() error {
 	if len(cfg.Targets) == 0 {
 		cfg.Targets = []targetConfig{{Name: "local", Type: "local"}}
 	}
-	for i, t := range cfg.Targets {
+	for i := range cfg.Targets {
+		t := &cfg.Targets[i]
 		if t.Name == "" {
-			return nil, fmt.Errorf("targets[%d]: name is required", i)
+			return fmt.Errorf("targets[%d]: name is required", i)
 		}
 		switch t.Type {
 		case "local":
-			if _, _, err := parseUIDRange(t.UIDRange); err != nil {
-				return nil, fmt.Errorf("targets[%d] (%s): %w", i, t.Name, err)
+			if _, err := t.localTarget.Config(local.Config{}); err != nil {
+				return fmt.Errorf("targets[%d] (%s): %w", i, t.Name, err)
 			}
-		case "aci", "kubernetes":
+		case "kubernetes":
+			if t.CleanupOrphans {
+				grace, err := time.ParseDuration(cmp.Or(t.OrphanGrace, "1h"))
+				if err != nil {
+					return fmt.Errorf("targets[%d] (%s): orphanGrace: %q is not a duration (e.g. 1h)", i, t.Name, t.OrphanGrace)
+				}
+				t.orphanGrace = grace
+			}
+		case "aci":
 		default:
-			return nil, fmt.Errorf("targets[%d] (%s): type %q is not one of local, kubernetes, aci", i, t.Name, t.Type)
+			return fmt.Errorf("targets[%d] (%s): type %q is not one of local, kubernetes, aci", i, t.Name, t.Type)
 		}
 		for _, r := range t.CommandRoles {
 			if !r.Valid() {
-				return nil, fmt.Errorf("targets[%d] (%s): commandRoles: %q is not a role (viewer, operator, admin)", i, t.Name, r)
+				return fmt.Errorf("targets[%d] (%s): commandRoles: %q is not a role (viewer, operator, admin)", i, t.Name, r)
 			}
 		}
 		if t.CommandRoles != nil && len(t.CommandRoles) == 0 && len(t.ServiceTemplates) == 0 {
-			return nil, fmt.Errorf("targets[%d] (%s): commandRoles is empty and there are no serviceTemplates: nobody could run a service there", i, t.Name)
+			return fmt.Errorf("targets[%d] (%s): commandRoles is empty and there are no serviceTemplates: nobody could run a service there", i, t.Name)
 		}
 		for name, st := range t.ServiceTemplates {
 			tpl := berth.ServiceTemplate{Command: st.Command, Image: st.Image, Params: st.Params}
 			if err := tpl.Validate(t.Name, name); err != nil {
-				return nil, fmt.Errorf("targets[%d]: %w", i, err)
+				return fmt.Errorf("targets[%d]: %w", i, err)
 			}
 		}
 	}
-	return cfg, nil
-}
-
-// parseUIDRange reads "MIN-MAX"; empty is the local runtime's default.
-func parseUIDRange(v string) (lo, hi uint32, err error) {
-	if v == "" {
-		return 0, 0, nil
-	}
-	a, b, ok := strings.Cut(v, "-")
-	l, err1 := strconv.ParseUint(strings.TrimSpace(a), 10, 32)
-	h, err2 := strconv.ParseUint(strings.TrimSpace(b), 10, 32)
-	if !ok || err1 != nil || err2 != nil || l < 1000 || h < l || h >= 1<<31 {
-		return 0, 0, fmt.Errorf("uidRange: %q is not MIN-MAX with 1000 <= MIN <= MAX < 2147483648", v)
-	}
-	return uint32(l), uint32(h), nil
-}
-
-func durationOr(v string, def time.Duration) time.Duration {
-	if d, err := time.ParseDuration(v); err == nil && v != "" {
-		return d
-	}
-	return def
+	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/berthhq/berth/kube"
 )
 
 func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -147,6 +149,14 @@ func TestKubernetesTargetConfig(t *testing.T) {
 		k.WorkspaceFSGroup != 1000 || strings.Join(k.ImagePullSecrets, ",") != "regcred,mirror-creds" {
 		t.Errorf("kubernetes target = %+v", k)
 	}
+	// kube.TargetConfig maps its fields onto the shared ones of kube.Config.
+	kc := k.kubeTarget.Config(kube.Config{Target: k.Name, WorkspaceImage: "example.test/ws:1"})
+	if kc.Target != "prod-eu" || kc.WorkspaceImage != "example.test/ws:1" || kc.EnvNamespace != "workspaces" ||
+		strings.Join(kc.Namespaces, ",") != "apps,workspaces" || kc.IngressHost != "{id}.dev.example.test" ||
+		kc.IngressClassName != "nginx" || kc.IngressTLSSecret != "dev-wildcard-tls" || kc.WorkspaceFSGroup != 1000 ||
+		strings.Join(kc.ImagePullSecrets, ",") != "regcred,mirror-creds" {
+		t.Errorf("kube.Config = %+v", kc)
+	}
 }
 
 // TestServeRejectsBadKubernetesTarget: a kubernetes target whose settings
@@ -226,4 +236,40 @@ targets:
 			t.Errorf("%s: accepted", name)
 		}
 	}
+}
+
+// TestDurationsParsedAtLoad: every duration of berth.yaml and the
+// environment is parsed once, at load, with its default where unset; a bad
+// one stops the load naming the field (a kubernetes target's orphanGrace
+// names the target too).
+func TestDurationsParsedAtLoad(t *testing.T) {
+	c, err := loadServerConfig(envOf(map[string]string{"BERTH_SYNC_INTERVAL": "500ms", "BERTH_IDLE_TIMEOUT": "3m"}), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.d.sync != 500*time.Millisecond || c.d.idle != 3*time.Minute || c.d.sessionTTL != time.Hour || c.d.body != 30*time.Second {
+		t.Errorf("durations = %+v", c.d)
+	}
+	for _, tc := range []struct{ yaml, want string }{
+		{"syncInterval: soon\n", `syncInterval: "soon" is not a duration`},
+		{"metricsHourRetention: 5\n", `metricsHourRetention: "5" is not a duration`},
+		{"targets:\n  - {name: k8s, type: kubernetes, cleanupOrphans: true, orphanGrace: later}\n", `targets[0] (k8s): orphanGrace: "later"`},
+	} {
+		if _, err := loadServerConfig(envOf(nil), writeConfig(t, tc.yaml)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want an error with %q", tc.yaml, err, tc.want)
+		}
+	}
+	k, err := loadServerConfig(envOf(nil), writeConfig(t, "targets:\n  - {name: k8s, type: kubernetes, cleanupOrphans: true, orphanGrace: 90m}\n"))
+	if err != nil || k.Targets[0].orphanGrace != 90*time.Minute {
+		t.Errorf("orphanGrace 90m: %v, %v", err, k)
+	}
+}
+
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "berth.yaml")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -121,6 +122,9 @@ func newSvcApplyCmd(e *cliEnv, f *clientFlags) *cobra.Command {
 			}
 			ref := berth.ServiceRef{Name: name, Target: spec.Target, Namespace: spec.Namespace}
 			return svcRun(cmd, e, f, ref, w, svcReady, func(c *client.Client, ctx context.Context) (*client.ServiceResult, error) {
+				if err := requireCapability(ctx, c, spec.Target, berth.CapServices); err != nil {
+					return nil, err
+				}
 				res, _, err := c.ApplyService(ctx, name, spec)
 				return res, err
 			})
@@ -220,10 +224,18 @@ func printService(e *cliEnv, s *berth.Service) error {
 	if err != nil {
 		return err
 	}
-	if len(s.Instances) > 0 {
+	if err := printReplicas(e, s.Instances); err != nil {
+		return err
+	}
+	return printWorkloadEvents(e, s.Events)
+}
+
+// printReplicas is the replicas table of `svc get` (nothing without any).
+func printReplicas(e *cliEnv, instances []berth.ReplicaState) error {
+	if len(instances) > 0 {
 		fmt.Fprintln(e.stdout)
 		t := newTable(e.stdout, "REPLICA", "STATE", "READY", "RESTARTS", "REVISION", "PID", "PORT", "LAST EXIT")
-		for _, r := range s.Instances {
+		for _, r := range instances {
 			pid, port := "", ""
 			if r.PID > 0 {
 				pid = itoa(r.PID)
@@ -237,13 +249,18 @@ func printService(e *cliEnv, s *berth.Service) error {
 			return err
 		}
 	}
-	if len(s.Events) == 0 {
+	return nil
+}
+
+// printWorkloadEvents ends `svc get` as kubectl describe does.
+func printWorkloadEvents(e *cliEnv, events []berth.WorkloadEvent) error {
+	if len(events) == 0 {
 		return nil
 	}
 	// As kubectl describe ends: what the orchestrator said, newest first.
 	fmt.Fprintln(e.stdout)
 	t := newTable(e.stdout, "AGE", "TYPE", "REASON", "OBJECT", "MESSAGE")
-	for _, ev := range s.Events {
+	for _, ev := range events {
 		reason := ev.Reason
 		if ev.Count > 1 {
 			reason = fmt.Sprintf("%s (x%d)", ev.Reason, ev.Count)
@@ -299,9 +316,11 @@ func newSvcActionCmd(e *cliEnv, f *clientFlags, action, short string, goal svcGo
 	}[action]
 	cmd := newActionCmd(action+" NAME", short, func(cmd *cobra.Command, name string, w waitFlags) error {
 		ref.Name = name
-		return svcRun(cmd, e, f, ref, w, goal, func(c *client.Client, ctx context.Context) (*client.ServiceResult, error) {
-			return call(c, ctx, ref)
-		})
+		capability := map[string]berth.Capability{"restart": berth.CapRestart}[action]
+		return svcRun(cmd, e, f, ref, w, goal, namedTargetCan(ref.Target, cmp.Or(capability, berth.CapServices),
+			func(c *client.Client, ctx context.Context) (*client.ServiceResult, error) {
+				return call(c, ctx, ref)
+			}))
 	})
 	addRefFlags(cmd, &ref)
 	return cmd
@@ -320,9 +339,10 @@ func newSvcScaleCmd(e *cliEnv, f *clientFlags) *cobra.Command {
 				return berth.Invalid("replicas", "must be a whole number from 0, got %q", args[1])
 			}
 			ref.Name = args[0]
-			return svcRun(cmd, e, f, ref, w, svcReady, func(c *client.Client, ctx context.Context) (*client.ServiceResult, error) {
-				return c.ScaleService(ctx, ref, n)
-			})
+			return svcRun(cmd, e, f, ref, w, svcReady, namedTargetCan(ref.Target, berth.CapScale,
+				func(c *client.Client, ctx context.Context) (*client.ServiceResult, error) {
+					return c.ScaleService(ctx, ref, n)
+				}))
 		},
 	}
 	addRefFlags(cmd, &ref)
@@ -335,9 +355,10 @@ func newSvcRollbackCmd(e *cliEnv, f *clientFlags) *cobra.Command {
 	var revision int
 	cmd := newActionCmd("rollback NAME", "Roll back to a stored revision (default: the previous one)", func(cmd *cobra.Command, name string, w waitFlags) error {
 		ref.Name = name
-		return svcRun(cmd, e, f, ref, w, svcReady, func(c *client.Client, ctx context.Context) (*client.ServiceResult, error) {
-			return c.RollbackService(ctx, ref, revision)
-		})
+		return svcRun(cmd, e, f, ref, w, svcReady, namedTargetCan(ref.Target, berth.CapRollback,
+			func(c *client.Client, ctx context.Context) (*client.ServiceResult, error) {
+				return c.RollbackService(ctx, ref, revision)
+			}))
 	})
 	cmd.Flags().IntVar(&revision, "revision", 0, "revision to roll back to (default: the previous one)")
 	addRefFlags(cmd, &ref)
