@@ -171,28 +171,6 @@ export function checkbox(label, testid, checked = false) {
   return { input, el: h('label', { class: 'check' }, input, ' ', label) };
 }
 
-// coalesce folds a burst of calls into one run of fn, at most ms after
-// the first call of the burst (with the last call's arguments). Unlike a
-// coalesce, a steady stream of calls (events every second) cannot put
-// the run off forever.
-export function coalesce(fn, ms) {
-  let t = 0;
-  let last = [];
-  const d = (...args) => {
-    last = args;
-    if (t) return;
-    t = setTimeout(() => {
-      t = 0;
-      fn(...last);
-    }, ms);
-  };
-  d.cancel = () => {
-    clearTimeout(t);
-    t = 0;
-  };
-  return d;
-}
-
 // safeURL returns u, unchanged, when it is an http(s) URL, else '' (no
 // script URLs).
 export function safeURL(u) {

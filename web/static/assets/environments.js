@@ -1,7 +1,8 @@
 // Environments: create (name and optional size and target), start, stop,
 // delete, open; updated live from "environments" events.
-import { h, set, badge, updateBadge, timeCell, table, empty, coalesce, field, safeURL, confirm, checkbox } from './dom.js';
+import { h, set, badge, updateBadge, timeCell, table, empty, field, safeURL, confirm, checkbox } from './dom.js';
 import { api, act, q, session } from './api.js';
+import { pager } from './pager.js';
 
 const PAGE_SIZE = 50;
 
@@ -14,8 +15,7 @@ export default function environmentsPage(page, root) {
   document.title = 'Environments · berth';
   const canOperate = session.can('operator');
   const isAdmin = session.can('admin');
-  let pageNo = 1;
-  let total = 0;
+  let auxRead = false;
   let users = new Map(); // id → username (admins)
   const rows = new Map(); // id → row
   const gone = new Set(); // ids deleted here: late events must not bring them back
@@ -38,12 +38,10 @@ export default function environmentsPage(page, root) {
   if (isAdmin) headers.splice(3, 0, 'Owner');
   if (canOperate) headers.push('');
   const t = table('environments-table', headers);
-  const info = h('span', { class: 'muted' });
-  const prev = h('button', { type: 'button', on: { click: () => { pageNo--; load(); } } }, '← Previous');
-  const next = h('button', { type: 'button', on: { click: () => { pageNo++; load(); } } }, 'Next →');
+  const pages = pager({ size: PAGE_SIZE, noun: ['environment', 'environments'], onChange: () => w.now() });
 
   set(root, h('div', { class: 'page-head' }, h('h1', null, 'Environments')), form,
-    h('section', { class: 'panel flush' }, t.el, h('div', { class: 'pager' }, prev, info, next)));
+    h('section', { class: 'panel flush' }, t.el, pages.el));
 
   function openCell(env) {
     const url = safeURL(env.vsCodeUrl);
@@ -127,37 +125,36 @@ export default function environmentsPage(page, root) {
     }));
   }
 
-  async function load() {
+  async function load(signal) {
+    if (!auxRead) await loadAux(signal);
     let res;
     try {
-      res = await api(`/environments${q({ page: pageNo, pageSize: PAGE_SIZE })}`);
+      res = await api(`/environments${q({ page: pages.page, pageSize: PAGE_SIZE })}`, { signal });
     } catch {
       return;
     }
-    if (!page.alive) return;
-    total = res.total;
+    if (signal.aborted) return;
     render(res.environments);
-    const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
-    info.textContent = `${total} environment${total === 1 ? '' : 's'} · page ${pageNo} of ${pages}`;
-    prev.disabled = pageNo <= 1;
-    next.disabled = pageNo >= pages;
+    pages.show(res.total);
   }
 
-  async function loadAux() {
+  // loadAux reads, once, the targets (for the form) and the users (owners' names).
+  async function loadAux(signal) {
     const jobs = [];
     if (canOperate) {
-      jobs.push(api('/targets', { quiet: true }).then((res) => {
-        if (!page.alive) return;
+      jobs.push(api('/targets', { quiet: true, signal }).then((res) => {
+        if (signal.aborted) return;
         set(targetSel, h('option', { value: '' }, 'default'),
           res.targets.map((x) => h('option', { value: x.name }, `${x.name} (${x.provider.toLowerCase()}${x.region ? `, ${x.region}` : ''})`)));
       }).catch(() => {}));
     }
     if (isAdmin) {
-      jobs.push(api('/users', { quiet: true }).then((res) => {
+      jobs.push(api('/users', { quiet: true, signal }).then((res) => {
         users = new Map(res.users.map((u) => [u.id, u.username]));
       }).catch(() => {}));
     }
     await Promise.all(jobs);
+    auxRead = !signal.aborted;
   }
 
   async function onCreate(ev) {
@@ -213,7 +210,7 @@ export default function environmentsPage(page, root) {
       r.tr.remove();
       rows.delete(id);
     }
-    reload();
+    w.reload();
   }
 
   function upsert(env) {
@@ -223,24 +220,21 @@ export default function environmentsPage(page, root) {
       r.update(env);
       return;
     }
-    if (pageNo !== 1) return;
+    if (pages.page !== 1) return;
     if (rows.size === 0) t.tbody.replaceChildren();
     const nr = row(env);
     rows.set(env.id, nr);
     t.tbody.prepend(nr.tr);
   }
 
-  const reload = coalesce(load, 300);
-  page.live('environments', (e) => {
-    const env = e.data;
-    if (!env || !env.id) return;
-    if (e.type === 'environment.deleted') {
-      drop(env.id);
-      return;
-    }
-    upsert(env);
+  // Events change rows in place; drop re-reads the page (totals, paging).
+  const w = page.watch(['environments'], load, {
+    event(e) {
+      const env = e.data;
+      if (!env || !env.id) return false;
+      if (e.type === 'environment.deleted') drop(env.id);
+      else upsert(env);
+      return false;
+    },
   });
-  page.onResync(reload);
-  page.cleanup(() => reload.cancel());
-  loadAux().then(load);
 }

@@ -1,7 +1,7 @@
 // Infrastructure: what every target runs (services, environments and each
 // runtime's own items: processes, pods, volumes), orphans flagged, with the
 // actions each type supports.
-import { h, set, badge, table, empty, coalesce, field, confirm } from './dom.js';
+import { h, set, badge, table, empty, field, confirm } from './dom.js';
 import { api, act, q, session } from './api.js';
 
 // Types that start and stop; every item can be deleted (the server refuses
@@ -45,7 +45,7 @@ export default function infrastructurePage(page, root) {
   set(root,
     h('div', { class: 'page-head' }, h('h1', null, 'Infrastructure'),
       h('div', { class: 'tools' }, field('Type', typeSel), field('Filter', search),
-        h('button', { type: 'button', testid: 'infra-refresh', on: { click: load } }, 'Refresh'))),
+        h('button', { type: 'button', testid: 'infra-refresh', on: { click: () => w.now() } }, 'Refresh'))),
     h('section', { class: 'panel' }, h('h2', null, 'Targets'), targets),
     note,
     h('section', { class: 'panel flush' }, t.el, h('div', { class: 'pager' }, info)));
@@ -86,14 +86,14 @@ export default function infrastructurePage(page, root) {
     info.textContent = `${shown.length} of ${all.length} item${all.length === 1 ? '' : 's'}${orphans ? ` · ${orphans} orphaned` : ''}`;
   }
 
-  async function load() {
+  async function load(signal) {
     let res;
     try {
-      res = await api('/infrastructure');
+      res = await api('/infrastructure', { signal });
     } catch {
       return;
     }
-    if (!page.alive) return;
+    if (signal.aborted) return;
     all = res.resources || [];
     const types = [...new Set(all.map((r) => r.type))].sort();
     if (type && !types.includes(type)) types.push(type);
@@ -108,13 +108,8 @@ export default function infrastructurePage(page, root) {
     if (action === 'delete' && !(await confirm(deleteQuestion(r), 'Delete'))) return;
     const path = `/infrastructure/${encodeURIComponent(r.type)}/${encodeURIComponent(r.id)}${action === 'delete' ? '' : `/${action}`}${q({ target: r.target })}`;
     await act(b, () => api(path, { method: action === 'delete' ? 'DELETE' : 'POST' }));
-    if (page.alive) reload(); // done or refused: the rows (and their buttons) show the state now
+    if (page.alive) w.reload(); // done or refused: the rows (and their buttons) show the state now
   }
 
-  const reload = coalesce(load, 1500);
-  page.live('services', reload);
-  page.live('environments', reload);
-  page.onResync(reload);
-  page.cleanup(() => reload.cancel());
-  load();
+  const w = page.watch(['services', 'environments'], load, { delay: 1500 });
 }

@@ -1,7 +1,8 @@
 // Overview: counts by status, alerts, top consumers, targets, the leader,
 // recent activity. Re-read when services or environments change.
-import { h, set, badge, statusClass, bytes, cores, timeCell, table, empty, coalesce } from './dom.js';
-import { api, q } from './api.js';
+import { h, set, badge, statusClass, bytes, cores, timeCell, table, empty } from './dom.js';
+import { api } from './api.js';
+import { fullName, serviceHref } from './links.js';
 
 export default function overviewPage(page, root) {
   document.title = 'Overview · berth';
@@ -38,20 +39,22 @@ export default function overviewPage(page, root) {
     set(el, Object.entries(byStatus || {}).sort().map(([s, n]) => h('span', { class: statusClass(s) }, `${n} ${s}`)));
   }
 
-  function svcLink(name, namespace, target) {
-    const full = namespace ? `${namespace}/${name}` : name;
-    return h('a', { href: `#/services/${encodeURIComponent(full)}${q({ target })}`, testid: 'service-link' }, full);
-  }
+  let defaultTarget = '';
+  const svcLink = (name, namespace, target) => {
+    const s = { name, namespace, target };
+    return h('a', { href: serviceHref(s, defaultTarget), testid: 'service-link' }, fullName(s));
+  };
 
-  async function load() {
+  async function load(signal) {
     let ov;
     let st;
     try {
-      [ov, st] = await Promise.all([api('/overview'), api('/status')]);
+      [ov, st] = await Promise.all([api('/overview', { signal }), api('/status', { signal })]);
     } catch {
       return;
     }
-    if (!page.alive) return;
+    if (signal.aborted) return;
+    defaultTarget = (st.targets.find((p) => p.default) || {}).name || '';
     svcCount.textContent = String(ov.totals.services.total);
     envCount.textContent = String(ov.totals.environments.total);
     chips(svcChips, ov.totals.services.byStatus);
@@ -99,14 +102,5 @@ export default function overviewPage(page, root) {
       st.events && st.events.enabled ? ` · ${st.events.clients} live clients` : '');
   }
 
-  const reload = coalesce(load, 1000);
-  page.live('services', reload);
-  page.live('environments', reload);
-  page.onResync(reload);
-  const timer = setInterval(load, 30000);
-  page.cleanup(() => {
-    clearInterval(timer);
-    reload.cancel();
-  });
-  load();
+  page.watch(['services', 'environments'], load, { delay: 1000, every: 30000 });
 }

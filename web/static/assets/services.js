@@ -1,19 +1,20 @@
 // Services: every service of every target (paged), filtered by target,
 // updated live from "services" events; operators create new ones here.
-import { h, set, badge, updateBadge, timeCell, table, empty, coalesce, field, confirm, toast } from './dom.js';
+import { h, set, badge, updateBadge, timeCell, table, empty, field, confirm, toast } from './dom.js';
 import { api, act, q, session, ApiError } from './api.js';
+import { serviceHref, serviceKey, servicePath } from './links.js';
+import { pager, parsePage } from './pager.js';
 
 const PAGE_SIZE = 50;
 
-export function serviceKey(s) {
-  return `${s.target}|${s.namespace || ''}|${s.name}`;
-}
-
-// serviceHref links to a service's page: ns/name escaped as one segment,
-// and ?target= unless it is on the default target.
-export function serviceHref(s, defaultTarget) {
-  const full = s.namespace ? `${s.namespace}/${s.name}` : s.name;
-  return `#/services/${encodeURIComponent(full)}${q({ target: s.target === defaultTarget ? '' : s.target })}`;
+/**
+ * runsServices tells the targets the New service form offers: those whose
+ * capabilities include "services"; a server that does not say (no
+ * capabilities field) gets every target, as before.
+ * @param {{capabilities?: string[]}} t
+ */
+export function runsServices(t) {
+  return !Array.isArray(t.capabilities) || t.capabilities.includes('services');
 }
 
 // FormError is a mistake in what the user typed, found before asking the
@@ -58,21 +59,19 @@ export function parseEnv(text) {
 
 export default function servicesPage(page, root) {
   document.title = 'Services · berth';
-  let pageNo = Math.max(1, Number(page.query.get('page')) || 1);
   let target = page.query.get('target') || '';
-  let total = 0;
   let defaultTarget = '';
   let targets = []; // from /targets
+  let targetsRead = false;
   const canOperate = session.can('operator');
   const rows = new Map(); // key → {tr, status, replicas}
 
-  const targetSel = h('select', { testid: 'services-target', on: { change: () => { target = targetSel.value; pageNo = 1; syncHash(); load(); } } },
+  const targetSel = h('select', { testid: 'services-target', on: { change: () => { target = targetSel.value; pages.page = 1; syncHash(); w.now(); } } },
     h('option', { value: '' }, 'All targets'));
   const unreachable = h('div', { class: 'banner warn', testid: 'services-unreachable', hidden: true });
   const t = table('services-table', ['Name', 'Status', 'Replicas', 'Target', 'Namespace', 'Revision', 'Managed', 'Updated']);
-  const info = h('span', { class: 'muted' });
-  const prev = h('button', { type: 'button', testid: 'services-prev', on: { click: () => { pageNo--; syncHash(); load(); } } }, '← Previous');
-  const next = h('button', { type: 'button', testid: 'services-next', on: { click: () => { pageNo++; syncHash(); load(); } } }, 'Next →');
+  const pages = pager({ size: PAGE_SIZE, noun: ['service', 'services'], page: parsePage(page.query.get('page')), testid: 'services',
+    onChange: () => { syncHash(); w.now(); } });
 
   // The create form (operators and admins).
   const cName = h('input', { required: true, maxlength: '63', placeholder: 'web', testid: 'service-create-name', autocomplete: 'off', spellcheck: 'false' });
@@ -110,7 +109,7 @@ export default function servicesPage(page, root) {
     h('div', { class: 'page-head' }, h('h1', null, 'Services'), h('div', { class: 'tools' }, field('Target', targetSel))),
     form,
     unreachable,
-    h('section', { class: 'panel flush' }, t.el, h('div', { class: 'pager' }, prev, info, next)));
+    h('section', { class: 'panel flush' }, t.el, pages.el));
 
   const selectedTarget = () => targets.find((x) => x.name === cTarget.value);
 
@@ -191,7 +190,7 @@ export default function servicesPage(page, root) {
     const tg = selectedTarget();
     const ns = spec.namespace || (tg && tg.defaultNamespace) || '';
     try {
-      const cur = await api(`/services/${encodeURIComponent(name)}${q({ target: spec.target, namespace: ns })}`, { quiet: true });
+      const cur = await api(servicePath(name, spec.target, '', { namespace: ns }), { quiet: true });
       const where = `${cur.service.namespace ? `${cur.service.namespace}/` : ''}${cur.service.name} on ${cur.service.target}`;
       if (!(await confirm(`${where} exists already (revision ${cur.service.revision}). Replace its spec with this one?`, 'Replace'))) return;
     } catch (e) {
@@ -206,7 +205,7 @@ export default function servicesPage(page, root) {
   }
 
   function syncHash() {
-    const hash = `#/services${q({ target, page: pageNo > 1 ? pageNo : '' })}`;
+    const hash = `#/services${q({ target, page: pages.page > 1 ? pages.page : '' })}`;
     history.replaceState(null, '', hash);
   }
 
@@ -231,31 +230,34 @@ export default function servicesPage(page, root) {
     set(r.updated, timeCell(s.updatedAt));
   }
 
-  async function loadTargets() {
-    try {
-      const res = await api('/targets');
-      if (!page.alive) return;
-      targets = res.targets;
-      defaultTarget = (res.targets.find((x) => x.default) || {}).name || '';
-      set(targetSel, h('option', { value: '' }, 'All targets'),
-        res.targets.map((x) => h('option', { value: x.name, selected: x.name === target }, `${x.name} (${x.provider.toLowerCase()})`)));
-      set(cTarget, res.targets.map((x) => h('option', { value: x.name, selected: x.name === defaultTarget },
-        `${x.name} (${x.provider.toLowerCase()}${x.region ? `, ${x.region}` : ''})${x.default ? ' · default' : ''}`)));
-      syncProvider();
-    } catch {
-      // toasted
-    }
-  }
-
-  async function load() {
+  async function loadTargets(signal) {
     let res;
     try {
-      res = await api(`/services${q({ target, page: pageNo, pageSize: PAGE_SIZE })}`);
+      res = await api('/targets', { signal });
+    } catch {
+      return; // toasted
+    }
+    if (signal.aborted) return;
+    targetsRead = true;
+    targets = res.targets;
+    defaultTarget = (res.targets.find((x) => x.default) || {}).name || '';
+    set(targetSel, h('option', { value: '' }, 'All targets'),
+      res.targets.map((x) => h('option', { value: x.name, selected: x.name === target }, `${x.name} (${x.provider.toLowerCase()})`)));
+    // Only targets that run services: the others would refuse the form.
+    set(cTarget, res.targets.filter(runsServices).map((x) => h('option', { value: x.name, selected: x.name === defaultTarget },
+      `${x.name} (${x.provider.toLowerCase()}${x.region ? `, ${x.region}` : ''})${x.default ? ' · default' : ''}`)));
+    syncProvider();
+  }
+
+  async function load(signal) {
+    if (!targetsRead) await loadTargets(signal);
+    let res;
+    try {
+      res = await api(`/services${q({ target, page: pages.page, pageSize: PAGE_SIZE })}`, { signal });
     } catch {
       return;
     }
-    if (!page.alive) return;
-    total = res.total;
+    if (signal.aborted) return;
     rows.clear();
     if (res.services.length === 0) {
       set(t.tbody, empty(target ? `No services on ${target}.` : `No services yet. Create one ${canOperate ? 'above, or ' : ''}with: berth svc apply -f examples/web.yaml`, 8));
@@ -266,34 +268,30 @@ export default function servicesPage(page, root) {
         return r.tr;
       }));
     }
-    const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
-    info.textContent = `${total} service${total === 1 ? '' : 's'} · page ${pageNo} of ${pages}`;
-    prev.disabled = pageNo <= 1;
-    next.disabled = pageNo >= pages;
+    pages.show(res.total);
     const un = res.unreachable || [];
     unreachable.hidden = un.length === 0;
     set(unreachable, un.length ? ['Unreachable: ', un.map((u) => `${u.name}${u.error ? ` (${u.error})` : ''}`).join('; '),
       ' — services berth did not create on these targets are not listed.'] : []);
   }
 
-  const reload = coalesce(load, 300);
-  page.live('services', (e) => {
-    const s = e.data;
-    if (!s || (target && s.target !== target)) return;
-    const key = serviceKey(s);
-    const r = rows.get(key);
-    if (e.type === 'service.deleted') {
-      if (r) {
-        r.tr.remove();
-        rows.delete(key);
+  // Known rows change in place; a new or deleted service re-reads the
+  // page (where it goes depends on the order; totals and paging).
+  const w = page.watch(['services'], load, {
+    event(e) {
+      const s = e.data;
+      if (!s || (target && s.target !== target)) return false;
+      const key = serviceKey(s);
+      const r = rows.get(key);
+      if (e.type === 'service.deleted') {
+        if (r) {
+          r.tr.remove();
+          rows.delete(key);
+        }
+        return true;
       }
-      reload(); // totals and paging
-      return;
-    }
-    if (r) update(r, s);
-    else reload(); // a new service: where it goes depends on the order
+      if (r) update(r, s);
+      return !r;
+    },
   });
-  page.onResync(reload);
-  page.cleanup(() => reload.cancel());
-  loadTargets().then(load);
 }
