@@ -21,8 +21,14 @@ check:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-test: deps check build test-tools
+test: deps check build test-tools web-deps
 	BERTH_E2E_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 40m ./...
+
+# web-deps installs the dashboard checks' one tool (TypeScript, pinned in
+# web/package-lock.json) for web's tests: node --test and tsc --noEmit.
+.PHONY: web-deps
+web-deps:
+	cd web && npm ci --no-audit --no-fund --loglevel=error
 
 # test-tools builds, once per machine, the Kubernetes control plane and Loki
 # the tests run (cached under ~/.cache/berth; 10-30 minutes cold, instant

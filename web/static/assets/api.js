@@ -20,7 +20,8 @@ export class ApiError extends Error {
 
 export const session = {
   token: '',
-  user: null, // {id, username, role}
+  /** @type {{id: string, username: string, role: string} | null} */
+  user: null,
   load() {
     try {
       const s = JSON.parse(sessionStorage.getItem(KEY) || 'null');
@@ -54,7 +55,9 @@ export const session = {
 
 // onUnauthorized is called when a logged-in request answers 401 (the
 // session expired or was revoked); app.js sends the user to the login page.
+/** @type {(err: ApiError) => void} */
 let unauthorized = () => {};
+/** @param {(err: ApiError) => void} fn */
 export function onUnauthorized(fn) {
   unauthorized = fn;
 }

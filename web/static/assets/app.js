@@ -1,3 +1,4 @@
+// @ts-check
 // The dashboard: a router on the URL hash, the frame (navigation, who is
 // logged in, live status, logout) and one module per page.
 import { h, set, toast } from './dom.js';
@@ -13,7 +14,7 @@ import infrastructurePage from './infrastructure.js';
 import auditPage from './audit.js';
 import usersPage from './users.js';
 
-const app = document.getElementById('app');
+const app = /** @type {HTMLElement} */ (document.getElementById('app'));
 let frame = null; // {main, nav: Map(name → link), whoami, status}
 let current = null; // the page shown: a Page
 let afterLogin = '#/overview';
@@ -116,7 +117,7 @@ function buildFrame() {
     return a;
   });
   const status = h('span', { class: 'live offline', testid: 'live-status', title: 'live updates' }, 'offline');
-  const u = session.user || {};
+  const u = session.user || { username: '', role: '' };
   const whoami = h('span', { class: 'whoami', testid: 'whoami' }, `${u.username} (${u.role})`);
   const logout = h('button', { type: 'button', class: 'link', testid: 'logout', on: { click: doLogout } }, 'Log out');
   const main = h('main', { id: 'main', tabindex: '-1' });

@@ -1,3 +1,4 @@
+// @ts-check
 // Audit: the log of every mutating call, newest first, filtered by type
 // (the verb), user (admins) and status; paged; new entries arrive live.
 import { h, set, time, table, empty, field } from './dom.js';

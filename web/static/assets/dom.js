@@ -1,25 +1,42 @@
+// @ts-check
 // DOM helpers. Text from the API only ever reaches the page as text nodes
 // or attribute values: nothing here parses HTML.
 
-// h builds an element: h('td', {testid: 'service-name', class: 'x'}, child…).
-// Attributes: class, testid (data-testid), data (dataset), on (listeners),
-// any other key is set as an attribute, or as a property when it is one of
-// value, checked, disabled, selected, hidden.
+/** @typedef {Node | string | number | null | undefined | false | any[]} Child a node, text, nothing, or a list of children */
+/** @typedef {Record<string, any> | null | undefined} Attrs */
+
+/**
+ * h builds an element: h('td', {testid: 'service-name', class: 'x'}, child…).
+ * Attributes: class, testid (data-testid), data (dataset), on (listeners),
+ * any other key is set as an attribute, or as a property when it is one of
+ * value, checked, disabled, selected, hidden.
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
+ * @param {Attrs} [attrs]
+ * @param {...Child} children
+ * @returns {HTMLElementTagNameMap[K]}
+ */
 export function h(tag, attrs, ...children) {
   const el = document.createElement(tag);
+  /** @type {Record<string, any>} */
+  const props = el;
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v === undefined || v === null || v === false) continue;
     if (k === 'class') el.className = v;
     else if (k === 'testid') el.dataset.testid = v;
     else if (k === 'data') Object.assign(el.dataset, v);
     else if (k === 'on') for (const [ev, fn] of Object.entries(v)) el.addEventListener(ev, fn);
-    else if (k === 'value' || k === 'checked' || k === 'disabled' || k === 'selected' || k === 'hidden') el[k] = v;
+    else if (k === 'value' || k === 'checked' || k === 'disabled' || k === 'selected' || k === 'hidden') props[k] = v;
     else el.setAttribute(k, v === true ? '' : String(v));
   }
   append(el, children);
   return el;
 }
 
+/**
+ * @param {Element} el
+ * @param {Child[]} children
+ */
 function append(el, children) {
   for (const c of children) {
     if (c === undefined || c === null || c === false) continue;
@@ -29,7 +46,13 @@ function append(el, children) {
   }
 }
 
-// set replaces the children of el.
+/**
+ * set replaces the children of el.
+ * @template {Element} E
+ * @param {E} el
+ * @param {...Child} children
+ * @returns {E}
+ */
 export function set(el, ...children) {
   el.replaceChildren();
   append(el, children);
@@ -62,7 +85,7 @@ export function updateBadge(el, status) {
 export function time(t) {
   if (!t || String(t).startsWith('0001-')) return '—';
   const d = new Date(t);
-  if (isNaN(d)) return String(t);
+  if (isNaN(d.getTime())) return String(t);
   const pad = (n) => String(n).padStart(2, '0');
   const today = new Date();
   const hms = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
@@ -119,14 +142,26 @@ export function toast(message, kind = 'error') {
   toastTimer = setTimeout(() => el.classList.add('hidden'), kind === 'error' ? 10000 : 5000);
 }
 
+/**
+ * byId is the page's element of that id (index.html has it).
+ * @template {HTMLElement} [E=HTMLElement]
+ * @param {string} id
+ * @returns {E}
+ */
+function byId(id) {
+  return /** @type {E} */ (document.getElementById(id));
+}
+
 // The question the confirm dialog is asking: its resolver, null when none.
+/** @type {((ok: boolean) => void) | null} */
 let settle = null;
 let confirmReady = false;
 
+/** @param {boolean} ok */
 function answer(ok) {
   const s = settle;
   settle = null;
-  const box = document.getElementById('confirm-extra');
+  const box = byId('confirm-extra');
   box.replaceChildren();
   box.hidden = true;
   if (s) s(ok);
@@ -140,11 +175,23 @@ function answer(ok) {
 // The answer is taken when it is given (the form's submit, the dialog's
 // cancel), not from the close event: that one is queued, and a question
 // asked right after the previous one closed would get the old event.
+/**
+ * @param {string} message
+ * @param {string} [okLabel]
+ * @param {Child} [extra]
+ * @returns {Promise<boolean>}
+ */
 export function confirm(message, okLabel = 'Confirm', extra = null) {
-  const dlg = document.getElementById('confirm');
+  /** @type {HTMLDialogElement} */
+  const dlg = byId('confirm');
+  /** @type {(sel: string) => HTMLElement} */
+  const part = (sel) => /** @type {HTMLElement} */ (dlg.querySelector(sel));
   if (!confirmReady) {
     confirmReady = true;
-    dlg.querySelector('form').addEventListener('submit', (ev) => answer(!!ev.submitter && ev.submitter.value === 'ok'));
+    part('form').addEventListener('submit', (ev) => {
+      const by = /** @type {HTMLButtonElement | null} */ (ev.submitter);
+      answer(!!by && by.value === 'ok');
+    });
     dlg.addEventListener('cancel', () => answer(false));
     // Closed some other way: the dialog's own return value.
     dlg.addEventListener('close', () => {
@@ -152,16 +199,16 @@ export function confirm(message, okLabel = 'Confirm', extra = null) {
     });
   }
   if (settle) answer(false); // never two questions at once
-  document.getElementById('confirm-message').textContent = message;
-  const box = document.getElementById('confirm-extra');
+  byId('confirm-message').textContent = message;
+  const box = byId('confirm-extra');
   set(box, extra);
   box.hidden = !extra;
-  dlg.querySelector('[data-testid="confirm-ok"]').textContent = okLabel;
+  part('[data-testid="confirm-ok"]').textContent = okLabel;
   dlg.returnValue = '';
   return new Promise((resolve) => {
     settle = resolve;
     dlg.showModal();
-    dlg.querySelector('[data-testid="confirm-cancel"]').focus();
+    part('[data-testid="confirm-cancel"]').focus();
   });
 }
 

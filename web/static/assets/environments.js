@@ -1,3 +1,4 @@
+// @ts-check
 // Environments: create (name and optional size and target), start, stop,
 // delete, open; updated live from "environments" events.
 import { h, set, badge, updateBadge, timeCell, table, empty, field, safeURL, confirm, checkbox } from './dom.js';
@@ -93,7 +94,9 @@ export default function environmentsPage(page, root) {
       // (a button whose request runs is left alone).
       syncButtons() {
         const st = String(current.status || '').toUpperCase();
-        for (const [b, off] of [[start, NO_START.has(st)], [stop, NO_STOP.has(st)]]) {
+        /** @type {Array<[HTMLButtonElement, boolean]>} */
+        const states = [[start, NO_START.has(st)], [stop, NO_STOP.has(st)]];
+        for (const [b, off] of states) {
           if (b.dataset.busy) continue;
           b.disabled = off;
           b.title = off ? `the environment is ${st.toLowerCase()}` : '';
@@ -160,7 +163,9 @@ export default function environmentsPage(page, root) {
   async function onCreate(ev) {
     ev.preventDefault();
     const body = { name: nameIn.value.trim() };
-    for (const [k, el] of [['cpuCores', cpuIn], ['memoryGB', memIn], ['storageGB', diskIn]]) {
+    /** @type {Array<[string, HTMLInputElement]>} */
+    const sizes = [['cpuCores', cpuIn], ['memoryGB', memIn], ['storageGB', diskIn]];
+    for (const [k, el] of sizes) {
       if (el.value !== '') body[k] = Number(el.value);
     }
     if (targetSel.value) body.target = targetSel.value;

@@ -1,3 +1,4 @@
+// @ts-check
 // Infrastructure: what every target runs (services, environments and each
 // runtime's own items: processes, pods, volumes), orphans flagged, with the
 // actions each type supports.

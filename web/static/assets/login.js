@@ -1,3 +1,4 @@
+// @ts-check
 // The login page: POST /api/v1/auth/login, the token kept in sessionStorage.
 import { h, set } from './dom.js';
 import { api } from './api.js';

@@ -1,3 +1,4 @@
+// @ts-check
 // Overview: counts by status, alerts, top consumers, targets, the leader,
 // recent activity. Re-read when services or environments change.
 import { h, set, badge, statusClass, bytes, cores, timeCell, table, empty } from './dom.js';

@@ -1,3 +1,4 @@
+// @ts-check
 // Services: every service of every target (paged), filtered by target,
 // updated live from "services" events; operators create new ones here.
 import { h, set, badge, updateBadge, timeCell, table, empty, field, confirm, toast } from './dom.js';

@@ -1,3 +1,4 @@
+// @ts-check
 // Users and API keys (admins): create, change role, delete; keys are shown
 // once, when created.
 import { h, set, timeCell, table, empty, confirm, field } from './dom.js';
@@ -36,7 +37,7 @@ export default function usersPage(page, root) {
       secretBox, keys.el));
 
   function userRow(u) {
-    const self = session.user && u.id === session.user.id;
+    const self = !!session.user && u.id === session.user.id;
     const role = roleSelect('user-role', u.role);
     role.setAttribute('aria-label', `role of ${u.username}`);
     role.disabled = self;
@@ -102,7 +103,8 @@ export default function usersPage(page, root) {
         await navigator.clipboard.writeText(res.key);
         copy.textContent = 'Copied';
       } catch {
-        getSelection().selectAllChildren(secret);
+        const sel = getSelection();
+        if (sel) sel.selectAllChildren(secret);
       }
     } } }, 'Copy');
     set(secretBox, h('p', null, h('b', null, `Key ${res.apiKey.name}: `), 'store it now, it is not shown again.'),

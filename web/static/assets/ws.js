@@ -1,3 +1,4 @@
+// @ts-check
 // Live events over the WebSocket: a single-use ticket from
 // POST /api/v1/ws-ticket opens /ws?ticket=…; topics are subscribed while
 // some page listens to them. When the connection drops it reconnects with
@@ -15,6 +16,7 @@ class Live {
     this.attempt = 0;
     this.timer = 0;
     this.running = false;
+    /** @type {(open: boolean) => void} */
     this.statusFn = () => {};
   }
 
