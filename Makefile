@@ -27,7 +27,8 @@ test: deps check build test-tools web-deps
 # web-deps installs the dashboard checks' one tool (TypeScript, pinned in
 # web/package-lock.json) for web's tests: node --test and tsc --noEmit.
 .PHONY: web-deps
-web-deps:
+web-deps: web/node_modules/.package-lock.json
+web/node_modules/.package-lock.json: web/package-lock.json
 	cd web && npm ci --no-audit --no-fund --loglevel=error
 
 # test-tools builds, once per machine, the Kubernetes control plane and Loki
