@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -104,7 +105,7 @@ func TestBrowserLeaveAbortsReads(t *testing.T) {
 		var held, aborted int
 		d.Eval(`window.__held`, &held)
 		d.Eval(`window.__aborted`, &aborted)
-		return held >= 1 && aborted == held, ""
+		return held >= 1 && aborted == held, fmt.Sprintf("%d held, %d aborted", held, aborted)
 	})
 	d.WaitVisible("audit-row")
 	if d.Exists(`[data-testid="toast"].error:not(.hidden)`) {

@@ -65,15 +65,16 @@ export default function usersPage(page, root) {
         on: { click: (ev) => deleteKey(ev.currentTarget, k) } }, 'Delete')));
   }
 
-  async function load() {
+  /** @param {AbortSignal} signal */
+  async function load(signal) {
     let u;
     let k;
     try {
-      [u, k] = await Promise.all([api('/users'), api('/apikeys')]);
+      [u, k] = await Promise.all([api('/users', { signal }), api('/apikeys', { signal })]);
     } catch {
       return;
     }
-    if (!page.alive) return;
+    if (signal.aborted) return;
     byId = new Map(u.users.map((x) => [x.id, x.username]));
     set(users.tbody, u.users.length ? u.users.map(userRow) : empty('No users.', 5));
     set(keys.tbody, k.apiKeys.length ? k.apiKeys.map(keyRow) : empty('No API keys.', 7));
@@ -86,7 +87,7 @@ export default function usersPage(page, root) {
     if (!res || !page.alive) return;
     uName.value = '';
     uPass.value = '';
-    load();
+    w.now();
   }
 
   async function createKey(ev) {
@@ -111,20 +112,21 @@ export default function usersPage(page, root) {
       h('div', { class: 'row' }, secret, copy,
         h('button', { type: 'button', class: 'small', on: { click: () => { secretBox.hidden = true; secretBox.replaceChildren(); } } }, 'Done')));
     secretBox.hidden = false;
-    load();
+    w.now();
   }
 
   async function deleteUser(b, u) {
     if (!(await confirm(`Delete user ${u.username}? Their sessions and API keys stop working.`, 'Delete'))) return;
     const res = await act(b, () => api(`/users/${encodeURIComponent(u.id)}`, { method: 'DELETE' }), `User ${u.username} deleted`);
-    if (res && page.alive) load();
+    if (res && page.alive) w.now();
   }
 
   async function deleteKey(b, k) {
     if (!(await confirm(`Delete API key ${k.name}? What uses it gets 401 from now on.`, 'Delete'))) return;
     const res = await act(b, () => api(`/apikeys/${encodeURIComponent(k.id)}`, { method: 'DELETE' }), `API key ${k.name} deleted`);
-    if (res && page.alive) load();
+    if (res && page.alive) w.now();
   }
 
-  load();
+  // No live topic: the page reads when shown and after each change here.
+  const w = page.watch([], load);
 }
