@@ -11,6 +11,7 @@ export { q } from './query.js';
 const KEY = 'berth.session';
 
 export class ApiError extends Error {
+  /** @param {number} status @param {string} code @param {string} message */
   constructor(status, code, message) {
     super(message);
     this.status = status;
@@ -33,6 +34,7 @@ export const session = {
       sessionStorage.removeItem(KEY);
     }
   },
+  /** @param {string} token @param {{id: string, username: string, role: string}} user */
   save(token, user) {
     this.token = token;
     this.user = user;
@@ -47,7 +49,9 @@ export const session = {
     return this.user ? this.user.role : '';
   },
   // can: operators and admins mutate; admins manage users.
+  /** @param {string} min */
   can(min) {
+    /** @type {Record<string, number>} */
     const rank = { viewer: 1, operator: 2, admin: 3 };
     return (rank[this.role()] || 0) >= (rank[min] || 99);
   },
@@ -116,6 +120,7 @@ export async function api(path, opts = {}) {
 
 // act runs fn for a button: disables it meanwhile, toasts success with the
 // message the API gave (or ok), and swallows ApiErrors (already toasted).
+/** @param {HTMLButtonElement | HTMLInputElement | HTMLSelectElement | null} btn @param {() => Promise<any>} fn @param {string} [ok] */
 export async function act(btn, fn, ok) {
   if (btn) btn.disabled = true;
   try {

@@ -59,6 +59,7 @@ export function set(el, ...children) {
   return el;
 }
 
+/** @type {Record<string, string>} */
 const STATUS_CLASS = {
   RUNNING: 'ok', READY: 'ok', UP: 'ok', COMPLETED: 'ok', ACTIVE: 'ok', BOUND: 'ok', SUCCEEDED: 'ok',
   DEGRADED: 'warn', DEPLOYING: 'warn', PENDING: 'warn', CREATING: 'warn', STARTING: 'warn', STOPPING: 'warn',
@@ -68,25 +69,29 @@ const STATUS_CLASS = {
 };
 
 // statusClass maps a status word to a colour class.
+/** @param {string | undefined} s */
 export function statusClass(s) {
   return 'status s-' + (STATUS_CLASS[String(s || '').toUpperCase()] || 'off');
 }
 
+/** @param {string | undefined} status @param {string} [testid] */
 export function badge(status, testid) {
   return h('span', { class: statusClass(status), testid }, status || '—');
 }
 
 // updateBadge changes a badge made by badge() in place.
+/** @param {HTMLElement} el @param {string | undefined} status */
 export function updateBadge(el, status) {
   el.className = statusClass(status);
   el.textContent = status || '—';
 }
 
+/** @param {string | undefined} t */
 export function time(t) {
   if (!t || String(t).startsWith('0001-')) return '—';
   const d = new Date(t);
   if (isNaN(d.getTime())) return String(t);
-  const pad = (n) => String(n).padStart(2, '0');
+  const pad = (/** @type {number} */ n) => String(n).padStart(2, '0');
   const today = new Date();
   const hms = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
   if (d.toDateString() === today.toDateString()) return hms;
@@ -94,6 +99,7 @@ export function time(t) {
 }
 
 // ago says how long ago t was, in the largest unit.
+/** @param {string | undefined} t */
 export function ago(t) {
   if (!t || String(t).startsWith('0001-')) return '—';
   const s = Math.round((Date.now() - new Date(t).getTime()) / 1000);
@@ -106,10 +112,12 @@ export function ago(t) {
 }
 
 // timeCell shows the relative time with the exact one on hover.
+/** @param {string | undefined} t */
 export function timeCell(t) {
   return h('time', { datetime: t, title: t ? new Date(t).toLocaleString() : '' }, ago(t));
 }
 
+/** @param {number | undefined} n */
 export function bytes(n) {
   if (n === undefined || n === null || isNaN(n)) return '—';
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -121,6 +129,7 @@ export function bytes(n) {
 
 // cores shows CPU in cores, below one core in millicores as Kubernetes
 // writes them ("250m").
+/** @param {number | undefined} n */
 export function cores(n) {
   if (n === undefined || n === null || isNaN(n)) return '—';
   if (n < 0.01) return `${(n * 1000).toFixed(1)}m`;
@@ -132,6 +141,7 @@ let toastTimer = 0;
 
 // toast shows the last message: kind 'error' or 'ok'. It fades after a
 // while but keeps its text until the next message.
+/** @param {string} message @param {'error' | 'ok'} [kind] */
 export function toast(message, kind = 'error') {
   const el = document.getElementById('toast');
   if (!el) return;
@@ -213,6 +223,7 @@ export function confirm(message, okLabel = 'Confirm', extra = null) {
 }
 
 // checkbox is a labelled checkbox: h('input') inside its label.
+/** @param {string} label @param {string} testid @param {boolean} [checked] */
 export function checkbox(label, testid, checked = false) {
   const input = h('input', { type: 'checkbox', testid, checked });
   return { input, el: h('label', { class: 'check' }, input, ' ', label) };
@@ -220,7 +231,9 @@ export function checkbox(label, testid, checked = false) {
 
 // safeURL returns u, unchanged, when it is an http(s) URL, else '' (no
 // script URLs).
+/** @param {string | undefined} u */
 export function safeURL(u) {
+  if (!u) return '';
   try {
     const p = new URL(u, location.href);
     return p.protocol === 'http:' || p.protocol === 'https:' ? u : '';
@@ -230,6 +243,7 @@ export function safeURL(u) {
 }
 
 // table builds a table in a scrolling wrapper; body rows are added by the caller.
+/** @param {string} testid @param {string[]} headers @param {Attrs} [tbodyAttrs] */
 export function table(testid, headers, tbodyAttrs) {
   const tbody = h('tbody', tbodyAttrs);
   const el = h('div', { class: 'table-wrap' },
@@ -237,11 +251,13 @@ export function table(testid, headers, tbodyAttrs) {
   return { el, tbody };
 }
 
+/** @param {string} text @param {number} cols */
 export function empty(text, cols) {
   return h('tr', { class: 'empty' }, h('td', { colspan: cols }, text));
 }
 
 // field wraps an input with its label.
+/** @param {string} label @param {HTMLElement} input @param {string} [hint] */
 export function field(label, input, hint) {
   return h('label', { class: 'field' }, h('span', { class: 'label' }, label), input, hint ? h('span', { class: 'hint' }, hint) : null);
 }

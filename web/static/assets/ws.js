@@ -39,11 +39,13 @@ class Live {
 
   // onStatus sets what shows the connection state (one indicator: the
   // frame's, rebuilt at each login).
+  /** @param {(open: boolean) => void} fn */
   onStatus(fn) {
     this.statusFn = fn;
     fn(this.open);
   }
 
+  /** @param {boolean} v */
   setOpen(v) {
     this.open = v;
     this.statusFn(v);
@@ -103,10 +105,12 @@ class Live {
     this.timer = setTimeout(() => this.connect(), base / 2 + Math.random() * (base / 2));
   }
 
+  /** @param {{action: string, topics: string[]}} msg */
   send(msg) {
     if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg));
   }
 
+  /** @param {import('./watch.js').LiveEvent} e */
   emit(e) {
     const set = this.handlers.get(e.topic);
     if (!set) return;
@@ -121,6 +125,7 @@ class Live {
 
   // on listens to a topic ("services", "logs:web", or "resync"); it
   // returns the function that stops listening.
+  /** @param {string} topic @param {(e: import('./watch.js').LiveEvent) => void} fn @returns {() => void} */
   on(topic, fn) {
     let set = this.handlers.get(topic);
     if (!set) {
