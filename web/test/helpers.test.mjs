@@ -7,7 +7,7 @@ import { pageCount, parsePage, plural, pagerState } from '../static/assets/pager
 import { fullName, serviceKey, serviceHref, servicePath } from '../static/assets/links.js';
 import { q } from '../static/assets/query.js';
 import { bytes, cores, ago, statusClass } from '../static/assets/dom.js';
-import { splitCommand, parsePorts, parseEnv, runsServices } from '../static/assets/services.js';
+import { splitCommand, parsePorts, parseEnv, runsServices } from '../static/assets/service-form.js';
 
 test('pageCount: at least one page, a partial page counts', () => {
   for (const [total, size, want] of [[0, 50, 1], [1, 50, 1], [50, 50, 1], [51, 50, 2], [100, 50, 2], [101, 50, 3], [undefined, 50, 1]]) {
