@@ -8,6 +8,10 @@ import { pager, parsePage } from './pager.js';
 const PAGE_SIZE = 50;
 const TYPES = ['apply', 'create', 'update', 'delete', 'start', 'stop', 'restart', 'scale', 'rollback', 'config', 'login', 'logout'];
 
+/**
+ * @param {import('./page.js').Page} page
+ * @param {HTMLElement} root
+ */
 export default function auditPage(page, root) {
   document.title = 'Audit · berth';
   const isAdmin = session.can('admin');
@@ -18,7 +22,7 @@ export default function auditPage(page, root) {
   const userIn = isAdmin ? h('input', { value: f.user, placeholder: 'anyone', testid: 'audit-filter-user', size: '12', spellcheck: 'false' }) : null;
   const statusSel = h('select', { testid: 'audit-filter-status' },
     [['', 'any'], ['completed', 'completed'], ['failed', 'failed']].map(([v, l]) => h('option', { value: v, selected: v === f.status }, l)));
-  const form = h('form', { class: 'tools', novalidate: true, on: { submit: (ev) => { ev.preventDefault(); apply(); } } },
+  const form = h('form', { class: 'tools', novalidate: true, on: { submit: (/** @type {Event} */ ev) => { ev.preventDefault(); apply(); } } },
     field('Type', typeIn), types, userIn ? field('User', userIn) : null, field('Status', statusSel),
     h('button', { type: 'submit', testid: 'audit-filter-submit' }, 'Filter'));
   statusSel.addEventListener('change', () => apply());
@@ -44,6 +48,7 @@ export default function auditPage(page, root) {
     history.replaceState(null, '', `#/audit${q({ ...f, page: pages.page > 1 ? pages.page : '' })}`);
   }
 
+  /** @param {any} e an audit entry */
   function row(e) {
     return h('tr', { testid: 'audit-row', data: { id: String(e.id) }, class: e.status === 'failed' ? 'failed' : '' },
       h('td', { class: 'nowrap' }, h('time', { datetime: e.timestamp, title: e.timestamp }, time(e.timestamp))),
@@ -57,6 +62,7 @@ export default function auditPage(page, root) {
       h('td', { class: 'small clip', title: e.error || '' }, e.error || ''));
   }
 
+  /** @param {AbortSignal} signal */
   async function load(signal) {
     let res;
     try {

@@ -12,6 +12,10 @@ const PAGE_SIZE = 50;
 const NO_START = new Set(['CREATING', 'STARTING', 'RUNNING', 'DELETING']);
 const NO_STOP = new Set(['STOPPING', 'STOPPED', 'DELETING']);
 
+/**
+ * @param {import('./page.js').Page} page
+ * @param {HTMLElement} root
+ */
 export default function environmentsPage(page, root) {
   document.title = 'Environments · berth';
   const canOperate = session.can('operator');

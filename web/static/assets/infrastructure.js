@@ -28,6 +28,10 @@ function deleteQuestion(r) {
   }
 }
 
+/**
+ * @param {import('./page.js').Page} page
+ * @param {HTMLElement} root
+ */
 export default function infrastructurePage(page, root) {
   document.title = 'Infrastructure · berth';
   const canOperate = session.can('operator');

@@ -5,6 +5,10 @@ import { h, set, badge, statusClass, bytes, cores, timeCell, table, empty } from
 import { api } from './api.js';
 import { fullName, serviceHref } from './links.js';
 
+/**
+ * @param {import('./page.js').Page} page
+ * @param {HTMLElement} root
+ */
 export default function overviewPage(page, root) {
   document.title = 'Overview · berth';
   const svcCount = h('span', { class: 'big', testid: 'overview-services' }, '…');
@@ -36,18 +40,26 @@ export default function overviewPage(page, root) {
     h('section', { class: 'panel' }, h('h2', null, 'Recent activity ', h('a', { class: 'small', href: '#/audit' }, 'all')), recent.el),
     footer);
 
+  /**
+   * @param {HTMLElement} el
+   * @param {Record<string, number>} byStatus
+   */
   function chips(el, byStatus) {
     set(el, Object.entries(byStatus || {}).sort().map(([s, n]) => h('span', { class: statusClass(s) }, `${n} ${s}`)));
   }
 
   let defaultTarget = '';
+  /** @type {(name: string, namespace: string | undefined, target: string) => HTMLElement} */
   const svcLink = (name, namespace, target) => {
     const s = { name, namespace, target };
     return h('a', { href: serviceHref(s, defaultTarget), testid: 'service-link' }, fullName(s));
   };
 
+  /** @param {AbortSignal} signal */
   async function load(signal) {
+    /** @type {{totals: any, alerts: any[], topConsumers: any[], targets: any[], recentAudit: any[]}} */
     let ov;
+    /** @type {{targets: any[], leader: boolean, store: any, events?: any, sampler?: any, version: string, uptime: string}} */
     let st;
     try {
       [ov, st] = await Promise.all([api('/overview', { signal }), api('/status', { signal })]);

@@ -16,10 +16,7 @@ import {
 } from './service-view.js';
 
 /**
- * @param {{params: Record<string, string>, query: URLSearchParams, alive: boolean, signal: AbortSignal,
- *   live(topic: string, fn: (e: import('./watch.js').LiveEvent) => void): void,
- *   onResync(fn: () => void): void,
- *   watch: (topics: string[], load: import('./watch.js').Loader, opts?: import('./watch.js').WatchOptions) => import('./watch.js').Watch}} page
+ * @param {import('./page.js').Page} page
  * @param {HTMLElement} root
  */
 export default function servicePage(page, root) {

@@ -9,13 +9,18 @@ import { serviceForm } from './service-form.js';
 
 const PAGE_SIZE = 50;
 
+/**
+ * @param {import('./page.js').Page} page
+ * @param {HTMLElement} root
+ */
 export default function servicesPage(page, root) {
   document.title = 'Services · berth';
   let target = page.query.get('target') || '';
   let defaultTarget = '';
   let targetsRead = false;
   const canOperate = session.can('operator');
-  const rows = new Map(); // key → {tr, status, replicas}
+  /** @type {Map<string, ReturnType<typeof row>>} */
+  const rows = new Map();
 
   const targetSel = h('select', { testid: 'services-target', on: { change: () => { target = targetSel.value; pages.page = 1; syncHash(); w.now(); } } },
     h('option', { value: '' }, 'All targets'));
@@ -36,6 +41,7 @@ export default function servicesPage(page, root) {
     history.replaceState(null, '', hash);
   }
 
+  /** @param {any} s a service of the list */
   function row(s) {
     const status = badge(s.status, 'service-status');
     const replicas = h('td', { class: 'num', testid: 'service-replicas' }, `${s.readyReplicas}/${s.replicas}`);
@@ -50,6 +56,10 @@ export default function servicesPage(page, root) {
     return { tr, status, replicas, revision, updated };
   }
 
+  /**
+   * @param {ReturnType<typeof row>} r
+   * @param {any} s
+   */
   function update(r, s) {
     updateBadge(r.status, s.status);
     r.replicas.textContent = `${s.readyReplicas}/${s.replicas}`;
@@ -57,7 +67,9 @@ export default function servicesPage(page, root) {
     set(r.updated, timeCell(s.updatedAt));
   }
 
+  /** @param {AbortSignal} signal */
   async function loadTargets(signal) {
+    /** @type {{targets: any[]}} */
     let res;
     try {
       res = await api('/targets', { signal });
@@ -72,8 +84,10 @@ export default function servicesPage(page, root) {
     if (form) form.setTargets(res.targets, defaultTarget);
   }
 
+  /** @param {AbortSignal} signal */
   async function load(signal) {
     if (!targetsRead) await loadTargets(signal);
+    /** @type {{services: any[], total: number, unreachable?: any[]}} */
     let res;
     try {
       res = await api(`/services${q({ target, page: pages.page, pageSize: PAGE_SIZE })}`, { signal });

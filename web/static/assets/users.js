@@ -6,6 +6,10 @@ import { api, act, session } from './api.js';
 
 const ROLES = ['viewer', 'operator', 'admin'];
 
+/**
+ * @param {import('./page.js').Page} page
+ * @param {HTMLElement} root
+ */
 export default function usersPage(page, root) {
   document.title = 'Users · berth';
   const roleSelect = (testid, value) => h('select', { testid }, ROLES.map((r) => h('option', { value: r, selected: r === value }, r)));
