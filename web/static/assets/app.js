@@ -15,8 +15,10 @@ import auditPage from './audit.js';
 import usersPage from './users.js';
 
 const app = /** @type {HTMLElement} */ (document.getElementById('app'));
-let frame = null; // {main, nav: Map(name → link), whoami, status}
-let current = null; // the page shown: a Page
+/** @type {{main: HTMLElement, nav: Map<string, HTMLElement>} | null} */
+let frame = null;
+/** @type {Page | null} */
+let current = null; // the page shown
 let afterLogin = '#/overview';
 
 const routes = [
@@ -37,11 +39,13 @@ function parseHash() {
   return { path, query };
 }
 
+/** @param {string} hash */
 function go(hash) {
   if (location.hash === hash) route();
   else location.hash = hash;
 }
 
+/** @returns {{main: HTMLElement, nav: Map<string, HTMLElement>}} */
 function buildFrame() {
   const navItems = [
     ['overview', 'Overview'], ['services', 'Services'], ['environments', 'Environments'],
@@ -70,6 +74,7 @@ function buildFrame() {
     status.className = `live ${open ? 'on' : 'offline'}`;
   });
   frame = { main, nav };
+  return frame;
 }
 
 async function doLogout() {
@@ -85,6 +90,14 @@ async function doLogout() {
   go('#/login');
 }
 
+/** @typedef {(page: Page, root: HTMLElement, opts?: any) => void} PageFn */
+
+/**
+ * @param {PageFn} pageFn
+ * @param {Record<string, string>} params
+ * @param {URLSearchParams} query
+ * @param {string} [nav]
+ */
 function show(pageFn, params, query, nav) {
   if (current) current.dispose();
   current = new Page(params, query);
@@ -94,21 +107,23 @@ function show(pageFn, params, query, nav) {
     pageFn(current, app, { loggedIn });
     return;
   }
-  if (!frame) buildFrame();
-  for (const [id, a] of frame.nav) {
+  const f = frame || buildFrame();
+  for (const [id, a] of f.nav) {
     if (id === nav) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
-  frame.main.replaceChildren();
-  pageFn(current, frame.main);
+  f.main.replaceChildren();
+  pageFn(current, f.main);
 }
 
+/** @type {PageFn} */
 function notFound(page, main) {
   document.title = 'Not found · berth';
   set(main, h('section', { class: 'panel' }, h('h1', null, 'Not found'),
     h('p', null, 'No page at ', h('code', null, location.hash), '. ', h('a', { href: '#/overview' }, 'Go to the overview'), '.')));
 }
 
+/** @type {PageFn} */
 function forbidden(page, main) {
   document.title = 'Admins only · berth';
   set(main, h('section', { class: 'panel' }, h('h1', null, 'Admins only'),
@@ -137,6 +152,7 @@ function route() {
       show(forbidden, {}, query, '');
       return;
     }
+    /** @type {Record<string, string>} */
     const params = {};
     (r.params || []).forEach((name, i) => {
       try {
@@ -152,6 +168,7 @@ function route() {
 }
 
 // loggedIn is called by the login page with the API's answer.
+/** @param {{token: string, user: {id: string, username: string, role: string}}} res */
 function loggedIn(res) {
   session.save(res.token, res.user);
   frame = null;

@@ -3,7 +3,10 @@
 // or attribute values: nothing here parses HTML.
 
 /** @typedef {Node | string | number | null | undefined | false | any[]} Child a node, text, nothing, or a list of children */
-/** @typedef {Record<string, any> | null | undefined} Attrs */
+/**
+ * @typedef {{on?: Record<string, (ev: Event & {currentTarget: any}) => void>, [attr: string]: any} | null | undefined} Attrs
+ * attributes of h: on holds listeners (their currentTarget is the element)
+ */
 
 /**
  * h builds an element: h('td', {testid: 'service-name', class: 'x'}, child…).

@@ -25,6 +25,7 @@ export default function environmentsPage(page, root) {
   const rows = new Map(); // id → row
   const gone = new Set(); // ids deleted here: late events must not bring them back
 
+  /** @type {(testid: string, min: string, max: string, placeholder: string) => HTMLInputElement} */
   const num = (testid, min, max, placeholder) => h('input', { type: 'number', min, max, step: '1', placeholder, testid, inputmode: 'numeric' });
   const nameIn = h('input', { required: true, maxlength: '63', placeholder: 'my-env', testid: 'env-create-name', autocomplete: 'off', spellcheck: 'false' });
   const cpuIn = num('env-create-cpu', '1', '4', '2');
@@ -48,6 +49,7 @@ export default function environmentsPage(page, root) {
   set(root, h('div', { class: 'page-head' }, h('h1', null, 'Environments')), form,
     h('section', { class: 'panel flush' }, t.el, pages.el));
 
+  /** @param {any} env */
   function openCell(env) {
     const url = safeURL(env.vsCodeUrl);
     return url ? h('a', { href: url, target: '_blank', rel: 'noopener', testid: 'env-open', on: { click: (ev) => openEnv(ev, env) } }, 'Open ↗') : h('span', { class: 'muted' }, '—');
@@ -57,6 +59,10 @@ export default function environmentsPage(page, root) {
   // berth's proxy exchanges it for a cookie of that environment only (a
   // navigation cannot carry the token this page holds). The tab is opened
   // at once, so that the browser does not take it for an unwanted popup.
+  /**
+   * @param {Event} ev
+   * @param {any} env
+   */
   async function openEnv(ev, env) {
     ev.preventDefault();
     const w = window.open('about:blank', '_blank');
@@ -71,6 +77,7 @@ export default function environmentsPage(page, root) {
     }
   }
 
+  /** @param {any} env an environment */
   function row(env) {
     const status = badge(env.status, 'env-status');
     const msg = h('div', { class: 'muted small clip', title: env.message || '' }, env.message || '');
@@ -106,6 +113,7 @@ export default function environmentsPage(page, root) {
           b.title = off ? `the environment is ${st.toLowerCase()}` : '';
         }
       },
+      /** @param {any} e */
       update(e) {
         current = e;
         updateBadge(status, e.status);
@@ -119,6 +127,7 @@ export default function environmentsPage(page, root) {
     return r;
   }
 
+  /** @param {any[]} list */
   function render(list) {
     rows.clear();
     if (!list.length) {
@@ -132,6 +141,7 @@ export default function environmentsPage(page, root) {
     }));
   }
 
+  /** @param {AbortSignal} signal */
   async function load(signal) {
     if (!auxRead) await loadAux(signal);
     let res;
@@ -146,26 +156,29 @@ export default function environmentsPage(page, root) {
   }
 
   // loadAux reads, once, the targets (for the form) and the users (owners' names).
+  /** @param {AbortSignal} signal */
   async function loadAux(signal) {
     const jobs = [];
     if (canOperate) {
       jobs.push(api('/targets', { quiet: true, signal }).then((res) => {
         if (signal.aborted) return;
         set(targetSel, h('option', { value: '' }, 'default'),
-          res.targets.map((x) => h('option', { value: x.name }, `${x.name} (${x.provider.toLowerCase()}${x.region ? `, ${x.region}` : ''})`)));
+          res.targets.map((/** @type {any} */ x) => h('option', { value: x.name }, `${x.name} (${x.provider.toLowerCase()}${x.region ? `, ${x.region}` : ''})`)));
       }).catch(() => {}));
     }
     if (isAdmin) {
       jobs.push(api('/users', { quiet: true, signal }).then((res) => {
-        users = new Map(res.users.map((u) => [u.id, u.username]));
+        users = new Map(res.users.map((/** @type {any} */ u) => [u.id, u.username]));
       }).catch(() => {}));
     }
     await Promise.all(jobs);
     auxRead = !signal.aborted;
   }
 
+  /** @param {Event} ev */
   async function onCreate(ev) {
     ev.preventDefault();
+    /** @type {Record<string, string | number>} */
     const body = { name: nameIn.value.trim() };
     /** @type {Array<[string, HTMLInputElement]>} */
     const sizes = [['cpuCores', cpuIn], ['memoryGB', memIn], ['storageGB', diskIn]];
@@ -181,6 +194,11 @@ export default function environmentsPage(page, root) {
   }
 
   // Start and stop act at once; delete asks first.
+  /**
+   * @param {HTMLButtonElement} b
+   * @param {ReturnType<typeof row>} r
+   * @param {'start' | 'stop'} verb
+   */
   async function action(b, r, verb) {
     const env = r.env;
     b.dataset.busy = '1';
@@ -201,6 +219,10 @@ export default function environmentsPage(page, root) {
     }
   }
 
+  /**
+   * @param {HTMLButtonElement} b
+   * @param {any} env
+   */
   async function remove(b, env) {
     const keep = checkbox('keep the workspace volume (its files stay on the target; the environment goes)', 'confirm-keep-volume');
     if (!(await confirm(`Delete environment ${env.name}? Its workspace data is deleted with it unless you keep the volume.`, 'Delete', keep.el))) return;
@@ -212,6 +234,7 @@ export default function environmentsPage(page, root) {
 
   // drop removes a deleted environment's row for good (a late event must
   // not bring it back) and re-reads the page.
+  /** @param {string} id */
   function drop(id) {
     gone.add(id);
     const r = rows.get(id);
@@ -222,6 +245,7 @@ export default function environmentsPage(page, root) {
     w.reload();
   }
 
+  /** @param {any} env */
   function upsert(env) {
     if (gone.has(env.id)) return;
     const r = rows.get(env.id);

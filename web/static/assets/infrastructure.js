@@ -16,6 +16,7 @@ const NO_START = new Set(['RUNNING', 'DEGRADED', 'DEPLOYING', 'CREATING', 'START
 const NO_STOP = new Set(['STOPPED', 'STOPPING', 'DELETING']);
 
 // deleteQuestion says what deleting an item takes with it.
+/** @param {any} r an inventory item */
 function deleteQuestion(r) {
   const what = `${r.type} ${r.name || r.id}${r.namespace ? ` in ${r.namespace}` : ''} on ${r.target}`;
   switch (r.type) {
@@ -36,6 +37,7 @@ export default function infrastructurePage(page, root) {
   document.title = 'Infrastructure · berth';
   const canOperate = session.can('operator');
   let type = page.query.get('type') || '';
+  /** @type {any[]} */
   let all = [];
 
   const typeSel = h('select', { testid: 'infra-type', on: { change: () => { type = typeSel.value; render(); } } });
@@ -55,12 +57,14 @@ export default function infrastructurePage(page, root) {
     note,
     h('section', { class: 'panel flush' }, t.el, h('div', { class: 'pager' }, info)));
 
+  /** @param {Record<string, any> | undefined} d */
   function details(d) {
     if (!d) return '';
     return Object.entries(d).filter(([, v]) => v !== '' && v !== null && typeof v !== 'object')
       .map(([k, v]) => `${k} ${v}`).join(' · ');
   }
 
+  /** @param {any} r an inventory item */
   function row(r) {
     const acts = [];
     if (canOperate) {
@@ -91,7 +95,9 @@ export default function infrastructurePage(page, root) {
     info.textContent = `${shown.length} of ${all.length} item${all.length === 1 ? '' : 's'}${orphans ? ` · ${orphans} orphaned` : ''}`;
   }
 
+  /** @param {AbortSignal} signal */
   async function load(signal) {
+    /** @type {{resources?: any[], targets?: any[]}} */
     let res;
     try {
       res = await api('/infrastructure', { signal });
@@ -109,6 +115,11 @@ export default function infrastructurePage(page, root) {
     render();
   }
 
+  /**
+   * @param {HTMLButtonElement} b
+   * @param {any} r
+   * @param {'start' | 'stop' | 'delete'} action
+   */
   async function run(b, r, action) {
     if (action === 'delete' && !(await confirm(deleteQuestion(r), 'Delete'))) return;
     const path = `/infrastructure/${encodeURIComponent(r.type)}/${encodeURIComponent(r.id)}${action === 'delete' ? '' : `/${action}`}${q({ target: r.target })}`;

@@ -12,6 +12,7 @@ const ROLES = ['viewer', 'operator', 'admin'];
  */
 export default function usersPage(page, root) {
   document.title = 'Users · berth';
+  /** @type {(testid: string, value: string) => HTMLSelectElement} */
   const roleSelect = (testid, value) => h('select', { testid }, ROLES.map((r) => h('option', { value: r, selected: r === value }, r)));
 
   const uName = h('input', { required: true, autocomplete: 'off', testid: 'user-create-username', spellcheck: 'false' });
@@ -40,6 +41,7 @@ export default function usersPage(page, root) {
         field('Name', kName), field('Role', kRole), field('Expires in days', kDays), h('div', { class: 'field end' }, kSubmit)),
       secretBox, keys.el));
 
+  /** @param {any} u a user */
   function userRow(u) {
     const self = !!session.user && u.id === session.user.id;
     const role = roleSelect('user-role', u.role);
@@ -59,6 +61,7 @@ export default function usersPage(page, root) {
         title: self ? 'you cannot delete yourself' : '', on: { click: (ev) => deleteUser(ev.currentTarget, u) } }, 'Delete')));
   }
 
+  /** @param {any} k an API key */
   function keyRow(k) {
     return h('tr', { testid: 'apikey-row', data: { id: k.id, name: k.name } },
       h('td', null, h('span', { class: 'strong' }, k.name), h('div', { class: 'muted small' }, k.id)),
@@ -79,11 +82,12 @@ export default function usersPage(page, root) {
       return;
     }
     if (signal.aborted) return;
-    byId = new Map(u.users.map((x) => [x.id, x.username]));
+    byId = new Map(u.users.map((/** @type {any} */ x) => [x.id, x.username]));
     set(users.tbody, u.users.length ? u.users.map(userRow) : empty('No users.', 5));
     set(keys.tbody, k.apiKeys.length ? k.apiKeys.map(keyRow) : empty('No API keys.', 7));
   }
 
+  /** @param {Event} ev */
   async function createUser(ev) {
     ev.preventDefault();
     const res = await act(uSubmit, () => api('/users', { method: 'POST', body: { username: uName.value.trim(), password: uPass.value, role: uRole.value } }),
@@ -94,8 +98,10 @@ export default function usersPage(page, root) {
     w.now();
   }
 
+  /** @param {Event} ev */
   async function createKey(ev) {
     ev.preventDefault();
+    /** @type {{name: string, role: string, expiresInDays?: number}} */
     const body = { name: kName.value.trim(), role: kRole.value };
     if (kDays.value !== '') body.expiresInDays = Number(kDays.value);
     const res = await act(kSubmit, () => api('/apikeys', { method: 'POST', body }), `API key ${body.name} created`);
@@ -119,12 +125,20 @@ export default function usersPage(page, root) {
     w.now();
   }
 
+  /**
+   * @param {HTMLButtonElement} b
+   * @param {any} u
+   */
   async function deleteUser(b, u) {
     if (!(await confirm(`Delete user ${u.username}? Their sessions and API keys stop working.`, 'Delete'))) return;
     const res = await act(b, () => api(`/users/${encodeURIComponent(u.id)}`, { method: 'DELETE' }), `User ${u.username} deleted`);
     if (res && page.alive) w.now();
   }
 
+  /**
+   * @param {HTMLButtonElement} b
+   * @param {any} k
+   */
   async function deleteKey(b, k) {
     if (!(await confirm(`Delete API key ${k.name}? What uses it gets 401 from now on.`, 'Delete'))) return;
     const res = await act(b, () => api(`/apikeys/${encodeURIComponent(k.id)}`, { method: 'DELETE' }), `API key ${k.name} deleted`);
