@@ -29,11 +29,18 @@ check:
 
 # test runs the tests, then the security checks even when a test failed (and
 # the other way round), so one run shows both; either failing fails make test.
-test: deps check build test-tools
+test: deps check build test-tools web-deps
 	status=0; \
 	BERTH_E2E_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 40m ./... || status=1; \
 	$(SECURITY) gosec vulncheck fuzz || status=1; \
 	exit $$status
+
+# web-deps installs the dashboard checks' one tool (TypeScript, pinned in
+# web/package-lock.json) for web's tests: node --test and tsc --noEmit.
+.PHONY: web-deps
+web-deps: web/node_modules/.package-lock.json
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
 
 # test-tools builds, once per machine, the Kubernetes control plane and Loki
 # the tests run and the security tools (cached under ~/.cache/berth; 10-30

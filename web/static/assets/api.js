@@ -1,11 +1,17 @@
+// @ts-check
 // The API client: JSON over fetch with the session's Bearer token. An error
 // answer ({"error": CODE, "message": "..."}) becomes an ApiError, shown in
 // the toast with the server's message unless the caller asks for quiet.
+// A call given an AbortSignal that is aborted rejects with the AbortError
+// as it is: nothing is toasted for a read the page no longer wants.
 import { toast } from './dom.js';
+
+export { q } from './query.js';
 
 const KEY = 'berth.session';
 
 export class ApiError extends Error {
+  /** @param {number} status @param {string} code @param {string} message */
   constructor(status, code, message) {
     super(message);
     this.status = status;
@@ -15,7 +21,8 @@ export class ApiError extends Error {
 
 export const session = {
   token: '',
-  user: null, // {id, username, role}
+  /** @type {{id: string, username: string, role: string} | null} */
+  user: null,
   load() {
     try {
       const s = JSON.parse(sessionStorage.getItem(KEY) || 'null');
@@ -27,6 +34,7 @@ export const session = {
       sessionStorage.removeItem(KEY);
     }
   },
+  /** @param {string} token @param {{id: string, username: string, role: string}} user */
   save(token, user) {
     this.token = token;
     this.user = user;
@@ -41,7 +49,9 @@ export const session = {
     return this.user ? this.user.role : '';
   },
   // can: operators and admins mutate; admins manage users.
+  /** @param {string} min */
   can(min) {
+    /** @type {Record<string, number>} */
     const rank = { viewer: 1, operator: 2, admin: 3 };
     return (rank[this.role()] || 0) >= (rank[min] || 99);
   },
@@ -49,26 +59,44 @@ export const session = {
 
 // onUnauthorized is called when a logged-in request answers 401 (the
 // session expired or was revoked); app.js sends the user to the login page.
+/** @type {(err: ApiError) => void} */
 let unauthorized = () => {};
+/** @param {(err: ApiError) => void} fn */
 export function onUnauthorized(fn) {
   unauthorized = fn;
 }
 
-// api calls /api/v1 + path. opts: method, body (sent as JSON), quiet (no toast).
+/**
+ * @typedef {object} ApiOptions
+ * @property {string} [method] GET unless given
+ * @property {unknown} [body] sent as JSON
+ * @property {boolean} [quiet] no toast on errors
+ * @property {AbortSignal} [signal] aborts the call
+ */
+
+/**
+ * api calls /api/v1 + path and answers the decoded JSON.
+ * @param {string} path
+ * @param {ApiOptions} [opts]
+ * @returns {Promise<any>}
+ */
 export async function api(path, opts = {}) {
-  const { method = 'GET', body, quiet = false } = opts;
+  const { method = 'GET', body, quiet = false, signal } = opts;
+  /** @type {Record<string, string>} */
   const headers = { Accept: 'application/json' };
   if (session.token) headers.Authorization = `Bearer ${session.token}`;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   let res;
+  let text;
   try {
-    res = await fetch(`/api/v1${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: 'no-store' });
+    res = await fetch(`/api/v1${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: 'no-store', signal });
+    text = await res.text();
   } catch (e) {
-    const err = new ApiError(0, 'UNAVAILABLE', `cannot reach berth: ${e.message}`);
+    if (signal && signal.aborted) throw e;
+    const err = new ApiError(0, 'UNAVAILABLE', `cannot reach berth: ${e instanceof Error ? e.message : e}`);
     if (!quiet) toast(err.message);
     throw err;
   }
-  const text = await res.text();
   let data = null;
   if (text) {
     try {
@@ -90,25 +118,9 @@ export async function api(path, opts = {}) {
   return data;
 }
 
-// q builds a query string from the non-empty values of obj.
-export function q(obj) {
-  const p = new URLSearchParams();
-  for (const [k, v] of Object.entries(obj)) {
-    if (v !== undefined && v !== null && v !== '') p.set(k, String(v));
-  }
-  const s = p.toString();
-  return s ? `?${s}` : '';
-}
-
-// svcPath is the API path of a service: its name (ns/name on clusters)
-// escaped as one segment, a suffix (/logs), query parameters and ?target=
-// when known.
-export function svcPath(name, target, suffix = '', params = {}) {
-  return `/services/${encodeURIComponent(name)}${suffix}${q({ ...params, target })}`;
-}
-
 // act runs fn for a button: disables it meanwhile, toasts success with the
 // message the API gave (or ok), and swallows ApiErrors (already toasted).
+/** @param {HTMLButtonElement | HTMLInputElement | HTMLSelectElement | null} btn @param {() => Promise<any>} fn @param {string} [ok] */
 export async function act(btn, fn, ok) {
   if (btn) btn.disabled = true;
   try {

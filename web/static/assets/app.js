@@ -1,8 +1,10 @@
+// @ts-check
 // The dashboard: a router on the URL hash, the frame (navigation, who is
 // logged in, live status, logout) and one module per page.
 import { h, set, toast } from './dom.js';
 import { api, session, onUnauthorized } from './api.js';
 import { live } from './ws.js';
+import { Page } from './page.js';
 import loginPage from './login.js';
 import overviewPage from './overview.js';
 import servicesPage from './services.js';
@@ -12,39 +14,12 @@ import infrastructurePage from './infrastructure.js';
 import auditPage from './audit.js';
 import usersPage from './users.js';
 
-const app = document.getElementById('app');
-let frame = null; // {main, nav: Map(name → link), whoami, status}
-let current = null; // the page shown: a Page
+const app = /** @type {HTMLElement} */ (document.getElementById('app'));
+/** @type {{main: HTMLElement, nav: Map<string, HTMLElement>} | null} */
+let frame = null;
+/** @type {Page | null} */
+let current = null; // the page shown
 let afterLogin = '#/overview';
-
-// Page is what a page module gets: its route parameters, a way to listen
-// to live events for as long as it is shown, and whether it still is.
-class Page {
-  constructor(params, query) {
-    this.params = params;
-    this.query = query;
-    this.alive = true;
-    this.cleanups = [];
-  }
-
-  live(topic, fn) {
-    this.cleanups.push(live.on(topic, fn));
-  }
-
-  // onResync runs fn when events may have been lost (reconnect, server resync).
-  onResync(fn) {
-    this.live('resync', fn);
-  }
-
-  cleanup(fn) {
-    this.cleanups.push(fn);
-  }
-
-  dispose() {
-    this.alive = false;
-    for (const fn of this.cleanups.splice(0)) fn();
-  }
-}
 
 const routes = [
   { re: /^\/overview$/, page: overviewPage, nav: 'overview' },
@@ -64,11 +39,13 @@ function parseHash() {
   return { path, query };
 }
 
+/** @param {string} hash */
 function go(hash) {
   if (location.hash === hash) route();
   else location.hash = hash;
 }
 
+/** @returns {{main: HTMLElement, nav: Map<string, HTMLElement>}} */
 function buildFrame() {
   const navItems = [
     ['overview', 'Overview'], ['services', 'Services'], ['environments', 'Environments'],
@@ -82,7 +59,7 @@ function buildFrame() {
     return a;
   });
   const status = h('span', { class: 'live offline', testid: 'live-status', title: 'live updates' }, 'offline');
-  const u = session.user || {};
+  const u = session.user || { username: '', role: '' };
   const whoami = h('span', { class: 'whoami', testid: 'whoami' }, `${u.username} (${u.role})`);
   const logout = h('button', { type: 'button', class: 'link', testid: 'logout', on: { click: doLogout } }, 'Log out');
   const main = h('main', { id: 'main', tabindex: '-1' });
@@ -97,6 +74,7 @@ function buildFrame() {
     status.className = `live ${open ? 'on' : 'offline'}`;
   });
   frame = { main, nav };
+  return frame;
 }
 
 async function doLogout() {
@@ -112,6 +90,14 @@ async function doLogout() {
   go('#/login');
 }
 
+/** @typedef {(page: Page, root: HTMLElement, opts?: any) => void} PageFn */
+
+/**
+ * @param {PageFn} pageFn
+ * @param {Record<string, string>} params
+ * @param {URLSearchParams} query
+ * @param {string} [nav]
+ */
 function show(pageFn, params, query, nav) {
   if (current) current.dispose();
   current = new Page(params, query);
@@ -121,21 +107,23 @@ function show(pageFn, params, query, nav) {
     pageFn(current, app, { loggedIn });
     return;
   }
-  if (!frame) buildFrame();
-  for (const [id, a] of frame.nav) {
+  const f = frame || buildFrame();
+  for (const [id, a] of f.nav) {
     if (id === nav) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
-  frame.main.replaceChildren();
-  pageFn(current, frame.main);
+  f.main.replaceChildren();
+  pageFn(current, f.main);
 }
 
+/** @type {PageFn} */
 function notFound(page, main) {
   document.title = 'Not found · berth';
   set(main, h('section', { class: 'panel' }, h('h1', null, 'Not found'),
     h('p', null, 'No page at ', h('code', null, location.hash), '. ', h('a', { href: '#/overview' }, 'Go to the overview'), '.')));
 }
 
+/** @type {PageFn} */
 function forbidden(page, main) {
   document.title = 'Admins only · berth';
   set(main, h('section', { class: 'panel' }, h('h1', null, 'Admins only'),
@@ -164,6 +152,7 @@ function route() {
       show(forbidden, {}, query, '');
       return;
     }
+    /** @type {Record<string, string>} */
     const params = {};
     (r.params || []).forEach((name, i) => {
       try {
@@ -179,6 +168,7 @@ function route() {
 }
 
 // loggedIn is called by the login page with the API's answer.
+/** @param {{token: string, user: {id: string, username: string, role: string}}} res */
 function loggedIn(res) {
   session.save(res.token, res.user);
   frame = null;

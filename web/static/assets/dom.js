@@ -1,25 +1,45 @@
+// @ts-check
 // DOM helpers. Text from the API only ever reaches the page as text nodes
 // or attribute values: nothing here parses HTML.
 
-// h builds an element: h('td', {testid: 'service-name', class: 'x'}, child…).
-// Attributes: class, testid (data-testid), data (dataset), on (listeners),
-// any other key is set as an attribute, or as a property when it is one of
-// value, checked, disabled, selected, hidden.
+/** @typedef {Node | string | number | null | undefined | false | any[]} Child a node, text, nothing, or a list of children */
+/**
+ * @typedef {{on?: Record<string, (ev: Event & {currentTarget: any}) => void>, [attr: string]: any} | null | undefined} Attrs
+ * attributes of h: on holds listeners (their currentTarget is the element)
+ */
+
+/**
+ * h builds an element: h('td', {testid: 'service-name', class: 'x'}, child…).
+ * Attributes: class, testid (data-testid), data (dataset), on (listeners),
+ * any other key is set as an attribute, or as a property when it is one of
+ * value, checked, disabled, selected, hidden.
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
+ * @param {Attrs} [attrs]
+ * @param {...Child} children
+ * @returns {HTMLElementTagNameMap[K]}
+ */
 export function h(tag, attrs, ...children) {
   const el = document.createElement(tag);
+  /** @type {Record<string, any>} */
+  const props = el;
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v === undefined || v === null || v === false) continue;
     if (k === 'class') el.className = v;
     else if (k === 'testid') el.dataset.testid = v;
     else if (k === 'data') Object.assign(el.dataset, v);
     else if (k === 'on') for (const [ev, fn] of Object.entries(v)) el.addEventListener(ev, fn);
-    else if (k === 'value' || k === 'checked' || k === 'disabled' || k === 'selected' || k === 'hidden') el[k] = v;
+    else if (k === 'value' || k === 'checked' || k === 'disabled' || k === 'selected' || k === 'hidden') props[k] = v;
     else el.setAttribute(k, v === true ? '' : String(v));
   }
   append(el, children);
   return el;
 }
 
+/**
+ * @param {Element} el
+ * @param {Child[]} children
+ */
 function append(el, children) {
   for (const c of children) {
     if (c === undefined || c === null || c === false) continue;
@@ -29,13 +49,20 @@ function append(el, children) {
   }
 }
 
-// set replaces the children of el.
+/**
+ * set replaces the children of el.
+ * @template {Element} E
+ * @param {E} el
+ * @param {...Child} children
+ * @returns {E}
+ */
 export function set(el, ...children) {
   el.replaceChildren();
   append(el, children);
   return el;
 }
 
+/** @type {Record<string, string>} */
 const STATUS_CLASS = {
   RUNNING: 'ok', READY: 'ok', UP: 'ok', COMPLETED: 'ok', ACTIVE: 'ok', BOUND: 'ok', SUCCEEDED: 'ok',
   DEGRADED: 'warn', DEPLOYING: 'warn', PENDING: 'warn', CREATING: 'warn', STARTING: 'warn', STOPPING: 'warn',
@@ -45,25 +72,29 @@ const STATUS_CLASS = {
 };
 
 // statusClass maps a status word to a colour class.
+/** @param {string | undefined} s */
 export function statusClass(s) {
   return 'status s-' + (STATUS_CLASS[String(s || '').toUpperCase()] || 'off');
 }
 
+/** @param {string | undefined} status @param {string} [testid] */
 export function badge(status, testid) {
   return h('span', { class: statusClass(status), testid }, status || '—');
 }
 
 // updateBadge changes a badge made by badge() in place.
+/** @param {HTMLElement} el @param {string | undefined} status */
 export function updateBadge(el, status) {
   el.className = statusClass(status);
   el.textContent = status || '—';
 }
 
+/** @param {string | undefined} t */
 export function time(t) {
   if (!t || String(t).startsWith('0001-')) return '—';
   const d = new Date(t);
-  if (isNaN(d)) return String(t);
-  const pad = (n) => String(n).padStart(2, '0');
+  if (isNaN(d.getTime())) return String(t);
+  const pad = (/** @type {number} */ n) => String(n).padStart(2, '0');
   const today = new Date();
   const hms = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
   if (d.toDateString() === today.toDateString()) return hms;
@@ -71,6 +102,7 @@ export function time(t) {
 }
 
 // ago says how long ago t was, in the largest unit.
+/** @param {string | undefined} t */
 export function ago(t) {
   if (!t || String(t).startsWith('0001-')) return '—';
   const s = Math.round((Date.now() - new Date(t).getTime()) / 1000);
@@ -83,10 +115,12 @@ export function ago(t) {
 }
 
 // timeCell shows the relative time with the exact one on hover.
+/** @param {string | undefined} t */
 export function timeCell(t) {
   return h('time', { datetime: t, title: t ? new Date(t).toLocaleString() : '' }, ago(t));
 }
 
+/** @param {number | undefined} n */
 export function bytes(n) {
   if (n === undefined || n === null || isNaN(n)) return '—';
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -98,6 +132,7 @@ export function bytes(n) {
 
 // cores shows CPU in cores, below one core in millicores as Kubernetes
 // writes them ("250m").
+/** @param {number | undefined} n */
 export function cores(n) {
   if (n === undefined || n === null || isNaN(n)) return '—';
   if (n < 0.01) return `${(n * 1000).toFixed(1)}m`;
@@ -109,6 +144,7 @@ let toastTimer = 0;
 
 // toast shows the last message: kind 'error' or 'ok'. It fades after a
 // while but keeps its text until the next message.
+/** @param {string} message @param {'error' | 'ok'} [kind] */
 export function toast(message, kind = 'error') {
   const el = document.getElementById('toast');
   if (!el) return;
@@ -119,14 +155,26 @@ export function toast(message, kind = 'error') {
   toastTimer = setTimeout(() => el.classList.add('hidden'), kind === 'error' ? 10000 : 5000);
 }
 
+/**
+ * byId is the page's element of that id (index.html has it).
+ * @template {HTMLElement} [E=HTMLElement]
+ * @param {string} id
+ * @returns {E}
+ */
+function byId(id) {
+  return /** @type {E} */ (document.getElementById(id));
+}
+
 // The question the confirm dialog is asking: its resolver, null when none.
+/** @type {((ok: boolean) => void) | null} */
 let settle = null;
 let confirmReady = false;
 
+/** @param {boolean} ok */
 function answer(ok) {
   const s = settle;
   settle = null;
-  const box = document.getElementById('confirm-extra');
+  const box = byId('confirm-extra');
   box.replaceChildren();
   box.hidden = true;
   if (s) s(ok);
@@ -140,11 +188,23 @@ function answer(ok) {
 // The answer is taken when it is given (the form's submit, the dialog's
 // cancel), not from the close event: that one is queued, and a question
 // asked right after the previous one closed would get the old event.
+/**
+ * @param {string} message
+ * @param {string} [okLabel]
+ * @param {Child} [extra]
+ * @returns {Promise<boolean>}
+ */
 export function confirm(message, okLabel = 'Confirm', extra = null) {
-  const dlg = document.getElementById('confirm');
+  /** @type {HTMLDialogElement} */
+  const dlg = byId('confirm');
+  /** @type {(sel: string) => HTMLElement} */
+  const part = (sel) => /** @type {HTMLElement} */ (dlg.querySelector(sel));
   if (!confirmReady) {
     confirmReady = true;
-    dlg.querySelector('form').addEventListener('submit', (ev) => answer(!!ev.submitter && ev.submitter.value === 'ok'));
+    part('form').addEventListener('submit', (ev) => {
+      const by = /** @type {HTMLButtonElement | null} */ (ev.submitter);
+      answer(!!by && by.value === 'ok');
+    });
     dlg.addEventListener('cancel', () => answer(false));
     // Closed some other way: the dialog's own return value.
     dlg.addEventListener('close', () => {
@@ -152,50 +212,31 @@ export function confirm(message, okLabel = 'Confirm', extra = null) {
     });
   }
   if (settle) answer(false); // never two questions at once
-  document.getElementById('confirm-message').textContent = message;
-  const box = document.getElementById('confirm-extra');
+  byId('confirm-message').textContent = message;
+  const box = byId('confirm-extra');
   set(box, extra);
   box.hidden = !extra;
-  dlg.querySelector('[data-testid="confirm-ok"]').textContent = okLabel;
+  part('[data-testid="confirm-ok"]').textContent = okLabel;
   dlg.returnValue = '';
   return new Promise((resolve) => {
     settle = resolve;
     dlg.showModal();
-    dlg.querySelector('[data-testid="confirm-cancel"]').focus();
+    part('[data-testid="confirm-cancel"]').focus();
   });
 }
 
 // checkbox is a labelled checkbox: h('input') inside its label.
+/** @param {string} label @param {string} testid @param {boolean} [checked] */
 export function checkbox(label, testid, checked = false) {
   const input = h('input', { type: 'checkbox', testid, checked });
   return { input, el: h('label', { class: 'check' }, input, ' ', label) };
 }
 
-// coalesce folds a burst of calls into one run of fn, at most ms after
-// the first call of the burst (with the last call's arguments). Unlike a
-// coalesce, a steady stream of calls (events every second) cannot put
-// the run off forever.
-export function coalesce(fn, ms) {
-  let t = 0;
-  let last = [];
-  const d = (...args) => {
-    last = args;
-    if (t) return;
-    t = setTimeout(() => {
-      t = 0;
-      fn(...last);
-    }, ms);
-  };
-  d.cancel = () => {
-    clearTimeout(t);
-    t = 0;
-  };
-  return d;
-}
-
 // safeURL returns u, unchanged, when it is an http(s) URL, else '' (no
 // script URLs).
+/** @param {string | undefined} u */
 export function safeURL(u) {
+  if (!u) return '';
   try {
     const p = new URL(u, location.href);
     return p.protocol === 'http:' || p.protocol === 'https:' ? u : '';
@@ -205,6 +246,7 @@ export function safeURL(u) {
 }
 
 // table builds a table in a scrolling wrapper; body rows are added by the caller.
+/** @param {string} testid @param {string[]} headers @param {Attrs} [tbodyAttrs] */
 export function table(testid, headers, tbodyAttrs) {
   const tbody = h('tbody', tbodyAttrs);
   const el = h('div', { class: 'table-wrap' },
@@ -212,11 +254,13 @@ export function table(testid, headers, tbodyAttrs) {
   return { el, tbody };
 }
 
+/** @param {string} text @param {number} cols */
 export function empty(text, cols) {
   return h('tr', { class: 'empty' }, h('td', { colspan: cols }, text));
 }
 
 // field wraps an input with its label.
+/** @param {string} label @param {HTMLElement} input @param {string} [hint] */
 export function field(label, input, hint) {
   return h('label', { class: 'field' }, h('span', { class: 'label' }, label), input, hint ? h('span', { class: 'hint' }, hint) : null);
 }

@@ -1,7 +1,9 @@
+// @ts-check
 // Environments: create (name and optional size and target), start, stop,
 // delete, open; updated live from "environments" events.
-import { h, set, badge, updateBadge, timeCell, table, empty, coalesce, field, safeURL, confirm, checkbox } from './dom.js';
+import { h, set, badge, updateBadge, timeCell, table, empty, field, safeURL, confirm, checkbox } from './dom.js';
 import { api, act, q, session } from './api.js';
+import { pager } from './pager.js';
 
 const PAGE_SIZE = 50;
 
@@ -10,16 +12,20 @@ const PAGE_SIZE = 50;
 const NO_START = new Set(['CREATING', 'STARTING', 'RUNNING', 'DELETING']);
 const NO_STOP = new Set(['STOPPING', 'STOPPED', 'DELETING']);
 
+/**
+ * @param {import('./page.js').Page} page
+ * @param {HTMLElement} root
+ */
 export default function environmentsPage(page, root) {
   document.title = 'Environments · berth';
   const canOperate = session.can('operator');
   const isAdmin = session.can('admin');
-  let pageNo = 1;
-  let total = 0;
+  let auxRead = false;
   let users = new Map(); // id → username (admins)
   const rows = new Map(); // id → row
   const gone = new Set(); // ids deleted here: late events must not bring them back
 
+  /** @type {(testid: string, min: string, max: string, placeholder: string) => HTMLInputElement} */
   const num = (testid, min, max, placeholder) => h('input', { type: 'number', min, max, step: '1', placeholder, testid, inputmode: 'numeric' });
   const nameIn = h('input', { required: true, maxlength: '63', placeholder: 'my-env', testid: 'env-create-name', autocomplete: 'off', spellcheck: 'false' });
   const cpuIn = num('env-create-cpu', '1', '4', '2');
@@ -38,13 +44,12 @@ export default function environmentsPage(page, root) {
   if (isAdmin) headers.splice(3, 0, 'Owner');
   if (canOperate) headers.push('');
   const t = table('environments-table', headers);
-  const info = h('span', { class: 'muted' });
-  const prev = h('button', { type: 'button', on: { click: () => { pageNo--; load(); } } }, '← Previous');
-  const next = h('button', { type: 'button', on: { click: () => { pageNo++; load(); } } }, 'Next →');
+  const pages = pager({ size: PAGE_SIZE, noun: ['environment', 'environments'], onChange: () => w.now() });
 
   set(root, h('div', { class: 'page-head' }, h('h1', null, 'Environments')), form,
-    h('section', { class: 'panel flush' }, t.el, h('div', { class: 'pager' }, prev, info, next)));
+    h('section', { class: 'panel flush' }, t.el, pages.el));
 
+  /** @param {any} env */
   function openCell(env) {
     const url = safeURL(env.vsCodeUrl);
     return url ? h('a', { href: url, target: '_blank', rel: 'noopener', testid: 'env-open', on: { click: (ev) => openEnv(ev, env) } }, 'Open ↗') : h('span', { class: 'muted' }, '—');
@@ -54,6 +59,10 @@ export default function environmentsPage(page, root) {
   // berth's proxy exchanges it for a cookie of that environment only (a
   // navigation cannot carry the token this page holds). The tab is opened
   // at once, so that the browser does not take it for an unwanted popup.
+  /**
+   * @param {Event} ev
+   * @param {any} env
+   */
   async function openEnv(ev, env) {
     ev.preventDefault();
     const w = window.open('about:blank', '_blank');
@@ -68,6 +77,7 @@ export default function environmentsPage(page, root) {
     }
   }
 
+  /** @param {any} env an environment */
   function row(env) {
     const status = badge(env.status, 'env-status');
     const msg = h('div', { class: 'muted small clip', title: env.message || '' }, env.message || '');
@@ -95,12 +105,15 @@ export default function environmentsPage(page, root) {
       // (a button whose request runs is left alone).
       syncButtons() {
         const st = String(current.status || '').toUpperCase();
-        for (const [b, off] of [[start, NO_START.has(st)], [stop, NO_STOP.has(st)]]) {
+        /** @type {Array<[HTMLButtonElement, boolean]>} */
+        const states = [[start, NO_START.has(st)], [stop, NO_STOP.has(st)]];
+        for (const [b, off] of states) {
           if (b.dataset.busy) continue;
           b.disabled = off;
           b.title = off ? `the environment is ${st.toLowerCase()}` : '';
         }
       },
+      /** @param {any} e */
       update(e) {
         current = e;
         updateBadge(status, e.status);
@@ -114,6 +127,7 @@ export default function environmentsPage(page, root) {
     return r;
   }
 
+  /** @param {any[]} list */
   function render(list) {
     rows.clear();
     if (!list.length) {
@@ -127,43 +141,48 @@ export default function environmentsPage(page, root) {
     }));
   }
 
-  async function load() {
+  /** @param {AbortSignal} signal */
+  async function load(signal) {
+    if (!auxRead) await loadAux(signal);
     let res;
     try {
-      res = await api(`/environments${q({ page: pageNo, pageSize: PAGE_SIZE })}`);
+      res = await api(`/environments${q({ page: pages.page, pageSize: PAGE_SIZE })}`, { signal });
     } catch {
       return;
     }
-    if (!page.alive) return;
-    total = res.total;
+    if (signal.aborted) return;
     render(res.environments);
-    const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
-    info.textContent = `${total} environment${total === 1 ? '' : 's'} · page ${pageNo} of ${pages}`;
-    prev.disabled = pageNo <= 1;
-    next.disabled = pageNo >= pages;
+    pages.show(res.total);
   }
 
-  async function loadAux() {
+  // loadAux reads, once, the targets (for the form) and the users (owners' names).
+  /** @param {AbortSignal} signal */
+  async function loadAux(signal) {
     const jobs = [];
     if (canOperate) {
-      jobs.push(api('/targets', { quiet: true }).then((res) => {
-        if (!page.alive) return;
+      jobs.push(api('/targets', { quiet: true, signal }).then((res) => {
+        if (signal.aborted) return;
         set(targetSel, h('option', { value: '' }, 'default'),
-          res.targets.map((x) => h('option', { value: x.name }, `${x.name} (${x.provider.toLowerCase()}${x.region ? `, ${x.region}` : ''})`)));
+          res.targets.map((/** @type {any} */ x) => h('option', { value: x.name }, `${x.name} (${x.provider.toLowerCase()}${x.region ? `, ${x.region}` : ''})`)));
       }).catch(() => {}));
     }
     if (isAdmin) {
-      jobs.push(api('/users', { quiet: true }).then((res) => {
-        users = new Map(res.users.map((u) => [u.id, u.username]));
+      jobs.push(api('/users', { quiet: true, signal }).then((res) => {
+        users = new Map(res.users.map((/** @type {any} */ u) => [u.id, u.username]));
       }).catch(() => {}));
     }
     await Promise.all(jobs);
+    auxRead = !signal.aborted;
   }
 
+  /** @param {Event} ev */
   async function onCreate(ev) {
     ev.preventDefault();
+    /** @type {Record<string, string | number>} */
     const body = { name: nameIn.value.trim() };
-    for (const [k, el] of [['cpuCores', cpuIn], ['memoryGB', memIn], ['storageGB', diskIn]]) {
+    /** @type {Array<[string, HTMLInputElement]>} */
+    const sizes = [['cpuCores', cpuIn], ['memoryGB', memIn], ['storageGB', diskIn]];
+    for (const [k, el] of sizes) {
       if (el.value !== '') body[k] = Number(el.value);
     }
     if (targetSel.value) body.target = targetSel.value;
@@ -175,6 +194,11 @@ export default function environmentsPage(page, root) {
   }
 
   // Start and stop act at once; delete asks first.
+  /**
+   * @param {HTMLButtonElement} b
+   * @param {ReturnType<typeof row>} r
+   * @param {'start' | 'stop'} verb
+   */
   async function action(b, r, verb) {
     const env = r.env;
     b.dataset.busy = '1';
@@ -195,6 +219,10 @@ export default function environmentsPage(page, root) {
     }
   }
 
+  /**
+   * @param {HTMLButtonElement} b
+   * @param {any} env
+   */
   async function remove(b, env) {
     const keep = checkbox('keep the workspace volume (its files stay on the target; the environment goes)', 'confirm-keep-volume');
     if (!(await confirm(`Delete environment ${env.name}? Its workspace data is deleted with it unless you keep the volume.`, 'Delete', keep.el))) return;
@@ -206,6 +234,7 @@ export default function environmentsPage(page, root) {
 
   // drop removes a deleted environment's row for good (a late event must
   // not bring it back) and re-reads the page.
+  /** @param {string} id */
   function drop(id) {
     gone.add(id);
     const r = rows.get(id);
@@ -213,9 +242,10 @@ export default function environmentsPage(page, root) {
       r.tr.remove();
       rows.delete(id);
     }
-    reload();
+    w.reload();
   }
 
+  /** @param {any} env */
   function upsert(env) {
     if (gone.has(env.id)) return;
     const r = rows.get(env.id);
@@ -223,24 +253,21 @@ export default function environmentsPage(page, root) {
       r.update(env);
       return;
     }
-    if (pageNo !== 1) return;
+    if (pages.page !== 1) return;
     if (rows.size === 0) t.tbody.replaceChildren();
     const nr = row(env);
     rows.set(env.id, nr);
     t.tbody.prepend(nr.tr);
   }
 
-  const reload = coalesce(load, 300);
-  page.live('environments', (e) => {
-    const env = e.data;
-    if (!env || !env.id) return;
-    if (e.type === 'environment.deleted') {
-      drop(env.id);
-      return;
-    }
-    upsert(env);
+  // Events change rows in place; drop re-reads the page (totals, paging).
+  const w = page.watch(['environments'], load, {
+    event(e) {
+      const env = e.data;
+      if (!env || !env.id) return false;
+      if (e.type === 'environment.deleted') drop(env.id);
+      else upsert(env);
+      return false;
+    },
   });
-  page.onResync(reload);
-  page.cleanup(() => reload.cancel());
-  loadAux().then(load);
 }

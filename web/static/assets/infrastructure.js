@@ -1,7 +1,8 @@
+// @ts-check
 // Infrastructure: what every target runs (services, environments and each
 // runtime's own items: processes, pods, volumes), orphans flagged, with the
 // actions each type supports.
-import { h, set, badge, table, empty, coalesce, field, confirm } from './dom.js';
+import { h, set, badge, table, empty, field, confirm } from './dom.js';
 import { api, act, q, session } from './api.js';
 
 // Types that start and stop; every item can be deleted (the server refuses
@@ -15,6 +16,7 @@ const NO_START = new Set(['RUNNING', 'DEGRADED', 'DEPLOYING', 'CREATING', 'START
 const NO_STOP = new Set(['STOPPED', 'STOPPING', 'DELETING']);
 
 // deleteQuestion says what deleting an item takes with it.
+/** @param {any} r an inventory item */
 function deleteQuestion(r) {
   const what = `${r.type} ${r.name || r.id}${r.namespace ? ` in ${r.namespace}` : ''} on ${r.target}`;
   switch (r.type) {
@@ -27,10 +29,15 @@ function deleteQuestion(r) {
   }
 }
 
+/**
+ * @param {import('./page.js').Page} page
+ * @param {HTMLElement} root
+ */
 export default function infrastructurePage(page, root) {
   document.title = 'Infrastructure · berth';
   const canOperate = session.can('operator');
   let type = page.query.get('type') || '';
+  /** @type {any[]} */
   let all = [];
 
   const typeSel = h('select', { testid: 'infra-type', on: { change: () => { type = typeSel.value; render(); } } });
@@ -45,17 +52,19 @@ export default function infrastructurePage(page, root) {
   set(root,
     h('div', { class: 'page-head' }, h('h1', null, 'Infrastructure'),
       h('div', { class: 'tools' }, field('Type', typeSel), field('Filter', search),
-        h('button', { type: 'button', testid: 'infra-refresh', on: { click: load } }, 'Refresh'))),
+        h('button', { type: 'button', testid: 'infra-refresh', on: { click: () => w.now() } }, 'Refresh'))),
     h('section', { class: 'panel' }, h('h2', null, 'Targets'), targets),
     note,
     h('section', { class: 'panel flush' }, t.el, h('div', { class: 'pager' }, info)));
 
+  /** @param {Record<string, any> | undefined} d */
   function details(d) {
     if (!d) return '';
     return Object.entries(d).filter(([, v]) => v !== '' && v !== null && typeof v !== 'object')
       .map(([k, v]) => `${k} ${v}`).join(' · ');
   }
 
+  /** @param {any} r an inventory item */
   function row(r) {
     const acts = [];
     if (canOperate) {
@@ -86,14 +95,16 @@ export default function infrastructurePage(page, root) {
     info.textContent = `${shown.length} of ${all.length} item${all.length === 1 ? '' : 's'}${orphans ? ` · ${orphans} orphaned` : ''}`;
   }
 
-  async function load() {
+  /** @param {AbortSignal} signal */
+  async function load(signal) {
+    /** @type {{resources?: any[], targets?: any[]}} */
     let res;
     try {
-      res = await api('/infrastructure');
+      res = await api('/infrastructure', { signal });
     } catch {
       return;
     }
-    if (!page.alive) return;
+    if (signal.aborted) return;
     all = res.resources || [];
     const types = [...new Set(all.map((r) => r.type))].sort();
     if (type && !types.includes(type)) types.push(type);
@@ -104,17 +115,17 @@ export default function infrastructurePage(page, root) {
     render();
   }
 
+  /**
+   * @param {HTMLButtonElement} b
+   * @param {any} r
+   * @param {'start' | 'stop' | 'delete'} action
+   */
   async function run(b, r, action) {
     if (action === 'delete' && !(await confirm(deleteQuestion(r), 'Delete'))) return;
     const path = `/infrastructure/${encodeURIComponent(r.type)}/${encodeURIComponent(r.id)}${action === 'delete' ? '' : `/${action}`}${q({ target: r.target })}`;
     await act(b, () => api(path, { method: action === 'delete' ? 'DELETE' : 'POST' }));
-    if (page.alive) reload(); // done or refused: the rows (and their buttons) show the state now
+    if (page.alive) w.reload(); // done or refused: the rows (and their buttons) show the state now
   }
 
-  const reload = coalesce(load, 1500);
-  page.live('services', reload);
-  page.live('environments', reload);
-  page.onResync(reload);
-  page.cleanup(() => reload.cancel());
-  load();
+  const w = page.watch(['services', 'environments'], load, { delay: 1500 });
 }

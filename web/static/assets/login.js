@@ -1,7 +1,13 @@
+// @ts-check
 // The login page: POST /api/v1/auth/login, the token kept in sessionStorage.
 import { h, set } from './dom.js';
 import { api } from './api.js';
 
+/**
+ * @param {import('./page.js').Page} page
+ * @param {HTMLElement} root
+ * @param {{loggedIn: (res: any) => void}} opts
+ */
 export default function loginPage(page, root, { loggedIn }) {
   document.title = 'Log in · berth';
   const username = h('input', { id: 'login-username', name: 'username', autocomplete: 'username', required: true, testid: 'login-username' });
@@ -17,6 +23,7 @@ export default function loginPage(page, root, { loggedIn }) {
   set(root, h('div', { class: 'login' }, form));
   username.focus();
 
+  /** @param {Event} ev */
   async function onSubmit(ev) {
     ev.preventDefault();
     error.textContent = '';

@@ -1,8 +1,14 @@
+// @ts-check
 // Overview: counts by status, alerts, top consumers, targets, the leader,
 // recent activity. Re-read when services or environments change.
-import { h, set, badge, statusClass, bytes, cores, timeCell, table, empty, coalesce } from './dom.js';
-import { api, q } from './api.js';
+import { h, set, badge, statusClass, bytes, cores, timeCell, table, empty } from './dom.js';
+import { api } from './api.js';
+import { fullName, serviceHref } from './links.js';
 
+/**
+ * @param {import('./page.js').Page} page
+ * @param {HTMLElement} root
+ */
 export default function overviewPage(page, root) {
   document.title = 'Overview · berth';
   const svcCount = h('span', { class: 'big', testid: 'overview-services' }, '…');
@@ -34,24 +40,34 @@ export default function overviewPage(page, root) {
     h('section', { class: 'panel' }, h('h2', null, 'Recent activity ', h('a', { class: 'small', href: '#/audit' }, 'all')), recent.el),
     footer);
 
+  /**
+   * @param {HTMLElement} el
+   * @param {Record<string, number>} byStatus
+   */
   function chips(el, byStatus) {
     set(el, Object.entries(byStatus || {}).sort().map(([s, n]) => h('span', { class: statusClass(s) }, `${n} ${s}`)));
   }
 
-  function svcLink(name, namespace, target) {
-    const full = namespace ? `${namespace}/${name}` : name;
-    return h('a', { href: `#/services/${encodeURIComponent(full)}${q({ target })}`, testid: 'service-link' }, full);
-  }
+  let defaultTarget = '';
+  /** @type {(name: string, namespace: string | undefined, target: string) => HTMLElement} */
+  const svcLink = (name, namespace, target) => {
+    const s = { name, namespace, target };
+    return h('a', { href: serviceHref(s, defaultTarget), testid: 'service-link' }, fullName(s));
+  };
 
-  async function load() {
+  /** @param {AbortSignal} signal */
+  async function load(signal) {
+    /** @type {{totals: any, alerts: any[], topConsumers: any[], targets: any[], recentAudit: any[]}} */
     let ov;
+    /** @type {{targets: any[], leader: boolean, store: any, events?: any, sampler?: any, version: string, uptime: string}} */
     let st;
     try {
-      [ov, st] = await Promise.all([api('/overview'), api('/status')]);
+      [ov, st] = await Promise.all([api('/overview', { signal }), api('/status', { signal })]);
     } catch {
       return;
     }
-    if (!page.alive) return;
+    if (signal.aborted) return;
+    defaultTarget = (st.targets.find((p) => p.default) || {}).name || '';
     svcCount.textContent = String(ov.totals.services.total);
     envCount.textContent = String(ov.totals.environments.total);
     chips(svcChips, ov.totals.services.byStatus);
@@ -99,14 +115,5 @@ export default function overviewPage(page, root) {
       st.events && st.events.enabled ? ` · ${st.events.clients} live clients` : '');
   }
 
-  const reload = coalesce(load, 1000);
-  page.live('services', reload);
-  page.live('environments', reload);
-  page.onResync(reload);
-  const timer = setInterval(load, 30000);
-  page.cleanup(() => {
-    clearInterval(timer);
-    reload.cancel();
-  });
-  load();
+  page.watch(['services', 'environments'], load, { delay: 1000, every: 30000 });
 }

@@ -1,215 +1,47 @@
+// @ts-check
 // Services: every service of every target (paged), filtered by target,
 // updated live from "services" events; operators create new ones here.
-import { h, set, badge, updateBadge, timeCell, table, empty, coalesce, field, confirm, toast } from './dom.js';
-import { api, act, q, session, ApiError } from './api.js';
+import { h, set, badge, updateBadge, timeCell, table, empty, field } from './dom.js';
+import { api, q, session } from './api.js';
+import { serviceHref, serviceKey } from './links.js';
+import { pager, parsePage } from './pager.js';
+import { serviceForm } from './service-form.js';
 
 const PAGE_SIZE = 50;
 
-export function serviceKey(s) {
-  return `${s.target}|${s.namespace || ''}|${s.name}`;
-}
-
-// serviceHref links to a service's page: ns/name escaped as one segment,
-// and ?target= unless it is on the default target.
-export function serviceHref(s, defaultTarget) {
-  const full = s.namespace ? `${s.namespace}/${s.name}` : s.name;
-  return `#/services/${encodeURIComponent(full)}${q({ target: s.target === defaultTarget ? '' : s.target })}`;
-}
-
-// FormError is a mistake in what the user typed, found before asking the
-// server: field names the input, as the server's messages do.
-class FormError extends Error {
-  constructor(field, message) {
-    super(`${field}: ${message}`);
-    this.field = field;
-  }
-}
-
-// splitCommand splits one line on whitespace: no quoting, no shell.
-export function splitCommand(line) {
-  const s = line.trim();
-  return s ? s.split(/\s+/) : [];
-}
-
-// parsePorts reads "http:8080, metrics:9090" (commas or spaces between).
-export function parsePorts(text) {
-  return text.split(/[\s,]+/).filter(Boolean).map((p) => {
-    const m = /^([^:]+):(\d{1,5})$/.exec(p);
-    if (!m) throw new FormError('ports', `"${p}" is not name:port (e.g. http:8080)`);
-    return { name: m[1], port: Number(m[2]) };
-  });
-}
-
-// parseEnv reads KEY=value lines; blank lines are skipped, the value is
-// everything after the first "=".
-export function parseEnv(text) {
-  const env = new Map();
-  text.split('\n').forEach((raw, i) => {
-    const line = raw.replace(/\r$/, '');
-    if (!line.trim()) return;
-    const eq = line.indexOf('=');
-    const key = eq > 0 ? line.slice(0, eq).trim() : '';
-    if (!key) throw new FormError('env', `line ${i + 1} "${line}" is not KEY=value`);
-    if (env.has(key)) throw new FormError('env', `${key} is set twice`);
-    env.set(key, line.slice(eq + 1));
-  });
-  return Object.fromEntries(env);
-}
-
+/**
+ * @param {import('./page.js').Page} page
+ * @param {HTMLElement} root
+ */
 export default function servicesPage(page, root) {
   document.title = 'Services · berth';
-  let pageNo = Math.max(1, Number(page.query.get('page')) || 1);
   let target = page.query.get('target') || '';
-  let total = 0;
   let defaultTarget = '';
-  let targets = []; // from /targets
+  let targetsRead = false;
   const canOperate = session.can('operator');
-  const rows = new Map(); // key → {tr, status, replicas}
+  /** @type {Map<string, ReturnType<typeof row>>} */
+  const rows = new Map();
 
-  const targetSel = h('select', { testid: 'services-target', on: { change: () => { target = targetSel.value; pageNo = 1; syncHash(); load(); } } },
+  const targetSel = h('select', { testid: 'services-target', on: { change: () => { target = targetSel.value; pages.page = 1; syncHash(); w.now(); } } },
     h('option', { value: '' }, 'All targets'));
   const unreachable = h('div', { class: 'banner warn', testid: 'services-unreachable', hidden: true });
   const t = table('services-table', ['Name', 'Status', 'Replicas', 'Target', 'Namespace', 'Revision', 'Managed', 'Updated']);
-  const info = h('span', { class: 'muted' });
-  const prev = h('button', { type: 'button', testid: 'services-prev', on: { click: () => { pageNo--; syncHash(); load(); } } }, '← Previous');
-  const next = h('button', { type: 'button', testid: 'services-next', on: { click: () => { pageNo++; syncHash(); load(); } } }, 'Next →');
-
-  // The create form (operators and admins).
-  const cName = h('input', { required: true, maxlength: '63', placeholder: 'web', testid: 'service-create-name', autocomplete: 'off', spellcheck: 'false' });
-  const cTarget = h('select', { testid: 'service-create-target', on: { change: () => syncProvider() } });
-  const cNamespace = h('input', { maxlength: '63', testid: 'service-create-namespace', autocomplete: 'off', spellcheck: 'false' });
-  const nsField = field('Namespace', cNamespace);
-  // A target's service templates (its policy): operators where only admins
-  // run commands pick one, and the template gives what runs.
-  const cTemplate = h('select', { testid: 'service-create-template', on: { change: () => syncProvider() } });
-  const tplField = field('Template', cTemplate);
-  const cImage = h('input', { placeholder: 'nginx:1.27', testid: 'service-create-image', autocomplete: 'off', spellcheck: 'false' });
-  const cCommand = h('input', { placeholder: 'python3 -m http.server', testid: 'service-create-command', autocomplete: 'off', spellcheck: 'false' });
-  const cReplicas = h('input', { type: 'number', min: '0', step: '1', placeholder: '1', testid: 'service-create-replicas', inputmode: 'numeric' });
-  const cPorts = h('input', { placeholder: 'http:8080, metrics:9090', testid: 'service-create-ports', autocomplete: 'off', spellcheck: 'false' });
-  const cEnv = h('textarea', { rows: '3', placeholder: 'GREETING=hello\nLOG_LEVEL=info', testid: 'service-create-env', spellcheck: 'false' });
-  const cSubmit = h('button', { type: 'submit', class: 'primary', testid: 'service-create-submit' }, 'Create service');
-  const providerHint = h('p', { class: 'hint' });
-  const inputs = { name: cName, target: cTarget, template: cTemplate, namespace: cNamespace, image: cImage, command: cCommand, replicas: cReplicas, ports: cPorts, env: cEnv };
-  const imageField = h('div', { class: 'grow' }, field('Image', cImage, 'container targets run it'));
-  const commandField = h('div', { class: 'grow' }, field('Command', cCommand, 'one line, split on whitespace (no quotes, no shell: for sh -c \'…\' use berth svc apply -f)'));
-  const form = canOperate ? h('details', { class: 'panel create', testid: 'service-create' },
-    h('summary', { testid: 'service-create-open' }, 'New service'),
-    h('form', { novalidate: true, on: { submit: onCreate } },
-      h('div', { class: 'row wrap' },
-        field('Name', cName, 'a DNS label: a-z, 0-9, -'), field('Target', cTarget), tplField, nsField,
-        field('Replicas', cReplicas)),
-      h('div', { class: 'row wrap' }, imageField, commandField),
-      h('div', { class: 'row wrap' },
-        h('div', { class: 'grow' }, field('Ports', cPorts, 'name:port, separated by commas or spaces')),
-        h('div', { class: 'grow' }, field('Environment', cEnv, 'KEY=value, one a line'))),
-      providerHint,
-      h('div', { class: 'row' }, cSubmit))) : null;
+  const form = canOperate ? serviceForm({ page }) : null;
+  const pages = pager({ size: PAGE_SIZE, noun: ['service', 'services'], page: parsePage(page.query.get('page')), testid: 'services',
+    onChange: () => { syncHash(); w.now(); } });
 
   set(root,
     h('div', { class: 'page-head' }, h('h1', null, 'Services'), h('div', { class: 'tools' }, field('Target', targetSel))),
-    form,
+    form && form.el,
     unreachable,
-    h('section', { class: 'panel flush' }, t.el, h('div', { class: 'pager' }, prev, info, next)));
-
-  const selectedTarget = () => targets.find((x) => x.name === cTarget.value);
-
-  // syncProvider shows the namespace for Kubernetes targets and says what
-  // the chosen target runs.
-  function syncProvider() {
-    const tg = selectedTarget();
-    const provider = tg ? tg.provider : '';
-    nsField.hidden = provider !== 'KUBERNETES';
-    cNamespace.placeholder = (tg && tg.defaultNamespace) || 'default';
-    syncTemplates(tg);
-    const tpl = tg && (tg.serviceTemplates || []).find((x) => x.name === cTemplate.value);
-    imageField.hidden = commandField.hidden = Boolean(tpl);
-    if (tpl) {
-      const p = tpl.params || {};
-      const may = [p.env && p.env.length ? `env ${p.env.join(', ')}` : '', p.replicas ? 'replicas' : '', p.ports ? 'ports' : ''].filter(Boolean);
-      providerHint.textContent = `Template ${tpl.name} gives what runs; you may set ${may.length ? may.join('; ') : 'nothing else'}.`;
-      return;
-    }
-    providerHint.textContent = provider === 'LOCAL'
-      ? `${cTarget.value} runs the command as processes on its host (each replica gets its first port as $PORT); the image is not used.`
-      : provider ? `${cTarget.value} runs the image; a command overrides its entrypoint.` : '';
-  }
-
-  // syncTemplates offers the target's templates, and "own command" only
-  // to a role its policy lets run commands.
-  function syncTemplates(tg) {
-    const tpls = (tg && tg.serviceTemplates) || [];
-    const roles = tg && tg.commandRoles;
-    const mayCommand = !roles || roles.includes(session.role());
-    const want = [...(mayCommand ? [''] : []), ...tpls.map((x) => x.name)];
-    const have = [...cTemplate.options].map((o) => o.value);
-    if (want.join('\n') !== have.join('\n')) {
-      const keep = cTemplate.value;
-      set(cTemplate, ...want.map((n) => h('option', { value: n }, n || '— own command —')));
-      if (want.includes(keep)) cTemplate.value = keep;
-    }
-    tplField.hidden = tpls.length === 0 && mayCommand;
-  }
-
-  // specFromForm builds the PUT body from the form; it throws a FormError
-  // for what cannot be sent at all. Ranges and names are the server's to check.
-  function specFromForm() {
-    const name = cName.value.trim();
-    if (!name) throw new FormError('name', 'is required');
-    const spec = { target: cTarget.value };
-    const tg = selectedTarget();
-    if (tg && tg.provider === 'KUBERNETES' && cNamespace.value.trim()) spec.namespace = cNamespace.value.trim();
-    if (cTemplate.value) {
-      spec.template = cTemplate.value;
-    } else {
-      if (cImage.value.trim()) spec.image = cImage.value.trim();
-      const command = splitCommand(cCommand.value);
-      if (command.length) spec.command = command;
-    }
-    if (cReplicas.validity.badInput) throw new FormError('replicas', 'is not a number');
-    if (cReplicas.value !== '') spec.replicas = Number(cReplicas.value);
-    const ports = parsePorts(cPorts.value);
-    if (ports.length) spec.ports = ports;
-    const env = parseEnv(cEnv.value);
-    if (Object.keys(env).length) spec.env = env;
-    return { name, spec };
-  }
-
-  async function onCreate(ev) {
-    ev.preventDefault();
-    let name;
-    let spec;
-    try {
-      ({ name, spec } = specFromForm());
-    } catch (e) {
-      if (!(e instanceof FormError)) throw e;
-      toast(e.message);
-      inputs[e.field].focus();
-      return;
-    }
-    // PUT creates or replaces: never replace an existing service unasked.
-    const tg = selectedTarget();
-    const ns = spec.namespace || (tg && tg.defaultNamespace) || '';
-    try {
-      const cur = await api(`/services/${encodeURIComponent(name)}${q({ target: spec.target, namespace: ns })}`, { quiet: true });
-      const where = `${cur.service.namespace ? `${cur.service.namespace}/` : ''}${cur.service.name} on ${cur.service.target}`;
-      if (!(await confirm(`${where} exists already (revision ${cur.service.revision}). Replace its spec with this one?`, 'Replace'))) return;
-    } catch (e) {
-      if (!(e instanceof ApiError) || e.status !== 404) {
-        toast(e.message);
-        return;
-      }
-    }
-    const res = await act(cSubmit, () => api(`/services/${encodeURIComponent(name)}`, { method: 'PUT', body: spec }));
-    if (!res || !page.alive) return;
-    location.hash = serviceHref(res.service, defaultTarget);
-  }
+    h('section', { class: 'panel flush' }, t.el, pages.el));
 
   function syncHash() {
-    const hash = `#/services${q({ target, page: pageNo > 1 ? pageNo : '' })}`;
+    const hash = `#/services${q({ target, page: pages.page > 1 ? pages.page : '' })}`;
     history.replaceState(null, '', hash);
   }
 
+  /** @param {any} s a service of the list */
   function row(s) {
     const status = badge(s.status, 'service-status');
     const replicas = h('td', { class: 'num', testid: 'service-replicas' }, `${s.readyReplicas}/${s.replicas}`);
@@ -224,6 +56,10 @@ export default function servicesPage(page, root) {
     return { tr, status, replicas, revision, updated };
   }
 
+  /**
+   * @param {ReturnType<typeof row>} r
+   * @param {any} s
+   */
   function update(r, s) {
     updateBadge(r.status, s.status);
     r.replicas.textContent = `${s.readyReplicas}/${s.replicas}`;
@@ -231,31 +67,34 @@ export default function servicesPage(page, root) {
     set(r.updated, timeCell(s.updatedAt));
   }
 
-  async function loadTargets() {
-    try {
-      const res = await api('/targets');
-      if (!page.alive) return;
-      targets = res.targets;
-      defaultTarget = (res.targets.find((x) => x.default) || {}).name || '';
-      set(targetSel, h('option', { value: '' }, 'All targets'),
-        res.targets.map((x) => h('option', { value: x.name, selected: x.name === target }, `${x.name} (${x.provider.toLowerCase()})`)));
-      set(cTarget, res.targets.map((x) => h('option', { value: x.name, selected: x.name === defaultTarget },
-        `${x.name} (${x.provider.toLowerCase()}${x.region ? `, ${x.region}` : ''})${x.default ? ' · default' : ''}`)));
-      syncProvider();
-    } catch {
-      // toasted
-    }
-  }
-
-  async function load() {
+  /** @param {AbortSignal} signal */
+  async function loadTargets(signal) {
+    /** @type {{targets: any[]}} */
     let res;
     try {
-      res = await api(`/services${q({ target, page: pageNo, pageSize: PAGE_SIZE })}`);
+      res = await api('/targets', { signal });
+    } catch {
+      return; // toasted
+    }
+    if (signal.aborted) return;
+    targetsRead = true;
+    defaultTarget = (res.targets.find((x) => x.default) || {}).name || '';
+    set(targetSel, h('option', { value: '' }, 'All targets'),
+      res.targets.map((x) => h('option', { value: x.name, selected: x.name === target }, `${x.name} (${x.provider.toLowerCase()})`)));
+    if (form) form.setTargets(res.targets, defaultTarget);
+  }
+
+  /** @param {AbortSignal} signal */
+  async function load(signal) {
+    if (!targetsRead) await loadTargets(signal);
+    /** @type {{services: any[], total: number, unreachable?: any[]}} */
+    let res;
+    try {
+      res = await api(`/services${q({ target, page: pages.page, pageSize: PAGE_SIZE })}`, { signal });
     } catch {
       return;
     }
-    if (!page.alive) return;
-    total = res.total;
+    if (signal.aborted) return;
     rows.clear();
     if (res.services.length === 0) {
       set(t.tbody, empty(target ? `No services on ${target}.` : `No services yet. Create one ${canOperate ? 'above, or ' : ''}with: berth svc apply -f examples/web.yaml`, 8));
@@ -266,34 +105,30 @@ export default function servicesPage(page, root) {
         return r.tr;
       }));
     }
-    const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
-    info.textContent = `${total} service${total === 1 ? '' : 's'} · page ${pageNo} of ${pages}`;
-    prev.disabled = pageNo <= 1;
-    next.disabled = pageNo >= pages;
+    pages.show(res.total);
     const un = res.unreachable || [];
     unreachable.hidden = un.length === 0;
     set(unreachable, un.length ? ['Unreachable: ', un.map((u) => `${u.name}${u.error ? ` (${u.error})` : ''}`).join('; '),
       ' — services berth did not create on these targets are not listed.'] : []);
   }
 
-  const reload = coalesce(load, 300);
-  page.live('services', (e) => {
-    const s = e.data;
-    if (!s || (target && s.target !== target)) return;
-    const key = serviceKey(s);
-    const r = rows.get(key);
-    if (e.type === 'service.deleted') {
-      if (r) {
-        r.tr.remove();
-        rows.delete(key);
+  // Known rows change in place; a new or deleted service re-reads the
+  // page (where it goes depends on the order; totals and paging).
+  const w = page.watch(['services'], load, {
+    event(e) {
+      const s = e.data;
+      if (!s || (target && s.target !== target)) return false;
+      const key = serviceKey(s);
+      const r = rows.get(key);
+      if (e.type === 'service.deleted') {
+        if (r) {
+          r.tr.remove();
+          rows.delete(key);
+        }
+        return true;
       }
-      reload(); // totals and paging
-      return;
-    }
-    if (r) update(r, s);
-    else reload(); // a new service: where it goes depends on the order
+      if (r) update(r, s);
+      return !r;
+    },
   });
-  page.onResync(reload);
-  page.cleanup(() => reload.cancel());
-  loadTargets().then(load);
 }

@@ -1,3 +1,4 @@
+// @ts-check
 // Users and API keys (admins): create, change role, delete; keys are shown
 // once, when created.
 import { h, set, timeCell, table, empty, confirm, field } from './dom.js';
@@ -5,8 +6,13 @@ import { api, act, session } from './api.js';
 
 const ROLES = ['viewer', 'operator', 'admin'];
 
+/**
+ * @param {import('./page.js').Page} page
+ * @param {HTMLElement} root
+ */
 export default function usersPage(page, root) {
   document.title = 'Users · berth';
+  /** @type {(testid: string, value: string) => HTMLSelectElement} */
   const roleSelect = (testid, value) => h('select', { testid }, ROLES.map((r) => h('option', { value: r, selected: r === value }, r)));
 
   const uName = h('input', { required: true, autocomplete: 'off', testid: 'user-create-username', spellcheck: 'false' });
@@ -35,8 +41,9 @@ export default function usersPage(page, root) {
         field('Name', kName), field('Role', kRole), field('Expires in days', kDays), h('div', { class: 'field end' }, kSubmit)),
       secretBox, keys.el));
 
+  /** @param {any} u a user */
   function userRow(u) {
-    const self = session.user && u.id === session.user.id;
+    const self = !!session.user && u.id === session.user.id;
     const role = roleSelect('user-role', u.role);
     role.setAttribute('aria-label', `role of ${u.username}`);
     role.disabled = self;
@@ -54,6 +61,7 @@ export default function usersPage(page, root) {
         title: self ? 'you cannot delete yourself' : '', on: { click: (ev) => deleteUser(ev.currentTarget, u) } }, 'Delete')));
   }
 
+  /** @param {any} k an API key */
   function keyRow(k) {
     return h('tr', { testid: 'apikey-row', data: { id: k.id, name: k.name } },
       h('td', null, h('span', { class: 'strong' }, k.name), h('div', { class: 'muted small' }, k.id)),
@@ -64,20 +72,22 @@ export default function usersPage(page, root) {
         on: { click: (ev) => deleteKey(ev.currentTarget, k) } }, 'Delete')));
   }
 
-  async function load() {
+  /** @param {AbortSignal} signal */
+  async function load(signal) {
     let u;
     let k;
     try {
-      [u, k] = await Promise.all([api('/users'), api('/apikeys')]);
+      [u, k] = await Promise.all([api('/users', { signal }), api('/apikeys', { signal })]);
     } catch {
       return;
     }
-    if (!page.alive) return;
-    byId = new Map(u.users.map((x) => [x.id, x.username]));
+    if (signal.aborted) return;
+    byId = new Map(u.users.map((/** @type {any} */ x) => [x.id, x.username]));
     set(users.tbody, u.users.length ? u.users.map(userRow) : empty('No users.', 5));
     set(keys.tbody, k.apiKeys.length ? k.apiKeys.map(keyRow) : empty('No API keys.', 7));
   }
 
+  /** @param {Event} ev */
   async function createUser(ev) {
     ev.preventDefault();
     const res = await act(uSubmit, () => api('/users', { method: 'POST', body: { username: uName.value.trim(), password: uPass.value, role: uRole.value } }),
@@ -85,11 +95,13 @@ export default function usersPage(page, root) {
     if (!res || !page.alive) return;
     uName.value = '';
     uPass.value = '';
-    load();
+    w.now();
   }
 
+  /** @param {Event} ev */
   async function createKey(ev) {
     ev.preventDefault();
+    /** @type {{name: string, role: string, expiresInDays?: number}} */
     const body = { name: kName.value.trim(), role: kRole.value };
     if (kDays.value !== '') body.expiresInDays = Number(kDays.value);
     const res = await act(kSubmit, () => api('/apikeys', { method: 'POST', body }), `API key ${body.name} created`);
@@ -102,27 +114,37 @@ export default function usersPage(page, root) {
         await navigator.clipboard.writeText(res.key);
         copy.textContent = 'Copied';
       } catch {
-        getSelection().selectAllChildren(secret);
+        const sel = getSelection();
+        if (sel) sel.selectAllChildren(secret);
       }
     } } }, 'Copy');
     set(secretBox, h('p', null, h('b', null, `Key ${res.apiKey.name}: `), 'store it now, it is not shown again.'),
       h('div', { class: 'row' }, secret, copy,
         h('button', { type: 'button', class: 'small', on: { click: () => { secretBox.hidden = true; secretBox.replaceChildren(); } } }, 'Done')));
     secretBox.hidden = false;
-    load();
+    w.now();
   }
 
+  /**
+   * @param {HTMLButtonElement} b
+   * @param {any} u
+   */
   async function deleteUser(b, u) {
     if (!(await confirm(`Delete user ${u.username}? Their sessions and API keys stop working.`, 'Delete'))) return;
     const res = await act(b, () => api(`/users/${encodeURIComponent(u.id)}`, { method: 'DELETE' }), `User ${u.username} deleted`);
-    if (res && page.alive) load();
+    if (res && page.alive) w.now();
   }
 
+  /**
+   * @param {HTMLButtonElement} b
+   * @param {any} k
+   */
   async function deleteKey(b, k) {
     if (!(await confirm(`Delete API key ${k.name}? What uses it gets 401 from now on.`, 'Delete'))) return;
     const res = await act(b, () => api(`/apikeys/${encodeURIComponent(k.id)}`, { method: 'DELETE' }), `API key ${k.name} deleted`);
-    if (res && page.alive) load();
+    if (res && page.alive) w.now();
   }
 
-  load();
+  // No live topic: the page reads when shown and after each change here.
+  const w = page.watch([], load);
 }

@@ -1,3 +1,4 @@
+// @ts-check
 // Live events over the WebSocket: a single-use ticket from
 // POST /api/v1/ws-ticket opens /ws?ticket=…; topics are subscribed while
 // some page listens to them. When the connection drops it reconnects with
@@ -15,6 +16,7 @@ class Live {
     this.attempt = 0;
     this.timer = 0;
     this.running = false;
+    /** @type {(open: boolean) => void} */
     this.statusFn = () => {};
   }
 
@@ -37,11 +39,13 @@ class Live {
 
   // onStatus sets what shows the connection state (one indicator: the
   // frame's, rebuilt at each login).
+  /** @param {(open: boolean) => void} fn */
   onStatus(fn) {
     this.statusFn = fn;
     fn(this.open);
   }
 
+  /** @param {boolean} v */
   setOpen(v) {
     this.open = v;
     this.statusFn(v);
@@ -101,10 +105,12 @@ class Live {
     this.timer = setTimeout(() => this.connect(), base / 2 + Math.random() * (base / 2));
   }
 
+  /** @param {{action: string, topics: string[]}} msg */
   send(msg) {
     if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg));
   }
 
+  /** @param {import('./watch.js').LiveEvent} e */
   emit(e) {
     const set = this.handlers.get(e.topic);
     if (!set) return;
@@ -119,6 +125,7 @@ class Live {
 
   // on listens to a topic ("services", "logs:web", or "resync"); it
   // returns the function that stops listening.
+  /** @param {string} topic @param {(e: import('./watch.js').LiveEvent) => void} fn @returns {() => void} */
   on(topic, fn) {
     let set = this.handlers.get(topic);
     if (!set) {
