@@ -379,7 +379,7 @@ func unixProbe(path string, interval time.Duration) func(context.Context) bool {
 		if err != nil {
 			return false
 		}
-		c.Close()
+		_ = c.Close()
 		return true
 	}
 }

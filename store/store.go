@@ -96,11 +96,11 @@ func uriPath(p string) string {
 // an older berth included: SQLite gives -wal and -shm the mode of the
 // database file, so a database created 0600 keeps them private too.
 func privateDBFiles(path string) error {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600) // #nosec G304 -- the database path is berth's own configuration
 	if err != nil {
 		return fmt.Errorf("create database file: %w", err)
 	}
-	f.Close()
+	_ = f.Close()
 	for _, p := range []string{path, path + "-wal", path + "-shm"} {
 		if err := os.Chmod(p, 0o600); err != nil && !os.IsNotExist(err) {
 			return fmt.Errorf("make %s private: %w", filepath.Base(p), err)

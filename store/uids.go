@@ -50,7 +50,7 @@ func (s *Store) allocUID(ctx context.Context, key string, lo, hi uint32) (uint32
 		var have int64
 		err := tx.QueryRowContext(ctx, s.q(`SELECT uid FROM workload_uids WHERE user_id = ?`), key).Scan(&have)
 		if err == nil {
-			uid = uint32(have)
+			uid = uint32(have) // #nosec G115 -- stored uids come from a range of uint32 (checked above)
 			return nil
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
@@ -64,7 +64,7 @@ func (s *Store) allocUID(ctx context.Context, key string, lo, hi uint32) (uint32
 		for rows.Next() {
 			var u int64
 			if err := rows.Scan(&u); err != nil {
-				rows.Close()
+				_ = rows.Close()
 				return err
 			}
 			if u != next {
@@ -72,7 +72,7 @@ func (s *Store) allocUID(ctx context.Context, key string, lo, hi uint32) (uint32
 			}
 			next++
 		}
-		rows.Close()
+		_ = rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
 		}
@@ -83,7 +83,7 @@ func (s *Store) allocUID(ctx context.Context, key string, lo, hi uint32) (uint32
 			key, next, micros(now())); err != nil {
 			return err
 		}
-		uid = uint32(next)
+		uid = uint32(next) // #nosec G115 -- next is within lo..hi, both uint32
 		return nil
 	})
 	return uid, err

@@ -132,7 +132,7 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 }
 
 // ProxySecretHeader carries the per-environment secret of berth's proxy.
-const ProxySecretHeader = "X-Berth-Proxy-Secret"
+const ProxySecretHeader = "X-Berth-Proxy-Secret" // #nosec G101 -- a header name, not a credential
 
 // requireProxySecret refuses (403, before anything is read or written)
 // every request but /healthz that lacks the proxy's secret.

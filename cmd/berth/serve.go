@@ -151,7 +151,7 @@ func openBase(ctx context.Context, cfg *serverConfig, getenv func(string) string
 	if err := os.MkdirAll(b.dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	if err := os.Chmod(b.dataDir, 0o700); err != nil {
+	if err := os.Chmod(b.dataDir, 0o700); err != nil { // #nosec G302 -- a directory: 0700 is private to berth
 		return nil, fmt.Errorf("make data dir private: %w", err)
 	}
 	if b.workloadRoot, err = filepath.Abs(cmp.Or(cfg.WorkloadDir, b.dataDir+"-workloads")); err != nil {
@@ -171,11 +171,11 @@ func openBase(ctx context.Context, cfg *serverConfig, getenv func(string) string
 	tokens := &auth.Tokens{Key: secret.DeriveKey(b.master, "jwt"), TTL: cfg.d.sessionTTL}
 	b.accounts = &core.Accounts{Store: b.st, Tokens: tokens, LoginFailures: perMinute(cfg.LoginFailureLimit)}
 	if b.first, err = b.accounts.Bootstrap(ctx, getenv("BERTH_ADMIN_PASSWORD")); err != nil {
-		b.st.Close()
+		_ = b.st.Close()
 		return nil, err
 	}
 	if b.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
-		b.st.Close()
+		_ = b.st.Close()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	b.url = "http://" + b.ln.Addr().String()
@@ -184,8 +184,8 @@ func openBase(ctx context.Context, cfg *serverConfig, getenv func(string) string
 }
 
 func (b *base) close() {
-	b.ln.Close()
-	b.st.Close()
+	_ = b.ln.Close()
+	_ = b.st.Close()
 }
 
 // buildCore wires core to the store, targets and bus and starts its loops

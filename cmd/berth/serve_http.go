@@ -43,7 +43,7 @@ func buildSampler(ctx context.Context, b *base, ts *targets, bus events.Bus, lea
 	if err != nil {
 		return nil, nil, fmt.Errorf("metrics: %w", err)
 	}
-	loops.Go(func() error { sampler.Run(ctx); return nil })
+	loops.Go(func() error { return sampler.Run(ctx) })
 	return sampler, reg, nil
 }
 

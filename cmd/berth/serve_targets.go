@@ -116,10 +116,10 @@ func (ts *targets) addLocal(b *base, t targetConfig) error {
 		return err
 	}
 	if cfg.WorkloadDir == "" {
-		if err := os.MkdirAll(b.workloadRoot, 0o711); err != nil {
+		if err := os.MkdirAll(b.workloadRoot, 0o711); err != nil { // #nosec G301 -- the workload root is passed through (0711) by the isolated uids, never listed
 			return fmt.Errorf("create workload dir: %w", err)
 		}
-		if err := os.Chmod(b.workloadRoot, 0o711); err != nil {
+		if err := os.Chmod(b.workloadRoot, 0o711); err != nil { // #nosec G302 -- a directory: 0711, passed through by the isolated uids, never listed
 			return fmt.Errorf("create workload dir: %w", err)
 		}
 		cfg.WorkloadDir = filepath.Join(b.workloadRoot, t.Name)
