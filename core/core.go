@@ -54,6 +54,8 @@ type Config struct {
 	// which service templates the others use (policy.go). A local target
 	// without one lets only admins run commands.
 	Policies map[string]berth.TargetPolicy
+	// Reconcile tunes the reconcile loop (reconcile.go).
+	Reconcile ReconcileConfig
 }
 
 // Core is the application service behind the API.
@@ -95,6 +97,9 @@ type Core struct {
 	unmanagedMu   sync.Mutex
 	unmanagedSeen map[berth.ServiceRef]observedState
 
+	// rec is the reconcile loop's queue and counter (reconcile.go).
+	rec *reconciler
+
 	stopLoops context.CancelFunc
 	loopsDone chan struct{}
 }
@@ -127,6 +132,7 @@ func New(cfg Config) (*Core, error) {
 		orphanInterval: cfg.OrphanInterval,
 		orphanSeen:     map[string]map[string]time.Time{},
 		locks:          map[string]*sync.Mutex{},
+		rec:            newReconciler(cfg.Reconcile),
 	}
 	for _, rt := range cfg.Runtimes {
 		name := rt.Info().Name
@@ -277,17 +283,24 @@ func actor(ctx context.Context) berth.Actor {
 	return berth.System
 }
 
-// Start brings back what should run (the local runtime keeps its desired
+// Start enqueues every stored service and environment (the reconcile
+// loop brings back what should run: the local runtime keeps its desired
 // state in the store only) and starts the background loops.
 func (c *Core) Start(ctx context.Context) error {
-	if err := c.restore(ctx); err != nil {
-		return err
+	if err := c.EnqueueAll(ctx); err != nil {
+		return fmt.Errorf("restore: %w", err)
 	}
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	c.stopLoops = cancel
 	c.loopsDone = make(chan struct{})
+	reconcileDone := make(chan struct{})
+	go func() {
+		defer close(reconcileDone)
+		c.runReconcile(loopCtx)
+	}()
 	go func() {
 		defer close(c.loopsDone)
+		defer func() { <-reconcileDone }()
 		t := time.NewTicker(c.interval)
 		defer t.Stop()
 		var lastOrphans time.Time
@@ -308,6 +321,17 @@ func (c *Core) Start(ctx context.Context) error {
 			}
 		}
 	}()
+	if n, ok := c.driftNotifiers(); ok {
+		for _, dn := range n {
+			dn.NotifyDrift(func(ref berth.ServiceRef, envID string) {
+				if envID != "" {
+					c.enqueueEnvironment(envID)
+				} else {
+					c.enqueueService(ref)
+				}
+			})
+		}
+	}
 	return nil
 }
 
@@ -319,36 +343,14 @@ func (c *Core) Stop() {
 	}
 }
 
-// restore re-applies every stored service and environment to its runtime.
-// Runtimes are idempotent, so this is safe for those that kept their state.
-func (c *Core) restore(ctx context.Context) error {
-	svcs, _, err := c.store.ListServices(ctx, berth.ServiceFilter{})
-	if err != nil {
-		return fmt.Errorf("restore services: %w", err)
-	}
-	for _, svc := range svcs {
-		rt, ok := c.runtimes[svc.Target]
-		if !ok || !svc.Managed {
-			continue
-		}
-		if err := c.applyRuntime(ctx, rt, svc); err != nil {
-			c.log.Error("restore service", "service", svc.Ref().String(), "err", err)
+func (c *Core) driftNotifiers() ([]berth.DriftNotifier, bool) {
+	var out []berth.DriftNotifier
+	for _, name := range c.order {
+		if dn, ok := c.runtimes[name].(berth.DriftNotifier); ok {
+			out = append(out, dn)
 		}
 	}
-	envs, _, err := c.store.ListEnvironments(ctx, berth.EnvironmentFilter{})
-	if err != nil {
-		return fmt.Errorf("restore environments: %w", err)
-	}
-	for _, env := range envs {
-		rt, ok := c.runtimes[env.Target]
-		if !ok || env.Status == berth.EnvDeleting {
-			continue
-		}
-		if _, err := rt.ApplyEnvironment(ctx, c.runtimeEnv(env)); err != nil {
-			c.log.Error("restore environment", "environment", env.ID, "err", err)
-		}
-	}
-	return nil
+	return out, len(out) > 0
 }
 
 // SyncOnce writes observed state into the store (so lists are cheap and
