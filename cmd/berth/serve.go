@@ -324,6 +324,7 @@ func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e
 	workloads := metrics.NewCollector(logger, runtimes...) // under cAdvisor's names
 	workloads.HideEnvironments = cfg.MetricsToken == ""    // an open /metrics names no user's environment
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), workloads)
+	reg.MustRegister(c.Collectors()...) // the reconcile loop's drift counter
 
 	// Local targets are measured from /proc, Kubernetes targets through
 	// Prometheus (PROMETHEUS_URL) when one is configured.
