@@ -156,20 +156,35 @@ func (c *Core) runReconcile(ctx context.Context) {
 			}
 		}()
 	}
-	t := c.rec.cfg.Clock.NewTicker(c.rec.cfg.Resync)
-	defer t.Stop()
+	resync := c.rec.cfg.Clock.NewTicker(c.rec.cfg.Resync)
+	defer resync.Stop()
+	// A replica that becomes leader enqueues everything at once: keys it
+	// was handed while following were dropped (reconcileNext).
+	lead := c.rec.cfg.Clock.NewTicker(c.interval)
+	defer lead.Stop()
+	leading := func() bool { return c.leading == nil || c.leading() }
+	wasLeading := leading()
+	enqueueAll := func() {
+		if err := c.EnqueueAll(ctx); err != nil {
+			c.log.Error("reconcile resync", "err", err)
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			c.rec.queue.ShutDown()
 			c.rec.wg.Wait()
 			return
-		case <-t.C():
-			if c.leading == nil || c.leading() {
-				if err := c.EnqueueAll(ctx); err != nil {
-					c.log.Error("reconcile resync", "err", err)
-				}
+		case <-resync.C():
+			if leading() {
+				enqueueAll()
 			}
+		case <-lead.C():
+			now := leading()
+			if now && !wasLeading {
+				enqueueAll()
+			}
+			wasLeading = now
 		}
 	}
 }

@@ -270,3 +270,59 @@ func TestReconcileBacksOffAnUnreachableTarget(t *testing.T) {
 	case <-time.After(50 * time.Millisecond):
 	}
 }
+
+// TestReconcileRunsOnTheLeaderOnly: a replica that does not lead applies
+// nothing (the keys it is handed are dropped); once it leads, it enqueues
+// everything and converges.
+func TestReconcileRunsOnTheLeaderOnly(t *testing.T) {
+	clock := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	rt := newDriftRuntime(clock)
+	st := storetest.Open(t, store.SQLite, nil)
+	var mu sync.Mutex
+	leads, asked := false, 0
+	leading := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		asked++
+		return leads
+	}
+	// The leadership check runs every SyncInterval on the injected clock;
+	// the resync is far later, so only the check can bring the key back.
+	c, err := core.New(core.Config{Store: st, Runtimes: []berth.Runtime{rt}, SyncInterval: time.Hour, Leading: leading,
+		Reconcile: core.ReconcileConfig{Clock: clock, Resync: 100 * time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storeServices(t, st, &berth.Service{Name: "web", Target: "k8s", Namespace: "ns", Managed: true, Replicas: 1, Revision: 1, Spec: berth.ServiceSpec{Image: "nginx:1"}})
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	// The worker asks once for the key Start enqueued (the loop's own
+	// check asked once before): wait for that answer, then nothing applied.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := asked
+		mu.Unlock()
+		if n >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the worker never asked whether it leads (%d asks)", n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if got := rt.applied(); len(got) != 0 {
+		t.Fatalf("a replica that does not lead applied %d times", len(got))
+	}
+	mu.Lock()
+	leads = true
+	mu.Unlock()
+	clock.Step(time.Hour) // the leadership check sees the change
+	select {
+	case <-rt.applyCall:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the new leader did not converge the service")
+	}
+}
