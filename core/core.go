@@ -287,7 +287,7 @@ func actor(ctx context.Context) berth.Actor {
 // loop brings back what should run: the local runtime keeps its desired
 // state in the store only) and starts the background loops.
 func (c *Core) Start(ctx context.Context) error {
-	if err := c.EnqueueAll(ctx); err != nil {
+	if err := c.enqueueAll(ctx); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))

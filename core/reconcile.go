@@ -123,9 +123,9 @@ func (c *Core) wrote(key reconcileKey, typ string) {
 	c.rec.queue.Add(key)
 }
 
-// EnqueueAll enqueues every stored service and environment: what restore
+// enqueueAll enqueues every stored service and environment: what restore
 // at start and the periodic resync do.
-func (c *Core) EnqueueAll(ctx context.Context) error {
+func (c *Core) enqueueAll(ctx context.Context) error {
 	svcs, _, err := c.store.ListServices(ctx, berth.ServiceFilter{})
 	if err != nil {
 		return fmt.Errorf("enqueue services: %w", err)
@@ -164,8 +164,8 @@ func (c *Core) runReconcile(ctx context.Context) {
 	defer lead.Stop()
 	leading := func() bool { return c.leading == nil || c.leading() }
 	wasLeading := leading()
-	enqueueAll := func() {
-		if err := c.EnqueueAll(ctx); err != nil {
+	resyncAll := func() {
+		if err := c.enqueueAll(ctx); err != nil {
 			c.log.Error("reconcile resync", "err", err)
 		}
 	}
@@ -177,12 +177,12 @@ func (c *Core) runReconcile(ctx context.Context) {
 			return
 		case <-resync.C():
 			if leading() {
-				enqueueAll()
+				resyncAll()
 			}
 		case <-lead.C():
 			now := leading()
 			if now && !wasLeading {
-				enqueueAll()
+				resyncAll()
 			}
 			wasLeading = now
 		}
