@@ -76,3 +76,57 @@ func TestDriftPidFileAndKilledProcess(t *testing.T) {
 		t.Errorf("drift of a service not run here: %v %v, want it reported", drift, err)
 	}
 }
+
+// TestEnvironmentDriftPidFile: a running workspace whose pid file was
+// removed is drift, and ApplyEnvironment writes the file again without
+// restarting the process; a stopped environment reports none, one this
+// runtime does not run is reported.
+func TestEnvironmentDriftPidFile(t *testing.T) {
+	r := newRuntime(t, func(c *Config) {
+		c.Templates = map[string]Template{"default": {
+			Command: []string{testBinary(t)}, Env: map[string]string{"BERTH_LOCAL_HELPER": "server"},
+		}}
+	})
+	ctx := context.Background()
+	env := &berth.Environment{ID: "env-drift1", Name: "dev"}
+	if _, err := r.ApplyEnvironment(ctx, env); err != nil {
+		t.Fatal(err)
+	}
+	waitEnv(t, r, env, berth.EnvRunning)
+	pid := envPID(t, r, env.ID)
+	var path string
+	waitFor(t, "the workspace's pid file", 10*time.Second, func() (bool, string) {
+		files, _ := filepath.Glob(filepath.Join(r.runDir(), "env."+env.ID+".*.pid"))
+		if len(files) == 1 {
+			path = files[0]
+		}
+		return len(files) == 1, strings.Join(files, ",")
+	})
+	if drift, err := r.EnvironmentDrift(ctx, env); err != nil || len(drift) != 0 {
+		t.Fatalf("drift of a running workspace: %v %v", drift, err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if drift, err := r.EnvironmentDrift(ctx, env); err != nil || len(drift) != 1 {
+		t.Fatalf("drift after the pid file was removed: %v %v, want 1", drift, err)
+	}
+	if _, err := r.ApplyEnvironment(ctx, env); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || !strings.HasPrefix(string(b), strconv.Itoa(pid)+" ") {
+		t.Fatalf("pid file after apply: %q %v, want pid %d", b, err, pid)
+	}
+	if got := envPID(t, r, env.ID); got != pid {
+		t.Errorf("the repair restarted the workspace: pid %d -> %d", pid, got)
+	}
+	stopped := *env
+	stopped.Stopped = true
+	if drift, err := r.EnvironmentDrift(ctx, &stopped); err != nil || len(drift) != 0 {
+		t.Errorf("drift of a stopped environment: %v %v", drift, err)
+	}
+	if drift, err := r.EnvironmentDrift(ctx, &berth.Environment{ID: "env-other1"}); err != nil || len(drift) != 1 {
+		t.Errorf("drift of an environment not run here: %v %v, want it reported", drift, err)
+	}
+}
