@@ -213,25 +213,36 @@ func scaleDeployment(ctx context.Context, cl kubernetes.Interface, ns, name stri
 	return err
 }
 
-func objectUID(ctx context.Context, cl kubernetes.Interface, ns, kind, name string) (types.UID, error) {
-	var m metav1.Object
-	var err error
-	switch kind {
-	case "Deployment":
-		m, err = cl.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
-	case "Service":
-		m, err = cl.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
-	case "Secret":
-		m, err = cl.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
-	case "ConfigMap":
-		m, err = cl.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
-	case "PersistentVolumeClaim":
-		m, err = cl.CoreV1().PersistentVolumeClaims(ns).Get(ctx, name, metav1.GetOptions{})
-	case "Ingress":
-		m, err = cl.NetworkingV1().Ingresses(ns).Get(ctx, name, metav1.GetOptions{})
-	default:
-		return "", fmt.Errorf("kind %s", kind)
+// kindClient reads and deletes objects of one kind in one namespace.
+type kindClient struct {
+	get func(ctx context.Context, name string) (metav1.Object, error)
+	del func(ctx context.Context, name string) error
+}
+
+func kindOf[T metav1.Object](get func(context.Context, string, metav1.GetOptions) (T, error),
+	del func(context.Context, string, metav1.DeleteOptions) error) kindClient {
+	return kindClient{
+		get: func(ctx context.Context, name string) (metav1.Object, error) {
+			return get(ctx, name, metav1.GetOptions{})
+		},
+		del: func(ctx context.Context, name string) error { return del(ctx, name, metav1.DeleteOptions{}) },
 	}
+}
+
+func kinds(cl kubernetes.Interface, ns string) map[string]kindClient {
+	return map[string]kindClient{
+		"Deployment":            kindOf(cl.AppsV1().Deployments(ns).Get, cl.AppsV1().Deployments(ns).Delete),
+		"Service":               kindOf(cl.CoreV1().Services(ns).Get, cl.CoreV1().Services(ns).Delete),
+		"Secret":                kindOf(cl.CoreV1().Secrets(ns).Get, cl.CoreV1().Secrets(ns).Delete),
+		"ConfigMap":             kindOf(cl.CoreV1().ConfigMaps(ns).Get, cl.CoreV1().ConfigMaps(ns).Delete),
+		"PersistentVolumeClaim": kindOf(cl.CoreV1().PersistentVolumeClaims(ns).Get, cl.CoreV1().PersistentVolumeClaims(ns).Delete),
+		"Ingress":               kindOf(cl.NetworkingV1().Ingresses(ns).Get, cl.NetworkingV1().Ingresses(ns).Delete),
+	}
+}
+
+// objectUID is the uid of a live object (one being deleted counts as gone).
+func objectUID(ctx context.Context, cl kubernetes.Interface, ns, kind, name string) (types.UID, error) {
+	m, err := kinds(cl, ns)[kind].get(ctx, name)
 	if err != nil {
 		return "", err
 	}
@@ -242,20 +253,5 @@ func objectUID(ctx context.Context, cl kubernetes.Interface, ns, kind, name stri
 }
 
 func deleteObject(ctx context.Context, cl kubernetes.Interface, ns, kind, name string) error {
-	opts := metav1.DeleteOptions{}
-	switch kind {
-	case "Deployment":
-		return cl.AppsV1().Deployments(ns).Delete(ctx, name, opts)
-	case "Service":
-		return cl.CoreV1().Services(ns).Delete(ctx, name, opts)
-	case "Secret":
-		return cl.CoreV1().Secrets(ns).Delete(ctx, name, opts)
-	case "ConfigMap":
-		return cl.CoreV1().ConfigMaps(ns).Delete(ctx, name, opts)
-	case "PersistentVolumeClaim":
-		return cl.CoreV1().PersistentVolumeClaims(ns).Delete(ctx, name, opts)
-	case "Ingress":
-		return cl.NetworkingV1().Ingresses(ns).Delete(ctx, name, opts)
-	}
-	return fmt.Errorf("kind %s", kind)
+	return kinds(cl, ns)[kind].del(ctx, name)
 }

@@ -218,17 +218,8 @@ func TestReconcileBacksOffAnUnreachableTarget(t *testing.T) {
 	clock := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	rt := newDriftRuntime(clock)
 	rt.failures = 4
-	st := storetest.Open(t, store.SQLite, nil)
-	c, err := core.New(core.Config{Store: st, Runtimes: []berth.Runtime{rt}, SyncInterval: time.Hour,
+	startWithWeb(t, rt, core.Config{SyncInterval: time.Hour,
 		Reconcile: core.ReconcileConfig{Clock: clock, RetryBase: time.Second, RetryMax: time.Minute, Resync: time.Hour}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	storeServices(t, st, &berth.Service{Name: "web", Target: "k8s", Namespace: "ns", Managed: true, Replicas: 1, Revision: 1, Spec: berth.ServiceSpec{Image: "nginx:1"}})
-	if err := c.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop()
 
 	start := clock.Now()
 	// Time moves only when the test steps it: after each call, step the
@@ -277,7 +268,6 @@ func TestReconcileBacksOffAnUnreachableTarget(t *testing.T) {
 func TestReconcileRunsOnTheLeaderOnly(t *testing.T) {
 	clock := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	rt := newDriftRuntime(clock)
-	st := storetest.Open(t, store.SQLite, nil)
 	var mu sync.Mutex
 	leads, asked := false, 0
 	leading := func() bool {
@@ -288,16 +278,8 @@ func TestReconcileRunsOnTheLeaderOnly(t *testing.T) {
 	}
 	// The leadership check runs every SyncInterval on the injected clock;
 	// the resync is far later, so only the check can bring the key back.
-	c, err := core.New(core.Config{Store: st, Runtimes: []berth.Runtime{rt}, SyncInterval: time.Hour, Leading: leading,
+	startWithWeb(t, rt, core.Config{SyncInterval: time.Hour, Leading: leading,
 		Reconcile: core.ReconcileConfig{Clock: clock, Resync: 100 * time.Hour}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	storeServices(t, st, &berth.Service{Name: "web", Target: "k8s", Namespace: "ns", Managed: true, Replicas: 1, Revision: 1, Spec: berth.ServiceSpec{Image: "nginx:1"}})
-	if err := c.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop()
 	// The worker asks once for the key Start enqueued (the loop's own
 	// check asked once before): wait for that answer, then nothing applied.
 	deadline := time.Now().Add(10 * time.Second)
@@ -325,4 +307,21 @@ func TestReconcileRunsOnTheLeaderOnly(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the new leader did not converge the service")
 	}
+}
+
+// startWithWeb starts a core on rt whose store holds one managed service,
+// web, stopped when the test ends.
+func startWithWeb(t *testing.T, rt berth.Runtime, cfg core.Config) {
+	t.Helper()
+	cfg.Store, cfg.Runtimes = storetest.Open(t, store.SQLite, nil), []berth.Runtime{rt}
+	c, err := core.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storeServices(t, cfg.Store.(*store.Store), &berth.Service{Name: "web", Target: "k8s", Namespace: "ns", Managed: true, Replicas: 1, Revision: 1,
+		Spec: berth.ServiceSpec{Image: "nginx:1"}})
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop)
 }

@@ -107,15 +107,8 @@ func (r *Runtime) ServiceDrift(ctx context.Context, svc *berth.Service) ([]strin
 // Ingress of an environment with what ApplyEnvironment would write. A
 // deleting environment is core's to finish: it is not checked.
 func (r *Runtime) EnvironmentDrift(ctx context.Context, env *berth.Environment) ([]string, error) {
-	e, err := r.envRef(env)
+	e, image, host, err := r.envInputs(ctx, env)
 	if err != nil {
-		return nil, err
-	}
-	image, err := r.workspaceImage(env)
-	if err != nil {
-		return nil, err
-	}
-	if err := r.waitSynced(ctx); err != nil {
 		return nil, err
 	}
 	var drift driftList
@@ -161,11 +154,7 @@ func (r *Runtime) EnvironmentDrift(ctx context.Context, env *berth.Environment) 
 	}); err != nil {
 		return nil, r.apiError(err, "check drift of environment %s: service", env.ID)
 	}
-	if r.cfg.IngressHost != "" && r.ingresses != nil {
-		host, err := r.ingressHost(e)
-		if err != nil {
-			return nil, err
-		}
+	if host != "" && r.ingresses != nil {
 		ing, err := r.ingresses[i].Ingresses(e.ns).Get(e.name)
 		if err := dataDrift(&drift, "Ingress", e.ns, e.name, err, ing, labels, func() bool {
 			want := r.ingressSpec(e, host)
