@@ -281,7 +281,7 @@ func (c *Core) reconcileService(ctx context.Context, ref berth.ServiceRef) error
 		c.recordDrift(ctx, "service", svc.Target, ref.String(), drift, func() {
 			cp := *svc
 			cp.Spec = svc.Spec.Redacted()
-			c.publish(ctx, berth.Event{Topic: TopicServices, Type: "service.drift", Data: &driftEvent{Service: &cp, Drift: drift}})
+			c.publish(ctx, berth.Event{Topic: TopicServices, Type: "service.drift", Data: &serviceDrift{Service: &cp, Drift: drift}})
 		})
 	}
 	return nil
@@ -326,18 +326,23 @@ func (c *Core) reconcileEnvironment(ctx context.Context, id string) error {
 			cp := *env
 			cp.Secrets = berth.EnvSecrets{}
 			c.publish(ctx, berth.Event{Topic: TopicEnvironments, Type: "environment.drift", Owner: env.UserID,
-				Data: &driftEvent{Environment: &cp, Drift: drift}})
+				Data: &environmentDrift{Environment: &cp, Drift: drift}})
 		})
 	}
 	return nil
 }
 
-// driftEvent is the data of a service.drift / environment.drift event: the
-// object (secrets redacted) and what had drifted before it was re-applied.
-type driftEvent struct {
-	Service     *berth.Service     `json:"service,omitempty"`
-	Environment *berth.Environment `json:"environment,omitempty"`
-	Drift       []string           `json:"drift"`
+// serviceDrift and environmentDrift are the data of the drift events: the
+// object as the other events of its topic carry it (secrets redacted), plus
+// what had drifted before it was re-applied.
+type serviceDrift struct {
+	*berth.Service
+	Drift []string `json:"drift"`
+}
+
+type environmentDrift struct {
+	*berth.Environment
+	Drift []string `json:"drift"`
 }
 
 // recordDrift makes a repair visible: the event, an audit entry by system

@@ -22,7 +22,8 @@ func TestKubernetesDrift(t *testing.T) {
 	b := startBerthWith(t, fmt.Sprintf("targets:\n  - name: kind\n    type: kubernetes\n    kubeconfig: %s\n    namespaces: [%s]\n    defaultNamespace: %s\n",
 		cluster.Kubeconfig, ns, ns))
 	q := "?target=kind&namespace=" + ns
-	b.MustDo(201, "PUT", "/api/v1/services/web"+q, map[string]any{"target": "kind", "namespace": ns, "image": "nginx:1.27", "replicas": 1})
+	b.MustDo(201, "PUT", "/api/v1/services/web"+q, map[string]any{"target": "kind", "namespace": ns, "image": "nginx:1.27", "replicas": 1,
+		"secrets": map[string]string{"TOKEN": "e2e-SECRET-drift-token"}})
 	before, err := cluster.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -40,15 +41,22 @@ func TestKubernetesDrift(t *testing.T) {
 	})
 	t.Logf("Deployment back after %v", time.Since(start).Round(time.Millisecond))
 
-	waitEvent(t, ws, "a service.drift event", func(m map[string]any) bool {
-		return m["type"] == "service.drift" && str(m, "data", "service", "name") == "web" &&
+	ev := waitEvent(t, ws, "a service.drift event", func(m map[string]any) bool {
+		// The service as every services event carries it, plus what drifted.
+		return m["type"] == "service.drift" && str(m, "data", "name") == "web" && str(m, "data", "target") == "kind" &&
 			strings.Contains(fmt.Sprint(m["data"].(map[string]any)["drift"]), "missing")
 	})
+	if strings.Contains(fmt.Sprint(ev), "e2e-SECRET") {
+		t.Errorf("the drift event carries the secret: %v", ev)
+	}
 	Eventually(t, 10*time.Second, "an audit entry by system", func() (bool, string) {
 		m := b.MustDo(200, "GET", "/api/v1/logs?type=reconcile", nil)
 		logs, _ := m["logs"].([]any)
 		for _, l := range logs {
 			e := l.(map[string]any)
+			if strings.Contains(fmt.Sprint(e), "e2e-SECRET") {
+				t.Errorf("the audit entry carries the secret: %v", e)
+			}
 			if e["action"] == "service.drift" && e["user"] == "system" {
 				return true, ""
 			}
