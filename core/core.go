@@ -321,17 +321,7 @@ func (c *Core) Start(ctx context.Context) error {
 			}
 		}
 	}()
-	if n, ok := c.driftNotifiers(); ok {
-		for _, dn := range n {
-			dn.NotifyDrift(func(ref berth.ServiceRef, envID string) {
-				if envID != "" {
-					c.enqueueEnvironment(envID)
-				} else {
-					c.enqueueService(ref)
-				}
-			})
-		}
-	}
+	c.watchDrift()
 	return nil
 }
 
@@ -341,16 +331,6 @@ func (c *Core) Stop() {
 		c.stopLoops()
 		<-c.loopsDone
 	}
-}
-
-func (c *Core) driftNotifiers() ([]berth.DriftNotifier, bool) {
-	var out []berth.DriftNotifier
-	for _, name := range c.order {
-		if dn, ok := c.runtimes[name].(berth.DriftNotifier); ok {
-			out = append(out, dn)
-		}
-	}
-	return out, len(out) > 0
 }
 
 // SyncOnce writes observed state into the store (so lists are cheap and

@@ -99,6 +99,22 @@ func (c *Core) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{c.rec.drifts}
 }
 
+// watchDrift has runtimes that see changes of their managed objects
+// (Kubernetes informers) enqueue the owning key at once.
+func (c *Core) watchDrift() {
+	for _, name := range c.order {
+		if dn, ok := c.runtimes[name].(berth.DriftNotifier); ok {
+			dn.NotifyDrift(func(ref berth.ServiceRef, envID string) {
+				if envID != "" {
+					c.enqueueEnvironment(envID)
+				} else {
+					c.enqueueService(ref)
+				}
+			})
+		}
+	}
+}
+
 // enqueueService and enqueueEnvironment ask the loop to check one object.
 func (c *Core) enqueueService(ref berth.ServiceRef) {
 	c.rec.queue.Add(reconcileKey{svc: ref})
