@@ -175,7 +175,7 @@ func (c *Core) runReconcile(ctx context.Context) {
 	resync := c.rec.cfg.Clock.NewTicker(c.rec.cfg.Resync)
 	defer resync.Stop()
 	// A replica that becomes leader enqueues everything at once: keys it
-	// was handed while following were dropped (reconcileNext).
+	// was handed while following were skipped (reconcileNext).
 	lead := c.rec.cfg.Clock.NewTicker(c.interval)
 	defer lead.Stop()
 	leading := func() bool { return c.leading == nil || c.leading() }
@@ -192,9 +192,7 @@ func (c *Core) runReconcile(ctx context.Context) {
 			c.rec.wg.Wait()
 			return
 		case <-resync.C():
-			if leading() {
-				resyncAll()
-			}
+			resyncAll() // the workers skip what another replica leads
 		case <-lead.C():
 			now := leading()
 			if now && !wasLeading {
@@ -212,9 +210,10 @@ func (c *Core) reconcileNext(ctx context.Context) bool {
 		return false
 	}
 	defer c.rec.queue.Done(key)
-	if c.leading != nil && !c.leading() {
-		// Another replica converges; the resync brings the key back
-		// should this one lead.
+	if c.leading != nil && !c.leading() && c.applied(key) {
+		// Another replica converges. Only the first pass (what restore
+		// did at start) runs on every replica: a local target is per host,
+		// and its replica need not lead.
 		c.rec.queue.Forget(key)
 		return true
 	}
@@ -236,6 +235,12 @@ func (c *Core) Reconcile(ctx context.Context, ref berth.ServiceRef, envID string
 		return c.reconcileEnvironment(ctx, envID)
 	}
 	return c.reconcileService(ctx, ref)
+}
+
+func (c *Core) applied(key reconcileKey) bool {
+	c.rec.mu.Lock()
+	defer c.rec.mu.Unlock()
+	return c.rec.applied[key]
 }
 
 func (c *Core) forgetApplied(key reconcileKey) {

@@ -262,9 +262,10 @@ func TestReconcileBacksOffAnUnreachableTarget(t *testing.T) {
 	}
 }
 
-// TestReconcileRunsOnTheLeaderOnly: a replica that does not lead applies
-// nothing (the keys it is handed are dropped); once it leads, it enqueues
-// everything and converges.
+// TestReconcileRunsOnTheLeaderOnly: every replica restores at start (the
+// first pass, as restore did: a local target is per host and its replica
+// need not lead), but only the leader repairs drift; a replica that
+// becomes leader enqueues everything at once and repairs.
 func TestReconcileRunsOnTheLeaderOnly(t *testing.T) {
 	clock := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	rt := newDriftRuntime(clock)
@@ -276,37 +277,44 @@ func TestReconcileRunsOnTheLeaderOnly(t *testing.T) {
 		asked++
 		return leads
 	}
-	// The leadership check runs every SyncInterval on the injected clock;
-	// the resync is far later, so only the check can bring the key back.
-	startWithWeb(t, rt, core.Config{SyncInterval: time.Hour, Leading: leading,
-		Reconcile: core.ReconcileConfig{Clock: clock, Resync: 100 * time.Hour}})
-	// The worker asks once for the key Start enqueued (the loop's own
-	// check asked once before): wait for that answer, then nothing applied.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	asks := func() int {
 		mu.Lock()
-		n := asked
-		mu.Unlock()
-		if n >= 2 {
-			break
+		defer mu.Unlock()
+		return asked
+	}
+	awaitApply := func(what string) {
+		t.Helper()
+		select {
+		case <-rt.applyCall:
+		case <-time.After(10 * time.Second):
+			t.Fatal(what)
 		}
+	}
+	// The leadership check runs every SyncInterval (an hour) on the
+	// injected clock, the resync every 10 hours.
+	startWithWeb(t, rt, core.Config{SyncInterval: time.Hour, Leading: leading,
+		Reconcile: core.ReconcileConfig{Clock: clock, Resync: 10 * time.Hour}})
+	awaitApply("the follower did not restore the service at start")
+
+	rt.setDrift("web", "Deployment ns/web: image changed")
+	before := asks()
+	clock.Step(10 * time.Hour) // resync: the worker asks whether it leads
+	deadline := time.Now().Add(10 * time.Second)
+	for asks() < before+2 { // the leadership check's ask and the worker's
 		if time.Now().After(deadline) {
-			t.Fatalf("the worker never asked whether it leads (%d asks)", n)
+			t.Fatalf("the worker never asked whether it leads (%d asks)", asks())
 		}
 		time.Sleep(time.Millisecond)
 	}
-	if got := rt.applied(); len(got) != 0 {
-		t.Fatalf("a replica that does not lead applied %d times", len(got))
+	if got := rt.applied(); len(got) != 1 {
+		t.Fatalf("a replica that does not lead repaired drift: %d applies", len(got))
 	}
+
 	mu.Lock()
 	leads = true
 	mu.Unlock()
 	clock.Step(time.Hour) // the leadership check sees the change
-	select {
-	case <-rt.applyCall:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the new leader did not converge the service")
-	}
+	awaitApply("the new leader did not repair the drift")
 }
 
 // startWithWeb starts a core on rt whose store holds one managed service,
