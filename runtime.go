@@ -254,3 +254,24 @@ type EnvironmentLogger interface {
 type EnvironmentRestarter interface {
 	RestartEnvironment(ctx context.Context, env *Environment) error
 }
+
+// DriftReporter is the optional capability of telling whether the objects a
+// runtime made for a service or an environment are still as berth last
+// applied them (Nomad-style: core asks, the runtime knows its objects). Each
+// string names one object that drifted or vanished ("Deployment ns/web:
+// missing", "Deployment ns/web: changed"); none means as applied. Only
+// objects berth created are looked at. Core re-applies on drift; runtimes
+// without it are re-applied once per leader term (as restore did) and else
+// only on user writes.
+type DriftReporter interface {
+	ServiceDrift(ctx context.Context, svc *Service) ([]string, error)
+	EnvironmentDrift(ctx context.Context, env *Environment) ([]string, error)
+}
+
+// DriftNotifier is the optional capability of telling core as soon as a
+// managed object changes (an informer event), so that the owning service or
+// environment is checked without waiting for the next resync. notify is
+// called with the service's ref or the environment's id (the other empty).
+type DriftNotifier interface {
+	NotifyDrift(notify func(svc ServiceRef, envID string))
+}

@@ -57,6 +57,8 @@ type Config struct {
 	// which service templates the others use (policy.go). A local target
 	// without one lets only admins run commands.
 	Policies map[string]berth.TargetPolicy
+	// Reconcile tunes the reconcile loop (reconcile.go).
+	Reconcile ReconcileConfig
 }
 
 // Core is the application service behind the API.
@@ -103,6 +105,8 @@ type Core struct {
 	// so an alert can say the restarts are still rising (overview.go).
 	restartsMu sync.Mutex
 	restarts   map[string]int
+	// rec is the reconcile loop's queue and counter (reconcile.go).
+	rec *reconciler
 
 	stopLoops context.CancelFunc
 	loopsDone chan struct{}
@@ -136,6 +140,7 @@ func New(cfg Config) (*Core, error) {
 		orphanInterval: cfg.OrphanInterval,
 		orphanSeen:     map[string]map[string]time.Time{},
 		locks:          map[string]*sync.Mutex{},
+		rec:            newReconciler(cfg.Reconcile),
 	}
 	for _, rt := range cfg.Runtimes {
 		name := rt.Info().Name
@@ -318,19 +323,26 @@ func must(ctx context.Context) error {
 	return err
 }
 
-// Start brings back what should run (the local runtime keeps its desired
+// Start enqueues every stored service and environment (the reconcile
+// loop brings back what should run: the local runtime keeps its desired
 // state in the store only) and starts the background loops.
 // The loops act as berth.System (Start is an exception to the actor rule).
 func (c *Core) Start(ctx context.Context) error {
 	ctx = berth.WithActor(ctx, berth.System)
-	if err := c.restore(ctx); err != nil {
-		return err
+	if err := c.enqueueAll(ctx); err != nil {
+		return fmt.Errorf("restore: %w", err)
 	}
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	c.stopLoops = cancel
 	c.loopsDone = make(chan struct{})
+	reconcileDone := make(chan struct{})
+	go func() {
+		defer close(reconcileDone)
+		c.runReconcile(loopCtx)
+	}()
 	go func() {
 		defer close(c.loopsDone)
+		defer func() { <-reconcileDone }()
 		t := time.NewTicker(c.interval)
 		defer t.Stop()
 		var lastOrphans time.Time
@@ -351,6 +363,7 @@ func (c *Core) Start(ctx context.Context) error {
 			}
 		}
 	}()
+	c.watchDrift()
 	return nil
 }
 
@@ -360,38 +373,6 @@ func (c *Core) Stop() {
 		c.stopLoops()
 		<-c.loopsDone
 	}
-}
-
-// restore re-applies every stored service and environment to its runtime.
-// Runtimes are idempotent, so this is safe for those that kept their state.
-func (c *Core) restore(ctx context.Context) error {
-	svcs, _, err := c.store.ListServices(ctx, berth.ServiceFilter{})
-	if err != nil {
-		return fmt.Errorf("restore services: %w", err)
-	}
-	for _, svc := range svcs {
-		rt, ok := c.runtimes[svc.Target]
-		if !ok || !svc.Managed {
-			continue
-		}
-		if err := c.applyRuntime(ctx, rt, svc); err != nil {
-			c.log.Error("restore service", "service", svc.Ref().String(), "err", err)
-		}
-	}
-	envs, _, err := c.store.ListEnvironments(ctx, berth.EnvironmentFilter{})
-	if err != nil {
-		return fmt.Errorf("restore environments: %w", err)
-	}
-	for _, env := range envs {
-		rt, ok := c.runtimes[env.Target]
-		if !ok || env.Status == berth.EnvDeleting {
-			continue
-		}
-		if _, err := rt.ApplyEnvironment(ctx, c.runtimeEnv(env)); err != nil {
-			c.log.Error("restore environment", "environment", env.ID, "err", err)
-		}
-	}
-	return nil
 }
 
 // SyncOnce writes observed state into the store (so lists are cheap and

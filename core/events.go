@@ -28,7 +28,11 @@ func (c *Core) publish(ctx context.Context, e berth.Event) {
 // serviceEvent publishes a change of svc, secrets redacted. Every viewer
 // may read services, so the event has no owner.
 func (c *Core) serviceEvent(ctx context.Context, typ string, svc *berth.Service) {
-	if c.events == nil || svc == nil {
+	if svc == nil {
+		return
+	}
+	c.wrote(reconcileKey{svc: svc.Ref()}, typ) // the loop checks what was written
+	if c.events == nil {
 		return
 	}
 	cp := *svc
@@ -39,7 +43,11 @@ func (c *Core) serviceEvent(ctx context.Context, typ string, svc *berth.Service)
 // environmentEvent publishes a change of env to its owner (and admins).
 // Secrets are never encoded (json:"-").
 func (c *Core) environmentEvent(ctx context.Context, typ string, env *berth.Environment) {
-	if c.events == nil || env == nil {
+	if env == nil {
+		return
+	}
+	c.wrote(reconcileKey{env: env.ID}, typ)
+	if c.events == nil {
 		return
 	}
 	cp := *env

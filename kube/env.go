@@ -30,22 +30,26 @@ func (r *Runtime) ApplyEnvironment(ctx context.Context, env *berth.Environment) 
 	return r.applyEnv(ctx, env, "apply environment "+env.ID)
 }
 
-func (r *Runtime) applyEnv(ctx context.Context, env *berth.Environment, what string) (*berth.EnvironmentState, error) {
-	e, err := r.envRef(env)
-	if err != nil {
-		return nil, err
+// envInputs are the environment's names, image and Ingress host ("" on
+// targets without ingressHost), once the informers have synced.
+func (r *Runtime) envInputs(ctx context.Context, env *berth.Environment) (e envRef, image, host string, err error) {
+	if e, err = r.envRef(env); err != nil {
+		return envRef{}, "", "", err
 	}
-	image, err := r.workspaceImage(env)
-	if err != nil {
-		return nil, err
+	if image, err = r.workspaceImage(env); err != nil {
+		return envRef{}, "", "", err
 	}
-	var host string
 	if r.cfg.IngressHost != "" {
 		if host, err = r.ingressHost(e); err != nil {
-			return nil, err
+			return envRef{}, "", "", err
 		}
 	}
-	if err := r.waitSynced(ctx); err != nil {
+	return e, image, host, r.waitSynced(ctx)
+}
+
+func (r *Runtime) applyEnv(ctx context.Context, env *berth.Environment, what string) (*berth.EnvironmentState, error) {
+	e, image, host, err := r.envInputs(ctx, env)
+	if err != nil {
 		return nil, err
 	}
 	if err := r.envConflict(ctx, e); err != nil {

@@ -184,6 +184,9 @@ func (r *Runtime) watchIngresses(f informers.SharedInformerFactory) error {
 	if err := inf.SetTransform(trimCached); err != nil {
 		return err
 	}
+	if _, err := inf.AddEventHandler(r.driftHandler()); err != nil {
+		return err
+	}
 	r.ingresses = append(r.ingresses, ings.Lister())
 	r.synced = append(r.synced, inf.HasSynced)
 	return nil

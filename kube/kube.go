@@ -139,6 +139,8 @@ type Runtime struct {
 	down atomic.Pointer[error]
 	// watchErr holds the last list/watch failure of an informer.
 	watchErr atomic.Pointer[error]
+	// drift is core's callback for changes of managed objects (drift.go).
+	drift atomic.Pointer[driftCallback]
 }
 
 var (
@@ -236,6 +238,11 @@ func New(cfg Config) (*Runtime, error) {
 			// managedFields are server-side-apply bookkeeping berth never
 			// reads: about a quarter of the caches' memory.
 			if err := inf.SetTransform(trimCached); err != nil {
+				return nil, fmt.Errorf("kubernetes target %q: %w", cfg.Target, err)
+			}
+		}
+		for _, inf := range []cache.SharedIndexInformer{d.Informer(), svcs.Informer(), pvcs.Informer()} {
+			if _, err := inf.AddEventHandler(r.driftHandler()); err != nil {
 				return nil, fmt.Errorf("kubernetes target %q: %w", cfg.Target, err)
 			}
 		}

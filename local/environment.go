@@ -128,6 +128,8 @@ func (r *Runtime) ApplyEnvironment(ctx context.Context, env *berth.Environment) 
 		if err := e.startLocked(env, tmpl, id); err != nil {
 			return nil, berth.Wrap(err, berth.EENVIRONMENT, "start environment %s", env.ID)
 		}
+	} else {
+		e.sup.repairPidFile() // a pid file removed from outside (drift.go)
 	}
 	return e.stateLocked(), nil
 }

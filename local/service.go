@@ -143,6 +143,7 @@ func (r *Runtime) ApplyService(ctx context.Context, svc *berth.Service) error {
 	}
 	r.mu.Unlock()
 
+	s.repairPidFiles() // a pid file removed from outside (drift.go)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.revision == svc.Revision && s.replicas == svc.Replicas && s.stopped == svc.Stopped && s.id == id {

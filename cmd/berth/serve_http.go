@@ -53,6 +53,7 @@ func buildServer(ctx context.Context, b *base, ts *targets, c *core.Core, bus ev
 	if err != nil {
 		return nil, err
 	}
+	reg.MustRegister(c.Collectors()...) // the reconcile loop's drift counter
 	cfg := b.cfg
 	var limiter *auth.Limiter
 	if cfg.RateLimit > 0 {
