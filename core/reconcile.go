@@ -230,6 +230,11 @@ func (c *Core) reconcileNext(ctx context.Context) bool {
 // Reconcile converges one service (ref) or environment (envID) to its
 // stored desired state. It is idempotent; the loop calls it, tests too.
 func (c *Core) Reconcile(ctx context.Context, ref berth.ServiceRef, envID string) error {
+	// Like every entry point it needs a caller; the repair itself is the
+	// system's (its audit entries say so), whoever asked for the pass.
+	if err := must(ctx); err != nil {
+		return err
+	}
 	ctx = berth.WithActor(ctx, berth.System)
 	if envID != "" {
 		return c.reconcileEnvironment(ctx, envID)

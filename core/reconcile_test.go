@@ -111,7 +111,7 @@ func TestReconcileRepairsWhatDrifted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
+	ctx := berth.WithActor(context.Background(), berth.System) // the loop's own caller
 	web := berth.ServiceRef{Target: "k8s", Namespace: "ns", Name: "web"}
 	idle := berth.ServiceRef{Target: "k8s", Namespace: "ns", Name: "idle"}
 	theirs := berth.ServiceRef{Target: "k8s", Namespace: "ns", Name: "theirs"}
