@@ -52,7 +52,13 @@ func TestMain(m *testing.M) {
 	e2eDir = dir
 	berthBin = filepath.Join(dir, "berth")
 	if prebuilt := os.Getenv("BERTH_E2E_BIN"); prebuilt != "" { // a binary built by make, to save a build
-		berthBin, _ = filepath.Abs(prebuilt)
+		// Copied here: isolated workloads execute berth (its shim, `berth
+		// workspace`), and the checkout may lie below a directory other
+		// users cannot enter (/root is 0700).
+		if err := copyExecutable(prebuilt, berthBin); err != nil {
+			fmt.Fprintln(os.Stderr, "copy berth:", err)
+			os.Exit(1)
+		}
 	} else {
 		build := exec.Command("go", "build", "-o", berthBin, "../cmd/berth")
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
@@ -316,6 +322,24 @@ func Eventually(t *testing.T, timeout time.Duration, what string, cond func() (b
 
 // processesOf finds live processes whose environment says they are a replica
 // of service (BERTH_SERVICE=name), by reading /proc: the view from outside berth.
+// copyExecutable copies the binary at src to dst, 0755.
+func copyExecutable(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
 func processesOf(service string) []int {
 	return findProcs("BERTH_SERVICE=" + service)
 }

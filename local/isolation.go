@@ -94,6 +94,22 @@ func (r *Runtime) identityOf(ctx context.Context, owner string) (identity, error
 	return id, nil
 }
 
+// mkdirReal creates dir (0700 when new) and checks that it is a directory,
+// not a link to one elsewhere: berth, as root, then changes its owner.
+func mkdirReal(dir string) (fs.FileInfo, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create %s: %w", dir, err)
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("stat %s: %w", dir, err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("%s is not a directory", dir)
+	}
+	return fi, nil
+}
+
 // workloadTop creates the top directory of one workload: berth's and the
 // workload's group's, 0750. The workload reads it (its config) but cannot
 // rename or replace what berth creates in it, so berth, as root, never
@@ -101,15 +117,8 @@ func (r *Runtime) identityOf(ctx context.Context, owner string) (identity, error
 // Only the directories the workload writes (work, home, workspace) are its
 // uid's, made by ownedDir.
 func workloadTop(dir string, id identity) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create %s: %w", dir, err)
-	}
-	fi, err := os.Lstat(dir)
-	if err != nil {
-		return fmt.Errorf("stat %s: %w", dir, err)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("%s is not a directory", dir)
+	if _, err := mkdirReal(dir); err != nil {
+		return err
 	}
 	if !id.set {
 		return os.Chmod(dir, 0o700) // #nosec G302 -- a directory: 0700 is private
@@ -154,15 +163,9 @@ func groupReadable(dir string, id identity) error {
 // everything below to id when it belongs to someone else (a directory made
 // before isolation, or before the uid was assigned).
 func ownedDir(dir string, id identity) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create %s: %w", dir, err)
-	}
-	fi, err := os.Lstat(dir)
+	fi, err := mkdirReal(dir)
 	if err != nil {
-		return fmt.Errorf("stat %s: %w", dir, err)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("%s is not a directory", dir)
+		return err
 	}
 	if err := os.Chmod(dir, 0o700); err != nil { // #nosec G302 -- a directory: 0700 is private to its uid
 		return fmt.Errorf("chmod %s: %w", dir, err)

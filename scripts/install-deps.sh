@@ -9,6 +9,9 @@ have_pg() {
 }
 have_pg || need+=(postgresql)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
+# The dashboard's type check installs its pinned TypeScript with npm (Debian
+# packages npm apart from nodejs).
+command -v npm >/dev/null 2>&1 || need+=(npm)
 # The metrics tests scrape berth with a real Prometheus (/usr/bin/prometheus).
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 # The Kubernetes tests check the real cluster from outside with kubectl.
