@@ -60,7 +60,7 @@ func (r *Runtime) ServiceDrift(ctx context.Context, svc *berth.Service) ([]strin
 	case err != nil:
 		return nil, r.apiError(err, "check drift of service %s/%s", ns, svc.Name)
 	case isManaged(d):
-		replicas := int32(svc.Replicas)
+		replicas := int32(svc.Replicas) // #nosec G115 -- core bounds replicas to 0..max-replicas
 		if svc.Stopped {
 			replicas = 0
 		}
@@ -91,7 +91,7 @@ func (r *Runtime) ServiceDrift(ctx context.Context, svc *berth.Service) ([]strin
 	if len(svc.Spec.Ports) > 0 {
 		var ports []corev1.ServicePort
 		for _, p := range svc.Spec.Ports {
-			ports = append(ports, corev1.ServicePort{Name: portName(p), Port: int32(p.Port)})
+			ports = append(ports, corev1.ServicePort{Name: portName(p), Port: int32(p.Port)}) // #nosec G115 -- ValidateServiceSpec bounds ports to 0..65535
 		}
 		s, err := r.services[i].Services(ns).Get(svc.Name)
 		if err := dataDrift(&drift, "Service", ns, svc.Name, err, s, objectLabels(svc), func() bool {
