@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/api"
 )
 
 // Client calls one berth server with one credential (a session token or an
@@ -186,12 +187,8 @@ func codeOf(status int) berth.Code {
 	return berth.EINTERNAL
 }
 
-// Ack is the answer of calls that only confirm: {"message","id"} or {"message","name"}.
-type Ack struct {
-	Message string `json:"message"`
-	ID      string `json:"id,omitempty"`
-	Name    string `json:"name,omitempty"`
-}
+// Ack is the answer of calls that only confirm (api.Ack).
+type Ack = api.Ack
 
 // ListOptions pages a list; zero values take the server's defaults.
 type ListOptions struct {

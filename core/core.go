@@ -57,6 +57,9 @@ type Config struct {
 	// which service templates the others use (policy.go). A local target
 	// without one lets only admins run commands.
 	Policies map[string]berth.TargetPolicy
+	// Prices by target (berth.yaml targets[].prices); a target without
+	// one costs berth.DefaultPrices of its provider.
+	Prices map[string]berth.Prices
 	// Reconcile tunes the reconcile loop (reconcile.go).
 	Reconcile ReconcileConfig
 }
@@ -90,6 +93,7 @@ type Core struct {
 	extraCaps  map[string][]berth.Capability
 	// policies by target (policy.go).
 	policies map[string]berth.TargetPolicy
+	prices   map[string]berth.Prices
 
 	// svcLocks serialise mutations of one service or environment so that
 	// concurrent requests (two PUTs, a scale during a rollback) apply in order.
@@ -141,6 +145,7 @@ func New(cfg Config) (*Core, error) {
 		orphanSeen:     map[string]map[string]time.Time{},
 		locks:          map[string]*sync.Mutex{},
 		rec:            newReconciler(cfg.Reconcile),
+		prices:         cfg.Prices,
 	}
 	for _, rt := range cfg.Runtimes {
 		name := rt.Info().Name

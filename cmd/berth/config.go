@@ -126,6 +126,9 @@ type targetConfig struct {
 	// the other roles run instead (DESIGN §2 Tenancy, README "Security").
 	CommandRoles     []berth.Role                     `json:"commandRoles"`
 	ServiceTemplates map[string]serviceTemplateConfig `json:"serviceTemplates"`
+	// Prices is what the target's resources cost (default: the provider's
+	// documented defaults, docs/prices.md); recommendations and usage use it.
+	Prices *berth.Prices `json:"prices"`
 	// PrometheusURL measures this kubernetes target's workloads (default:
 	// the top-level prometheusURL); without one they have replica counts
 	// and restarts but no CPU or memory.
@@ -187,6 +190,17 @@ func (cfg *serverConfig) policies() map[string]berth.TargetPolicy {
 				Env: st.Env, Ports: st.Ports, Replicas: st.Replicas, HealthCheck: st.HealthCheck, Resources: st.Resources, Params: st.Params}
 		}
 		out[t.Name] = p
+	}
+	return out
+}
+
+// prices are the targets' price tables for core (those that set one).
+func (cfg *serverConfig) prices() map[string]berth.Prices {
+	out := map[string]berth.Prices{}
+	for _, t := range cfg.Targets {
+		if !t.Disabled && t.Prices != nil {
+			out[t.Name] = *t.Prices
+		}
 	}
 	return out
 }
@@ -385,6 +399,11 @@ func (cfg *serverConfig) checkTargets() error {
 		for _, r := range t.CommandRoles {
 			if !r.Valid() {
 				return fmt.Errorf("targets[%d] (%s): commandRoles: %q is not a role (viewer, operator, admin)", i, t.Name, r)
+			}
+		}
+		if t.Prices != nil {
+			if err := t.Prices.Validate(fmt.Sprintf("targets[%d] (%s): prices", i, t.Name)); err != nil {
+				return err
 			}
 		}
 		if t.CommandRoles != nil && len(t.CommandRoles) == 0 && len(t.ServiceTemplates) == 0 {

@@ -211,7 +211,7 @@ func buildCore(ctx context.Context, b *base, ts *targets, bus events.Bus, leadin
 		ActivityToken: func(id string) string { return auth.ActivityToken(activityKey, id) },
 		PublicURL:     b.public, SyncInterval: cfg.d.sync, Logger: b.logger,
 		OrphanGrace: ts.orphanGrace, OrphanInterval: cfg.d.orphan,
-		Policies: cfg.policies(), ProxySecret: proxySecret, EnvDomain: cfg.EnvDomain,
+		Policies: cfg.policies(), Prices: cfg.prices(), ProxySecret: proxySecret, EnvDomain: cfg.EnvDomain,
 	})
 	if err != nil {
 		return nil, err
