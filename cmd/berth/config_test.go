@@ -273,3 +273,38 @@ func writeConfig(t *testing.T, text string) string {
 	}
 	return p
 }
+
+// TestTargetPricesConfig: a target's prices reach core; a bad table stops
+// the load naming the target and the field.
+func TestTargetPricesConfig(t *testing.T) {
+	dir := t.TempDir()
+	load := func(yaml string) (*serverConfig, error) {
+		p := filepath.Join(dir, "berth.yaml")
+		if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return loadServerConfig(envOf(nil), p)
+	}
+	c, err := load(`
+targets:
+  - name: local
+    type: local
+    prices: {currency: EUR, cpuCoreHour: 0.05, memoryGBHour: 0.006, storageGBMonth: 0.1}
+  - name: spare
+    type: local
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.prices()
+	if got := p["local"]; got.Currency != "EUR" || got.CPUCoreHour != 0.05 || got.MemoryGBHour != 0.006 || got.StorageGBMonth != 0.1 {
+		t.Errorf("local prices = %+v", got)
+	}
+	if _, ok := p["spare"]; ok {
+		t.Errorf("a target without prices has a table (core gives it the provider's default): %+v", p["spare"])
+	}
+	_, err = load("targets: [{name: local, type: local, prices: {currency: EUR, cpuCoreHour: -1}}]")
+	if err == nil || !strings.Contains(err.Error(), "targets[0] (local): prices.cpuCoreHour") {
+		t.Errorf("negative price: err = %v, want it to name targets[0] (local): prices.cpuCoreHour", err)
+	}
+}
