@@ -49,10 +49,11 @@ type ServiceConfig struct {
 }
 
 // ConfigUpdate is the body of PUT /api/v1/services/{name}/config: the files
-// and/or the environment to put in place; an absent one is left as it is.
+// and/or the environment to put in place; an absent (nil) one is left as
+// it is, an empty one clears.
 type ConfigUpdate struct {
-	Files map[string]string `json:"files,omitempty"`
-	Env   map[string]string `json:"env,omitempty"`
+	Files map[string]string `json:"files,omitzero"`
+	Env   map[string]string `json:"env,omitzero"`
 }
 
 // ServiceLogs is the answer of GET /api/v1/services/{name}/logs without
