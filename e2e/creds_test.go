@@ -526,9 +526,8 @@ func TestMetricsAccess(t *testing.T) {
 	runEnv := func(b *Berth) string {
 		id := mustDo[api.EnvironmentEnvelope](b, 201, "POST", "/api/v1/environments", berth.CreateEnvironmentRequest{Name: "metrics-env"}).Environment.ID
 		Eventually(t, 60*time.Second, "environment running", func() (bool, string) {
-			_, e := b.Do(b.Token(), "GET", "/api/v1/environments/"+id, nil)
-			s := str(e, "environment", "status")
-			return s == "RUNNING" && len(processesOfEnv(id)) > 0, s
+			s := getJSON[api.EnvironmentEnvelope](b, "/api/v1/environments/"+id).Environment.Status
+			return s == berth.EnvRunning && len(processesOfEnv(id)) > 0, string(s)
 		})
 		return id
 	}

@@ -321,9 +321,9 @@ func TestLocalNamespace(t *testing.T) {
 		{"POST", "/api/v1/services/pol-dup/stop?namespace=shadow", nil},
 		{"GET", "/api/v1/metrics?service=pol-dup&namespace=shadow", nil},
 	} {
-		code, m := b.Do(b.Token(), op.method, op.path, op.body)
-		if code != 400 || str(m, "field") != "namespace" {
-			t.Errorf("%s %s: %d %v, want 400 naming namespace", op.method, op.path, code, m)
+		code, e := doAs[api.Error](b, b.Token(), op.method, op.path, op.body)
+		if code != 400 || e.Error != berth.EINVALID || e.Field != "namespace" {
+			t.Errorf("%s %s: %d %+v, want 400 naming namespace", op.method, op.path, code, e)
 		}
 	}
 	if p := processesOf("pol-dup"); len(p) != 1 || p[0] != pid {
@@ -349,9 +349,9 @@ func TestEnvironmentInput(t *testing.T) {
 		{map[string]any{"name": "evil\u2066x"}, "name"},
 		{map[string]any{"name": "ws", "template": "nosuch"}, "template"},
 	} {
-		code, m := b.Do(b.Token(), "POST", "/api/v1/environments", tc.body)
-		if code != 400 || str(m, "field") != tc.field {
-			t.Errorf("%q: %d %v, want 400 naming %s", tc.body, code, m, tc.field)
+		code, e := doAs[api.Error](b, b.Token(), "POST", "/api/v1/environments", tc.body)
+		if code != 400 || e.Error != berth.EINVALID || e.Field != tc.field {
+			t.Errorf("%q: %d %+v, want 400 naming %s", tc.body, code, e, tc.field)
 		}
 	}
 	if n := rows(t, b, "SELECT COUNT(*) FROM environments"); n != 0 {
