@@ -1,9 +1,12 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"reflect"
 	"slices"
 	"strings"
@@ -11,6 +14,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth/api"
+	"github.com/berthhq/berth/wshub"
 )
 
 // oaSchema is the part of an OpenAPI schema the type check reads.
@@ -373,5 +377,53 @@ func TestTypeCheckFindsDrift(t *testing.T) {
 	slices.Sort(got)
 	if !slices.Equal(got, want) {
 		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestAnswersDecodeIntoRouteTypes: every GET route the table gives an
+// answer type answers, on a live server (SQLite, local runtime) with a
+// service and an environment, JSON that decodes strictly into that type:
+// a handler that encodes another shape than its route declares fails here,
+// as the document check above holds the declared type to openapi.json.
+func TestAnswersDecodeIntoRouteTypes(t *testing.T) {
+	l := newLive(t, wshub.Config{})
+	l.call(t, l.admin, "PUT", "/api/v1/services/web", `{"command":["sleep","60"]}`, http.StatusCreated, nil)
+	var env api.EnvironmentEnvelope
+	l.call(t, l.admin, "POST", "/api/v1/environments", `{"name":"dev"}`, http.StatusCreated, &env)
+	params := strings.NewReplacer("{name}", "web", "{type}", "service", "{$}", "")
+	checked := 0
+	for _, rt := range NewServer(Deps{}).routes() {
+		if rt.method != "GET" || rt.out == nil {
+			continue
+		}
+		path := params.Replace(rt.path)
+		if strings.HasPrefix(path, "/api/v1/users/") {
+			path = strings.Replace(path, "{id}", l.adminA.UserID, 1)
+		}
+		path = strings.Replace(path, "{id}", env.Environment.ID, 1)
+		t.Run(rt.method+" "+rt.path, func(t *testing.T) {
+			req, _ := http.NewRequest(rt.method, l.srv.URL+path, nil)
+			req.Header.Set("Authorization", "Bearer "+l.admin)
+			req.Header.Set("Accept", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			raw, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode/100 != 2 {
+				t.Fatalf("%s: %d %s", path, resp.StatusCode, raw)
+			}
+			out := reflect.New(reflect.TypeOf(rt.out)).Interface()
+			dec := json.NewDecoder(bytes.NewReader(raw))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(out); err != nil {
+				t.Fatalf("%s: the answer does not decode into %T: %v: %.300s", path, rt.out, err, raw)
+			}
+		})
+		checked++
+	}
+	if checked < 20 {
+		t.Errorf("only %d GET routes checked", checked)
 	}
 }
