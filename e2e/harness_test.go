@@ -470,6 +470,23 @@ func doAs[T any](b *Berth, token, method, path string, body any) (int, T) {
 	return code, out
 }
 
+// tryDo is doAs for answers that may be errors: the body decodes (strictly)
+// into T only on a 2xx status; raw is the answer either way.
+func tryDo[T any](b *Berth, token, method, path string, body any) (int, T, []byte) {
+	b.t.Helper()
+	code, raw := b.DoRaw(token, method, path, body)
+	var out T
+	if code/100 != 2 || len(bytes.TrimSpace(raw)) == 0 {
+		return code, out, raw
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&out); err != nil {
+		b.t.Fatalf("%s %s: answer (%d) does not decode into %T: %v: %.500s", method, path, code, out, err, raw)
+	}
+	return code, out, raw
+}
+
 // mustDo is doAs with the admin's token that fails the test unless the
 // status is want.
 func mustDo[T any](b *Berth, want int, method, path string, body any) T {
