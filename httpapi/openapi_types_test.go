@@ -106,8 +106,9 @@ func docPath(p string) string {
 // structs, lists, maps and $refs as deep as the document describes them;
 // JSON types agree too (a Go string is a "string", an int an "integer", a
 // struct an "object"…). A route whose document describes a JSON body has a
-// type for it, and a typed body is documented. The error body is checked
-// against components/schemas/Error.
+// type for it, and a typed body is documented. The error body (api.Error)
+// is checked against components/schemas/Error, and every documented error
+// answer (default, 4xx, 5xx) refers to that schema.
 func TestOpenAPIMatchesTypes(t *testing.T) {
 	doc := loadOpenAPI(t)
 	for _, rt := range NewServer(Deps{}).routes() {
@@ -127,6 +128,13 @@ func TestOpenAPIMatchesTypes(t *testing.T) {
 		}
 		for code, s := range answers {
 			checkBody(t, doc, where+" answer "+code, rt.out, s)
+		}
+		// Error answers are api.Error, whatever the route.
+		for code, r := range op.Responses {
+			if s := jsonSchema(r.Content); s != nil && (code == "default" || code[0] == '4' || code[0] == '5') &&
+				s.Ref != "#/components/schemas/Error" {
+				t.Errorf("%s answer %s: an error answer is %+v, want $ref Error (api.Error)", where, code, s)
+			}
 		}
 	}
 	errSchema := doc.Components.Schemas["Error"]
