@@ -4,23 +4,37 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"time"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/api"
 )
 
-// LoginResult is the answer of POST /api/v1/auth/login.
-type LoginResult struct {
-	Token     string     `json:"token"`
-	ExpiresAt time.Time  `json:"expiresAt"`
-	User      berth.User `json:"user"`
-}
+// The API's bodies are package api's; these names keep the client's
+// callers as they were.
+type (
+	// LoginResult is the answer of POST /api/v1/auth/login.
+	LoginResult = api.LoginResult
+	// EnvironmentList is one page of environments.
+	EnvironmentList = api.EnvironmentList
+	// EnvOpening is the answer of POST /api/v1/environments/{id}/open.
+	EnvOpening = api.EnvOpening
+	// ServiceList is one page of services.
+	ServiceList = api.ServiceList
+	// ServiceResult is the answer of calls that change a service.
+	ServiceResult = api.ServiceResult
+	// ServiceConfig is the revisioned configuration of a service.
+	ServiceConfig = api.ServiceConfig
+	// AuditList is one page of the audit log, newest first.
+	AuditList = api.AuditList
+	// CreatedAPIKey is a new key; Key is the full credential, shown only once.
+	CreatedAPIKey = api.CreatedAPIKey
+)
 
 // Login exchanges a username and password for a session token. It does not
 // change the client's credential: call SetToken with the result.
 func (c *Client) Login(ctx context.Context, username, password string) (*LoginResult, error) {
 	var out LoginResult
-	err := c.do(ctx, "POST", "/api/v1/auth/login", nil, map[string]string{"username": username, "password": password}, &out)
+	err := c.do(ctx, "POST", "/api/v1/auth/login", nil, api.LoginRequest{Username: username, Password: password}, &out)
 	if err != nil {
 		return nil, err
 	}
@@ -34,28 +48,26 @@ func (c *Client) Logout(ctx context.Context) error {
 
 // Me returns the user behind the client's credential.
 func (c *Client) Me(ctx context.Context) (*berth.User, error) {
-	var out struct {
-		User *berth.User `json:"user"`
-	}
-	if err := c.do(ctx, "GET", "/api/v1/auth/me", nil, nil, &out); err != nil {
+	out, err := c.WhoAmI(ctx)
+	if err != nil {
 		return nil, err
 	}
 	return out.User, nil
 }
 
-// EnvironmentList is one page of environments.
-type EnvironmentList struct {
-	Environments []*berth.Environment `json:"environments"`
-	Total        int                  `json:"total"`
-	Page         int                  `json:"page"`
-	PageSize     int                  `json:"pageSize"`
+// WhoAmI returns the user behind the client's credential, the role it
+// grants and, for an API key, the key's id.
+func (c *Client) WhoAmI(ctx context.Context) (*api.Me, error) {
+	var out api.Me
+	if err := c.do(ctx, "GET", "/api/v1/auth/me", nil, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 // CreateEnvironment creates an environment; it starts in CREATING.
 func (c *Client) CreateEnvironment(ctx context.Context, req berth.CreateEnvironmentRequest) (*berth.Environment, error) {
-	var out struct {
-		Environment *berth.Environment `json:"environment"`
-	}
+	var out api.EnvironmentEnvelope
 	if err := c.do(ctx, "POST", "/api/v1/environments", nil, req, &out); err != nil {
 		return nil, err
 	}
@@ -73,20 +85,11 @@ func (c *Client) ListEnvironments(ctx context.Context, o ListOptions) (*Environm
 
 // GetEnvironment returns one environment by id.
 func (c *Client) GetEnvironment(ctx context.Context, id string) (*berth.Environment, error) {
-	var out struct {
-		Environment *berth.Environment `json:"environment"`
-	}
+	var out api.EnvironmentEnvelope
 	if err := c.do(ctx, "GET", "/api/v1/environments/"+esc(id), nil, nil, &out); err != nil {
 		return nil, err
 	}
 	return out.Environment, nil
-}
-
-// EnvOpening is the answer of POST /api/v1/environments/{id}/open.
-type EnvOpening struct {
-	URL       string     `json:"url"`
-	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
-	Proxied   bool       `json:"proxied"`
 }
 
 // OpenEnvironment answers a URL that opens the environment in a browser:
@@ -102,6 +105,11 @@ func (c *Client) OpenEnvironment(ctx context.Context, id string) (*EnvOpening, e
 // StartEnvironment starts a stopped environment.
 func (c *Client) StartEnvironment(ctx context.Context, id string) (*Ack, error) {
 	return c.ack(ctx, "POST", "/api/v1/environments/"+esc(id)+"/start", nil, nil)
+}
+
+// RestartEnvironment restarts an environment's workspace.
+func (c *Client) RestartEnvironment(ctx context.Context, id string) (*Ack, error) {
+	return c.ack(ctx, "POST", "/api/v1/environments/"+esc(id)+"/restart", nil, nil)
 }
 
 // StopEnvironment stops an environment, keeping its workspace.
@@ -124,25 +132,6 @@ func (c *Client) ack(ctx context.Context, method, path string, q url.Values, in 
 		return nil, err
 	}
 	return &out, nil
-}
-
-// ServiceList is one page of services.
-type ServiceList struct {
-	Services []*berth.Service `json:"services"`
-	Total    int              `json:"total"`
-	Page     int              `json:"page"`
-	PageSize int              `json:"pageSize"`
-	// Unreachable are targets whose own services could not be listed.
-	Unreachable []struct {
-		Name  string `json:"name"`
-		Error string `json:"error"`
-	} `json:"unreachable,omitempty"`
-}
-
-// ServiceResult is the answer of calls that change a service.
-type ServiceResult struct {
-	Service *berth.Service `json:"service"`
-	Message string         `json:"message,omitempty"`
 }
 
 // ListServices returns one page of services, of one target when target is set.
@@ -229,35 +218,22 @@ func (c *Client) RestartService(ctx context.Context, ref berth.ServiceRef) (*Ser
 
 // ScaleService sets the desired replicas.
 func (c *Client) ScaleService(ctx context.Context, ref berth.ServiceRef, replicas int) (*ServiceResult, error) {
-	return c.svcAction(ctx, ref, "scale", map[string]int{"replicas": replicas})
+	return c.svcAction(ctx, ref, "scale", api.ScaleRequest{Replicas: &replicas})
 }
 
 // RollbackService rolls back to revision, or to the previous one when revision is 0.
 func (c *Client) RollbackService(ctx context.Context, ref berth.ServiceRef, revision int) (*ServiceResult, error) {
-	body := map[string]int{}
-	if revision > 0 {
-		body["revision"] = revision
-	}
-	return c.svcAction(ctx, ref, "rollback", body)
+	return c.svcAction(ctx, ref, "rollback", api.RollbackRequest{Revision: revision})
 }
 
 // ListRevisions returns the stored revisions of a service, newest first.
 func (c *Client) ListRevisions(ctx context.Context, ref berth.ServiceRef) ([]*berth.Revision, error) {
 	p, q := svcPath(ref, "/revisions")
-	var out struct {
-		Revisions []*berth.Revision `json:"revisions"`
-	}
+	var out api.RevisionList
 	if err := c.do(ctx, "GET", p, q, nil, &out); err != nil {
 		return nil, err
 	}
 	return out.Revisions, nil
-}
-
-// ServiceConfig is the revisioned configuration of a service.
-type ServiceConfig struct {
-	Config   berth.Config      `json:"config"`
-	Env      map[string]string `json:"env"`
-	Revision int               `json:"revision"`
 }
 
 // GetConfig returns the configuration files and environment of a service.
@@ -274,15 +250,8 @@ func (c *Client) GetConfig(ctx context.Context, ref berth.ServiceRef) (*ServiceC
 // nil map leaves that part as it is. A change makes a new revision.
 func (c *Client) UpdateConfig(ctx context.Context, ref berth.ServiceRef, files, env map[string]string) (*ServiceResult, error) {
 	p, q := svcPath(ref, "/config")
-	body := map[string]map[string]string{}
-	if files != nil {
-		body["files"] = files
-	}
-	if env != nil {
-		body["env"] = env
-	}
 	var out ServiceResult
-	if err := c.do(ctx, "PUT", p, q, body, &out); err != nil {
+	if err := c.do(ctx, "PUT", p, q, api.ConfigUpdate{Files: files, Env: env}, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -292,14 +261,6 @@ func (c *Client) UpdateConfig(ctx context.Context, ref berth.ServiceRef, files, 
 type AuditQuery struct {
 	Type, Status, User, Since string
 	ListOptions
-}
-
-// AuditList is one page of the audit log, newest first.
-type AuditList struct {
-	Logs     []*berth.AuditEntry `json:"logs"`
-	Total    int                 `json:"total"`
-	Page     int                 `json:"page"`
-	PageSize int                 `json:"pageSize"`
 }
 
 // ListAudit reads the audit log.
@@ -317,22 +278,10 @@ func (c *Client) ListAudit(ctx context.Context, f AuditQuery) (*AuditList, error
 	return &out, nil
 }
 
-// CreatedAPIKey is a new key; Key is the full credential, shown only once.
-type CreatedAPIKey struct {
-	APIKey *berth.APIKey `json:"apiKey"`
-	Key    string        `json:"key"`
-}
-
 // CreateAPIKey creates an API key for the caller. role "" takes the caller's
 // role; expiresInDays 0 never expires.
 func (c *Client) CreateAPIKey(ctx context.Context, name string, role berth.Role, expiresInDays int) (*CreatedAPIKey, error) {
-	body := map[string]any{"name": name}
-	if role != "" {
-		body["role"] = role
-	}
-	if expiresInDays > 0 {
-		body["expiresInDays"] = expiresInDays
-	}
+	body := api.CreateAPIKeyRequest{Name: name, Role: role, ExpiresInDays: max(expiresInDays, 0)}
 	var out CreatedAPIKey
 	if err := c.do(ctx, "POST", "/api/v1/apikeys", nil, body, &out); err != nil {
 		return nil, err
@@ -342,9 +291,7 @@ func (c *Client) CreateAPIKey(ctx context.Context, name string, role berth.Role,
 
 // ListAPIKeys returns the API keys (never their secrets).
 func (c *Client) ListAPIKeys(ctx context.Context) ([]*berth.APIKey, error) {
-	var out struct {
-		APIKeys []*berth.APIKey `json:"apiKeys"`
-	}
+	var out api.APIKeyList
 	if err := c.do(ctx, "GET", "/api/v1/apikeys", nil, nil, &out); err != nil {
 		return nil, err
 	}
@@ -358,9 +305,7 @@ func (c *Client) DeleteAPIKey(ctx context.Context, id string) (*Ack, error) {
 
 // ListUsers returns every user (admin).
 func (c *Client) ListUsers(ctx context.Context) ([]*berth.User, error) {
-	var out struct {
-		Users []*berth.User `json:"users"`
-	}
+	var out api.UserList
 	if err := c.do(ctx, "GET", "/api/v1/users", nil, nil, &out); err != nil {
 		return nil, err
 	}
@@ -369,11 +314,29 @@ func (c *Client) ListUsers(ctx context.Context) ([]*berth.User, error) {
 
 // CreateUser creates a user (admin).
 func (c *Client) CreateUser(ctx context.Context, username, password string, role berth.Role) (*berth.User, error) {
-	var out struct {
-		User *berth.User `json:"user"`
-	}
-	body := map[string]any{"username": username, "password": password, "role": role}
+	var out api.UserEnvelope
+	body := api.CreateUserRequest{Username: username, Password: password, Role: role}
 	if err := c.do(ctx, "POST", "/api/v1/users", nil, body, &out); err != nil {
+		return nil, err
+	}
+	return out.User, nil
+}
+
+// GetUser returns one user (admin).
+func (c *Client) GetUser(ctx context.Context, id string) (*berth.User, error) {
+	var out api.UserEnvelope
+	if err := c.do(ctx, "GET", "/api/v1/users/"+esc(id), nil, nil, &out); err != nil {
+		return nil, err
+	}
+	return out.User, nil
+}
+
+// UpdateUser changes a user's role and/or password; an empty one is left
+// as it is (admin).
+func (c *Client) UpdateUser(ctx context.Context, id string, role berth.Role, password string) (*berth.User, error) {
+	var out api.UserEnvelope
+	body := api.UpdateUserRequest{Role: role, Password: password}
+	if err := c.do(ctx, "PATCH", "/api/v1/users/"+esc(id), nil, body, &out); err != nil {
 		return nil, err
 	}
 	return out.User, nil
@@ -386,11 +349,42 @@ func (c *Client) DeleteUser(ctx context.Context, id string) (*Ack, error) {
 
 // Targets lists the configured targets, each with its capabilities.
 func (c *Client) Targets(ctx context.Context) ([]berth.TargetInfo, error) {
-	var out struct {
-		Targets []berth.TargetInfo `json:"targets"`
-	}
+	var out api.TargetList
 	if err := c.do(ctx, "GET", "/api/v1/targets", nil, nil, &out); err != nil {
 		return nil, err
 	}
 	return out.Targets, nil
+}
+
+// Overview returns the dashboard's first page as the caller may see it.
+func (c *Client) Overview(ctx context.Context) (*api.Overview, error) {
+	var out api.Overview
+	if err := c.do(ctx, "GET", "/api/v1/overview", nil, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Status returns the server's version, uptime, store and targets with
+// their latency, the sampler's lag and the live-event hub.
+func (c *Client) Status(ctx context.Context) (*api.Status, error) {
+	var out api.Status
+	if err := c.do(ctx, "GET", "/api/v1/status", nil, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Infrastructure lists what berth runs, by target; typ ("service",
+// "environment", "pod"…) narrows it when set.
+func (c *Client) Infrastructure(ctx context.Context, typ string) (*api.Inventory, error) {
+	q := url.Values{}
+	if typ != "" {
+		q.Set("type", typ)
+	}
+	var out api.Inventory
+	if err := c.do(ctx, "GET", "/api/v1/infrastructure", q, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }

@@ -146,11 +146,7 @@ func unwrapURLError(err error) error {
 // decodeError turns an error answer into *berth.Error: the server's code and
 // message when it sent the API's error JSON, else a code from the status.
 func decodeError(status int, body []byte) *berth.Error {
-	var e struct {
-		Error   berth.Code `json:"error"`
-		Message string     `json:"message"`
-		Field   string     `json:"field"`
-	}
+	var e api.Error
 	if json.Unmarshal(body, &e) == nil && e.Error != "" {
 		if e.Message == "" {
 			e.Message = string(e.Error)

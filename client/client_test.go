@@ -78,7 +78,7 @@ func TestCalls(t *testing.T) {
 				if err != nil {
 					return nil, err
 				}
-				return fmt.Sprint(len(l.Environments), l.Total, l.Page, l.PageSize), nil
+				return fmt.Sprint(len(l.Environments), l.Total, l.Page.Page, l.PageSize), nil
 			},
 			"GET", "/api/v1/environments", "page=2&pageSize=5", nil, "1 1 2 5"},
 		{"delete env keep volume", `{"message":"Environment deleted successfully","id":"env-1"}`,
@@ -156,6 +156,60 @@ func TestCalls(t *testing.T) {
 				return l[0].Replica + " " + l[0].Line, nil
 			},
 			"GET", "/api/v1/services/web/logs", "previous=true&replica=web-0&since=5m&tail=10", nil, "web-0 hi"},
+		{"who am i", `{"user":{"id":"u1","username":"ci"},"role":"operator","keyId":"k1"}`,
+			func(ctx context.Context, c *client.Client) (any, error) {
+				m, err := c.WhoAmI(ctx)
+				if err != nil {
+					return nil, err
+				}
+				return m.User.Username + " " + string(m.Role) + " " + m.KeyID, nil
+			},
+			"GET", "/api/v1/auth/me", "", nil, "ci operator k1"},
+		{"update user", `{"user":{"id":"u1","username":"ada","role":"operator"}}`,
+			func(ctx context.Context, c *client.Client) (any, error) {
+				u, err := c.UpdateUser(ctx, "u1", berth.RoleOperator, "")
+				if err != nil {
+					return nil, err
+				}
+				return u.Username + " " + string(u.Role), nil
+			},
+			"PATCH", "/api/v1/users/u1", "", map[string]any{"role": "operator"}, "ada operator"},
+		{"config clears env", `{"service":{"name":"web","revision":3}}`,
+			func(ctx context.Context, c *client.Client) (any, error) {
+				r, err := c.UpdateConfig(ctx, berth.ServiceRef{Name: "web"}, nil, map[string]string{})
+				if err != nil {
+					return nil, err
+				}
+				return r.Service.Revision, nil
+			},
+			"PUT", "/api/v1/services/web/config", "", map[string]any{"env": map[string]any{}}, 3},
+		{"overview", `{"alerts":[{"severity":"critical","kind":"crashloop","resource":"web"}],"totals":{"services":{"total":2,"byStatus":{"RUNNING":2}}}}`,
+			func(ctx context.Context, c *client.Client) (any, error) {
+				o, err := c.Overview(ctx)
+				if err != nil {
+					return nil, err
+				}
+				return fmt.Sprint(o.Alerts[0].Kind, " ", o.Totals.Services.ByStatus["RUNNING"]), nil
+			},
+			"GET", "/api/v1/overview", "", nil, "crashloop 2"},
+		{"status", `{"version":"v1","store":{"kind":"sqlite","reachable":true},"sampler":{"status":"ok","lagSeconds":1.5},"events":{"enabled":true,"clients":3}}`,
+			func(ctx context.Context, c *client.Client) (any, error) {
+				st, err := c.Status(ctx)
+				if err != nil {
+					return nil, err
+				}
+				return fmt.Sprint(st.Version, " ", st.Store.Kind, " ", *st.Sampler.LagSeconds, " ", *st.Events.Clients), nil
+			},
+			"GET", "/api/v1/status", "", nil, "v1 sqlite 1.5 3"},
+		{"infrastructure", `{"targets":[{"name":"k8s","provider":"KUBERNETES","reachable":false,"error":"down"}],"resources":[{"type":"pod","id":"p1"}],"total":1}`,
+			func(ctx context.Context, c *client.Client) (any, error) {
+				inv, err := c.Infrastructure(ctx, "pod")
+				if err != nil {
+					return nil, err
+				}
+				return fmt.Sprint(inv.Targets[0].Name, " ", inv.Targets[0].Error, " ", inv.Resources[0].ID, " ", inv.Total), nil
+			},
+			"GET", "/api/v1/infrastructure", "type=pod", nil, "k8s down p1 1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

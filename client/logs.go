@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/api"
 )
 
 // LogQuery selects log lines of a service. Tail 0 takes the server's default
@@ -41,9 +42,7 @@ func (o LogQuery) values(q url.Values) url.Values {
 // Logs returns the recent log lines of a service.
 func (c *Client) Logs(ctx context.Context, ref berth.ServiceRef, o LogQuery) ([]berth.LogLine, error) {
 	p, q := svcPath(ref, "/logs")
-	var out struct {
-		Lines []berth.LogLine `json:"lines"`
-	}
+	var out api.ServiceLogs
 	if err := c.do(ctx, "GET", p, o.values(q), nil, &out); err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/api"
 	"github.com/berthhq/berth/auth"
 )
 
@@ -76,14 +77,8 @@ func NewEnvProxy(c *Core, a *Accounts, st berth.EnvAccessStore) *EnvProxy {
 	return &EnvProxy{c: c, accounts: a, store: st}
 }
 
-// EnvOpening answers POST /api/v1/environments/{id}/open.
-type EnvOpening struct {
-	// URL opens the environment: the proxy's URL with a single-use ticket,
-	// or the environment's own URL on targets that are not proxied.
-	URL       string     `json:"url"`
-	ExpiresAt *time.Time `json:"expiresAt,omitempty"` // of the ticket
-	Proxied   bool       `json:"proxied"`
-}
+// EnvOpening answers POST /api/v1/environments/{id}/open (api.EnvOpening).
+type EnvOpening = api.EnvOpening
 
 // EnvSession is a cookie session of the proxy for one environment.
 type EnvSession struct {

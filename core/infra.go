@@ -6,21 +6,14 @@ import (
 	"strings"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/api"
 )
 
-// Inventory is everything berth runs, by target and type.
-type Inventory struct {
-	Targets   []TargetStatus   `json:"targets"`
-	Resources []berth.Resource `json:"resources"`
-	Total     int              `json:"total"`
-}
+// Inventory is everything berth runs, by target and type (api.Inventory).
+type Inventory = api.Inventory
 
-// TargetStatus is a target and whether it answered.
-type TargetStatus struct {
-	berth.TargetInfo
-	Reachable bool   `json:"reachable"`
-	Error     string `json:"error,omitempty"`
-}
+// TargetStatus is a target and whether it answered (api.TargetStatus).
+type TargetStatus = api.TargetStatus
 
 // Infrastructure lists services, environments (the caller's own unless
 // admin) and what each target's inventory adds (processes, pods, volumes).

@@ -5,9 +5,9 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/api"
 )
 
 // UsageSource reports what each service consumes now, for the overview's
@@ -16,15 +16,20 @@ type UsageSource interface {
 	ServiceUsage(ctx context.Context) ([]ServiceUsage, error)
 }
 
-// ServiceUsage is a service's current consumption, summed over its replicas.
-type ServiceUsage struct {
-	Target      string  `json:"target"`
-	Namespace   string  `json:"namespace,omitempty"`
-	Name        string  `json:"name"`
-	CPUCores    float64 `json:"cpuCores"`
-	MemoryBytes float64 `json:"memoryBytes"`
-	Replicas    int     `json:"replicas"`
-}
+// The overview's wire types live in package api; these names keep core's
+// callers as they were.
+type (
+	// ServiceUsage is a service's current consumption, summed over its replicas.
+	ServiceUsage = api.ServiceUsage
+	// StatusCounts counts objects by status.
+	StatusCounts = api.StatusCounts
+	// TargetOverview is one target's services and environments by status.
+	TargetOverview = api.TargetOverview
+	// Alert is something an operator should look at.
+	Alert = api.Alert
+	// Overview is the dashboard's first page, as the caller may see it.
+	Overview = api.Overview
+)
 
 // topConsumers is how many services the overview ranks; recentAudit how
 // many audit entries it shows.
@@ -35,62 +40,6 @@ const (
 	// replica counts as crash-looping.
 	crashLoopRestarts = 3
 )
-
-// StatusCounts counts objects by status.
-type StatusCounts struct {
-	Total    int            `json:"total"`
-	ByStatus map[string]int `json:"byStatus"`
-}
-
-func (c *StatusCounts) add(status string) {
-	if c.ByStatus == nil {
-		c.ByStatus = map[string]int{}
-	}
-	c.Total++
-	c.ByStatus[status]++
-}
-
-func (c *StatusCounts) merge(o StatusCounts) {
-	for st, n := range o.ByStatus {
-		c.ByStatus[st] += n
-	}
-	c.Total += o.Total
-}
-
-// TargetOverview is one target's services and environments by status.
-type TargetOverview struct {
-	Name         string       `json:"name"`
-	Provider     string       `json:"provider"`
-	Region       string       `json:"region,omitempty"`
-	Default      bool         `json:"default"`
-	Services     StatusCounts `json:"services"`
-	Environments StatusCounts `json:"environments"`
-}
-
-// Alert is something an operator should look at.
-type Alert struct {
-	Severity     string `json:"severity"` // warning | critical
-	Kind         string `json:"kind"`     // crashloop | degraded | error
-	ResourceType string `json:"resourceType"`
-	Resource     string `json:"resource"`
-	Target       string `json:"target"`
-	Namespace    string `json:"namespace,omitempty"` // of a service on Kubernetes
-	Message      string `json:"message"`
-}
-
-// Overview is the dashboard's first page, as the caller may see it.
-type Overview struct {
-	// Fields in the order encoding/json gave the map this used to be.
-	Alerts       []Alert             `json:"alerts"`
-	GeneratedAt  time.Time           `json:"generatedAt"`
-	RecentAudit  []*berth.AuditEntry `json:"recentAudit"`
-	Targets      []*TargetOverview   `json:"targets"`
-	TopConsumers []ServiceUsage      `json:"topConsumers"`
-	Totals       struct {
-		Services     StatusCounts `json:"services"`
-		Environments StatusCounts `json:"environments"`
-	} `json:"totals"`
-}
 
 // Overview counts services and environments by status per target (the
 // caller's own environments unless admin), ranks the top consumers of
@@ -125,8 +74,8 @@ func (c *Core) Overview(ctx context.Context, usage UsageSource) (*Overview, erro
 	}
 	ov.Totals.Services.ByStatus, ov.Totals.Environments.ByStatus = map[string]int{}, map[string]int{}
 	for _, to := range ov.Targets {
-		ov.Totals.Services.merge(to.Services)
-		ov.Totals.Environments.merge(to.Environments)
+		ov.Totals.Services.Merge(to.Services)
+		ov.Totals.Environments.Merge(to.Environments)
 	}
 	ov.GeneratedAt = c.now().UTC()
 	return ov, nil
@@ -147,7 +96,7 @@ func (c *Core) overviewServices(ctx context.Context, ov *Overview, targets map[s
 	}
 	for _, svc := range l.Services {
 		if to, ok := targets[svc.Target]; ok {
-			to.Services.add(string(svc.Status))
+			to.Services.Add(string(svc.Status))
 		}
 		if a, ok := c.serviceAlert(ctx, svc); ok {
 			ov.Alerts = append(ov.Alerts, a)
@@ -163,7 +112,7 @@ func (c *Core) overviewEnvironments(ctx context.Context, ov *Overview, targets m
 	}
 	for _, env := range envs {
 		if to, ok := targets[env.Target]; ok {
-			to.Environments.add(string(env.Status))
+			to.Environments.Add(string(env.Status))
 		}
 		if env.Status == berth.EnvError {
 			ov.Alerts = append(ov.Alerts, Alert{Severity: "critical", Kind: "error", ResourceType: "environment", Resource: env.ID,

@@ -2,10 +2,14 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/api"
 )
 
 type apiOp struct {
@@ -48,7 +52,10 @@ func TestAuthMatrix(t *testing.T) {
 	// Every route with a bad token: far more failed authentications than
 	// one address may make (TestAPIKeyFailureLimit tests that limit).
 	b := StartBerth(t, "", "", "BERTH_AUTH_FAILURE_LIMIT=-1")
-	b.MustDo(201, "POST", "/api/v1/users", map[string]string{"username": "vera", "password": "viewer-password-1", "role": "viewer"})
+	vera := mustDo[api.UserEnvelope](b, 201, "POST", "/api/v1/users", api.CreateUserRequest{Username: "vera", Password: "viewer-password-1", Role: berth.RoleViewer})
+	if vera.User == nil || vera.User.Username != "vera" || vera.User.Role != berth.RoleViewer {
+		t.Fatalf("created user = %+v", vera.User)
+	}
 	viewer := b.Login("vera", "viewer-password-1")
 
 	ops := documentedOps(t)
@@ -82,11 +89,11 @@ func TestAuthMatrix(t *testing.T) {
 			}
 			continue
 		}
-		code, m := b.Do("", op.method, path, nil)
-		if code != 401 || m["error"] != "UNAUTHORIZED" {
-			t.Errorf("%s %s without credential: %d %v, want 401 UNAUTHORIZED", op.method, op.path, code, m)
+		code, e := doAs[api.Error](b, "", op.method, path, nil)
+		if code != 401 || e.Error != berth.EUNAUTHORIZED {
+			t.Errorf("%s %s without credential: %d %+v, want 401 UNAUTHORIZED", op.method, op.path, code, e)
 		}
-		code, m = b.Do("not-a-token", op.method, path, nil)
+		code, _ = doAs[api.Error](b, "not-a-token", op.method, path, nil)
 		if code != 401 {
 			t.Errorf("%s %s with a bad token: %d", op.method, op.path, code)
 		}
@@ -96,7 +103,7 @@ func TestAuthMatrix(t *testing.T) {
 		if op.path == "/api/v1/ws-ticket" {
 			continue // a ticket only lets its holder read what it may read anyway
 		}
-		code, m = b.Do(viewer, op.method, path, nil)
+		code, m := b.Do(viewer, op.method, path, nil)
 		mutation := op.method != "GET"
 		switch {
 		case mutation && (code != 403 || m["error"] != "FORBIDDEN"):
@@ -106,9 +113,9 @@ func TestAuthMatrix(t *testing.T) {
 		}
 	}
 	// Forbidden mutations are audited as failed.
-	audit := b.MustDo(200, "GET", "/api/v1/logs?user=vera&status=failed&pageSize=200", nil)
-	if num(audit, "total") == 0 {
-		t.Errorf("forbidden mutations left no audit entry")
+	audit := getJSON[api.AuditList](b, "/api/v1/logs?user=vera&status=failed&pageSize=200")
+	if audit.Total == 0 || len(audit.Logs) == 0 || audit.Logs[0].Username != "vera" || audit.Logs[0].Status != berth.AuditFailed {
+		t.Errorf("forbidden mutations left no audit entry: %s", mustJSON(audit))
 	}
 }
 
@@ -116,14 +123,14 @@ func TestAuthMatrix(t *testing.T) {
 func TestOwnership(t *testing.T) {
 	b := StartBerth(t, "", "")
 	for _, u := range []string{"olga", "otto"} {
-		b.MustDo(201, "POST", "/api/v1/users", map[string]string{"username": u, "password": "operator-password", "role": "operator"})
+		mustDo[api.UserEnvelope](b, 201, "POST", "/api/v1/users", api.CreateUserRequest{Username: u, Password: "operator-password", Role: berth.RoleOperator})
 	}
 	olga, otto := b.Login("olga", "operator-password"), b.Login("otto", "operator-password")
-	code, m := b.Do(olga, "POST", "/api/v1/environments", map[string]any{"name": "olgas"})
-	if code != 201 {
-		t.Fatalf("create: %d %v", code, m)
+	code, m := doAs[api.EnvironmentEnvelope](b, olga, "POST", "/api/v1/environments", berth.CreateEnvironmentRequest{Name: "olgas"})
+	if code != 201 || m.Environment == nil {
+		t.Fatalf("create: %d %+v", code, m)
 	}
-	id := str(m, "environment", "id")
+	id := m.Environment.ID
 	for _, op := range []struct{ method, path string }{
 		{"GET", "/api/v1/environments/" + id}, {"POST", "/api/v1/environments/" + id + "/stop"},
 		{"POST", "/api/v1/environments/" + id + "/start"}, {"DELETE", "/api/v1/environments/" + id},
@@ -133,39 +140,44 @@ func TestOwnership(t *testing.T) {
 		if strings.HasSuffix(op.path, "activity") {
 			body = map[string]any{"snapshot": map[string]any{"activeIDEConnections": 1}}
 		}
-		code, m := b.Do(otto, op.method, op.path, body)
-		if code != 404 || m["error"] != "NOT_FOUND" {
-			t.Errorf("%s %s as another user: %d %v, want 404", op.method, op.path, code, m)
+		code, e := doAs[api.Error](b, otto, op.method, op.path, body)
+		if code != 404 || e.Error != berth.ENOTFOUND {
+			t.Errorf("%s %s as another user: %d %+v, want 404", op.method, op.path, code, e)
 		}
 	}
-	if code, m := b.Do(otto, "GET", "/api/v1/environments", nil); code != 200 || num(m, "total") != 0 {
-		t.Errorf("otto sees %v", m)
+	if code, m := doAs[api.EnvironmentList](b, otto, "GET", "/api/v1/environments", nil); code != 200 || m.Total != 0 || len(m.Environments) != 0 {
+		t.Errorf("otto sees %s", mustJSON(m))
 	}
-	if code, m := b.Do(otto, "POST", "/api/v1/environments", map[string]any{"name": "x", "userId": "someone-else"}); code != 403 {
-		t.Errorf("operator creating for another user: %d %v", code, m)
+	if code, e := doAs[api.Error](b, otto, "POST", "/api/v1/environments", berth.CreateEnvironmentRequest{Name: "x", UserID: "someone-else"}); code != 403 || e.Error != berth.EFORBIDDEN {
+		t.Errorf("operator creating for another user: %d %+v", code, e)
 	}
 	// The admin sees it, and it is still there.
-	if m := b.MustDo(200, "GET", "/api/v1/environments", nil); num(m, "total") != 1 {
-		t.Errorf("admin list = %v", m)
+	if m := getJSON[api.EnvironmentList](b, "/api/v1/environments"); m.Total != 1 || len(m.Environments) != 1 || m.Environments[0].ID != id {
+		t.Errorf("admin list = %s", mustJSON(m))
 	}
-	b.MustDo(200, "DELETE", "/api/v1/environments/"+id, nil)
+	if a := mustDo[api.Ack](b, 200, "DELETE", "/api/v1/environments/"+id, nil); a.ID != id {
+		t.Errorf("delete answer = %+v", a)
+	}
 }
 
 // TestAPIKeys: shown once, hashed, usable with its role, revocable.
 func TestAPIKeys(t *testing.T) {
 	b := StartBerth(t, "", "")
-	m := b.MustDo(201, "POST", "/api/v1/apikeys", map[string]any{"name": "nextjs", "role": "operator"})
-	key := str(m, "key")
-	if !strings.HasPrefix(key, "brt_") {
-		t.Fatalf("key = %q", key)
+	m := mustDo[api.CreatedAPIKey](b, 201, "POST", "/api/v1/apikeys", api.CreateAPIKeyRequest{Name: "nextjs", Role: berth.RoleOperator})
+	key := m.Key
+	if !strings.HasPrefix(key, "brt_") || m.APIKey == nil || m.APIKey.Role != berth.RoleOperator {
+		t.Fatalf("key = %q, %+v", key, m.APIKey)
 	}
-	keyID := str(m, "apiKey", "id")
-	list := b.MustDo(200, "GET", "/api/v1/apikeys", nil)
+	keyID := m.APIKey.ID
+	list := getJSON[api.APIKeyList](b, "/api/v1/apikeys")
+	if list.Total != 1 || len(list.APIKeys) != 1 || list.APIKeys[0].ID != keyID || list.APIKeys[0].Name != "nextjs" {
+		t.Errorf("key list = %s", mustJSON(list))
+	}
 	if strings.Contains(mustJSON(list), strings.Split(key, "_")[2]) {
 		t.Errorf("key list shows the secret")
 	}
 	// An operator key creates an environment for a Dev8 user id? Only an admin may.
-	code, _ := b.Do(key, "POST", "/api/v1/environments", map[string]any{"name": "from-key"})
+	code, _ := doAs[api.EnvironmentEnvelope](b, key, "POST", "/api/v1/environments", berth.CreateEnvironmentRequest{Name: "from-key"})
 	if code != 201 {
 		t.Errorf("operator key cannot create: %d", code)
 	}
@@ -180,14 +192,16 @@ func TestAPIKeys(t *testing.T) {
 	if code, _ := b.Do(key[:len(key)-1]+last, "GET", "/api/v1/services", nil); code != 401 {
 		t.Errorf("tampered key accepted: %d", code)
 	}
-	b.MustDo(200, "DELETE", "/api/v1/apikeys/"+keyID, nil)
+	if a := mustDo[api.Ack](b, 200, "DELETE", "/api/v1/apikeys/"+keyID, nil); a.ID != keyID {
+		t.Errorf("delete key answer = %+v", a)
+	}
 	if code, _ := b.Do(key, "GET", "/api/v1/services", nil); code != 401 {
 		t.Errorf("revoked key accepted: %d", code)
 	}
 	// Logout revokes the session token.
 	tok := b.Login("admin", adminPassword)
-	if code, _ := b.Do(tok, "POST", "/api/v1/auth/logout", nil); code != 200 {
-		t.Fatalf("logout: %d", code)
+	if code, a := doAs[api.Ack](b, tok, "POST", "/api/v1/auth/logout", nil); code != 200 || a.Message == "" {
+		t.Fatalf("logout: %d %+v", code, a)
 	}
 	if code, _ := b.Do(tok, "GET", "/api/v1/services", nil); code != 401 {
 		t.Errorf("token works after logout: %d", code)
@@ -201,35 +215,35 @@ func TestAPIKeys(t *testing.T) {
 // how it ended and how long it took.
 func TestAuditLog(t *testing.T) {
 	b := StartBerth(t, "", "")
-	b.MustDo(201, "PUT", "/api/v1/services/job", map[string]any{"command": []string{"sleep", "600"}})
-	b.MustDo(200, "POST", "/api/v1/services/job/scale", map[string]int{"replicas": 2})
-	b.Do(b.Token(), "POST", "/api/v1/services/nosuch/scale", map[string]int{"replicas": 2})
+	mustDo[api.ServiceResult](b, 201, "PUT", "/api/v1/services/job", map[string]any{"command": []string{"sleep", "600"}})
+	two := 2
+	mustDo[api.ServiceResult](b, 200, "POST", "/api/v1/services/job/scale", api.ScaleRequest{Replicas: &two})
+	doAs[api.Error](b, b.Token(), "POST", "/api/v1/services/nosuch/scale", api.ScaleRequest{Replicas: &two})
 
-	m := b.MustDo(200, "GET", "/api/v1/logs?type=scale", nil)
-	entries := m["logs"].([]any)
-	if num(m, "total") != 2 || len(entries) != 2 {
-		t.Fatalf("scale entries = %v", m)
+	m := getJSON[api.AuditList](b, "/api/v1/logs?type=scale")
+	if m.Total != 2 || len(m.Logs) != 2 {
+		t.Fatalf("scale entries = %s", mustJSON(m))
 	}
-	failed, ok := entries[0].(map[string]any), entries[1].(map[string]any)
-	if str(failed, "status") != "failed" || str(failed, "resource") != "nosuch" || !strings.Contains(str(failed, "error"), "not found") {
-		t.Errorf("failed entry = %v", failed)
+	failed, ok := m.Logs[0], m.Logs[1]
+	if failed.Status != berth.AuditFailed || failed.Resource != "nosuch" || !strings.Contains(failed.Error, "not found") {
+		t.Errorf("failed entry = %s", mustJSON(failed))
 	}
-	if str(ok, "status") != "completed" || str(ok, "user") != "admin" || str(ok, "action") != "service.scale" ||
-		str(ok, "target") != "local" || str(ok, "resource") != "job" || str(ok, "details", "replicas") != "2" || ok["durationMs"] == nil {
-		t.Errorf("completed entry = %v", ok)
+	if ok.Status != berth.AuditCompleted || ok.Username != "admin" || ok.Action != "service.scale" ||
+		ok.Target != "local" || ok.Resource != "job" || fmt.Sprint(ok.Details["replicas"]) != "2" || ok.DurationMs < 0 {
+		t.Errorf("completed entry = %s", mustJSON(ok))
 	}
-	if m := b.MustDo(200, "GET", "/api/v1/logs?type=scale&status=completed", nil); num(m, "total") != 1 {
-		t.Errorf("status filter: %v", m)
+	if m := getJSON[api.AuditList](b, "/api/v1/logs?type=scale&status=completed"); m.Total != 1 {
+		t.Errorf("status filter: %s", mustJSON(m))
 	}
-	if m := b.MustDo(200, "GET", "/api/v1/logs?type=apply", nil); num(m, "total") != 1 {
-		t.Errorf("apply entries: %v", m)
+	if m := getJSON[api.AuditList](b, "/api/v1/logs?type=apply"); m.Total != 1 {
+		t.Errorf("apply entries: %s", mustJSON(m))
 	}
-	if m := b.MustDo(200, "GET", "/api/v1/logs?since=1h&user=admin", nil); num(m, "total") < 4 {
-		t.Errorf("since/user filter (login, apply, 2 scales): %v", m)
+	if m := getJSON[api.AuditList](b, "/api/v1/logs?since=1h&user=admin"); m.Total < 4 {
+		t.Errorf("since/user filter (login, apply, 2 scales): %s", mustJSON(m))
 	}
-	code, e := b.Do(b.Token(), "GET", "/api/v1/logs?status=maybe", nil)
-	if code != 400 || !strings.Contains(str(e, "message"), "status") {
-		t.Errorf("bad status filter: %d %v", code, e)
+	code, e := doAs[api.Error](b, b.Token(), "GET", "/api/v1/logs?status=maybe", nil)
+	if code != 400 || e.Error != berth.EINVALID || !strings.Contains(e.Message, "status") {
+		t.Errorf("bad status filter: %d %+v", code, e)
 	}
 }
 
@@ -238,13 +252,13 @@ func TestAuditLog(t *testing.T) {
 // pages are bounded.
 func TestHealthAndLimits(t *testing.T) {
 	b := StartBerth(t, "", "", "CORS_ALLOWED_ORIGINS=http://ui.test")
-	_, h := b.Do("", "GET", "/health", nil)
-	if h["status"] != "healthy" || h["service"] != "berth" || h["uptime"] == nil || h["version"] == nil {
-		t.Errorf("/health = %v", h)
+	_, h := doAs[api.Health](b, "", "GET", "/health", nil)
+	if h.Status != "healthy" || h.Service != "berth" || h.Uptime == "" || h.Version == "" {
+		t.Errorf("/health = %+v", h)
 	}
-	code, r := b.Do("", "GET", "/readyz", nil)
-	if code != 200 || str(r, "checks", "store", "status") != "ok" || str(r, "checks", "target:local", "status") != "ok" {
-		t.Errorf("/readyz = %d %v", code, r)
+	code, r := doAs[api.Ready](b, "", "GET", "/readyz", nil)
+	if code != 200 || r.Status != "ready" || r.Checks["store"].Status != "ok" || r.Checks["target:local"].Status != "ok" {
+		t.Errorf("/readyz = %d %+v", code, r)
 	}
 	code, raw := b.DoRaw("", "GET", "/metrics", nil)
 	if code != 200 || !strings.Contains(string(raw), "berth_http_requests_total") {
@@ -274,17 +288,17 @@ func TestHealthAndLimits(t *testing.T) {
 	}
 
 	big := `{"name":"x","baseImage":"` + strings.Repeat("a", 2<<20) + `"}`
-	code, m := b.Do(b.Token(), "POST", "/api/v1/environments", big)
-	if code != 400 || !strings.Contains(str(m, "message"), "body") {
-		t.Errorf("2 MiB body: %d %v", code, m)
+	code, e := doAs[api.Error](b, b.Token(), "POST", "/api/v1/environments", big)
+	if code != 400 || !strings.Contains(e.Message, "body") {
+		t.Errorf("2 MiB body: %d %+v", code, e)
 	}
-	code, m = b.Do(b.Token(), "GET", "/api/v1/services?pageSize=500", nil)
-	if code != 400 || !strings.Contains(str(m, "message"), "pageSize") {
-		t.Errorf("pageSize 500: %d %v", code, m)
+	code, e = doAs[api.Error](b, b.Token(), "GET", "/api/v1/services?pageSize=500", nil)
+	if code != 400 || e.Field != "pageSize" || !strings.Contains(e.Message, "pageSize") {
+		t.Errorf("pageSize 500: %d %+v", code, e)
 	}
-	code, m = b.Do(b.Token(), "GET", "/api/v1/nosuch", nil)
-	if code != 404 || m["error"] != "NOT_FOUND" {
-		t.Errorf("unknown route: %d %v", code, m)
+	code, e = doAs[api.Error](b, b.Token(), "GET", "/api/v1/nosuch", nil)
+	if code != 404 || e.Error != berth.ENOTFOUND {
+		t.Errorf("unknown route: %d %+v", code, e)
 	}
 }
 
@@ -294,10 +308,11 @@ func TestRateLimit(t *testing.T) {
 	tok := b.Token()
 	limited := 0
 	for i := 0; i < 60; i++ {
-		code, m := b.Do(tok, "GET", "/api/v1/services", nil)
+		code, raw := b.DoRaw(tok, "GET", "/api/v1/services", nil)
 		if code == 429 {
-			if m["error"] != "RATE_LIMITED" {
-				t.Fatalf("429 body = %v", m)
+			var e api.Error
+			if err := json.Unmarshal(raw, &e); err != nil || e.Error != berth.ERATELIMITED {
+				t.Fatalf("429 body = %s", raw)
 			}
 			limited++
 		}

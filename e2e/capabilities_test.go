@@ -1,11 +1,13 @@
 package e2e
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/api"
 )
 
 // TestTargetCapabilities: GET /api/v1/targets declares what each kind of
@@ -42,19 +44,7 @@ current-context: none
 		"AZURE_SUBSCRIPTION_ID=00000000-0000-0000-0000-000000000000", "AZURE_TENANT_ID=00000000-0000-0000-0000-000000000001",
 		"AZURE_CLIENT_ID=00000000-0000-0000-0000-000000000002", "AZURE_CLIENT_SECRET=e2e-SECRET-client-secret",
 		"AZURE_RESOURCE_GROUP=rg-dev8", "AZURE_STORAGE_ACCOUNT=dev8files", "AZURE_STORAGE_KEY=ZTJlLVNFQ1JFVC1zdG9yYWdlLWtleQ==")
-	code, raw := b.DoRaw(b.Token(), "GET", "/api/v1/targets", nil)
-	if code != 200 {
-		t.Fatalf("GET /api/v1/targets: %d %s", code, raw)
-	}
-	var got struct {
-		Targets []struct {
-			Name         string   `json:"name"`
-			Capabilities []string `json:"capabilities"`
-		} `json:"targets"`
-	}
-	if err := json.Unmarshal(raw, &got); err != nil {
-		t.Fatal(err)
-	}
+	got := getJSON[api.TargetList](b, "/api/v1/targets")
 	const service = "services,environments,scale,restart,rollback,logs,environmentLogs"
 	want := map[string]string{
 		"local":      service + ",metrics,inventory",
@@ -63,13 +53,13 @@ current-context: none
 		"aci-eastus": "environments,environmentLogs,inventory",
 	}
 	for _, tg := range got.Targets {
-		if c := strings.Join(tg.Capabilities, ","); c != want[tg.Name] {
+		if c := joinCaps(tg.Capabilities); c != want[tg.Name] {
 			t.Errorf("target %s: capabilities %s, want %s", tg.Name, c, want[tg.Name])
 		}
 		delete(want, tg.Name)
 	}
 	if len(want) != 0 {
-		t.Errorf("targets missing: %v (answer %s)", want, raw)
+		t.Errorf("targets missing: %v (answer %s)", want, mustJSON(got))
 	}
 }
 
@@ -78,4 +68,12 @@ func writeFile(t *testing.T, path, text string) {
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func joinCaps(cs []berth.Capability) string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = string(c)
+	}
+	return strings.Join(out, ",")
 }

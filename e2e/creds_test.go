@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/api"
 	"github.com/coder/websocket"
 	_ "modernc.org/sqlite" // the "sqlite" driver, to read berth's database from outside
 )
@@ -93,14 +95,14 @@ func TestAuthRevocation(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			name := "u-" + tt.name
 			// An admin, so that the user can make an API key of its own.
-			m := b.MustDo(201, "POST", "/api/v1/users", map[string]string{"username": name, "password": "first-password-1", "role": "admin"})
-			id := str(m, "user", "id")
+			m := mustDo[api.UserEnvelope](b, 201, "POST", "/api/v1/users", api.CreateUserRequest{Username: name, Password: "first-password-1", Role: berth.RoleAdmin})
+			id := m.User.ID
 			tok := b.Login(name, "first-password-1")
-			code, km := b.Do(tok, "POST", "/api/v1/apikeys", map[string]any{"name": "k", "role": "viewer"})
-			if code != 201 {
-				t.Fatalf("create key: %d %v", code, km)
+			code, km := doAs[api.CreatedAPIKey](b, tok, "POST", "/api/v1/apikeys", api.CreateAPIKeyRequest{Name: "k", Role: berth.RoleViewer})
+			if code != 201 || km.APIKey == nil || km.APIKey.UserID != id {
+				t.Fatalf("create key: %d %+v", code, km)
 			}
-			key := str(km, "key")
+			key := km.Key
 			ws := wsOpen(t, b, tok)
 			keyWS := wsOpen(t, b, key)
 			bystander := wsOpen(t, b, admin)
@@ -160,13 +162,15 @@ func TestAuthRevocation(t *testing.T) {
 
 	// A role change applies to API keys at once: an operator key of a user
 	// demoted to viewer cannot mutate any more.
-	m := b.MustDo(201, "POST", "/api/v1/users", map[string]string{"username": "kim", "password": "first-password-1", "role": "admin"})
+	kim := mustDo[api.UserEnvelope](b, 201, "POST", "/api/v1/users", api.CreateUserRequest{Username: "kim", Password: "first-password-1", Role: berth.RoleAdmin})
 	kimTok := b.Login("kim", "first-password-1")
-	_, km := b.Do(kimTok, "POST", "/api/v1/apikeys", map[string]any{"name": "ops", "role": "operator"})
-	opKey := str(km, "key")
-	b.MustDo(200, "PATCH", "/api/v1/users/"+str(m, "user", "id"), map[string]string{"role": "viewer"})
-	if code, m := b.Do(opKey, "PUT", "/api/v1/services/kims", map[string]any{"command": []string{"sleep", "60"}}); code != 403 {
-		t.Errorf("operator key of a user demoted to viewer applies a service: %d %v, want 403", code, m)
+	_, km := doAs[api.CreatedAPIKey](b, kimTok, "POST", "/api/v1/apikeys", api.CreateAPIKeyRequest{Name: "ops", Role: berth.RoleOperator})
+	opKey := km.Key
+	if u := mustDo[api.UserEnvelope](b, 200, "PATCH", "/api/v1/users/"+kim.User.ID, api.UpdateUserRequest{Role: berth.RoleViewer}); u.User.Role != berth.RoleViewer {
+		t.Errorf("demoted user = %+v", u.User)
+	}
+	if code, e := doAs[api.Error](b, opKey, "PUT", "/api/v1/services/kims", map[string]any{"command": []string{"sleep", "60"}}); code != 403 || e.Error != berth.EFORBIDDEN {
+		t.Errorf("operator key of a user demoted to viewer applies a service: %d %+v, want 403", code, e)
 	}
 }
 
@@ -178,10 +182,10 @@ func TestAuthRevocationAcrossReplicas(t *testing.T) {
 	key := "BERTH_SECRET_KEY=ZTJlLXNoYXJlZC1rZXktb2YtMzItYnl0ZXMtLS0tLS0="
 	a := StartBerth(t, "", db, key)
 	b := StartBerth(t, "", db, key)
-	m := a.MustDo(201, "POST", "/api/v1/users", map[string]string{"username": "rita", "password": "first-password-1", "role": "operator"})
+	m := mustDo[api.UserEnvelope](a, 201, "POST", "/api/v1/users", api.CreateUserRequest{Username: "rita", Password: "first-password-1", Role: berth.RoleOperator})
 	tok := a.Login("rita", "first-password-1")
 	ws := wsOpen(t, b, tok)
-	a.MustDo(200, "PATCH", "/api/v1/users/"+str(m, "user", "id"), map[string]string{"password": "a-brand-new-password"})
+	mustDo[api.UserEnvelope](a, 200, "PATCH", "/api/v1/users/"+m.User.ID, api.UpdateUserRequest{Password: "a-brand-new-password"})
 	wsClosedWithin(t, ws, time.Second, "WebSocket on the other replica")
 	for _, r := range []*Berth{a, b} {
 		if code, _ := r.Do(tok, "GET", "/api/v1/services", nil); code != 401 {
@@ -194,15 +198,18 @@ func TestAuthRevocationAcrossReplicas(t *testing.T) {
 // and the database still says admin); with a second admin it can.
 func TestAuthLastAdmin(t *testing.T) {
 	b := StartBerth(t, "", "")
-	me := b.MustDo(200, "GET", "/api/v1/auth/me", nil)
-	id := str(me, "user", "id")
+	me := getJSON[api.Me](b, "/api/v1/auth/me")
+	if me.User == nil || me.User.Username != "admin" || me.Role != berth.RoleAdmin || me.KeyID != "" {
+		t.Fatalf("me = %+v", me)
+	}
+	id := me.User.ID
 	for _, op := range []struct {
 		method string
 		body   any
 	}{{"PATCH", map[string]string{"role": "operator"}}, {"DELETE", nil}} {
-		code, m := b.Do(b.Token(), op.method, "/api/v1/users/"+id, op.body)
-		if code != 409 || m["error"] != "CONFLICT" || !strings.Contains(str(m, "message"), "last admin") {
-			t.Errorf("%s the last admin: %d %v, want 409 CONFLICT", op.method, code, m)
+		code, e := doAs[api.Error](b, b.Token(), op.method, "/api/v1/users/"+id, op.body)
+		if code != 409 || e.Error != berth.ECONFLICT || !strings.Contains(e.Message, "last admin") {
+			t.Errorf("%s the last admin: %d %+v, want 409 CONFLICT", op.method, code, e)
 		}
 	}
 	sqlDB, err := sql.Open("sqlite", filepath.Join(b.DataDir, "berth.db"))
@@ -215,8 +222,10 @@ func TestAuthLastAdmin(t *testing.T) {
 		t.Fatalf("admin's row after refused changes: role %q, %v", role, err)
 	}
 	// With a second admin, the first may step down.
-	b.MustDo(201, "POST", "/api/v1/users", map[string]string{"username": "second", "password": "second-password", "role": "admin"})
-	b.MustDo(200, "PATCH", "/api/v1/users/"+id, map[string]string{"role": "operator"})
+	mustDo[api.UserEnvelope](b, 201, "POST", "/api/v1/users", api.CreateUserRequest{Username: "second", Password: "second-password", Role: berth.RoleAdmin})
+	if u := mustDo[api.UserEnvelope](b, 200, "PATCH", "/api/v1/users/"+id, api.UpdateUserRequest{Role: berth.RoleOperator}); u.User.ID != id || u.User.Role != berth.RoleOperator {
+		t.Errorf("stepped down = %+v", u.User)
+	}
 	if err := sqlDB.QueryRow(`SELECT role FROM users WHERE id = ?`, id).Scan(&role); err != nil || role != "operator" {
 		t.Fatalf("role after stepping down: %q, %v", role, err)
 	}
@@ -255,8 +264,7 @@ func getFrom(t *testing.T, c *http.Client, url, cred string, header ...string) (
 func TestAPIKeyFailureLimit(t *testing.T) {
 	const perMinute = 60 // a burst of 60, then one a second
 	b := StartBerth(t, "", "", "BERTH_AUTH_FAILURE_LIMIT="+strconv.Itoa(perMinute), "BERTH_TRUSTED_PROXIES=127.0.0.3")
-	m := b.MustDo(201, "POST", "/api/v1/apikeys", map[string]any{"name": "app", "role": "viewer"})
-	good := str(m, "key")
+	good := mustDo[api.CreatedAPIKey](b, 201, "POST", "/api/v1/apikeys", api.CreateAPIKeyRequest{Name: "app", Role: berth.RoleViewer}).Key
 	bad := good[:len(good)-4] + "zzzz"
 	if bad == good {
 		bad = good[:len(good)-4] + "yyyy"
@@ -471,20 +479,20 @@ func TestConnSlowHeaders(t *testing.T) {
 // and a closed connection frees its slot.
 func TestWSPerUserCap(t *testing.T) {
 	b := StartBerth(t, "", "", "BERTH_WS_MAX_CLIENTS_PER_USER=3")
-	b.MustDo(201, "POST", "/api/v1/users", map[string]string{"username": "vera", "password": "viewer-password-1", "role": "viewer"})
+	mustDo[api.UserEnvelope](b, 201, "POST", "/api/v1/users", api.CreateUserRequest{Username: "vera", Password: "viewer-password-1", Role: berth.RoleViewer})
 	vera := b.Login("vera", "viewer-password-1")
 	var mine []*websocket.Conn
 	for range 3 {
 		mine = append(mine, wsOpen(t, b, vera))
 	}
 	dial := func(token string) (*websocket.Conn, *http.Response, error) {
-		code, m := b.Do(token, "POST", "/api/v1/ws-ticket", nil)
-		if code != 200 {
-			t.Fatalf("ws-ticket: %d %v", code, m)
+		code, m := doAs[api.WSTicket](b, token, "POST", "/api/v1/ws-ticket", nil)
+		if code != 200 || m.Ticket == "" || m.ExpiresAt.IsZero() {
+			t.Fatalf("ws-ticket: %d %+v", code, m)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		return websocket.Dial(ctx, "ws"+strings.TrimPrefix(b.URL, "http")+"/ws?ticket="+str(m, "ticket"), nil)
+		return websocket.Dial(ctx, "ws"+strings.TrimPrefix(b.URL, "http")+"/ws?ticket="+m.Ticket, nil)
 	}
 	c, resp, err := dial(vera)
 	if err == nil {
@@ -516,12 +524,10 @@ func TestWSPerUserCap(t *testing.T) {
 // authorized scrape shows.
 func TestMetricsAccess(t *testing.T) {
 	runEnv := func(b *Berth) string {
-		m := b.MustDo(201, "POST", "/api/v1/environments", map[string]any{"name": "metrics-env"})
-		id := str(m, "environment", "id")
+		id := mustDo[api.EnvironmentEnvelope](b, 201, "POST", "/api/v1/environments", berth.CreateEnvironmentRequest{Name: "metrics-env"}).Environment.ID
 		Eventually(t, 60*time.Second, "environment running", func() (bool, string) {
-			_, e := b.Do(b.Token(), "GET", "/api/v1/environments/"+id, nil)
-			s := str(e, "environment", "status")
-			return s == "RUNNING" && len(processesOfEnv(id)) > 0, s
+			s := getJSON[api.EnvironmentEnvelope](b, "/api/v1/environments/"+id).Environment.Status
+			return s == berth.EnvRunning && len(processesOfEnv(id)) > 0, string(s)
 		})
 		return id
 	}

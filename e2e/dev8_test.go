@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/api"
 )
 
 // The Dev8 agent's documented fields of an environment: all present, always.
@@ -109,12 +112,12 @@ func dev8Flow(t *testing.T, b *Berth, target dev8Target) {
 
 	// Bad input first: a clear error naming the field, and nothing created.
 	bad := map[string]any{"name": "x", "cpuCores": 5}
-	code, m := b.Do(b.Token(), "POST", "/api/v1/environments", bad)
-	if code != 400 || m["error"] != "INVALID_REQUEST" || !strings.Contains(str(m, "message"), "cpuCores") {
-		t.Fatalf("cpuCores 5: got %d %v", code, m)
+	code, e := doAs[api.Error](b, b.Token(), "POST", "/api/v1/environments", bad)
+	if code != 400 || e.Error != berth.EINVALID || e.Field != "cpuCores" || !strings.Contains(e.Message, "cpuCores") {
+		t.Fatalf("cpuCores 5: got %d %+v", code, e)
 	}
-	if m := b.MustDo(200, "GET", "/api/v1/environments", nil); num(m, "total") != 0 {
-		t.Fatalf("a rejected create left something behind: %v", m)
+	if m := getJSON[api.EnvironmentList](b, "/api/v1/environments"); m.Total != 0 || len(m.Environments) != 0 {
+		t.Fatalf("a rejected create left something behind: %s", mustJSON(m))
 	}
 
 	created := b.MustDo(201, "POST", "/api/v1/environments", req)
@@ -137,19 +140,19 @@ func dev8Flow(t *testing.T, b *Berth, target dev8Target) {
 	// It runs: wait for RUNNING, then reach the workspace from outside berth.
 	var url string
 	Eventually(t, 60*time.Second, "environment RUNNING", func() (bool, string) {
-		m := b.MustDo(200, "GET", "/api/v1/environments/"+id, nil)
-		url = str(m, "environment", "vsCodeUrl")
-		return str(m, "environment", "status") == "RUNNING", str(m, "environment", "status") + " " + str(m, "environment", "message")
+		env := getJSON[api.EnvironmentEnvelope](b, "/api/v1/environments/"+id).Environment
+		url = env.VSCodeURL
+		return env.Status == berth.EnvRunning, string(env.Status) + " " + env.Message
 	})
 	target.running(t, id, url)
 
-	list := b.MustDo(200, "GET", "/api/v1/environments?page=1&pageSize=20", nil)
-	if num(list, "total") != 1 || num(list, "page") != 1 || num(list, "pageSize") != 20 || len(list["environments"].([]any)) != 1 {
-		t.Errorf("list = %v", list)
+	list := getJSON[api.EnvironmentList](b, "/api/v1/environments?page=1&pageSize=20")
+	if list.Total != 1 || list.Page.Page != 1 || list.PageSize != 20 || len(list.Environments) != 1 || list.Environments[0].ID != id {
+		t.Errorf("list = %s", mustJSON(list))
 	}
 	assertNoSecrets(t, "list answer", mustJSON(list))
 
-	before := str(b.MustDo(200, "GET", "/api/v1/environments/"+id, nil), "environment", "lastAccessedAt")
+	before := getJSON[api.EnvironmentEnvelope](b, "/api/v1/environments/"+id).Environment.LastAccessedAt
 	time.Sleep(1100 * time.Millisecond) // lastAccessedAt has second-level meaning for users; make the move visible
 	now := time.Now().UTC().Format(time.RFC3339Nano)
 	act := b.MustDo(200, "POST", "/api/v1/environments/"+id+"/activity", map[string]any{
@@ -159,8 +162,8 @@ func dev8Flow(t *testing.T, b *Berth, target dev8Target) {
 	if act["id"] != id {
 		t.Errorf("activity answer = %v", act)
 	}
-	after := str(b.MustDo(200, "GET", "/api/v1/environments/"+id, nil), "environment", "lastAccessedAt")
-	if after <= before {
+	after := getJSON[api.EnvironmentEnvelope](b, "/api/v1/environments/"+id).Environment.LastAccessedAt
+	if !after.After(before) {
 		t.Errorf("lastAccessedAt did not move: %s → %s", before, after)
 	}
 
@@ -169,15 +172,15 @@ func dev8Flow(t *testing.T, b *Berth, target dev8Target) {
 		t.Errorf("stop answer = %v, want {message, id}", stop)
 	}
 	target.stopped(t, id)
-	if s := str(b.MustDo(200, "GET", "/api/v1/environments/"+id, nil), "environment", "status"); s != "STOPPED" {
+	if s := getJSON[api.EnvironmentEnvelope](b, "/api/v1/environments/"+id).Environment.Status; s != berth.EnvStopped {
 		t.Errorf("status after stop = %s", s)
 	}
 
-	b.MustDo(200, "POST", "/api/v1/environments/"+id+"/start", nil)
+	mustDo[api.Ack](b, 200, "POST", "/api/v1/environments/"+id+"/start", nil)
 	Eventually(t, 60*time.Second, "environment RUNNING again", func() (bool, string) {
-		m := b.MustDo(200, "GET", "/api/v1/environments/"+id, nil)
-		url = str(m, "environment", "vsCodeUrl")
-		return str(m, "environment", "status") == "RUNNING", str(m, "environment", "status")
+		env := getJSON[api.EnvironmentEnvelope](b, "/api/v1/environments/"+id).Environment
+		url = env.VSCodeURL
+		return env.Status == berth.EnvRunning, string(env.Status)
 	})
 	target.restarted(t, id, url)
 
@@ -185,14 +188,14 @@ func dev8Flow(t *testing.T, b *Berth, target dev8Target) {
 	if del["id"] != id || len(del) != 2 {
 		t.Errorf("delete answer = %v", del)
 	}
-	code, m = b.Do(b.Token(), "GET", "/api/v1/environments/"+id, nil)
-	if code != 404 || m["error"] != "NOT_FOUND" || m["message"] != `environment "`+id+`" not found` {
-		t.Errorf("get after delete: %d %v", code, m)
+	code, e = doAs[api.Error](b, b.Token(), "GET", "/api/v1/environments/"+id, nil)
+	if code != 404 || e.Error != berth.ENOTFOUND || e.Message != `environment "`+id+`" not found` {
+		t.Errorf("get after delete: %d %+v", code, e)
 	}
 	target.deleted(t, id)
 
 	// Secrets never reach the logs, the audit log or the database file.
-	audit := b.MustDo(200, "GET", "/api/v1/logs?pageSize=200", nil)
+	audit := getJSON[api.AuditList](b, "/api/v1/logs?pageSize=200")
 	assertNoSecrets(t, "audit log", mustJSON(audit))
 	assertNoSecrets(t, "server log", b.stderr.String()+b.stdout.String())
 	if b.DBURL == "" {

@@ -7,19 +7,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthhq/berth/api"
 	"github.com/coder/websocket"
 )
 
 // wsDial opens /ws with a single-use ticket, as a browser would.
 func wsDial(t *testing.T, b *Berth, token string, topics ...string) *websocket.Conn {
 	t.Helper()
-	code, m := b.Do(token, "POST", "/api/v1/ws-ticket", nil)
+	code, m := doAs[api.WSTicket](b, token, "POST", "/api/v1/ws-ticket", nil)
 	if code != 200 && code != 201 {
-		t.Fatalf("ws-ticket: %d %v", code, m)
+		t.Fatalf("ws-ticket: %d %+v", code, m)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(b.URL, "http")+"/ws?ticket="+str(m, "ticket"), nil)
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(b.URL, "http")+"/ws?ticket="+m.Ticket, nil)
 	if err != nil {
 		t.Fatalf("dial /ws: %v", err)
 	}
@@ -57,18 +58,18 @@ func TestEventsAcrossReplicas(t *testing.T) {
 	b := StartBerth(t, "", db, key)
 
 	// A ticket from one replica opens a WebSocket on the other, once.
-	code, m := a.Do(a.Token(), "POST", "/api/v1/ws-ticket", nil)
+	code, m := doAs[api.WSTicket](a, a.Token(), "POST", "/api/v1/ws-ticket", nil)
 	if code != 200 {
-		t.Fatalf("ws-ticket on a: %d %v", code, m)
+		t.Fatalf("ws-ticket on a: %d %+v", code, m)
 	}
 	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer dcancel()
-	onB, _, err := websocket.Dial(dctx, "ws"+strings.TrimPrefix(b.URL, "http")+"/ws?ticket="+str(m, "ticket"), nil)
+	onB, _, err := websocket.Dial(dctx, "ws"+strings.TrimPrefix(b.URL, "http")+"/ws?ticket="+m.Ticket, nil)
 	if err != nil {
 		t.Fatalf("a ticket from replica a does not open /ws on replica b: %v", err)
 	}
 	onB.CloseNow()
-	if again, _, err := websocket.Dial(dctx, "ws"+strings.TrimPrefix(a.URL, "http")+"/ws?ticket="+str(m, "ticket"), nil); err == nil {
+	if again, _, err := websocket.Dial(dctx, "ws"+strings.TrimPrefix(a.URL, "http")+"/ws?ticket="+m.Ticket, nil); err == nil {
 		again.CloseNow()
 		t.Errorf("a ticket used on replica b was accepted again on replica a")
 	}
@@ -110,11 +111,11 @@ func TestEventsAcrossReplicas(t *testing.T) {
 		t.Errorf("a viewer received another user's audit entry")
 	}
 	// The single-use ticket cannot be replayed.
-	code, m = b.Do(b.Token(), "POST", "/api/v1/ws-ticket", nil)
+	code, m = doAs[api.WSTicket](b, b.Token(), "POST", "/api/v1/ws-ticket", nil)
 	if code >= 300 {
 		t.Fatal(code, m)
 	}
-	url := "ws" + strings.TrimPrefix(b.URL, "http") + "/ws?ticket=" + str(m, "ticket")
+	url := "ws" + strings.TrimPrefix(b.URL, "http") + "/ws?ticket=" + m.Ticket
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c1, _, err := websocket.Dial(ctx, url, nil)
@@ -127,9 +128,10 @@ func TestEventsAcrossReplicas(t *testing.T) {
 		t.Errorf("a ticket was accepted twice")
 	}
 	// Overview and status through the real binary.
-	ov := b.MustDo(200, "GET", "/api/v1/overview", nil)
-	st := b.MustDo(200, "GET", "/api/v1/status", nil)
-	if ov["targets"] == nil || st["version"] == nil {
-		t.Errorf("overview %v / status %v", ov, st)
+	ov := getJSON[api.Overview](b, "/api/v1/overview")
+	st := getJSON[api.Status](b, "/api/v1/status")
+	if len(ov.Targets) != 1 || ov.Targets[0].Name != "local" || ov.Totals.Services.Total != 1 || ov.GeneratedAt.IsZero() ||
+		st.Version == "" || st.Store.Kind != "postgres" || !st.Store.Reachable || len(st.Targets) != 1 || st.Events.Bus != "postgres" {
+		t.Errorf("overview %s / status %s", mustJSON(ov), mustJSON(st))
 	}
 }

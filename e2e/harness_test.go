@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthhq/berth/api"
 	"github.com/berthhq/berth/internal/pgtest"
 )
 
@@ -242,11 +243,15 @@ func (b *Berth) Token() string {
 // Login returns a session token.
 func (b *Berth) Login(user, password string) string {
 	b.t.Helper()
-	code, body := b.Do("", "POST", "/api/v1/auth/login", map[string]string{"username": user, "password": password})
+	code, raw := b.DoRaw("", "POST", "/api/v1/auth/login", api.LoginRequest{Username: user, Password: password})
 	if code != 200 {
-		b.t.Fatalf("login %s: %d %v", user, code, body)
+		b.t.Fatalf("login %s: %d %s", user, code, raw)
 	}
-	return body["token"].(string)
+	var res api.LoginResult
+	if err := json.Unmarshal(raw, &res); err != nil || res.Token == "" {
+		b.t.Fatalf("login %s: %v: %s", user, err, raw)
+	}
+	return res.Token
 }
 
 // Do sends a JSON request and decodes a JSON object answer.
@@ -444,4 +449,63 @@ func str(m map[string]any, path ...string) string {
 func num(m map[string]any, path ...string) int {
 	n, _ := strconv.Atoi(str(m, path...))
 	return n
+}
+
+// doAs sends a JSON request with token and decodes the answer into T,
+// strictly: a field the answer has and T lacks fails the test, so the
+// server, package api and these tests cannot drift apart. Decode error
+// answers into api.Error.
+func doAs[T any](b *Berth, token, method, path string, body any) (int, T) {
+	b.t.Helper()
+	code, raw := b.DoRaw(token, method, path, body)
+	var out T
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return code, out
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&out); err != nil {
+		b.t.Fatalf("%s %s: answer (%d) does not decode into %T: %v: %.500s", method, path, code, out, err, raw)
+	}
+	return code, out
+}
+
+// tryDo is doAs for answers that may be errors: the body decodes (strictly)
+// into T only on a 2xx status; raw is the answer either way.
+func tryDo[T any](b *Berth, token, method, path string, body any) (int, T, []byte) {
+	b.t.Helper()
+	code, raw := b.DoRaw(token, method, path, body)
+	var out T
+	if code/100 != 2 || len(bytes.TrimSpace(raw)) == 0 {
+		return code, out, raw
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&out); err != nil {
+		b.t.Fatalf("%s %s: answer (%d) does not decode into %T: %v: %.500s", method, path, code, out, err, raw)
+	}
+	return code, out, raw
+}
+
+// mustDo is doAs with the admin's token that fails the test unless the
+// status is want.
+func mustDo[T any](b *Berth, want int, method, path string, body any) T {
+	b.t.Helper()
+	code, raw := b.DoRaw(b.Token(), method, path, body)
+	if code != want {
+		b.t.Fatalf("%s %s: status %d, want %d: %.500s", method, path, code, want, raw)
+	}
+	var out T
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&out); err != nil {
+		b.t.Fatalf("%s %s: answer does not decode into %T: %v: %.500s", method, path, out, err, raw)
+	}
+	return out
+}
+
+// getJSON reads path as the admin into T (status 200).
+func getJSON[T any](b *Berth, path string) T {
+	b.t.Helper()
+	return mustDo[T](b, http.StatusOK, "GET", path, nil)
 }

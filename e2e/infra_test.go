@@ -11,6 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/api"
 )
 
 // TestInfrastructure: the inventory lists services, environments and the
@@ -18,52 +21,53 @@ import (
 // no sense answers NOT_SUPPORTED.
 func TestInfrastructure(t *testing.T) {
 	b := StartBerth(t, "", "")
-	b.MustDo(201, "PUT", "/api/v1/services/web", webSpec(2, "hi"))
+	mustDo[api.ServiceResult](b, 201, "PUT", "/api/v1/services/web", webSpec(2, "hi"))
 	waitRunning(t, b, "web", 2)
-	env := b.MustDo(201, "POST", "/api/v1/environments", map[string]any{"name": "dev"})
-	envID := str(env, "environment", "id")
+	env := mustDo[api.EnvironmentEnvelope](b, 201, "POST", "/api/v1/environments", berth.CreateEnvironmentRequest{Name: "dev"})
+	envID := env.Environment.ID
 	Eventually(t, 30*time.Second, "environment RUNNING", func() (bool, string) {
-		s := str(b.MustDo(200, "GET", "/api/v1/environments/"+envID, nil), "environment", "status")
-		return s == "RUNNING", s
+		s := getJSON[api.EnvironmentEnvelope](b, "/api/v1/environments/"+envID).Environment.Status
+		return s == berth.EnvRunning, string(s)
 	})
 
-	inv := b.MustDo(200, "GET", "/api/v1/infrastructure", nil)
-	byType := map[string][]map[string]any{}
-	for _, r := range inv["resources"].([]any) {
-		m := r.(map[string]any)
-		byType[str(m, "type")] = append(byType[str(m, "type")], m)
+	inv := getJSON[api.Inventory](b, "/api/v1/infrastructure")
+	byType := map[string][]berth.Resource{}
+	for _, r := range inv.Resources {
+		byType[r.Type] = append(byType[r.Type], r)
 	}
 	if len(byType["service"]) != 1 || len(byType["environment"]) != 1 || len(byType["process"]) != 3 ||
-		str(byType["service"][0], "details", "readyReplicas") != "2" {
-		t.Fatalf("inventory by type: services %d, environments %d, processes %d: %v",
-			len(byType["service"]), len(byType["environment"]), len(byType["process"]), inv)
+		fmt.Sprint(byType["service"][0].Details["readyReplicas"]) != "2" || inv.Total != len(inv.Resources) {
+		t.Fatalf("inventory by type: services %d, environments %d, processes %d: %s",
+			len(byType["service"]), len(byType["environment"]), len(byType["process"]), mustJSON(inv))
 	}
-	if ts := inv["targets"].([]any); len(ts) != 1 || str(ts[0].(map[string]any), "reachable") != "true" {
-		t.Errorf("targets = %v", ts)
+	if ts := inv.Targets; len(ts) != 1 || !ts[0].Reachable || ts[0].Name == "" {
+		t.Errorf("targets = %+v", ts)
 	}
-	if m := b.MustDo(200, "GET", "/api/v1/infrastructure?type=process", nil); num(m, "total") != 3 {
-		t.Errorf("type filter: %v", m)
+	if m := getJSON[api.Inventory](b, "/api/v1/infrastructure?type=process"); m.Total != 3 {
+		t.Errorf("type filter: %s", mustJSON(m))
 	}
 
-	b.MustDo(200, "POST", "/api/v1/infrastructure/service/web/stop", nil)
+	if a := mustDo[api.InfraActionResult](b, 200, "POST", "/api/v1/infrastructure/service/web/stop", nil); a.Type != "service" || a.ID != "web" {
+		t.Errorf("stop answer = %+v", a)
+	}
 	waitProcs(t, "web", 0)
-	b.MustDo(200, "POST", "/api/v1/infrastructure/service/web/start", nil)
+	mustDo[api.InfraActionResult](b, 200, "POST", "/api/v1/infrastructure/service/web/start", nil)
 	waitProcs(t, "web", 2)
-	b.MustDo(200, "POST", "/api/v1/infrastructure/environment/"+envID+"/stop", nil)
+	mustDo[api.InfraActionResult](b, 200, "POST", "/api/v1/infrastructure/environment/"+envID+"/stop", nil)
 	Eventually(t, 20*time.Second, "environment process gone", func() (bool, string) { return len(processesOfEnv(envID)) == 0, "" })
 
 	// Deleting a process is like deleting a pod: it comes back, with a new pid.
 	before := waitProcs(t, "web", 2)
-	b.MustDo(200, "DELETE", "/api/v1/infrastructure/process/web-0", nil)
+	mustDo[api.InfraActionResult](b, 200, "DELETE", "/api/v1/infrastructure/process/web-0", nil)
 	Eventually(t, 30*time.Second, "replica replaced", func() (bool, string) {
 		now := processesOf("web")
 		return len(now) == 2 && fmt.Sprint(now) != fmt.Sprint(before), fmt.Sprint(now)
 	})
-	if code, m := b.Do(b.Token(), "POST", "/api/v1/infrastructure/process/web-0/start", nil); code != 501 || m["error"] != "NOT_SUPPORTED" {
-		t.Errorf("start a process: %d %v", code, m)
+	if code, e := doAs[api.Error](b, b.Token(), "POST", "/api/v1/infrastructure/process/web-0/start", nil); code != 501 || e.Error != berth.ENOTSUPPORTED {
+		t.Errorf("start a process: %d %+v", code, e)
 	}
-	b.MustDo(200, "DELETE", "/api/v1/infrastructure/environment/"+envID, nil)
-	if code, _ := b.Do(b.Token(), "GET", "/api/v1/environments/"+envID, nil); code != 404 {
+	mustDo[api.InfraActionResult](b, 200, "DELETE", "/api/v1/infrastructure/environment/"+envID, nil)
+	if code, _ := doAs[api.Error](b, b.Token(), "GET", "/api/v1/environments/"+envID, nil); code != 404 {
 		t.Errorf("environment still there after infrastructure delete: %d", code)
 	}
 }
@@ -71,10 +75,9 @@ func TestInfrastructure(t *testing.T) {
 // TestLogsFollow: ?follow=true streams NDJSON lines as replicas write them.
 func TestLogsFollow(t *testing.T) {
 	b := StartBerth(t, "", "")
-	svc := b.MustDo(201, "PUT", "/api/v1/services/web", webSpec(1, "hi"))
-	_ = svc
+	mustDo[api.ServiceResult](b, 201, "PUT", "/api/v1/services/web", webSpec(1, "hi"))
 	s := waitRunning(t, b, "web", 1)
-	port := num(s["instances"].([]any)[0].(map[string]any), "port")
+	port := s.Instances[0].Port
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -97,7 +100,7 @@ func TestLogsFollow(t *testing.T) {
 	}()
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		var line struct{ Replica, Line string }
+		var line berth.LogLine
 		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
 			t.Fatalf("not NDJSON: %q", sc.Text())
 		}
@@ -118,8 +121,8 @@ func TestActivityToken(t *testing.T) {
 	b := StartBerth(t, "", "")
 	var ids []string
 	for _, n := range []string{"one", "two"} {
-		m := b.MustDo(201, "POST", "/api/v1/environments", map[string]any{"name": n})
-		ids = append(ids, str(m, "environment", "id"))
+		m := mustDo[api.EnvironmentEnvelope](b, 201, "POST", "/api/v1/environments", berth.CreateEnvironmentRequest{Name: n})
+		ids = append(ids, m.Environment.ID)
 	}
 	token := ""
 	Eventually(t, 30*time.Second, "workspace process", func() (bool, string) {
@@ -136,8 +139,8 @@ func TestActivityToken(t *testing.T) {
 		return token != "", "no token in environ"
 	})
 	body := map[string]any{"snapshot": map[string]any{"activeIDEConnections": 1}}
-	if code, m := b.Do(token, "POST", "/api/v1/environments/"+ids[0]+"/activity", body); code != 200 {
-		t.Errorf("own activity token: %d %v", code, m)
+	if code, m := doAs[api.Ack](b, token, "POST", "/api/v1/environments/"+ids[0]+"/activity", body); code != 200 || m.ID != ids[0] {
+		t.Errorf("own activity token: %d %+v", code, m)
 	}
 	if code, _ := b.Do(token, "POST", "/api/v1/environments/"+ids[1]+"/activity", body); code != 401 {
 		t.Errorf("token of another environment: %d, want 401", code)
@@ -154,23 +157,25 @@ func TestActivityToken(t *testing.T) {
 // restart replaces its process.
 func TestEnvironmentLogsAndRestart(t *testing.T) {
 	b := StartBerth(t, "", "")
-	id := str(b.MustDo(201, "POST", "/api/v1/environments", map[string]any{"name": "dev"}), "environment", "id")
+	id := mustDo[api.EnvironmentEnvelope](b, 201, "POST", "/api/v1/environments", berth.CreateEnvironmentRequest{Name: "dev"}).Environment.ID
 	var before []int
 	Eventually(t, 30*time.Second, "environment RUNNING", func() (bool, string) {
-		s := str(b.MustDo(200, "GET", "/api/v1/environments/"+id, nil), "environment", "status")
+		s := getJSON[api.EnvironmentEnvelope](b, "/api/v1/environments/"+id).Environment.Status
 		before = processesOfEnv(id)
-		return s == "RUNNING" && len(before) == 1, s
+		return s == berth.EnvRunning && len(before) == 1, string(s)
 	})
-	logs := b.MustDo(200, "GET", "/api/v1/environments/"+id+"/logs?tail=20", nil)
-	if !strings.Contains(mustJSON(logs["lines"]), "workspace server listening") {
-		t.Errorf("environment logs = %v", logs)
+	logs := getJSON[api.EnvironmentLogs](b, "/api/v1/environments/"+id+"/logs?tail=20")
+	if logs.Environment != id || !strings.Contains(mustJSON(logs.Lines), "workspace server listening") {
+		t.Errorf("environment logs = %+v", logs)
 	}
-	b.MustDo(200, "POST", "/api/v1/environments/"+id+"/restart", nil)
+	if a := mustDo[api.Ack](b, 200, "POST", "/api/v1/environments/"+id+"/restart", nil); a.ID != id {
+		t.Errorf("restart answer = %+v", a)
+	}
 	Eventually(t, 30*time.Second, "new workspace process", func() (bool, string) {
 		now := processesOfEnv(id)
 		return len(now) == 1 && now[0] != before[0], fmt.Sprint(now)
 	})
-	if code, m := b.Do(b.Token(), "GET", "/api/v1/environments/env-nosuch/logs", nil); code != 404 {
-		t.Errorf("logs of a missing environment: %d %v", code, m)
+	if code, e := doAs[api.Error](b, b.Token(), "GET", "/api/v1/environments/env-nosuch/logs", nil); code != 404 || e.Error != berth.ENOTFOUND {
+		t.Errorf("logs of a missing environment: %d %+v", code, e)
 	}
 }

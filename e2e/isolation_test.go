@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/api"
 	_ "modernc.org/sqlite"
 )
 
@@ -184,15 +186,15 @@ func TestIsolation(t *testing.T) {
 	// Operators A and B: A runs the default workspace (berth workspace),
 	// with secrets in its environment and a file in its workspace.
 	for _, u := range []string{"opa", "opb"} {
-		b.MustDo(201, "POST", "/api/v1/users", map[string]string{"username": u, "password": "operator-password", "role": "operator"})
+		mustDo[api.UserEnvelope](b, 201, "POST", "/api/v1/users", api.CreateUserRequest{Username: u, Password: "operator-password", Role: berth.RoleOperator})
 	}
 	tokA, tokB := b.Login("opa", "operator-password"), b.Login("opb", "operator-password")
-	code, m := b.Do(tokA, "POST", "/api/v1/environments", map[string]any{"name": "a-dev",
-		"githubToken": secrets["A's GitHub token"], "anthropicApiKey": secrets["A's Anthropic key"]})
-	if code != 201 {
-		t.Fatalf("A creates an environment: %d %v", code, m)
+	code, m := doAs[api.EnvironmentEnvelope](b, tokA, "POST", "/api/v1/environments", berth.CreateEnvironmentRequest{Name: "a-dev",
+		EnvSecrets: berth.EnvSecrets{GithubToken: secrets["A's GitHub token"], AnthropicAPIKey: secrets["A's Anthropic key"]}})
+	if code != 201 || m.Environment == nil {
+		t.Fatalf("A creates an environment: %d %+v", code, m)
 	}
-	aID, aUser := str(m, "environment", "id"), str(m, "environment", "userId")
+	aID, aUser := m.Environment.ID, m.Environment.UserID
 	aPid := onePid(t, "A's environment", func() []int { return processesOfEnv(aID) })
 	aWorkspace := filepath.Join(wdir, "local", "environments", aID, "workspace")
 
@@ -210,8 +212,8 @@ exec `+berthBin+` workspace --addr 127.0.0.1:$PORT --dir "$WORKSPACE"
 	}
 	// A's file: world-readable itself, inside A's private workspace.
 	Eventually(t, 30*time.Second, "A's environment RUNNING", func() (bool, string) {
-		s := str(b.MustDo(200, "GET", "/api/v1/environments/"+aID, nil), "environment", "status")
-		return s == "RUNNING", s
+		s := getJSON[api.EnvironmentEnvelope](b, "/api/v1/environments/"+aID).Environment.Status
+		return s == berth.EnvRunning, string(s)
 	})
 	aUID := isolatedUID(t, "A's workspace", aPid)
 	notes := filepath.Join(aWorkspace, "notes.txt")
@@ -221,15 +223,15 @@ exec `+berthBin+` workspace --addr 127.0.0.1:$PORT --dir "$WORKSPACE"
 	os.Chown(notes, aUID, aUID)
 	secrets["A's notes"] = "e2eSECRETnotes"
 
-	code, m = b.Do(tokB, "POST", "/api/v1/environments", map[string]any{"name": "b-dev", "template": "hostile"})
-	if code != 201 {
-		t.Fatalf("B creates an environment: %d %v", code, m)
+	code, m = doAs[api.EnvironmentEnvelope](b, tokB, "POST", "/api/v1/environments", berth.CreateEnvironmentRequest{Name: "b-dev", Template: "hostile"})
+	if code != 201 || m.Environment == nil {
+		t.Fatalf("B creates an environment: %d %+v", code, m)
 	}
-	bID, bUser := str(m, "environment", "id"), str(m, "environment", "userId")
+	bID, bUser := m.Environment.ID, m.Environment.UserID
 	bPid := onePid(t, "B's environment", func() []int { return processesOfEnv(bID) })
 	Eventually(t, 30*time.Second, "B's environment RUNNING", func() (bool, string) {
-		s := str(b.MustDo(200, "GET", "/api/v1/environments/"+bID, nil), "environment", "status")
-		return s == "RUNNING", s
+		s := getJSON[api.EnvironmentEnvelope](b, "/api/v1/environments/"+bID).Environment.Status
+		return s == berth.EnvRunning, string(s)
 	})
 
 	svcUID := isolatedUID(t, "service evil", svcPid)
@@ -387,16 +389,16 @@ func TestNotRootSingleTenant(t *testing.T) {
 	if !strings.Contains(b.stderr.String(), "does not run as root") {
 		t.Errorf("no warning at start: %s", b.stderr.String())
 	}
-	var local map[string]any
-	for _, tg := range b.MustDo(200, "GET", "/api/v1/targets", nil)["targets"].([]any) {
-		if m := tg.(map[string]any); m["name"] == "local" {
-			local = m
+	var local *berth.TargetInfo
+	for _, tg := range getJSON[api.TargetList](b, "/api/v1/targets").Targets {
+		if tg.Name == "local" {
+			local = &tg
 		}
 	}
-	if local == nil || local["singleTenant"] != true {
-		t.Errorf("local target = %v, want singleTenant", local)
+	if local == nil || !local.SingleTenant {
+		t.Errorf("local target = %+v, want singleTenant", local)
 	}
-	b.MustDo(201, "POST", "/api/v1/users", map[string]string{"username": "opa", "password": "operator-password", "role": "operator"})
+	mustDo[api.UserEnvelope](b, 201, "POST", "/api/v1/users", api.CreateUserRequest{Username: "opa", Password: "operator-password", Role: berth.RoleOperator})
 	op := b.Login("opa", "operator-password")
 	for _, req := range []struct {
 		method, path string
@@ -405,9 +407,9 @@ func TestNotRootSingleTenant(t *testing.T) {
 		{"PUT", "/api/v1/services/ops", map[string]any{"command": []string{"sleep", "60"}}},
 		{"POST", "/api/v1/environments", map[string]any{"name": "ops-env"}},
 	} {
-		code, m := b.Do(op, req.method, req.path, req.body)
-		if code != 403 || m["error"] != "FORBIDDEN" || !strings.Contains(str(m, "message"), "berth's own user") {
-			t.Errorf("operator %s %s: %d %v, want 403 saying why", req.method, req.path, code, m)
+		code, e := doAs[api.Error](b, op, req.method, req.path, req.body)
+		if code != 403 || e.Error != berth.EFORBIDDEN || !strings.Contains(e.Message, "berth's own user") {
+			t.Errorf("operator %s %s: %d %+v, want 403 saying why", req.method, req.path, code, e)
 		}
 	}
 	if code, m := b.Do(b.Token(), "GET", "/api/v1/services/ops", nil); code != 404 {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthhq/berth/api"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -50,18 +51,16 @@ func TestKubernetesDrift(t *testing.T) {
 		t.Errorf("the drift event carries the secret: %v", ev)
 	}
 	Eventually(t, 10*time.Second, "an audit entry by system", func() (bool, string) {
-		m := b.MustDo(200, "GET", "/api/v1/logs?type=reconcile", nil)
-		logs, _ := m["logs"].([]any)
-		for _, l := range logs {
-			e := l.(map[string]any)
-			if strings.Contains(fmt.Sprint(e), "e2e-SECRET") {
-				t.Errorf("the audit entry carries the secret: %v", e)
+		m := getJSON[api.AuditList](b, "/api/v1/logs?type=reconcile")
+		for _, e := range m.Logs {
+			if strings.Contains(mustJSON(e), "e2e-SECRET") {
+				t.Errorf("the audit entry carries the secret: %s", mustJSON(e))
 			}
-			if e["action"] == "service.drift" && e["user"] == "system" {
+			if e.Action == "service.drift" && e.Username == "system" {
 				return true, ""
 			}
 		}
-		return false, fmt.Sprint(m)
+		return false, mustJSON(m)
 	})
 	code, raw := b.DoRaw("", "GET", "/metrics", nil)
 	want := `berth_drift_repairs_total{kind="service",target="kind"} 1`

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/api"
 	"github.com/berthhq/berth/internal/promtest"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -97,21 +99,20 @@ func TestKubernetesMetrics(t *testing.T) {
 	// The sampler's CPU is a rate over a minute of scrapes: wait until the
 	// window holds enough of them for the rate to settle near the truth.
 	Eventually(t, 120*time.Second, "web's pods measured through Prometheus", func() (bool, string) {
-		m := b.MustDo(200, "GET", "/api/v1/services/web/metrics?target=kind&range=5m", nil)
+		m := getJSON[api.ServiceMetrics](b, "/api/v1/services/web/metrics?target=kind&range=5m")
 		got := map[string]map[string]float64{}
-		hist, _ := m["history"].(map[string]any)
-		series, _ := hist["series"].([]any)
+		var series []berth.MetricSeries
+		if m.History != nil {
+			series = m.History.Series
+		}
 		for _, s := range series {
-			sm := s.(map[string]any)
-			points, _ := sm["points"].([]any)
-			if str(sm, "kind") != "replica" || len(points) == 0 {
+			if s.Kind != "replica" || len(s.Points) == 0 {
 				continue
 			}
-			last := points[len(points)-1].(map[string]any)["v"].(float64)
-			if got[str(sm, "replica")] == nil {
-				got[str(sm, "replica")] = map[string]float64{}
+			if got[s.Replica] == nil {
+				got[s.Replica] = map[string]float64{}
 			}
-			got[str(sm, "replica")][str(sm, "metric")] = last
+			got[s.Replica][s.Metric] = s.Points[len(s.Points)-1].Value
 		}
 		if len(got) != 2 {
 			return false, fmt.Sprint(got)

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/api"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -57,23 +59,24 @@ func TestKubernetesOrphanCleanup(t *testing.T) {
 
 	b := startBerthWith(t, fmt.Sprintf("targets:\n  - name: local\n    type: local\n  - name: kind\n    type: kubernetes\n    kubeconfig: %s\n    namespaces: [%s]\n    cleanupOrphans: true\n    orphanGrace: 2s\n    ingressHost: \"{id}.dev.example.test\"\n",
 		cluster.Kubeconfig, ns), "BERTH_ORPHAN_INTERVAL=500ms")
-	b.MustDo(201, "PUT", "/api/v1/services/web?target=kind", map[string]any{"target": "kind", "namespace": ns, "image": "nginx:1.27"})
-	created := b.MustDo(201, "POST", "/api/v1/environments", map[string]any{"name": "ws", "target": "kind"})
-	envID, _ := created["environment"].(map[string]any)["id"].(string)
+	mustDo[api.ServiceResult](b, 201, "PUT", "/api/v1/services/web?target=kind", map[string]any{"target": "kind", "namespace": ns, "image": "nginx:1.27"})
+	envID := mustDo[api.EnvironmentEnvelope](b, 201, "POST", "/api/v1/environments", berth.CreateEnvironmentRequest{Name: "ws", Target: "kind"}).Environment.ID
 	if _, err := ings.Get(ctx, envID, metav1.GetOptions{}); err != nil {
 		t.Fatalf("the environment's ingress: %v", err)
 	}
 	// Listed as berth's for the environment, and not its to delete alone.
 	Eventually(t, 30*time.Second, "the environment's ingress in the inventory", func() (bool, string) {
-		inv := b.MustDo(200, "GET", "/api/v1/infrastructure?type=ingress", nil)
-		for _, r := range inv["resources"].([]any) {
-			if r := r.(map[string]any); r["id"] == ns+"/"+envID {
-				return r["type"] == "ingress" && r["berthKind"] == "environment" && r["berthId"] == envID && r["orphaned"] != true, fmt.Sprint(r)
+		inv := getJSON[api.Inventory](b, "/api/v1/infrastructure?type=ingress")
+		for _, r := range inv.Resources {
+			if r.ID == ns+"/"+envID {
+				return r.Type == "ingress" && r.BerthKind == "environment" && r.BerthID == envID && !r.Orphaned, mustJSON(r)
 			}
 		}
-		return false, fmt.Sprint(inv)
+		return false, mustJSON(inv)
 	})
-	b.MustDo(409, "DELETE", "/api/v1/infrastructure/ingress/"+ns+"%2F"+envID+"?target=kind", nil)
+	if e := mustDo[api.Error](b, 409, "DELETE", "/api/v1/infrastructure/ingress/"+ns+"%2F"+envID+"?target=kind", nil); e.Error != berth.ECONFLICT {
+		t.Errorf("deleting the environment's ingress alone: %+v", e)
+	}
 
 	Eventually(t, 60*time.Second, "the orphaned deployment removed", func() (bool, string) {
 		_, err := deploys.Get(ctx, "ghost", metav1.GetOptions{})

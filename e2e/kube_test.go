@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/api"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -39,19 +41,20 @@ func TestKubernetesTarget(t *testing.T) {
 		t.Errorf("labels = %v", d.Labels)
 	}
 	Eventually(t, 60*time.Second, "web RUNNING 2/2 on the cluster", func() (bool, string) {
-		m := b.MustDo(200, "GET", "/api/v1/services/web"+q, nil)
-		return str(m, "service", "status") == "RUNNING" && num(m, "service", "readyReplicas") == 2, str(m, "service", "status")
+		svc := getJSON[api.ServiceResult](b, "/api/v1/services/web"+q).Service
+		return svc.Status == berth.ServiceRunning && svc.ReadyReplicas == 2, string(svc.Status)
 	})
 
-	b.MustDo(200, "POST", "/api/v1/services/web/scale"+q, map[string]int{"replicas": 3})
+	three := 3
+	mustDo[api.ServiceResult](b, 200, "POST", "/api/v1/services/web/scale"+q, api.ScaleRequest{Replicas: &three})
 	if r, _ := deploy(); r != 3 {
 		t.Errorf("after scale: replicas = %d", r)
 	}
-	b.MustDo(200, "POST", "/api/v1/services/web/stop"+q, nil)
+	mustDo[api.ServiceResult](b, 200, "POST", "/api/v1/services/web/stop"+q, nil)
 	if r, ann := deploy(); r != 0 || ann["berth.dev/replicas-before-stop"] != "3" {
 		t.Errorf("after stop: replicas %d, annotations %v", r, ann)
 	}
-	b.MustDo(200, "POST", "/api/v1/services/web/start"+q, nil)
+	mustDo[api.ServiceResult](b, 200, "POST", "/api/v1/services/web/start"+q, nil)
 	if r, _ := deploy(); r != 3 {
 		t.Errorf("after start: replicas = %d", r)
 	}
@@ -68,22 +71,22 @@ func TestKubernetesTarget(t *testing.T) {
 	}
 	cluster.Kubectl(t, "-n", ns, "rollout", "pause", "deployment/web")
 	Eventually(t, 30*time.Second, "berth sees the pause", func() (bool, string) {
-		code, m := b.Do(b.Token(), "POST", "/api/v1/services/web/rollback"+q, map[string]int{"revision": 1})
-		return code == 409, fmt.Sprint(code, m)
+		code, e := doAs[api.Error](b, b.Token(), "POST", "/api/v1/services/web/rollback"+q, api.RollbackRequest{Revision: 1})
+		return code == 409 && e.Error == berth.ECONFLICT, fmt.Sprint(code, e)
 	})
 	if got := image(); got != "nginx:1.28" {
 		t.Errorf("a refused rollback changed the template: image %s", got)
 	}
 	cluster.Kubectl(t, "-n", ns, "rollout", "resume", "deployment/web")
 	Eventually(t, 30*time.Second, "rollback once resumed", func() (bool, string) {
-		code, m := b.Do(b.Token(), "POST", "/api/v1/services/web/rollback"+q, map[string]int{"revision": 1})
-		return code == 200, fmt.Sprint(code, m)
+		code, raw := b.DoRaw(b.Token(), "POST", "/api/v1/services/web/rollback"+q, api.RollbackRequest{Revision: 1})
+		return code == 200, fmt.Sprint(code, string(raw))
 	})
 	if got := image(); got != "nginx:1.27" {
 		t.Errorf("after rollback to 1: image %s, want nginx:1.27", got)
 	}
 
-	b.MustDo(200, "DELETE", "/api/v1/services/web"+q, nil)
+	mustDo[api.Ack](b, 200, "DELETE", "/api/v1/services/web"+q, nil)
 	Eventually(t, 30*time.Second, "deployment deleted", func() (bool, string) {
 		r, _ := deploy()
 		return r == -1, fmt.Sprint(r)

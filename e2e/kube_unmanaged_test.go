@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/api"
 	"github.com/berthhq/berth/internal/kubetest"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -43,25 +45,22 @@ func TestKubernetesUnmanaged(t *testing.T) {
 		cluster.Kubeconfig, ns))
 	path := "/api/v1/services/" + ns + "%2Flegacy?target=kind"
 
-	list := b.MustDo(200, "GET", "/api/v1/services?target=kind", nil)
-	svcs, _ := list["services"].([]any)
-	if len(svcs) != 1 || str(svcs[0].(map[string]any), "name") != "legacy" || svcs[0].(map[string]any)["managed"] != false {
-		t.Fatalf("list = %v, want legacy as managed:false", list)
+	list := getJSON[api.ServiceList](b, "/api/v1/services?target=kind")
+	if len(list.Services) != 1 || list.Services[0].Name != "legacy" || list.Services[0].Managed {
+		t.Fatalf("list = %s, want legacy as managed:false", mustJSON(list))
 	}
 	Eventually(t, 60*time.Second, "legacy at revision 2, RUNNING", func() (bool, string) {
-		m := b.MustDo(200, "GET", path, nil)
-		return str(m, "service", "status") == "RUNNING" && num(m, "service", "revision") == 2 &&
-			str(m, "service", "spec", "image") == "legacy:2", fmt.Sprint(m["service"])
+		svc := getJSON[api.ServiceResult](b, path).Service
+		return svc.Status == berth.ServiceRunning && svc.Revision == 2 && svc.Spec.Image == "legacy:2", mustJSON(svc)
 	})
 	Eventually(t, 30*time.Second, "the controller's events in GET", func() (bool, string) {
-		m := b.MustDo(200, "GET", path, nil)
-		evs, _ := m["service"].(map[string]any)["events"].([]any)
+		evs := getJSON[api.ServiceResult](b, path).Service.Events
 		for _, e := range evs {
-			if str(e.(map[string]any), "reason") == "ScalingReplicaSet" {
+			if e.Reason == "ScalingReplicaSet" {
 				return true, ""
 			}
 		}
-		return false, fmt.Sprint(evs)
+		return false, mustJSON(evs)
 	})
 
 	// Logs of every pod through the real pods/log endpoint (kwok serves the
@@ -70,13 +69,12 @@ func TestKubernetesUnmanaged(t *testing.T) {
 	logs.Append(t, time.Now().Add(-time.Minute), "legacy started", "legacy ready")
 	cluster.ServeNamespaceLogs(t, ns, logs, nil)
 	Eventually(t, 60*time.Second, "legacy's log lines through berth", func() (bool, string) {
-		code, m := b.Do(b.Token(), "GET", "/api/v1/services/legacy/logs?target=kind&tail=1", nil)
-		lines, _ := m["lines"].([]any)
-		if code != 200 || len(lines) != 1 {
-			return false, fmt.Sprint(code, m)
+		code, m, raw := tryDo[api.ServiceLogs](b, b.Token(), "GET", "/api/v1/services/legacy/logs?target=kind&tail=1", nil)
+		if code != 200 || len(m.Lines) != 1 {
+			return false, fmt.Sprint(code, " ", string(raw))
 		}
-		l := lines[0].(map[string]any)
-		return str(l, "line") == "legacy ready" && strings.HasPrefix(str(l, "replica"), "legacy-"), fmt.Sprint(l)
+		l := m.Lines[0]
+		return l.Line == "legacy ready" && strings.HasPrefix(l.Replica, "legacy-"), mustJSON(l)
 	})
 
 	// The CLI shows the same, as kubectl describe does.
@@ -87,23 +85,23 @@ func TestKubernetesUnmanaged(t *testing.T) {
 		t.Errorf("berth svc get %s/legacy: %v\n%s", ns, err, out)
 	}
 
-	b.MustDo(200, "POST", path[:len(path)-len("?target=kind")]+"/scale?target=kind", map[string]int{"replicas": 3})
+	three := 3
+	mustDo[api.ServiceResult](b, 200, "POST", path[:len(path)-len("?target=kind")]+"/scale?target=kind", api.ScaleRequest{Replicas: &three})
 	if got, _ := deploys.Get(ctx, "legacy", metav1.GetOptions{}); *got.Spec.Replicas != 3 {
 		t.Errorf("after scale: replicas = %d, want 3", *got.Spec.Replicas)
 	}
-	b.MustDo(200, "POST", "/api/v1/services/legacy/restart?target=kind&namespace="+ns, nil)
+	mustDo[api.ServiceResult](b, 200, "POST", "/api/v1/services/legacy/restart?target=kind&namespace="+ns, nil)
 	if got, _ := deploys.Get(ctx, "legacy", metav1.GetOptions{}); got.Spec.Template.Annotations["kubectl.kubernetes.io/restartedAt"] == "" {
 		t.Errorf("after restart: no restartedAt on the template")
 	}
 
 	// The controller numbers the restart's ReplicaSet as revision 3.
 	Eventually(t, 30*time.Second, "3 revisions (create, image change, restart), the oldest legacy:1", func() (bool, string) {
-		revs := b.MustDo(200, "GET", "/api/v1/services/legacy/revisions?target=kind", nil)
-		l, _ := revs["revisions"].([]any)
-		return len(l) == 3 && num(l[0].(map[string]any), "revision") == 3 && num(l[2].(map[string]any), "revision") == 1 &&
-			str(l[2].(map[string]any), "spec", "image") == "legacy:1", fmt.Sprint(revs)
+		revs := getJSON[api.RevisionList](b, "/api/v1/services/legacy/revisions?target=kind")
+		l := revs.Revisions
+		return len(l) == 3 && l[0].Number == 3 && l[2].Number == 1 && l[2].Spec.Image == "legacy:1", mustJSON(revs)
 	})
-	b.MustDo(200, "POST", "/api/v1/services/legacy/rollback?target=kind", map[string]int{"revision": 1})
+	mustDo[api.ServiceResult](b, 200, "POST", "/api/v1/services/legacy/rollback?target=kind", api.RollbackRequest{Revision: 1})
 	Eventually(t, 30*time.Second, "template rolled back to legacy:1 in the cluster", func() (bool, string) {
 		got, err := deploys.Get(ctx, "legacy", metav1.GetOptions{})
 		if err != nil {
@@ -121,8 +119,8 @@ func TestKubernetesUnmanaged(t *testing.T) {
 		{"PUT", "/api/v1/services/legacy/config?target=kind", map[string]any{"files": map[string]string{"a": "b"}}},
 		{"DELETE", "/api/v1/services/legacy?target=kind", nil},
 	} {
-		if code, m := b.Do(b.Token(), c.method, c.path, c.body); code != 409 {
-			t.Errorf("%s %s: %d %v, want 409 CONFLICT", c.method, c.path, code, m)
+		if code, e := doAs[api.Error](b, b.Token(), c.method, c.path, c.body); code != 409 || e.Error != berth.ECONFLICT {
+			t.Errorf("%s %s: %d %+v, want 409 CONFLICT", c.method, c.path, code, e)
 		}
 	}
 	// The generation moves with every spec change (status updates of the
@@ -131,8 +129,7 @@ func TestKubernetesUnmanaged(t *testing.T) {
 	if err != nil || after.Generation != before.Generation {
 		t.Errorf("a refused request changed the deployment (generation %d → %d, %v)", before.Generation, after.Generation, err)
 	}
-	m := b.MustDo(200, "GET", "/api/v1/services/legacy?target=kind", nil)
-	if m["service"].(map[string]any)["managed"] != false {
-		t.Errorf("after a refused PUT the service is %v", m["service"])
+	if svc := getJSON[api.ServiceResult](b, "/api/v1/services/legacy?target=kind").Service; svc.Managed {
+		t.Errorf("after a refused PUT the service is %s", mustJSON(svc))
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthhq/berth/api"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, to look at the locks from outside
 )
 
@@ -19,8 +20,8 @@ func TestLeaderAcrossReplicas(t *testing.T) {
 	a := StartBerth(t, "", db, key)
 	b := StartBerth(t, "", db, key)
 	leading := func(x *Berth) bool {
-		code, m := x.Do(x.Token(), "GET", "/api/v1/status", nil)
-		return code == 200 && m["leader"] == true
+		code, st := doAs[api.Status](x, x.Token(), "GET", "/api/v1/status", nil)
+		return code == 200 && st.Leader
 	}
 	Eventually(t, 30*time.Second, "exactly one leader", func() (bool, string) {
 		la, lb := leading(a), leading(b)

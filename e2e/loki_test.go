@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/api"
 	"github.com/berthhq/berth/internal/lokitest"
 )
 
@@ -33,10 +35,10 @@ func TestLokiLogs(t *testing.T) {
 	}
 	var got []string
 	Eventually(t, 20*time.Second, "lines from Loki", func() (bool, string) {
-		m := b.MustDo(200, "GET", "/api/v1/services/web/logs?tail=3", nil)
+		m := getJSON[api.ServiceLogs](b, "/api/v1/services/web/logs?tail=3")
 		got = nil
-		for _, l := range m["lines"].([]any) {
-			got = append(got, str(l.(map[string]any), "line"))
+		for _, l := range m.Lines {
+			got = append(got, l.Line)
 		}
 		return len(got) == 3, strings.Join(got, "|")
 	})
@@ -44,8 +46,8 @@ func TestLokiLogs(t *testing.T) {
 		t.Errorf("tail 3 = %q (want the last three of web's lines, in order, none of web-api's)", got)
 	}
 	lk.Stop()
-	code, m := b.Do(b.Token(), "GET", "/api/v1/services/web/logs", nil)
-	if code != 503 || m["error"] != "UNAVAILABLE" || !strings.Contains(strings.ToLower(str(m, "message")), "loki") {
-		t.Errorf("Loki down: %d %v", code, m)
+	code, e := doAs[api.Error](b, b.Token(), "GET", "/api/v1/services/web/logs", nil)
+	if code != 503 || e.Error != berth.EUNAVAILABLE || !strings.Contains(strings.ToLower(e.Message), "loki") {
+		t.Errorf("Loki down: %d %+v", code, e)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/api"
 	_ "modernc.org/sqlite"
 )
 
@@ -84,10 +86,10 @@ func TestPolicyOperatorTemplates(t *testing.T) {
 	b := startWithConfig(t, policyYAML)
 	olga := operators(t, b, "olga")[0]
 
-	code, m := b.Do(olga, "PUT", "/api/v1/services/pol-evil", map[string]any{"command": []string{"sh", "-c", "sleep 6002"}})
+	code, e := doAs[api.Error](b, olga, "PUT", "/api/v1/services/pol-evil", map[string]any{"command": []string{"sh", "-c", "sleep 6002"}})
 	want := `target "local" lets only admin run commands (commandRoles); use a service template: web`
-	if code != 403 || m["error"] != "FORBIDDEN" || str(m, "message") != want {
-		t.Errorf("operator's own command: %d %v, want 403 %q", code, m, want)
+	if code != 403 || e.Error != berth.EFORBIDDEN || e.Message != want {
+		t.Errorf("operator's own command: %d %+v, want 403 %q", code, e, want)
 	}
 	if n := rows(t, b, "SELECT COUNT(*) FROM services WHERE name = 'pol-evil'"); n != 0 {
 		t.Errorf("refused service has %d rows", n)
@@ -117,10 +119,9 @@ func TestPolicyOperatorTemplates(t *testing.T) {
 		{map[string]any{"template": "web", "command": []string{"sh"}}, 400, "command", "template"},
 		{map[string]any{"template": "nosuch"}, 400, "template", "web"},
 	} {
-		code, m := b.Do(olga, "PUT", "/api/v1/services/pol-site2", tc.spec)
-		msg := str(m, "message")
-		if code != tc.code || str(m, "field") != tc.field || !strings.HasPrefix(msg, tc.field+":") || !strings.Contains(msg, tc.names) {
-			t.Errorf("%v: %d %v, want %d naming %s and %s", tc.spec, code, m, tc.code, tc.field, tc.names)
+		code, e := doAs[api.Error](b, olga, "PUT", "/api/v1/services/pol-site2", tc.spec)
+		if code != tc.code || e.Field != tc.field || !strings.HasPrefix(e.Message, tc.field+":") || !strings.Contains(e.Message, tc.names) {
+			t.Errorf("%v: %d %+v, want %d naming %s and %s", tc.spec, code, e, tc.code, tc.field, tc.names)
 		}
 	}
 	if n := rows(t, b, "SELECT COUNT(*) FROM services"); n != 0 {
@@ -128,9 +129,9 @@ func TestPolicyOperatorTemplates(t *testing.T) {
 	}
 
 	// The template, with the parameter it allows.
-	code, m = b.Do(olga, "PUT", "/api/v1/services/pol-site", map[string]any{"template": "web", "env": map[string]string{"GREETING": "hello"}})
-	if code != 201 {
-		t.Fatalf("operator instantiates web: %d %v", code, m)
+	code, m := doAs[api.ServiceResult](b, olga, "PUT", "/api/v1/services/pol-site", map[string]any{"template": "web", "env": map[string]string{"GREETING": "hello"}})
+	if code != 201 || m.Service.Spec.Template != "web" || m.Service.Owner == "" {
+		t.Fatalf("operator instantiates web: %d %s", code, mustJSON(m))
 	}
 	waitRunning(t, b, "pol-site", 1)
 	pid := waitProcs(t, "pol-site", 1)[0]
@@ -145,17 +146,17 @@ func TestPolicyOperatorTemplates(t *testing.T) {
 		t.Errorf("%d revisions hold the instantiation", n)
 	}
 	// An update keeps working: a new GREETING rolls out a new revision.
-	code, m = b.Do(olga, "PUT", "/api/v1/services/pol-site", map[string]any{"template": "web", "env": map[string]string{"GREETING": "again"}})
-	if code != 200 || num(m, "service", "revision") != 2 {
-		t.Fatalf("update: %d %v", code, m)
+	code, m = doAs[api.ServiceResult](b, olga, "PUT", "/api/v1/services/pol-site", map[string]any{"template": "web", "env": map[string]string{"GREETING": "again"}})
+	if code != 200 || m.Service.Revision != 2 {
+		t.Fatalf("update: %d %s", code, mustJSON(m))
 	}
 	Eventually(t, 30*time.Second, "GREETING=again", func() (bool, string) {
 		p := processesOf("pol-site")
 		return len(p) == 1 && procEnv(p[0], "GREETING") == "again", fmt.Sprint(p)
 	})
 	// Rollback to revision 1 brings back hello.
-	if code, m := b.Do(olga, "POST", "/api/v1/services/pol-site/rollback", map[string]int{"revision": 1}); code != 200 {
-		t.Fatalf("rollback: %d %v", code, m)
+	if code, m := doAs[api.ServiceResult](b, olga, "POST", "/api/v1/services/pol-site/rollback", api.RollbackRequest{Revision: 1}); code != 200 || m.Service.Revision != 3 {
+		t.Fatalf("rollback: %d %s", code, mustJSON(m))
 	}
 	Eventually(t, 30*time.Second, "GREETING=hello after rollback", func() (bool, string) {
 		p := processesOf("pol-site")
@@ -163,7 +164,10 @@ func TestPolicyOperatorTemplates(t *testing.T) {
 	})
 
 	// The targets list offers the templates and their parameters.
-	tg := b.MustDo(200, "GET", "/api/v1/targets", nil)
+	tg := getJSON[api.TargetList](b, "/api/v1/targets")
+	if len(tg.Targets) != 1 || len(tg.Targets[0].ServiceTemplates) != 1 || tg.Targets[0].ServiceTemplates[0].Name != "web" {
+		t.Errorf("targets: %s", mustJSON(tg))
+	}
 	j := mustJSON(tg)
 	if !strings.Contains(j, `"serviceTemplates":[{"name":"web","params":{"env":["GREETING"]}}]`) || !strings.Contains(j, `"commandRoles":["admin"]`) {
 		t.Errorf("targets: %s", j)
@@ -215,9 +219,9 @@ func TestServiceOwnership(t *testing.T) {
 		{"DELETE", "/api/v1/services/pol-site", nil},
 		{"DELETE", "/api/v1/infrastructure/service/pol-site", nil},
 	} {
-		code, m := b.Do(otto, op.method, op.path, op.body)
-		if code != 403 || m["error"] != "FORBIDDEN" || !strings.Contains(str(m, "message"), "only its owner (olga) or an admin") {
-			t.Errorf("otto %s %s: %d %v, want 403 naming the owner rule", op.method, op.path, code, m)
+		code, e := doAs[api.Error](b, otto, op.method, op.path, op.body)
+		if code != 403 || e.Error != berth.EFORBIDDEN || !strings.Contains(e.Message, "only its owner (olga) or an admin") {
+			t.Errorf("otto %s %s: %d %+v, want 403 naming the owner rule", op.method, op.path, code, e)
 		}
 	}
 	if !alive(pid) || procEnv(pid, "GREETING") != "default-greeting" {
@@ -227,8 +231,9 @@ func TestServiceOwnership(t *testing.T) {
 		t.Errorf("%d revisions after refused changes, want 1", n)
 	}
 	// Operating is shared: otto scales, restarts, reads the logs.
-	if code, m := b.Do(otto, "POST", "/api/v1/services/pol-site/scale", map[string]int{"replicas": 2}); code != 200 {
-		t.Errorf("otto scales: %d %v", code, m)
+	two := 2
+	if code, m := doAs[api.ServiceResult](b, otto, "POST", "/api/v1/services/pol-site/scale", api.ScaleRequest{Replicas: &two}); code != 200 || m.Service.Replicas != 2 {
+		t.Errorf("otto scales: %d %s", code, mustJSON(m))
 	}
 	before := waitProcs(t, "pol-site", 2)
 	// A replica's inventory row is operated like the service: deleting it
@@ -240,14 +245,14 @@ func TestServiceOwnership(t *testing.T) {
 		now := processesOf("pol-site")
 		return len(now) == 2 && fmt.Sprint(now) != fmt.Sprint(before), fmt.Sprint(now)
 	})
-	if code, m := b.Do(otto, "GET", "/api/v1/services/pol-site/logs", nil); code != 200 {
-		t.Errorf("otto reads logs: %d %v", code, m)
+	if code, m := doAs[api.ServiceLogs](b, otto, "GET", "/api/v1/services/pol-site/logs", nil); code != 200 || m.Service != "pol-site" {
+		t.Errorf("otto reads logs: %d %+v", code, m)
 	}
 	// The owner changes it; an admin deletes it.
 	if code, m := b.Do(olga, "PUT", "/api/v1/services/pol-site/config", map[string]any{"env": map[string]string{"GREETING": "olgas"}}); code != 200 {
 		t.Errorf("owner's config: %d %v", code, m)
 	}
-	b.MustDo(200, "DELETE", "/api/v1/services/pol-site", nil)
+	mustDo[api.Ack](b, 200, "DELETE", "/api/v1/services/pol-site", nil)
 	waitProcs(t, "pol-site", 0)
 }
 
@@ -257,11 +262,11 @@ func TestInventoryOwnership(t *testing.T) {
 	b := StartBerth(t, "", "")
 	toks := operators(t, b, "olga", "otto")
 	olga, otto := toks[0], toks[1]
-	code, m := b.Do(olga, "POST", "/api/v1/environments", map[string]any{"name": "olgas"})
+	code, m := doAs[api.EnvironmentEnvelope](b, olga, "POST", "/api/v1/environments", berth.CreateEnvironmentRequest{Name: "olgas"})
 	if code != 201 {
-		t.Fatalf("create: %d %v", code, m)
+		t.Fatalf("create: %d %+v", code, m)
 	}
-	id := str(m, "environment", "id")
+	id := m.Environment.ID
 	var pid int
 	Eventually(t, 30*time.Second, "olga's environment runs", func() (bool, string) {
 		p := processesOfEnv(id)
@@ -271,16 +276,21 @@ func TestInventoryOwnership(t *testing.T) {
 		return len(p) == 1, fmt.Sprint(p)
 	})
 	Eventually(t, 30*time.Second, "olga's inventory shows her environment's process", func() (bool, string) {
-		_, inv := b.Do(olga, "GET", "/api/v1/infrastructure", nil)
-		return strings.Contains(mustJSON(inv), `"id":"env-`+id+`"`), mustJSON(inv)
+		_, inv := doAs[api.Inventory](b, olga, "GET", "/api/v1/infrastructure", nil)
+		for _, r := range inv.Resources {
+			if r.ID == "env-"+id {
+				return true, ""
+			}
+		}
+		return false, mustJSON(inv)
 	})
-	_, inv := b.Do(otto, "GET", "/api/v1/infrastructure", nil)
+	_, inv := doAs[api.Inventory](b, otto, "GET", "/api/v1/infrastructure", nil)
 	if j := mustJSON(inv); strings.Contains(j, id) || strings.Contains(j, fmt.Sprintf(`"pid":%d`, pid)) {
 		t.Errorf("otto's inventory shows olga's environment: %s", j)
 	}
 	for _, p := range []string{"/api/v1/infrastructure/process/env-" + id, "/api/v1/infrastructure/environment/" + id} {
-		if code, m := b.Do(otto, "DELETE", p, nil); code != 404 || m["error"] != "NOT_FOUND" {
-			t.Errorf("otto DELETE %s: %d %v, want 404", p, code, m)
+		if code, e := doAs[api.Error](b, otto, "DELETE", p, nil); code != 404 || e.Error != berth.ENOTFOUND {
+			t.Errorf("otto DELETE %s: %d %+v, want 404", p, code, e)
 		}
 	}
 	if code, m := b.Do(otto, "POST", "/api/v1/infrastructure/environment/"+id+"/stop", nil); code != 404 {
@@ -311,9 +321,9 @@ func TestLocalNamespace(t *testing.T) {
 		{"POST", "/api/v1/services/pol-dup/stop?namespace=shadow", nil},
 		{"GET", "/api/v1/metrics?service=pol-dup&namespace=shadow", nil},
 	} {
-		code, m := b.Do(b.Token(), op.method, op.path, op.body)
-		if code != 400 || str(m, "field") != "namespace" {
-			t.Errorf("%s %s: %d %v, want 400 naming namespace", op.method, op.path, code, m)
+		code, e := doAs[api.Error](b, b.Token(), op.method, op.path, op.body)
+		if code != 400 || e.Error != berth.EINVALID || e.Field != "namespace" {
+			t.Errorf("%s %s: %d %+v, want 400 naming namespace", op.method, op.path, code, e)
 		}
 	}
 	if p := processesOf("pol-dup"); len(p) != 1 || p[0] != pid {
@@ -339,9 +349,9 @@ func TestEnvironmentInput(t *testing.T) {
 		{map[string]any{"name": "evil\u2066x"}, "name"},
 		{map[string]any{"name": "ws", "template": "nosuch"}, "template"},
 	} {
-		code, m := b.Do(b.Token(), "POST", "/api/v1/environments", tc.body)
-		if code != 400 || str(m, "field") != tc.field {
-			t.Errorf("%q: %d %v, want 400 naming %s", tc.body, code, m, tc.field)
+		code, e := doAs[api.Error](b, b.Token(), "POST", "/api/v1/environments", tc.body)
+		if code != 400 || e.Error != berth.EINVALID || e.Field != tc.field {
+			t.Errorf("%q: %d %+v, want 400 naming %s", tc.body, code, e, tc.field)
 		}
 	}
 	if n := rows(t, b, "SELECT COUNT(*) FROM environments"); n != 0 {

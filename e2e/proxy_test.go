@@ -11,6 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/api"
 )
 
 // openEnv walks the dashboard's flow as token's user: a ticket URL from
@@ -18,11 +21,11 @@ import (
 // It answers the client and the environment's proxy URL.
 func openEnv(t *testing.T, b *Berth, token, id string) (*http.Client, string) {
 	t.Helper()
-	code, m := b.Do(token, "POST", "/api/v1/environments/"+id+"/open", nil)
-	if code != 200 {
-		t.Fatalf("open %s: %d %v", id, code, m)
+	code, m := doAs[api.EnvOpening](b, token, "POST", "/api/v1/environments/"+id+"/open", nil)
+	if code != 200 || !m.Proxied || m.ExpiresAt == nil {
+		t.Fatalf("open %s: %d %+v", id, code, m)
 	}
-	ticketURL := str(m, "url")
+	ticketURL := m.URL
 	base := b.URL + "/env/" + id + "/"
 	if !strings.HasPrefix(ticketURL, base+"?berth-ticket=") {
 		t.Fatalf("open URL %q, want %s?berth-ticket=…", ticketURL, base)
@@ -87,25 +90,25 @@ func send(t *testing.T, c *http.Client, method, url, body string, hdr ...string)
 func TestEnvProxy(t *testing.T) {
 	b := StartBerth(t, "", "")
 	for _, u := range []string{"alice", "bob"} {
-		b.MustDo(201, "POST", "/api/v1/users", map[string]string{"username": u, "password": u + "-password-1", "role": "operator"})
+		mustDo[api.UserEnvelope](b, 201, "POST", "/api/v1/users", api.CreateUserRequest{Username: u, Password: u + "-password-1", Role: berth.RoleOperator})
 	}
 	alice, bob := b.Login("alice", "alice-password-1"), b.Login("bob", "bob-password-1")
 	create := func(token, name string) string {
-		code, m := b.Do(token, "POST", "/api/v1/environments", map[string]any{"name": name})
-		if code != 201 {
-			t.Fatalf("create %s: %d %v", name, code, m)
+		code, m := doAs[api.EnvironmentEnvelope](b, token, "POST", "/api/v1/environments", berth.CreateEnvironmentRequest{Name: name})
+		if code != 201 || m.Environment == nil {
+			t.Fatalf("create %s: %d %+v", name, code, m)
 		}
-		return str(m, "environment", "id")
+		return m.Environment.ID
 	}
 	aEnv, bEnv := create(alice, "alice's"), create(bob, "bob's")
 	for _, id := range []string{aEnv, bEnv} {
 		Eventually(t, 60*time.Second, id+" RUNNING", func() (bool, string) {
-			m := b.MustDo(200, "GET", "/api/v1/environments/"+id, nil)
-			return str(m, "environment", "status") == "RUNNING", str(m, "environment", "status")
+			s := getJSON[api.EnvironmentEnvelope](b, "/api/v1/environments/"+id).Environment.Status
+			return s == berth.EnvRunning, string(s)
 		})
 	}
-	m := b.MustDo(200, "GET", "/api/v1/environments/"+aEnv, nil)
-	if got, want := str(m, "environment", "vsCodeUrl"), b.URL+"/env/"+aEnv+"/"; got != want {
+	m := getJSON[api.EnvironmentEnvelope](b, "/api/v1/environments/"+aEnv)
+	if got, want := m.Environment.VSCodeURL, b.URL+"/env/"+aEnv+"/"; got != want {
 		t.Errorf("vsCodeUrl = %q, want the proxy's %q", got, want)
 	}
 
@@ -208,8 +211,11 @@ func TestEnvProxy(t *testing.T) {
 		t.Errorf("alice's cookie after logout: %d %s, want 401", code, body)
 	}
 	// The audit log says who opened what.
-	audit := b.MustDo(200, "GET", "/api/v1/logs?pageSize=200", nil)
-	if !strings.Contains(mustJSON(audit), "environment.open") {
-		t.Errorf("no environment.open in the audit log")
+	opened := false
+	for _, e := range getJSON[api.AuditList](b, "/api/v1/logs?pageSize=200").Logs {
+		opened = opened || (e.Action == "environment.open" && e.Resource == aEnv && e.Username == "alice")
+	}
+	if !opened {
+		t.Errorf("no environment.open of %s by alice in the audit log", aEnv)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/berthhq/berth/api"
 )
 
 // quickstartCommands reads the README's quick start block.
@@ -61,11 +63,11 @@ func TestQuickstart(t *testing.T) {
 		}
 	}
 	svc := waitRunning(t, b, "web", 3)
-	if num(svc, "revision") != 3 { // apply, config, rollback
-		t.Errorf("web revision = %d, want 3", num(svc, "revision"))
+	if svc.Revision != 3 { // apply, config, rollback
+		t.Errorf("web revision = %d, want 3", svc.Revision)
 	}
 	waitProcs(t, "web", 3)
-	if m := b.MustDo(200, "GET", "/api/v1/environments", nil); num(m, "total") != 1 {
-		t.Errorf("environments = %v", m)
+	if m := getJSON[api.EnvironmentList](b, "/api/v1/environments"); m.Total != 1 || len(m.Environments) != 1 {
+		t.Errorf("environments = %s", mustJSON(m))
 	}
 }

@@ -10,6 +10,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/api"
 )
 
 func mustJSON(v any) string {
@@ -38,14 +41,13 @@ http.createServer((req, res) => {
 	}
 }
 
-func waitRunning(t *testing.T, b *Berth, name string, ready int) map[string]any {
+func waitRunning(t *testing.T, b *Berth, name string, ready int) *berth.Service {
 	t.Helper()
-	var svc map[string]any
+	var svc *berth.Service
 	Eventually(t, 45*time.Second, fmt.Sprintf("%s RUNNING %d/%d", name, ready, ready), func() (bool, string) {
-		m := b.MustDo(200, "GET", "/api/v1/services/"+name, nil)
-		svc = m["service"].(map[string]any)
-		return str(svc, "status") == "RUNNING" && num(svc, "readyReplicas") == ready && num(svc, "replicas") == ready,
-			fmt.Sprintf("%s %d/%d %s", str(svc, "status"), num(svc, "readyReplicas"), num(svc, "replicas"), str(svc, "message"))
+		svc = getJSON[api.ServiceResult](b, "/api/v1/services/"+name).Service
+		return svc.Status == berth.ServiceRunning && svc.ReadyReplicas == ready && svc.Replicas == ready,
+			fmt.Sprintf("%s %d/%d %s", svc.Status, svc.ReadyReplicas, svc.Replicas, svc.Message)
 	})
 	return svc
 }
@@ -80,12 +82,11 @@ func waitProcs(t *testing.T, name string, n int) []int {
 }
 
 // instanceAnswers asks every replica of the service over its own port.
-func instanceAnswers(t *testing.T, svc map[string]any) []string {
+func instanceAnswers(t *testing.T, svc *berth.Service) []string {
 	t.Helper()
 	var out []string
-	for _, in := range svc["instances"].([]any) {
-		port := num(in.(map[string]any), "port")
-		out = append(out, get(t, fmt.Sprintf("http://127.0.0.1:%d/", port)))
+	for _, in := range svc.Instances {
+		out = append(out, get(t, fmt.Sprintf("http://127.0.0.1:%d/", in.Port)))
 	}
 	sort.Strings(out)
 	return out
@@ -96,9 +97,9 @@ func instanceAnswers(t *testing.T, svc map[string]any) []string {
 func TestServiceLifecycle(t *testing.T) {
 	b := StartBerth(t, "", "")
 
-	created := b.MustDo(201, "PUT", "/api/v1/services/web", webSpec(2, "hi"))
-	if str(created, "service", "spec", "secrets", "DB_PASSWORD") != "[redacted]" {
-		t.Errorf("secret not redacted in answer: %v", created)
+	created := mustDo[api.ServiceResult](b, 201, "PUT", "/api/v1/services/web", webSpec(2, "hi"))
+	if created.Service.Spec.Secrets["DB_PASSWORD"] != "[redacted]" {
+		t.Errorf("secret not redacted in answer: %v", created.Service.Spec.Secrets)
 	}
 	svc := waitRunning(t, b, "web", 2)
 	pids := waitProcs(t, "web", 2)
@@ -108,19 +109,20 @@ func TestServiceLifecycle(t *testing.T) {
 	}
 
 	// Idempotent PUT: same spec, no new revision, no restart.
-	same := b.MustDo(200, "PUT", "/api/v1/services/web", webSpec(2, "hi"))
-	if num(same, "service", "revision") != 1 {
-		t.Errorf("re-applying the same spec made revision %d", num(same, "service", "revision"))
+	same := mustDo[api.ServiceResult](b, 200, "PUT", "/api/v1/services/web", webSpec(2, "hi"))
+	if same.Service.Revision != 1 {
+		t.Errorf("re-applying the same spec made revision %d", same.Service.Revision)
 	}
 	if got := waitProcs(t, "web", 2); fmt.Sprint(got) != fmt.Sprint(pids) {
 		t.Errorf("re-applying the same spec restarted replicas: %v → %v", pids, got)
 	}
 
 	// Scale up and down.
-	b.MustDo(200, "POST", "/api/v1/services/web/scale", map[string]int{"replicas": 3})
+	three, two := 3, 2
+	mustDo[api.ServiceResult](b, 200, "POST", "/api/v1/services/web/scale", api.ScaleRequest{Replicas: &three})
 	waitRunning(t, b, "web", 3)
 	waitProcs(t, "web", 3)
-	b.MustDo(200, "POST", "/api/v1/services/web/scale", map[string]int{"replicas": 2})
+	mustDo[api.ServiceResult](b, 200, "POST", "/api/v1/services/web/scale", api.ScaleRequest{Replicas: &two})
 	waitRunning(t, b, "web", 2)
 	pids = waitProcs(t, "web", 2)
 
@@ -129,88 +131,87 @@ func TestServiceLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	Eventually(t, 30*time.Second, "crashed replica restarted", func() (bool, string) {
-		m := b.MustDo(200, "GET", "/api/v1/services/web", nil)
+		svc := getJSON[api.ServiceResult](b, "/api/v1/services/web").Service
 		restarts := 0
-		for _, in := range m["service"].(map[string]any)["instances"].([]any) {
-			restarts += num(in.(map[string]any), "restarts")
+		for _, in := range svc.Instances {
+			restarts += in.Restarts
 		}
-		return restarts >= 1 && num(m, "service", "readyReplicas") == 2, mustJSON(m["service"].(map[string]any)["instances"])
+		return restarts >= 1 && svc.ReadyReplicas == 2, mustJSON(svc.Instances)
 	})
 	pids = waitProcs(t, "web", 2)
 
 	// Rolling restart: new processes.
-	b.MustDo(200, "POST", "/api/v1/services/web/restart", nil)
+	mustDo[api.ServiceResult](b, 200, "POST", "/api/v1/services/web/restart", nil)
 	waitReplaced(t, "web", pids, 45*time.Second)
 	waitRunning(t, b, "web", 2)
 
 	// Config update → revision 2, replicas read the new file.
-	cfg := b.MustDo(200, "PUT", "/api/v1/services/web/config", map[string]any{"files": map[string]string{"app.conf": "mode=two"}})
-	if num(cfg, "service", "revision") != 2 {
-		t.Fatalf("config update revision = %d", num(cfg, "service", "revision"))
+	cfg := mustDo[api.ServiceResult](b, 200, "PUT", "/api/v1/services/web/config", api.ConfigUpdate{Files: map[string]string{"app.conf": "mode=two"}})
+	if cfg.Service.Revision != 2 {
+		t.Fatalf("config update revision = %d", cfg.Service.Revision)
 	}
 	Eventually(t, 45*time.Second, "replicas on config two", func() (bool, string) {
 		svc := waitRunning(t, b, "web", 2)
 		a := instanceAnswers(t, svc)
 		return len(a) == 2 && strings.Contains(a[0], "mode=two") && strings.Contains(a[1], "mode=two"), fmt.Sprint(a)
 	})
-	if got := b.MustDo(200, "GET", "/api/v1/services/web/config", nil); str(got, "config", "files", "app.conf") != "mode=two" || num(got, "revision") != 2 {
-		t.Errorf("config = %v", got)
+	if got := getJSON[api.ServiceConfig](b, "/api/v1/services/web/config"); got.Config.Files["app.conf"] != "mode=two" || got.Revision != 2 {
+		t.Errorf("config = %+v", got)
 	}
 
 	// Rollback to the previous revision → revision 3 with revision 1's spec.
-	rb := b.MustDo(200, "POST", "/api/v1/services/web/rollback", nil)
-	if num(rb, "service", "revision") != 3 {
-		t.Fatalf("rollback revision = %d", num(rb, "service", "revision"))
+	rb := mustDo[api.ServiceResult](b, 200, "POST", "/api/v1/services/web/rollback", nil)
+	if rb.Service.Revision != 3 {
+		t.Fatalf("rollback revision = %d", rb.Service.Revision)
 	}
 	Eventually(t, 45*time.Second, "replicas back on config one", func() (bool, string) {
 		svc := waitRunning(t, b, "web", 2)
 		a := instanceAnswers(t, svc)
 		return len(a) == 2 && strings.Contains(a[0], "mode=one") && strings.Contains(a[1], "mode=one"), fmt.Sprint(a)
 	})
-	revs := b.MustDo(200, "GET", "/api/v1/services/web/revisions", nil)
-	if num(revs, "total") != 3 || str(revs["revisions"].([]any)[0].(map[string]any), "cause") != "rollback to 1" {
-		t.Errorf("revisions = %v", revs)
+	revs := getJSON[api.RevisionList](b, "/api/v1/services/web/revisions")
+	if revs.Total != 3 || len(revs.Revisions) != 3 || revs.Revisions[0].Cause != "rollback to 1" {
+		t.Errorf("revisions = %s", mustJSON(revs))
 	}
 	if strings.Contains(mustJSON(revs), "e2e-SECRET-db-password") {
 		t.Errorf("revisions show a secret value")
 	}
 
 	// Logs: every replica's output, with replica names.
-	logs := b.MustDo(200, "GET", "/api/v1/services/web/logs?tail=50", nil)
-	lines := logs["lines"].([]any)
-	if len(lines) == 0 || !strings.Contains(mustJSON(lines), "listening on") {
-		t.Errorf("logs = %v", logs)
+	logs := getJSON[api.ServiceLogs](b, "/api/v1/services/web/logs?tail=50")
+	if logs.Service != "web" || len(logs.Lines) == 0 || !strings.Contains(mustJSON(logs.Lines), "listening on") {
+		t.Errorf("logs = %+v", logs)
 	}
 
 	// Usage from /proc.
-	usage := b.MustDo(200, "GET", "/api/v1/services/web/metrics", nil)
-	if num(usage, "memoryBytes") <= 0 || len(usage["replicas"].([]any)) != 2 {
-		t.Errorf("metrics = %v", usage)
+	usage := getJSON[api.ServiceMetrics](b, "/api/v1/services/web/metrics")
+	if usage.MemoryBytes <= 0 || len(usage.Replicas) != 2 {
+		t.Errorf("metrics = %s", mustJSON(usage))
 	}
 
 	// Stop: no process left, spec kept; start: back.
-	b.MustDo(200, "POST", "/api/v1/services/web/stop", nil)
+	mustDo[api.ServiceResult](b, 200, "POST", "/api/v1/services/web/stop", nil)
 	waitProcs(t, "web", 0)
 	Eventually(t, 10*time.Second, "STOPPED", func() (bool, string) {
-		s := str(b.MustDo(200, "GET", "/api/v1/services/web", nil), "service", "status")
-		return s == "STOPPED", s
+		s := getJSON[api.ServiceResult](b, "/api/v1/services/web").Service.Status
+		return s == berth.ServiceStopped, string(s)
 	})
-	b.MustDo(200, "POST", "/api/v1/services/web/start", nil)
+	mustDo[api.ServiceResult](b, 200, "POST", "/api/v1/services/web/start", nil)
 	waitRunning(t, b, "web", 2)
 	waitProcs(t, "web", 2)
 
 	// Delete: processes gone, no zombies left behind by berth.
-	del := b.MustDo(200, "DELETE", "/api/v1/services/web", nil)
-	if del["name"] != "web" {
-		t.Errorf("delete answer = %v", del)
+	del := mustDo[api.Ack](b, 200, "DELETE", "/api/v1/services/web", nil)
+	if del.Name != "web" {
+		t.Errorf("delete answer = %+v", del)
 	}
 	waitProcs(t, "web", 0)
 	if z := zombies(b.cmd.Process.Pid); len(z) > 0 {
 		t.Errorf("zombie children of berth: %v", z)
 	}
-	code, m := b.Do(b.Token(), "GET", "/api/v1/services/web", nil)
-	if code != 404 || m["error"] != "NOT_FOUND" {
-		t.Errorf("after delete: %d %v", code, m)
+	code, e := doAs[api.Error](b, b.Token(), "GET", "/api/v1/services/web", nil)
+	if code != 404 || e.Error != berth.ENOTFOUND {
+		t.Errorf("after delete: %d %+v", code, e)
 	}
 	assertNoSecret(t, b, "e2e-SECRET-db-password")
 }
@@ -220,7 +221,7 @@ func assertNoSecret(t *testing.T, b *Berth, secret string) {
 	if strings.Contains(b.stderr.String()+b.stdout.String(), secret) {
 		t.Errorf("server output contains a secret value")
 	}
-	if strings.Contains(mustJSON(b.MustDo(200, "GET", "/api/v1/logs?pageSize=200", nil)), secret) {
+	if strings.Contains(mustJSON(getJSON[api.AuditList](b, "/api/v1/logs?pageSize=200")), secret) {
 		t.Errorf("audit log contains a secret value")
 	}
 }
@@ -250,12 +251,12 @@ func TestBadSpecs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := good()
 			tc.mutate(spec)
-			code, m := b.Do(b.Token(), "PUT", "/api/v1/services/"+tc.svc, spec)
-			if code != 400 || m["error"] != "INVALID_REQUEST" || !strings.Contains(str(m, "message"), tc.field) {
-				t.Fatalf("got %d %v, want INVALID_REQUEST naming %s", code, m, tc.field)
+			code, e := doAs[api.Error](b, b.Token(), "PUT", "/api/v1/services/"+tc.svc, spec)
+			if code != 400 || e.Error != berth.EINVALID || !strings.Contains(e.Message, tc.field) {
+				t.Fatalf("got %d %+v, want INVALID_REQUEST naming %s", code, e, tc.field)
 			}
-			if list := b.MustDo(200, "GET", "/api/v1/services", nil); num(list, "total") != 0 {
-				t.Fatalf("a rejected spec created something: %v", list)
+			if list := getJSON[api.ServiceList](b, "/api/v1/services"); list.Total != 0 || len(list.Services) != 0 {
+				t.Fatalf("a rejected spec created something: %s", mustJSON(list))
 			}
 		})
 	}
@@ -263,12 +264,13 @@ func TestBadSpecs(t *testing.T) {
 		t.Errorf("rejected specs started %d processes", n)
 	}
 	// Scale out of bounds changes nothing.
-	b.MustDo(201, "PUT", "/api/v1/services/web", good())
-	code, m := b.Do(b.Token(), "POST", "/api/v1/services/web/scale", map[string]int{"replicas": 11})
-	if code != 400 || !strings.Contains(str(m, "message"), "replicas") {
-		t.Errorf("scale 11: %d %v", code, m)
+	mustDo[api.ServiceResult](b, 201, "PUT", "/api/v1/services/web", good())
+	eleven := 11
+	code, e := doAs[api.Error](b, b.Token(), "POST", "/api/v1/services/web/scale", api.ScaleRequest{Replicas: &eleven})
+	if code != 400 || e.Field != "replicas" || !strings.Contains(e.Message, "replicas") {
+		t.Errorf("scale 11: %d %+v", code, e)
 	}
-	if got := num(b.MustDo(200, "GET", "/api/v1/services/web", nil), "service", "replicas"); got != 1 {
+	if got := getJSON[api.ServiceResult](b, "/api/v1/services/web").Service.Replicas; got != 1 {
 		t.Errorf("replicas after rejected scale = %d", got)
 	}
 }
@@ -282,8 +284,8 @@ func TestRestartBerth(t *testing.T) {
 			b.MustDo(201, "PUT", "/api/v1/services/web", webSpec(2, "hi"))
 			b.MustDo(201, "PUT", "/api/v1/services/idle", map[string]any{"command": []string{"sleep", "3600"}, "replicas": 1})
 			b.MustDo(200, "POST", "/api/v1/services/idle/stop", nil)
-			env := b.MustDo(201, "POST", "/api/v1/environments", map[string]any{"name": "dev"})
-			envID := str(env, "environment", "id")
+			env := mustDo[api.EnvironmentEnvelope](b, 201, "POST", "/api/v1/environments", berth.CreateEnvironmentRequest{Name: "dev"})
+			envID := env.Environment.ID
 			waitRunning(t, b, "web", 2)
 			waitProcs(t, "web", 2)
 			Eventually(t, 30*time.Second, "env process", func() (bool, string) { return len(processesOfEnv(envID)) == 1, "" })
@@ -304,8 +306,8 @@ func TestRestartBerth(t *testing.T) {
 				t.Errorf("a stopped service runs after restart (%d processes)", n)
 			}
 			Eventually(t, 30*time.Second, "environment back", func() (bool, string) {
-				m := b.MustDo(200, "GET", "/api/v1/environments/"+envID, nil)
-				return str(m, "environment", "status") == "RUNNING" && len(processesOfEnv(envID)) == 1, str(m, "environment", "status")
+				env := getJSON[api.EnvironmentEnvelope](b, "/api/v1/environments/"+envID).Environment
+				return env.Status == berth.EnvRunning && len(processesOfEnv(envID)) == 1, string(env.Status)
 			})
 		})
 	}

@@ -5,13 +5,11 @@ import (
 	"time"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/api"
 )
 
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Username string `json:"username"`
-		Password string `json:"password"`
-	}
+	var body api.LoginRequest
 	if err := decode(r, &body, true); err != nil {
 		writeError(w, r, err)
 		return
@@ -30,7 +28,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st.actor = berth.Actor{UserID: u.ID, Username: u.Username, Role: u.Role}
-	writeJSON(w, http.StatusOK, map[string]any{"token": tok, "expiresAt": exp.UTC().Format(time.RFC3339), "user": u})
+	writeJSON(w, http.StatusOK, api.LoginResult{Token: tok, ExpiresAt: exp.UTC().Truncate(time.Second), User: *u})
 }
 
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
@@ -40,7 +38,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"message": "Logged out"})
+	writeJSON(w, http.StatusOK, api.Ack{Message: "Logged out"})
 }
 
 func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
@@ -50,7 +48,7 @@ func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"user": u, "role": a.Role, "keyId": a.KeyID})
+	writeJSON(w, http.StatusOK, api.Me{User: u, Role: a.Role, KeyID: a.KeyID})
 }
 
 func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request) {
@@ -59,15 +57,14 @@ func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"users": users, "total": len(users)})
+	if users == nil {
+		users = []*berth.User{}
+	}
+	writeJSON(w, http.StatusOK, api.UserList{Users: users, Total: len(users)})
 }
 
 func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Username string     `json:"username"`
-		Password string     `json:"password"`
-		Role     berth.Role `json:"role"`
-	}
+	var body api.CreateUserRequest
 	if err := decode(r, &body, true); err != nil {
 		writeError(w, r, err)
 		return
@@ -80,7 +77,7 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st.audit.resource = u.ID
-	writeJSON(w, http.StatusCreated, map[string]any{"user": u})
+	writeJSON(w, http.StatusCreated, api.UserEnvelope{User: u})
 }
 
 func (s *Server) handleGetUser(w http.ResponseWriter, r *http.Request) {
@@ -89,14 +86,11 @@ func (s *Server) handleGetUser(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"user": u})
+	writeJSON(w, http.StatusOK, api.UserEnvelope{User: u})
 }
 
 func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Role     berth.Role `json:"role"`
-		Password string     `json:"password"`
-	}
+	var body api.UpdateUserRequest
 	if err := decode(r, &body, true); err != nil {
 		writeError(w, r, err)
 		return
@@ -109,7 +103,7 @@ func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"user": u})
+	writeJSON(w, http.StatusOK, api.UserEnvelope{User: u})
 }
 
 func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
@@ -119,7 +113,7 @@ func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, idMessage{Message: "User deleted", ID: id})
+	writeJSON(w, http.StatusOK, api.Ack{Message: "User deleted", ID: id})
 }
 
 func (s *Server) handleListAPIKeys(w http.ResponseWriter, r *http.Request) {
@@ -131,15 +125,11 @@ func (s *Server) handleListAPIKeys(w http.ResponseWriter, r *http.Request) {
 	if keys == nil {
 		keys = []*berth.APIKey{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"apiKeys": keys, "total": len(keys)})
+	writeJSON(w, http.StatusOK, api.APIKeyList{APIKeys: keys, Total: len(keys)})
 }
 
 func (s *Server) handleCreateAPIKey(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Name          string     `json:"name"`
-		Role          berth.Role `json:"role"`
-		ExpiresInDays int        `json:"expiresInDays"`
-	}
+	var body api.CreateAPIKeyRequest
 	if err := decode(r, &body, true); err != nil {
 		writeError(w, r, err)
 		return
@@ -153,8 +143,8 @@ func (s *Server) handleCreateAPIKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st.audit.resource = k.ID
-	writeJSON(w, http.StatusCreated, map[string]any{"apiKey": k, "key": full,
-		"message": "Store this key now: it is not shown again"})
+	writeJSON(w, http.StatusCreated, api.CreatedAPIKey{APIKey: k, Key: full,
+		Message: "Store this key now: it is not shown again"})
 }
 
 func (s *Server) handleDeleteAPIKey(w http.ResponseWriter, r *http.Request) {
@@ -164,5 +154,5 @@ func (s *Server) handleDeleteAPIKey(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, idMessage{Message: "API key deleted", ID: id})
+	writeJSON(w, http.StatusOK, api.Ack{Message: "API key deleted", ID: id})
 }

@@ -5,17 +5,8 @@ import (
 	"net/http"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/api"
 )
-
-type envelopeEnv struct {
-	Environment *berth.Environment `json:"environment"`
-	Message     string             `json:"message,omitempty"`
-}
-
-type idMessage struct {
-	Message string `json:"message"`
-	ID      string `json:"id"`
-}
 
 func (s *Server) handleCreateEnvironment(w http.ResponseWriter, r *http.Request) {
 	var req berth.CreateEnvironmentRequest
@@ -36,7 +27,7 @@ func (s *Server) handleCreateEnvironment(w http.ResponseWriter, r *http.Request)
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, envelopeEnv{Environment: env, Message: "Environment created successfully"})
+	writeJSON(w, http.StatusCreated, api.EnvironmentEnvelope{Environment: env, Message: "Environment created successfully"})
 }
 
 func (s *Server) handleListEnvironments(w http.ResponseWriter, r *http.Request) {
@@ -53,7 +44,7 @@ func (s *Server) handleListEnvironments(w http.ResponseWriter, r *http.Request) 
 	if envs == nil {
 		envs = []*berth.Environment{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"environments": envs, "total": total, "page": page, "pageSize": size})
+	writeJSON(w, http.StatusOK, api.EnvironmentList{Environments: envs, Page: api.Page{Total: total, Page: page, PageSize: size}})
 }
 
 func (s *Server) handleGetEnvironment(w http.ResponseWriter, r *http.Request) {
@@ -62,7 +53,7 @@ func (s *Server) handleGetEnvironment(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, envelopeEnv{Environment: env})
+	writeJSON(w, http.StatusOK, api.EnvironmentEnvelope{Environment: env})
 }
 
 func (s *Server) envAction(w http.ResponseWriter, r *http.Request, done string, fn func() (*berth.Environment, error)) {
@@ -76,7 +67,7 @@ func (s *Server) envAction(w http.ResponseWriter, r *http.Request, done string, 
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, idMessage{Message: done, ID: env.ID})
+	writeJSON(w, http.StatusOK, api.Ack{Message: done, ID: env.ID})
 }
 
 func (s *Server) handleStartEnvironment(w http.ResponseWriter, r *http.Request) {
@@ -120,7 +111,7 @@ func (s *Server) handleActivity(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, idMessage{Message: "Activity recorded", ID: id})
+	writeJSON(w, http.StatusOK, api.Ack{Message: "Activity recorded", ID: id})
 }
 
 func (s *Server) handleRestartEnvironment(w http.ResponseWriter, r *http.Request) {

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/api"
 )
 
 func (s *Server) handleInfrastructure(w http.ResponseWriter, r *http.Request) {
@@ -27,7 +28,7 @@ func (s *Server) infraAction(w http.ResponseWriter, r *http.Request, action stri
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"message": typ + " " + id + ": " + action + " done", "type": typ, "id": id})
+	writeJSON(w, http.StatusOK, api.InfraActionResult{Message: typ + " " + id + ": " + action + " done", Type: typ, ID: id})
 }
 
 func (s *Server) handleInfraStart(w http.ResponseWriter, r *http.Request) {

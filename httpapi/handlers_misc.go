@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/api"
 	"github.com/berthhq/berth/core"
 )
 
@@ -22,9 +23,9 @@ func (s *Server) handleRoot(w http.ResponseWriter, r *http.Request) {
 		s.UI.ServeHTTP(w, r)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"service": "berth", "version": s.Version, "uptime": s.uptime(),
-		"api": "/api/v1", "openapi": "/api/v1/openapi.json", "health": "/health", "ready": "/readyz",
+	writeJSON(w, http.StatusOK, api.Index{
+		Service: "berth", Version: s.Version, Uptime: s.uptime(),
+		API: "/api/v1", OpenAPI: "/api/v1/openapi.json", Health: "/health", Ready: "/readyz",
 	})
 }
 
@@ -47,17 +48,11 @@ func (s *Server) handleAssets(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "healthy", "uptime": s.uptime(), "service": "berth", "version": s.Version})
+	writeJSON(w, http.StatusOK, api.Health{Status: "healthy", Uptime: s.uptime(), Service: "berth", Version: s.Version})
 }
 
 func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
-}
-
-type check struct {
-	Status    string `json:"status"` // ok | down
-	LatencyMs int64  `json:"latencyMs"`
-	Error     string `json:"error,omitempty"`
+	writeJSON(w, http.StatusOK, api.Live{Status: "alive"})
 }
 
 // handleReady checks every dependency (the store, each target) in parallel.
@@ -65,7 +60,7 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
 	sp, tps := s.Core.Probe(ctx)
-	checks := map[string]check{"store": toCheck(sp)}
+	checks := map[string]api.Check{"store": toCheck(sp)}
 	for _, p := range tps {
 		checks["target:"+p.Name] = toCheck(p)
 	}
@@ -75,11 +70,11 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 			status, code = "not ready", http.StatusServiceUnavailable
 		}
 	}
-	writeJSON(w, code, map[string]any{"status": status, "checks": checks})
+	writeJSON(w, code, api.Ready{Status: status, Checks: checks})
 }
 
-func toCheck(p core.Probe) check {
-	c := check{Status: "ok", LatencyMs: p.Latency.Milliseconds()}
+func toCheck(p core.Probe) api.Check {
+	c := api.Check{Status: "ok", LatencyMs: p.Latency.Milliseconds()}
 	if p.Err != nil {
 		c.Status, c.Error = "down", berth.ErrorMessage(p.Err)
 		if berth.ErrorCode(p.Err) == berth.EINTERNAL {
@@ -98,7 +93,7 @@ func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleTargets(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"targets": s.Core.Targets()})
+	writeJSON(w, http.StatusOK, api.TargetList{Targets: s.Core.Targets()})
 }
 
 // handleAudit: core says whose entries the caller reads.
@@ -119,5 +114,5 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"logs": entries, "total": total, "page": page, "pageSize": size})
+	writeJSON(w, http.StatusOK, api.AuditList{Logs: entries, Page: api.Page{Total: total, Page: page, PageSize: size}})
 }

@@ -11,13 +11,9 @@ import (
 	"time"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/api"
 	"github.com/berthhq/berth/core"
 )
-
-type envelopeSvc struct {
-	Service *berth.Service `json:"service"`
-	Message string         `json:"message,omitempty"`
-}
 
 // query reads which service a request names. On a cluster target the name
 // may carry the namespace, escaped: /services/team-a%2Fweb (DESIGN §3).
@@ -44,11 +40,8 @@ func (s *Server) handleListServices(w http.ResponseWriter, r *http.Request) {
 	if l.Services == nil {
 		l.Services = []*berth.Service{}
 	}
-	out := map[string]any{"services": l.Services, "total": l.Total, "page": page, "pageSize": size}
-	if len(l.Unreachable) > 0 {
-		out["unreachable"] = l.Unreachable
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, api.ServiceList{Services: l.Services, Unreachable: l.Unreachable,
+		Page: api.Page{Total: l.Total, Page: page, PageSize: size}})
 }
 
 func (s *Server) handleGetService(w http.ResponseWriter, r *http.Request) {
@@ -57,7 +50,7 @@ func (s *Server) handleGetService(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, envelopeSvc{Service: svc})
+	writeJSON(w, http.StatusOK, api.ServiceResult{Service: svc})
 }
 
 func (s *Server) handleApplyService(w http.ResponseWriter, r *http.Request) {
@@ -83,7 +76,7 @@ func (s *Server) handleApplyService(w http.ResponseWriter, r *http.Request) {
 	if created {
 		code, msg = http.StatusCreated, "Service created successfully"
 	}
-	writeJSON(w, code, envelopeSvc{Service: svc, Message: msg})
+	writeJSON(w, code, api.ServiceResult{Service: svc, Message: msg})
 }
 
 // auditSpec is what the audit log keeps of a spec: never secret values.
@@ -117,7 +110,7 @@ func (s *Server) svcAction(w http.ResponseWriter, r *http.Request, done string, 
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, envelopeSvc{Service: svc, Message: done})
+	writeJSON(w, http.StatusOK, api.ServiceResult{Service: svc, Message: done})
 }
 
 func (s *Server) handleDeleteService(w http.ResponseWriter, r *http.Request) {
@@ -131,7 +124,7 @@ func (s *Server) handleDeleteService(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"message": "Service deleted successfully", "name": svc.Name})
+	writeJSON(w, http.StatusOK, api.Ack{Message: "Service deleted successfully", Name: svc.Name})
 }
 
 func (s *Server) handleStartService(w http.ResponseWriter, r *http.Request) {
@@ -153,9 +146,7 @@ func (s *Server) handleRestartService(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleScaleService(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Replicas *int `json:"replicas"`
-	}
+	var body api.ScaleRequest
 	if err := decode(r, &body, true); err != nil {
 		writeError(w, r, err)
 		return
@@ -171,9 +162,7 @@ func (s *Server) handleScaleService(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleRollbackService(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Revision int `json:"revision"`
-	}
+	var body api.RollbackRequest
 	// An empty body means "the previous revision".
 	raw, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -204,7 +193,7 @@ func (s *Server) handleRevisions(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"revisions": revs, "total": len(revs)})
+	writeJSON(w, http.StatusOK, api.RevisionList{Revisions: revs, Total: len(revs)})
 }
 
 func (s *Server) handleGetConfig(w http.ResponseWriter, r *http.Request) {
@@ -213,14 +202,11 @@ func (s *Server) handleGetConfig(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"config": map[string]any{"files": cfg.Files}, "env": cfg.Env, "revision": cfg.Revision})
+	writeJSON(w, http.StatusOK, api.ServiceConfig{Config: berth.Config{Files: cfg.Files}, Env: cfg.Env, Revision: cfg.Revision})
 }
 
 func (s *Server) handleUpdateConfig(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Files map[string]string `json:"files"`
-		Env   map[string]string `json:"env"`
-	}
+	var body api.ConfigUpdate
 	if err := decode(r, &body, true); err != nil {
 		writeError(w, r, err)
 		return
@@ -283,7 +269,7 @@ func (s *Server) serveLogs(w http.ResponseWriter, r *http.Request, key, name str
 			writeError(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{key: name, "lines": lines})
+		writeJSON(w, http.StatusOK, logsAnswer(key, name, lines))
 		return
 	}
 	if err := resolve(); err != nil {
@@ -309,6 +295,15 @@ func (s *Server) serveLogs(w http.ResponseWriter, r *http.Request, key, name str
 	if err != nil && ctx.Err() == nil {
 		s.Logger.Warn("follow logs", key, name, "err", err, "request_id", state(r).id)
 	}
+}
+
+// logsAnswer is the JSON answer of a log read: api.ServiceLogs or
+// api.EnvironmentLogs by key.
+func logsAnswer(key, name string, lines []berth.LogLine) any {
+	if key == "environment" {
+		return api.EnvironmentLogs{Environment: name, Lines: lines}
+	}
+	return api.ServiceLogs{Service: name, Lines: lines}
 }
 
 func (s *Server) handleServiceLogs(w http.ResponseWriter, r *http.Request) {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/api"
 	"github.com/berthhq/berth/metrics"
 )
 
@@ -104,10 +105,8 @@ func (s *Server) handleServiceMetrics(w http.ResponseWriter, r *http.Request) {
 	if usage == nil {
 		usage = []berth.ReplicaUsage{}
 	}
-	out := map[string]any{
-		"service": svc.Name, "target": svc.Target, "time": s.Now().UTC(),
-		"replicas": usage, "cpuSeconds": cpu, "memoryBytes": rss,
-	}
+	out := api.ServiceMetrics{Service: svc.Name, Target: svc.Target, Time: s.Now().UTC(),
+		Replicas: usage, CPUSeconds: cpu, MemoryBytes: rss}
 	h, herr := s.metricsHistory()
 	if herr == nil {
 		req.Service, req.Target, req.Namespace = svc.Name, svc.Target, svc.Namespace
@@ -119,7 +118,7 @@ func (s *Server) handleServiceMetrics(w http.ResponseWriter, r *http.Request) {
 			writeError(w, r, err)
 			return
 		}
-		out["history"] = res
+		out.History = res
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/api"
 	"github.com/berthhq/berth/auth"
 	"github.com/berthhq/berth/core"
 	"github.com/berthhq/berth/local"
@@ -141,7 +142,7 @@ func TestMetricsHandlers(t *testing.T) {
 				t.Fatalf("status %d, want %d", resp.StatusCode, tt.status)
 			}
 			if tt.status == 400 {
-				var e errorBody
+				var e api.Error
 				json.NewDecoder(resp.Body).Decode(&e)
 				if e.Error != berth.EINVALID || e.Field != tt.field {
 					t.Fatalf("error %+v, want INVALID_REQUEST on %s", e, tt.field)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/api"
 	"github.com/berthhq/berth/core"
 	"github.com/berthhq/berth/metrics"
 )
@@ -60,18 +61,8 @@ func (s *Server) handleOverview(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ov)
 }
 
-type probe struct {
-	Name      string  `json:"name"`
-	Provider  string  `json:"provider,omitempty"`
-	Region    string  `json:"region,omitempty"`
-	Default   bool    `json:"default,omitempty"`
-	Reachable bool    `json:"reachable"`
-	LatencyMs float64 `json:"latencyMs"`
-	Error     string  `json:"error,omitempty"`
-}
-
-func toProbe(p core.Probe) probe {
-	out := probe{Name: p.Name, Provider: p.Provider, Region: p.Region, Default: p.Default, Reachable: p.Err == nil,
+func toProbe(p core.Probe) api.TargetProbe {
+	out := api.TargetProbe{Name: p.Name, Provider: p.Provider, Region: p.Region, Default: p.Default, Reachable: p.Err == nil,
 		LatencyMs: float64(p.Latency.Microseconds()) / 1000}
 	if p.Err != nil {
 		out.Error = berth.ErrorMessage(p.Err)
@@ -86,34 +77,41 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	sp, tps := s.Core.Probe(ctx)
 	st := toProbe(sp)
-	probes := make([]probe, len(tps))
+	out := api.Status{
+		Version: s.Version, Uptime: s.uptime(), UptimeSeconds: int64(s.Now().Sub(s.Started).Seconds()),
+		StartedAt: s.Started.UTC(),
+		Store:     api.StoreStatus{Kind: st.Name, Reachable: st.Reachable, LatencyMs: st.LatencyMs, Error: st.Error},
+		Targets:   make([]api.TargetProbe, len(tps)),
+		Leader:    s.Leading == nil || s.Leading(),
+		Sampler:   s.samplerStatus(),
+		Events:    s.eventsStatus(),
+	}
 	for i, p := range tps {
-		probes[i] = toProbe(p)
+		out.Targets[i] = toProbe(p)
 	}
+	writeJSON(w, http.StatusOK, out)
+}
 
-	out := map[string]any{
-		"version": s.Version, "uptime": s.uptime(), "uptimeSeconds": int64(s.Now().Sub(s.Started).Seconds()),
-		"startedAt": s.Started.UTC(),
-		"store":     map[string]any{"kind": st.Name, "reachable": st.Reachable, "latencyMs": st.LatencyMs, "error": st.Error},
-		"targets":   probes,
-		// Which replica runs the background loops, when several share PostgreSQL.
-		"leader": s.Leading == nil || s.Leading(),
+func (s *Server) samplerStatus() *api.SamplerStatus {
+	if s.Sampler == nil {
+		return nil
 	}
-	if s.Sampler != nil {
-		lag := s.Sampler.Lag()
-		sm := map[string]any{"status": "ok", "lagSeconds": lag.Seconds()}
-		if lag < 0 {
-			sm = map[string]any{"status": "waiting for the first sample"}
-		}
-		out["sampler"] = sm
+	lag := s.Sampler.Lag()
+	if lag < 0 {
+		return &api.SamplerStatus{Status: "waiting for the first sample"}
 	}
-	ev := map[string]any{"enabled": s.Hub != nil}
+	secs := lag.Seconds()
+	return &api.SamplerStatus{Status: "ok", LagSeconds: &secs}
+}
+
+func (s *Server) eventsStatus() api.EventsStatus {
+	ev := api.EventsStatus{Enabled: s.Hub != nil}
 	if k, ok := s.Events.(interface{ Kind() string }); ok {
-		ev["bus"] = k.Kind()
+		ev.Bus = k.Kind()
 	}
 	if s.Hub != nil {
-		ev["clients"], ev["maxClients"], ev["droppedClients"] = s.Hub.Clients(), s.Hub.MaxClients(), s.Hub.Dropped()
+		clients, maxClients, dropped := s.Hub.Clients(), s.Hub.MaxClients(), s.Hub.Dropped()
+		ev.Clients, ev.MaxClients, ev.DroppedClients = &clients, &maxClients, &dropped
 	}
-	out["events"] = ev
-	writeJSON(w, http.StatusOK, out)
+	return ev
 }

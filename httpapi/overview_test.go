@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/api"
 	"github.com/berthhq/berth/metrics"
 	"github.com/berthhq/berth/wshub"
 )
@@ -81,29 +82,21 @@ func TestStatus(t *testing.T) {
 		}
 		d.Sampler = sampler
 	})
-	var st struct {
-		Version string `json:"version"`
-		Store   struct {
-			Kind      string  `json:"kind"`
-			Reachable bool    `json:"reachable"`
-			LatencyMs float64 `json:"latencyMs"`
-		} `json:"store"`
-		Targets []probe        `json:"targets"`
-		Sampler map[string]any `json:"sampler"`
-		Events  map[string]any `json:"events"`
-	}
+	var st api.Status
 	l.call(t, l.viewer, "GET", "/api/v1/status", "", http.StatusOK, &st)
 	if st.Version != "test" || st.Store.Kind != "sqlite" || !st.Store.Reachable || len(st.Targets) != 1 || !st.Targets[0].Reachable {
 		t.Fatalf("status %+v", st)
 	}
-	if st.Sampler["status"] != "waiting for the first sample" || st.Events["bus"] != "local" || st.Events["enabled"] != true {
-		t.Fatalf("sampler %v events %v", st.Sampler, st.Events)
+	if st.Sampler == nil || st.Sampler.Status != "waiting for the first sample" || st.Sampler.LagSeconds != nil ||
+		st.Events.Bus != "local" || !st.Events.Enabled || st.Events.Clients == nil {
+		t.Fatalf("sampler %+v events %+v", st.Sampler, st.Events)
 	}
 	if _, err := sampler.SampleOnce(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	st = api.Status{}
 	l.call(t, l.viewer, "GET", "/api/v1/status", "", http.StatusOK, &st)
-	if lag, ok := st.Sampler["lagSeconds"].(float64); !ok || lag < 0 || lag > time.Minute.Seconds() {
-		t.Fatalf("sampler %v", st.Sampler)
+	if st.Sampler == nil || st.Sampler.LagSeconds == nil || *st.Sampler.LagSeconds < 0 || *st.Sampler.LagSeconds > time.Minute.Seconds() {
+		t.Fatalf("sampler %+v", st.Sampler)
 	}
 }

@@ -11,13 +11,8 @@ import (
 	"time"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/api"
 )
-
-type errorBody struct {
-	Error   berth.Code `json:"error"`
-	Message string     `json:"message"`
-	Field   string     `json:"field,omitempty"`
-}
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
@@ -47,7 +42,7 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if code == berth.ERATELIMITED {
 		setRetryAfter(w, err)
 	}
-	writeJSON(w, HTTPStatus(code), errorBody{Error: code, Message: msg, Field: field})
+	writeJSON(w, HTTPStatus(code), api.Error{Error: code, Message: msg, Field: field})
 }
 
 type serverKey struct{}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/api"
 	"github.com/berthhq/berth/auth"
 	"github.com/berthhq/berth/core"
 	"github.com/berthhq/berth/metrics"
@@ -190,7 +191,7 @@ func (w *statusRecorder) WriteHeader(code int) {
 			msg = "method not allowed on this route"
 			c = berth.EINVALID
 		}
-		writeJSON(w.ResponseWriter, code, errorBody{Error: c, Message: msg})
+		writeJSON(w.ResponseWriter, code, api.Error{Error: c, Message: msg})
 		return
 	}
 	w.ResponseWriter.WriteHeader(code)

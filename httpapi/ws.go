@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/api"
 	"github.com/berthhq/berth/core"
 	"github.com/berthhq/berth/wshub"
 )
@@ -28,7 +29,7 @@ func (s *Server) handleWSTicket(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"ticket": t, "expiresAt": exp.UTC()})
+	writeJSON(w, http.StatusOK, api.WSTicket{Ticket: t, ExpiresAt: exp.UTC()})
 }
 
 // handleWS authenticates by ?ticket= (browsers) or a bearer credential

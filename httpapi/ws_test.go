@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/api"
 	"github.com/berthhq/berth/auth"
 	"github.com/berthhq/berth/core"
 	"github.com/berthhq/berth/events"
@@ -137,7 +138,7 @@ func (l *live) call(t *testing.T, token, method, path, body string, want int, ou
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != want {
-		var e errorBody
+		var e api.Error
 		json.NewDecoder(resp.Body).Decode(&e)
 		t.Fatalf("%s %s = %d (%s: %s), want %d", method, path, resp.StatusCode, e.Error, e.Message, want)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/api"
 )
 
 // Bounds of a history answer.
@@ -54,15 +55,8 @@ type Request struct {
 	Step        string
 }
 
-// Result is a history answer.
-type Result struct {
-	From       time.Time            `json:"from"`
-	To         time.Time            `json:"to"`
-	Range      string               `json:"range"`
-	Step       string               `json:"step"`
-	Resolution string               `json:"resolution"` // raw, 1m, 1h
-	Series     []berth.MetricSeries `json:"series"`
-}
+// Result is a history answer (api.MetricsHistory).
+type Result = api.MetricsHistory
 
 var knownMetrics = []string{berth.MetricCPU, berth.MetricMemory, berth.MetricNetRx, berth.MetricNetTx,
 	berth.MetricRestarts, berth.MetricReady, berth.MetricDesired}

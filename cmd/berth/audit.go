@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/api"
 	"github.com/berthhq/berth/client"
 	"github.com/spf13/cobra"
 )
@@ -51,7 +52,7 @@ func newAuditCmd(e *cliEnv, f *clientFlags) *cobra.Command {
 // newAdminCmd is the parent of the commands that manage one kind (API keys,
 // users): create, ls and rm.
 func newAdminCmd(e *cliEnv, f *clientFlags, use, short, kind string, create, ls *cobra.Command,
-	del func(*client.Client, context.Context, string) (*client.Ack, error)) *cobra.Command {
+	del func(*client.Client, context.Context, string) (*api.Ack, error)) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     use,
 		Aliases: []string{use + "s"},
@@ -111,7 +112,7 @@ func newAPIKeyCmd(e *cliEnv, f *clientFlags) *cobra.Command {
 }
 
 // newDeleteCmd is `rm ID` for kinds that only answer an Ack.
-func newDeleteCmd(e *cliEnv, f *clientFlags, kind string, del func(*client.Client, context.Context, string) (*client.Ack, error)) *cobra.Command {
+func newDeleteCmd(e *cliEnv, f *clientFlags, kind string, del func(*client.Client, context.Context, string) (*api.Ack, error)) *cobra.Command {
 	return &cobra.Command{
 		Use:     "rm ID",
 		Aliases: []string{"delete"},

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/api"
 	"github.com/berthhq/berth/client"
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
@@ -43,7 +44,7 @@ func addRefFlags(cmd *cobra.Command, ref *berth.ServiceRef) {
 // svcRun is the shape of most service commands: a call that changes the
 // service, then maybe a wait, then its answer printed.
 func svcRun(cmd *cobra.Command, e *cliEnv, f *clientFlags, ref berth.ServiceRef, w waitFlags, goal svcGoal,
-	call func(c *client.Client, ctx context.Context) (*client.ServiceResult, error)) error {
+	call func(c *client.Client, ctx context.Context) (*api.ServiceResult, error)) error {
 	return f.call(cmd, e, func(ctx context.Context, c *client.Client) (func() error, error) {
 		return svcChange(ctx, e, c, ref, w, goal, call)
 	})
@@ -51,7 +52,7 @@ func svcRun(cmd *cobra.Command, e *cliEnv, f *clientFlags, ref berth.ServiceRef,
 
 // svcChange is the do of svcRun, for commands that make other calls first.
 func svcChange(ctx context.Context, e *cliEnv, c *client.Client, ref berth.ServiceRef, w waitFlags, goal svcGoal,
-	call func(c *client.Client, ctx context.Context) (*client.ServiceResult, error)) (func() error, error) {
+	call func(c *client.Client, ctx context.Context) (*api.ServiceResult, error)) (func() error, error) {
 	res, err := call(c, ctx)
 	if err != nil {
 		return nil, err
@@ -121,7 +122,7 @@ func newSvcApplyCmd(e *cliEnv, f *clientFlags) *cobra.Command {
 				return berth.Invalid("name", "give it in the file (name:) or with --name")
 			}
 			ref := berth.ServiceRef{Name: name, Target: spec.Target, Namespace: spec.Namespace}
-			return svcRun(cmd, e, f, ref, w, svcReady, func(c *client.Client, ctx context.Context) (*client.ServiceResult, error) {
+			return svcRun(cmd, e, f, ref, w, svcReady, func(c *client.Client, ctx context.Context) (*api.ServiceResult, error) {
 				if err := requireCapability(ctx, c, spec.Target, berth.CapServices); err != nil {
 					return nil, err
 				}
@@ -311,14 +312,14 @@ func newSvcRmCmd(e *cliEnv, f *clientFlags) *cobra.Command {
 
 func newSvcActionCmd(e *cliEnv, f *clientFlags, action, short string, goal svcGoal) *cobra.Command {
 	var ref berth.ServiceRef
-	call := map[string]func(*client.Client, context.Context, berth.ServiceRef) (*client.ServiceResult, error){
+	call := map[string]func(*client.Client, context.Context, berth.ServiceRef) (*api.ServiceResult, error){
 		"start": (*client.Client).StartService, "stop": (*client.Client).StopService, "restart": (*client.Client).RestartService,
 	}[action]
 	cmd := newActionCmd(action+" NAME", short, func(cmd *cobra.Command, name string, w waitFlags) error {
 		ref.Name = name
 		capability := map[string]berth.Capability{"restart": berth.CapRestart}[action]
 		return svcRun(cmd, e, f, ref, w, goal, namedTargetCan(ref.Target, cmp.Or(capability, berth.CapServices),
-			func(c *client.Client, ctx context.Context) (*client.ServiceResult, error) {
+			func(c *client.Client, ctx context.Context) (*api.ServiceResult, error) {
 				return call(c, ctx, ref)
 			}))
 	})
@@ -340,7 +341,7 @@ func newSvcScaleCmd(e *cliEnv, f *clientFlags) *cobra.Command {
 			}
 			ref.Name = args[0]
 			return svcRun(cmd, e, f, ref, w, svcReady, namedTargetCan(ref.Target, berth.CapScale,
-				func(c *client.Client, ctx context.Context) (*client.ServiceResult, error) {
+				func(c *client.Client, ctx context.Context) (*api.ServiceResult, error) {
 					return c.ScaleService(ctx, ref, n)
 				}))
 		},
@@ -356,7 +357,7 @@ func newSvcRollbackCmd(e *cliEnv, f *clientFlags) *cobra.Command {
 	cmd := newActionCmd("rollback NAME", "Roll back to a stored revision (default: the previous one)", func(cmd *cobra.Command, name string, w waitFlags) error {
 		ref.Name = name
 		return svcRun(cmd, e, f, ref, w, svcReady, namedTargetCan(ref.Target, berth.CapRollback,
-			func(c *client.Client, ctx context.Context) (*client.ServiceResult, error) {
+			func(c *client.Client, ctx context.Context) (*api.ServiceResult, error) {
 				return c.RollbackService(ctx, ref, revision)
 			}))
 	})

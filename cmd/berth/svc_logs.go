@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/api"
 	"github.com/berthhq/berth/client"
 	"github.com/spf13/cobra"
 )
@@ -97,7 +98,7 @@ func newSvcConfigCmd(e *cliEnv, f *clientFlags) *cobra.Command {
 				if err != nil {
 					return nil, err
 				}
-				return svcChange(ctx, e, c, ref, w, svcReady, func(c *client.Client, ctx context.Context) (*client.ServiceResult, error) {
+				return svcChange(ctx, e, c, ref, w, svcReady, func(c *client.Client, ctx context.Context) (*api.ServiceResult, error) {
 					return c.UpdateConfig(ctx, ref, files, env)
 				})
 			})
@@ -116,7 +117,7 @@ func newSvcConfigCmd(e *cliEnv, f *clientFlags) *cobra.Command {
 // mergeConfig applies the changes to the current config. The API replaces
 // files and env wholesale, so only the parts that change are sent (nil
 // leaves the other part alone).
-func mergeConfig(cur *client.ServiceConfig, setFiles, rmFiles, setEnv, unsetEnv []string) (files, env map[string]string, err error) {
+func mergeConfig(cur *api.ServiceConfig, setFiles, rmFiles, setEnv, unsetEnv []string) (files, env map[string]string, err error) {
 	if len(setFiles)+len(rmFiles) > 0 {
 		paths, err := parseKV("set-file", setFiles)
 		if err != nil {
@@ -159,7 +160,7 @@ func mergeConfig(cur *client.ServiceConfig, setFiles, rmFiles, setEnv, unsetEnv 
 	return files, env, nil
 }
 
-func printConfig(e *cliEnv, cfg *client.ServiceConfig) error {
+func printConfig(e *cliEnv, cfg *api.ServiceConfig) error {
 	fmt.Fprintf(e.stdout, "Revision: %d\n", cfg.Revision)
 	if len(cfg.Env) > 0 {
 		fmt.Fprintln(e.stdout, "\nEnvironment:")

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/api"
 	"github.com/berthhq/berth/client"
 	"github.com/spf13/cobra"
 )
@@ -62,8 +63,8 @@ func requireCapability(ctx context.Context, c *client.Client, target string, cap
 // namedTargetCan is call preceded by requireCapability when the command
 // names its target (without one the server finds the service wherever it is).
 func namedTargetCan(target string, capability berth.Capability,
-	call func(*client.Client, context.Context) (*client.ServiceResult, error)) func(*client.Client, context.Context) (*client.ServiceResult, error) {
-	return func(c *client.Client, ctx context.Context) (*client.ServiceResult, error) {
+	call func(*client.Client, context.Context) (*api.ServiceResult, error)) func(*client.Client, context.Context) (*api.ServiceResult, error) {
+	return func(c *client.Client, ctx context.Context) (*api.ServiceResult, error) {
 		if target != "" {
 			if err := requireCapability(ctx, c, target, capability); err != nil {
 				return nil, err
