@@ -195,8 +195,16 @@ func New(cfg Config) (*Core, error) {
 // MaxReplicas is the configured bound of spec.replicas.
 func (c *Core) MaxReplicas() int { return c.maxRepl }
 
-// Store returns the store (for health checks).
-func (c *Core) Store() berth.Store { return c.store }
+// MetricsStore is where the sampler keeps metrics history, for the metrics
+// routes to read when they are given no sampler's history: NOT_SUPPORTED
+// when the store keeps none.
+func (c *Core) MetricsStore() (berth.MetricsStore, error) {
+	ms, ok := c.store.(berth.MetricsStore)
+	if !ok {
+		return nil, berth.Errorf(berth.ENOTSUPPORTED, "this store keeps no metrics history")
+	}
+	return ms, nil
+}
 
 // Targets lists the configured targets, the default marked.
 func (c *Core) Targets() []berth.TargetInfo {
