@@ -23,6 +23,7 @@ type driftRuntime struct {
 
 	mu        sync.Mutex
 	failures  int                 // applies that fail before one succeeds
+	envFails  int                 // environment applies that fail before one succeeds
 	drift     map[string][]string // service name or environment id → drift
 	applies   []berth.Service
 	applyAt   []time.Time
@@ -63,6 +64,10 @@ func (r *driftRuntime) ApplyEnvironment(_ context.Context, env *berth.Environmen
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.envApply = append(r.envApply, env.ID)
+	if r.envFails > 0 {
+		r.envFails--
+		return nil, berth.Errorf(berth.EUNAVAILABLE, "target k8s: connection refused")
+	}
 	delete(r.drift, env.ID)
 	return &berth.EnvironmentState{Status: berth.EnvRunning}, nil
 }

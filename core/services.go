@@ -261,6 +261,14 @@ const recentEvents = 20
 // observe overlays what the runtime reports on svc. It returns why the
 // runtime could not say (ERROR is then the status, with that message).
 func (c *Core) observe(ctx context.Context, svc *berth.Service) error {
+	err := c.observeRuntime(ctx, svc)
+	if reason, failing := c.failingReason(reconcileKey{svc: svc.Ref()}); failing && err == nil {
+		svc.Status, svc.Message = berth.ServiceError, reason // the loop cannot repair it (repair.go)
+	}
+	return err
+}
+
+func (c *Core) observeRuntime(ctx context.Context, svc *berth.Service) error {
 	rt, ok := c.runtimes[svc.Target]
 	if !ok {
 		svc.Status, svc.Message = berth.ServiceError, fmt.Sprintf("target %q is no longer configured", svc.Target)
