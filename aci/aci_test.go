@@ -1,7 +1,6 @@
 package aci
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
@@ -17,27 +16,10 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerinstance/armcontainerinstance/v2"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/internal/testutil"
 )
 
-// syncBuffer collects log output written from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func testConfig(f *fakeAzure, tr *routeTransport, logs *syncBuffer) Config {
+func testConfig(f *fakeAzure, tr *routeTransport, logs *testutil.SyncBuffer) Config {
 	return Config{
 		Name: "aci-eastus", SubscriptionID: "00000000-0000-0000-0000-000000000001", ResourceGroup: "rg-eastus",
 		Region: "eastus", StorageAccount: "berthws", Image: "vaibhavsing/dev8-workspace:latest",
@@ -49,9 +31,9 @@ func testConfig(f *fakeAzure, tr *routeTransport, logs *syncBuffer) Config {
 	}
 }
 
-func newRuntime(t *testing.T, f *fakeAzure, mod func(*Config)) (*Runtime, *routeTransport, *syncBuffer) {
+func newRuntime(t *testing.T, f *fakeAzure, mod func(*Config)) (*Runtime, *routeTransport, *testutil.SyncBuffer) {
 	t.Helper()
-	tr, logs := f.transport(), &syncBuffer{}
+	tr, logs := f.transport(), &testutil.SyncBuffer{}
 	cfg := testConfig(f, tr, logs)
 	if mod != nil {
 		mod(&cfg)

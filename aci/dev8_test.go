@@ -16,6 +16,7 @@ import (
 	"github.com/berthhq/berth/auth"
 	"github.com/berthhq/berth/core"
 	"github.com/berthhq/berth/httpapi"
+	"github.com/berthhq/berth/internal/testutil"
 	"github.com/berthhq/berth/local"
 	"github.com/berthhq/berth/secret"
 	"github.com/berthhq/berth/store"
@@ -27,7 +28,7 @@ import (
 // cmd/berth/serve.go wires them, with Azure played by the SDK's fakes.
 func TestDev8FlowOnACI(t *testing.T) {
 	ctx := context.Background()
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: secret.RedactAttr}))
 	st := storetest.Open(t, store.SQLite, nil)
 	accounts := &core.Accounts{Store: st, Tokens: &auth.Tokens{Key: bytes.Repeat([]byte{7}, 32), TTL: time.Hour}}

@@ -2,12 +2,14 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/internal/testutil"
 	"github.com/berthhq/berth/metrics"
 	"github.com/berthhq/berth/wshub"
 )
@@ -41,9 +43,9 @@ func TestOverview(t *testing.T) {
 	l.call(t, l.ops, "POST", "/api/v1/environments", `{"name":"mine","cloudProvider":"LOCAL"}`, http.StatusCreated, nil)
 
 	var ov overviewBody
-	waitFor(t, "a crash-loop alert", func() bool {
+	testutil.Eventually(t, testutil.Process, "a crash-loop alert", func() (bool, string) {
 		l.call(t, l.admin, "GET", "/api/v1/overview", "", http.StatusOK, &ov)
-		return len(ov.Alerts) > 0 && ov.Alerts[0].Kind == "crashloop"
+		return len(ov.Alerts) > 0 && ov.Alerts[0].Kind == "crashloop", fmt.Sprintf("alerts %+v", ov.Alerts)
 	})
 	if a := ov.Alerts[0]; a.Resource != "crash" || a.Severity != "critical" || !strings.Contains(a.Message, "exit status 3") {
 		t.Fatalf("alert %+v", a)

@@ -15,6 +15,7 @@ import (
 	"github.com/berthhq/berth/auth"
 	"github.com/berthhq/berth/core"
 	"github.com/berthhq/berth/events"
+	"github.com/berthhq/berth/internal/testutil"
 	"github.com/berthhq/berth/local"
 	"github.com/berthhq/berth/store"
 	"github.com/berthhq/berth/store/storetest"
@@ -362,7 +363,7 @@ func TestWSLogs(t *testing.T) {
 		break
 	}
 	c.send("unsubscribe", "logs:talker")
-	waitFor(t, "log follower to stop", func() bool { return l.hub.Followers() == 0 })
+	testutil.Eventually(t, testutil.Process, "log follower to stop", func() (bool, string) { return l.hub.Followers() == 0, l.hubState() })
 }
 
 // TestWSLogTopics: a log topic names a service as the API does, by name,
@@ -433,7 +434,7 @@ func TestWSLogTopics(t *testing.T) {
 			c.send("unsubscribe", tc.topic)
 		})
 	}
-	waitFor(t, "every log follower to stop", func() bool { return l.hub.Followers() == 0 })
+	testutil.Eventually(t, testutil.Process, "every log follower to stop", func() (bool, string) { return l.hub.Followers() == 0, l.hubState() })
 
 	malformed := []struct{ topic, want string }{
 		{"logs:", `service name ""`},
@@ -502,7 +503,7 @@ func TestWSSlowClient(t *testing.T) {
 			extra++ // the fast client keeps getting events after the drop
 		}
 	}
-	waitFor(t, "slow client to be dropped", func() bool { return l.hub.Dropped() >= 1 })
+	testutil.Eventually(t, testutil.Process, "slow client to be dropped", func() (bool, string) { return l.hub.Dropped() >= 1, l.hubState() })
 	// Reading again, the slow client finds the close frame after what was buffered.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -514,7 +515,7 @@ func TestWSSlowClient(t *testing.T) {
 			break
 		}
 	}
-	waitFor(t, "one client left", func() bool { return l.hub.Clients() == 1 })
+	testutil.Eventually(t, testutil.Process, "one client left", func() (bool, string) { return l.hub.Clients() == 1, l.hubState() })
 }
 
 // TestWSResyncAfterDrops: when the hub falls behind and the bus drops
@@ -577,7 +578,9 @@ func TestWSHeartbeat(t *testing.T) {
 		}
 	}()
 	l.dial(t, l.viewer) // never reads
-	waitFor(t, "the silent client to be dropped", func() bool { return l.hub.Clients() == 1 && l.hub.Dropped() == 1 })
+	testutil.Eventually(t, testutil.Process, "the silent client to be dropped", func() (bool, string) {
+		return l.hub.Clients() == 1 && l.hub.Dropped() == 1, l.hubState()
+	})
 	l.bus.Publish(context.Background(), berth.Event{Topic: "metrics", Type: "marker"})
 	select {
 	case f, ok := <-got:
@@ -589,13 +592,7 @@ func TestWSHeartbeat(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond) // poll interval
-	}
+// hubState is what waits on the hub report when they time out.
+func (l *live) hubState() string {
+	return fmt.Sprintf("%d clients, %d followers, %d dropped", l.hub.Clients(), l.hub.Followers(), l.hub.Dropped())
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/internal/testutil"
 )
 
 func TestServiceLifecycle(t *testing.T) {
@@ -315,7 +316,7 @@ func TestNewCleansUpLeftovers(t *testing.T) {
 		reaped := make(chan struct{})
 		go func() { p.Wait(); close(reaped) }()
 		t.Cleanup(func() { syscall.Kill(-p.Pid, syscall.SIGKILL); <-reaped })
-		waitFor(t, "group of 3", 10*time.Second, func() (bool, string) {
+		testutil.Eventually(t, testutil.Process, "group of 3", func() (bool, string) {
 			n := 0
 			entries, _ := os.ReadDir("/proc")
 			for _, e := range entries {
@@ -351,7 +352,7 @@ func TestNewCleansUpLeftovers(t *testing.T) {
 	r := newRuntime(t, func(c *Config) { c.DataDir = dir })
 	_ = r
 	<-reaped
-	waitFor(t, "leftover group gone", 10*time.Second, func() (bool, string) { return !groupAlive(victim.Pid), "alive" })
+	testutil.Eventually(t, testutil.Process, "leftover group gone", func() (bool, string) { return !groupAlive(victim.Pid), "alive" })
 	if !alive(bystander.Pid) || !groupAlive(bystander.Pid) {
 		t.Fatal("a process whose start time differs was killed")
 	}
@@ -375,7 +376,7 @@ func TestPidFileWhileRunning(t *testing.T) {
 	if err := r.StopService(context.Background(), berth.ServiceRef{Name: "pf"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "pid file removed", 20*time.Second, func() (bool, string) {
+	testutil.Eventually(t, testutil.Process, "pid file removed", func() (bool, string) {
 		files, _ := filepath.Glob(filepath.Join(r.runDir(), "*.pid"))
 		return len(files) == 0, strings.Join(files, ",")
 	})

@@ -2,6 +2,7 @@ package metrics_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"runtime"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/berthhq/berth"
 	"github.com/berthhq/berth/internal/pgtest"
+	"github.com/berthhq/berth/internal/testutil"
 	"github.com/berthhq/berth/local"
 	"github.com/berthhq/berth/metrics"
 	"github.com/berthhq/berth/store"
@@ -80,21 +82,13 @@ func runService(t *testing.T, st berth.ServiceStore, rt berth.Runtime, name stri
 	if err := rt.ApplyService(ctx, svc); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, name+" ready", func() bool {
+	testutil.Eventually(t, testutil.Process, name+" ready", func() (bool, string) {
 		s, err := rt.ServiceState(ctx, svc.Ref())
-		return err == nil && s.ReadyReplicas == replicas
-	})
-}
-
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+		if err != nil {
+			return false, err.Error()
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return s.ReadyReplicas == replicas, fmt.Sprintf("%d ready", s.ReadyReplicas)
+	})
 }
 
 // clock is a settable clock.
@@ -159,7 +153,7 @@ func testSampler(t *testing.T, kind string) {
 	// CPU is a rate between two measurements: sample until the second has it.
 	var tick *metrics.Tick
 	at := clk.Now()
-	waitFor(t, 10*time.Second, "a tick with CPU of both web replicas and the environment", func() bool {
+	testutil.Eventually(t, testutil.Process, "a tick with CPU of both web replicas and the environment", func() (bool, string) {
 		clk.Set(at)
 		at = at.Add(15 * time.Second)
 		tick, err = s.SampleOnce(ctx)
@@ -174,7 +168,8 @@ func testSampler(t *testing.T, kind string) {
 			}
 		}
 		_, envCPU := tick.Environments[0].Values[berth.MetricCPU]
-		return ok && envCPU
+		return ok && envCPU, fmt.Sprintf("%d services, %d environments, CPU of all replicas %v, of the environment %v",
+			len(tick.Services), len(tick.Environments), ok, envCPU)
 	})
 	if s.Latest() != tick {
 		t.Fatal("Latest is not the last tick")

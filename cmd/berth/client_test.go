@@ -18,6 +18,7 @@ import (
 
 	"github.com/berthhq/berth"
 	"github.com/berthhq/berth/httpapi"
+	"github.com/berthhq/berth/internal/testutil"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite the testdata/*.golden files of the CLI")
@@ -689,20 +690,16 @@ func TestSvcLogsFollowUntilInterrupted(t *testing.T) {
 		w.(http.Flusher).Flush()
 		<-r.Context().Done()
 	})
-	out := &syncBuffer{}
+	out := &testutil.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	vars := map[string]string{"BERTH_URL": f.srv.URL, "BERTH_TOKEN": testToken, "BERTH_CONFIG": filepath.Join(t.TempDir(), "c.json")}
 	go func() {
 		done <- run(ctx, []string{"svc", "logs", "web", "-f"}, func(k string) string { return vars[k] }, strings.NewReader(""), out, io.Discard)
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(out.String(), "[web-0] first\n") {
-		if time.Now().After(deadline) {
-			t.Fatalf("line not printed while streaming; stdout %q", out.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(t, testutil.Short, "the line printed while streaming", func() (bool, string) {
+		return strings.Contains(out.String(), "[web-0] first\n"), fmt.Sprintf("stdout %q", out.String())
+	})
 	cancel()
 	select {
 	case err := <-done:
@@ -712,23 +709,6 @@ func TestSvcLogsFollowUntilInterrupted(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("logs -f did not return after interrupt")
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestSvcConfig(t *testing.T) {
