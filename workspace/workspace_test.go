@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/berthhq/berth/internal/testutil"
 	"io"
 	"log/slog"
 	"net"
@@ -324,25 +325,21 @@ func TestActivityReports(t *testing.T) {
 }
 
 func TestReportErrorsDoNotLeakToken(t *testing.T) {
-	var logs strings.Builder
+	var logs testutil.SyncBuffer
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "nope", http.StatusUnauthorized)
 	}))
 	defer api.Close()
-	logger := slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	_, stop := startServer(t, Config{
 		Dir: t.TempDir(), ActivityURL: api.URL, ActivityToken: "act-token-456",
 		ReportEvery: 20 * time.Millisecond, Logger: logger,
 	})
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(logsString(&logs), "401") {
-		if time.Now().After(deadline) {
-			t.Fatal("failed report not logged")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, testutil.Process, "the failed report logged", func() (bool, string) {
+		return strings.Contains(logs.String(), "401"), logs.String()
+	})
 	stop()
-	if strings.Contains(logsString(&logs), "act-token-456") {
+	if strings.Contains(logs.String(), "act-token-456") {
 		t.Fatal("token in logs")
 	}
 }
