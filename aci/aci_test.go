@@ -159,7 +159,7 @@ func TestLifecycle(t *testing.T) {
 		*s.FileShareProperties.Metadata["berth_dev_id"] != env.ID || *s.FileShareProperties.Metadata["app_kubernetes_io_managed_by"] != "berth" {
 		t.Errorf("share = %+v", s)
 	}
-	f.clock.Add(f.pullTime)
+	f.clock.Advance(f.pullTime)
 	st, err = r.EnvironmentState(ctx, env)
 	if err != nil {
 		t.Fatal(err)
@@ -204,7 +204,7 @@ func TestLifecycle(t *testing.T) {
 		}
 		t.Logf("%s: %+v", s.name, st)
 		if s.want == berth.EnvRunning && st.Status == berth.EnvStarting {
-			f.clock.Add(f.pullTime) // a start pulls the image again
+			f.clock.Advance(f.pullTime) // a start pulls the image again
 			if st, err = r.EnvironmentState(ctx, env); err != nil {
 				t.Fatalf("%s: state: %v", s.name, err)
 			}
@@ -496,7 +496,7 @@ func TestCrashMidCreate(t *testing.T) {
 	if f.share("workspace-env-crash2") == nil {
 		t.Fatal("orphan removed before its grace period")
 	}
-	f.clock.Add(time.Hour)
+	f.clock.Advance(time.Hour)
 	if err := r.CleanupOrphans(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -512,7 +512,7 @@ func TestCrashMidCreate(t *testing.T) {
 		if err := r.CleanupOrphans(ctx); err != nil {
 			t.Fatal(err)
 		}
-		f.clock.Add(time.Hour)
+		f.clock.Advance(time.Hour)
 	}
 	if g, s := f.counts(); g != 0 || s != 0 {
 		t.Errorf("after cleaning up a forgotten environment: %d groups, %d shares", g, s)

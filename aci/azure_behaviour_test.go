@@ -45,7 +45,7 @@ func TestSlowCreateAnswersAtOnce(t *testing.T) {
 		after time.Duration
 		want  berth.EnvStatus
 	}{{0, berth.EnvCreating}, {10 * time.Minute, berth.EnvCreating}, {10 * time.Minute, berth.EnvRunning}} {
-		f.clock.Add(step.after)
+		f.clock.Advance(step.after)
 		st, err := r.EnvironmentState(bg, env)
 		if err != nil || st.Status != step.want {
 			t.Fatalf("after %v more: %+v, %v; want %s", step.after, st, err, step.want)
@@ -69,7 +69,7 @@ func TestCreateFailedInAzure(t *testing.T) {
 	}
 	n, _ := r.namesFor(env.ID)
 	f.do(n.group, func(g *fakeGroup) { g.failWith = "InaccessibleImage: image not found" })
-	f.clock.Add(f.pullTime)
+	f.clock.Advance(f.pullTime)
 	st, err := r.EnvironmentState(ctx, env)
 	if err != nil || st.Status != berth.EnvError || !strings.Contains(st.Message, "InaccessibleImage") {
 		t.Fatalf("state of a failed create: %+v, %v", st, err)
@@ -82,7 +82,7 @@ func TestCreateFailedInAzure(t *testing.T) {
 	if err := r.StartEnvironment(ctx, env); err != nil {
 		t.Fatal(err)
 	}
-	f.clock.Add(f.pullTime)
+	f.clock.Advance(f.pullTime)
 	if st, err := r.EnvironmentState(ctx, env); err != nil || st.Status != berth.EnvRunning {
 		t.Fatalf("start after the failure: %+v, %v", st, err)
 	}
@@ -119,7 +119,7 @@ func TestCrashLoopAndBriefExit(t *testing.T) {
 	if _, err := r.ApplyEnvironment(ctx, env); err != nil {
 		t.Fatal(err)
 	}
-	f.clock.Add(f.pullTime)
+	f.clock.Advance(f.pullTime)
 	n, _ := r.namesFor(env.ID)
 	steps := []struct {
 		name   string
@@ -138,7 +138,7 @@ func TestCrashLoopAndBriefExit(t *testing.T) {
 	}
 	for _, s := range steps {
 		s.do()
-		f.clock.Add(r.cfg.StateTTL) // what Azure does on its own shows within StateTTL
+		f.clock.Advance(r.cfg.StateTTL) // what Azure does on its own shows within StateTTL
 		st, err := r.EnvironmentState(ctx, env)
 		if err != nil {
 			t.Fatalf("%s: %v", s.name, err)
@@ -166,12 +166,12 @@ func TestStorageKeyRotation(t *testing.T) {
 	if _, err := r.ApplyEnvironment(ctx, old); err != nil {
 		t.Fatal(err)
 	}
-	f.clock.Add(f.pullTime)
+	f.clock.Advance(f.pullTime)
 	if err := r.StopEnvironment(ctx, old); err != nil {
 		t.Fatal(err)
 	}
 	f.rotateKey()
-	f.clock.Add(r.cfg.KeyTTL)
+	f.clock.Advance(r.cfg.KeyTTL)
 	if err := r.StartEnvironment(ctx, old); err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +179,7 @@ func TestStorageKeyRotation(t *testing.T) {
 	if _, err := r.ApplyEnvironment(ctx, fresh); err != nil {
 		t.Fatal(err)
 	}
-	f.clock.Add(f.pullTime)
+	f.clock.Advance(f.pullTime)
 	for _, env := range []*berth.Environment{old, fresh} {
 		st, err := r.EnvironmentState(ctx, env)
 		if err != nil || st.Status != berth.EnvRunning {
@@ -277,7 +277,7 @@ func TestLogsBeforeOutputAndFollow(t *testing.T) {
 		}
 		return ""
 	}
-	f.clock.Add(f.pullTime) // the container starts and writes two lines
+	f.clock.Advance(f.pullTime) // the container starts and writes two lines
 	for _, want := range []string{"starting code-server", "listening on 0.0.0.0:8080"} {
 		if l := next(); l != want {
 			t.Fatalf("line %q, want %q", l, want)
@@ -343,13 +343,13 @@ func TestReadBudget(t *testing.T) {
 		}
 		envs = append(envs, env)
 	}
-	f.clock.Add(f.pullTime)
+	f.clock.Advance(f.pullTime)
 	crashed, _ := r.namesFor(envs[7].ID)
 	before := tr.readCount()
 	seenCrash := time.Duration(-1)
 	const tick = 2 * time.Second
 	for i := 1; i <= int(time.Hour/tick); i++ {
-		f.clock.Add(tick)
+		f.clock.Advance(tick)
 		at := time.Duration(i) * tick
 		if at == 30*time.Minute {
 			f.crashLoop(crashed.group, 5)
@@ -390,7 +390,7 @@ func TestThrottledReadsBackOff(t *testing.T) {
 	if _, err := r.ApplyEnvironment(ctx, env); err != nil {
 		t.Fatal(err)
 	}
-	f.clock.Add(f.pullTime)
+	f.clock.Advance(f.pullTime)
 	if st, err := r.EnvironmentState(ctx, env); err != nil || st.Status != berth.EnvRunning {
 		t.Fatalf("state: %+v, %v", st, err)
 	}
@@ -400,19 +400,19 @@ func TestThrottledReadsBackOff(t *testing.T) {
 			th.date = f.clock.Now
 		}
 		tr.setBefore(th.before)
-		f.clock.Add(r.cfg.StateTTL) // the cache has expired: a read goes out and is throttled
+		f.clock.Advance(r.cfg.StateTTL) // the cache has expired: a read goes out and is throttled
 		reads := tr.readCount()
 		for range 50 { // the sync loop goes on; the target is not read
 			st, err := r.EnvironmentState(ctx, env)
 			if err != nil || st.Status != berth.EnvRunning {
 				t.Fatalf("%s: state while throttled: %+v, %v", form, st, err)
 			}
-			f.clock.Add(2 * time.Second)
+			f.clock.Advance(2 * time.Second)
 		}
 		if n := tr.readCount() - reads; n != 1 || th.count() != 1 {
 			t.Errorf("%s: %d reads while throttled, want the 1 that was throttled", form, n)
 		}
-		f.clock.Add(30 * time.Second) // past the 120s
+		f.clock.Advance(30 * time.Second) // past the 120s
 		if _, err := r.EnvironmentState(ctx, env); err != nil || th.count() != 2 {
 			t.Errorf("%s: after Retry-After: err %v, %d list attempts, want 2", form, err, th.count())
 		}
@@ -442,7 +442,7 @@ func TestShareBeingDeleted(t *testing.T) {
 	if f.creates != creates {
 		t.Error("a group was sent without its share")
 	}
-	f.clock.Add(shareDeleteFor)
+	f.clock.Advance(shareDeleteFor)
 	if st, err := r.ApplyEnvironment(ctx, env); err != nil || st.Status != berth.EnvCreating {
 		t.Fatalf("create after the delete finished: %+v, %v", st, err)
 	}
@@ -485,7 +485,7 @@ func TestInventoryStatus(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	f.clock.Add(f.pullTime)
+	f.clock.Advance(f.pullTime)
 	if err := r.StopEnvironment(ctx, b); err != nil {
 		t.Fatal(err)
 	}
@@ -557,7 +557,7 @@ func TestInstallationsShareAResourceGroup(t *testing.T) {
 		if err := a.CleanupOrphans(ctx); err != nil {
 			t.Fatal(err)
 		}
-		f.clock.Add(time.Minute)
+		f.clock.Advance(time.Minute)
 	}
 	if f.group("berth-env-of-b00001") == nil || f.share("workspace-env-of-b00001") == nil {
 		t.Error("a's orphan cleanup removed b's resources")

@@ -149,7 +149,7 @@ func TestDev8FlowOnACI(t *testing.T) {
 
 	// berth restarts while Azure pulls: the new process finds the create
 	// in Azure, and its sync loop sees the group run.
-	f.clock.Add(f.pullTime)
+	f.clock.Advance(f.pullTime)
 	rt2, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -230,7 +230,7 @@ func TestDev8FlowOnACI(t *testing.T) {
 		}
 		checkFields("get after "+s.action, get("after "+s.action), map[string]any{"status": s.status, "aciPublicIp": ""})
 	}
-	f.clock.Add(f.pullTime)
+	f.clock.Advance(f.pullTime)
 	c.SyncOnce(berth.WithActor(ctx, berth.System)) // as the loop does
 	stored, err := st.GetEnvironment(ctx, id)
 	if err != nil {
@@ -241,7 +241,7 @@ func TestDev8FlowOnACI(t *testing.T) {
 	}
 	// Azure moves the running group: the sync loop stores the new IP.
 	f.changeIP(n.group)
-	f.clock.Add(time.Minute)
+	f.clock.Advance(time.Minute)
 	c.SyncOnce(berth.WithActor(ctx, berth.System)) // as the loop does
 	moved, _ := st.GetEnvironment(ctx, id)
 	if g := f.group(n.group); moved.ACIPublicIP == stored.ACIPublicIP || moved.ACIPublicIP == "" {

@@ -8,18 +8,18 @@ import (
 
 	"github.com/berthhq/berth"
 	"github.com/berthhq/berth/core"
+	"github.com/berthhq/berth/internal/testutil"
 	"github.com/berthhq/berth/store"
 	"github.com/berthhq/berth/store/storetest"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
-	clocktesting "k8s.io/utils/clock/testing"
+	promtestutil "github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // driftRuntime is a runtime that reports the drift it is told to and
 // records every apply, at the time of an injected clock.
 type driftRuntime struct {
 	berth.Runtime
-	clock *clocktesting.FakeClock
+	clock *testutil.Clock
 
 	mu        sync.Mutex
 	failures  int                 // applies that fail before one succeeds
@@ -32,7 +32,7 @@ type driftRuntime struct {
 	applyCall chan struct{}
 }
 
-func newDriftRuntime(clock *clocktesting.FakeClock) *driftRuntime {
+func newDriftRuntime(clock *testutil.Clock) *driftRuntime {
 	return &driftRuntime{clock: clock, drift: map[string][]string{}, applyCall: make(chan struct{}, 100)}
 }
 
@@ -193,10 +193,10 @@ func TestReconcileRepairsWhatDrifted(t *testing.T) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(c.Collectors()...)
-	if n := testutil.ToFloat64(collectorFor(t, c, "service")); n != 1 {
+	if n := promtestutil.ToFloat64(collectorFor(t, c, "service")); n != 1 {
 		t.Errorf("berth_drift_repairs_total{kind=service} = %v, want 1", n)
 	}
-	if n, err := testutil.GatherAndCount(reg, "berth_drift_repairs_total"); err != nil || n != 2 {
+	if n, err := promtestutil.GatherAndCount(reg, "berth_drift_repairs_total"); err != nil || n != 2 {
 		t.Errorf("berth_drift_repairs_total series = %d (%v), want 2 (service, environment)", n, err)
 	}
 
@@ -220,7 +220,7 @@ func collectorFor(t *testing.T, c *core.Core, kind string) prometheus.Collector 
 // is retried with exponential backoff (1s, 2s, 4s, 8s on the injected
 // clock), not hammered, and left alone once the apply succeeds.
 func TestReconcileBacksOffAnUnreachableTarget(t *testing.T) {
-	clock := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	clock := testutil.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	rt := newDriftRuntime(clock)
 	rt.failures = 4
 	startWithWeb(t, rt, core.Config{SyncInterval: time.Hour,
@@ -241,7 +241,7 @@ func TestReconcileBacksOffAnUnreachableTarget(t *testing.T) {
 				t.Fatalf("apply %d did not come (fake time %v after start)", call+1, clock.Since(start))
 			case <-time.After(2 * time.Millisecond):
 				if call > 0 {
-					clock.Step(100 * time.Millisecond)
+					clock.Advance(100 * time.Millisecond)
 				}
 			}
 		}
@@ -258,7 +258,7 @@ func TestReconcileBacksOffAnUnreachableTarget(t *testing.T) {
 	}
 	// Succeeded: no further applies however long the target stays fine.
 	for range 600 {
-		clock.Step(100 * time.Millisecond)
+		clock.Advance(100 * time.Millisecond)
 	}
 	select {
 	case <-rt.applyCall:
@@ -272,7 +272,7 @@ func TestReconcileBacksOffAnUnreachableTarget(t *testing.T) {
 // need not lead), but only the leader repairs drift; a replica that
 // becomes leader enqueues everything at once and repairs.
 func TestReconcileRunsOnTheLeaderOnly(t *testing.T) {
-	clock := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	clock := testutil.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	rt := newDriftRuntime(clock)
 	var mu sync.Mutex
 	leads, asked := false, 0
@@ -303,7 +303,7 @@ func TestReconcileRunsOnTheLeaderOnly(t *testing.T) {
 
 	rt.setDrift("web", "Deployment ns/web: image changed")
 	before := asks()
-	clock.Step(10 * time.Hour) // resync: the worker asks whether it leads
+	clock.Advance(10 * time.Hour) // resync: the worker asks whether it leads
 	deadline := time.Now().Add(10 * time.Second)
 	for asks() < before+2 { // the leadership check's ask and the worker's
 		if time.Now().After(deadline) {
@@ -318,7 +318,7 @@ func TestReconcileRunsOnTheLeaderOnly(t *testing.T) {
 	mu.Lock()
 	leads = true
 	mu.Unlock()
-	clock.Step(time.Hour) // the leadership check sees the change
+	clock.Advance(time.Hour) // the leadership check sees the change
 	awaitApply("the new leader did not repair the drift")
 }
 

@@ -91,15 +91,6 @@ func runService(t *testing.T, st berth.ServiceStore, rt berth.Runtime, name stri
 	})
 }
 
-// clock is a settable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
-
 type recorder struct {
 	mu     sync.Mutex
 	events []berth.Event
@@ -144,7 +135,7 @@ func testSampler(t *testing.T, kind string) {
 		t.Fatal(err)
 	}
 
-	clk := &clock{t: t0.Add(5 * time.Second)}
+	clk := testutil.NewClock(t0.Add(5 * time.Second))
 	pub := &recorder{}
 	s, err := metrics.New(metrics.Config{Store: st, Runtimes: []berth.Runtime{rt}, Publisher: pub, Now: clk.Now})
 	if err != nil {

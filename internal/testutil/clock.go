@@ -36,13 +36,11 @@ func (c *Clock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
 // Advance moves time on by d and fires what came due.
 func (c *Clock) Advance(d time.Duration) { c.Set(c.Now().Add(d)) }
 
-// Set moves time to t (never back) and fires what came due.
+// Set moves time to t and fires what came due (moved back, nothing fires).
 func (c *Clock) Set(t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if t.After(c.now) {
-		c.now = t
-	}
+	c.now = t
 	kept := c.waiters[:0]
 	for _, w := range c.waiters {
 		if w.at.After(c.now) {
