@@ -115,6 +115,48 @@ func seriesOf(t *testing.T, s *store.Store, q berth.MetricQuery) map[berth.Metri
 	return out
 }
 
+// TestSamplerRun: Run samples at once, then once per interval of its
+// clock (a fake one here, so the test says when an interval has passed), and
+// returns when its context ends.
+func TestSamplerRun(t *testing.T) {
+	t.Parallel()
+	clk := testutil.NewClock(t0)
+	s, err := metrics.New(metrics.Config{Store: storetest.Open(t, store.SQLite, nil), Runtimes: []berth.Runtime{newLocal(t)},
+		Interval: 15 * time.Second, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(runCtx) }()
+	latest := func() string {
+		if tk := s.Latest(); tk != nil {
+			return "latest tick at " + tk.Time.String()
+		}
+		return "no tick"
+	}
+	at := func(want time.Time) func() (bool, string) {
+		return func() (bool, string) { tk := s.Latest(); return tk != nil && tk.Time.Equal(want), latest() }
+	}
+	testutil.Eventually(t, testutil.Short, "the first tick at once", at(t0))
+	testutil.Eventually(t, testutil.Short, "Run waiting on its ticker", func() (bool, string) {
+		return clk.Waiters() == 1, fmt.Sprintf("%d waiters", clk.Waiters())
+	})
+	clk.Advance(15 * time.Second)
+	testutil.Eventually(t, testutil.Short, "the tick one interval later", at(t0.Add(15*time.Second)))
+	clk.Advance(15 * time.Second)
+	testutil.Eventually(t, testutil.Short, "the tick two intervals later", at(t0.Add(30*time.Second)))
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(testutil.Short):
+		t.Fatal("Run did not return when its context ended")
+	}
+}
+
 func TestSampler(t *testing.T) {
 	for _, kind := range storetest.Kinds() {
 		t.Run(kind, func(t *testing.T) { testSampler(t, kind) })
