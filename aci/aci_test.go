@@ -60,6 +60,7 @@ func testEnv(id string) *berth.Environment {
 }
 
 func TestNames(t *testing.T) {
+	t.Parallel()
 	f := newFakeAzure()
 	r, _, _ := newRuntime(t, f, nil)
 	cases := []struct {
@@ -101,6 +102,7 @@ func TestNames(t *testing.T) {
 }
 
 func TestConfigsFromEnv(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{
 		"AZURE_SUBSCRIPTION_ID": "sub-1", "AZURE_TENANT_ID": "tenant-1", "AZURE_CLIENT_ID": "client-1",
 		"AZURE_CLIENT_SECRET": "client-secret", "AZURE_REGIONS": "eastus, WestEurope,eastus",
@@ -140,6 +142,7 @@ func TestConfigsFromEnv(t *testing.T) {
 }
 
 func TestLifecycle(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFakeAzure()
 	r, _, logs := newRuntime(t, f, nil)
@@ -318,6 +321,7 @@ func checkNoSecrets(t *testing.T, where, text string) {
 }
 
 func TestImageChoice(t *testing.T) {
+	t.Parallel()
 	f := newFakeAzure()
 	r, _, _ := newRuntime(t, f, func(c *Config) { c.Templates = map[string]string{"python": "acme/python-ws:3"} })
 	cases := []struct {
@@ -343,6 +347,7 @@ func TestImageChoice(t *testing.T) {
 }
 
 func TestStatusMapping(t *testing.T) {
+	t.Parallel()
 	f := newFakeAzure()
 	r, _, _ := newRuntime(t, f, nil)
 	n, _ := r.namesFor("env-map")
@@ -393,6 +398,7 @@ func TestStatusMapping(t *testing.T) {
 // group PUT twice with 429 and Retry-After: 1, and the create succeeds on
 // the third attempt, each retry waiting at least what Azure asked.
 func TestThrottledCreate(t *testing.T) {
+	t.Parallel()
 	f := newFakeAzure()
 	r, tr, _ := newRuntime(t, f, nil)
 	th := &throttle{api: "ContainerGroupsClient.BeginCreateOrUpdate", left: 2, after: 1}
@@ -430,6 +436,7 @@ func TestThrottledCreate(t *testing.T) {
 // group, as a crash of berth would: the next apply reuses the share, and a
 // share whose environment berth no longer knows is removed after the grace.
 func TestCrashMidCreate(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFakeAzure()
 	known := map[string]bool{"env-crash1": true}
@@ -522,6 +529,7 @@ func TestCrashMidCreate(t *testing.T) {
 // TestFailedCreateCleansUp: Azure refuses the group; berth removes the
 // failed group and the share it made, and the error says why.
 func TestFailedCreateCleansUp(t *testing.T) {
+	t.Parallel()
 	f := newFakeAzure()
 	f.failCreate = &struct {
 		status int
@@ -542,6 +550,7 @@ func TestFailedCreateCleansUp(t *testing.T) {
 // TestConcurrentCreate: many applies of one environment make one group and
 // one share.
 func TestConcurrentCreate(t *testing.T) {
+	t.Parallel()
 	f := newFakeAzure()
 	r, _, _ := newRuntime(t, f, nil)
 	var wg sync.WaitGroup

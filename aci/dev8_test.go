@@ -27,6 +27,7 @@ import (
 // target, through the real core, httpapi and SQLite store, wired as
 // cmd/berth/serve.go wires them, with Azure played by the SDK's fakes.
 func TestDev8FlowOnACI(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	logs := &testutil.SyncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: secret.RedactAttr}))

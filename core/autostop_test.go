@@ -67,6 +67,7 @@ func waitEnv(t *testing.T, c *core.Core, ctx context.Context, id string, want be
 // TestAutoStop: an environment idle for longer than autoStopMinutes is
 // stopped by berth and audited; activity within the window keeps it running.
 func TestAutoStop(t *testing.T) {
+	t.Parallel()
 	for _, kind := range storetest.Kinds() {
 		t.Run(kind, func(t *testing.T) {
 			clk := &clock{now: time.Now().UTC()}
@@ -135,6 +136,7 @@ func TestAutoStop(t *testing.T) {
 // TestRollbackSemantics: rollback makes a new revision from a stored one,
 // keeps the replica count, and refuses what does not exist.
 func TestRollbackSemantics(t *testing.T) {
+	t.Parallel()
 	clk := &clock{now: time.Now().UTC()}
 	c, _ := newCore(t, "sqlite", clk)
 	// An admin: on a local target only admins run commands of their own.

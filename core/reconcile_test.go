@@ -109,6 +109,7 @@ func storeServices(t *testing.T, st *store.Store, svcs ...*berth.Service) {
 // berth did not create, and make each repair visible (event, audit entry by
 // system, counter). A failing drift check is an error (retried by the loop).
 func TestReconcileRepairsWhatDrifted(t *testing.T) {
+	t.Parallel()
 	rt := newDriftRuntime(nil)
 	events := &eventLog{}
 	st := storetest.Open(t, store.SQLite, nil)
@@ -220,6 +221,7 @@ func collectorFor(t *testing.T, c *core.Core, kind string) prometheus.Collector 
 // is retried with exponential backoff (1s, 2s, 4s, 8s on the injected
 // clock), not hammered, and left alone once the apply succeeds.
 func TestReconcileBacksOffAnUnreachableTarget(t *testing.T) {
+	t.Parallel()
 	clock := testutil.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	rt := newDriftRuntime(clock)
 	rt.failures = 4
@@ -272,6 +274,7 @@ func TestReconcileBacksOffAnUnreachableTarget(t *testing.T) {
 // need not lead), but only the leader repairs drift; a replica that
 // becomes leader enqueues everything at once and repairs.
 func TestReconcileRunsOnTheLeaderOnly(t *testing.T) {
+	t.Parallel()
 	clock := testutil.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	rt := newDriftRuntime(clock)
 	var mu sync.Mutex

@@ -29,6 +29,7 @@ type overviewBody struct {
 // target, top consumers from a real sampler, audit and environments scoped
 // to the caller, and a crash-looping service as a critical alert.
 func TestOverview(t *testing.T) {
+	t.Parallel()
 	var sampler *metrics.Sampler
 	l := newLive(t, wshub.Config{}, func(l *live, d *Deps) {
 		var err error
@@ -74,6 +75,7 @@ func TestOverview(t *testing.T) {
 }
 
 func TestStatus(t *testing.T) {
+	t.Parallel()
 	var sampler *metrics.Sampler
 	l := newLive(t, wshub.Config{}, func(l *live, d *Deps) {
 		var err error

@@ -227,6 +227,7 @@ func (f *proxyFixture) redeem(t *testing.T, ticketURL string) *http.Cookie {
 // once and expires; others get 404, no credential 401, and logout ends the
 // cookie.
 func TestEnvProxyTicketCookieAndWebSocket(t *testing.T) {
+	t.Parallel()
 	f := newProxyFixture(t)
 	id := f.aliceEnv
 	base := "/env/" + id + "/"
@@ -389,6 +390,7 @@ func TestEnvProxyTicketCookieAndWebSocket(t *testing.T) {
 // TestEnvProxyRoleAndDeletion: a user demoted to viewer, or deleted, loses
 // the cookie at once.
 func TestEnvProxyRoleAndDeletion(t *testing.T) {
+	t.Parallel()
 	f := newProxyFixture(t)
 	ctx := context.Background()
 	id, base := f.bobEnv, "/env/"+f.bobEnv+"/"
@@ -419,6 +421,7 @@ func TestEnvProxyRoleAndDeletion(t *testing.T) {
 // TestEnvProxyHostMode: with envDomain, {id}.<domain> serves the whole
 // host, with a cookie of that host and no sandbox (its own origin).
 func TestEnvProxyHostMode(t *testing.T) {
+	t.Parallel()
 	f := newProxyFixture(t)
 	f.srv.Close()
 	c, err := core.New(core.Config{Store: f.store, Runtimes: []berth.Runtime{mustRuntime(t, f)}, EnvDomain: "dev.test",

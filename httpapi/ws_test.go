@@ -249,6 +249,7 @@ func dialStatus(t *testing.T, url string, h http.Header) int {
 }
 
 func TestWSAuth(t *testing.T) {
+	t.Parallel()
 	l := newLive(t, wshub.Config{TicketTTL: time.Minute})
 	tk := l.ticket(t, l.viewer)
 	bearer := http.Header{"Authorization": {"Bearer " + l.viewer}}
@@ -284,6 +285,7 @@ func TestWSAuth(t *testing.T) {
 // that may read them; environments and audit entries only their owner and
 // admins; unsubscribe stops delivery; bad commands get an error reply.
 func TestWSSubscribeAndFilter(t *testing.T) {
+	t.Parallel()
 	l := newLive(t, wshub.Config{})
 	adm, ops, vic := l.dial(t, l.admin), l.dial(t, l.ops), l.dial(t, l.viewer)
 	for _, c := range []*wsClient{adm, ops, vic} {
@@ -347,6 +349,7 @@ func TestWSSubscribeAndFilter(t *testing.T) {
 // TestWSLogs: subscribing to logs:<service> follows the service's output
 // while someone listens.
 func TestWSLogs(t *testing.T) {
+	t.Parallel()
 	l := newLive(t, wshub.Config{})
 	l.call(t, l.ops, "PUT", "/api/v1/services/talker", `{"command":["sh","-c","while true; do echo tick; sleep 0.1; done"]}`, http.StatusCreated, nil)
 	c := l.dial(t, l.viewer)
@@ -372,6 +375,7 @@ func TestWSLogs(t *testing.T) {
 // stream with a CONFLICT that says how to name one, and a malformed topic
 // is refused with the syntax.
 func TestWSLogTopics(t *testing.T) {
+	t.Parallel()
 	l := newLiveTargets(t, wshub.Config{}, []string{"edge"})
 	talk := func(what string) string {
 		return fmt.Sprintf(`{"command":["sh","-c","while true; do echo %s; sleep 0.1; done"]}`, what)
@@ -477,6 +481,7 @@ func TestWSLogTopics(t *testing.T) {
 // TestWSSlowClient: a client that stops reading is dropped with 1008 once
 // its queue fills, while a reading client gets every event on time.
 func TestWSSlowClient(t *testing.T) {
+	t.Parallel()
 	l := newLive(t, wshub.Config{QueueSize: 4})
 	fast, slow := l.dial(t, l.viewer), l.dial(t, l.viewer)
 	fast.send("subscribe", "metrics")
@@ -521,6 +526,7 @@ func TestWSSlowClient(t *testing.T) {
 // TestWSResyncAfterDrops: when the hub falls behind and the bus drops
 // events, every client, whatever it subscribed to, is told to re-read.
 func TestWSResyncAfterDrops(t *testing.T) {
+	t.Parallel()
 	l := newLive(t, wshub.Config{SourceBuffer: 1})
 	c := l.dial(t, l.viewer)
 	c.send("subscribe", "environments") // none of the events below
@@ -550,6 +556,7 @@ func TestWSResyncAfterDrops(t *testing.T) {
 }
 
 func TestWSConnectionCap(t *testing.T) {
+	t.Parallel()
 	l := newLive(t, wshub.Config{MaxClients: 2})
 	l.dial(t, l.viewer)
 	l.dial(t, l.viewer)
@@ -561,6 +568,7 @@ func TestWSConnectionCap(t *testing.T) {
 // TestWSHeartbeat: a client that answers pings stays; one that does not
 // (it never reads, so never pongs) is dropped.
 func TestWSHeartbeat(t *testing.T) {
+	t.Parallel()
 	l := newLive(t, wshub.Config{PingInterval: 50 * time.Millisecond, PongTimeout: 300 * time.Millisecond})
 	alive := l.dial(t, l.viewer)
 	alive.send("subscribe", "metrics")

@@ -20,6 +20,7 @@ import (
 // not run is reported. Without the repair, the pid file stayed gone and a
 // berth restarted after a crash could not kill the replica it left.
 func TestDriftPidFileAndKilledProcess(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t, nil)
 	ctx := context.Background()
 	svc := &berth.Service{Name: "pf", Replicas: 1, Revision: 1, Spec: berth.ServiceSpec{Command: []string{"sleep", "60"}}}
@@ -82,6 +83,7 @@ func TestDriftPidFileAndKilledProcess(t *testing.T) {
 // restarting the process; a stopped environment reports none, one this
 // runtime does not run is reported.
 func TestEnvironmentDriftPidFile(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t, func(c *Config) {
 		c.Templates = map[string]Template{"default": {
 			Command: []string{testBinary(t)}, Env: map[string]string{"BERTH_LOCAL_HELPER": "server"},

@@ -171,6 +171,7 @@ func TestEnvironmentLifecycle(t *testing.T) {
 }
 
 func TestEnvironmentErrors(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t, func(c *Config) {
 		c.Templates = map[string]Template{
 			"broken":  {Command: []string{"/nonexistent/ide"}},
@@ -197,6 +198,7 @@ func TestEnvironmentErrors(t *testing.T) {
 }
 
 func TestDefaultTemplate(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t, func(c *Config) { c.BerthBinary = "/opt/berth" })
 	tmpl, err := r.template("", false)
 	if err != nil {

@@ -79,6 +79,7 @@ func owner(t *testing.T, path string) (uid, gid uint32, mode os.FileMode) {
 // moved to the workload dir and given to its user's uid; stop/start keeps
 // it; a new runtime on the same store (berth restarted) uses the same uids.
 func TestIsolatedWorkloads(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() != 0 {
 		t.Skip("berth switches uids only as root; TestSingleTenantTarget in core covers the other case")
 	}

@@ -47,6 +47,7 @@ func countPrefix(lines []berth.LogLine, prefix string) int {
 }
 
 func TestServiceLogs(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t, nil)
 	apply(t, r, helperService(t, "logs", 2, 1))
 	st := waitState(t, r, "logs", running(2, 1))
@@ -145,6 +146,7 @@ func TestServiceLogs(t *testing.T) {
 }
 
 func TestLogRotationAndLongLines(t *testing.T) {
+	t.Parallel()
 	const max = 8 << 10
 	r := newRuntime(t, func(c *Config) { c.MaxLogBytes = max })
 	apply(t, r, helperService(t, "rot", 1, 1))
@@ -214,6 +216,7 @@ func TestLogRotationAndLongLines(t *testing.T) {
 }
 
 func TestServiceUsage(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t, nil)
 	apply(t, r, helperService(t, "busy", 1, 1))
 	st := waitState(t, r, "busy", running(1, 1))

@@ -187,6 +187,7 @@ func TestServiceLifecycle(t *testing.T) {
 }
 
 func TestCrashRestartAndInventory(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t, nil)
 	ctx := context.Background()
 	apply(t, r, helperService(t, "api", 1, 1))
@@ -226,6 +227,7 @@ func TestCrashRestartAndInventory(t *testing.T) {
 }
 
 func TestServiceErrors(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t, nil)
 	ctx := context.Background()
 	tests := []struct {
@@ -262,6 +264,7 @@ func TestServiceErrors(t *testing.T) {
 }
 
 func TestStatusPendingAndScaledToZero(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t, nil)
 	apply(t, r, &berth.Service{Name: "zero", Replicas: 0, Revision: 1, Spec: berth.ServiceSpec{Command: []string{"sleep", "60"}}})
 	st := state(t, r, "zero")
@@ -274,6 +277,7 @@ func TestStatusPendingAndScaledToZero(t *testing.T) {
 }
 
 func TestFailedRolloutKeepsOldReplicas(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t, nil)
 	apply(t, r, helperService(t, "app", 2, 1))
 	st := waitState(t, r, "app", running(2, 1))
@@ -300,6 +304,7 @@ func TestFailedRolloutKeepsOldReplicas(t *testing.T) {
 }
 
 func TestNewCleansUpLeftovers(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "run"), 0o700); err != nil {
 		t.Fatal(err)
@@ -362,6 +367,7 @@ func TestNewCleansUpLeftovers(t *testing.T) {
 }
 
 func TestPidFileWhileRunning(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t, nil)
 	apply(t, r, &berth.Service{Name: "pf", Replicas: 1, Revision: 1, Spec: berth.ServiceSpec{Command: []string{"sleep", "60"}}})
 	st := waitState(t, r, "pf", running(1, 1))
@@ -383,6 +389,7 @@ func TestPidFileWhileRunning(t *testing.T) {
 }
 
 func TestParseProcStat(t *testing.T) {
+	t.Parallel()
 	line := "4242 (we (ird) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 7 3 0 0 20 0 1 0 987654 1000000 250 18446744073709551615"
 	st, err := parseProcStat(line)
 	if err != nil {
@@ -397,6 +404,7 @@ func TestParseProcStat(t *testing.T) {
 }
 
 func TestDegradedWhileBackingOff(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t, func(c *Config) { c.BackoffBase = time.Second })
 	apply(t, r, helperService(t, "deg", 2, 1))
 	st := waitState(t, r, "deg", running(2, 1))

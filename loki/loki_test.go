@@ -111,6 +111,7 @@ func waitLines(t *testing.T, srv *httptest.Server, token, path string, want int)
 }
 
 func TestServiceLogsFromLoki(t *testing.T) {
+	t.Parallel()
 	lk := lokitest.Start(t)
 	client, err := loki.New(lk.URL)
 	if err != nil {
@@ -238,6 +239,7 @@ func TestServiceLogsFromLoki(t *testing.T) {
 // TestPaging reads more lines than one query returns, with several lines
 // sharing the timestamps where pages meet.
 func TestPaging(t *testing.T) {
+	t.Parallel()
 	lk := lokitest.Start(t)
 	client, err := loki.New(lk.URL)
 	if err != nil {

@@ -315,6 +315,7 @@ func testSampler(t *testing.T, kind string) {
 }
 
 func TestSamplerConfig(t *testing.T) {
+	t.Parallel()
 	st := storetest.Open(t, store.SQLite, nil)
 	for _, c := range []metrics.Config{
 		{},

@@ -101,6 +101,7 @@ func writeFile(t *testing.T, path, content string) {
 }
 
 func TestFiles(t *testing.T) {
+	t.Parallel()
 	tmp := t.TempDir()
 	dir := filepath.Join(tmp, "ws")
 	writeFile(t, filepath.Join(dir, "README.md"), "hello")
@@ -154,6 +155,7 @@ func TestFiles(t *testing.T) {
 }
 
 func TestUploadLimit(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	base, _ := startServer(t, Config{Dir: dir})
 	code, _ := do(t, "PUT", base+"/big.bin", strings.Repeat("x", MaxUpload+1))
@@ -167,6 +169,7 @@ func TestUploadLimit(t *testing.T) {
 }
 
 func TestTraversalRefused(t *testing.T) {
+	t.Parallel()
 	tmp := t.TempDir()
 	dir := filepath.Join(tmp, "ws")
 	outside := filepath.Join(tmp, "outside")
@@ -234,6 +237,7 @@ type received struct {
 }
 
 func TestActivityReports(t *testing.T) {
+	t.Parallel()
 	got := make(chan received, 100)
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var rec received
@@ -325,6 +329,7 @@ func TestActivityReports(t *testing.T) {
 }
 
 func TestReportErrorsDoNotLeakToken(t *testing.T) {
+	t.Parallel()
 	var logs testutil.SyncBuffer
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "nope", http.StatusUnauthorized)
@@ -345,6 +350,7 @@ func TestReportErrorsDoNotLeakToken(t *testing.T) {
 }
 
 func TestRunBadConfig(t *testing.T) {
+	t.Parallel()
 	if err := Run(context.Background(), Config{Addr: "", Dir: t.TempDir()}); err == nil {
 		t.Fatal("Run without Addr succeeded")
 	}
@@ -358,6 +364,7 @@ func TestRunBadConfig(t *testing.T) {
 }
 
 func TestReportAtShutdown(t *testing.T) {
+	t.Parallel()
 	got := make(chan report, 10)
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var rep report
@@ -383,6 +390,7 @@ func TestReportAtShutdown(t *testing.T) {
 
 // TestPassword: with a password, every request but /healthz needs it.
 func TestPassword(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -427,6 +435,7 @@ func TestPassword(t *testing.T) {
 // with a wrong one) is refused before anything is written; /healthz stays
 // open for probes.
 func TestProxySecret(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	base, _ := startServer(t, Config{Dir: dir, ProxySecret: "the-proxy-secret"})
 	for _, tc := range []struct {
