@@ -321,6 +321,14 @@ func entriesText(es []ConsoleEntry) string {
 	return sb.String()
 }
 
+// Use makes the helpers report on t (a step of the test, run with t.Run)
+// until restore is called.
+func (b *Browser) Use(t *testing.T) (restore func()) {
+	prev := b.t
+	b.t = t
+	return func() { b.t = prev }
+}
+
 // Fatalf saves the artifacts and fails the test.
 func (b *Browser) Fatalf(format string, args ...any) {
 	b.t.Helper()
