@@ -48,6 +48,16 @@ func (d *dashboard) open(route string) {
 
 func (d *dashboard) t() *testing.T { return d.b.t }
 
+// waitLogLinesGrow waits, on a service page that follows its logs, for a
+// first line and five more after it, all live (the page is not reloaded).
+func (d *dashboard) waitLogLinesGrow() {
+	d.t().Helper()
+	d.markPage()
+	first := d.WaitCount(tid("log-line"), "first log lines", func(n int) bool { return n >= 1 })
+	d.WaitCount(tid("log-line"), fmt.Sprintf("more than %d+5 log lines", first), func(n int) bool { return n >= first+5 })
+	d.assertNotReloaded("log lines")
+}
+
 // login fills the login form; the caller checks where it lands.
 func (d *dashboard) login(user, password string) {
 	d.t().Helper()
@@ -402,10 +412,7 @@ func TestBrowserServices(t *testing.T) {
 		d.ClickSel(svcRow("ticker") + " " + tid("service-name"))
 		d.WaitHash("#/services/ticker")
 		d.WaitText("service-title", "ticker")
-		d.markPage()
-		first := d.WaitCount(tid("log-line"), "first log lines", func(n int) bool { return n >= 1 })
-		d.WaitCount(tid("log-line"), fmt.Sprintf("more than %d+5 log lines", first), func(n int) bool { return n >= first+5 })
-		d.assertNotReloaded("log lines")
+		d.waitLogLinesGrow()
 		lines := d.Texts(tid("log-line"))
 		stamp := func(s string) int64 {
 			f := strings.Fields(s[strings.LastIndex(s, "tick"):])
@@ -1086,10 +1093,7 @@ func TestBrowserServiceForms(t *testing.T) {
 		}
 		d.open("#/services/echo?target=edge")
 		d.WaitText("service-title", "echo")
-		d.markPage()
-		first := d.WaitCount(tid("log-line"), "first log lines", func(n int) bool { return n >= 1 })
-		d.WaitCount(tid("log-line"), fmt.Sprintf("more than %d+5 log lines", first), func(n int) bool { return n >= first+5 })
-		d.assertNotReloaded("live log lines")
+		d.waitLogLinesGrow()
 		for _, l := range d.Texts(tid("log-line")) {
 			if !strings.Contains(l, "from-edge") {
 				t.Fatalf("the edge service's page shows %q", l)

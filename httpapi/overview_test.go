@@ -30,15 +30,7 @@ type overviewBody struct {
 // to the caller, and a crash-looping service as a critical alert.
 func TestOverview(t *testing.T) {
 	t.Parallel()
-	var sampler *metrics.Sampler
-	l := newLive(t, wshub.Config{}, func(l *live, d *Deps) {
-		var err error
-		sampler, err = metrics.New(metrics.Config{Store: l.store, Runtimes: []berth.Runtime{l.rt}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		d.Usage, d.Sampler = SamplerUsage(sampler), sampler
-	})
+	l, sampler := newSampledLive(t, true)
 	l.call(t, l.ops, "PUT", "/api/v1/services/web", `{"command":["sleep","60"],"replicas":2}`, http.StatusCreated, nil)
 	l.call(t, l.ops, "PUT", "/api/v1/services/crash", `{"command":["sh","-c","exit 3"]}`, http.StatusCreated, nil)
 	l.call(t, l.ops, "POST", "/api/v1/environments", `{"name":"mine","cloudProvider":"LOCAL"}`, http.StatusCreated, nil)
@@ -74,8 +66,10 @@ func TestOverview(t *testing.T) {
 	}
 }
 
-func TestStatus(t *testing.T) {
-	t.Parallel()
+// newSampledLive is newLive with a real sampler of its store and runtime;
+// with usage set, the server reads live usage from it too.
+func newSampledLive(t *testing.T, usage bool) (*live, *metrics.Sampler) {
+	t.Helper()
 	var sampler *metrics.Sampler
 	l := newLive(t, wshub.Config{}, func(l *live, d *Deps) {
 		var err error
@@ -84,7 +78,16 @@ func TestStatus(t *testing.T) {
 			t.Fatal(err)
 		}
 		d.Sampler = sampler
+		if usage {
+			d.Usage = SamplerUsage(sampler)
+		}
 	})
+	return l, sampler
+}
+
+func TestStatus(t *testing.T) {
+	t.Parallel()
+	l, sampler := newSampledLive(t, false)
 	var st struct {
 		Version string `json:"version"`
 		Store   struct {

@@ -131,14 +131,7 @@ func newProxyFixture(t *testing.T) *proxyFixture {
 	}
 	acc := &core.Accounts{Store: st, Tokens: &auth.Tokens{Key: make([]byte, 32), TTL: time.Hour}}
 	login := func(name string, role berth.Role) (string, berth.Actor) {
-		u := &berth.User{ID: auth.NewID("usr"), Username: name, Role: role, PasswordHash: "unused", CreatedAt: time.Now(), UpdatedAt: time.Now()}
-		if err := st.CreateUser(ctx, u); err != nil {
-			t.Fatal(err)
-		}
-		tok, _, err := acc.Tokens.Issue(u)
-		if err != nil {
-			t.Fatal(err)
-		}
+		tok, u := session(t, st, acc, name, role)
 		return tok, berth.Actor{UserID: u.ID, Username: name, Role: role}
 	}
 	var aliceA, bobA berth.Actor

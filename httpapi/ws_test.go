@@ -73,14 +73,7 @@ func newLiveTargets(t *testing.T, hc wshub.Config, moreTargets []string, extra .
 	// Users are stored directly and given session tokens: bcrypt under -race
 	// would cost seconds per test and is tested elsewhere.
 	login := func(name string, role berth.Role) (string, berth.Actor) {
-		u := &berth.User{ID: auth.NewID("usr"), Username: name, Role: role, PasswordHash: "unused", CreatedAt: time.Now(), UpdatedAt: time.Now()}
-		if err := st.CreateUser(ctx, u); err != nil {
-			t.Fatal(err)
-		}
-		tok, _, err := acc.Tokens.Issue(u)
-		if err != nil {
-			t.Fatal(err)
-		}
+		tok, _ := session(t, st, acc, name, role)
 		a, err := acc.Authenticate(ctx, tok)
 		if err != nil {
 			t.Fatal(err)
@@ -108,6 +101,22 @@ func newLiveTargets(t *testing.T, hc wshub.Config, moreTargets []string, extra .
 		l.bus.Close()
 	})
 	return l
+}
+
+// session stores a user and issues it a session token directly: bcrypt
+// under -race would cost seconds per test, and logging in is tested
+// elsewhere.
+func session(t *testing.T, st *store.Store, acc *core.Accounts, name string, role berth.Role) (string, *berth.User) {
+	t.Helper()
+	u := &berth.User{ID: auth.NewID("usr"), Username: name, Role: role, PasswordHash: "unused", CreatedAt: time.Now(), UpdatedAt: time.Now()}
+	if err := st.CreateUser(context.Background(), u); err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := acc.Tokens.Issue(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok, u
 }
 
 func (l *live) wsURL(query string) string {

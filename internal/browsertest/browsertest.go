@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthhq/berth/internal/testutil"
+
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -709,15 +711,16 @@ func (b *Browser) Eventually(what string, cond func() (bool, string)) {
 // EventuallyWithin is Eventually with its own deadline.
 func (b *Browser) EventuallyWithin(timeout time.Duration, what string, cond func() (bool, string)) {
 	b.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("%s: not reached after %s; last state: %s", what, timeout, state)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testutil.Eventually(savingT{b.t, b}, timeout, what, cond)
+}
+
+// savingT is the browser's test, whose Fatalf saves the artifacts first.
+type savingT struct {
+	*testing.T
+	b *Browser
+}
+
+func (s savingT) Fatalf(format string, args ...any) {
+	s.T.Helper()
+	s.b.Fatalf(format, args...)
 }
