@@ -45,6 +45,7 @@ func concrete(path string) string {
 // TestAuthMatrix: every route but health and metrics needs a credential; a
 // viewer may read but every mutation answers 403.
 func TestAuthMatrix(t *testing.T) {
+	t.Parallel() // its own berth, port, data dir and workloads; no look at the process table
 	// Every route with a bad token: far more failed authentications than
 	// one address may make (TestAPIKeyFailureLimit tests that limit).
 	b := StartBerth(t, "", "", "BERTH_AUTH_FAILURE_LIMIT=-1")
@@ -114,6 +115,7 @@ func TestAuthMatrix(t *testing.T) {
 
 // TestOwnership: another user's environment is NOT_FOUND, never FORBIDDEN.
 func TestOwnership(t *testing.T) {
+	t.Parallel() // its own berth, port, data dir and workloads; no look at the process table
 	b := StartBerth(t, "", "")
 	for _, u := range []string{"olga", "otto"} {
 		b.MustDo(201, "POST", "/api/v1/users", map[string]string{"username": u, "password": "operator-password", "role": "operator"})
@@ -153,6 +155,7 @@ func TestOwnership(t *testing.T) {
 
 // TestAPIKeys: shown once, hashed, usable with its role, revocable.
 func TestAPIKeys(t *testing.T) {
+	t.Parallel() // its own berth, port, data dir and workloads; no look at the process table
 	b := StartBerth(t, "", "")
 	m := b.MustDo(201, "POST", "/api/v1/apikeys", map[string]any{"name": "nextjs", "role": "operator"})
 	key := str(m, "key")
@@ -200,6 +203,7 @@ func TestAPIKeys(t *testing.T) {
 // TestAuditLog: every mutating call writes one entry with who, what, where,
 // how it ended and how long it took.
 func TestAuditLog(t *testing.T) {
+	t.Parallel() // its own berth, port, data dir and workloads; no look at the process table
 	b := StartBerth(t, "", "")
 	b.MustDo(201, "PUT", "/api/v1/services/job", map[string]any{"command": []string{"sleep", "600"}})
 	b.MustDo(200, "POST", "/api/v1/services/job/scale", map[string]int{"replicas": 2})
@@ -237,6 +241,7 @@ func TestAuditLog(t *testing.T) {
 // checks each dependency, CORS follows CORS_ALLOWED_ORIGINS, bodies and
 // pages are bounded.
 func TestHealthAndLimits(t *testing.T) {
+	t.Parallel() // its own berth, port, data dir and workloads; no look at the process table
 	b := StartBerth(t, "", "", "CORS_ALLOWED_ORIGINS=http://ui.test")
 	_, h := b.Do("", "GET", "/health", nil)
 	if h["status"] != "healthy" || h["service"] != "berth" || h["uptime"] == nil || h["version"] == nil {
