@@ -2,6 +2,7 @@ package core_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -307,13 +308,10 @@ func TestReconcileRunsOnTheLeaderOnly(t *testing.T) {
 	rt.setDrift("web", "Deployment ns/web: image changed")
 	before := asks()
 	clock.Advance(10 * time.Hour) // resync: the worker asks whether it leads
-	deadline := time.Now().Add(10 * time.Second)
-	for asks() < before+2 { // the leadership check's ask and the worker's
-		if time.Now().After(deadline) {
-			t.Fatalf("the worker never asked whether it leads (%d asks)", asks())
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testutil.Eventually(t, testutil.Short, "the worker to ask whether it leads", func() (bool, string) {
+		n := asks() // the leadership check's ask and the worker's
+		return n >= before+2, fmt.Sprintf("%d asks since the resync", n-before)
+	})
 	if got := rt.applied(); len(got) != 1 {
 		t.Fatalf("a replica that does not lead repaired drift: %d applies", len(got))
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"github.com/berthhq/berth/internal/testutil"
 	"io"
 	"log/slog"
@@ -415,15 +416,10 @@ func TestPassword(t *testing.T) {
 			req.SetBasicAuth(tc.user, tc.pass)
 		}
 		var resp *http.Response
-		for i := 0; i < 50; i++ { // the server may still be starting
-			if resp, err = http.DefaultClient.Do(req); err == nil {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		testutil.Eventually(t, testutil.Short, "the server answering", func() (bool, string) { // it may still be starting
+			resp, err = http.DefaultClient.Do(req)
+			return err == nil, fmt.Sprint(err)
+		})
 		resp.Body.Close()
 		if resp.StatusCode != tc.want {
 			t.Errorf("%s as %q/%q: %d, want %d", tc.path, tc.user, tc.pass, resp.StatusCode, tc.want)
