@@ -406,7 +406,7 @@ func TestBrowserKubernetes(t *testing.T) {
 	})
 
 	// Still nothing changed on other/cart, in the cluster and through the API.
-	step("other/cart untouched", func(t *testing.T) {
+	step("the other cart untouched", func(t *testing.T) {
 		if got := snapshot(t, ctx, cluster, "other", "cart"); got != otherBefore {
 			t.Errorf("other/cart changed: before %+v, after %+v", otherBefore, got)
 		}
