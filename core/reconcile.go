@@ -250,14 +250,16 @@ func (c *Core) Reconcile(ctx context.Context, ref berth.ServiceRef, envID string
 		return err
 	}
 	ctx = berth.WithActor(ctx, berth.System)
-	key, pass := reconcileKey{svc: ref}, c.reconcileService
+	key, err := reconcileKey{svc: ref}, error(nil)
 	if envID != "" {
-		key, pass = reconcileKey{env: envID}, func(ctx context.Context, _ berth.ServiceRef) error { return c.reconcileEnvironment(ctx, envID) }
+		key, err = reconcileKey{env: envID}, c.reconcileEnvironment(ctx, envID)
+	} else {
+		err = c.reconcileService(ctx, ref)
 	}
-	if err := pass(ctx, ref); err != nil {
+	if err != nil {
 		return err
 	}
-	c.repaired(ctx, key)
+	c.repaired(ctx, key) // a failure the object showed is over
 	return nil
 }
 
