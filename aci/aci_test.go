@@ -1,7 +1,6 @@
 package aci
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
@@ -17,27 +16,10 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerinstance/armcontainerinstance/v2"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/internal/testutil"
 )
 
-// syncBuffer collects log output written from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func testConfig(f *fakeAzure, tr *routeTransport, logs *syncBuffer) Config {
+func testConfig(f *fakeAzure, tr *routeTransport, logs *testutil.SyncBuffer) Config {
 	return Config{
 		Name: "aci-eastus", SubscriptionID: "00000000-0000-0000-0000-000000000001", ResourceGroup: "rg-eastus",
 		Region: "eastus", StorageAccount: "berthws", Image: "vaibhavsing/dev8-workspace:latest",
@@ -49,9 +31,9 @@ func testConfig(f *fakeAzure, tr *routeTransport, logs *syncBuffer) Config {
 	}
 }
 
-func newRuntime(t *testing.T, f *fakeAzure, mod func(*Config)) (*Runtime, *routeTransport, *syncBuffer) {
+func newRuntime(t *testing.T, f *fakeAzure, mod func(*Config)) (*Runtime, *routeTransport, *testutil.SyncBuffer) {
 	t.Helper()
-	tr, logs := f.transport(), &syncBuffer{}
+	tr, logs := f.transport(), &testutil.SyncBuffer{}
 	cfg := testConfig(f, tr, logs)
 	if mod != nil {
 		mod(&cfg)
@@ -78,6 +60,7 @@ func testEnv(id string) *berth.Environment {
 }
 
 func TestNames(t *testing.T) {
+	t.Parallel()
 	f := newFakeAzure()
 	r, _, _ := newRuntime(t, f, nil)
 	cases := []struct {
@@ -119,6 +102,7 @@ func TestNames(t *testing.T) {
 }
 
 func TestConfigsFromEnv(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{
 		"AZURE_SUBSCRIPTION_ID": "sub-1", "AZURE_TENANT_ID": "tenant-1", "AZURE_CLIENT_ID": "client-1",
 		"AZURE_CLIENT_SECRET": "client-secret", "AZURE_REGIONS": "eastus, WestEurope,eastus",
@@ -158,6 +142,7 @@ func TestConfigsFromEnv(t *testing.T) {
 }
 
 func TestLifecycle(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFakeAzure()
 	r, _, logs := newRuntime(t, f, nil)
@@ -177,7 +162,7 @@ func TestLifecycle(t *testing.T) {
 		*s.FileShareProperties.Metadata["berth_dev_id"] != env.ID || *s.FileShareProperties.Metadata["app_kubernetes_io_managed_by"] != "berth" {
 		t.Errorf("share = %+v", s)
 	}
-	f.clock.Add(f.pullTime)
+	f.clock.Advance(f.pullTime)
 	st, err = r.EnvironmentState(ctx, env)
 	if err != nil {
 		t.Fatal(err)
@@ -222,7 +207,7 @@ func TestLifecycle(t *testing.T) {
 		}
 		t.Logf("%s: %+v", s.name, st)
 		if s.want == berth.EnvRunning && st.Status == berth.EnvStarting {
-			f.clock.Add(f.pullTime) // a start pulls the image again
+			f.clock.Advance(f.pullTime) // a start pulls the image again
 			if st, err = r.EnvironmentState(ctx, env); err != nil {
 				t.Fatalf("%s: state: %v", s.name, err)
 			}
@@ -336,6 +321,7 @@ func checkNoSecrets(t *testing.T, where, text string) {
 }
 
 func TestImageChoice(t *testing.T) {
+	t.Parallel()
 	f := newFakeAzure()
 	r, _, _ := newRuntime(t, f, func(c *Config) { c.Templates = map[string]string{"python": "acme/python-ws:3"} })
 	cases := []struct {
@@ -361,6 +347,7 @@ func TestImageChoice(t *testing.T) {
 }
 
 func TestStatusMapping(t *testing.T) {
+	t.Parallel()
 	f := newFakeAzure()
 	r, _, _ := newRuntime(t, f, nil)
 	n, _ := r.namesFor("env-map")
@@ -411,6 +398,7 @@ func TestStatusMapping(t *testing.T) {
 // group PUT twice with 429 and Retry-After: 1, and the create succeeds on
 // the third attempt, each retry waiting at least what Azure asked.
 func TestThrottledCreate(t *testing.T) {
+	t.Parallel()
 	f := newFakeAzure()
 	r, tr, _ := newRuntime(t, f, nil)
 	th := &throttle{api: "ContainerGroupsClient.BeginCreateOrUpdate", left: 2, after: 1}
@@ -448,6 +436,7 @@ func TestThrottledCreate(t *testing.T) {
 // group, as a crash of berth would: the next apply reuses the share, and a
 // share whose environment berth no longer knows is removed after the grace.
 func TestCrashMidCreate(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFakeAzure()
 	known := map[string]bool{"env-crash1": true}
@@ -514,7 +503,7 @@ func TestCrashMidCreate(t *testing.T) {
 	if f.share("workspace-env-crash2") == nil {
 		t.Fatal("orphan removed before its grace period")
 	}
-	f.clock.Add(time.Hour)
+	f.clock.Advance(time.Hour)
 	if err := r.CleanupOrphans(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -530,7 +519,7 @@ func TestCrashMidCreate(t *testing.T) {
 		if err := r.CleanupOrphans(ctx); err != nil {
 			t.Fatal(err)
 		}
-		f.clock.Add(time.Hour)
+		f.clock.Advance(time.Hour)
 	}
 	if g, s := f.counts(); g != 0 || s != 0 {
 		t.Errorf("after cleaning up a forgotten environment: %d groups, %d shares", g, s)
@@ -540,6 +529,7 @@ func TestCrashMidCreate(t *testing.T) {
 // TestFailedCreateCleansUp: Azure refuses the group; berth removes the
 // failed group and the share it made, and the error says why.
 func TestFailedCreateCleansUp(t *testing.T) {
+	t.Parallel()
 	f := newFakeAzure()
 	f.failCreate = &struct {
 		status int
@@ -560,6 +550,7 @@ func TestFailedCreateCleansUp(t *testing.T) {
 // TestConcurrentCreate: many applies of one environment make one group and
 // one share.
 func TestConcurrentCreate(t *testing.T) {
+	t.Parallel()
 	f := newFakeAzure()
 	r, _, _ := newRuntime(t, f, nil)
 	var wg sync.WaitGroup

@@ -21,6 +21,7 @@ import (
 // answers CREATING at once and nothing is torn down when the caller gives
 // up; the group runs once the pull is over.
 func TestSlowCreateAnswersAtOnce(t *testing.T) {
+	t.Parallel()
 	f := newFakeAzure()
 	f.pullTime, f.lroPolls = 20*time.Minute, 1000 // a large image; the poller would take ages
 	r, _, _ := newRuntime(t, f, nil)
@@ -45,7 +46,7 @@ func TestSlowCreateAnswersAtOnce(t *testing.T) {
 		after time.Duration
 		want  berth.EnvStatus
 	}{{0, berth.EnvCreating}, {10 * time.Minute, berth.EnvCreating}, {10 * time.Minute, berth.EnvRunning}} {
-		f.clock.Add(step.after)
+		f.clock.Advance(step.after)
 		st, err := r.EnvironmentState(bg, env)
 		if err != nil || st.Status != step.want {
 			t.Fatalf("after %v more: %+v, %v; want %s", step.after, st, err, step.want)
@@ -60,6 +61,7 @@ func TestSlowCreateAnswersAtOnce(t *testing.T) {
 // (a definite failure): the state is ERROR with Azure's reason, the failed
 // group is removed, the share kept, and a start creates the group again.
 func TestCreateFailedInAzure(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFakeAzure()
 	r, _, _ := newRuntime(t, f, nil)
@@ -69,7 +71,7 @@ func TestCreateFailedInAzure(t *testing.T) {
 	}
 	n, _ := r.namesFor(env.ID)
 	f.do(n.group, func(g *fakeGroup) { g.failWith = "InaccessibleImage: image not found" })
-	f.clock.Add(f.pullTime)
+	f.clock.Advance(f.pullTime)
 	st, err := r.EnvironmentState(ctx, env)
 	if err != nil || st.Status != berth.EnvError || !strings.Contains(st.Message, "InaccessibleImage") {
 		t.Fatalf("state of a failed create: %+v, %v", st, err)
@@ -82,13 +84,14 @@ func TestCreateFailedInAzure(t *testing.T) {
 	if err := r.StartEnvironment(ctx, env); err != nil {
 		t.Fatal(err)
 	}
-	f.clock.Add(f.pullTime)
+	f.clock.Advance(f.pullTime)
 	if st, err := r.EnvironmentState(ctx, env); err != nil || st.Status != berth.EnvRunning {
 		t.Fatalf("start after the failure: %+v, %v", st, err)
 	}
 }
 
 func TestDefiniteFailure(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		err  error
 		want bool
@@ -112,6 +115,7 @@ func TestDefiniteFailure(t *testing.T) {
 // ERROR with Azure's reason and the restart count (not STARTING for ever);
 // one exit that Azure restarts stays RUNNING.
 func TestCrashLoopAndBriefExit(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFakeAzure()
 	r, _, _ := newRuntime(t, f, nil)
@@ -119,7 +123,7 @@ func TestCrashLoopAndBriefExit(t *testing.T) {
 	if _, err := r.ApplyEnvironment(ctx, env); err != nil {
 		t.Fatal(err)
 	}
-	f.clock.Add(f.pullTime)
+	f.clock.Advance(f.pullTime)
 	n, _ := r.namesFor(env.ID)
 	steps := []struct {
 		name   string
@@ -138,7 +142,7 @@ func TestCrashLoopAndBriefExit(t *testing.T) {
 	}
 	for _, s := range steps {
 		s.do()
-		f.clock.Add(r.cfg.StateTTL) // what Azure does on its own shows within StateTTL
+		f.clock.Advance(r.cfg.StateTTL) // what Azure does on its own shows within StateTTL
 		st, err := r.EnvironmentState(ctx, env)
 		if err != nil {
 			t.Fatalf("%s: %v", s.name, err)
@@ -159,6 +163,7 @@ func TestCrashLoopAndBriefExit(t *testing.T) {
 // cannot be mounted), and a new create uses the new key: neither waits for
 // a restart of berth.
 func TestStorageKeyRotation(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFakeAzure()
 	r, _, logs := newRuntime(t, f, nil)
@@ -166,12 +171,12 @@ func TestStorageKeyRotation(t *testing.T) {
 	if _, err := r.ApplyEnvironment(ctx, old); err != nil {
 		t.Fatal(err)
 	}
-	f.clock.Add(f.pullTime)
+	f.clock.Advance(f.pullTime)
 	if err := r.StopEnvironment(ctx, old); err != nil {
 		t.Fatal(err)
 	}
 	f.rotateKey()
-	f.clock.Add(r.cfg.KeyTTL)
+	f.clock.Advance(r.cfg.KeyTTL)
 	if err := r.StartEnvironment(ctx, old); err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +184,7 @@ func TestStorageKeyRotation(t *testing.T) {
 	if _, err := r.ApplyEnvironment(ctx, fresh); err != nil {
 		t.Fatal(err)
 	}
-	f.clock.Add(f.pullTime)
+	f.clock.Advance(f.pullTime)
 	for _, env := range []*berth.Environment{old, fresh} {
 		st, err := r.EnvironmentState(ctx, env)
 		if err != nil || st.Status != berth.EnvRunning {
@@ -199,6 +204,7 @@ func TestStorageKeyRotation(t *testing.T) {
 // and (as a safety net) values named or shaped like credentials go to Azure
 // as secureValue; the rest as plain values.
 func TestSecretsAreSecureValues(t *testing.T) {
+	t.Parallel()
 	f := newFakeAzure()
 	r, _, _ := newRuntime(t, f, nil)
 	env := testEnv("env-secret001")
@@ -242,6 +248,7 @@ func TestSecretsAreSecureValues(t *testing.T) {
 // environment, and a follow waits for the output. Lines that share a
 // timestamp are all passed on, once. Tail 0 is every retained line.
 func TestLogsBeforeOutputAndFollow(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFakeAzure()
 	r, _, _ := newRuntime(t, f, nil)
@@ -277,7 +284,7 @@ func TestLogsBeforeOutputAndFollow(t *testing.T) {
 		}
 		return ""
 	}
-	f.clock.Add(f.pullTime) // the container starts and writes two lines
+	f.clock.Advance(f.pullTime) // the container starts and writes two lines
 	for _, want := range []string{"starting code-server", "listening on 0.0.0.0:8080"} {
 		if l := next(); l != want {
 			t.Fatalf("line %q, want %q", l, want)
@@ -331,6 +338,7 @@ func TestLogsBeforeOutputAndFollow(t *testing.T) {
 // an hour per subscription in the documented limits); berth must stay well
 // inside it and still see a crash loop within StateTTL.
 func TestReadBudget(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFakeAzure()
 	f.lroPolls = 0
@@ -343,13 +351,13 @@ func TestReadBudget(t *testing.T) {
 		}
 		envs = append(envs, env)
 	}
-	f.clock.Add(f.pullTime)
+	f.clock.Advance(f.pullTime)
 	crashed, _ := r.namesFor(envs[7].ID)
 	before := tr.readCount()
 	seenCrash := time.Duration(-1)
 	const tick = 2 * time.Second
 	for i := 1; i <= int(time.Hour/tick); i++ {
-		f.clock.Add(tick)
+		f.clock.Advance(tick)
 		at := time.Duration(i) * tick
 		if at == 30*time.Minute {
 			f.crashLoop(crashed.group, 5)
@@ -383,6 +391,7 @@ func TestReadBudget(t *testing.T) {
 // until Retry-After has passed, in seconds or as an HTTP date; meanwhile
 // the last state answers.
 func TestThrottledReadsBackOff(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFakeAzure()
 	r, tr, _ := newRuntime(t, f, nil)
@@ -390,7 +399,7 @@ func TestThrottledReadsBackOff(t *testing.T) {
 	if _, err := r.ApplyEnvironment(ctx, env); err != nil {
 		t.Fatal(err)
 	}
-	f.clock.Add(f.pullTime)
+	f.clock.Advance(f.pullTime)
 	if st, err := r.EnvironmentState(ctx, env); err != nil || st.Status != berth.EnvRunning {
 		t.Fatalf("state: %+v, %v", st, err)
 	}
@@ -400,19 +409,19 @@ func TestThrottledReadsBackOff(t *testing.T) {
 			th.date = f.clock.Now
 		}
 		tr.setBefore(th.before)
-		f.clock.Add(r.cfg.StateTTL) // the cache has expired: a read goes out and is throttled
+		f.clock.Advance(r.cfg.StateTTL) // the cache has expired: a read goes out and is throttled
 		reads := tr.readCount()
 		for range 50 { // the sync loop goes on; the target is not read
 			st, err := r.EnvironmentState(ctx, env)
 			if err != nil || st.Status != berth.EnvRunning {
 				t.Fatalf("%s: state while throttled: %+v, %v", form, st, err)
 			}
-			f.clock.Add(2 * time.Second)
+			f.clock.Advance(2 * time.Second)
 		}
 		if n := tr.readCount() - reads; n != 1 || th.count() != 1 {
 			t.Errorf("%s: %d reads while throttled, want the 1 that was throttled", form, n)
 		}
-		f.clock.Add(30 * time.Second) // past the 120s
+		f.clock.Advance(30 * time.Second) // past the 120s
 		if _, err := r.EnvironmentState(ctx, env); err != nil || th.count() != 2 {
 			t.Errorf("%s: after Retry-After: err %v, %d list attempts, want 2", form, err, th.count())
 		}
@@ -424,6 +433,7 @@ func TestThrottledReadsBackOff(t *testing.T) {
 // ShareBeingDeleted, which is not "the share exists": the create says to
 // retry and sends no group that could not mount its share.
 func TestShareBeingDeleted(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFakeAzure()
 	r, _, _ := newRuntime(t, f, nil)
@@ -442,7 +452,7 @@ func TestShareBeingDeleted(t *testing.T) {
 	if f.creates != creates {
 		t.Error("a group was sent without its share")
 	}
-	f.clock.Add(shareDeleteFor)
+	f.clock.Advance(shareDeleteFor)
 	if st, err := r.ApplyEnvironment(ctx, env); err != nil || st.Status != berth.EnvCreating {
 		t.Fatalf("create after the delete finished: %+v, %v", st, err)
 	}
@@ -451,6 +461,7 @@ func TestShareBeingDeleted(t *testing.T) {
 // TestShareWithLeasedSnapshots: Azure Backup leases its snapshots, and a
 // share with leased snapshots cannot be deleted unless they go too.
 func TestShareWithLeasedSnapshots(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	for _, purge := range []bool{false, true} {
 		f := newFakeAzure()
@@ -476,6 +487,7 @@ func TestShareWithLeasedSnapshots(t *testing.T) {
 // TestInventoryStatus: the listing has no instance view, so a stopped group
 // is not "Succeeded": the inventory shows Running and Stopped.
 func TestInventoryStatus(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFakeAzure()
 	r, _, _ := newRuntime(t, f, nil)
@@ -485,7 +497,7 @@ func TestInventoryStatus(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	f.clock.Add(f.pullTime)
+	f.clock.Advance(f.pullTime)
 	if err := r.StopEnvironment(ctx, b); err != nil {
 		t.Fatal(err)
 	}
@@ -507,6 +519,7 @@ func TestInventoryStatus(t *testing.T) {
 // TestFailedOperationMessage: a long-running operation that ends Failed is
 // answered 200 by its last poll; the error names Azure's code, not "200".
 func TestFailedOperationMessage(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFakeAzure()
 	r, _, _ := newRuntime(t, f, nil)
@@ -525,6 +538,7 @@ func TestFailedOperationMessage(t *testing.T) {
 // TestInstallationsShareAResourceGroup: two berths in one resource group
 // each see and clean up only their own resources.
 func TestInstallationsShareAResourceGroup(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFakeAzure()
 	known := func(context.Context, string) (bool, error) { return false, nil } // every environment is an orphan to both
@@ -557,7 +571,7 @@ func TestInstallationsShareAResourceGroup(t *testing.T) {
 		if err := a.CleanupOrphans(ctx); err != nil {
 			t.Fatal(err)
 		}
-		f.clock.Add(time.Minute)
+		f.clock.Advance(time.Minute)
 	}
 	if f.group("berth-env-of-b00001") == nil || f.share("workspace-env-of-b00001") == nil {
 		t.Error("a's orphan cleanup removed b's resources")
@@ -573,6 +587,7 @@ func TestInstallationsShareAResourceGroup(t *testing.T) {
 // TestSSHPort: Dev8 reports SSH activity, so an environment with an SSH key
 // exposes the workspace's sshd; one without does not.
 func TestSSHPort(t *testing.T) {
+	t.Parallel()
 	f := newFakeAzure()
 	r, _, _ := newRuntime(t, f, nil)
 	for _, tc := range []struct {
@@ -601,6 +616,7 @@ func TestSSHPort(t *testing.T) {
 
 // TestPremiumShareQuota: premium file shares are at least 100 GiB.
 func TestPremiumShareQuota(t *testing.T) {
+	t.Parallel()
 	f := newFakeAzure()
 	r, _, _ := newRuntime(t, f, func(c *Config) { c.PremiumStorage = true })
 	env := testEnv("env-premium01")
@@ -620,6 +636,7 @@ func TestPremiumShareQuota(t *testing.T) {
 // TestStorageAccountElsewhere: the storage account may live in another
 // resource group than the container groups.
 func TestStorageAccountElsewhere(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFakeAzure()
 	r, _, _ := newRuntime(t, f, func(c *Config) { c.StorageResourceGroup = "rg-storage" })
@@ -642,6 +659,7 @@ func TestStorageAccountElsewhere(t *testing.T) {
 // TestWorkloadIdentity: on AKS with workload identity the federated token
 // file selects the workload identity credential, not managed identity.
 func TestWorkloadIdentity(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{"AZURE_SUBSCRIPTION_ID": "s", "AZURE_TENANT_ID": "t", "AZURE_CLIENT_ID": "c",
 		"AZURE_FEDERATED_TOKEN_FILE": "/var/run/secrets/azure/tokens/azure-identity-token"}
 	c, err := TargetConfig{Region: "eastus"}.Config(func(k string) string { return env[k] })
@@ -664,6 +682,7 @@ func TestWorkloadIdentity(t *testing.T) {
 // TestTargetSettingsFromEnv: the settings this issue added come from Dev8-style
 // variables too, and a DNS label scope Azure does not know is refused.
 func TestTargetSettingsFromEnv(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{"AZURE_SUBSCRIPTION_ID": "s", "AZURE_REGION": "eastus", "AZURE_RESOURCE_GROUP": "rg",
 		"AZURE_STORAGE_ACCOUNT": "st", "AZURE_STORAGE_RESOURCE_GROUP_EASTUS": "rg-storage", "AZURE_DNS_LABEL_SCOPE": "SubscriptionReuse",
 		"BERTH_INSTALLATION_ID": "inst-1"}

@@ -16,6 +16,7 @@ import (
 	"github.com/berthhq/berth/auth"
 	"github.com/berthhq/berth/core"
 	"github.com/berthhq/berth/httpapi"
+	"github.com/berthhq/berth/internal/testutil"
 	"github.com/berthhq/berth/local"
 	"github.com/berthhq/berth/secret"
 	"github.com/berthhq/berth/store"
@@ -26,8 +27,9 @@ import (
 // target, through the real core, httpapi and SQLite store, wired as
 // cmd/berth/serve.go wires them, with Azure played by the SDK's fakes.
 func TestDev8FlowOnACI(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: secret.RedactAttr}))
 	st := storetest.Open(t, store.SQLite, nil)
 	accounts := &core.Accounts{Store: st, Tokens: &auth.Tokens{Key: bytes.Repeat([]byte{7}, 32), TTL: time.Hour}}
@@ -148,7 +150,7 @@ func TestDev8FlowOnACI(t *testing.T) {
 
 	// berth restarts while Azure pulls: the new process finds the create
 	// in Azure, and its sync loop sees the group run.
-	f.clock.Add(f.pullTime)
+	f.clock.Advance(f.pullTime)
 	rt2, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -229,7 +231,7 @@ func TestDev8FlowOnACI(t *testing.T) {
 		}
 		checkFields("get after "+s.action, get("after "+s.action), map[string]any{"status": s.status, "aciPublicIp": ""})
 	}
-	f.clock.Add(f.pullTime)
+	f.clock.Advance(f.pullTime)
 	c.SyncOnce(berth.WithActor(ctx, berth.System)) // as the loop does
 	stored, err := st.GetEnvironment(ctx, id)
 	if err != nil {
@@ -240,7 +242,7 @@ func TestDev8FlowOnACI(t *testing.T) {
 	}
 	// Azure moves the running group: the sync loop stores the new IP.
 	f.changeIP(n.group)
-	f.clock.Add(time.Minute)
+	f.clock.Advance(time.Minute)
 	c.SyncOnce(berth.WithActor(ctx, berth.System)) // as the loop does
 	moved, _ := st.GetEnvironment(ctx, id)
 	if g := f.group(n.group); moved.ACIPublicIP == stored.ACIPublicIP || moved.ACIPublicIP == "" {

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berthhq/berth/internal/testutil"
+
 	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
 	azruntime "github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
@@ -24,7 +26,7 @@ import (
 
 // fakeAzure is Azure as the SDK's fake servers see it, holding container
 // groups and file shares, and behaving as the real service does rather than
-// finishing everything at once. Time is a fakeClock shared with the runtime
+// finishing everything at once. Time is a testutil.Clock shared with the runtime
 // under test (Config.Now), so a test says how long an image pull lasts.
 //
 // Azure's behaviours, each with the documentation it follows — check these
@@ -74,7 +76,7 @@ import (
 //     StatusCode 200. https://learn.microsoft.com/azure/azure-resource-manager/management/async-operations
 type fakeAzure struct {
 	mu     sync.Mutex
-	clock  *fakeClock
+	clock  *testutil.Clock
 	groups map[string]*fakeGroup
 	shares map[string]*fakeShare
 	// deleting: shares Azure is still deleting, until the time given.
@@ -116,23 +118,6 @@ type fakeShare struct {
 	leased bool // a backup holds leased snapshots
 }
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 const (
 	testStorageKey = "c3RvcmFnZS1rZXktdGhhdC1tdXN0LW5vdC1sZWFr"
 	shareDeleteFor = 30 * time.Second
@@ -141,7 +126,7 @@ const (
 
 func newFakeAzure() *fakeAzure {
 	f := &fakeAzure{
-		clock:  &fakeClock{t: time.Date(2026, 10, 4, 12, 0, 0, 0, time.UTC)},
+		clock:  testutil.NewClock(time.Date(2026, 10, 4, 12, 0, 0, 0, time.UTC)),
 		groups: map[string]*fakeGroup{}, shares: map[string]*fakeShare{},
 		deleting: map[string]time.Time{}, softDeleted: map[string]time.Time{},
 		key: testStorageKey, pullTime: 90 * time.Second, lroPolls: 3,

@@ -20,6 +20,7 @@ import (
 func init() { BcryptCost = bcrypt.MinCost }
 
 func TestPasswords(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		pw    string
 		valid bool
@@ -59,6 +60,7 @@ func TestPasswords(t *testing.T) {
 }
 
 func TestGeneratePassword(t *testing.T) {
+	t.Parallel()
 	seen := map[string]bool{}
 	for range 50 {
 		pw := GeneratePassword()
@@ -79,6 +81,7 @@ func testTokens(now time.Time) *Tokens {
 }
 
 func TestTokensRoundTrip(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 	tk := testTokens(now)
 	s, c, err := tk.Issue(testUser)
@@ -105,6 +108,7 @@ func TestTokensRoundTrip(t *testing.T) {
 }
 
 func TestTokensRejected(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 	tk := testTokens(now)
 	good, _, err := tk.Issue(testUser)
@@ -190,6 +194,7 @@ func TestTokensRejected(t *testing.T) {
 }
 
 func TestAPIKeys(t *testing.T) {
+	t.Parallel()
 	id, secret, full, err := NewAPIKey()
 	if err != nil {
 		t.Fatal(err)
@@ -228,6 +233,7 @@ func TestAPIKeys(t *testing.T) {
 }
 
 func TestActivityToken(t *testing.T) {
+	t.Parallel()
 	key := bytes.Repeat([]byte("a"), 32)
 	tok := ActivityToken(key, "env-1")
 	tests := []struct {
@@ -255,6 +261,7 @@ func TestActivityToken(t *testing.T) {
 }
 
 func TestNewID(t *testing.T) {
+	t.Parallel()
 	re := regexp.MustCompile(`^env-[a-z0-9]{10}$`)
 	seen := map[string]bool{}
 	for range 100 {
@@ -267,6 +274,7 @@ func TestNewID(t *testing.T) {
 }
 
 func TestLimiter(t *testing.T) {
+	t.Parallel()
 	now := time.Unix(1000, 0)
 	l := NewLimiter(1, 3)
 	l.now = func() time.Time { return now }
@@ -306,6 +314,7 @@ func TestLimiter(t *testing.T) {
 }
 
 func TestLimiterConcurrent(t *testing.T) {
+	t.Parallel()
 	l := NewLimiter(1000, 10)
 	var wg sync.WaitGroup
 	for i := range 8 {
@@ -327,6 +336,7 @@ func TestLimiterConcurrent(t *testing.T) {
 // burst is spent Wait says how long until the next event, and a key never
 // seen waits for nothing.
 func TestLimiterWaitSpend(t *testing.T) {
+	t.Parallel()
 	now := time.Unix(1000, 0)
 	l := NewLimiter(0.5, 3) // one every 2 s
 	l.now = func() time.Time { return now }

@@ -44,6 +44,7 @@ func fakeServer(t *testing.T, status int, answer string) (*client.Client, *recor
 }
 
 func TestCalls(t *testing.T) {
+	t.Parallel()
 	ref := berth.ServiceRef{Name: "web", Target: "k8s", Namespace: "prod"}
 	one := 1
 	tests := []struct {
@@ -235,6 +236,7 @@ func TestCalls(t *testing.T) {
 }
 
 func TestApplyReportsCreated(t *testing.T) {
+	t.Parallel()
 	c, _ := fakeServer(t, 201, `{"service":{"name":"web"},"message":"Service created successfully"}`)
 	_, created, err := c.ApplyService(context.Background(), "web", berth.ServiceSpec{})
 	if err != nil || !created {
@@ -243,6 +245,7 @@ func TestApplyReportsCreated(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		status int
@@ -271,6 +274,7 @@ func TestErrors(t *testing.T) {
 }
 
 func TestRawBody(t *testing.T) {
+	t.Parallel()
 	const answer = `{"environments":[],"total":0,"page":1,"pageSize":20}`
 	c, _ := fakeServer(t, 200, answer)
 	var raw json.RawMessage
@@ -283,6 +287,7 @@ func TestRawBody(t *testing.T) {
 }
 
 func TestFollowLogs(t *testing.T) {
+	t.Parallel()
 	lines := make(chan string)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("follow") != "true" {
@@ -339,6 +344,7 @@ func TestFollowLogs(t *testing.T) {
 }
 
 func TestFollowLogsCallbackError(t *testing.T) {
+	t.Parallel()
 	c, _ := fakeServer(t, 200, `{"line":"a"}`+"\n"+`{"line":"b"}`+"\n")
 	stop := errors.New("stop")
 	n := 0
@@ -352,6 +358,7 @@ func TestFollowLogsCallbackError(t *testing.T) {
 }
 
 func TestTransportErrorHasNoToken(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(http.NotFoundHandler())
 	url := srv.URL
 	srv.Close()

@@ -41,6 +41,7 @@ var noActorExceptions = map[string]string{
 // core.ErrNoActor (UNAUTHORIZED) and touches no runtime, whatever the store
 // holds. Before, core acted as the admin berth.System.
 func TestEntryPointsRefuseNoActor(t *testing.T) {
+	t.Parallel()
 	sys := berth.WithActor(context.Background(), berth.System)
 	st := storetest.Open(t, "sqlite", nil)
 	c, err := core.New(core.Config{Store: st, Runtimes: []berth.Runtime{untouchable{}}})

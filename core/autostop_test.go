@@ -2,6 +2,7 @@ package core_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"sync"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/berthhq/berth"
 	"github.com/berthhq/berth/core"
 	"github.com/berthhq/berth/internal/pgtest"
+	"github.com/berthhq/berth/internal/testutil"
 	"github.com/berthhq/berth/local"
 	"github.com/berthhq/berth/store/storetest"
 )
@@ -52,23 +54,20 @@ func newCore(t *testing.T, kind string, clk *clock) (*core.Core, berth.Store) {
 
 func waitEnv(t *testing.T, c *core.Core, ctx context.Context, id string, want berth.EnvStatus) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testutil.Eventually(t, testutil.Process, fmt.Sprintf("environment %s %s", id, want), func() (bool, string) {
 		c.SyncOnce(ctx)
 		env, err := c.GetEnvironment(ctx, id)
-		if err == nil && env.Status == want {
-			return
+		if err != nil {
+			return false, err.Error()
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("environment %s not %s: %+v %v", id, want, env, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return env.Status == want, fmt.Sprintf("%s %q", env.Status, env.Message)
+	})
 }
 
 // TestAutoStop: an environment idle for longer than autoStopMinutes is
 // stopped by berth and audited; activity within the window keeps it running.
 func TestAutoStop(t *testing.T) {
+	t.Parallel()
 	for _, kind := range storetest.Kinds() {
 		t.Run(kind, func(t *testing.T) {
 			clk := &clock{now: time.Now().UTC()}
@@ -137,6 +136,7 @@ func TestAutoStop(t *testing.T) {
 // TestRollbackSemantics: rollback makes a new revision from a stored one,
 // keeps the replica count, and refuses what does not exist.
 func TestRollbackSemantics(t *testing.T) {
+	t.Parallel()
 	clk := &clock{now: time.Now().UTC()}
 	c, _ := newCore(t, "sqlite", clk)
 	// An admin: on a local target only admins run commands of their own.

@@ -147,10 +147,20 @@ func New(cfg Config) (*Core, error) {
 		rec:            newReconciler(cfg.Reconcile),
 		prices:         cfg.Prices,
 	}
+	if err := c.setTargets(cfg); err != nil {
+		return nil, err
+	}
+	c.setDefaults()
+	return c, nil
+}
+
+// setTargets takes the runtimes (names unique), the default target, the log
+// sources, capabilities and policies of cfg.
+func (c *Core) setTargets(cfg Config) error {
 	for _, rt := range cfg.Runtimes {
 		name := rt.Info().Name
 		if _, dup := c.runtimes[name]; dup {
-			return nil, fmt.Errorf("core: target %q configured twice", name)
+			return fmt.Errorf("core: target %q configured twice", name)
 		}
 		c.runtimes[name] = rt
 		c.order = append(c.order, name)
@@ -158,10 +168,10 @@ func New(cfg Config) (*Core, error) {
 	sort.Strings(c.order)
 	c.extraCaps = cfg.ExtraCapabilities
 	if err := c.setLogSources(cfg.LogSources); err != nil {
-		return nil, err
+		return err
 	}
 	if err := c.setPolicies(cfg.Policies); err != nil {
-		return nil, err
+		return err
 	}
 	c.def = cfg.DefaultTarget
 	if c.def == "" {
@@ -172,8 +182,13 @@ func New(cfg Config) (*Core, error) {
 		}
 	}
 	if _, ok := c.runtimes[c.def]; !ok {
-		return nil, fmt.Errorf("core: default target %q is not configured", c.def)
+		return fmt.Errorf("core: default target %q is not configured", c.def)
 	}
+	return nil
+}
+
+// setDefaults fills in what cfg left zero.
+func (c *Core) setDefaults() {
 	if c.maxRepl <= 0 {
 		c.maxRepl = 50
 	}
@@ -189,14 +204,21 @@ func New(cfg Config) (*Core, error) {
 	if c.now == nil {
 		c.now = time.Now
 	}
-	return c, nil
 }
 
 // MaxReplicas is the configured bound of spec.replicas.
 func (c *Core) MaxReplicas() int { return c.maxRepl }
 
-// Store returns the store (for health checks).
-func (c *Core) Store() berth.Store { return c.store }
+// MetricsStore is where the sampler keeps metrics history, for the metrics
+// routes to read when they are given no sampler's history: NOT_SUPPORTED
+// when the store keeps none.
+func (c *Core) MetricsStore() (berth.MetricsStore, error) {
+	ms, ok := c.store.(berth.MetricsStore)
+	if !ok {
+		return nil, berth.Errorf(berth.ENOTSUPPORTED, "this store keeps no metrics history")
+	}
+	return ms, nil
+}
 
 // Targets lists the configured targets, the default marked.
 func (c *Core) Targets() []berth.TargetInfo {

@@ -324,6 +324,11 @@ func (c *Core) syncEnvironment(ctx context.Context, stored *berth.Environment) {
 	if err != nil || st == nil {
 		return
 	}
+	if reason, failing := c.failingReason(reconcileKey{env: stored.ID}); failing {
+		cp := *st
+		cp.Status, cp.Message = berth.EnvError, reason // the loop cannot repair it (repair.go)
+		st = &cp
+	}
 	if st.Status == stored.Status && st.Message == stored.Message && (c.stateURL(stored, st) == "" || c.stateURL(stored, st) == stored.VSCodeURL) &&
 		(st.ContainerGroupID == "" || st.PublicIP == stored.ACIPublicIP) {
 		return

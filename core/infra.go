@@ -21,68 +21,100 @@ func (c *Core) Infrastructure(ctx context.Context, typ string) (*Inventory, erro
 	if err := must(ctx); err != nil {
 		return nil, err
 	}
-	inv := &Inventory{Resources: []berth.Resource{}}
-	a := caller(ctx)
 	want := func(t string) bool { return typ == "" || typ == t }
+	inv := &Inventory{Resources: []berth.Resource{}}
 	if want("service") {
-		svcs, _, err := c.store.ListServices(ctx, berth.ServiceFilter{})
-		if err != nil {
-			return nil, fmt.Errorf("inventory services: %w", err)
-		}
-		for _, s := range svcs {
-			_ = c.observe(ctx, s)
-			id := s.Name // namespace/name where there are namespaces: names repeat across them
-			if s.Namespace != "" {
-				id = s.Namespace + "/" + s.Name
-			}
-			inv.Resources = append(inv.Resources, berth.Resource{Type: "service", ID: id, Name: s.Name, Target: s.Target,
-				Namespace: s.Namespace, Status: string(s.Status), Managed: s.Managed,
-				Details: map[string]any{"replicas": s.Replicas, "readyReplicas": s.ReadyReplicas, "revision": s.Revision}})
-		}
-	}
-	if want("environment") {
-		envs, _, err := c.ListEnvironments(ctx, "", 0, 0)
+		rows, err := c.serviceRows(ctx)
 		if err != nil {
 			return nil, err
 		}
-		for _, e := range envs {
-			inv.Resources = append(inv.Resources, berth.Resource{Type: "environment", ID: e.ID, Name: e.Name, Target: e.Target,
-				Status: string(e.Status), Managed: true, Details: map[string]any{"userId": e.UserID, "url": e.VSCodeURL}})
+		inv.Resources = append(inv.Resources, rows...)
+	}
+	if want("environment") {
+		rows, err := c.environmentRows(ctx)
+		if err != nil {
+			return nil, err
 		}
+		inv.Resources = append(inv.Resources, rows...)
 	}
 	var owners map[string]string // environment id → owner, for the rows of environments
 	for _, t := range c.Targets() {
-		ts := TargetStatus{TargetInfo: t, Reachable: true}
-		rt := c.runtimes[t.Name]
-		if err := rt.Ping(ctx); err != nil {
-			ts.Reachable, ts.Error = false, berth.ErrorMessage(err)
-		}
-		inv.Targets = append(inv.Targets, ts)
-		ir, ok := rt.(berth.Inventorier)
-		if !ok || !ts.Reachable || !a.Role.AtLeast(berth.RoleOperator) {
-			continue
-		}
-		items, err := ir.Inventory(ctx)
+		ts, items, err := c.targetInventory(ctx, t)
 		if err != nil {
-			c.log.Warn("inventory", "target", t.Name, "err", err)
-			continue
-		}
-		if err := c.markOrphans(ctx, t.Name, items); err != nil {
 			return nil, err
 		}
-		if owners == nil {
+		inv.Targets = append(inv.Targets, ts)
+		if len(items) > 0 && owners == nil {
 			if owners, err = c.environmentOwners(ctx); err != nil {
 				return nil, err
 			}
 		}
 		for _, it := range items {
-			if want(it.Type) && mayInventoryItem(a, it, owners) {
+			if want(it.Type) && mayInventoryItem(caller(ctx), it, owners) {
 				inv.Resources = append(inv.Resources, it)
 			}
 		}
 	}
 	inv.Total = len(inv.Resources)
 	return inv, nil
+}
+
+// serviceRows are the stored services as inventory rows, with what their
+// runtimes report.
+func (c *Core) serviceRows(ctx context.Context) ([]berth.Resource, error) {
+	svcs, _, err := c.store.ListServices(ctx, berth.ServiceFilter{})
+	if err != nil {
+		return nil, fmt.Errorf("inventory services: %w", err)
+	}
+	rows := make([]berth.Resource, 0, len(svcs))
+	for _, s := range svcs {
+		_ = c.observe(ctx, s)
+		id := s.Name // namespace/name where there are namespaces: names repeat across them
+		if s.Namespace != "" {
+			id = s.Namespace + "/" + s.Name
+		}
+		rows = append(rows, berth.Resource{Type: "service", ID: id, Name: s.Name, Target: s.Target,
+			Namespace: s.Namespace, Status: string(s.Status), Managed: s.Managed,
+			Details: map[string]any{"replicas": s.Replicas, "readyReplicas": s.ReadyReplicas, "revision": s.Revision}})
+	}
+	return rows, nil
+}
+
+// environmentRows are the environments the caller may see as inventory rows.
+func (c *Core) environmentRows(ctx context.Context) ([]berth.Resource, error) {
+	envs, _, err := c.ListEnvironments(ctx, "", 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]berth.Resource, 0, len(envs))
+	for _, e := range envs {
+		rows = append(rows, berth.Resource{Type: "environment", ID: e.ID, Name: e.Name, Target: e.Target,
+			Status: string(e.Status), Managed: true, Details: map[string]any{"userId": e.UserID, "url": e.VSCodeURL}})
+	}
+	return rows, nil
+}
+
+// targetInventory pings target t and, for operators and admins, reads its
+// inventory (orphans marked). An unreadable inventory is logged, not an error.
+func (c *Core) targetInventory(ctx context.Context, t berth.TargetInfo) (TargetStatus, []berth.Resource, error) {
+	ts := TargetStatus{TargetInfo: t, Reachable: true}
+	rt := c.runtimes[t.Name]
+	if err := rt.Ping(ctx); err != nil {
+		ts.Reachable, ts.Error = false, berth.ErrorMessage(err)
+	}
+	ir, ok := rt.(berth.Inventorier)
+	if !ok || !ts.Reachable || !caller(ctx).Role.AtLeast(berth.RoleOperator) {
+		return ts, nil, nil
+	}
+	items, err := ir.Inventory(ctx)
+	if err != nil {
+		c.log.Warn("inventory", "target", t.Name, "err", err)
+		return ts, nil, nil
+	}
+	if err := c.markOrphans(ctx, t.Name, items); err != nil {
+		return ts, nil, err
+	}
+	return ts, items, nil
 }
 
 // InfraAction starts, stops or deletes one inventory item. An item berth

@@ -118,6 +118,7 @@ func newInfraCoreWith(t *testing.T, cfg core.Config, rts ...berth.Runtime) (*cor
 // the store does not have are orphaned; the others, and what berth did not
 // make, are not.
 func TestInfrastructureOrphans(t *testing.T) {
+	t.Parallel()
 	k8s := &inventoryRuntime{name: "k8s", items: inventoryItems("k8s")}
 	c, st, ctx := newInfraCore(t, k8s, &inventoryRuntime{name: "k8s-2"})
 	env := &berth.Environment{Name: "ws", UserID: "usr-other", Target: "k8s", Status: berth.EnvRunning}
@@ -171,6 +172,7 @@ func TestInfrastructureOrphans(t *testing.T) {
 // objects berth did not make; an object of a stored service or environment
 // is CONFLICT; a target without the capability is NOT_SUPPORTED.
 func TestInfraAction(t *testing.T) {
+	t.Parallel()
 	k8s := &inventoryRuntime{name: "k8s", items: inventoryItems("k8s")}
 	bare := &inventoryRuntime{name: "bare", items: inventoryItems("bare")}
 	c, st, ctx := newInfraCore(t, actingRuntime{k8s}, bare)
@@ -232,6 +234,7 @@ func (r stoppingRuntime) StopService(_ context.Context, ref berth.ServiceRef) er
 // namespace/name, and an action on it reaches that namespace's service,
 // not another of the same name.
 func TestInfraServiceInNamespace(t *testing.T) {
+	t.Parallel()
 	k8s := &inventoryRuntime{name: "k8s"}
 	c, st, ctx := newInfraCore(t, stoppingRuntime{k8s}, &inventoryRuntime{name: "k8s-2"})
 	other := &berth.Service{Name: "web", Target: "k8s", Namespace: "other", Managed: true, Replicas: 1, Revision: 1, Spec: berth.ServiceSpec{Image: "nginx"}}

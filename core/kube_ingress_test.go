@@ -43,6 +43,7 @@ func startCluster(t *testing.T) *kubetest.Cluster {
 // removes the Ingress (and the rest) of an environment whose record is
 // gone; an Ingress berth did not make is never touched.
 func TestKubernetesIngressOrphans(t *testing.T) {
+	t.Parallel()
 	cluster := startCluster(t)
 	ns := cluster.Namespace(t)
 	rt, err := kube.New(kube.Config{Target: "k8s", Kubeconfig: cluster.Kubeconfig, Namespaces: []string{ns},

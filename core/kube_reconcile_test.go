@@ -30,6 +30,7 @@ import (
 // outside go back to 0 replicas. Each repair is a drift event, an audit
 // entry by system and a count on the drift counter.
 func TestKubernetesReconcileRepairsManagedObjects(t *testing.T) {
+	t.Parallel()
 	cluster := startCluster(t)
 	ns := cluster.Namespace(t)
 	rt, err := kube.New(kube.Config{Target: "k8s", Kubeconfig: cluster.Kubeconfig, Namespaces: []string{ns},

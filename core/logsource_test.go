@@ -17,6 +17,7 @@ func (f loggerFunc) ServiceLogs(ctx context.Context, ref berth.ServiceRef, opts 
 }
 
 func TestLogSources(t *testing.T) {
+	t.Parallel()
 	src := loggerFunc(func(context.Context, berth.ServiceRef, berth.LogOptions, func(berth.LogLine) error) error { return nil })
 	rts := []berth.Runtime{
 		infoOnly{info: berth.TargetInfo{Name: "local", Provider: berth.ProviderLocal}},

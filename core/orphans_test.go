@@ -15,6 +15,7 @@ import (
 // with their workload, everything else stays, and a target without a grace
 // is never touched.
 func TestCleanupOrphans(t *testing.T) {
+	t.Parallel()
 	clk := &clock{now: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
 	k8s := &inventoryRuntime{name: "k8s", items: inventoryItems("k8s")}
 	other := &inventoryRuntime{name: "k8s-2", items: inventoryItems("k8s-2")}

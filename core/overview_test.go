@@ -129,6 +129,7 @@ func crashing(restarts int) *berth.ServiceState {
 // critical first), the restart memory between two overviews, the top
 // consumers, and what a viewer sees: own environments, own audit entries.
 func TestOverview(t *testing.T) {
+	t.Parallel()
 	for _, kind := range storetest.Kinds() {
 		t.Run(kind, func(t *testing.T) {
 			tn := newTenants(t, kind)
@@ -214,6 +215,7 @@ func TestOverview(t *testing.T) {
 
 // TestListAudit on both stores: the one visibility rule, as a table.
 func TestListAudit(t *testing.T) {
+	t.Parallel()
 	for _, kind := range storetest.Kinds() {
 		t.Run(kind, func(t *testing.T) {
 			tn := newTenants(t, kind)
@@ -271,6 +273,7 @@ func TestListAudit(t *testing.T) {
 // only, users for the environments they may see; the rest is NOT_FOUND
 // and changes nothing (checked in the store).
 func TestRecordActivityRule(t *testing.T) {
+	t.Parallel()
 	tn := newTenants(t, store.SQLite)
 	tn.environment(t, "env-a", tn.aID, berth.EnvRunning)
 	tn.environment(t, "env-b", tn.bID, berth.EnvRunning)

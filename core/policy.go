@@ -74,9 +74,12 @@ func (c *Core) checkRunPolicy(a berth.Actor, target string, spec berth.ServiceSp
 		if _, ok := p.ServiceTemplates[spec.Template]; !ok {
 			return unknownTemplate(target, spec.Template, p)
 		}
-		for field, set := range map[string]bool{"command": len(spec.Command) > 0, "image": spec.Image != "", "workingDir": spec.WorkingDir != ""} {
-			if set {
-				return berth.Invalid(field, "service template %q gives what runs: leave %s out, or leave template out", spec.Template, field)
+		for _, f := range []struct {
+			field string
+			set   bool
+		}{{"command", len(spec.Command) > 0}, {"image", spec.Image != ""}, {"workingDir", spec.WorkingDir != ""}} {
+			if f.set {
+				return berth.Invalid(f.field, "service template %q gives what runs: leave %s out, or leave template out", spec.Template, f.field)
 			}
 		}
 	}
@@ -86,33 +89,22 @@ func (c *Core) checkRunPolicy(a berth.Actor, target string, spec berth.ServiceSp
 	if spec.Template == "" {
 		return berth.Errorf(berth.EFORBIDDEN, "%s", commandRule(target, p))
 	}
-	t := p.ServiceTemplates[spec.Template]
-	refuse := func(field, format string, args ...any) error {
-		return &berth.Error{Code: berth.EFORBIDDEN, Field: field,
-			Message: field + ": " + fmt.Sprintf(format, args...) + " (" + commandRule(target, p) + ")"}
+	field, msg := templateParams(spec, p.ServiceTemplates[spec.Template], cur)
+	if field == "" {
+		return nil
 	}
-	for _, part := range []struct {
-		field string
-		vars  map[string]string
-	}{{"env", spec.Env}, {"secrets", spec.Secrets}} {
-		for _, k := range slices.Sorted(maps.Keys(part.vars)) {
-			if berth.DangerousEnvName(k) {
-				return refuse(part.field, "%s can make a service run other code than its command", k)
-			}
-			if !slices.Contains(t.Params.Env, k) {
-				if v, ok := t.Env[k]; ok && part.field == "env" && v == part.vars[k] {
-					continue // the template's own default, as GET shows it
-				}
-				allowed := strings.Join(t.Params.Env, ", ")
-				if allowed == "" {
-					allowed = "none"
-				}
-				return refuse(part.field, "template %q does not let you set %s (params.env: %s)", spec.Template, k, allowed)
-			}
-		}
+	return &berth.Error{Code: berth.EFORBIDDEN, Field: field, Message: field + ": " + msg + " (" + commandRule(target, p) + ")"}
+}
+
+// templateParams says which field of spec sets what template t does not
+// let its users set (its params), and why; "" when none does.
+func templateParams(spec berth.ServiceSpec, t berth.ServiceTemplate, cur *berth.Service) (field, why string) {
+	if field, why := templateVars(spec, t); field != "" {
+		return field, why
 	}
+	name := spec.Template
 	if spec.HealthCheck != nil && !sameJSON(spec.HealthCheck, t.HealthCheck) {
-		return refuse("healthCheck", "template %q sets the health check", spec.Template)
+		return "healthCheck", fmt.Sprintf("template %q sets the health check", name)
 	}
 	if spec.Replicas != nil && !t.Params.Replicas {
 		def := 1
@@ -120,19 +112,47 @@ func (c *Core) checkRunPolicy(a berth.Actor, target string, spec berth.ServiceSp
 			def = *t.Replicas
 		}
 		if r := *spec.Replicas; r != def && (cur == nil || r != cur.Replicas) {
-			return refuse("replicas", "template %q does not let you set replicas (params.replicas); scale the service instead", spec.Template)
+			return "replicas", fmt.Sprintf("template %q does not let you set replicas (params.replicas); scale the service instead", name)
 		}
 	}
 	if len(spec.Ports) > 0 && !t.Params.Ports && !sameJSON(spec.Ports, t.Ports) {
-		return refuse("ports", "template %q does not let you set ports (params.ports)", spec.Template)
+		return "ports", fmt.Sprintf("template %q does not let you set ports (params.ports)", name)
 	}
 	if len(spec.Config.Files) > 0 && !t.Params.Config {
-		return refuse("config", "template %q does not let you set config files (params.config)", spec.Template)
+		return "config", fmt.Sprintf("template %q does not let you set config files (params.config)", name)
 	}
 	if spec.Resources != (berth.Resources{}) && !t.Params.Resources && spec.Resources != t.Resources {
-		return refuse("resources", "template %q does not let you set resources (params.resources)", spec.Template)
+		return "resources", fmt.Sprintf("template %q does not let you set resources (params.resources)", name)
 	}
-	return nil
+	return "", ""
+}
+
+// templateVars checks spec's env and secrets against template t: only the
+// names of its params.env (or its own env defaults, unchanged), and never
+// a variable that makes a service run other code than its command.
+func templateVars(spec berth.ServiceSpec, t berth.ServiceTemplate) (field, why string) {
+	for _, part := range []struct {
+		field string
+		vars  map[string]string
+	}{{"env", spec.Env}, {"secrets", spec.Secrets}} {
+		for _, k := range slices.Sorted(maps.Keys(part.vars)) {
+			if berth.DangerousEnvName(k) {
+				return part.field, fmt.Sprintf("%s can make a service run other code than its command", k)
+			}
+			if slices.Contains(t.Params.Env, k) {
+				continue
+			}
+			if v, ok := t.Env[k]; ok && part.field == "env" && v == part.vars[k] {
+				continue // the template's own default, as GET shows it
+			}
+			allowed := strings.Join(t.Params.Env, ", ")
+			if allowed == "" {
+				allowed = "none"
+			}
+			return part.field, fmt.Sprintf("template %q does not let you set %s (params.env: %s)", spec.Template, k, allowed)
+		}
+	}
+	return "", ""
 }
 
 func unknownTemplate(target, name string, p berth.TargetPolicy) error {

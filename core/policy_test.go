@@ -33,6 +33,7 @@ var webTemplate = berth.ServiceTemplate{
 // TestRunPolicy: who may run what on which target, and the field and rule
 // each refusal names.
 func TestRunPolicy(t *testing.T) {
+	t.Parallel()
 	c := policyCore(t, map[string]berth.TargetPolicy{"local": {ServiceTemplates: map[string]berth.ServiceTemplate{
 		"web": webTemplate, "worker": {Command: []string{"sleep", "1"}, Params: berth.TemplateParams{Replicas: true, Ports: true, Config: true}}}}})
 	admin := berth.Actor{UserID: "u-a", Role: berth.RoleAdmin}
@@ -101,6 +102,7 @@ func TestRunPolicy(t *testing.T) {
 // TestExpandTemplate: the runtime gets the template with the user's
 // parameters laid over it; the instantiation itself is left as it was.
 func TestExpandTemplate(t *testing.T) {
+	t.Parallel()
 	c := policyCore(t, map[string]berth.TargetPolicy{"local": {ServiceTemplates: map[string]berth.ServiceTemplate{"web": webTemplate}}})
 	in := berth.ServiceSpec{Template: "web", Env: map[string]string{"GREETING": "hello"}}
 	got, err := c.expand("local", in)
@@ -123,6 +125,7 @@ func TestExpandTemplate(t *testing.T) {
 // TestPolicyDefaults: a local target lets only admins run commands unless
 // configured; other targets let every role; a bad policy stops New.
 func TestPolicyDefaults(t *testing.T) {
+	t.Parallel()
 	c := policyCore(t, nil)
 	if p := c.Policy("local"); !reflect.DeepEqual(p.CommandRoles, []berth.Role{berth.RoleAdmin}) || p.Allows(berth.RoleOperator) {
 		t.Errorf("local default policy %+v", p)
@@ -150,6 +153,7 @@ func TestPolicyDefaults(t *testing.T) {
 
 // TestServiceAccess: the one table of who may do what to a service.
 func TestServiceAccess(t *testing.T) {
+	t.Parallel()
 	c := policyCore(t, nil)
 	c.store = usersOnly{}
 	svc := &berth.Service{Name: "web", Owner: "u-olga"}
@@ -212,6 +216,7 @@ func (usersOnly) GetUser(_ context.Context, id string) (*berth.User, error) {
 
 // TestCheckNamespace: a local target has no namespaces.
 func TestCheckNamespace(t *testing.T) {
+	t.Parallel()
 	c := policyCore(t, nil)
 	for _, tc := range []struct {
 		target, ns string

@@ -44,6 +44,10 @@ type ReconcileConfig struct {
 	RetryBase, RetryMax time.Duration
 	// Workers is how many keys are reconciled at once (default 2).
 	Workers int
+	// RepairRetries is how many failed passes in a row a key may have
+	// before its object shows ERROR (default 5); the loop keeps retrying
+	// with backoff, and the first pass that succeeds clears the ERROR.
+	RepairRetries int
 	// Clock drives the queue's delays (tests inject a fake one).
 	Clock clock.WithTicker
 }
@@ -58,6 +62,9 @@ type reconciler struct {
 	// a key applies unconditionally (what restore at start did), later
 	// passes only what the runtime reports drifted.
 	applied map[reconcileKey]bool
+	// failing holds the keys whose repair failed past RepairRetries, with
+	// the reason their object shows until a pass succeeds.
+	failing map[reconcileKey]string
 }
 
 func newReconciler(cfg ReconcileConfig) *reconciler {
@@ -72,6 +79,9 @@ func newReconciler(cfg ReconcileConfig) *reconciler {
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 2
+	}
+	if cfg.RepairRetries <= 0 {
+		cfg.RepairRetries = 5
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.RealClock{}
@@ -91,6 +101,7 @@ func newReconciler(cfg ReconcileConfig) *reconciler {
 			Help: "Managed objects found drifted or vanished and re-applied by the reconcile loop, by kind (service, environment) and target.",
 		}, []string{"kind", "target"}),
 		applied: map[reconcileKey]bool{},
+		failing: map[reconcileKey]string{},
 	}
 }
 
@@ -218,8 +229,11 @@ func (c *Core) reconcileNext(ctx context.Context) bool {
 		return true
 	}
 	if err := c.Reconcile(ctx, key.svc, key.env); err != nil {
-		c.log.Warn("reconcile: retrying with backoff", "object", key.String(),
-			"retries", c.rec.queue.NumRequeues(key), "err", err)
+		failed := c.rec.queue.NumRequeues(key) + 1
+		c.log.Warn("reconcile: retrying with backoff", "object", key.String(), "failures", failed, "err", err)
+		if failed >= c.rec.cfg.RepairRetries {
+			c.repairFailed(ctx, key, failed, err)
+		}
 		c.rec.queue.AddRateLimited(key)
 		return true
 	}
@@ -236,10 +250,17 @@ func (c *Core) Reconcile(ctx context.Context, ref berth.ServiceRef, envID string
 		return err
 	}
 	ctx = berth.WithActor(ctx, berth.System)
+	key, err := reconcileKey{svc: ref}, error(nil)
 	if envID != "" {
-		return c.reconcileEnvironment(ctx, envID)
+		key, err = reconcileKey{env: envID}, c.reconcileEnvironment(ctx, envID)
+	} else {
+		err = c.reconcileService(ctx, ref)
 	}
-	return c.reconcileService(ctx, ref)
+	if err != nil {
+		return err
+	}
+	c.repaired(ctx, key) // a failure the object showed is over
+	return nil
 }
 
 func (c *Core) applied(key reconcileKey) bool {
@@ -270,6 +291,7 @@ func (c *Core) reconcileService(ctx context.Context, ref berth.ServiceRef) error
 	svc, err := c.store.GetService(ctx, ref)
 	if berth.IsCode(err, berth.ENOTFOUND) {
 		c.forgetApplied(reconcileKey{svc: ref})
+		c.clearFailing(reconcileKey{svc: ref})
 		return nil // deleted: the delete removed its objects
 	}
 	if err != nil {
@@ -319,6 +341,7 @@ func (c *Core) reconcileEnvironment(ctx context.Context, id string) error {
 	env, err := c.store.GetEnvironment(ctx, id)
 	if berth.IsCode(err, berth.ENOTFOUND) {
 		c.forgetApplied(reconcileKey{env: id})
+		c.clearFailing(reconcileKey{env: id})
 		return nil
 	}
 	if err != nil {

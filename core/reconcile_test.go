@@ -2,27 +2,29 @@ package core_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/berthhq/berth"
 	"github.com/berthhq/berth/core"
+	"github.com/berthhq/berth/internal/testutil"
 	"github.com/berthhq/berth/store"
 	"github.com/berthhq/berth/store/storetest"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
-	clocktesting "k8s.io/utils/clock/testing"
+	promtestutil "github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // driftRuntime is a runtime that reports the drift it is told to and
 // records every apply, at the time of an injected clock.
 type driftRuntime struct {
 	berth.Runtime
-	clock *clocktesting.FakeClock
+	clock *testutil.Clock
 
 	mu        sync.Mutex
 	failures  int                 // applies that fail before one succeeds
+	envFails  int                 // environment applies that fail before one succeeds
 	drift     map[string][]string // service name or environment id → drift
 	applies   []berth.Service
 	applyAt   []time.Time
@@ -31,7 +33,7 @@ type driftRuntime struct {
 	applyCall chan struct{}
 }
 
-func newDriftRuntime(clock *clocktesting.FakeClock) *driftRuntime {
+func newDriftRuntime(clock *testutil.Clock) *driftRuntime {
 	return &driftRuntime{clock: clock, drift: map[string][]string{}, applyCall: make(chan struct{}, 100)}
 }
 
@@ -63,6 +65,10 @@ func (r *driftRuntime) ApplyEnvironment(_ context.Context, env *berth.Environmen
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.envApply = append(r.envApply, env.ID)
+	if r.envFails > 0 {
+		r.envFails--
+		return nil, berth.Errorf(berth.EUNAVAILABLE, "target k8s: connection refused")
+	}
 	delete(r.drift, env.ID)
 	return &berth.EnvironmentState{Status: berth.EnvRunning}, nil
 }
@@ -104,6 +110,7 @@ func storeServices(t *testing.T, st *store.Store, svcs ...*berth.Service) {
 // berth did not create, and make each repair visible (event, audit entry by
 // system, counter). A failing drift check is an error (retried by the loop).
 func TestReconcileRepairsWhatDrifted(t *testing.T) {
+	t.Parallel()
 	rt := newDriftRuntime(nil)
 	events := &eventLog{}
 	st := storetest.Open(t, store.SQLite, nil)
@@ -188,10 +195,10 @@ func TestReconcileRepairsWhatDrifted(t *testing.T) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(c.Collectors()...)
-	if n := testutil.ToFloat64(collectorFor(t, c, "service")); n != 1 {
+	if n := promtestutil.ToFloat64(collectorFor(t, c, "service")); n != 1 {
 		t.Errorf("berth_drift_repairs_total{kind=service} = %v, want 1", n)
 	}
-	if n, err := testutil.GatherAndCount(reg, "berth_drift_repairs_total"); err != nil || n != 2 {
+	if n, err := promtestutil.GatherAndCount(reg, "berth_drift_repairs_total"); err != nil || n != 2 {
 		t.Errorf("berth_drift_repairs_total series = %d (%v), want 2 (service, environment)", n, err)
 	}
 
@@ -215,7 +222,8 @@ func collectorFor(t *testing.T, c *core.Core, kind string) prometheus.Collector 
 // is retried with exponential backoff (1s, 2s, 4s, 8s on the injected
 // clock), not hammered, and left alone once the apply succeeds.
 func TestReconcileBacksOffAnUnreachableTarget(t *testing.T) {
-	clock := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	t.Parallel()
+	clock := testutil.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	rt := newDriftRuntime(clock)
 	rt.failures = 4
 	startWithWeb(t, rt, core.Config{SyncInterval: time.Hour,
@@ -236,7 +244,7 @@ func TestReconcileBacksOffAnUnreachableTarget(t *testing.T) {
 				t.Fatalf("apply %d did not come (fake time %v after start)", call+1, clock.Since(start))
 			case <-time.After(2 * time.Millisecond):
 				if call > 0 {
-					clock.Step(100 * time.Millisecond)
+					clock.Advance(100 * time.Millisecond)
 				}
 			}
 		}
@@ -253,7 +261,7 @@ func TestReconcileBacksOffAnUnreachableTarget(t *testing.T) {
 	}
 	// Succeeded: no further applies however long the target stays fine.
 	for range 600 {
-		clock.Step(100 * time.Millisecond)
+		clock.Advance(100 * time.Millisecond)
 	}
 	select {
 	case <-rt.applyCall:
@@ -267,7 +275,8 @@ func TestReconcileBacksOffAnUnreachableTarget(t *testing.T) {
 // need not lead), but only the leader repairs drift; a replica that
 // becomes leader enqueues everything at once and repairs.
 func TestReconcileRunsOnTheLeaderOnly(t *testing.T) {
-	clock := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	t.Parallel()
+	clock := testutil.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	rt := newDriftRuntime(clock)
 	var mu sync.Mutex
 	leads, asked := false, 0
@@ -298,14 +307,11 @@ func TestReconcileRunsOnTheLeaderOnly(t *testing.T) {
 
 	rt.setDrift("web", "Deployment ns/web: image changed")
 	before := asks()
-	clock.Step(10 * time.Hour) // resync: the worker asks whether it leads
-	deadline := time.Now().Add(10 * time.Second)
-	for asks() < before+2 { // the leadership check's ask and the worker's
-		if time.Now().After(deadline) {
-			t.Fatalf("the worker never asked whether it leads (%d asks)", asks())
-		}
-		time.Sleep(time.Millisecond)
-	}
+	clock.Advance(10 * time.Hour) // resync: the worker asks whether it leads
+	testutil.Eventually(t, testutil.Short, "the worker to ask whether it leads", func() (bool, string) {
+		n := asks() // the leadership check's ask and the worker's
+		return n >= before+2, fmt.Sprintf("%d asks since the resync", n-before)
+	})
 	if got := rt.applied(); len(got) != 1 {
 		t.Fatalf("a replica that does not lead repaired drift: %d applies", len(got))
 	}
@@ -313,7 +319,7 @@ func TestReconcileRunsOnTheLeaderOnly(t *testing.T) {
 	mu.Lock()
 	leads = true
 	mu.Unlock()
-	clock.Step(time.Hour) // the leadership check sees the change
+	clock.Advance(time.Hour) // the leadership check sees the change
 	awaitApply("the new leader did not repair the drift")
 }
 

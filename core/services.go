@@ -261,6 +261,14 @@ const recentEvents = 20
 // observe overlays what the runtime reports on svc. It returns why the
 // runtime could not say (ERROR is then the status, with that message).
 func (c *Core) observe(ctx context.Context, svc *berth.Service) error {
+	err := c.observeRuntime(ctx, svc)
+	if reason, failing := c.failingReason(reconcileKey{svc: svc.Ref()}); failing && err == nil {
+		svc.Status, svc.Message = berth.ServiceError, reason // the loop cannot repair it (repair.go)
+	}
+	return err
+}
+
+func (c *Core) observeRuntime(ctx context.Context, svc *berth.Service) error {
 	rt, ok := c.runtimes[svc.Target]
 	if !ok {
 		svc.Status, svc.Message = berth.ServiceError, fmt.Sprintf("target %q is no longer configured", svc.Target)
@@ -308,84 +316,110 @@ func (c *Core) ApplyService(ctx context.Context, name string, spec berth.Service
 	if err := must(ctx); err != nil {
 		return nil, false, err
 	}
-	rt, err := c.resolveTarget(spec.Target, "", "")
+	rt, info, run, err := c.checkApply(ctx, name, &spec)
 	if err != nil {
-		return nil, false, err
-	}
-	info := rt.Info()
-	if err := singleTenant(ctx, info, "apply"); err != nil {
-		return nil, false, err
-	}
-	spec.Target = info.Name
-	if err := c.CheckNamespace(info.Name, spec.Namespace); err != nil {
-		return nil, false, err
-	}
-	if spec.Namespace == "" {
-		spec.Namespace = info.DefaultNamespace
-	}
-	if err := berth.ValidateDNSLabel("name", name); err != nil {
-		return nil, false, err
-	}
-	if spec.Template != "" {
-		if err := berth.ValidateDNSLabel("template", spec.Template); err != nil {
-			return nil, false, err
-		}
-	}
-	run, err := c.expand(info.Name, spec)
-	if err != nil {
-		return nil, false, err
-	}
-	if err := berth.ValidateServiceSpec(name, &run, info.Provider, c.maxRepl); err != nil {
 		return nil, false, err
 	}
 	ref := berth.ServiceRef{Target: info.Name, Namespace: spec.Namespace, Name: name}
 	unlock := c.lock("svc/" + ref.String())
 	defer unlock()
 
-	a := caller(ctx)
-	now := c.now().UTC()
 	cur, err := c.store.GetService(ctx, ref)
 	switch {
 	case berth.IsCode(err, berth.ENOTFOUND):
-		if err := c.checkRunPolicy(a, info.Name, spec, nil); err != nil {
-			return nil, false, err
-		}
-		replicas := run.ReplicaCount()
-		spec.Replicas = &replicas
-		svc := &berth.Service{
-			Name: name, Target: info.Name, Namespace: spec.Namespace, Status: berth.ServicePending,
-			Replicas: replicas, Revision: 1, Managed: true, Spec: spec, Owner: a.UserID,
-			CreatedAt: now, UpdatedAt: now,
-		}
-		rev := &berth.Revision{Service: ref, Number: 1, Spec: spec, Cause: "create", Author: a.Username, CreatedAt: now}
-		if err := c.store.CreateService(ctx, svc, rev); err != nil {
-			return nil, false, fmt.Errorf("create service %s: %w", name, err)
-		}
-		if err := c.applyRuntime(ctx, rt, svc); err != nil {
-			if berth.IsCode(err, berth.ECONFLICT) {
-				// A workload of that name that berth did not create: refused,
-				// and the record goes again so that nothing changed.
-				if derr := c.store.DeleteService(ctx, ref); derr != nil {
-					c.log.Error("forget refused service", "service", ref.String(), "err", derr)
-				}
-				return nil, false, berth.Wrap(err, berth.ECONFLICT, "create service %s", name)
-			}
-			return nil, true, c.failService(ctx, svc, "create", err)
-		}
-		_ = c.observe(ctx, svc)
-		svc.Spec = svc.Spec.Redacted()
-		c.serviceEvent(ctx, "service.created", svc)
-		return svc, true, nil
+		return c.createService(ctx, rt, ref, spec, run.ReplicaCount())
 	case err != nil:
 		return nil, false, fmt.Errorf("apply service %s: %w", name, err)
 	}
-	if err := c.mayService(ctx, a, cur, serviceChange, "update"); err != nil {
-		return nil, false, err
-	}
-	if err := c.checkRunPolicy(a, info.Name, spec, cur); err != nil {
-		return nil, false, err
-	}
+	svc, err := c.updateService(ctx, rt, cur, spec)
+	return svc, false, err
+}
 
+// checkApply resolves spec's target and namespace (filled into spec) and
+// validates name and spec, expanded by its template (run). It changes nothing.
+func (c *Core) checkApply(ctx context.Context, name string, spec *berth.ServiceSpec) (berth.Runtime, berth.TargetInfo, berth.ServiceSpec, error) {
+	var none berth.ServiceSpec
+	rt, err := c.resolveTarget(spec.Target, "", "")
+	if err != nil {
+		return nil, berth.TargetInfo{}, none, err
+	}
+	info := rt.Info()
+	if err := singleTenant(ctx, info, "apply"); err != nil {
+		return nil, info, none, err
+	}
+	spec.Target = info.Name
+	if err := c.CheckNamespace(info.Name, spec.Namespace); err != nil {
+		return nil, info, none, err
+	}
+	if spec.Namespace == "" {
+		spec.Namespace = info.DefaultNamespace
+	}
+	if err := berth.ValidateDNSLabel("name", name); err != nil {
+		return nil, info, none, err
+	}
+	if spec.Template != "" {
+		if err := berth.ValidateDNSLabel("template", spec.Template); err != nil {
+			return nil, info, none, err
+		}
+	}
+	run, err := c.expand(info.Name, *spec)
+	if err != nil {
+		return nil, info, none, err
+	}
+	if err := berth.ValidateServiceSpec(name, &run, info.Provider, c.maxRepl); err != nil {
+		return nil, info, none, err
+	}
+	return rt, info, run, nil
+}
+
+// createService stores and applies a new service (revision 1), owned by
+// the caller, under its lock. A workload of that name berth did not create
+// is a CONFLICT, and the record goes again. created is whether the record
+// stays (also when the runtime then failed: the service shows ERROR).
+func (c *Core) createService(ctx context.Context, rt berth.Runtime, ref berth.ServiceRef, spec berth.ServiceSpec, replicas int) (svc *berth.Service, created bool, err error) {
+	a := caller(ctx)
+	if err := c.checkRunPolicy(a, ref.Target, spec, nil); err != nil {
+		return nil, false, err
+	}
+	now := c.now().UTC()
+	spec.Replicas = &replicas
+	svc = &berth.Service{
+		Name: ref.Name, Target: ref.Target, Namespace: spec.Namespace, Status: berth.ServicePending,
+		Replicas: replicas, Revision: 1, Managed: true, Spec: spec, Owner: a.UserID,
+		CreatedAt: now, UpdatedAt: now,
+	}
+	rev := &berth.Revision{Service: ref, Number: 1, Spec: spec, Cause: "create", Author: a.Username, CreatedAt: now}
+	if err := c.store.CreateService(ctx, svc, rev); err != nil {
+		return nil, false, fmt.Errorf("create service %s: %w", ref.Name, err)
+	}
+	if err := c.applyRuntime(ctx, rt, svc); err != nil {
+		if berth.IsCode(err, berth.ECONFLICT) {
+			// A workload of that name that berth did not create: refused,
+			// and the record goes again so that nothing changed.
+			if derr := c.store.DeleteService(ctx, ref); derr != nil {
+				c.log.Error("forget refused service", "service", ref.String(), "err", derr)
+			}
+			return nil, false, berth.Wrap(err, berth.ECONFLICT, "create service %s", ref.Name)
+		}
+		return nil, true, c.failService(ctx, svc, "create", err)
+	}
+	_ = c.observe(ctx, svc)
+	svc.Spec = svc.Spec.Redacted()
+	c.serviceEvent(ctx, "service.created", svc)
+	return svc, true, nil
+}
+
+// updateService applies spec to the stored service cur, under its lock: a
+// new revision when the spec changed; an omitted replicas keeps the count.
+func (c *Core) updateService(ctx context.Context, rt berth.Runtime, cur *berth.Service, spec berth.ServiceSpec) (*berth.Service, error) {
+	a := caller(ctx)
+	if err := c.mayService(ctx, a, cur, serviceChange, "update"); err != nil {
+		return nil, err
+	}
+	if err := c.checkRunPolicy(a, cur.Target, spec, cur); err != nil {
+		return nil, err
+	}
+	now := c.now().UTC()
 	if spec.Replicas == nil {
 		r := cur.Replicas
 		spec.Replicas = &r
@@ -394,19 +428,19 @@ func (c *Core) ApplyService(ctx context.Context, name string, spec berth.Service
 	var rev *berth.Revision
 	if !sameSpec(cur.Spec, spec) {
 		cur.Revision++
-		rev = &berth.Revision{Service: ref, Number: cur.Revision, Spec: spec, Cause: "apply", Author: a.Username, CreatedAt: now}
+		rev = &berth.Revision{Service: cur.Ref(), Number: cur.Revision, Spec: spec, Cause: "apply", Author: a.Username, CreatedAt: now}
 	}
 	cur.Spec, cur.UpdatedAt = spec, now
 	if err := c.store.UpdateService(ctx, cur, rev); err != nil {
-		return nil, false, fmt.Errorf("update service %s: %w", name, err)
+		return nil, fmt.Errorf("update service %s: %w", cur.Name, err)
 	}
 	if err := c.applyRuntime(ctx, rt, cur); err != nil {
-		return nil, false, c.failService(ctx, cur, "update", err)
+		return nil, c.failService(ctx, cur, "update", err)
 	}
 	_ = c.observe(ctx, cur)
 	cur.Spec = cur.Spec.Redacted()
 	c.serviceEvent(ctx, "service.updated", cur)
-	return cur, false, nil
+	return cur, nil
 }
 
 // sameSpec compares specs ignoring the replica count (scaling is no new revision).

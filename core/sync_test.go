@@ -37,6 +37,7 @@ func (l *eventLog) count(typ string) int {
 // already holds (ready replicas included) writes and publishes nothing;
 // without the stored ready count every pass republished every service.
 func TestSyncPublishesChangesOnly(t *testing.T) {
+	t.Parallel()
 	log := &eventLog{}
 	c, st, ctx := newInfraCoreWith(t, core.Config{Events: log}, &inventoryRuntime{name: "k8s"}, &inventoryRuntime{name: "k8s-2"})
 	c.SyncOnce(ctx)

@@ -17,6 +17,7 @@ type infoOnly struct {
 func (r infoOnly) Info() berth.TargetInfo { return r.info }
 
 func TestResolveTarget(t *testing.T) {
+	t.Parallel()
 	c, err := New(Config{Store: nilStore{}, Runtimes: []berth.Runtime{
 		infoOnly{info: berth.TargetInfo{Name: "local", Provider: berth.ProviderLocal}},
 		infoOnly{info: berth.TargetInfo{Name: "aci-eastus", Provider: berth.ProviderAzure, Region: "eastus"}},

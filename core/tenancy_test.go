@@ -29,6 +29,7 @@ func (r sharedUser) Info() berth.TargetInfo {
 // runtime); stopping and deleting stay allowed. On an isolating target the
 // same operator may.
 func TestSingleTenantTarget(t *testing.T) {
+	t.Parallel()
 	for _, single := range []bool{true, false} {
 		name := "isolating"
 		if single {

@@ -78,6 +78,7 @@ func (r *clusterLike) ServiceRevisions(_ context.Context, ref berth.ServiceRef) 
 }
 
 func TestUnmanagedServices(t *testing.T) {
+	t.Parallel()
 	ctx := berth.WithActor(context.Background(), berth.System)
 	st := storetest.Open(t, "sqlite", nil)
 	rt := &clusterLike{}
@@ -178,6 +179,7 @@ func names(svcs []*berth.Service) []string {
 // its own services twice, nothing on its first pass, and nothing when the
 // target cannot be listed.
 func TestSyncUnmanagedEvents(t *testing.T) {
+	t.Parallel()
 	ctx := berth.WithActor(context.Background(), berth.System)
 	st := storetest.Open(t, "sqlite", nil)
 	rt := &clusterLike{}

@@ -43,6 +43,7 @@ func (r *recorder) take() []berth.Revocation {
 // a deleted key that key — both for new requests (Authenticate) and for
 // open connections (Check, and the revocation event published).
 func TestAccountsCredentialsEnd(t *testing.T) {
+	t.Parallel()
 	defer func(c int) { auth.BcryptCost = c }(auth.BcryptCost)
 	auth.BcryptCost = 4
 	ctx := berth.WithActor(context.Background(), berth.System)
@@ -191,6 +192,7 @@ func TestAccountsCredentialsEnd(t *testing.T) {
 // limited after the burst, alike for a username that does not exist; the
 // right password waits too; other usernames are not affected.
 func TestLoginFailuresPerUsername(t *testing.T) {
+	t.Parallel()
 	defer func(c int) { auth.BcryptCost = c }(auth.BcryptCost)
 	auth.BcryptCost = 4
 	ctx := berth.WithActor(context.Background(), berth.System)

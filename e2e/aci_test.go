@@ -13,6 +13,7 @@ import (
 // cloudRegion. (The ACI flow itself runs against the SDK's fakes in package
 // aci: nothing here calls Azure.)
 func TestACIWiring(t *testing.T) {
+	t.Parallel() // its own berth, port, data dir and workloads; no look at the process table
 	b := StartBerth(t, "", "",
 		"AZURE_SUBSCRIPTION_ID=00000000-0000-0000-0000-000000000000", "AZURE_TENANT_ID=00000000-0000-0000-0000-000000000001",
 		"AZURE_CLIENT_ID=00000000-0000-0000-0000-000000000002", "AZURE_CLIENT_SECRET=e2e-SECRET-client-secret",

@@ -49,6 +49,7 @@ func concrete(path string) string {
 // TestAuthMatrix: every route but health and metrics needs a credential; a
 // viewer may read but every mutation answers 403.
 func TestAuthMatrix(t *testing.T) {
+	t.Parallel() // its own berth, port, data dir and workloads; no look at the process table
 	// Every route with a bad token: far more failed authentications than
 	// one address may make (TestAPIKeyFailureLimit tests that limit).
 	b := StartBerth(t, "", "", "BERTH_AUTH_FAILURE_LIMIT=-1")
@@ -121,6 +122,7 @@ func TestAuthMatrix(t *testing.T) {
 
 // TestOwnership: another user's environment is NOT_FOUND, never FORBIDDEN.
 func TestOwnership(t *testing.T) {
+	t.Parallel() // its own berth, port, data dir and workloads; no look at the process table
 	b := StartBerth(t, "", "")
 	for _, u := range []string{"olga", "otto"} {
 		mustDo[api.UserEnvelope](b, 201, "POST", "/api/v1/users", api.CreateUserRequest{Username: u, Password: "operator-password", Role: berth.RoleOperator})
@@ -162,6 +164,7 @@ func TestOwnership(t *testing.T) {
 
 // TestAPIKeys: shown once, hashed, usable with its role, revocable.
 func TestAPIKeys(t *testing.T) {
+	t.Parallel() // its own berth, port, data dir and workloads; no look at the process table
 	b := StartBerth(t, "", "")
 	m := mustDo[api.CreatedAPIKey](b, 201, "POST", "/api/v1/apikeys", api.CreateAPIKeyRequest{Name: "nextjs", Role: berth.RoleOperator})
 	key := m.Key
@@ -214,6 +217,7 @@ func TestAPIKeys(t *testing.T) {
 // TestAuditLog: every mutating call writes one entry with who, what, where,
 // how it ended and how long it took.
 func TestAuditLog(t *testing.T) {
+	t.Parallel() // its own berth, port, data dir and workloads; no look at the process table
 	b := StartBerth(t, "", "")
 	mustDo[api.ServiceResult](b, 201, "PUT", "/api/v1/services/job", map[string]any{"command": []string{"sleep", "600"}})
 	two := 2
@@ -251,6 +255,7 @@ func TestAuditLog(t *testing.T) {
 // checks each dependency, CORS follows CORS_ALLOWED_ORIGINS, bodies and
 // pages are bounded.
 func TestHealthAndLimits(t *testing.T) {
+	t.Parallel() // its own berth, port, data dir and workloads; no look at the process table
 	b := StartBerth(t, "", "", "CORS_ALLOWED_ORIGINS=http://ui.test")
 	_, h := doAs[api.Health](b, "", "GET", "/health", nil)
 	if h.Status != "healthy" || h.Service != "berth" || h.Uptime == "" || h.Version == "" {

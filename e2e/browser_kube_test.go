@@ -199,219 +199,241 @@ func TestBrowserKubernetes(t *testing.T) {
 	d.recordWebSocket()
 	d.open("#/login")
 	d.loginOK("admin", adminPassword, "admin")
-
-	// The list: one row per namespace, told apart by their links (the
-	// namespace is part of the service's route).
-	d.Click("nav-services")
-	d.WaitHash("#/services")
-	d.WaitVisible("services-table")
+	step := steps(t, b.use, d.Use)
+	// The rows of the two carts, told apart by their links (the namespace
+	// is part of the service's route).
 	shopHref, otherHref := "#/services/shop%2Fcart?target=kube", "#/services/other%2Fcart?target=kube"
 	rowOf := func(href string) string {
 		return svcRow(name) + `[data-target="kube"]:has(` + tid("service-name") + `[href="` + href + `"])`
 	}
 	shopRow, otherRow := rowOf(shopHref), rowOf(otherHref)
-	for _, r := range []struct{ sel, ns string }{{shopRow, "shop"}, {otherRow, "other"}} {
-		d.WaitVisibleSel(r.sel)
-		d.WaitTextSel(r.sel+" "+tid("service-status"), "RUNNING")
-		d.WaitTextSel(r.sel+" "+tid("service-replicas"), "1/1")
-		if got := d.TextSel(r.sel + " " + tid("service-target")); got != "kube" {
-			t.Errorf("%s/cart's row: target %q, want kube", r.ns, got)
+	var pods []corev1.Pod // shop/cart's, from the scale on
+
+	// The list: one row per namespace, told apart by their links (the
+	// namespace is part of the service's route).
+	step("the list", func(t *testing.T) {
+		d.Click("nav-services")
+		d.WaitHash("#/services")
+		d.WaitVisible("services-table")
+		for _, r := range []struct{ sel, ns string }{{shopRow, "shop"}, {otherRow, "other"}} {
+			d.WaitVisibleSel(r.sel)
+			d.WaitTextSel(r.sel+" "+tid("service-status"), "RUNNING")
+			d.WaitTextSel(r.sel+" "+tid("service-replicas"), "1/1")
+			if got := d.TextSel(r.sel + " " + tid("service-target")); got != "kube" {
+				t.Errorf("%s/cart's row: target %q, want kube", r.ns, got)
+			}
+			cells := d.Texts(r.sel + " td")
+			if len(cells) < 7 || cells[0] != "cart" || cells[4] != r.ns || cells[6] != "external" {
+				t.Errorf("%s/cart's row: cells %q, want name cart, namespace %s, managed external", r.ns, cells, r.ns)
+			}
 		}
-		cells := d.Texts(r.sel + " td")
-		if len(cells) < 7 || cells[0] != "cart" || cells[4] != r.ns || cells[6] != "external" {
-			t.Errorf("%s/cart's row: cells %q, want name cart, namespace %s, managed external", r.ns, cells, r.ns)
+		if n := d.Count(svcRow(name)); n != 2 {
+			t.Errorf("%d rows named cart, want 2: %v", n, d.Texts(svcRow(name)))
 		}
-	}
-	if n := d.Count(svcRow(name)); n != 2 {
-		t.Errorf("%d rows named cart, want 2: %v", n, d.Texts(svcRow(name)))
-	}
-	d.check()
+		d.check()
+	})
 
 	// The service page, through the row's link.
-	d.ClickSel(shopRow + " " + tid("service-name"))
-	d.WaitHash(shopHref)
-	d.WaitText("service-title", "shop/cart")
-	d.WaitText("service-status", "RUNNING")
-	d.WaitText("service-replicas", "1/1")
-	d.markPage()
+	step("the service page", func(t *testing.T) {
+		d.ClickSel(shopRow + " " + tid("service-name"))
+		d.WaitHash(shopHref)
+		d.WaitText("service-title", "shop/cart")
+		d.WaitText("service-status", "RUNNING")
+		d.WaitText("service-replicas", "1/1")
+		d.markPage()
 
-	// What berth may do to a service it did not create: scale, stop,
-	// restart, roll back; not delete it nor change its configuration (the
-	// API refuses both), so the page offers neither. Its env shows, read-only.
-	d.waitEnabled(tid("action-restart"), true)
-	d.waitEnabled(tid("action-stop"), true)
-	d.waitEnabled(tid("action-start"), false) // it runs
-	d.waitEnabled(tid("action-delete"), false)
-	d.WaitTextSel(tid("env-var-row")+`[data-key="CART_NAMESPACE"]`, "shop")
-	if n := d.Count(tid("config-save") + ", " + tid("config-add") + ", " + tid("config-env-value")); n != 0 {
-		t.Errorf("the page offers to change the configuration of a service berth did not create (%d control(s))", n)
-	}
-	if code, m := b.Do(b.Token(), "PUT", "/api/v1/services/shop%2Fcart/config?target=kube", map[string]any{"env": map[string]string{"CART_NAMESPACE": "x"}}); code != 409 {
-		t.Errorf("PUT config of shop/cart: %d %v, want 409 (the page must not offer it)", code, m)
-	}
+		// What berth may do to a service it did not create: scale, stop,
+		// restart, roll back; not delete it nor change its configuration (the
+		// API refuses both), so the page offers neither. Its env shows, read-only.
+		d.waitEnabled(tid("action-restart"), true)
+		d.waitEnabled(tid("action-stop"), true)
+		d.waitEnabled(tid("action-start"), false) // it runs
+		d.waitEnabled(tid("action-delete"), false)
+		d.WaitTextSel(tid("env-var-row")+`[data-key="CART_NAMESPACE"]`, "shop")
+		if n := d.Count(tid("config-save") + ", " + tid("config-add") + ", " + tid("config-env-value")); n != 0 {
+			t.Errorf("the page offers to change the configuration of a service berth did not create (%d control(s))", n)
+		}
+		if code, m := b.Do(b.Token(), "PUT", "/api/v1/services/shop%2Fcart/config?target=kube", map[string]any{"env": map[string]string{"CART_NAMESPACE": "x"}}); code != 409 {
+			t.Errorf("PUT config of shop/cart: %d %v, want 409 (the page must not offer it)", code, m)
+		}
 
-	// Its logs: what the pod logged so far, from the API.
-	d.WaitTextSel(tid("logs")+" "+tid("log-line"), "cart ready")
-	d.check()
+		// Its logs: what the pod logged so far, from the API.
+		d.WaitTextSel(tid("logs")+" "+tid("log-line"), "cart ready")
+		d.check()
+	})
 
 	// Scale to 2: the page shows the desired count at once; the Deployment
 	// (not berth's) says 2, and two pods become ready.
-	d.Eventually("scale-input shows 1", func() (bool, string) {
-		v := d.Value("scale-input")
-		return v == "1", v
-	})
-	d.SetValue("scale-input", "2")
-	d.Click("scale-submit")
-	d.WaitText("service-replicas", "/2 ready")
-	Eventually(t, 30*time.Second, "shop/cart's spec.replicas 2", func() (bool, string) {
-		dep, err := cluster.Client.AppsV1().Deployments("shop").Get(ctx, "cart", metav1.GetOptions{})
-		if err != nil {
-			return false, err.Error()
+	step("scale", func(t *testing.T) {
+		d.Eventually("scale-input shows 1", func() (bool, string) {
+			v := d.Value("scale-input")
+			return v == "1", v
+		})
+		d.SetValue("scale-input", "2")
+		d.Click("scale-submit")
+		d.WaitText("service-replicas", "/2 ready")
+		Eventually(t, 30*time.Second, "shop/cart's spec.replicas 2", func() (bool, string) {
+			dep, err := cluster.Client.AppsV1().Deployments("shop").Get(ctx, "cart", metav1.GetOptions{})
+			if err != nil {
+				return false, err.Error()
+			}
+			return *dep.Spec.Replicas == 2, fmt.Sprint(*dep.Spec.Replicas)
+		})
+		_, pods = readyDeployment(t, ctx, cluster, "shop", "cart", 2)
+		berthSees(t, b, pods)
+		if m := b.MustDo(200, "GET", "/api/v1/logs?type=scale&status=completed", nil); num(m, "total") != 1 {
+			t.Errorf("the scale is not audited once: %v", m)
 		}
-		return *dep.Spec.Replicas == 2, fmt.Sprint(*dep.Spec.Replicas)
+		d.check()
 	})
-	_, pods := readyDeployment(t, ctx, cluster, "shop", "cart", 2)
-	berthSees(t, b, pods)
-	if m := b.MustDo(200, "GET", "/api/v1/logs?type=scale&status=completed", nil); num(m, "total") != 1 {
-		t.Errorf("the scale is not audited once: %v", m)
-	}
-	d.check()
 
 	// Restart: kubectl's annotation on the pod template, and a rollout of
 	// two new pods that carry it.
-	d.waitEnabled(tid("action-restart"), true)
-	d.Click("action-restart")
-	var restartedAt string
-	Eventually(t, 30*time.Second, "restartedAt on shop/cart's pod template", func() (bool, string) {
-		dep, err := cluster.Client.AppsV1().Deployments("shop").Get(ctx, "cart", metav1.GetOptions{})
-		if err != nil {
-			return false, err.Error()
+	step("restart", func(t *testing.T) {
+		d.waitEnabled(tid("action-restart"), true)
+		d.Click("action-restart")
+		var restartedAt string
+		Eventually(t, 30*time.Second, "restartedAt on shop/cart's pod template", func() (bool, string) {
+			dep, err := cluster.Client.AppsV1().Deployments("shop").Get(ctx, "cart", metav1.GetOptions{})
+			if err != nil {
+				return false, err.Error()
+			}
+			restartedAt = dep.Spec.Template.Annotations["kubectl.kubernetes.io/restartedAt"]
+			return restartedAt != "", fmt.Sprint(dep.Spec.Template.Annotations)
+		})
+		if _, err := time.Parse(time.RFC3339, restartedAt); err != nil {
+			t.Errorf("restartedAt %q is not an RFC 3339 time: %v", restartedAt, err)
 		}
-		restartedAt = dep.Spec.Template.Annotations["kubectl.kubernetes.io/restartedAt"]
-		return restartedAt != "", fmt.Sprint(dep.Spec.Template.Annotations)
-	})
-	if _, err := time.Parse(time.RFC3339, restartedAt); err != nil {
-		t.Errorf("restartedAt %q is not an RFC 3339 time: %v", restartedAt, err)
-	}
-	scaled := pods
-	_, pods = readyDeployment(t, ctx, cluster, "shop", "cart", 2)
-	for _, p := range pods {
-		for _, old := range append(scaled, shopPods...) {
-			if p.UID == old.UID {
-				t.Errorf("pod %s survived the restart", p.Name)
+		scaled := pods
+		_, pods = readyDeployment(t, ctx, cluster, "shop", "cart", 2)
+		for _, p := range pods {
+			for _, old := range append(scaled, shopPods...) {
+				if p.UID == old.UID {
+					t.Errorf("pod %s survived the restart", p.Name)
+				}
 			}
 		}
-	}
-	berthSees(t, b, pods)
-	if m := b.MustDo(200, "GET", "/api/v1/logs?type=restart&status=completed", nil); num(m, "total") != 1 {
-		t.Errorf("the restart is not audited once: %v", m)
-	}
-	Eventually(t, 30*time.Second, "the scale's event in GET shop/cart", func() (bool, string) {
-		m := b.MustDo(200, "GET", "/api/v1/services/shop%2Fcart?target=kube", nil)
-		return strings.Contains(mustJSON(m["service"].(map[string]any)["events"]), "from 1 to 2"), ""
-	})
+		berthSees(t, b, pods)
+		if m := b.MustDo(200, "GET", "/api/v1/logs?type=restart&status=completed", nil); num(m, "total") != 1 {
+			t.Errorf("the restart is not audited once: %v", m)
+		}
+		Eventually(t, 30*time.Second, "the scale's event in GET shop/cart", func() (bool, string) {
+			m := b.MustDo(200, "GET", "/api/v1/services/shop%2Fcart?target=kube", nil)
+			return strings.Contains(mustJSON(m["service"].(map[string]any)["events"]), "from 1 to 2"), ""
+		})
 
-	// other/cart: the actions on shop/cart left it exactly as it was.
-	if got := snapshot(t, ctx, cluster, "other", "cart"); got != otherBefore {
-		t.Errorf("other/cart changed: before %+v, after %+v", otherBefore, got)
-	}
+		// other/cart: the actions on shop/cart left it exactly as it was.
+		if got := snapshot(t, ctx, cluster, "other", "cart"); got != otherBefore {
+			t.Errorf("other/cart changed: before %+v, after %+v", otherBefore, got)
+		}
+	})
 
 	// The page, read again through the list now that the rollout is done:
 	// both rows, each with its own state.
-	d.Click("nav-services")
-	d.WaitHash("#/services")
-	d.WaitTextSel(shopRow+" "+tid("service-replicas"), "2/2")
-	d.WaitTextSel(shopRow+" "+tid("service-status"), "RUNNING")
-	d.WaitTextSel(otherRow+" "+tid("service-replicas"), "1/1")
-	d.WaitTextSel(otherRow+" "+tid("service-status"), "RUNNING")
-	if n := d.Count(svcRow(name)); n != 2 {
-		t.Errorf("%d rows named cart, want 2: %v", n, d.Texts(svcRow(name)))
-	}
-	d.ClickSel(shopRow + " " + tid("service-name"))
-	d.WaitHash(shopHref)
-	d.WaitText("service-title", "shop/cart")
-	d.WaitText("service-status", "RUNNING")
-	d.WaitText("service-replicas", "2/2")
-	d.WaitText("service-revision", "2") // the restart's ReplicaSet
-	for _, p := range pods {
-		d.WaitVisibleSel(tid("replica-row") + fmt.Sprintf("[data-name=%q]", p.Name))
-	}
-	if n := d.Count(tid("replica-row")); n != 2 {
-		t.Errorf("%d replica rows after the restart, want 2: %v", n, d.Texts(tid("replica-row")))
-	}
+	step("both rows after the rollout", func(t *testing.T) {
+		d.Click("nav-services")
+		d.WaitHash("#/services")
+		d.WaitTextSel(shopRow+" "+tid("service-replicas"), "2/2")
+		d.WaitTextSel(shopRow+" "+tid("service-status"), "RUNNING")
+		d.WaitTextSel(otherRow+" "+tid("service-replicas"), "1/1")
+		d.WaitTextSel(otherRow+" "+tid("service-status"), "RUNNING")
+		if n := d.Count(svcRow(name)); n != 2 {
+			t.Errorf("%d rows named cart, want 2: %v", n, d.Texts(svcRow(name)))
+		}
+		d.ClickSel(shopRow + " " + tid("service-name"))
+		d.WaitHash(shopHref)
+		d.WaitText("service-title", "shop/cart")
+		d.WaitText("service-status", "RUNNING")
+		d.WaitText("service-replicas", "2/2")
+		d.WaitText("service-revision", "2") // the restart's ReplicaSet
+		for _, p := range pods {
+			d.WaitVisibleSel(tid("replica-row") + fmt.Sprintf("[data-name=%q]", p.Name))
+		}
+		if n := d.Count(tid("replica-row")); n != 2 {
+			t.Errorf("%d replica rows after the restart, want 2: %v", n, d.Texts(tid("replica-row")))
+		}
+	})
 
 	// Events: the controller's, the scale to 2 among them.
-	d.WaitTextSel(tid("service-events")+" "+tid("event-row"), "ScalingReplicaSet")
-	d.WaitTextSel(tid("service-events")+" "+tid("event-row"), "from 1 to 2")
-	d.check()
+	step("events", func(t *testing.T) {
+		d.WaitTextSel(tid("service-events")+" "+tid("event-row"), "ScalingReplicaSet")
+		d.WaitTextSel(tid("service-events")+" "+tid("event-row"), "from 1 to 2")
+		d.check()
+	})
 
 	// Live logs: the new pods' lines (from the API), then lines they log
 	// now reach the page over the WebSocket, on the topic that names the
 	// target and the namespace, appended to what it shows (the first line
 	// stays the same element: nothing is re-read).
-	for _, p := range pods {
-		d.WaitTextSel(tid("logs")+" "+tid("log-line"), p.Name)
-	}
-	topic := "logs:kube:shop/cart"
-	d.Eventually("the page subscribed to "+topic, func() (bool, string) {
-		return d.wsSubscribed(topic), ""
-	})
-	d.Eval(`document.querySelector(`+strconv.Quote(tid("log-line"))+`).__e2eFirst = true`, nil)
-	before := d.Count(tid("log-line"))
-	eventsBefore := d.wsEvents(topic, "log.line")
-	for i := 1; i <= 3; i++ {
-		line := fmt.Sprintf("cart live %d", i)
-		logFile.Append(t, time.Now(), line)
-		d.WaitTextSel(tid("logs")+" "+tid("log-line"), line)
-	}
-	d.Eventually("each pod's 3 live lines", func() (bool, string) {
-		n := d.Count(tid("log-line"))
-		return n >= before+6, fmt.Sprintf("%d lines, %d before", n, before)
-	})
-	if n := d.wsEvents(topic, "log.line"); n < eventsBefore+6 {
-		t.Errorf("%d log.line events on %s, %d before the new lines: want at least 6 more", n, topic, eventsBefore)
-	}
-	var kept bool
-	d.Eval(`(() => { const el = document.querySelector(`+strconv.Quote(tid("log-line"))+`); return !!(el && el.__e2eFirst); })()`, &kept)
-	if !kept {
-		t.Errorf("the log lines were re-read, not appended live")
-	}
-	if n := d.Count(".log-note"); n != 0 {
-		t.Errorf("the log stream ended: %v", d.Texts(".log-note"))
-	}
-	for _, l := range d.Texts(tid("log-line")) {
-		if !strings.Contains(l, "cart ") || !strings.Contains(l, "cart-") {
-			t.Errorf("a log line %q is not one of shop/cart's pods", l)
+	step("live logs", func(t *testing.T) {
+		for _, p := range pods {
+			d.WaitTextSel(tid("logs")+" "+tid("log-line"), p.Name)
 		}
-	}
-	d.assertNotReloaded("scale, restart and live logs")
-	d.check()
+		topic := "logs:kube:shop/cart"
+		d.Eventually("the page subscribed to "+topic, func() (bool, string) {
+			return d.wsSubscribed(topic), ""
+		})
+		d.Eval(`document.querySelector(`+strconv.Quote(tid("log-line"))+`).__e2eFirst = true`, nil)
+		before := d.Count(tid("log-line"))
+		eventsBefore := d.wsEvents(topic, "log.line")
+		for i := 1; i <= 3; i++ {
+			line := fmt.Sprintf("cart live %d", i)
+			logFile.Append(t, time.Now(), line)
+			d.WaitTextSel(tid("logs")+" "+tid("log-line"), line)
+		}
+		d.Eventually("each pod's 3 live lines", func() (bool, string) {
+			n := d.Count(tid("log-line"))
+			return n >= before+6, fmt.Sprintf("%d lines, %d before", n, before)
+		})
+		if n := d.wsEvents(topic, "log.line"); n < eventsBefore+6 {
+			t.Errorf("%d log.line events on %s, %d before the new lines: want at least 6 more", n, topic, eventsBefore)
+		}
+		var kept bool
+		d.Eval(`(() => { const el = document.querySelector(`+strconv.Quote(tid("log-line"))+`); return !!(el && el.__e2eFirst); })()`, &kept)
+		if !kept {
+			t.Errorf("the log lines were re-read, not appended live")
+		}
+		if n := d.Count(".log-note"); n != 0 {
+			t.Errorf("the log stream ended: %v", d.Texts(".log-note"))
+		}
+		for _, l := range d.Texts(tid("log-line")) {
+			if !strings.Contains(l, "cart ") || !strings.Contains(l, "cart-") {
+				t.Errorf("a log line %q is not one of shop/cart's pods", l)
+			}
+		}
+		d.assertNotReloaded("scale, restart and live logs")
+		d.check()
+	})
 
 	// Still nothing changed on other/cart, in the cluster and through the API.
-	if got := snapshot(t, ctx, cluster, "other", "cart"); got != otherBefore {
-		t.Errorf("other/cart changed: before %+v, after %+v", otherBefore, got)
-	}
-	other := b.MustDo(200, "GET", "/api/v1/services/other%2Fcart?target=kube", nil)
-	if num(other, "service", "replicas") != 1 || num(other, "service", "readyReplicas") != 1 || str(other, "service", "status") != "RUNNING" {
-		t.Errorf("other/cart through the API: %v", other["service"])
-	}
+	step("the other cart untouched", func(t *testing.T) {
+		if got := snapshot(t, ctx, cluster, "other", "cart"); got != otherBefore {
+			t.Errorf("other/cart changed: before %+v, after %+v", otherBefore, got)
+		}
+		other := b.MustDo(200, "GET", "/api/v1/services/other%2Fcart?target=kube", nil)
+		if num(other, "service", "replicas") != 1 || num(other, "service", "readyReplicas") != 1 || str(other, "service", "status") != "RUNNING" {
+			t.Errorf("other/cart through the API: %v", other["service"])
+		}
+	})
 
 	// A change made outside berth (kubectl scale) reaches the open list
 	// live: the sync loop publishes what changes of services it did not create.
-	d.Click("nav-services")
-	d.WaitHash("#/services")
-	d.WaitTextSel(otherRow+" "+tid("service-replicas"), "1/1")
-	sc, err := cluster.Client.AppsV1().Deployments("other").GetScale(ctx, "cart", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc.Spec.Replicas = 3
-	if _, err := cluster.Client.AppsV1().Deployments("other").UpdateScale(ctx, "cart", sc, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	d.WaitTextSel(otherRow+" "+tid("service-replicas"), "3/3")
-	d.assertNotReloaded("a scale made with client-go")
-	d.check()
+	step("a change outside berth is live", func(t *testing.T) {
+		d.Click("nav-services")
+		d.WaitHash("#/services")
+		d.WaitTextSel(otherRow+" "+tid("service-replicas"), "1/1")
+		sc, err := cluster.Client.AppsV1().Deployments("other").GetScale(ctx, "cart", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc.Spec.Replicas = 3
+		if _, err := cluster.Client.AppsV1().Deployments("other").UpdateScale(ctx, "cart", sc, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		d.WaitTextSel(otherRow+" "+tid("service-replicas"), "3/3")
+		d.assertNotReloaded("a scale made with client-go")
+		d.check()
+	})
 }
 
 // berthSees waits until berth's API shows shop/cart RUNNING with exactly

@@ -48,6 +48,16 @@ func (d *dashboard) open(route string) {
 
 func (d *dashboard) t() *testing.T { return d.b.t }
 
+// waitLogLinesGrow waits, on a service page that follows its logs, for a
+// first line and five more after it, all live (the page is not reloaded).
+func (d *dashboard) waitLogLinesGrow() {
+	d.t().Helper()
+	d.markPage()
+	first := d.WaitCount(tid("log-line"), "first log lines", func(n int) bool { return n >= 1 })
+	d.WaitCount(tid("log-line"), fmt.Sprintf("more than %d+5 log lines", first), func(n int) bool { return n >= first+5 })
+	d.assertNotReloaded("log lines")
+}
+
 // login fills the login form; the caller checks where it lands.
 func (d *dashboard) login(user, password string) {
 	d.t().Helper()
@@ -227,268 +237,278 @@ func apiService(b *Berth, name string) map[string]any {
 func TestBrowserServices(t *testing.T) {
 	b := StartBerth(t, "", "")
 	d := openDashboard(t, b)
+	step := steps(t, b.use, d.Use)
 
 	// Not logged in: the dashboard sends us to #/login.
-	d.Navigate(d.base + "/")
-	d.WaitHash("#/login")
-	d.WaitVisible("login-username")
+	step("login", func(t *testing.T) {
+		d.Navigate(d.base + "/")
+		d.WaitHash("#/login")
+		d.WaitVisible("login-username")
 
-	// A wrong password: an error, and we stay on #/login. The browser logs
-	// the 401 of the login request; that one is expected.
-	d.ExpectConsoleError("^" + regexp.QuoteMeta(d.base+"/api/v1/auth/login") + "$")
-	d.login("admin", "not-the-password")
-	d.WaitVisible("login-error")
-	d.Eventually("login-error says why", func() (bool, string) {
-		s := d.Text("login-error")
-		return s != "", s
+		// A wrong password: an error, and we stay on #/login. The browser logs
+		// the 401 of the login request; that one is expected.
+		d.ExpectConsoleError("^" + regexp.QuoteMeta(d.base+"/api/v1/auth/login") + "$")
+		d.login("admin", "not-the-password")
+		d.WaitVisible("login-error")
+		d.Eventually("login-error says why", func() (bool, string) {
+			s := d.Text("login-error")
+			return s != "", s
+		})
+		if h := d.Location(); !strings.HasSuffix(h, "#/login") {
+			d.Fatalf("after a wrong password the page is at %s", h)
+		}
+		if tok := d.sessionToken(); tok != "" {
+			d.Fatalf("a failed login left a token in sessionStorage")
+		}
+		if m := b.MustDo(200, "GET", "/api/v1/logs?type=login&status=failed", nil); num(m, "total") < 1 {
+			t.Errorf("the failed login is not in the audit log: %v", m)
+		}
+
+		// The right one: the overview, who we are, the live connection.
+		d.loginOK("admin", adminPassword, "admin")
+		tok := d.sessionToken()
+		if tok == "" {
+			d.Fatalf("no session token in sessionStorage after login")
+		}
+		if code, m := b.Do(tok, "GET", "/api/v1/auth/me", nil); code != 200 || !strings.Contains(mustJSON(m), `"admin"`) {
+			d.Fatalf("the page's token does not work against the API: %d %v", code, m)
+		}
+		d.check()
 	})
-	if h := d.Location(); !strings.HasSuffix(h, "#/login") {
-		d.Fatalf("after a wrong password the page is at %s", h)
-	}
-	if tok := d.sessionToken(); tok != "" {
-		d.Fatalf("a failed login left a token in sessionStorage")
-	}
-	if m := b.MustDo(200, "GET", "/api/v1/logs?type=login&status=failed", nil); num(m, "total") < 1 {
-		t.Errorf("the failed login is not in the audit log: %v", m)
-	}
-
-	// The right one: the overview, who we are, the live connection.
-	d.loginOK("admin", adminPassword, "admin")
-	tok := d.sessionToken()
-	if tok == "" {
-		d.Fatalf("no session token in sessionStorage after login")
-	}
-	if code, m := b.Do(tok, "GET", "/api/v1/auth/me", nil); code != 200 || !strings.Contains(mustJSON(m), `"admin"`) {
-		d.Fatalf("the page's token does not work against the API: %d %v", code, m)
-	}
-	d.check()
 
 	// The services list updates live: a service created through the API
 	// appears, RUNNING, with no reload.
-	d.Click("nav-services")
-	d.WaitHash("#/services")
-	d.WaitVisible("services-table")
-	d.markPage()
-	b.MustDo(201, "PUT", "/api/v1/services/job", map[string]any{
-		"command": []string{"sleep", "600"}, "replicas": 1, "env": map[string]string{"GREETING": "hi"},
+	step("services list is live", func(t *testing.T) {
+		d.Click("nav-services")
+		d.WaitHash("#/services")
+		d.WaitVisible("services-table")
+		d.markPage()
+		b.MustDo(201, "PUT", "/api/v1/services/job", map[string]any{
+			"command": []string{"sleep", "600"}, "replicas": 1, "env": map[string]string{"GREETING": "hi"},
+		})
+		d.WaitVisibleSel(svcRow("job"))
+		d.WaitTextSel(svcRow("job")+" "+tid("service-status"), "RUNNING")
+		d.WaitTextSel(svcRow("job")+" "+tid("service-replicas"), "1/1")
+		d.WaitTextSel(svcRow("job")+" "+tid("service-target"), "local")
+		d.assertNotReloaded("service created through the API")
+		waitRunning(t, b, "job", 1)
+		waitProcs(t, "job", 1)
+		d.check()
 	})
-	d.WaitVisibleSel(svcRow("job"))
-	d.WaitTextSel(svcRow("job")+" "+tid("service-status"), "RUNNING")
-	d.WaitTextSel(svcRow("job")+" "+tid("service-replicas"), "1/1")
-	d.WaitTextSel(svcRow("job")+" "+tid("service-target"), "local")
-	d.assertNotReloaded("service created through the API")
-	waitRunning(t, b, "job", 1)
-	waitProcs(t, "job", 1)
-	d.check()
 
 	// The detail page, through the row's link.
-	d.ClickSel(svcRow("job") + " " + tid("service-name"))
-	d.WaitHash("#/services/job")
-	d.WaitText("service-title", "job")
-	d.WaitText("service-status", "RUNNING")
+	step("service actions", func(t *testing.T) {
+		d.ClickSel(svcRow("job") + " " + tid("service-name"))
+		d.WaitHash("#/services/job")
+		d.WaitText("service-title", "job")
+		d.WaitText("service-status", "RUNNING")
 
-	// The buttons match the state: running, so no start; revision 1, so
-	// nothing to roll back to.
-	d.waitEnabled(tid("action-start"), false)
-	d.waitEnabled(tid("action-stop"), true)
-	d.waitEnabled(tid("action-rollback"), false)
+		// The buttons match the state: running, so no start; revision 1, so
+		// nothing to roll back to.
+		d.waitEnabled(tid("action-start"), false)
+		d.waitEnabled(tid("action-stop"), true)
+		d.waitEnabled(tid("action-rollback"), false)
 
-	// Cancel on a confirmation leaves the service as it was.
-	d.Click("action-delete")
-	d.confirmDialog(false)
-	if s := str(apiService(b, "job"), "status"); s != "RUNNING" {
-		t.Errorf("after a cancelled delete the API says %q", s)
-	}
-	waitProcs(t, "job", 1)
-	if m := b.MustDo(200, "GET", "/api/v1/logs?type=delete", nil); num(m, "total") != 0 {
-		t.Errorf("a cancelled delete reached the API: %v", m)
-	}
+		// Cancel on a confirmation leaves the service as it was.
+		d.Click("action-delete")
+		d.confirmDialog(false)
+		if s := str(apiService(b, "job"), "status"); s != "RUNNING" {
+			t.Errorf("after a cancelled delete the API says %q", s)
+		}
+		waitProcs(t, "job", 1)
+		if m := b.MustDo(200, "GET", "/api/v1/logs?type=delete", nil); num(m, "total") != 0 {
+			t.Errorf("a cancelled delete reached the API: %v", m)
+		}
 
-	// Scale to 2: the API says 2, two processes run, two replica rows.
-	d.SetValue("scale-input", "2")
-	d.Click("scale-submit")
-	waitRunning(t, b, "job", 2)
-	pids := waitProcs(t, "job", 2)
-	d.WaitCount(tid("replica-row"), "two replica rows", func(n int) bool { return n == 2 })
+		// Scale to 2: the API says 2, two processes run, two replica rows.
+		d.SetValue("scale-input", "2")
+		d.Click("scale-submit")
+		waitRunning(t, b, "job", 2)
+		pids := waitProcs(t, "job", 2)
+		d.WaitCount(tid("replica-row"), "two replica rows", func(n int) bool { return n == 2 })
 
-	// Restart: new processes replace the old ones (rolling).
-	d.Click("action-restart")
-	waitReplaced(t, "job", pids, 60*time.Second)
-	waitRunning(t, b, "job", 2)
-	if m := b.MustDo(200, "GET", "/api/v1/logs?type=restart&status=completed", nil); num(m, "total") != 1 {
-		t.Errorf("restart not audited once: %v", m)
-	}
+		// Restart: new processes replace the old ones (rolling).
+		d.Click("action-restart")
+		waitReplaced(t, "job", pids, 60*time.Second)
+		waitRunning(t, b, "job", 2)
+		if m := b.MustDo(200, "GET", "/api/v1/logs?type=restart&status=completed", nil); num(m, "total") != 1 {
+			t.Errorf("restart not audited once: %v", m)
+		}
 
-	// Stop asks first; then STOPPED in the page and the API, no process.
-	d.Click("action-stop")
-	d.WaitVisible("confirm-ok")
-	d.Click("confirm-ok")
-	d.WaitText("service-status", "STOPPED")
-	Eventually(t, 30*time.Second, "API says STOPPED", func() (bool, string) {
-		s := str(apiService(b, "job"), "status")
-		return s == "STOPPED", s
+		// Stop asks first; then STOPPED in the page and the API, no process.
+		d.Click("action-stop")
+		d.WaitVisible("confirm-ok")
+		d.Click("confirm-ok")
+		d.WaitText("service-status", "STOPPED")
+		Eventually(t, 30*time.Second, "API says STOPPED", func() (bool, string) {
+			s := str(apiService(b, "job"), "status")
+			return s == "STOPPED", s
+		})
+		waitProcs(t, "job", 0)
+		d.waitEnabled(tid("action-stop"), false)
+		d.waitEnabled(tid("action-start"), true)
+
+		// Start: RUNNING again with its two replicas.
+		d.Click("action-start")
+		d.WaitText("service-status", "RUNNING")
+		waitRunning(t, b, "job", 2)
+		waitProcsEnv(t, "job", 2, "GREETING", "hi")
+		d.check()
+
+		// A config change in the page (an env var): revision 2, the processes
+		// get the new value.
+		d.WaitCount(tid("revision-row"), "one revision row", func(n int) bool { return n == 1 })
+		d.SetValueSel(tid("env-var-row")+`[data-key="GREETING"] `+tid("config-env-value"), "hola")
+		d.Click("config-save")
+		Eventually(t, 30*time.Second, "config revision 2 with GREETING=hola", func() (bool, string) {
+			m := b.MustDo(200, "GET", "/api/v1/services/job/config", nil)
+			return str(m, "env", "GREETING") == "hola" && num(m, "revision") == 2, mustJSON(m)
+		})
+		waitProcsEnv(t, "job", 2, "GREETING", "hola")
+		d.WaitCount(tid("revision-row"), "two revision rows", func(n int) bool { return n == 2 })
+		d.waitEnabled(tid("action-rollback"), true) // revision 2
+		d.waitEnabled(tid("action-start"), false)   // running again
+
+		// Roll back (asks first): revision 3 with revision 1's spec.
+		d.Click("action-rollback")
+		d.WaitVisible("confirm-ok")
+		d.Click("confirm-ok")
+		Eventually(t, 30*time.Second, "rolled back to revision 3", func() (bool, string) {
+			m := b.MustDo(200, "GET", "/api/v1/services/job/revisions", nil)
+			revs, _ := m["revisions"].([]any)
+			return num(m, "total") == 3 && len(revs) > 0 && str(revs[0].(map[string]any), "cause") == "rollback to 1", mustJSON(m)
+		})
+		if m := b.MustDo(200, "GET", "/api/v1/services/job/config", nil); str(m, "env", "GREETING") != "hi" {
+			t.Errorf("after rollback the config is %v", m)
+		}
+		waitProcsEnv(t, "job", 2, "GREETING", "hi")
+		d.WaitCount(tid("revision-row"), "three revision rows", func(n int) bool { return n == 3 })
+		d.WaitVisibleSel(tid("revision-row") + `[data-revision="3"]`)
+		d.check()
+
+		// Delete (asks first): back on the list, the row is gone, the API
+		// answers 404 and no process is left.
+		d.Click("action-delete")
+		d.WaitVisible("confirm-ok")
+		d.Click("confirm-ok")
+		d.WaitHash("#/services")
+		d.WaitVisible("services-table")
+		d.WaitGone(svcRow("job"))
+		if code, m := b.Do(b.Token(), "GET", "/api/v1/services/job", nil); code != 404 {
+			t.Errorf("GET a deleted service: %d %v", code, m)
+		}
+		waitProcs(t, "job", 0)
+		d.check()
 	})
-	waitProcs(t, "job", 0)
-	d.waitEnabled(tid("action-stop"), false)
-	d.waitEnabled(tid("action-start"), true)
-
-	// Start: RUNNING again with its two replicas.
-	d.Click("action-start")
-	d.WaitText("service-status", "RUNNING")
-	waitRunning(t, b, "job", 2)
-	waitProcsEnv(t, "job", 2, "GREETING", "hi")
-	d.check()
-
-	// A config change in the page (an env var): revision 2, the processes
-	// get the new value.
-	d.WaitCount(tid("revision-row"), "one revision row", func(n int) bool { return n == 1 })
-	d.SetValueSel(tid("env-var-row")+`[data-key="GREETING"] `+tid("config-env-value"), "hola")
-	d.Click("config-save")
-	Eventually(t, 30*time.Second, "config revision 2 with GREETING=hola", func() (bool, string) {
-		m := b.MustDo(200, "GET", "/api/v1/services/job/config", nil)
-		return str(m, "env", "GREETING") == "hola" && num(m, "revision") == 2, mustJSON(m)
-	})
-	waitProcsEnv(t, "job", 2, "GREETING", "hola")
-	d.WaitCount(tid("revision-row"), "two revision rows", func(n int) bool { return n == 2 })
-	d.waitEnabled(tid("action-rollback"), true) // revision 2
-	d.waitEnabled(tid("action-start"), false)   // running again
-
-	// Roll back (asks first): revision 3 with revision 1's spec.
-	d.Click("action-rollback")
-	d.WaitVisible("confirm-ok")
-	d.Click("confirm-ok")
-	Eventually(t, 30*time.Second, "rolled back to revision 3", func() (bool, string) {
-		m := b.MustDo(200, "GET", "/api/v1/services/job/revisions", nil)
-		revs, _ := m["revisions"].([]any)
-		return num(m, "total") == 3 && len(revs) > 0 && str(revs[0].(map[string]any), "cause") == "rollback to 1", mustJSON(m)
-	})
-	if m := b.MustDo(200, "GET", "/api/v1/services/job/config", nil); str(m, "env", "GREETING") != "hi" {
-		t.Errorf("after rollback the config is %v", m)
-	}
-	waitProcsEnv(t, "job", 2, "GREETING", "hi")
-	d.WaitCount(tid("revision-row"), "three revision rows", func(n int) bool { return n == 3 })
-	d.WaitVisibleSel(tid("revision-row") + `[data-revision="3"]`)
-	d.check()
-
-	// Delete (asks first): back on the list, the row is gone, the API
-	// answers 404 and no process is left.
-	d.Click("action-delete")
-	d.WaitVisible("confirm-ok")
-	d.Click("confirm-ok")
-	d.WaitHash("#/services")
-	d.WaitVisible("services-table")
-	d.WaitGone(svcRow("job"))
-	if code, m := b.Do(b.Token(), "GET", "/api/v1/services/job", nil); code != 404 {
-		t.Errorf("GET a deleted service: %d %v", code, m)
-	}
-	waitProcs(t, "job", 0)
-	d.check()
 
 	// Logs: a service that prints a line every 200 ms; its page shows the
 	// lines and keeps adding them, live.
-	b.MustDo(201, "PUT", "/api/v1/services/ticker", map[string]any{
-		"command": []string{"sh", "-c", "while true; do echo tick $(date +%s%N); sleep 0.2; done"}, "replicas": 1,
-	})
-	waitRunning(t, b, "ticker", 1)
-	d.WaitVisibleSel(svcRow("ticker")) // live, as above
-	d.ClickSel(svcRow("ticker") + " " + tid("service-name"))
-	d.WaitHash("#/services/ticker")
-	d.WaitText("service-title", "ticker")
-	d.markPage()
-	first := d.WaitCount(tid("log-line"), "first log lines", func(n int) bool { return n >= 1 })
-	d.WaitCount(tid("log-line"), fmt.Sprintf("more than %d+5 log lines", first), func(n int) bool { return n >= first+5 })
-	d.assertNotReloaded("log lines")
-	lines := d.Texts(tid("log-line"))
-	stamp := func(s string) int64 {
-		f := strings.Fields(s[strings.LastIndex(s, "tick"):])
-		if len(f) < 2 {
-			return 0
+	step("live logs", func(t *testing.T) {
+		b.MustDo(201, "PUT", "/api/v1/services/ticker", map[string]any{
+			"command": []string{"sh", "-c", "while true; do echo tick $(date +%s%N); sleep 0.2; done"}, "replicas": 1,
+		})
+		waitRunning(t, b, "ticker", 1)
+		d.WaitVisibleSel(svcRow("ticker")) // live, as above
+		d.ClickSel(svcRow("ticker") + " " + tid("service-name"))
+		d.WaitHash("#/services/ticker")
+		d.WaitText("service-title", "ticker")
+		d.waitLogLinesGrow()
+		lines := d.Texts(tid("log-line"))
+		stamp := func(s string) int64 {
+			f := strings.Fields(s[strings.LastIndex(s, "tick"):])
+			if len(f) < 2 {
+				return 0
+			}
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			return n
 		}
-		n, _ := strconv.ParseInt(f[1], 10, 64)
-		return n
-	}
-	if l0, ln := lines[0], lines[len(lines)-1]; !strings.Contains(l0, "tick") || !strings.Contains(ln, "tick") || stamp(ln) <= stamp(l0) {
-		t.Errorf("log lines do not grow in time: first %q, last %q", l0, ln)
-	}
-	if logs := b.MustDo(200, "GET", "/api/v1/services/ticker/logs?tail=5", nil); !strings.Contains(mustJSON(logs), "tick ") {
-		t.Errorf("API logs = %v", logs)
-	}
-	d.check()
+		if l0, ln := lines[0], lines[len(lines)-1]; !strings.Contains(l0, "tick") || !strings.Contains(ln, "tick") || stamp(ln) <= stamp(l0) {
+			t.Errorf("log lines do not grow in time: first %q, last %q", l0, ln)
+		}
+		if logs := b.MustDo(200, "GET", "/api/v1/services/ticker/logs?tail=5", nil); !strings.Contains(mustJSON(logs), "tick ") {
+			t.Errorf("API logs = %v", logs)
+		}
+		d.check()
+	})
 
 	// The audit page lists what we did, newest first, as the API does.
-	d.Click("nav-audit")
-	d.WaitHash("#/audit")
-	d.WaitVisible("audit-table")
-	d.WaitTextSel(tid("audit-row"), "service.delete")
-	rows := d.Texts(tid("audit-row"))
-	want := []string{"service.apply", "service.delete", "service.rollback", "service.config", "service.start", "service.stop", "service.restart", "service.scale", "service.apply"}
-	at := 0
-	for _, r := range rows {
-		if at < len(want) && strings.Contains(r, want[at]) {
-			at++
+	step("audit page", func(t *testing.T) {
+		d.Click("nav-audit")
+		d.WaitHash("#/audit")
+		d.WaitVisible("audit-table")
+		d.WaitTextSel(tid("audit-row"), "service.delete")
+		rows := d.Texts(tid("audit-row"))
+		want := []string{"service.apply", "service.delete", "service.rollback", "service.config", "service.start", "service.stop", "service.restart", "service.scale", "service.apply"}
+		at := 0
+		for _, r := range rows {
+			if at < len(want) && strings.Contains(r, want[at]) {
+				at++
+			}
 		}
-	}
-	if at != len(want) {
-		t.Errorf("audit rows (newest first) do not list %q in that order:\n%s", want, strings.Join(rows, "\n"))
-	}
-	// Row by row as the API lists them (newest first): its action in the
-	// row, its type in audit-type.
-	types := d.Texts(tid("audit-row") + " " + tid("audit-type"))
-	api := b.MustDo(200, "GET", "/api/v1/logs", nil)["logs"].([]any)
-	if len(types) != len(rows) {
-		t.Errorf("%d audit rows but %d audit-type cells", len(rows), len(types))
-	}
-	for i := 0; i < len(rows) && i < len(types) && i < len(api); i++ {
-		e := api[i].(map[string]any)
-		if !strings.Contains(rows[i], str(e, "action")) || types[i] != str(e, "type") {
-			t.Errorf("audit row %d: page %q (type %q), API action %q type %q", i, rows[i], types[i], str(e, "action"), str(e, "type"))
-			break
+		if at != len(want) {
+			t.Errorf("audit rows (newest first) do not list %q in that order:\n%s", want, strings.Join(rows, "\n"))
 		}
-	}
-	users := d.Texts(tid("audit-row") + " " + tid("audit-user"))
-	statuses := d.Texts(tid("audit-row") + " " + tid("audit-status"))
-	if len(users) == 0 || users[0] != "admin" || len(statuses) == 0 || !strings.Contains(statuses[0], "completed") {
-		t.Errorf("newest audit row: user %q status %q", users, statuses)
-	}
+		// Row by row as the API lists them (newest first): its action in the
+		// row, its type in audit-type.
+		types := d.Texts(tid("audit-row") + " " + tid("audit-type"))
+		api := b.MustDo(200, "GET", "/api/v1/logs", nil)["logs"].([]any)
+		if len(types) != len(rows) {
+			t.Errorf("%d audit rows but %d audit-type cells", len(rows), len(types))
+		}
+		for i := 0; i < len(rows) && i < len(types) && i < len(api); i++ {
+			e := api[i].(map[string]any)
+			if !strings.Contains(rows[i], str(e, "action")) || types[i] != str(e, "type") {
+				t.Errorf("audit row %d: page %q (type %q), API action %q type %q", i, rows[i], types[i], str(e, "action"), str(e, "type"))
+				break
+			}
+		}
+		users := d.Texts(tid("audit-row") + " " + tid("audit-user"))
+		statuses := d.Texts(tid("audit-row") + " " + tid("audit-status"))
+		if len(users) == 0 || users[0] != "admin" || len(statuses) == 0 || !strings.Contains(statuses[0], "completed") {
+			t.Errorf("newest audit row: user %q status %q", users, statuses)
+		}
+	})
 
 	// Every other page renders without a console error.
-	d.Click("nav-overview")
-	d.WaitHash("#/overview")
-	d.Eventually("overview counts the ticker", func() (bool, string) {
-		s := d.Text("overview-services")
-		return s == "1", s
-	})
-	d.Click("nav-environments")
-	d.WaitHash("#/environments")
-	d.WaitVisible("env-create-name")
-	d.Click("nav-infrastructure")
-	d.WaitHash("#/infrastructure")
-	tickerRow := tid("infra-row") + `[data-type="service"][data-id="ticker"]`
-	d.WaitVisibleSel(tickerRow)
-	d.waitEnabled(tickerRow+" "+tid("infra-start"), false) // it runs
-	d.waitEnabled(tickerRow+" "+tid("infra-stop"), true)
+	step("other pages and the inventory", func(t *testing.T) {
+		d.Click("nav-overview")
+		d.WaitHash("#/overview")
+		d.Eventually("overview counts the ticker", func() (bool, string) {
+			s := d.Text("overview-services")
+			return s == "1", s
+		})
+		d.Click("nav-environments")
+		d.WaitHash("#/environments")
+		d.WaitVisible("env-create-name")
+		d.Click("nav-infrastructure")
+		d.WaitHash("#/infrastructure")
+		tickerRow := tid("infra-row") + `[data-type="service"][data-id="ticker"]`
+		d.WaitVisibleSel(tickerRow)
+		d.waitEnabled(tickerRow+" "+tid("infra-start"), false) // it runs
+		d.waitEnabled(tickerRow+" "+tid("infra-stop"), true)
 
-	// Delete from the inventory asks first: cancel keeps the service,
-	// confirm deletes it (API and process table).
-	d.ClickSel(tickerRow + " " + tid("infra-delete"))
-	d.confirmDialog(false)
-	if s := str(apiService(b, "ticker"), "status"); s != "RUNNING" {
-		t.Errorf("after a cancelled inventory delete the API says %q", s)
-	}
-	waitProcs(t, "ticker", 1)
-	d.ClickSel(tickerRow + " " + tid("infra-delete"))
-	d.confirmDialog(true)
-	Eventually(t, 30*time.Second, "ticker deleted", func() (bool, string) {
-		code, m := b.Do(b.Token(), "GET", "/api/v1/services/ticker", nil)
-		return code == 404, fmt.Sprint(code, m)
+		// Delete from the inventory asks first: cancel keeps the service,
+		// confirm deletes it (API and process table).
+		d.ClickSel(tickerRow + " " + tid("infra-delete"))
+		d.confirmDialog(false)
+		if s := str(apiService(b, "ticker"), "status"); s != "RUNNING" {
+			t.Errorf("after a cancelled inventory delete the API says %q", s)
+		}
+		waitProcs(t, "ticker", 1)
+		d.ClickSel(tickerRow + " " + tid("infra-delete"))
+		d.confirmDialog(true)
+		Eventually(t, 30*time.Second, "ticker deleted", func() (bool, string) {
+			code, m := b.Do(b.Token(), "GET", "/api/v1/services/ticker", nil)
+			return code == 404, fmt.Sprint(code, m)
+		})
+		waitProcs(t, "ticker", 0)
+		d.WaitGone(tickerRow)
+		d.check()
+		d.Click("nav-users")
+		d.WaitHash("#/users")
+		d.WaitVisibleSel(tid("user-row") + `[data-username="admin"]`)
+		d.check()
 	})
-	waitProcs(t, "ticker", 0)
-	d.WaitGone(tickerRow)
-	d.check()
-	d.Click("nav-users")
-	d.WaitHash("#/users")
-	d.WaitVisibleSel(tid("user-row") + `[data-username="admin"]`)
-	d.check()
 }
 
 // envRowID waits for the environment row showing name and returns its data-id.
@@ -918,188 +938,200 @@ func TestBrowserServiceForms(t *testing.T) {
 	if d.Exists(tid("service-create-namespace")) {
 		d.WaitNotVisible(tid("service-create-namespace")) // local targets have no namespaces
 	}
+	step := steps(t, b.use, d.Use)
 
 	// A bad form: the server's message, naming the field, and nothing created.
-	d.SetValue("service-create-name", "bad-one")
-	d.SetValue("service-create-command", "sleep 600")
-	d.SetValue("service-create-replicas", "-1")
-	d.Click("service-create-submit")
-	msg := d.errorToast("replicas")
-	if !strings.HasPrefix(msg, "replicas: ") {
-		t.Errorf("the toast %q does not start with the field", msg)
-	}
-	if code, m := b.Do(b.Token(), "GET", "/api/v1/services/bad-one", nil); code != 404 {
-		t.Errorf("a refused form created bad-one: %d %v", code, m)
-	}
-	if h := d.Location(); !strings.HasSuffix(h, "#/services") {
-		t.Errorf("after a refused form the page is at %s", h)
-	}
-	if p := processesOf("bad-one"); len(p) != 0 {
-		t.Errorf("processes of a refused service: %v", p)
-	}
+	step("a bad form", func(t *testing.T) {
+		d.SetValue("service-create-name", "bad-one")
+		d.SetValue("service-create-command", "sleep 600")
+		d.SetValue("service-create-replicas", "-1")
+		d.Click("service-create-submit")
+		msg := d.errorToast("replicas")
+		if !strings.HasPrefix(msg, "replicas: ") {
+			t.Errorf("the toast %q does not start with the field", msg)
+		}
+		if code, m := b.Do(b.Token(), "GET", "/api/v1/services/bad-one", nil); code != 404 {
+			t.Errorf("a refused form created bad-one: %d %v", code, m)
+		}
+		if h := d.Location(); !strings.HasSuffix(h, "#/services") {
+			t.Errorf("after a refused form the page is at %s", h)
+		}
+		if p := processesOf("bad-one"); len(p) != 0 {
+			t.Errorf("processes of a refused service: %v", p)
+		}
+	})
 
 	// A good one: the page goes to the new service, which runs with what the
 	// form said.
-	d.SetValue("service-create-name", "form-web")
-	d.SetValue("service-create-replicas", "2")
-	d.SetValue("service-create-ports", "http:8080, admin:9090")
-	d.SetValue("service-create-env", "GREETING=hello\nMODE=a=b")
-	d.Click("service-create-submit")
-	d.WaitHash("#/services/form-web")
-	d.WaitText("service-title", "form-web")
-	d.WaitText("service-status", "RUNNING")
-	svc := apiService(b, "form-web")
-	if got := str(svc, "spec", "command") + " " + str(svc, "spec", "ports") + " " + str(svc, "spec", "env") + " " + str(svc, "target"); got !=
-		`["sleep","600"] [{"name":"http","port":8080},{"name":"admin","port":9090}] {"GREETING":"hello","MODE":"a=b"} local` {
-		t.Errorf("the form's service: %s", got)
-	}
-	pids := waitProcsEnv(t, "form-web", 2, "GREETING", "hello")
-	for _, p := range pids {
-		if procEnv(p, "MODE") != "a=b" || procEnv(p, "PORT") == "" || procEnv(p, "PORT_ADMIN") == "" {
-			t.Errorf("process %d: MODE %q PORT %q PORT_ADMIN %q", p, procEnv(p, "MODE"), procEnv(p, "PORT"), procEnv(p, "PORT_ADMIN"))
+	step("a good form", func(t *testing.T) {
+		d.SetValue("service-create-name", "form-web")
+		d.SetValue("service-create-replicas", "2")
+		d.SetValue("service-create-ports", "http:8080, admin:9090")
+		d.SetValue("service-create-env", "GREETING=hello\nMODE=a=b")
+		d.Click("service-create-submit")
+		d.WaitHash("#/services/form-web")
+		d.WaitText("service-title", "form-web")
+		d.WaitText("service-status", "RUNNING")
+		svc := apiService(b, "form-web")
+		if got := str(svc, "spec", "command") + " " + str(svc, "spec", "ports") + " " + str(svc, "spec", "env") + " " + str(svc, "target"); got !=
+			`["sleep","600"] [{"name":"http","port":8080},{"name":"admin","port":9090}] {"GREETING":"hello","MODE":"a=b"} local` {
+			t.Errorf("the form's service: %s", got)
 		}
-	}
-	d.check()
+		pids := waitProcsEnv(t, "form-web", 2, "GREETING", "hello")
+		for _, p := range pids {
+			if procEnv(p, "MODE") != "a=b" || procEnv(p, "PORT") == "" || procEnv(p, "PORT_ADMIN") == "" {
+				t.Errorf("process %d: MODE %q PORT %q PORT_ADMIN %q", p, procEnv(p, "MODE"), procEnv(p, "PORT"), procEnv(p, "PORT_ADMIN"))
+			}
+		}
+		d.check()
+	})
 
 	// Edit spec: the JSON is the spec without target, namespace and
 	// secrets; saving it makes revision 2, which runs.
-	d.Click("spec-edit")
-	spec := d.specJSON()
-	for _, k := range []string{"target", "namespace", "secrets"} {
-		if _, ok := spec[k]; ok {
-			t.Errorf("spec-json shows %s: %v", k, spec)
+	step("edit spec", func(t *testing.T) {
+		d.Click("spec-edit")
+		spec := d.specJSON()
+		for _, k := range []string{"target", "namespace", "secrets"} {
+			if _, ok := spec[k]; ok {
+				t.Errorf("spec-json shows %s: %v", k, spec)
+			}
 		}
-	}
-	if str(spec, "replicas") != "2" || str(spec, "env", "GREETING") != "hello" {
-		t.Fatalf("spec-json: %v", spec)
-	}
-	spec["replicas"] = 1
-	spec["env"].(map[string]any)["GREETING"] = "bonjour"
-	d.SetValue("spec-json", mustJSON(spec))
-	d.Click("spec-save")
-	Eventually(t, 30*time.Second, "revision 2 of form-web", func() (bool, string) {
-		s := apiService(b, "form-web")
-		return str(s, "revision") == "2" && str(s, "spec", "env", "GREETING") == "bonjour" && str(s, "replicas") == "1", mustJSON(s)
+		if str(spec, "replicas") != "2" || str(spec, "env", "GREETING") != "hello" {
+			t.Fatalf("spec-json: %v", spec)
+		}
+		spec["replicas"] = 1
+		spec["env"].(map[string]any)["GREETING"] = "bonjour"
+		d.SetValue("spec-json", mustJSON(spec))
+		d.Click("spec-save")
+		Eventually(t, 30*time.Second, "revision 2 of form-web", func() (bool, string) {
+			s := apiService(b, "form-web")
+			return str(s, "revision") == "2" && str(s, "spec", "env", "GREETING") == "bonjour" && str(s, "replicas") == "1", mustJSON(s)
+		})
+		if m := b.MustDo(200, "GET", "/api/v1/services/form-web/revisions", nil); num(m, "total") != 2 ||
+			str(m["revisions"].([]any)[0].(map[string]any), "cause") != "apply" {
+			t.Errorf("revisions after the edit: %v", m)
+		}
+		waitProcsEnv(t, "form-web", 1, "GREETING", "bonjour")
+		d.WaitCount(tid("revision-row"), "two revision rows", func(n int) bool { return n == 2 })
+		d.WaitNotVisible(tid("spec-json"))
+		d.check()
 	})
-	if m := b.MustDo(200, "GET", "/api/v1/services/form-web/revisions", nil); num(m, "total") != 2 ||
-		str(m["revisions"].([]any)[0].(map[string]any), "cause") != "apply" {
-		t.Errorf("revisions after the edit: %v", m)
-	}
-	waitProcsEnv(t, "form-web", 1, "GREETING", "bonjour")
-	d.WaitCount(tid("revision-row"), "two revision rows", func(n int) bool { return n == 2 })
-	d.WaitNotVisible(tid("spec-json"))
-	d.check()
 
 	// A service with a secret: the editor never shows or sends it back.
-	b.MustDo(201, "PUT", "/api/v1/services/vault", map[string]any{
-		"command": []string{"sleep", "600"}, "secrets": map[string]string{"TOKEN": "s3cret-one"},
+	step("secrets in the editor", func(t *testing.T) {
+		b.MustDo(201, "PUT", "/api/v1/services/vault", map[string]any{
+			"command": []string{"sleep", "600"}, "secrets": map[string]string{"TOKEN": "s3cret-one"},
+		})
+		waitProcsEnv(t, "vault", 1, "TOKEN", "s3cret-one")
+		d.open("#/services/vault")
+		d.WaitText("service-title", "vault")
+		d.Click("spec-edit")
+		d.WaitVisible("spec-secrets-note")
+		if raw := d.Value("spec-json"); strings.Contains(raw, "s3cret") || strings.Contains(raw, "redacted") || strings.Contains(raw, "TOKEN") {
+			t.Errorf("spec-json shows the secret: %s", raw)
+		}
+		spec := d.specJSON()
+		spec["env"] = map[string]string{"EXTRA": "1"}
+		// Without the secret: the page asks before removing it; cancel sends nothing.
+		d.SetValue("spec-json", mustJSON(spec))
+		d.Click("spec-save")
+		d.WaitTextSel("#confirm-message", "TOKEN")
+		d.confirmDialog(false)
+		// The redacted placeholder as a value: refused in the page.
+		spec["secrets"] = map[string]string{"TOKEN": "[redacted]"}
+		d.SetValue("spec-json", mustJSON(spec))
+		d.Click("spec-save")
+		d.errorToast("TOKEN")
+		if n := revisionCount(b, "vault"); n != 1 {
+			t.Fatalf("vault has %d revisions after a cancelled and a refused save", n)
+		}
+		waitProcsEnv(t, "vault", 1, "TOKEN", "s3cret-one")
+		// With a real value: saved, and the process has it.
+		spec["secrets"] = map[string]string{"TOKEN": "s3cret-two"}
+		d.SetValue("spec-json", mustJSON(spec))
+		d.Click("spec-save")
+		d.okToast("updated")
+		pids := waitProcsEnv(t, "vault", 1, "TOKEN", "s3cret-two")
+		if procEnv(pids[0], "EXTRA") != "1" || revisionCount(b, "vault") != 2 {
+			t.Errorf("vault after the edit: EXTRA %q, %d revisions", procEnv(pids[0], "EXTRA"), revisionCount(b, "vault"))
+		}
+		d.check()
 	})
-	waitProcsEnv(t, "vault", 1, "TOKEN", "s3cret-one")
-	d.open("#/services/vault")
-	d.WaitText("service-title", "vault")
-	d.Click("spec-edit")
-	d.WaitVisible("spec-secrets-note")
-	if raw := d.Value("spec-json"); strings.Contains(raw, "s3cret") || strings.Contains(raw, "redacted") || strings.Contains(raw, "TOKEN") {
-		t.Errorf("spec-json shows the secret: %s", raw)
-	}
-	spec = d.specJSON()
-	spec["env"] = map[string]string{"EXTRA": "1"}
-	// Without the secret: the page asks before removing it; cancel sends nothing.
-	d.SetValue("spec-json", mustJSON(spec))
-	d.Click("spec-save")
-	d.WaitTextSel("#confirm-message", "TOKEN")
-	d.confirmDialog(false)
-	// The redacted placeholder as a value: refused in the page.
-	spec["secrets"] = map[string]string{"TOKEN": "[redacted]"}
-	d.SetValue("spec-json", mustJSON(spec))
-	d.Click("spec-save")
-	d.errorToast("TOKEN")
-	if n := revisionCount(b, "vault"); n != 1 {
-		t.Fatalf("vault has %d revisions after a cancelled and a refused save", n)
-	}
-	waitProcsEnv(t, "vault", 1, "TOKEN", "s3cret-one")
-	// With a real value: saved, and the process has it.
-	spec["secrets"] = map[string]string{"TOKEN": "s3cret-two"}
-	d.SetValue("spec-json", mustJSON(spec))
-	d.Click("spec-save")
-	d.okToast("updated")
-	pids = waitProcsEnv(t, "vault", 1, "TOKEN", "s3cret-two")
-	if procEnv(pids[0], "EXTRA") != "1" || revisionCount(b, "vault") != 2 {
-		t.Errorf("vault after the edit: EXTRA %q, %d revisions", procEnv(pids[0], "EXTRA"), revisionCount(b, "vault"))
-	}
-	d.check()
 
 	// The form on the other target: the page goes to the service there.
-	d.Click("nav-services")
-	d.WaitHash("#/services")
-	d.Click("service-create-open")
-	d.SetValue("service-create-name", "form-edge")
-	d.SetValue("service-create-target", "edge")
-	d.SetValue("service-create-command", "sleep 600")
-	d.Click("service-create-submit")
-	d.WaitHash("#/services/form-edge?target=edge")
-	d.WaitText("service-status", "RUNNING")
-	if s := b.MustDo(200, "GET", "/api/v1/services/form-edge?target=edge", nil); str(s, "service", "target") != "edge" {
-		t.Errorf("form-edge: %v", s)
-	}
-	if code, _ := b.Do(b.Token(), "GET", "/api/v1/services/form-edge?target=local", nil); code != 404 {
-		t.Errorf("form-edge on local: %d", code)
-	}
-	waitProcs(t, "form-edge", 1)
-	d.check()
+	step("the form on another target", func(t *testing.T) {
+		d.Click("nav-services")
+		d.WaitHash("#/services")
+		d.Click("service-create-open")
+		d.SetValue("service-create-name", "form-edge")
+		d.SetValue("service-create-target", "edge")
+		d.SetValue("service-create-command", "sleep 600")
+		d.Click("service-create-submit")
+		d.WaitHash("#/services/form-edge?target=edge")
+		d.WaitText("service-status", "RUNNING")
+		if s := b.MustDo(200, "GET", "/api/v1/services/form-edge?target=edge", nil); str(s, "service", "target") != "edge" {
+			t.Errorf("form-edge: %v", s)
+		}
+		if code, _ := b.Do(b.Token(), "GET", "/api/v1/services/form-edge?target=local", nil); code != 404 {
+			t.Errorf("form-edge on local: %d", code)
+		}
+		waitProcs(t, "form-edge", 1)
+		d.check()
+	})
 
 	// The same name on both targets, each printing its own line: the API
 	// needs ?target= to tell them apart, and so does the log topic.
-	talk := func(target, word string) {
-		b.MustDo(201, "PUT", "/api/v1/services/echo", map[string]any{"target": target,
-			"command": []string{"sh", "-c", "while true; do echo " + word + " $(date +%s%N); sleep 0.2; done"}})
-	}
-	talk("local", "from-local")
-	talk("edge", "from-edge")
-	if code, m := b.Do(b.Token(), "GET", "/api/v1/services/echo", nil); code != 409 {
-		t.Fatalf("GET echo without a target: %d %v", code, m)
-	}
-	d.open("#/services/echo?target=edge")
-	d.WaitText("service-title", "echo")
-	d.markPage()
-	first := d.WaitCount(tid("log-line"), "first log lines", func(n int) bool { return n >= 1 })
-	d.WaitCount(tid("log-line"), fmt.Sprintf("more than %d+5 log lines", first), func(n int) bool { return n >= first+5 })
-	d.assertNotReloaded("live log lines")
-	for _, l := range d.Texts(tid("log-line")) {
-		if !strings.Contains(l, "from-edge") {
-			t.Fatalf("the edge service's page shows %q", l)
+	step("same name on both targets", func(t *testing.T) {
+		talk := func(target, word string) {
+			b.MustDo(201, "PUT", "/api/v1/services/echo", map[string]any{"target": target,
+				"command": []string{"sh", "-c", "while true; do echo " + word + " $(date +%s%N); sleep 0.2; done"}})
 		}
-	}
-	if n := d.Count(".log-note"); n != 0 {
-		t.Errorf("the log stream ended: %v", d.Texts(".log-note"))
-	}
-	d.check()
+		talk("local", "from-local")
+		talk("edge", "from-edge")
+		if code, m := b.Do(b.Token(), "GET", "/api/v1/services/echo", nil); code != 409 {
+			t.Fatalf("GET echo without a target: %d %v", code, m)
+		}
+		d.open("#/services/echo?target=edge")
+		d.WaitText("service-title", "echo")
+		d.waitLogLinesGrow()
+		for _, l := range d.Texts(tid("log-line")) {
+			if !strings.Contains(l, "from-edge") {
+				t.Fatalf("the edge service's page shows %q", l)
+			}
+		}
+		if n := d.Count(".log-note"); n != 0 {
+			t.Errorf("the log stream ended: %v", d.Texts(".log-note"))
+		}
+		d.check()
+	})
 
 	// A crashing service on edge beside a healthy one of the same name on
 	// local: the overview's alert links to edge's.
-	b.MustDo(201, "PUT", "/api/v1/services/crash", map[string]any{"command": []string{"sleep", "600"}})
-	b.MustDo(201, "PUT", "/api/v1/services/crash", map[string]any{"target": "edge", "command": []string{"sh", "-c", "exit 3"}})
-	Eventually(t, 45*time.Second, "local's crash RUNNING", func() (bool, string) {
-		s := str(b.MustDo(200, "GET", "/api/v1/services/crash?target=local", nil), "service", "status")
-		return s == "RUNNING", s
+	step("alert links to its target", func(t *testing.T) {
+		b.MustDo(201, "PUT", "/api/v1/services/crash", map[string]any{"command": []string{"sleep", "600"}})
+		b.MustDo(201, "PUT", "/api/v1/services/crash", map[string]any{"target": "edge", "command": []string{"sh", "-c", "exit 3"}})
+		Eventually(t, 45*time.Second, "local's crash RUNNING", func() (bool, string) {
+			s := str(b.MustDo(200, "GET", "/api/v1/services/crash?target=local", nil), "service", "status")
+			return s == "RUNNING", s
+		})
+		d.Click("nav-overview")
+		d.WaitHash("#/overview")
+		link := tid("alert-row") + ` a[href="#/services/crash?target=edge"]`
+		d.WaitVisibleSel(link)
+		if n := d.Count(tid("alert-row") + ` a[href^="#/services/crash"]:not([href$="target=edge"])`); n != 0 {
+			t.Errorf("%d alert(s) link to another crash: %v", n, d.Texts(tid("alert-row")))
+		}
+		d.ClickSel(link)
+		d.WaitHash("#/services/crash?target=edge")
+		d.WaitText("service-title", "crash")
+		d.Eventually("the page shows edge's crash", func() (bool, string) {
+			var meta string
+			d.Eval(`document.querySelector('.meta') ? document.querySelector('.meta').textContent : ''`, &meta)
+			return strings.Contains(meta, "target edge"), meta
+		})
+		if s := d.Text("service-status"); s == "RUNNING" {
+			t.Errorf("edge's crash shows %s", s)
+		}
+		d.check()
 	})
-	d.Click("nav-overview")
-	d.WaitHash("#/overview")
-	link := tid("alert-row") + ` a[href="#/services/crash?target=edge"]`
-	d.WaitVisibleSel(link)
-	if n := d.Count(tid("alert-row") + ` a[href^="#/services/crash"]:not([href$="target=edge"])`); n != 0 {
-		t.Errorf("%d alert(s) link to another crash: %v", n, d.Texts(tid("alert-row")))
-	}
-	d.ClickSel(link)
-	d.WaitHash("#/services/crash?target=edge")
-	d.WaitText("service-title", "crash")
-	d.Eventually("the page shows edge's crash", func() (bool, string) {
-		var meta string
-		d.Eval(`document.querySelector('.meta') ? document.querySelector('.meta').textContent : ''`, &meta)
-		return strings.Contains(meta, "target edge"), meta
-	})
-	if s := d.Text("service-status"); s == "RUNNING" {
-		t.Errorf("edge's crash shows %s", s)
-	}
-	d.check()
 }

@@ -16,6 +16,7 @@ import (
 // Nothing here needs a cluster or Azure: the kubernetes targets point at a
 // closed port, the ACI one is never called.
 func TestTargetCapabilities(t *testing.T) {
+	t.Parallel() // its own berth, port, data dir and workloads; no look at the process table
 	dir := t.TempDir()
 	kubeconfig := filepath.Join(dir, "kubeconfig")
 	writeFile(t, kubeconfig, `apiVersion: v1

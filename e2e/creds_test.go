@@ -75,6 +75,7 @@ func wsOpen(t *testing.T, b *Berth, token string) *websocket.Conn {
 // within a second; deleting the user also ends the user's API keys. Other
 // users' sessions are untouched.
 func TestAuthRevocation(t *testing.T) {
+	t.Parallel() // its own berth, port, data dir and workloads; no look at the process table
 	b := StartBerth(t, "", "")
 	admin := b.Token()
 	tests := []struct {
@@ -197,6 +198,7 @@ func TestAuthRevocationAcrossReplicas(t *testing.T) {
 // TestAuthLastAdmin: the last admin cannot demote or delete itself (409,
 // and the database still says admin); with a second admin it can.
 func TestAuthLastAdmin(t *testing.T) {
+	t.Parallel() // its own berth, port, data dir and workloads; no look at the process table
 	b := StartBerth(t, "", "")
 	me := getJSON[api.Me](b, "/api/v1/auth/me")
 	if me.User == nil || me.User.Username != "admin" || me.Role != berth.RoleAdmin || me.KeyID != "" {

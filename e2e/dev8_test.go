@@ -38,6 +38,7 @@ func storeKinds(t *testing.T) map[string]func() string {
 // create, get, list, activity, stop, start, delete — with a real workspace
 // process checked from outside berth.
 func TestDev8Flow(t *testing.T) {
+	t.Parallel() // its own berth, port, data dir and workloads; no look at the process table
 	for _, kind := range []string{"sqlite", "postgres"} {
 		t.Run(kind, func(t *testing.T) {
 			dbURL := storeKinds(t)[kind]()

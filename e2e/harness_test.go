@@ -25,6 +25,7 @@ import (
 
 	"github.com/berthhq/berth/api"
 	"github.com/berthhq/berth/internal/pgtest"
+	"github.com/berthhq/berth/internal/testutil"
 )
 
 var (
@@ -97,28 +98,11 @@ type Berth struct {
 	DBURL   string
 	Env     []string
 	cmd     *exec.Cmd
-	stderr  *syncBuffer
-	stdout  *syncBuffer
+	stderr  *testutil.SyncBuffer
+	stdout  *testutil.SyncBuffer
 	done    chan struct{}
 	token   string
 	cred    *syscall.Credential // nil: berth runs as the test (root)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // StartBerth starts berth on a free port with a new data dir (or the given one).
@@ -170,8 +154,8 @@ func (b *Berth) start() {
 	}
 	// The goroutines below keep this run's buffers: a Restart replaces the
 	// fields while the old run's reader may still be draining its pipe.
-	stdout := &syncBuffer{}
-	b.stderr, b.stdout = &syncBuffer{}, stdout
+	stdout := &testutil.SyncBuffer{}
+	b.stderr, b.stdout = &testutil.SyncBuffer{}, stdout
 	cmd.Stderr = b.stderr
 	pr, pw := io.Pipe()
 	cmd.Stdout = pw
@@ -307,23 +291,9 @@ func (b *Berth) MustDo(want int, method, path string, body any) map[string]any {
 	return m
 }
 
-// Eventually polls cond until it holds or the deadline passes.
-func Eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not reached after %s; last state: %s", what, timeout, last)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
+// Eventually polls cond until it holds or the deadline passes, then fails
+// with the last state cond described (testutil's, under e2e's name).
+var Eventually = testutil.Eventually
 
 // processesOf finds live processes whose environment says they are a replica
 // of service (BERTH_SERVICE=name), by reading /proc: the view from outside berth.

@@ -74,6 +74,7 @@ func TestInfrastructure(t *testing.T) {
 
 // TestLogsFollow: ?follow=true streams NDJSON lines as replicas write them.
 func TestLogsFollow(t *testing.T) {
+	t.Parallel() // its own berth, port, data dir and workloads; no look at the process table
 	b := StartBerth(t, "", "")
 	mustDo[api.ServiceResult](b, 201, "PUT", "/api/v1/services/web", webSpec(1, "hi"))
 	s := waitRunning(t, b, "web", 1)

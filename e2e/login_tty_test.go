@@ -1,13 +1,13 @@
 package e2e
 
 import (
-	"bytes"
+	"fmt"
+	"github.com/berthhq/berth/internal/testutil"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -36,8 +36,7 @@ func TestLoginPromptHidesPassword(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	var out bytes.Buffer
+	var out testutil.SyncBuffer
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -46,29 +45,16 @@ func TestLoginPromptHidesPassword(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() }) // a test that fails leaves no login behind; after Wait, a no-op
 	copied := make(chan struct{})
 	go func() {
 		defer close(copied)
-		buf := make([]byte, 4096)
-		for {
-			n, err := stdout.Read(buf)
-			mu.Lock()
-			out.Write(buf[:n])
-			mu.Unlock()
-			if err != nil {
-				return
-			}
-		}
+		_, _ = io.Copy(&out, stdout)
 	}()
-	output := func() string { mu.Lock(); defer mu.Unlock(); return out.String() }
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(output(), "Password:") {
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatalf("no password prompt; output: %q", output())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	output := out.String
+	testutil.Eventually(t, testutil.Process, "the password prompt", func() (bool, string) {
+		return strings.Contains(output(), "Password:"), fmt.Sprintf("output %q", output())
+	})
 	// A pty echoes what arrives while echo is on, before anyone reads it:
 	// give the prompt a moment to switch echo off before typing.
 	time.Sleep(500 * time.Millisecond)

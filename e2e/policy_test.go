@@ -338,6 +338,7 @@ func TestLocalNamespace(t *testing.T) {
 // TestEnvironmentInput: environments follow the services' character rules,
 // and a create that fails validation leaves no record.
 func TestEnvironmentInput(t *testing.T) {
+	t.Parallel() // its own berth, port, data dir and workloads; no look at the process table
 	b := StartBerth(t, "", "")
 	for _, tc := range []struct {
 		body  map[string]any

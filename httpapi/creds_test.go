@@ -41,6 +41,7 @@ func (c *wsClient) stillOpen(d time.Duration) bool {
 // connections of the credential it names (4001), never reaches clients as
 // an event, and leaves every other connection open.
 func TestWSRevocationEvents(t *testing.T) {
+	t.Parallel()
 	l := newLive(t, wshub.Config{})
 	ctx := context.Background()
 	// An API key of the viewer, to tell key connections from sessions.
@@ -93,6 +94,7 @@ func TestWSRevocationEvents(t *testing.T) {
 // the real Accounts.Check, a session whose epoch moved on in the store (no
 // event published) is closed by the check alone.
 func TestWSPeriodicCheck(t *testing.T) {
+	t.Parallel()
 	var check atomic.Pointer[func(context.Context, berth.Actor) error]
 	fail := func(ctx context.Context, a berth.Actor) error { return berth.Errorf(berth.EUNAVAILABLE, "store down") }
 	check.Store(&fail)
@@ -127,6 +129,7 @@ func TestWSPeriodicCheck(t *testing.T) {
 // TestWSPerUserCapUnit: one user's connections stop at MaxPerUser with 429
 // and Retry-After, while the global cap is far; others still connect.
 func TestWSPerUserCapUnit(t *testing.T) {
+	t.Parallel()
 	l := newLive(t, wshub.Config{MaxClients: 100, MaxPerUser: 2})
 	l.dial(t, l.viewer)
 	l.dial(t, l.viewer)
@@ -146,6 +149,7 @@ func must(t *testing.T, err error) {
 // TestClientIP: X-Forwarded-For names the client only when the peer is a
 // trusted proxy; then the nearest hop that is not itself trusted counts.
 func TestClientIP(t *testing.T) {
+	t.Parallel()
 	proxies, err := ParseTrustedProxies([]string{"10.0.0.0/8", " 192.0.2.1 ", ""})
 	if err != nil {
 		t.Fatal(err)

@@ -35,6 +35,7 @@ func FuzzDecode(f *testing.F) {
 }
 
 func TestDecodeNamesField(t *testing.T) {
+	t.Parallel()
 	cases := map[string]string{
 		`{"replicas":"three"}`:         "replicas",
 		`{"cpuCores":1.5}`:             "cpuCores",

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	_ "embed"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -56,13 +57,15 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleReady checks every dependency (the store, each target) in parallel.
+// It answers without credentials, so a failed check says only a generic
+// reason; what went wrong is in the log.
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
 	sp, tps := s.Core.Probe(ctx)
-	checks := map[string]api.Check{"store": toCheck(sp)}
+	checks := map[string]api.Check{"store": s.readyCheck(r, "store", sp)}
 	for _, p := range tps {
-		checks["target:"+p.Name] = toCheck(p)
+		checks["target:"+p.Name] = s.readyCheck(r, "target:"+p.Name, p)
 	}
 	status, code := "ready", http.StatusOK
 	for _, c := range checks {
@@ -73,14 +76,18 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, code, api.Ready{Status: status, Checks: checks})
 }
 
-func toCheck(p core.Probe) api.Check {
+// readyCheck is one probe as /readyz shows it: "timed out" or "unreachable",
+// never the error's text, which names hosts, files and drivers' messages.
+func (s *Server) readyCheck(r *http.Request, name string, p core.Probe) api.Check {
 	c := api.Check{Status: "ok", LatencyMs: p.Latency.Milliseconds()}
-	if p.Err != nil {
-		c.Status, c.Error = "down", berth.ErrorMessage(p.Err)
-		if berth.ErrorCode(p.Err) == berth.EINTERNAL {
-			c.Error = p.Err.Error()
-		}
+	if p.Err == nil {
+		return c
 	}
+	c.Status, c.Error = "down", "unreachable"
+	if errors.Is(p.Err, context.DeadlineExceeded) {
+		c.Error = "timed out"
+	}
+	s.Logger.Warn("readiness check failed", "check", name, "err", p.Err, "request_id", state(r).id)
 	return c
 }
 

@@ -16,9 +16,9 @@ func (s *Server) metricsHistory() (*metrics.History, error) {
 	if s.MetricsHistory != nil {
 		return s.MetricsHistory, nil
 	}
-	ms, ok := s.Core.Store().(berth.MetricsStore)
-	if !ok {
-		return nil, berth.Errorf(berth.ENOTSUPPORTED, "this store keeps no metrics history")
+	ms, err := s.Core.MetricsStore()
+	if err != nil {
+		return nil, err
 	}
 	return metrics.NewHistory(ms, metrics.Retention{}, 0, s.Now), nil
 }

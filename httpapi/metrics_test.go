@@ -92,6 +92,7 @@ func metricsServer(t *testing.T, now time.Time) (srv *httptest.Server, admin, vi
 }
 
 func TestMetricsHandlers(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2025, 6, 1, 12, 0, 30, 0, time.UTC)
 	srv, admin, viewer := metricsServer(t, now)
 

@@ -10,6 +10,7 @@ import (
 // TestOpenAPIMatchesRoutes: every route is documented and every documented
 // operation is a route.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
+	t.Parallel()
 	var doc struct {
 		OpenAPI string                                `json:"openapi"`
 		Paths   map[string]map[string]json.RawMessage `json:"paths"`
@@ -60,6 +61,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 // operator, except the caller's own session, the workspace activity report
 // and a WebSocket ticket (which changes nothing).
 func TestRouteTable(t *testing.T) {
+	t.Parallel()
 	s := NewServer(Deps{})
 	for _, rt := range s.routes() {
 		if rt.proxy {

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/berthhq/berth"
 	"github.com/berthhq/berth/api"
+	"github.com/berthhq/berth/internal/testutil"
 	"github.com/berthhq/berth/metrics"
 	"github.com/berthhq/berth/wshub"
 )
@@ -28,23 +30,16 @@ type overviewBody struct {
 // target, top consumers from a real sampler, audit and environments scoped
 // to the caller, and a crash-looping service as a critical alert.
 func TestOverview(t *testing.T) {
-	var sampler *metrics.Sampler
-	l := newLive(t, wshub.Config{}, func(l *live, d *Deps) {
-		var err error
-		sampler, err = metrics.New(metrics.Config{Store: l.store, Runtimes: []berth.Runtime{l.rt}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		d.Usage, d.Sampler = SamplerUsage(sampler), sampler
-	})
+	t.Parallel()
+	l, sampler := newSampledLive(t, true)
 	l.call(t, l.ops, "PUT", "/api/v1/services/web", `{"command":["sleep","60"],"replicas":2}`, http.StatusCreated, nil)
 	l.call(t, l.ops, "PUT", "/api/v1/services/crash", `{"command":["sh","-c","exit 3"]}`, http.StatusCreated, nil)
 	l.call(t, l.ops, "POST", "/api/v1/environments", `{"name":"mine","cloudProvider":"LOCAL"}`, http.StatusCreated, nil)
 
 	var ov overviewBody
-	waitFor(t, "a crash-loop alert", func() bool {
+	testutil.Eventually(t, testutil.Process, "a crash-loop alert", func() (bool, string) {
 		l.call(t, l.admin, "GET", "/api/v1/overview", "", http.StatusOK, &ov)
-		return len(ov.Alerts) > 0 && ov.Alerts[0].Kind == "crashloop"
+		return len(ov.Alerts) > 0 && ov.Alerts[0].Kind == "crashloop", fmt.Sprintf("alerts %+v", ov.Alerts)
 	})
 	if a := ov.Alerts[0]; a.Resource != "crash" || a.Severity != "critical" || !strings.Contains(a.Message, "exit status 3") {
 		t.Fatalf("alert %+v", a)
@@ -72,7 +67,10 @@ func TestOverview(t *testing.T) {
 	}
 }
 
-func TestStatus(t *testing.T) {
+// newSampledLive is newLive with a real sampler of its store and runtime;
+// with usage set, the server reads live usage from it too.
+func newSampledLive(t *testing.T, usage bool) (*live, *metrics.Sampler) {
+	t.Helper()
 	var sampler *metrics.Sampler
 	l := newLive(t, wshub.Config{}, func(l *live, d *Deps) {
 		var err error
@@ -81,7 +79,16 @@ func TestStatus(t *testing.T) {
 			t.Fatal(err)
 		}
 		d.Sampler = sampler
+		if usage {
+			d.Usage = SamplerUsage(sampler)
+		}
 	})
+	return l, sampler
+}
+
+func TestStatus(t *testing.T) {
+	t.Parallel()
+	l, sampler := newSampledLive(t, false)
 	var st api.Status
 	l.call(t, l.viewer, "GET", "/api/v1/status", "", http.StatusOK, &st)
 	if st.Version != "test" || st.Store.Kind != "sqlite" || !st.Store.Reachable || len(st.Targets) != 1 || !st.Targets[0].Reachable {

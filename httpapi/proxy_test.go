@@ -131,14 +131,7 @@ func newProxyFixture(t *testing.T) *proxyFixture {
 	}
 	acc := &core.Accounts{Store: st, Tokens: &auth.Tokens{Key: make([]byte, 32), TTL: time.Hour}}
 	login := func(name string, role berth.Role) (string, berth.Actor) {
-		u := &berth.User{ID: auth.NewID("usr"), Username: name, Role: role, PasswordHash: "unused", CreatedAt: time.Now(), UpdatedAt: time.Now()}
-		if err := st.CreateUser(ctx, u); err != nil {
-			t.Fatal(err)
-		}
-		tok, _, err := acc.Tokens.Issue(u)
-		if err != nil {
-			t.Fatal(err)
-		}
+		tok, u := session(t, st, acc, name, role)
 		return tok, berth.Actor{UserID: u.ID, Username: name, Role: role}
 	}
 	var aliceA, bobA berth.Actor
@@ -227,6 +220,7 @@ func (f *proxyFixture) redeem(t *testing.T, ticketURL string) *http.Cookie {
 // once and expires; others get 404, no credential 401, and logout ends the
 // cookie.
 func TestEnvProxyTicketCookieAndWebSocket(t *testing.T) {
+	t.Parallel()
 	f := newProxyFixture(t)
 	id := f.aliceEnv
 	base := "/env/" + id + "/"
@@ -389,6 +383,7 @@ func TestEnvProxyTicketCookieAndWebSocket(t *testing.T) {
 // TestEnvProxyRoleAndDeletion: a user demoted to viewer, or deleted, loses
 // the cookie at once.
 func TestEnvProxyRoleAndDeletion(t *testing.T) {
+	t.Parallel()
 	f := newProxyFixture(t)
 	ctx := context.Background()
 	id, base := f.bobEnv, "/env/"+f.bobEnv+"/"
@@ -419,6 +414,7 @@ func TestEnvProxyRoleAndDeletion(t *testing.T) {
 // TestEnvProxyHostMode: with envDomain, {id}.<domain> serves the whole
 // host, with a cookie of that host and no sandbox (its own origin).
 func TestEnvProxyHostMode(t *testing.T) {
+	t.Parallel()
 	f := newProxyFixture(t)
 	f.srv.Close()
 	c, err := core.New(core.Config{Store: f.store, Runtimes: []berth.Runtime{mustRuntime(t, f)}, EnvDomain: "dev.test",

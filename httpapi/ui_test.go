@@ -17,6 +17,7 @@ const browserAccept = "text/html,application/xhtml+xml,application/xml;q=0.9,ima
 // files under /assets/; API clients, unknown routes and the rest of the API
 // answer as they always did.
 func TestDashboardMounting(t *testing.T) {
+	t.Parallel()
 	withUI := newLive(t, wshub.Config{}, func(_ *live, d *Deps) { d.UI = web.Handler() })
 	withoutUI := newLive(t, wshub.Config{})
 

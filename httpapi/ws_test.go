@@ -16,6 +16,7 @@ import (
 	"github.com/berthhq/berth/auth"
 	"github.com/berthhq/berth/core"
 	"github.com/berthhq/berth/events"
+	"github.com/berthhq/berth/internal/testutil"
 	"github.com/berthhq/berth/local"
 	"github.com/berthhq/berth/store"
 	"github.com/berthhq/berth/store/storetest"
@@ -73,14 +74,7 @@ func newLiveTargets(t *testing.T, hc wshub.Config, moreTargets []string, extra .
 	// Users are stored directly and given session tokens: bcrypt under -race
 	// would cost seconds per test and is tested elsewhere.
 	login := func(name string, role berth.Role) (string, berth.Actor) {
-		u := &berth.User{ID: auth.NewID("usr"), Username: name, Role: role, PasswordHash: "unused", CreatedAt: time.Now(), UpdatedAt: time.Now()}
-		if err := st.CreateUser(ctx, u); err != nil {
-			t.Fatal(err)
-		}
-		tok, _, err := acc.Tokens.Issue(u)
-		if err != nil {
-			t.Fatal(err)
-		}
+		tok, _ := session(t, st, acc, name, role)
 		a, err := acc.Authenticate(ctx, tok)
 		if err != nil {
 			t.Fatal(err)
@@ -108,6 +102,22 @@ func newLiveTargets(t *testing.T, hc wshub.Config, moreTargets []string, extra .
 		l.bus.Close()
 	})
 	return l
+}
+
+// session stores a user and issues it a session token directly: bcrypt
+// under -race would cost seconds per test, and logging in is tested
+// elsewhere.
+func session(t *testing.T, st *store.Store, acc *core.Accounts, name string, role berth.Role) (string, *berth.User) {
+	t.Helper()
+	u := &berth.User{ID: auth.NewID("usr"), Username: name, Role: role, PasswordHash: "unused", CreatedAt: time.Now(), UpdatedAt: time.Now()}
+	if err := st.CreateUser(context.Background(), u); err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := acc.Tokens.Issue(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok, u
 }
 
 func (l *live) wsURL(query string) string {
@@ -249,6 +259,7 @@ func dialStatus(t *testing.T, url string, h http.Header) int {
 }
 
 func TestWSAuth(t *testing.T) {
+	t.Parallel()
 	l := newLive(t, wshub.Config{TicketTTL: time.Minute})
 	tk := l.ticket(t, l.viewer)
 	bearer := http.Header{"Authorization": {"Bearer " + l.viewer}}
@@ -284,6 +295,7 @@ func TestWSAuth(t *testing.T) {
 // that may read them; environments and audit entries only their owner and
 // admins; unsubscribe stops delivery; bad commands get an error reply.
 func TestWSSubscribeAndFilter(t *testing.T) {
+	t.Parallel()
 	l := newLive(t, wshub.Config{})
 	adm, ops, vic := l.dial(t, l.admin), l.dial(t, l.ops), l.dial(t, l.viewer)
 	for _, c := range []*wsClient{adm, ops, vic} {
@@ -347,6 +359,7 @@ func TestWSSubscribeAndFilter(t *testing.T) {
 // TestWSLogs: subscribing to logs:<service> follows the service's output
 // while someone listens.
 func TestWSLogs(t *testing.T) {
+	t.Parallel()
 	l := newLive(t, wshub.Config{})
 	l.call(t, l.ops, "PUT", "/api/v1/services/talker", `{"command":["sh","-c","while true; do echo tick; sleep 0.1; done"]}`, http.StatusCreated, nil)
 	c := l.dial(t, l.viewer)
@@ -363,7 +376,7 @@ func TestWSLogs(t *testing.T) {
 		break
 	}
 	c.send("unsubscribe", "logs:talker")
-	waitFor(t, "log follower to stop", func() bool { return l.hub.Followers() == 0 })
+	testutil.Eventually(t, testutil.Process, "log follower to stop", func() (bool, string) { return l.hub.Followers() == 0, l.hubState() })
 }
 
 // TestWSLogTopics: a log topic names a service as the API does, by name,
@@ -372,6 +385,7 @@ func TestWSLogs(t *testing.T) {
 // stream with a CONFLICT that says how to name one, and a malformed topic
 // is refused with the syntax.
 func TestWSLogTopics(t *testing.T) {
+	t.Parallel()
 	l := newLiveTargets(t, wshub.Config{}, []string{"edge"})
 	talk := func(what string) string {
 		return fmt.Sprintf(`{"command":["sh","-c","while true; do echo %s; sleep 0.1; done"]}`, what)
@@ -434,7 +448,7 @@ func TestWSLogTopics(t *testing.T) {
 			c.send("unsubscribe", tc.topic)
 		})
 	}
-	waitFor(t, "every log follower to stop", func() bool { return l.hub.Followers() == 0 })
+	testutil.Eventually(t, testutil.Process, "every log follower to stop", func() (bool, string) { return l.hub.Followers() == 0, l.hubState() })
 
 	malformed := []struct{ topic, want string }{
 		{"logs:", `service name ""`},
@@ -477,6 +491,7 @@ func TestWSLogTopics(t *testing.T) {
 // TestWSSlowClient: a client that stops reading is dropped with 1008 once
 // its queue fills, while a reading client gets every event on time.
 func TestWSSlowClient(t *testing.T) {
+	t.Parallel()
 	l := newLive(t, wshub.Config{QueueSize: 4})
 	fast, slow := l.dial(t, l.viewer), l.dial(t, l.viewer)
 	fast.send("subscribe", "metrics")
@@ -503,7 +518,7 @@ func TestWSSlowClient(t *testing.T) {
 			extra++ // the fast client keeps getting events after the drop
 		}
 	}
-	waitFor(t, "slow client to be dropped", func() bool { return l.hub.Dropped() >= 1 })
+	testutil.Eventually(t, testutil.Process, "slow client to be dropped", func() (bool, string) { return l.hub.Dropped() >= 1, l.hubState() })
 	// Reading again, the slow client finds the close frame after what was buffered.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -515,12 +530,13 @@ func TestWSSlowClient(t *testing.T) {
 			break
 		}
 	}
-	waitFor(t, "one client left", func() bool { return l.hub.Clients() == 1 })
+	testutil.Eventually(t, testutil.Process, "one client left", func() (bool, string) { return l.hub.Clients() == 1, l.hubState() })
 }
 
 // TestWSResyncAfterDrops: when the hub falls behind and the bus drops
 // events, every client, whatever it subscribed to, is told to re-read.
 func TestWSResyncAfterDrops(t *testing.T) {
+	t.Parallel()
 	l := newLive(t, wshub.Config{SourceBuffer: 1})
 	c := l.dial(t, l.viewer)
 	c.send("subscribe", "environments") // none of the events below
@@ -550,6 +566,7 @@ func TestWSResyncAfterDrops(t *testing.T) {
 }
 
 func TestWSConnectionCap(t *testing.T) {
+	t.Parallel()
 	l := newLive(t, wshub.Config{MaxClients: 2})
 	l.dial(t, l.viewer)
 	l.dial(t, l.viewer)
@@ -561,6 +578,7 @@ func TestWSConnectionCap(t *testing.T) {
 // TestWSHeartbeat: a client that answers pings stays; one that does not
 // (it never reads, so never pongs) is dropped.
 func TestWSHeartbeat(t *testing.T) {
+	t.Parallel()
 	l := newLive(t, wshub.Config{PingInterval: 50 * time.Millisecond, PongTimeout: 300 * time.Millisecond})
 	alive := l.dial(t, l.viewer)
 	alive.send("subscribe", "metrics")
@@ -578,7 +596,9 @@ func TestWSHeartbeat(t *testing.T) {
 		}
 	}()
 	l.dial(t, l.viewer) // never reads
-	waitFor(t, "the silent client to be dropped", func() bool { return l.hub.Clients() == 1 && l.hub.Dropped() == 1 })
+	testutil.Eventually(t, testutil.Process, "the silent client to be dropped", func() (bool, string) {
+		return l.hub.Clients() == 1 && l.hub.Dropped() == 1, l.hubState()
+	})
 	l.bus.Publish(context.Background(), berth.Event{Topic: "metrics", Type: "marker"})
 	select {
 	case f, ok := <-got:
@@ -590,13 +610,7 @@ func TestWSHeartbeat(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond) // poll interval
-	}
+// hubState is what waits on the hub report when they time out.
+func (l *live) hubState() string {
+	return fmt.Sprintf("%d clients, %d followers, %d dropped", l.hub.Clients(), l.hub.Followers(), l.hub.Dropped())
 }

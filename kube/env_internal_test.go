@@ -16,6 +16,7 @@ import (
 // (kwok readies and removes pods at once); the cluster tests cover
 // CREATING, RUNNING, STOPPED and ERROR end to end.
 func TestWorkspaceStatus(t *testing.T) {
+	t.Parallel()
 	available := appsv1.DeploymentStatus{ObservedGeneration: 2, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1}
 	quota := appsv1.DeploymentCondition{Type: appsv1.DeploymentReplicaFailure, Status: corev1.ConditionTrue, Reason: "FailedCreate", Message: "exceeded quota"}
 	for _, tc := range []struct {
@@ -48,6 +49,7 @@ func TestWorkspaceStatus(t *testing.T) {
 // Object names come from the id; ids that are no DNS label are folded
 // into one, distinct per id.
 func TestEnvRefNames(t *testing.T) {
+	t.Parallel()
 	r := &Runtime{cfg: Config{EnvNamespace: "ns"}}
 	seen := map[string]string{}
 	for _, id := range []string{"env-abc123xyz0", "Env_ABC", "env_abc", "9lives", "a.b", "--", strings.Repeat("Ab_", 40)} {

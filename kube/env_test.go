@@ -119,6 +119,7 @@ func devEnvironment(id string) *berth.Environment {
 // again changes nothing; stop keeps the claim; start mounts the same
 // claim; delete removes everything, the claim too.
 func TestEnvironmentLifecycle(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	rt := e.envRuntime(t, kube.Config{URLTemplate: "https://{id}.dev.example.com/?ns={namespace}&obj={name}"})
 	env := devEnvironment("env-life00001")
@@ -275,6 +276,7 @@ func TestEnvironmentLifecycle(t *testing.T) {
 // CREATING and says why; the storage class comes from the target; delete
 // with keepVolume keeps the claim, which a new apply mounts again.
 func TestEnvironmentKeepVolume(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	class := "slow-" + e.ns
 	rt := e.envRuntime(t, kube.Config{StorageClass: class, WorkspaceImage: "ghcr.io/acme/workspace:2", IDEPort: 3000})
@@ -353,6 +355,7 @@ func TestEnvironmentKeepVolume(t *testing.T) {
 // did not make for it refuse the create before anything is written, and
 // are left alone by delete.
 func TestEnvironmentConflict(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	for _, tc := range []struct {
 		name  string
@@ -433,6 +436,7 @@ func TestEnvironmentConflict(t *testing.T) {
 // TestEnvironmentImages: a full baseImage wins, then the template, then
 // the target's image; an unknown template is INVALID before anything is made.
 func TestEnvironmentImages(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	rt := e.envRuntime(t, kube.Config{WorkspaceImage: "acme/ws:1", Templates: map[string]string{"python": "acme/ws-python:3"}})
 	for i, tc := range []struct {
@@ -469,6 +473,7 @@ func TestEnvironmentImages(t *testing.T) {
 // TestEnvironmentSecretChange: a new secret value restarts the workspace
 // (a new pod template) without the value reaching the Deployment.
 func TestEnvironmentSecretChange(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	rt := e.envRuntime(t, kube.Config{})
 	env := devEnvironment("env-secret0001")
@@ -573,6 +578,7 @@ func keysOf(m map[string][]byte) []string {
 // TestEnvironmentError: a workspace that cannot start within the
 // Deployment's progress deadline is ERROR with the reason.
 func TestEnvironmentError(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	rt := e.envRuntime(t, kube.Config{})
 	env := devEnvironment("env-error00001")
@@ -600,6 +606,7 @@ func TestEnvironmentError(t *testing.T) {
 // TestEnvironmentLogs: the workspace pod's log, as the kubelet (kwok here)
 // serves it through the API server.
 func TestEnvironmentLogs(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	rt := e.envRuntime(t, kube.Config{})
 	env := devEnvironment("env-logs000001")

@@ -72,6 +72,7 @@ func hasEvent(evs []berth.WorkloadEvent, reason, objectPrefix string) bool {
 }
 
 func TestServiceEvents(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.eventsWorkload(t, "web", 1)
 	e.eventsWorkload(t, "web-other", 1) // its pods' names start like web's
@@ -204,6 +205,7 @@ func TestServiceEvents(t *testing.T) {
 // A StatefulSet's events: its own and its pods', not those of a
 // StatefulSet whose name extends it.
 func TestServiceEventsStatefulSet(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	for _, name := range []string{"db", "db-1"} {
 		labels := map[string]string{"app": name}

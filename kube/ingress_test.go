@@ -45,6 +45,7 @@ func (e *env) ingressGone(ctx context.Context, name string) error {
 // otherwise; the Ingress is not rewritten by a second apply, stays through
 // stop and start, and goes with delete, keepVolume or not (the claim stays).
 func TestEnvironmentIngress(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	for i, tc := range []struct {
 		name       string
@@ -143,6 +144,7 @@ func TestEnvironmentIngress(t *testing.T) {
 // back by the next apply, except the class that the cluster's
 // DefaultIngressClass admission fills in when the target names none.
 func TestEnvironmentIngressDrift(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	rt := e.envRuntime(t, kube.Config{IngressHost: "{id}.dev.example.test"})
 	env := devEnvironment("env-drift00001")
@@ -187,6 +189,7 @@ func TestEnvironmentIngressDrift(t *testing.T) {
 // berth did not make refuses the create before anything is written, and
 // delete leaves it alone.
 func TestEnvironmentIngressConflict(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := t.Context()
 	name := "env-foreign0001"
@@ -225,6 +228,7 @@ func TestEnvironmentIngressConflict(t *testing.T) {
 // Ingress and sends no request to the Ingress API (the RBAC of installs
 // from before ingresses existed has no rule for them).
 func TestEnvironmentWithoutIngress(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	var calls atomic.Int32
 	rc := rest.CopyConfig(e.c.Config)
@@ -276,6 +280,7 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 // naming the field, without a cluster; an environment id that makes an
 // invalid host is INVALID before any request (the server here answers none).
 func TestExtrasConfigInvalid(t *testing.T) {
+	t.Parallel()
 	nowhere := &rest.Config{Host: "https://127.0.0.1:1"}
 	for _, tc := range []struct {
 		cfg   kube.Config
@@ -325,6 +330,7 @@ func TestExtrasConfigInvalid(t *testing.T) {
 // controller published; delete removes one, start and stop are
 // NOT_SUPPORTED; a target without ingressHost supports none of it.
 func TestIngressInventory(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := t.Context()
 	rt := e.envRuntime(t, kube.Config{IngressHost: "{id}.dev.example.test", IngressClassName: "nginx", IngressTLSSecret: "dev-tls"})
@@ -445,6 +451,7 @@ func TestIngressInventory(t *testing.T) {
 // Ingresses; one without sends no request to the networking API, whatever
 // it reads (an install whose role has no ingress rule keeps working).
 func TestIngressInformer(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := t.Context()
 	counted := func(cfg kube.Config) (*kube.Runtime, func() []string) {

@@ -115,6 +115,7 @@ func podsOf(m map[string]berth.Resource, prefix string) []berth.Resource {
 // TestInventory: every object kind of a watched namespace shows with its
 // status, details, and the berth labels of what berth created.
 func TestInventory(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	svc := webService(2)
 	svc.Namespace = e.ns
@@ -201,6 +202,7 @@ func TestInventory(t *testing.T) {
 // to 0 and back, remembering the count as StopService does; anything else
 // says NOT_SUPPORTED; bad ids are INVALID naming id.
 func TestResourceAction(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.createDeployment(t, "legacy", 3, nil)
 	e.createStatefulSet(t, "db")
@@ -285,6 +287,7 @@ func TestResourceAction(t *testing.T) {
 // TestDeleteResource: a deleted pod is replaced by its controller; the other
 // kinds go for good, a berth service's Deployment with its companions.
 func TestDeleteResource(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	svc := webService(1)
 	svc.Namespace = e.ns

@@ -104,6 +104,7 @@ func webService(replicas int) *berth.Service {
 }
 
 func TestApplyServiceCreatesObjects(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	svc := webService(2)
 	svc.Namespace = e.ns
@@ -231,6 +232,7 @@ func TestApplyServiceCreatesObjects(t *testing.T) {
 }
 
 func TestScaleStopStartRestart(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	svc := webService(1)
 	svc.Namespace = e.ns
@@ -309,6 +311,7 @@ func TestScaleStopStartRestart(t *testing.T) {
 
 // Workloads berth did not create are services too, and berth leaves them alone.
 func TestUnmanagedWorkloads(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	labels := map[string]string{"app": "legacy"}
 	tmpl := corev1.PodTemplateSpec{
@@ -381,6 +384,7 @@ func TestUnmanagedWorkloads(t *testing.T) {
 
 // A rollout that cannot progress is an ERROR naming the reason.
 func TestProgressDeadlineExceeded(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	labels := map[string]string{"app": "huge"}
 	_, err := e.c.Client.AppsV1().Deployments(e.ns).Create(t.Context(), &appsv1.Deployment{
@@ -411,6 +415,7 @@ func TestProgressDeadlineExceeded(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	if _, err := e.rt.ServiceState(t.Context(), e.ref("missing")); !berth.IsCode(err, berth.ENOTFOUND) {
 		t.Errorf("state of a missing service: %v, want NOT_FOUND", err)
@@ -431,6 +436,7 @@ func TestErrors(t *testing.T) {
 
 // An unreachable API server answers UNAVAILABLE naming the target, fast.
 func TestUnreachable(t *testing.T) {
+	t.Parallel()
 	c := kubetest.Shared(t)
 	cfg := rest.CopyConfig(c.Config)
 	cfg.Host = "https://127.0.0.1:1" // nothing listens on port 1
@@ -566,6 +572,7 @@ func (p *proxy) setDown(down bool) {
 
 // Rollback has `kubectl rollout undo` semantics, checked with kubectl.
 func TestRollback(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	svc := webService(1)
 	svc.Namespace = e.ns

@@ -91,6 +91,7 @@ func readLogs(t *testing.T, e *env, name string, opts berth.LogOptions) ([]berth
 }
 
 func TestServiceLogs(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	pods := e.logWorkload(t, "web", 2)
 	a, b := pods[0].Name, pods[1].Name
@@ -193,6 +194,7 @@ func TestServiceLogs(t *testing.T) {
 // container's log would: the API server's error comes back mapped, naming
 // the pod and container.
 func TestServiceLogsAPIError(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	pods := e.logWorkload(t, "mute", 1)
 	_, err := readLogs(t, e, "mute", berth.LogOptions{})
@@ -265,6 +267,7 @@ func has(replica, line string) func([]berth.LogLine) bool {
 }
 
 func TestServiceLogsFollow(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	// Every pod of the namespace, those to come too, logs this file.
 	file := kubetest.NewLogFile(t)
@@ -339,6 +342,7 @@ func TestServiceLogsFollow(t *testing.T) {
 // A StatefulSet's pod comes back under the same name: the follow tells the
 // new instance from the old one and reads it from its start.
 func TestServiceLogsFollowStatefulSet(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	file := kubetest.NewLogFile(t)
 	file.Append(t, time.Now().Add(-time.Hour), "boot")
@@ -403,6 +407,7 @@ func TestServiceLogsFollowStatefulSet(t *testing.T) {
 // A line longer than the bound is cut, not an error, and the next line
 // reads as usual.
 func TestServiceLogsLongLine(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	file := kubetest.NewLogFile(t)
 	t0 := time.Now().Add(-time.Minute).Truncate(time.Second)

@@ -27,6 +27,7 @@ func pullSecretNames(refs []corev1.LocalObjectReference) []string {
 // templates of services and workspaces, and on their pods; without them the
 // templates have neither. Applying the same spec again starts no rollout.
 func TestPodSettings(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	for i, tc := range []struct {
 		name    string

@@ -18,6 +18,7 @@ import (
 // ControllerRevisions as revisions, and rolls back as `kubectl rollout undo`
 // does: the old template is back on the object in the cluster.
 func TestRollbackStatefulSet(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()

@@ -15,6 +15,7 @@ import (
 // enough to observe (kwok makes pods ready at once); the real cluster tests
 // cover RUNNING, STOPPED and ProgressDeadlineExceeded end to end.
 func TestDeploymentStatus(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	complete := appsv1.DeploymentCondition{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: "NewReplicaSetAvailable"}
 	rolling := appsv1.DeploymentCondition{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: "ReplicaSetUpdated"}

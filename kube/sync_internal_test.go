@@ -11,6 +11,7 @@ import (
 // Which API answers a write retries: the classification itself, since a
 // real API server cannot be made to answer 5xx on demand.
 func TestUpdateRetries(t *testing.T) {
+	t.Parallel()
 	gr := schema.GroupResource{Group: "apps", Resource: "deployments"}
 	for _, tc := range []struct {
 		name  string

@@ -3,11 +3,14 @@ package leader_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/berthhq/berth/internal/pgtest"
+	"github.com/berthhq/berth/internal/testutil"
 	"github.com/berthhq/berth/leader"
 	"github.com/berthhq/berth/store"
 	"github.com/berthhq/berth/store/storetest"
@@ -36,15 +39,17 @@ func start(t *testing.T, url string) *replica {
 	return r
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
+// waitUntil waits for a condition on the replicas' leadership, reporting
+// who leads when it does not come.
+func waitUntil(t *testing.T, what string, cond func() bool, rs ...*replica) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after 20s", what)
+	testutil.Eventually(t, testutil.Process, what, func() (bool, string) {
+		var leads []string
+		for i, r := range rs {
+			leads = append(leads, fmt.Sprintf("replica %d leads: %v", i, r.e.Leading()))
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return cond(), strings.Join(leads, ", ")
+	})
 }
 
 // TestOneLeaderOnPostgres: of two replicas on one database exactly one
@@ -53,7 +58,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 func TestOneLeaderOnPostgres(t *testing.T) {
 	url := pgtest.Shared(t).NewDatabase(t)
 	a, b := start(t, url), start(t, url)
-	waitUntil(t, "one leader", func() bool { return a.e.Leading() != b.e.Leading() })
+	waitUntil(t, "one leader", func() bool { return a.e.Leading() != b.e.Leading() }, a, b)
 	outside, err := sql.Open("pgx", url)
 	if err != nil {
 		t.Fatal(err)
@@ -84,8 +89,8 @@ func TestOneLeaderOnPostgres(t *testing.T) {
 	if _, err := outside.Exec(`SELECT pg_terminate_backend(l.pid) FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted`); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the leader notices it lost the lock", func() bool { return !lead.e.Leading() || follow.e.Leading() })
-	waitUntil(t, "exactly one leader again", func() bool { return lead.e.Leading() != follow.e.Leading() && locks() == 1 })
+	waitUntil(t, "the leader notices it lost the lock", func() bool { return !lead.e.Leading() || follow.e.Leading() }, lead, follow)
+	waitUntil(t, "exactly one leader again", func() bool { return lead.e.Leading() != follow.e.Leading() && locks() == 1 }, lead, follow)
 
 	// Whoever leads now stops: the other takes over.
 	now, other := lead, follow
@@ -94,7 +99,7 @@ func TestOneLeaderOnPostgres(t *testing.T) {
 	}
 	now.cancel()
 	<-now.done
-	waitUntil(t, "the other replica leads", func() bool { return other.e.Leading() && !now.e.Leading() })
+	waitUntil(t, "the other replica leads", func() bool { return other.e.Leading() && !now.e.Leading() }, other, now)
 	if n := locks(); n != 1 {
 		t.Errorf("%d advisory locks granted after the hand-over, want 1", n)
 	}
@@ -103,5 +108,5 @@ func TestOneLeaderOnPostgres(t *testing.T) {
 // TestSQLiteAlwaysLeads: SQLite serves one process, which leads.
 func TestSQLiteAlwaysLeads(t *testing.T) {
 	r := start(t, filepath.Join(t.TempDir(), "berth.db"))
-	waitUntil(t, "leading", r.e.Leading)
+	waitUntil(t, "leading", r.e.Leading, r)
 }

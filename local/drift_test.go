@@ -8,9 +8,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/internal/testutil"
 )
 
 // TestDriftPidFileAndKilledProcess: a replica's pid file removed from
@@ -20,6 +20,7 @@ import (
 // not run is reported. Without the repair, the pid file stayed gone and a
 // berth restarted after a crash could not kill the replica it left.
 func TestDriftPidFileAndKilledProcess(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t, nil)
 	ctx := context.Background()
 	svc := &berth.Service{Name: "pf", Replicas: 1, Revision: 1, Spec: berth.ServiceSpec{Command: []string{"sleep", "60"}}}
@@ -63,7 +64,7 @@ func TestDriftPidFileAndKilledProcess(t *testing.T) {
 	st = waitState(t, r, "pf", func(st *berth.ServiceState) bool {
 		return running(1, 1)(st) && st.Instances[0].PID != pid
 	})
-	waitFor(t, "the new process's pid file", 10*time.Second, func() (bool, string) {
+	testutil.Eventually(t, testutil.Process, "the new process's pid file", func() (bool, string) {
 		_, b := pidFile()
 		return strings.HasPrefix(b, strconv.Itoa(st.Instances[0].PID)+" "), b
 	})
@@ -82,6 +83,7 @@ func TestDriftPidFileAndKilledProcess(t *testing.T) {
 // restarting the process; a stopped environment reports none, one this
 // runtime does not run is reported.
 func TestEnvironmentDriftPidFile(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t, func(c *Config) {
 		c.Templates = map[string]Template{"default": {
 			Command: []string{testBinary(t)}, Env: map[string]string{"BERTH_LOCAL_HELPER": "server"},
@@ -95,7 +97,7 @@ func TestEnvironmentDriftPidFile(t *testing.T) {
 	waitEnv(t, r, env, berth.EnvRunning)
 	pid := envPID(t, r, env.ID)
 	var path string
-	waitFor(t, "the workspace's pid file", 10*time.Second, func() (bool, string) {
+	testutil.Eventually(t, testutil.Process, "the workspace's pid file", func() (bool, string) {
 		files, _ := filepath.Glob(filepath.Join(r.runDir(), "env."+env.ID+".*.pid"))
 		if len(files) == 1 {
 			path = files[0]

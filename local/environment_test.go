@@ -9,9 +9,9 @@ import (
 	"slices"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/internal/testutil"
 )
 
 func envState(t *testing.T, r *Runtime, env *berth.Environment) *berth.EnvironmentState {
@@ -26,7 +26,7 @@ func envState(t *testing.T, r *Runtime, env *berth.Environment) *berth.Environme
 func waitEnv(t *testing.T, r *Runtime, env *berth.Environment, want berth.EnvStatus) *berth.EnvironmentState {
 	t.Helper()
 	var st *berth.EnvironmentState
-	waitFor(t, "environment "+string(want), 30*time.Second, func() (bool, string) {
+	testutil.Eventually(t, testutil.Process, "environment "+string(want), func() (bool, string) {
 		st = envState(t, r, env)
 		return st.Status == want, string(st.Status) + " " + st.Message
 	})
@@ -171,6 +171,7 @@ func TestEnvironmentLifecycle(t *testing.T) {
 }
 
 func TestEnvironmentErrors(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t, func(c *Config) {
 		c.Templates = map[string]Template{
 			"broken":  {Command: []string{"/nonexistent/ide"}},
@@ -197,6 +198,7 @@ func TestEnvironmentErrors(t *testing.T) {
 }
 
 func TestDefaultTemplate(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t, func(c *Config) { c.BerthBinary = "/opt/berth" })
 	tmpl, err := r.template("", false)
 	if err != nil {

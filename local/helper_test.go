@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/internal/testutil"
 )
 
 // The test binary doubles as the workload: started with
@@ -133,24 +134,6 @@ func apply(t *testing.T, r *Runtime, svc *berth.Service) {
 	}
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for {
-		ok, detail := cond()
-		if ok {
-			return
-		}
-		last = detail
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s; last: %s", what, last)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func state(t *testing.T, r *Runtime, name string) *berth.ServiceState {
 	t.Helper()
 	st, err := r.ServiceState(context.Background(), berth.ServiceRef{Target: "local", Name: name})
@@ -173,7 +156,7 @@ func describe(st *berth.ServiceState) string {
 func waitState(t *testing.T, r *Runtime, name string, cond func(*berth.ServiceState) bool) *berth.ServiceState {
 	t.Helper()
 	var st *berth.ServiceState
-	waitFor(t, "service "+name, 60*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 60*time.Second, "service "+name, func() (bool, string) {
 		st = state(t, r, name)
 		return cond(st), describe(st)
 	})
@@ -241,7 +224,7 @@ func groupAlive(pgid int) bool {
 func waitGone(t *testing.T, pids ...int) {
 	t.Helper()
 	for _, pid := range pids {
-		waitFor(t, fmt.Sprintf("pid %d gone", pid), 20*time.Second, func() (bool, string) {
+		testutil.Eventually(t, testutil.Process, fmt.Sprintf("pid %d gone", pid), func() (bool, string) {
 			return !groupAlive(pid) && !alive(pid), "still running"
 		})
 	}

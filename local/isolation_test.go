@@ -10,9 +10,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/internal/testutil"
 	"github.com/berthhq/berth/store"
 	"github.com/berthhq/berth/store/storetest"
 )
@@ -79,6 +79,7 @@ func owner(t *testing.T, path string) (uid, gid uint32, mode os.FileMode) {
 // moved to the workload dir and given to its user's uid; stop/start keeps
 // it; a new runtime on the same store (berth restarted) uses the same uids.
 func TestIsolatedWorkloads(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() != 0 {
 		t.Skip("berth switches uids only as root; TestSingleTenantTarget in core covers the other case")
 	}
@@ -129,7 +130,7 @@ func TestIsolatedWorkloads(t *testing.T) {
 		t.Helper()
 		pid := pids(waitState(t, r, name, running(1, 1)))[0]
 		want := strconv.Itoa(int(uid))
-		waitFor(t, name+" past the shim", 10*time.Second, func() (bool, string) {
+		testutil.Eventually(t, testutil.Process, name+" past the shim", func() (bool, string) {
 			nnp := statusField(t, pid, "NoNewPrivs")
 			return nnp == "1", nnp
 		})
@@ -144,7 +145,7 @@ func TestIsolatedWorkloads(t *testing.T) {
 		}
 		home := filepath.Join(wdir, "services", name, "home")
 		var lines []string
-		waitFor(t, name+" output", 10*time.Second, func() (bool, string) {
+		testutil.Eventually(t, testutil.Process, name+" output", func() (bool, string) {
 			lines = nil
 			r.ServiceLogs(ctx, berth.ServiceRef{Target: "local", Name: name}, berth.LogOptions{}, func(l berth.LogLine) error {
 				lines = append(lines, l.Line)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/internal/testutil"
 )
 
 func collect(t *testing.T, r *Runtime, name string, opts berth.LogOptions) []berth.LogLine {
@@ -46,12 +47,13 @@ func countPrefix(lines []berth.LogLine, prefix string) int {
 }
 
 func TestServiceLogs(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t, nil)
 	apply(t, r, helperService(t, "logs", 2, 1))
 	st := waitState(t, r, "logs", running(2, 1))
 	p0 := st.Instances[0].Port
 
-	waitFor(t, "startup lines", 10*time.Second, func() (bool, string) {
+	testutil.Eventually(t, testutil.Process, "startup lines", func() (bool, string) {
 		lines := collect(t, r, "logs", berth.LogOptions{})
 		return countPrefix(lines, "hello from") == 2 && countPrefix(lines, "listening on") == 2, strings.Join(texts(lines), "\n")
 	})
@@ -64,7 +66,7 @@ func TestServiceLogs(t *testing.T) {
 	mid := time.Now()
 	time.Sleep(10 * time.Millisecond) // log times must move past mid
 	mustGet(t, p0, "/print?n=5&prefix=line")
-	waitFor(t, "printed lines", 10*time.Second, func() (bool, string) {
+	testutil.Eventually(t, testutil.Process, "printed lines", func() (bool, string) {
 		return countPrefix(collect(t, r, "logs", berth.LogOptions{}), "line ") == 5, ""
 	})
 
@@ -98,7 +100,7 @@ func TestServiceLogs(t *testing.T) {
 		if err := syscall.Kill(st.Instances[0].PID, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "second instance logged", 20*time.Second, func() (bool, string) {
+		testutil.Eventually(t, testutil.Process, "second instance logged", func() (bool, string) {
 			return countPrefix(collect(t, r, "logs", berth.LogOptions{Replica: "logs-0"}), "hello from") == 2, ""
 		})
 		prev := collect(t, r, "logs", berth.LogOptions{Previous: true})
@@ -121,13 +123,13 @@ func TestServiceLogs(t *testing.T) {
 				return nil
 			})
 		}()
-		waitFor(t, "initial tail line", 10*time.Second, func() (bool, string) {
+		testutil.Eventually(t, testutil.Process, "initial tail line", func() (bool, string) {
 			mu.Lock()
 			defer mu.Unlock()
 			return len(seen) == 1, strings.Join(texts(seen), "\n")
 		})
 		mustGet(t, st.Instances[1].Port, "/print?n=3&prefix=followed")
-		waitFor(t, "followed lines", 10*time.Second, func() (bool, string) {
+		testutil.Eventually(t, testutil.Process, "followed lines", func() (bool, string) {
 			mu.Lock()
 			defer mu.Unlock()
 			return countPrefix(seen, "followed ") == 3, strings.Join(texts(seen), "\n")
@@ -144,6 +146,7 @@ func TestServiceLogs(t *testing.T) {
 }
 
 func TestLogRotationAndLongLines(t *testing.T) {
+	t.Parallel()
 	const max = 8 << 10
 	r := newRuntime(t, func(c *Config) { c.MaxLogBytes = max })
 	apply(t, r, helperService(t, "rot", 1, 1))
@@ -169,7 +172,7 @@ func TestLogRotationAndLongLines(t *testing.T) {
 	// so a follower must see every line.
 	for b := range 6 {
 		mustGet(t, port, "/print?n=40&prefix=rotating")
-		waitFor(t, "batch followed", 10*time.Second, func() (bool, string) {
+		testutil.Eventually(t, testutil.Process, "batch followed", func() (bool, string) {
 			mu.Lock()
 			defer mu.Unlock()
 			return seen == 40*(b+1), fmt.Sprint(seen)
@@ -198,7 +201,7 @@ func TestLogRotationAndLongLines(t *testing.T) {
 	apply(t, r2, helperService(t, "long", 1, 1))
 	st = waitState(t, r2, "long", running(1, 1))
 	mustGet(t, st.Instances[0].Port, "/print?size=200000&n=1&prefix=after")
-	waitFor(t, "long line", 10*time.Second, func() (bool, string) {
+	testutil.Eventually(t, testutil.Process, "long line", func() (bool, string) {
 		return countPrefix(collect(t, r2, "long", berth.LogOptions{}), "after 0") == 1, ""
 	})
 	var long []berth.LogLine
@@ -213,6 +216,7 @@ func TestLogRotationAndLongLines(t *testing.T) {
 }
 
 func TestServiceUsage(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t, nil)
 	apply(t, r, helperService(t, "busy", 1, 1))
 	st := waitState(t, r, "busy", running(1, 1))

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/internal/testutil"
 )
 
 func TestServiceLifecycle(t *testing.T) {
@@ -186,6 +187,7 @@ func TestServiceLifecycle(t *testing.T) {
 }
 
 func TestCrashRestartAndInventory(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t, nil)
 	ctx := context.Background()
 	apply(t, r, helperService(t, "api", 1, 1))
@@ -225,6 +227,7 @@ func TestCrashRestartAndInventory(t *testing.T) {
 }
 
 func TestServiceErrors(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t, nil)
 	ctx := context.Background()
 	tests := []struct {
@@ -261,6 +264,7 @@ func TestServiceErrors(t *testing.T) {
 }
 
 func TestStatusPendingAndScaledToZero(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t, nil)
 	apply(t, r, &berth.Service{Name: "zero", Replicas: 0, Revision: 1, Spec: berth.ServiceSpec{Command: []string{"sleep", "60"}}})
 	st := state(t, r, "zero")
@@ -273,6 +277,7 @@ func TestStatusPendingAndScaledToZero(t *testing.T) {
 }
 
 func TestFailedRolloutKeepsOldReplicas(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t, nil)
 	apply(t, r, helperService(t, "app", 2, 1))
 	st := waitState(t, r, "app", running(2, 1))
@@ -299,6 +304,7 @@ func TestFailedRolloutKeepsOldReplicas(t *testing.T) {
 }
 
 func TestNewCleansUpLeftovers(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "run"), 0o700); err != nil {
 		t.Fatal(err)
@@ -315,7 +321,7 @@ func TestNewCleansUpLeftovers(t *testing.T) {
 		reaped := make(chan struct{})
 		go func() { p.Wait(); close(reaped) }()
 		t.Cleanup(func() { syscall.Kill(-p.Pid, syscall.SIGKILL); <-reaped })
-		waitFor(t, "group of 3", 10*time.Second, func() (bool, string) {
+		testutil.Eventually(t, testutil.Process, "group of 3", func() (bool, string) {
 			n := 0
 			entries, _ := os.ReadDir("/proc")
 			for _, e := range entries {
@@ -351,7 +357,7 @@ func TestNewCleansUpLeftovers(t *testing.T) {
 	r := newRuntime(t, func(c *Config) { c.DataDir = dir })
 	_ = r
 	<-reaped
-	waitFor(t, "leftover group gone", 10*time.Second, func() (bool, string) { return !groupAlive(victim.Pid), "alive" })
+	testutil.Eventually(t, testutil.Process, "leftover group gone", func() (bool, string) { return !groupAlive(victim.Pid), "alive" })
 	if !alive(bystander.Pid) || !groupAlive(bystander.Pid) {
 		t.Fatal("a process whose start time differs was killed")
 	}
@@ -361,6 +367,7 @@ func TestNewCleansUpLeftovers(t *testing.T) {
 }
 
 func TestPidFileWhileRunning(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t, nil)
 	apply(t, r, &berth.Service{Name: "pf", Replicas: 1, Revision: 1, Spec: berth.ServiceSpec{Command: []string{"sleep", "60"}}})
 	st := waitState(t, r, "pf", running(1, 1))
@@ -375,13 +382,14 @@ func TestPidFileWhileRunning(t *testing.T) {
 	if err := r.StopService(context.Background(), berth.ServiceRef{Name: "pf"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "pid file removed", 20*time.Second, func() (bool, string) {
+	testutil.Eventually(t, testutil.Process, "pid file removed", func() (bool, string) {
 		files, _ := filepath.Glob(filepath.Join(r.runDir(), "*.pid"))
 		return len(files) == 0, strings.Join(files, ",")
 	})
 }
 
 func TestParseProcStat(t *testing.T) {
+	t.Parallel()
 	line := "4242 (we (ird) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 7 3 0 0 20 0 1 0 987654 1000000 250 18446744073709551615"
 	st, err := parseProcStat(line)
 	if err != nil {
@@ -396,6 +404,7 @@ func TestParseProcStat(t *testing.T) {
 }
 
 func TestDegradedWhileBackingOff(t *testing.T) {
+	t.Parallel()
 	r := newRuntime(t, func(c *Config) { c.BackoffBase = time.Second })
 	apply(t, r, helperService(t, "deg", 2, 1))
 	st := waitState(t, r, "deg", running(2, 1))

@@ -5,6 +5,7 @@ import "testing"
 // TestTargetConfigUIDRange: a local target's uidRange is MIN-MAX of
 // unprivileged uids below 2^31; anything else is refused naming the field.
 func TestTargetConfigUIDRange(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		in     string
 		lo, hi uint32

@@ -17,6 +17,7 @@ import (
 	"github.com/berthhq/berth/core"
 	"github.com/berthhq/berth/httpapi"
 	"github.com/berthhq/berth/internal/lokitest"
+	"github.com/berthhq/berth/internal/testutil"
 	"github.com/berthhq/berth/local"
 	"github.com/berthhq/berth/loki"
 	"github.com/berthhq/berth/store"
@@ -103,20 +104,14 @@ func readLines(t *testing.T, srv *httptest.Server, token, path string) []berth.L
 // lines queryable quickly, not synchronously).
 func waitLines(t *testing.T, srv *httptest.Server, token, path string, want int) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testutil.Eventually(t, testutil.Process, fmt.Sprintf("GET %s answering %d lines", path, want), func() (bool, string) {
 		got := readLines(t, srv, token, path)
-		if len(got) == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET %s: %d lines after 20s, want %d: %q", path, len(got), want, texts(got))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return len(got) == want, fmt.Sprintf("%d lines: %q", len(got), texts(got))
+	})
 }
 
 func TestServiceLogsFromLoki(t *testing.T) {
+	t.Parallel()
 	lk := lokitest.Start(t)
 	client, err := loki.New(lk.URL)
 	if err != nil {
@@ -244,6 +239,7 @@ func TestServiceLogsFromLoki(t *testing.T) {
 // TestPaging reads more lines than one query returns, with several lines
 // sharing the timestamps where pages meet.
 func TestPaging(t *testing.T) {
+	t.Parallel()
 	lk := lokitest.Start(t)
 	client, err := loki.New(lk.URL)
 	if err != nil {
@@ -272,13 +268,10 @@ func TestPaging(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for len(read(one, berth.LogOptions{})) != len(lines) {
-		if time.Now().After(deadline) {
-			t.Fatalf("pushed lines not queryable after 20s: %+v", read(one, berth.LogOptions{}))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testutil.Eventually(t, testutil.Process, "pushed lines queryable", func() (bool, string) {
+		got := read(one, berth.LogOptions{})
+		return len(got) == len(lines), fmt.Sprintf("%+v", got)
+	})
 	for _, page := range []int{1, 2, 4, 1000} {
 		src, err := loki.NewSource(client, loki.SourceConfig{PageSize: page, Lookback: time.Hour})
 		if err != nil {

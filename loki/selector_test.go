@@ -8,6 +8,7 @@ import (
 )
 
 func TestSelector(t *testing.T) {
+	t.Parallel()
 	c, err := New("http://user:secret@127.0.0.1:3100/loki-base/")
 	if err != nil {
 		t.Fatal(err)
@@ -54,6 +55,7 @@ func TestSelector(t *testing.T) {
 }
 
 func TestDefaultSelector(t *testing.T) {
+	t.Parallel()
 	for provider, want := range map[string]string{
 		berth.ProviderLocal: SelectorByServiceName, berth.ProviderKubernetes: SelectorKubernetes, berth.ProviderAzure: SelectorByServiceName,
 	} {
@@ -64,6 +66,7 @@ func TestDefaultSelector(t *testing.T) {
 }
 
 func TestSources(t *testing.T) {
+	t.Parallel()
 	c, _ := New("http://127.0.0.1:3100")
 	got, err := Sources(c, []berth.TargetInfo{{Name: "local", Provider: berth.ProviderLocal}, {Name: "k8s", Provider: berth.ProviderKubernetes}, {Name: "k8s-2", Provider: berth.ProviderKubernetes}},
 		map[string]string{"k8s-2": `{cluster="two", app="{name}"}`})

@@ -1,6 +1,7 @@
 package metrics_test
 
 import (
+	"fmt"
 	"math"
 	"net/http/httptest"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/berthhq/berth"
 	"github.com/berthhq/berth/internal/promtest"
+	"github.com/berthhq/berth/internal/testutil"
 	"github.com/berthhq/berth/metrics"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -34,9 +36,9 @@ func TestPrometheusEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Series carry cAdvisor's labels: namespace = target, pod = replica, container = service.
-	waitFor(t, 30*time.Second, "three pods scraped", func() bool {
+	testutil.Eventually(t, testutil.Process, "three pods scraped", func() (bool, string) {
 		got, err := probe.Query(ctx, `count by (pod) (container_cpu_usage_seconds_total{namespace="local"})`, time.Now())
-		return err == nil && len(got) == 3
+		return err == nil && len(got) == 3, fmt.Sprintf("%v %v", got, err)
 	})
 	labels, err := probe.Query(ctx, `container_memory_working_set_bytes{namespace="local",pod="web-api-0",container="web-api"}`, time.Now())
 	if err != nil || len(labels) != 1 {
@@ -51,7 +53,9 @@ func TestPrometheusEndToEnd(t *testing.T) {
 	start := time.Now()
 	// A 10 s window: ten scrapes, each off the local sampler's ends by < 1 s.
 	const window = 10 * time.Second
-	waitFor(t, 20*time.Second, "the window to pass", func() bool { return time.Since(start) >= window })
+	testutil.Eventually(t, 2*window, "the window to pass", func() (bool, string) {
+		return time.Since(start) >= window, time.Since(start).String() + " passed"
+	})
 	local, err := ls.ServiceUsage(ctx, svc)
 	if err != nil {
 		t.Fatal(err)
@@ -63,9 +67,9 @@ func TestPrometheusEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Once a scrape after end is in, every scrape of the window is.
-	waitFor(t, 10*time.Second, "a scrape after the window", func() bool {
+	testutil.Eventually(t, testutil.Process, "a scrape after the window", func() (bool, string) {
 		got, err := probe.Query(ctx, `timestamp(container_cpu_usage_seconds_total{pod="web-0"})`, time.Now())
-		return err == nil && got["web-0"] > float64(end.UnixMilli())/1000
+		return err == nil && got["web-0"] > float64(end.UnixMilli())/1000, fmt.Sprintf("last scrape %v (%v), window end %v", got["web-0"], err, end.Unix())
 	})
 	prom, err := ps.ServiceUsage(ctx, svc)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 )
 
 func TestSummarize(t *testing.T) {
+	t.Parallel()
 	seq := func(n int) []float64 { // 1..n
 		out := make([]float64, n)
 		for i := range out {
@@ -50,6 +51,7 @@ func raw(at time.Duration, v float64) berth.MetricPoint {
 }
 
 func TestRollupAndMerge(t *testing.T) {
+	t.Parallel()
 	s := time.Second
 	points := []berth.MetricPoint{raw(0, 1), raw(15*s, 2), raw(30*s, 3), raw(45*s, 10), raw(60*s, 4), raw(135*s, 6)}
 	rolled := metrics.Rollup(points, time.Minute)
@@ -75,6 +77,7 @@ func TestRollupAndMerge(t *testing.T) {
 
 // PromQL anchors regexes at both ends, as ^(...)$ does here.
 func TestPodRegex(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		scheme, workload, pod string
 		match                 bool

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth"
+	"k8s.io/utils/clock"
 )
 
 // Store is what the sampler reads and writes.
@@ -55,7 +56,10 @@ type Config struct {
 	// live views (overview, usage) stay current.
 	Leading func() bool
 	Now     func() time.Time
-	Logger  *slog.Logger
+	// Clock paces Run (default the real one; tests drive a fake) and is
+	// the time when Now is not set.
+	Clock  clock.WithTicker
+	Logger *slog.Logger
 }
 
 // Sampler measures every service, replica and environment each interval,
@@ -89,8 +93,11 @@ func New(cfg Config) (*Sampler, error) {
 	if ret.Minute < ret.Raw || ret.Hour < ret.Minute {
 		return nil, fmt.Errorf("metrics sampler: retention must grow with resolution (raw %s, 1m %s, 1h %s)", ret.Raw, ret.Minute, ret.Hour)
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
 	if cfg.Now == nil {
-		cfg.Now = time.Now
+		cfg.Now = cfg.Clock.Now
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -160,7 +167,7 @@ func (s *Sampler) Lag() time.Duration {
 
 // Run samples every interval until ctx ends.
 func (s *Sampler) Run(ctx context.Context) error {
-	t := time.NewTicker(s.cfg.Interval)
+	t := s.cfg.Clock.NewTicker(s.cfg.Interval)
 	defer t.Stop()
 	for {
 		if _, err := s.SampleOnce(ctx); err != nil && ctx.Err() == nil {
@@ -169,7 +176,7 @@ func (s *Sampler) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-t.C():
 		}
 	}
 }

@@ -2,6 +2,7 @@ package metrics_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"runtime"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/berthhq/berth"
 	"github.com/berthhq/berth/internal/pgtest"
+	"github.com/berthhq/berth/internal/testutil"
 	"github.com/berthhq/berth/local"
 	"github.com/berthhq/berth/metrics"
 	"github.com/berthhq/berth/store"
@@ -80,31 +82,14 @@ func runService(t *testing.T, st berth.ServiceStore, rt berth.Runtime, name stri
 	if err := rt.ApplyService(ctx, svc); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, name+" ready", func() bool {
+	testutil.Eventually(t, testutil.Process, name+" ready", func() (bool, string) {
 		s, err := rt.ServiceState(ctx, svc.Ref())
-		return err == nil && s.ReadyReplicas == replicas
+		if err != nil {
+			return false, err.Error()
+		}
+		return s.ReadyReplicas == replicas, fmt.Sprintf("%d ready", s.ReadyReplicas)
 	})
 }
-
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// clock is a settable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 type recorder struct {
 	mu     sync.Mutex
@@ -130,6 +115,48 @@ func seriesOf(t *testing.T, s *store.Store, q berth.MetricQuery) map[berth.Metri
 	return out
 }
 
+// TestSamplerRun: Run samples at once, then once per interval of its
+// clock (a fake one here, so the test says when an interval has passed), and
+// returns when its context ends.
+func TestSamplerRun(t *testing.T) {
+	t.Parallel()
+	clk := testutil.NewClock(t0)
+	s, err := metrics.New(metrics.Config{Store: storetest.Open(t, store.SQLite, nil), Runtimes: []berth.Runtime{newLocal(t)},
+		Interval: 15 * time.Second, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(runCtx) }()
+	latest := func() string {
+		if tk := s.Latest(); tk != nil {
+			return "latest tick at " + tk.Time.String()
+		}
+		return "no tick"
+	}
+	at := func(want time.Time) func() (bool, string) {
+		return func() (bool, string) { tk := s.Latest(); return tk != nil && tk.Time.Equal(want), latest() }
+	}
+	testutil.Eventually(t, testutil.Short, "the first tick at once", at(t0))
+	testutil.Eventually(t, testutil.Short, "Run waiting on its ticker", func() (bool, string) {
+		return clk.Waiters() == 1, fmt.Sprintf("%d waiters", clk.Waiters())
+	})
+	clk.Advance(15 * time.Second)
+	testutil.Eventually(t, testutil.Short, "the tick one interval later", at(t0.Add(15*time.Second)))
+	clk.Advance(15 * time.Second)
+	testutil.Eventually(t, testutil.Short, "the tick two intervals later", at(t0.Add(30*time.Second)))
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(testutil.Short):
+		t.Fatal("Run did not return when its context ended")
+	}
+}
+
 func TestSampler(t *testing.T) {
 	for _, kind := range storetest.Kinds() {
 		t.Run(kind, func(t *testing.T) { testSampler(t, kind) })
@@ -150,7 +177,7 @@ func testSampler(t *testing.T, kind string) {
 		t.Fatal(err)
 	}
 
-	clk := &clock{t: t0.Add(5 * time.Second)}
+	clk := testutil.NewClock(t0.Add(5 * time.Second))
 	pub := &recorder{}
 	s, err := metrics.New(metrics.Config{Store: st, Runtimes: []berth.Runtime{rt}, Publisher: pub, Now: clk.Now})
 	if err != nil {
@@ -159,7 +186,7 @@ func testSampler(t *testing.T, kind string) {
 	// CPU is a rate between two measurements: sample until the second has it.
 	var tick *metrics.Tick
 	at := clk.Now()
-	waitFor(t, 10*time.Second, "a tick with CPU of both web replicas and the environment", func() bool {
+	testutil.Eventually(t, testutil.Process, "a tick with CPU of both web replicas and the environment", func() (bool, string) {
 		clk.Set(at)
 		at = at.Add(15 * time.Second)
 		tick, err = s.SampleOnce(ctx)
@@ -174,7 +201,8 @@ func testSampler(t *testing.T, kind string) {
 			}
 		}
 		_, envCPU := tick.Environments[0].Values[berth.MetricCPU]
-		return ok && envCPU
+		return ok && envCPU, fmt.Sprintf("%d services, %d environments, CPU of all replicas %v, of the environment %v",
+			len(tick.Services), len(tick.Environments), ok, envCPU)
 	})
 	if s.Latest() != tick {
 		t.Fatal("Latest is not the last tick")
@@ -287,6 +315,7 @@ func testSampler(t *testing.T, kind string) {
 }
 
 func TestSamplerConfig(t *testing.T) {
+	t.Parallel()
 	st := storetest.Open(t, store.SQLite, nil)
 	for _, c := range []metrics.Config{
 		{},

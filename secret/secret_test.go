@@ -22,6 +22,7 @@ func env(m map[string]string) func(string) string {
 func testKey(b byte) []byte { return bytes.Repeat([]byte{b}, KeySize) }
 
 func TestLoadKeyEnv(t *testing.T) {
+	t.Parallel()
 	key := make([]byte, KeySize)
 	for i := range key {
 		key[i] = byte(i * 7)
@@ -68,6 +69,7 @@ func TestLoadKeyEnv(t *testing.T) {
 }
 
 func TestLoadKeyFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	file := filepath.Join(dir, "state", "secret.key")
 	noEnv := env(nil)
@@ -132,6 +134,7 @@ func TestLoadKeyFile(t *testing.T) {
 }
 
 func TestDeriveKey(t *testing.T) {
+	t.Parallel()
 	master := testKey(1)
 	seal, jwt, act := DeriveKey(master, PurposeSeal), DeriveKey(master, PurposeJWT), DeriveKey(master, PurposeActivity)
 	if len(seal) != KeySize {
@@ -149,6 +152,7 @@ func TestDeriveKey(t *testing.T) {
 }
 
 func TestSealer(t *testing.T) {
+	t.Parallel()
 	s, err := NewSealer(testKey(1))
 	if err != nil {
 		t.Fatal(err)
@@ -217,6 +221,7 @@ func flip(b []byte, i int) []byte {
 }
 
 func TestRedactAttr(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		key    string
 		groups []string
@@ -257,6 +262,7 @@ func TestRedactAttr(t *testing.T) {
 }
 
 func TestRedactInHandler(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	r := NewRedactor("sk-live-abcdef")
 	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{ReplaceAttr: r.ReplaceAttr}))
@@ -277,6 +283,7 @@ func TestRedactInHandler(t *testing.T) {
 }
 
 func TestRedactor(t *testing.T) {
+	t.Parallel()
 	r := NewRedactor()
 	if got := r.Redact("nothing known"); got != "nothing known" {
 		t.Fatalf("Redact = %q", got)

@@ -15,6 +15,7 @@ import (
 // never as a session; a session is read (not consumed) until it expires;
 // the credential is sealed at rest; concurrent redeemers get a ticket once.
 func TestEnvAccess(t *testing.T) {
+	t.Parallel()
 	eachKind(t, func(t *testing.T, s *store.Store) {
 		now := time.Now()
 		const cred = "eyJ.session-token-of-alice.sig"

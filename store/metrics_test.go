@@ -17,6 +17,7 @@ func rawPoints(start time.Time, step time.Duration, values ...float64) []berth.M
 }
 
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	eachKind(t, func(t *testing.T, s *store.Store) {
 		t0 := base.Truncate(time.Minute)
 		cpu := berth.MetricKey{Target: "local", Kind: berth.SubjectService, Name: "web", Metric: berth.MetricCPU}

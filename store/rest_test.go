@@ -18,6 +18,7 @@ import (
 // TestSecretsAtRest reads every table with raw SQL and checks that no
 // plaintext secret is stored, while the store API returns them.
 func TestSecretsAtRest(t *testing.T) {
+	t.Parallel()
 	const svcSecret, revSecret, envSecret = "svc-plaintext-9f3a", "rev-plaintext-77c1", "env-plaintext-0b2e"
 	eachKind(t, func(t *testing.T, s *store.Store) {
 		svc, rev := newService("local", "", "api")
@@ -80,6 +81,7 @@ func TestSecretsAtRest(t *testing.T) {
 // TestWrongKey checks that a store opened with another key cannot read
 // secrets (and says so without leaking them).
 func TestWrongKey(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "berth.db")
 	s, err := store.Open(ctx, path, storetest.NewSealer())
 	must(t, err)
@@ -99,6 +101,7 @@ func TestWrongKey(t *testing.T) {
 }
 
 func TestReopenSQLite(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "sub", "dir", "berth.db")
 	sealer := storetest.NewSealer()
 	s, err := store.Open(ctx, path, sealer)
@@ -134,6 +137,7 @@ func TestReopenSQLite(t *testing.T) {
 // TestConcurrentOpenPostgres starts two "replicas" on one database at once:
 // the advisory lock makes one migrate and the other see it done.
 func TestConcurrentOpenPostgres(t *testing.T) {
+	t.Parallel()
 	url := pgtest.Shared(t).NewDatabase(t)
 	var wg sync.WaitGroup
 	errs := make([]error, 3)
@@ -159,6 +163,7 @@ func TestConcurrentOpenPostgres(t *testing.T) {
 // TestConcurrentWritesSQLite writes from two stores on one file (as two
 // processes would) without SQLITE_BUSY.
 func TestConcurrentWritesSQLite(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "berth.db")
 	sealer := storetest.NewSealer()
 	var stores []*store.Store
@@ -208,6 +213,7 @@ func TestConcurrentWritesSQLite(t *testing.T) {
 
 // TestListPerformance lists 200 of 1,000 rows well within a request budget.
 func TestListPerformance(t *testing.T) {
+	t.Parallel()
 	eachKind(t, func(t *testing.T, s *store.Store) {
 		for i := range 1000 {
 			svc, rev := newService("local", "", fmt.Sprintf("svc-%04d", i))

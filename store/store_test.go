@@ -71,6 +71,7 @@ func newService(target, ns, name string) (*berth.Service, *berth.Revision) {
 }
 
 func TestServices(t *testing.T) {
+	t.Parallel()
 	eachKind(t, func(t *testing.T, s *store.Store) {
 		svc, rev := newService("local", "", "web")
 		must(t, s.CreateService(ctx, svc, rev))
@@ -144,6 +145,7 @@ func TestServices(t *testing.T) {
 }
 
 func TestListServices(t *testing.T) {
+	t.Parallel()
 	eachKind(t, func(t *testing.T, s *store.Store) {
 		// Inserted out of order, listed by target, namespace, name.
 		refs := []berth.ServiceRef{
@@ -204,6 +206,7 @@ func newEnv(id, user, target string, created time.Time) *berth.Environment {
 }
 
 func TestEnvironments(t *testing.T) {
+	t.Parallel()
 	eachKind(t, func(t *testing.T, s *store.Store) {
 		env := newEnv("env-1", "usr-a", "aci", base)
 		must(t, s.CreateEnvironment(ctx, env))
@@ -255,6 +258,7 @@ func TestEnvironments(t *testing.T) {
 }
 
 func TestListEnvironments(t *testing.T) {
+	t.Parallel()
 	eachKind(t, func(t *testing.T, s *store.Store) {
 		// env-0 oldest; env-4 and env-5 share a creation time (ordered by id).
 		for i := range 6 {
@@ -300,6 +304,7 @@ func TestListEnvironments(t *testing.T) {
 }
 
 func TestUsersAndKeys(t *testing.T) {
+	t.Parallel()
 	eachKind(t, func(t *testing.T, s *store.Store) {
 		alice := &berth.User{ID: "usr-a", Username: "alice", Role: berth.RoleAdmin, PasswordHash: "$2a$hash", CreatedAt: base, UpdatedAt: base}
 		bob := &berth.User{ID: "usr-b", Username: "bob", Role: berth.RoleViewer, CreatedAt: base, UpdatedAt: base}
@@ -375,6 +380,7 @@ func TestUsersAndKeys(t *testing.T) {
 }
 
 func TestRevokedTokens(t *testing.T) {
+	t.Parallel()
 	eachKind(t, func(t *testing.T, s *store.Store) {
 		now := time.Now()
 		must(t, s.RevokeToken(ctx, "jti-old", now.Add(-time.Minute))) // already expired
@@ -393,6 +399,7 @@ func TestRevokedTokens(t *testing.T) {
 // TestWSTickets: a ticket is redeemed once, before it expires, and is
 // stored only as its hash; concurrent redeemers get it exactly once.
 func TestWSTickets(t *testing.T) {
+	t.Parallel()
 	eachKind(t, func(t *testing.T, s *store.Store) {
 		now := time.Now()
 		alice := berth.Actor{UserID: "usr-a", Username: "alice", Role: berth.RoleOperator, KeyID: "key1"}
@@ -453,6 +460,7 @@ func TestWSTickets(t *testing.T) {
 }
 
 func TestAudit(t *testing.T) {
+	t.Parallel()
 	eachKind(t, func(t *testing.T, s *store.Store) {
 		type row struct {
 			user, id, typ, status string
@@ -528,6 +536,7 @@ func TestAudit(t *testing.T) {
 // of the last admin is CONFLICT and changes nothing; two admins demoting
 // each other at once (or deleting each other) leave exactly one admin.
 func TestLastAdmin(t *testing.T) {
+	t.Parallel()
 	eachKind(t, func(t *testing.T, s *store.Store) {
 		ada := &berth.User{ID: "usr-ada", Username: "ada", Role: berth.RoleAdmin, CreatedAt: base, UpdatedAt: base}
 		must(t, s.CreateUser(ctx, ada))
@@ -607,6 +616,7 @@ func TestLastAdmin(t *testing.T) {
 // URI reads as query or fragment ("#", "?", "%") opens that very file, not a
 // truncated path elsewhere (it used to open "<dir>/a" for "<dir>/a#1/berth.db").
 func TestSQLitePathWithURICharacters(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "a#1?x=%41", "berth.db")
 	st, err := store.Open(context.Background(), path, storetest.NewSealer())

@@ -18,6 +18,7 @@ import (
 // shared, also when allocated concurrently; an exhausted range is an error
 // that records nothing.
 func TestWorkloadUIDs(t *testing.T) {
+	t.Parallel()
 	eachKind(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		const lo, hi = 2_000_000, 2_000_019
@@ -81,6 +82,7 @@ func TestWorkloadUIDs(t *testing.T) {
 // TestDatabaseFilesPrivate: the SQLite database and its -wal and -shm are
 // 0600, also those an older berth left readable.
 func TestDatabaseFilesPrivate(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "berth.db")
 	s, err := store.Open(ctx, path, storetest.NewSealer())

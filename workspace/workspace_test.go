@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"github.com/berthhq/berth/internal/testutil"
 	"io"
 	"log/slog"
 	"net"
@@ -100,6 +102,7 @@ func writeFile(t *testing.T, path, content string) {
 }
 
 func TestFiles(t *testing.T) {
+	t.Parallel()
 	tmp := t.TempDir()
 	dir := filepath.Join(tmp, "ws")
 	writeFile(t, filepath.Join(dir, "README.md"), "hello")
@@ -153,6 +156,7 @@ func TestFiles(t *testing.T) {
 }
 
 func TestUploadLimit(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	base, _ := startServer(t, Config{Dir: dir})
 	code, _ := do(t, "PUT", base+"/big.bin", strings.Repeat("x", MaxUpload+1))
@@ -166,6 +170,7 @@ func TestUploadLimit(t *testing.T) {
 }
 
 func TestTraversalRefused(t *testing.T) {
+	t.Parallel()
 	tmp := t.TempDir()
 	dir := filepath.Join(tmp, "ws")
 	outside := filepath.Join(tmp, "outside")
@@ -233,6 +238,7 @@ type received struct {
 }
 
 func TestActivityReports(t *testing.T) {
+	t.Parallel()
 	got := make(chan received, 100)
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var rec received
@@ -324,30 +330,28 @@ func TestActivityReports(t *testing.T) {
 }
 
 func TestReportErrorsDoNotLeakToken(t *testing.T) {
-	var logs strings.Builder
+	t.Parallel()
+	var logs testutil.SyncBuffer
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "nope", http.StatusUnauthorized)
 	}))
 	defer api.Close()
-	logger := slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	_, stop := startServer(t, Config{
 		Dir: t.TempDir(), ActivityURL: api.URL, ActivityToken: "act-token-456",
 		ReportEvery: 20 * time.Millisecond, Logger: logger,
 	})
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(logsString(&logs), "401") {
-		if time.Now().After(deadline) {
-			t.Fatal("failed report not logged")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, testutil.Process, "the failed report logged", func() (bool, string) {
+		return strings.Contains(logs.String(), "401"), logs.String()
+	})
 	stop()
-	if strings.Contains(logsString(&logs), "act-token-456") {
+	if strings.Contains(logs.String(), "act-token-456") {
 		t.Fatal("token in logs")
 	}
 }
 
 func TestRunBadConfig(t *testing.T) {
+	t.Parallel()
 	if err := Run(context.Background(), Config{Addr: "", Dir: t.TempDir()}); err == nil {
 		t.Fatal("Run without Addr succeeded")
 	}
@@ -361,6 +365,7 @@ func TestRunBadConfig(t *testing.T) {
 }
 
 func TestReportAtShutdown(t *testing.T) {
+	t.Parallel()
 	got := make(chan report, 10)
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var rep report
@@ -386,6 +391,7 @@ func TestReportAtShutdown(t *testing.T) {
 
 // TestPassword: with a password, every request but /healthz needs it.
 func TestPassword(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -410,15 +416,10 @@ func TestPassword(t *testing.T) {
 			req.SetBasicAuth(tc.user, tc.pass)
 		}
 		var resp *http.Response
-		for i := 0; i < 50; i++ { // the server may still be starting
-			if resp, err = http.DefaultClient.Do(req); err == nil {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		testutil.Eventually(t, testutil.Short, "the server answering", func() (bool, string) { // it may still be starting
+			resp, err = http.DefaultClient.Do(req)
+			return err == nil, fmt.Sprint(err)
+		})
 		resp.Body.Close()
 		if resp.StatusCode != tc.want {
 			t.Errorf("%s as %q/%q: %d, want %d", tc.path, tc.user, tc.pass, resp.StatusCode, tc.want)
@@ -430,6 +431,7 @@ func TestPassword(t *testing.T) {
 // with a wrong one) is refused before anything is written; /healthz stays
 // open for probes.
 func TestProxySecret(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	base, _ := startServer(t, Config{Dir: dir, ProxySecret: "the-proxy-secret"})
 	for _, tc := range []struct {

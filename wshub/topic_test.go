@@ -8,6 +8,7 @@ import (
 )
 
 func TestParseLogTopic(t *testing.T) {
+	t.Parallel()
 	ok := []struct {
 		topic string
 		want  berth.ServiceRef

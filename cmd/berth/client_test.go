@@ -18,6 +18,7 @@ import (
 
 	"github.com/berthhq/berth"
 	"github.com/berthhq/berth/httpapi"
+	"github.com/berthhq/berth/internal/testutil"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite the testdata/*.golden files of the CLI")
@@ -182,6 +183,7 @@ func cannedServices() []*berth.Service {
 }
 
 func TestTablesGolden(t *testing.T) {
+	t.Parallel()
 	f := newFakeAPI(t)
 	f.on("GET /api/v1/environments", ok(200, map[string]any{"environments": cannedEnvs(), "total": 2, "page": 1, "pageSize": 20}))
 	f.on("GET /api/v1/services", ok(200, map[string]any{"services": cannedServices(), "total": 2, "page": 1, "pageSize": 20}))
@@ -236,6 +238,7 @@ func TestTablesGolden(t *testing.T) {
 }
 
 func TestDetailViews(t *testing.T) {
+	t.Parallel()
 	f := newFakeAPI(t)
 	env := cannedEnvs()[0]
 	env.AutoStopMinutes = 30
@@ -276,6 +279,7 @@ func TestDetailViews(t *testing.T) {
 }
 
 func TestJSONOutputIsTheAPIAnswer(t *testing.T) {
+	t.Parallel()
 	f := newFakeAPI(t)
 	const body = `{"environments":[{"id":"env-1","name":"dev","status":"RUNNING","extraField":true}],"total":1,"page":1,"pageSize":20}`
 	f.on("GET /api/v1/environments", func(w http.ResponseWriter, _ *http.Request) {
@@ -297,6 +301,7 @@ func TestJSONOutputIsTheAPIAnswer(t *testing.T) {
 }
 
 func TestServerErrorPrintsMessage(t *testing.T) {
+	t.Parallel()
 	f := newFakeAPI(t)
 	f.on("GET /api/v1/environments/{id}", func(w http.ResponseWriter, r *http.Request) {
 		apiError(w, berth.ENOTFOUND, fmt.Sprintf("environment %q not found", r.PathValue("id")))
@@ -331,6 +336,7 @@ func TestServerErrorPrintsMessage(t *testing.T) {
 }
 
 func TestUnreachableServer(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(http.NotFoundHandler())
 	srv.Close()
 	r := runCLI(t, nil, map[string]string{"BERTH_URL": srv.URL}, "", "svc", "ls")
@@ -343,6 +349,7 @@ func TestUnreachableServer(t *testing.T) {
 }
 
 func TestLoginSavesConfigAndLogout(t *testing.T) {
+	t.Parallel()
 	f := newFakeAPI(t)
 	f.on("POST /api/v1/auth/login", func(w http.ResponseWriter, r *http.Request) {
 		var b struct{ Username, Password string }
@@ -418,6 +425,7 @@ func TestLoginSavesConfigAndLogout(t *testing.T) {
 }
 
 func TestServerURLPrecedence(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		flag, env, saved, want string
 	}{
@@ -449,6 +457,7 @@ func envState(status berth.EnvStatus) func(http.ResponseWriter, *http.Request) {
 }
 
 func TestWait(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		setup   func(f *fakeAPI)
@@ -508,6 +517,7 @@ func TestWait(t *testing.T) {
 }
 
 func TestEnvCreateBody(t *testing.T) {
+	t.Parallel()
 	f := newFakeAPI(t)
 	f.on("POST /api/v1/environments", ok(201, map[string]any{"environment": berth.Environment{ID: "env-9", Name: "dev", Status: berth.EnvCreating},
 		"message": "Environment created successfully"}))
@@ -561,6 +571,7 @@ const specJSON = `{"target":"local","command":["python3","-m","http.server","--b
 "config":{"files":{"app.conf":"listen = 8080\ndebug = false\n"}}}`
 
 func TestSvcApply(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	write := func(name, text string) string {
 		p := filepath.Join(dir, name)
@@ -635,6 +646,7 @@ func TestSvcApply(t *testing.T) {
 }
 
 func TestSvcLogs(t *testing.T) {
+	t.Parallel()
 	f := newFakeAPI(t)
 	lines := []berth.LogLine{
 		{Time: ago(time.Minute), Replica: "web-0", Stream: "stdout", Line: "listening on :8080"},
@@ -682,6 +694,7 @@ func TestSvcLogs(t *testing.T) {
 // TestSvcLogsFollowUntilInterrupted checks that -f prints lines as they
 // come and returns cleanly when its context ends (Ctrl-C).
 func TestSvcLogsFollowUntilInterrupted(t *testing.T) {
+	t.Parallel()
 	f := newFakeAPI(t)
 	f.on("GET /api/v1/services/web/logs", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/x-ndjson")
@@ -689,20 +702,16 @@ func TestSvcLogsFollowUntilInterrupted(t *testing.T) {
 		w.(http.Flusher).Flush()
 		<-r.Context().Done()
 	})
-	out := &syncBuffer{}
+	out := &testutil.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	vars := map[string]string{"BERTH_URL": f.srv.URL, "BERTH_TOKEN": testToken, "BERTH_CONFIG": filepath.Join(t.TempDir(), "c.json")}
 	go func() {
 		done <- run(ctx, []string{"svc", "logs", "web", "-f"}, func(k string) string { return vars[k] }, strings.NewReader(""), out, io.Discard)
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(out.String(), "[web-0] first\n") {
-		if time.Now().After(deadline) {
-			t.Fatalf("line not printed while streaming; stdout %q", out.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(t, testutil.Short, "the line printed while streaming", func() (bool, string) {
+		return strings.Contains(out.String(), "[web-0] first\n"), fmt.Sprintf("stdout %q", out.String())
+	})
 	cancel()
 	select {
 	case err := <-done:
@@ -714,24 +723,8 @@ func TestSvcLogsFollowUntilInterrupted(t *testing.T) {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestSvcConfig(t *testing.T) {
+	t.Parallel()
 	f := newFakeAPI(t)
 	f.on("GET /api/v1/services/web/config", ok(200, map[string]any{"revision": 3, "env": map[string]string{"A": "1", "B": "2"},
 		"config": map[string]any{"files": map[string]string{"app.conf": "debug = false\n", "old.conf": "x\n"}}}))
@@ -768,6 +761,7 @@ func TestSvcConfig(t *testing.T) {
 }
 
 func TestAPIKeyCreateShowsKeyOnce(t *testing.T) {
+	t.Parallel()
 	f := newFakeAPI(t)
 	f.on("POST /api/v1/apikeys", ok(201, map[string]any{"apiKey": berth.APIKey{ID: "k9", Name: "ci", Role: berth.RoleViewer}, "key": "brt_k9_abcdef"}))
 	r := runCLI(t, f, nil, "", "apikey", "create", "ci", "--role", "viewer", "--expires-in-days", "30")
@@ -786,6 +780,7 @@ func TestAPIKeyCreateShowsKeyOnce(t *testing.T) {
 // nothing of a target that does not declare the capability (NOT_SUPPORTED,
 // no change sent); one that does, or a command naming no target, goes on.
 func TestNamedTargetCapabilities(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		args    []string
 		errText string // "" : the change is sent

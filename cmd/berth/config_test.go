@@ -15,6 +15,7 @@ import (
 func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
 func TestLoadServerConfig(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	yamlPath := filepath.Join(dir, "berth.yaml")
 	os.WriteFile(yamlPath, []byte("listen: 0.0.0.0:9000\ndataDir: /srv/berth\nmaxReplicas: 7\n"), 0o600)
@@ -83,6 +84,7 @@ func TestLoadServerConfig(t *testing.T) {
 }
 
 func TestUnknownYAMLFieldIsAnError(t *testing.T) {
+	t.Parallel()
 	p := filepath.Join(t.TempDir(), "berth.yaml")
 	os.WriteFile(p, []byte("listn: 1\n"), 0o600)
 	if _, err := loadServerConfig(envOf(nil), p); err == nil || !strings.Contains(err.Error(), "listn") {
@@ -91,6 +93,7 @@ func TestUnknownYAMLFieldIsAnError(t *testing.T) {
 }
 
 func TestDotEnvLayer(t *testing.T) {
+	t.Parallel()
 	p := filepath.Join(t.TempDir(), ".env")
 	os.WriteFile(p, []byte("PORT=7777\nBERTH_LOG_LEVEL=debug\n"), 0o600)
 	get, err := layeredEnv(envOf(map[string]string{"BERTH_LOG_LEVEL": "warn"}), p)
@@ -103,6 +106,7 @@ func TestDotEnvLayer(t *testing.T) {
 }
 
 func TestACITargetConfig(t *testing.T) {
+	t.Parallel()
 	p := filepath.Join(t.TempDir(), "berth.yaml")
 	os.WriteFile(p, []byte(`targets:
   - name: local
@@ -128,6 +132,7 @@ func TestACITargetConfig(t *testing.T) {
 }
 
 func TestKubernetesTargetConfig(t *testing.T) {
+	t.Parallel()
 	p := filepath.Join(t.TempDir(), "berth.yaml")
 	os.WriteFile(p, []byte(`targets:
   - name: prod-eu
@@ -163,6 +168,7 @@ func TestKubernetesTargetConfig(t *testing.T) {
 // cannot work stops `berth serve` with a message naming the field (checked
 // before any cluster is contacted: none exists here).
 func TestServeRejectsBadKubernetesTarget(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ yaml, field string }{
 		{"ingressHost: dev.example.test", "ingressHost"},
 		{`ingressHost: "https://{id}.dev.example.test"`, "ingressHost"},
@@ -192,6 +198,7 @@ func TestServeRejectsBadKubernetesTarget(t *testing.T) {
 // TestTargetPolicyConfig: commandRoles and serviceTemplates of berth.yaml
 // reach core's policies; what could never work is refused at start.
 func TestTargetPolicyConfig(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	load := func(yaml string) (*serverConfig, error) {
 		p := filepath.Join(dir, "berth.yaml")
@@ -243,6 +250,7 @@ targets:
 // one stops the load naming the field (a kubernetes target's orphanGrace
 // names the target too).
 func TestDurationsParsedAtLoad(t *testing.T) {
+	t.Parallel()
 	c, err := loadServerConfig(envOf(map[string]string{"BERTH_SYNC_INTERVAL": "500ms", "BERTH_IDLE_TIMEOUT": "3m"}), "")
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 // TestUIDRangeCheckedAtLoad: loadServerConfig refuses a local target whose
 // uidRange local.TargetConfig rejects, naming the target and the field.
 func TestUIDRangeCheckedAtLoad(t *testing.T) {
+	t.Parallel()
 	getenv := func(string) string { return "" }
 	dir := t.TempDir()
 	path := dir + "/berth.yaml"

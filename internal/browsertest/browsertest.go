@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthhq/berth/internal/testutil"
+
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -319,6 +321,14 @@ func entriesText(es []ConsoleEntry) string {
 		sb.WriteString("  " + e.String() + "\n")
 	}
 	return sb.String()
+}
+
+// Use makes the helpers report on t (a step of the test, run with t.Run)
+// until restore is called.
+func (b *Browser) Use(t *testing.T) (restore func()) {
+	prev := b.t
+	b.t = t
+	return func() { b.t = prev }
 }
 
 // Fatalf saves the artifacts and fails the test.
@@ -701,15 +711,16 @@ func (b *Browser) Eventually(what string, cond func() (bool, string)) {
 // EventuallyWithin is Eventually with its own deadline.
 func (b *Browser) EventuallyWithin(timeout time.Duration, what string, cond func() (bool, string)) {
 	b.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("%s: not reached after %s; last state: %s", what, timeout, state)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testutil.Eventually(savingT{b.t, b}, timeout, what, cond)
+}
+
+// savingT is the browser's test, whose Fatalf saves the artifacts first.
+type savingT struct {
+	*testing.T
+	b *Browser
+}
+
+func (s savingT) Fatalf(format string, args ...any) {
+	s.T.Helper()
+	s.b.Fatalf(format, args...)
 }

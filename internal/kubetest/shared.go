@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthhq/berth/internal/testutil"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -95,7 +97,7 @@ func Eventually(ctx context.Context, check func(context.Context) error) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%w (last: %v)", ctx.Err(), err)
-		case <-time.After(100 * time.Millisecond): // poll interval
+		case <-time.After(testutil.Poll):
 		}
 	}
 }
