@@ -90,6 +90,9 @@ type Overview struct {
 		Services     StatusCounts `json:"services"`
 		Environments StatusCounts `json:"environments"`
 	} `json:"totals"`
+	// Predictions are the nearest risks: series whose forecast reaches
+	// their limit soonest within 72h.
+	Predictions []berth.Prediction `json:"predictions"`
 }
 
 // Overview counts services and environments by status per target (the
@@ -128,6 +131,7 @@ func (c *Core) Overview(ctx context.Context, usage UsageSource) (*Overview, erro
 		ov.Totals.Services.merge(to.Services)
 		ov.Totals.Environments.merge(to.Environments)
 	}
+	ov.Predictions = c.nearestRisks(ctx)
 	ov.GeneratedAt = c.now().UTC()
 	return ov, nil
 }

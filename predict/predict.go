@@ -142,10 +142,10 @@ func Forecast(pts []Point, o Options) berth.Prediction {
 			if v > prevV {
 				frac = math.Min(math.Max((o.Limit-prevV)/(v-prevV), 0), 1)
 			}
+			// Between the last point and now it may lie in the past: the
+			// forecast says the series has reached its limit by now.
 			at := prevT.Add(time.Duration(frac * float64(t.Sub(prevT))))
-			if !at.Before(now) {
-				p.ReachesLimitAt = &at
-			}
+			p.ReachesLimitAt = &at
 		}
 		prevT, prevV = t, v
 	}
