@@ -105,6 +105,7 @@ func (s *Server) routes() []route {
 		// Metrics history (the sampler writes it).
 		{method: "GET", path: "/api/v1/metrics", role: viewer, handler: s.handleMetricsQuery(time.Hour)},
 		{method: "GET", path: "/api/v1/metrics/history", role: viewer, handler: s.handleMetricsQuery(24 * time.Hour)},
+		{method: "GET", path: "/api/v1/predictions", role: viewer, handler: s.handleListPredictions},
 
 		// The environment proxy, outside /api/v1: a browser navigates there.
 		{method: "GET", path: "/env/{id}", role: none, handler: s.handleEnvRedirect},

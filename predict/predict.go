@@ -82,14 +82,14 @@ type model interface {
 // Backtest, ReachesLimitAt (against o.Limit), Horizon; or NotEnoughData.
 func Forecast(pts []Point, o Options) berth.Prediction {
 	o = o.withDefaults()
-	p := berth.Prediction{Samples: len(pts), Horizon: formatHours(o.Horizon), Forecast: []berth.ForecastPoint{}, Limit: o.Limit}
+	p := berth.Prediction{Samples: len(pts), Horizon: FormatHours(o.Horizon), Forecast: []berth.ForecastPoint{}, Limit: o.Limit}
 	if len(pts) > 0 {
 		last := pts[len(pts)-1]
 		p.Current, p.LastPointAt = last.V, last.T
 	}
 	if len(pts) < o.MinPoints {
 		p.NotEnoughData = fmt.Sprintf("%d of %d hourly points (%s more history needed)", len(pts), o.MinPoints,
-			formatHours(time.Duration(o.MinPoints-len(pts))*o.Step))
+			FormatHours(time.Duration(o.MinPoints-len(pts))*o.Step))
 		return p
 	}
 	y, start := grid(pts, o.Step)
@@ -108,11 +108,11 @@ func Forecast(pts []Point, o Options) berth.Prediction {
 	}
 	full := fitMethod(best, y)
 	if full == nil {
-		p.NotEnoughData = fmt.Sprintf("no point in the last %s to test a fit on", formatHours(o.Backtest))
+		p.NotEnoughData = fmt.Sprintf("no point in the last %s to test a fit on", FormatHours(o.Backtest))
 		return p
 	}
 	p.Method = best
-	p.Backtest = &berth.PredictionBacktest{Window: formatHours(o.Backtest), Points: bestN, MAE: bestMAE}
+	p.Backtest = &berth.PredictionBacktest{Window: FormatHours(o.Backtest), Points: bestN, MAE: bestMAE}
 	if bestMean > 0 {
 		p.Backtest.Error = bestMAE / bestMean
 	}
@@ -195,8 +195,8 @@ func errorOn(fit model, test []float64) (mae, mean float64, n int) {
 	return mae / float64(n), mean / float64(n), n
 }
 
-// formatHours writes d as whole hours ("72h") or days ("30d") when whole.
-func formatHours(d time.Duration) string {
+// FormatHours writes d as whole hours ("72h") or days ("30d") when whole.
+func FormatHours(d time.Duration) string {
 	if d >= 48*time.Hour && d%(24*time.Hour) == 0 {
 		return fmt.Sprintf("%dd", d/(24*time.Hour))
 	}
