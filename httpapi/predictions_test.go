@@ -24,13 +24,13 @@ func TestPredictionsHandler(t *testing.T) {
 		want              []string // subject/metric
 		horizon           string
 	}{
-		{name: "every stored service, and own environments", path: "/api/v1/predictions", token: admin, status: 200, horizon: "72h",
+		{name: "every stored service, and own environments", path: "/api/v1/predictions", token: admin, status: 200, horizon: "3d",
 			want: []string{"environment/adm/memory", "service/web/cpu", "service/web/memory"}},
-		{name: "a viewer sees no other user's environment", path: "/api/v1/predictions", token: viewer, status: 200, horizon: "72h",
+		{name: "a viewer sees no other user's environment", path: "/api/v1/predictions", token: viewer, status: 200, horizon: "3d",
 			want: []string{"service/web/cpu", "service/web/memory"}},
 		{name: "one service, one metric, a week", path: "/api/v1/predictions?service=web&metric=cpu&horizon=7d", token: viewer, status: 200,
 			horizon: "7d", want: []string{"service/web/cpu"}},
-		{name: "own environment", path: "/api/v1/predictions?environment=env-adm", token: admin, status: 200, horizon: "72h",
+		{name: "own environment", path: "/api/v1/predictions?environment=env-adm", token: admin, status: 200, horizon: "3d",
 			want: []string{"environment/adm/cpu", "environment/adm/memory"}},
 		{name: "another user's environment", path: "/api/v1/predictions?environment=env-adm", token: viewer, status: 404},
 		{name: "unknown service", path: "/api/v1/predictions?service=nope", token: viewer, status: 404},
