@@ -9,6 +9,7 @@ import { h } from './dom.js';
 import { api, q } from './api.js';
 import { RANGES, rangeOf, historyParams, seriesOf, columns, formatValue, forecastNote } from './chart-data.js';
 
+const LIVE = new Set(['1h', '6h']);
 const METRICS = [['cpu', 'CPU (cores)'], ['memory', 'Memory']];
 const COLORS = { history: '#1f66c1', forecast: '#7e3bc9', band: 'rgba(126, 59, 201, 0.14)', limit: '#b42318', mark: '#925400' };
 
@@ -103,6 +104,10 @@ export function usageCharts(page, opts) {
     for (const u of plots.values()) u.destroy();
   });
 
+  // The short ranges follow the sampler: its "metrics" events re-read
+  // them, at most every 5 s.
+  page.watch(['metrics'], () => (subject && LIVE.has(range.id) ? load() : undefined), { delay: 5000, event: () => LIVE.has(range.id) });
+
   /** @param {string} id */
   function choose(id) {
     range = rangeOf(id);
@@ -133,8 +138,12 @@ export function usageCharts(page, opts) {
         const limit = (p && p.limit) || opts.limit(m);
         const cols = columns(seriesOf(res, m), (p && p.forecast) || [], limit);
         const old = plots.get(m);
-        if (old) old.destroy();
-        plots.set(m, plot(box, m, cols));
+        if (old && old.root.isConnected && box.contains(old.root)) {
+          old.setData([cols.x, cols.history, cols.forecast, cols.lo, cols.hi, cols.limit]);
+        } else {
+          if (old) old.destroy();
+          plots.set(m, plot(box, m, cols));
+        }
         box.dataset.points = String(cols.points);
         box.dataset.resolution = res.resolution;
         box.dataset.forecast = String(cols.forecast.filter((v) => v !== null).length);
