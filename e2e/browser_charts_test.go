@@ -104,7 +104,8 @@ func (d *dashboard) waitChart(rng, metric, resolution string, minPoints int) cha
 // raw points for 1h — painted by uPlot on its canvas; the forecast and its
 // band are drawn on the ranges that have one, and say when the request is
 // reached. The same prediction, read from the API, reaches the request
-// within 10% of when the seeded line does. No console error or CSP
+// within 10% of when the seeded line does, and the overview lists it among
+// the nearest risks. No console error or CSP
 // violation (uPlot's styles are set through the DOM, its stylesheet is a file).
 func TestBrowserCharts(t *testing.T) {
 	b := StartBerth(t, "", "", "BERTH_METRICS_INTERVAL=1s")
@@ -135,6 +136,10 @@ func TestBrowserCharts(t *testing.T) {
 	d := openDashboard(t, b)
 	d.open("#/login")
 	d.loginOK("admin", adminPassword, "admin")
+	// The overview lists grow's CPU among the nearest risks.
+	if row := d.WaitTextSel(tid("risk-row"), "grow"); !strings.Contains(row, "cpu") || !strings.Contains(row, "500m request") || !strings.Contains(row, "in 1") {
+		t.Errorf("overview risk row %q; want grow's cpu reaching its 500m request in 1x h", row)
+	}
 	d.open("#/services/grow")
 
 	// 24h (the default): minute rollups, 2-minute points; the forecast
