@@ -343,3 +343,46 @@ func KnownRecStatus(s RecStatus) bool {
 
 // KnownRecKind reports whether k is a kind.
 func KnownRecKind(k RecKind) bool { return knownKind(k) }
+
+// RecRefresh is what one run of the engines did.
+type RecRefresh struct {
+	Message string `json:"message"`
+	// Raised counts proposals stored (new or updated), Suppressed those a
+	// rejection kept back, Expired the OPEN ones that no longer apply.
+	Raised     int `json:"raised"`
+	Suppressed int `json:"suppressed"`
+	Expired    int `json:"expired"`
+	Open       int `json:"open"`
+	// Engine is the external engine's last exchange (absent when none is set).
+	Engine *RecEngineStatus `json:"engine,omitempty"`
+	// DurationMs is how long the run took.
+	DurationMs int64 `json:"durationMs"`
+}
+
+// RecEngineStatus is the external engine's health as /api/v1/status shows it.
+type RecEngineStatus struct {
+	URL      string     `json:"url"`
+	Status   string     `json:"status"` // ok, unreachable, invalid, waiting
+	Error    string     `json:"error,omitempty"`
+	LastRun  *time.Time `json:"lastRun,omitempty"`
+	Accepted int        `json:"accepted"`
+	Refused  int        `json:"refused"`
+	// Refusals are why answers were refused (the last few).
+	Refusals []string `json:"refusals,omitempty"`
+}
+
+// RecSummary is the overview's `recommendations`: OPEN ones by kind, all
+// by status, and the total monthly saving of the OPEN ones.
+type RecSummary struct {
+	Open          int            `json:"open"`
+	ByKind        map[string]int `json:"byKind"`
+	ByStatus      map[string]int `json:"byStatus"`
+	MonthlySaving Saving         `json:"monthlySaving"`
+}
+
+// AutoscaleReporter is the optional capability of runtimes whose services
+// an autoscaler may manage (a Kubernetes HorizontalPodAutoscaler): such a
+// service is not rightsized or scaled by recommendations.
+type AutoscaleReporter interface {
+	Autoscaled(ctx context.Context, ref ServiceRef) (bool, error)
+}

@@ -90,6 +90,9 @@ type Overview struct {
 		Services     StatusCounts `json:"services"`
 		Environments StatusCounts `json:"environments"`
 	} `json:"totals"`
+	// Recommendations counts the recommendations the caller may see and
+	// the OPEN ones' total monthly saving (nil when the store keeps none).
+	Recommendations *berth.RecSummary `json:"recommendations,omitempty"`
 }
 
 // Overview counts services and environments by status per target (the
@@ -127,6 +130,11 @@ func (c *Core) Overview(ctx context.Context, usage UsageSource) (*Overview, erro
 	for _, to := range ov.Targets {
 		ov.Totals.Services.merge(to.Services)
 		ov.Totals.Environments.merge(to.Environments)
+	}
+	if sum, err := c.RecommendationSummary(ctx); err == nil {
+		ov.Recommendations = sum
+	} else if !berth.IsCode(err, berth.ENOTSUPPORTED) {
+		return nil, err
 	}
 	ov.GeneratedAt = c.now().UTC()
 	return ov, nil

@@ -121,4 +121,3 @@ func FormatWindow(d time.Duration) string {
 	}
 	return d.String()
 }
-
