@@ -30,10 +30,10 @@ const TopicRecommendations = "recommendations"
 
 // recState is the recommendations' part of Core.
 type recState struct {
-	cfg     RecommendConfig
-	runMu   sync.Mutex // one refresh at a time
-	engMu   sync.Mutex
-	engine  *berth.RecEngineStatus
+	cfg    RecommendConfig
+	runMu  sync.Mutex // one refresh at a time
+	engMu  sync.Mutex
+	engine *berth.RecEngineStatus
 }
 
 func (c *Core) recStores() (berth.RecommendationStore, berth.MetricsStore, error) {
