@@ -152,6 +152,7 @@ func New(cfg Config) (*Core, error) {
 		prices:         cfg.Prices,
 		recs:           &recState{cfg: cfg.Recommend},
 	}
+	c.recs.cfg.Retention = c.recs.cfg.Retention.WithDefaults()
 	if c.recs.cfg.Interval == 0 {
 		c.recs.cfg.Interval = 15 * time.Minute
 	}

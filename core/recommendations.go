@@ -215,8 +215,12 @@ func (c *Core) builtinProposals(ctx context.Context, ms berth.MetricsStore) ([]*
 			mem.Add(s.Points)
 		}
 		subj.services = append(subj.services, &svcSnapshot{svc: svc, cpu: cpu.Stats(), mem: mem.Stats(), samples: min(cpu.Samples(), mem.Samples())})
-		for _, p := range []*berth.Recommendation{recommend.Rightsize(cfg, in), recommend.Scale(cfg, in),
-			recommend.StopIdleService(cfg, in), recommend.Rollback(cfg, in)} {
+		rs := recommend.Rightsize(cfg, in)
+		var scale *berth.Recommendation
+		if rs == nil || !rs.Applicable() {
+			scale = recommend.Scale(cfg, in) // vertical first: see recommend.Scale
+		}
+		for _, p := range []*berth.Recommendation{rs, scale, recommend.StopIdleService(cfg, in), recommend.Rollback(cfg, in)} {
 			if p == nil {
 				continue
 			}

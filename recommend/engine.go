@@ -270,7 +270,8 @@ func recentMean(series []berth.MetricSeries, from time.Time) (float64, int) {
 
 // Scale proposes replicas by the HPA formula ceil(current × usage /
 // (request × target)) over the last hour's mean per-replica CPU, never
-// below 1, nil within the tolerance or without a CPU request.
+// below 1, nil within the tolerance or without a CPU request. Core asks it
+// only when Rightsize has nothing to propose (vertical first).
 func Scale(cfg Config, in ServiceInput) *berth.Recommendation {
 	cfg = cfg.WithDefaults()
 	s := in.Service
@@ -287,6 +288,16 @@ func Scale(cfg Config, in ServiceInput) *berth.Recommendation {
 	}
 	ratio := usage / (reqCores * cfg.TargetUtilization)
 	if math.Abs(ratio-1) <= cfg.Tolerance {
+		return nil
+	}
+	// Rightsizing sets requests at the p95, where utilization is ~100%, not
+	// the target: so that the two kinds do not undo each other, scale adds
+	// replicas only when a replica uses more than its whole request (it
+	// starves), and removes them only from a service running several.
+	if ratio > 1 && usage <= reqCores*(1+cfg.Tolerance) {
+		return nil
+	}
+	if ratio < 1 && s.Replicas < 2 {
 		return nil
 	}
 	desired := DesiredReplicas(s.Replicas, usage, reqCores, cfg.TargetUtilization, cfg.MaxReplicas)

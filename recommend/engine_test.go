@@ -158,7 +158,8 @@ func TestScale(t *testing.T) {
 		usage    float64
 		want     int // 0: no recommendation
 	}{
-		{"over target: ceil(2 × 0.9 / (0.5 × 0.7)) = 6", 2, "500m", 0.9, 6},
+		{"starving: ceil(2 × 0.9 / (0.5 × 0.7)) = 6", 2, "500m", 0.9, 6},
+		{"over target but within its request: rightsizing's business", 2, "500m", 0.45, 0},
 		{"under target: ceil(4 × 0.1 / (1 × 0.7)) = 1", 4, "1", 0.1, 1},
 		{"within tolerance: 0.37 / 0.35 = 1.06", 3, "500m", 0.37, 0},
 		{"never below 1", 1, "2", 0.01, 0},

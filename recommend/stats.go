@@ -86,6 +86,20 @@ type Retention struct {
 	Raw, Minute, Hour time.Duration
 }
 
+// WithDefaults fills the sampler's default retention (6h, 48h, 30d).
+func (r Retention) WithDefaults() Retention {
+	if r.Raw <= 0 {
+		r.Raw = 6 * time.Hour
+	}
+	if r.Minute <= 0 {
+		r.Minute = 48 * time.Hour
+	}
+	if r.Hour <= 0 {
+		r.Hour = 30 * 24 * time.Hour
+	}
+	return r
+}
+
 // Resolution picks the finest resolution whose retention covers the
 // window: raw for hours, 1-minute rollups for days, hourly beyond.
 func Resolution(window time.Duration, ret Retention) time.Duration {
