@@ -289,7 +289,7 @@ func TestExternalEngine(t *testing.T) {
 	r := 1
 	if _, _, err := c.ApplyService(admin, "web", berth.ServiceSpec{Command: []string{"sleep", "600"}, Replicas: &r,
 		Env: map[string]string{"MODE": "prod"}, Secrets: map[string]string{"DB_PASSWORD": "hunter2-secret"},
-		Config: berth.Config{Files: map[string]string{"app.conf": "token=cfg-secret-7"}},
+		Config:    berth.Config{Files: map[string]string{"app.conf": "token=cfg-secret-7"}},
 		Resources: berth.Resources{CPU: "1", Memory: "1Gi"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +318,9 @@ func TestExternalEngine(t *testing.T) {
 			engineRec("rollback", "service", "web", "", map[string]any{"revision": 7}),
 			engineRec("scale", "service", "web\u202e", "", map[string]any{"replicas": 2})), "ok", 0, 8},
 		{"not JSON", func(w http.ResponseWriter) { _, _ = w.Write([]byte("<html>")) }, "invalid", 0, 0},
-		{"huge body", func(w http.ResponseWriter) { _, _ = w.Write([]byte(`{"recommendations":[` + strings.Repeat(" ", 100<<10) + `]}`)) }, "invalid", 0, 0},
+		{"huge body", func(w http.ResponseWriter) {
+			_, _ = w.Write([]byte(`{"recommendations":[` + strings.Repeat(" ", 100<<10) + `]}`))
+		}, "invalid", 0, 0},
 		{"HTTP 500", func(w http.ResponseWriter) { w.WriteHeader(500) }, "invalid", 0, 0},
 		{"slow", func(w http.ResponseWriter) { time.Sleep(2 * time.Second) }, "unreachable", 0, 0},
 		{"valid scale and stop-idle", answerRecs(
