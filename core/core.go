@@ -62,6 +62,8 @@ type Config struct {
 	Prices map[string]berth.Prices
 	// Reconcile tunes the reconcile loop (reconcile.go).
 	Reconcile ReconcileConfig
+	// Recommend tunes the recommendations (recommendations.go).
+	Recommend RecommendConfig
 }
 
 // Core is the application service behind the API.
@@ -111,6 +113,8 @@ type Core struct {
 	restarts   map[string]int
 	// rec is the reconcile loop's queue and counter (reconcile.go).
 	rec *reconciler
+	// recs are the recommendations' settings and engine status (recommendations.go).
+	recs *recState
 
 	stopLoops context.CancelFunc
 	loopsDone chan struct{}
@@ -146,6 +150,11 @@ func New(cfg Config) (*Core, error) {
 		locks:          map[string]*sync.Mutex{},
 		rec:            newReconciler(cfg.Reconcile),
 		prices:         cfg.Prices,
+		recs:           &recState{cfg: cfg.Recommend},
+	}
+	c.recs.cfg.Retention = c.recs.cfg.Retention.WithDefaults()
+	if c.recs.cfg.Interval == 0 {
+		c.recs.cfg.Interval = 15 * time.Minute
 	}
 	for _, rt := range cfg.Runtimes {
 		name := rt.Info().Name
@@ -345,9 +354,14 @@ func (c *Core) Start(ctx context.Context) error {
 		defer close(reconcileDone)
 		c.runReconcile(loopCtx)
 	}()
+	recommendDone := make(chan struct{})
+	go func() {
+		defer close(recommendDone)
+		c.runRecommendLoop(loopCtx)
+	}()
 	go func() {
 		defer close(c.loopsDone)
-		defer func() { <-reconcileDone }()
+		defer func() { <-reconcileDone; <-recommendDone }()
 		t := time.NewTicker(c.interval)
 		defer t.Stop()
 		var lastOrphans time.Time

@@ -93,6 +93,9 @@ type Overview struct {
 	// Predictions are the nearest risks: series whose forecast reaches
 	// their limit soonest within 72h.
 	Predictions []berth.Prediction `json:"predictions"`
+	// Recommendations counts the recommendations the caller may see and
+	// the OPEN ones' total monthly saving (nil when the store keeps none).
+	Recommendations *berth.RecSummary `json:"recommendations,omitempty"`
 }
 
 // Overview counts services and environments by status per target (the
@@ -132,6 +135,11 @@ func (c *Core) Overview(ctx context.Context, usage UsageSource) (*Overview, erro
 		ov.Totals.Environments.merge(to.Environments)
 	}
 	ov.Predictions = c.nearestRisks(ctx)
+	if sum, err := c.RecommendationSummary(ctx); err == nil {
+		ov.Recommendations = sum
+	} else if !berth.IsCode(err, berth.ENOTSUPPORTED) {
+		return nil, err
+	}
 	ov.GeneratedAt = c.now().UTC()
 	return ov, nil
 }

@@ -115,5 +115,8 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		ev["clients"], ev["maxClients"], ev["droppedClients"] = s.Hub.Clients(), s.Hub.MaxClients(), s.Hub.Dropped()
 	}
 	out["events"] = ev
+	if eng := s.Core.EngineStatus(); eng != nil {
+		out["recommendationEngine"] = eng
+	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -107,6 +107,13 @@ func (s *Server) routes() []route {
 		{method: "GET", path: "/api/v1/metrics/history", role: viewer, handler: s.handleMetricsQuery(24 * time.Hour)},
 		{method: "GET", path: "/api/v1/predictions", role: viewer, handler: s.handleListPredictions},
 
+		// Recommendations (issue 11).
+		{method: "GET", path: "/api/v1/recommendations", role: viewer, handler: s.handleListRecommendations},
+		{method: "POST", path: "/api/v1/recommendations/refresh", role: operator, action: "recommendation.refresh", handler: s.handleRefreshRecommendations},
+		{method: "GET", path: "/api/v1/recommendations/{id}", role: viewer, handler: s.handleGetRecommendation},
+		{method: "POST", path: "/api/v1/recommendations/{id}/apply", role: operator, action: "recommendation.apply", handler: s.handleApplyRecommendation},
+		{method: "POST", path: "/api/v1/recommendations/{id}/reject", role: operator, action: "recommendation.reject", handler: s.handleRejectRecommendation},
+
 		// The environment proxy, outside /api/v1: a browser navigates there.
 		{method: "GET", path: "/env/{id}", role: none, handler: s.handleEnvRedirect},
 	}

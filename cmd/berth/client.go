@@ -41,6 +41,7 @@ func addClientCommands(root *cobra.Command, e *cliEnv) {
 		newUserCmd(e, f),
 		newTargetsCmd(e, f),
 		newPredictCmd(e, f),
+		newRecCmd(e, f),
 	)
 }
 
