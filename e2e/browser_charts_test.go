@@ -24,12 +24,6 @@ import (
 // the last day up to the last complete minute.
 func seedHistory(t *testing.T, b *Berth, now time.Time) (lastHour time.Time) {
 	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(b.DataDir, "berth.db"), storetest.NewSealer())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	key := func(metric string) berth.MetricKey {
 		return berth.MetricKey{Target: "local", Kind: berth.SubjectService, Name: "grow", Metric: metric}
 	}
@@ -48,13 +42,23 @@ func seedHistory(t *testing.T, b *Berth, now time.Time) (lastHour time.Time) {
 		at := lastMinute.Add(time.Duration(i-24*60+1) * time.Minute)
 		cpuM = append(cpuM, pt(at, 0.4+0.05*math.Sin(float64(i)/30)))
 	}
-	if err := st.PutMetrics(ctx, berth.ResHour, []berth.MetricSeries{{MetricKey: key("cpu"), Points: cpuH}, {MetricKey: key("memory"), Points: memH}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.PutMetrics(ctx, berth.ResMinute, []berth.MetricSeries{{MetricKey: key("cpu"), Points: cpuM}}); err != nil {
-		t.Fatal(err)
-	}
+	putHistory(t, b, berth.ResHour, berth.MetricSeries{MetricKey: key("cpu"), Points: cpuH}, berth.MetricSeries{MetricKey: key("memory"), Points: memH})
+	putHistory(t, b, berth.ResMinute, berth.MetricSeries{MetricKey: key("cpu"), Points: cpuM})
 	return lastHour
+}
+
+// putHistory writes points into berth's own SQLite file, beside it.
+func putHistory(t *testing.T, b *Berth, res time.Duration, series ...berth.MetricSeries) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(b.DataDir, "berth.db"), storetest.NewSealer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.PutMetrics(ctx, res, series); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // chartState is what a chart box says of itself, and how many pixels
@@ -178,5 +182,49 @@ func TestBrowserCharts(t *testing.T) {
 	if n, _ := strconv.Atoi(d.Attr(tid("chart-cpu"), "data-points")); n < 3 {
 		t.Errorf("1h: %d points", n)
 	}
+	d.check()
+}
+
+// TestBrowserEnvironmentCharts: an environment's usage button charts its
+// history: hourly rollups over 7d with the forecast reaching its size (2
+// GiB of memory) within hours, and the sampler's raw points over 1h.
+func TestBrowserEnvironmentCharts(t *testing.T) {
+	b := StartBerth(t, "", "", "BERTH_METRICS_INTERVAL=1s")
+	env := b.MustDo(201, "POST", "/api/v1/environments", map[string]any{"name": "dev-chart", "cpuCores": 1, "memoryGB": 2})
+	id := str(env, "id")
+	if id == "" {
+		id = str(env, "environment", "id")
+	}
+	// 1 GiB growing 0.01 GiB/h over 96 h: 1.95 GiB at the last complete
+	// hour, 2 GiB five hours later.
+	lastHour := time.Now().UTC().Truncate(time.Hour).Add(-time.Hour)
+	var mem []berth.MetricPoint
+	for i := range 96 {
+		v := (1 + 0.01*float64(i)) * (1 << 30)
+		mem = append(mem, berth.MetricPoint{Time: lastHour.Add(time.Duration(i-95) * time.Hour), Value: v, Min: v, Max: v, P95: v, Count: 60})
+	}
+	putHistory(t, b, berth.ResHour, berth.MetricSeries{
+		MetricKey: berth.MetricKey{Target: "local", Kind: berth.SubjectEnvironment, Name: id, Metric: berth.MetricMemory}, Points: mem})
+
+	d := openDashboard(t, b)
+	d.open("#/login")
+	d.loginOK("admin", adminPassword, "admin")
+	d.Click("nav-environments")
+	d.WaitHash("#/environments")
+	d.waitEnv(id, "RUNNING")
+	d.ClickSel(envRow(id) + " " + tid("env-usage"))
+	d.WaitTextSel(tid("usage-charts")+" h2", "DEV-CHART") // h2 is upper case (app.css)
+	d.Click("range-7d")
+	s := d.waitChart("7d", "memory", "1h", 95)
+	if s.Forecast < 60 {
+		t.Errorf("7d: %d forecast points drawn", s.Forecast)
+	}
+	note := d.WaitText("forecast-memory", "its size (2.0 GiB)")
+	if !strings.Contains(note, "reaches in") {
+		t.Errorf("forecast note %q; want the size reached within hours", note)
+	}
+	// The workspace runs: the sampler's raw points chart the last hour.
+	d.Click("range-1h")
+	d.waitChart("1h", "memory", "raw", 3)
 	d.check()
 }
