@@ -107,6 +107,9 @@ type Core struct {
 	unmanagedMu   sync.Mutex
 	unmanagedSeen map[berth.ServiceRef]observedState
 
+	// predictions keeps this hour's forecasts (predictions.go).
+	predictions predictionCache
+
 	// restarts remembers each service's restart total between overviews,
 	// so an alert can say the restarts are still rising (overview.go).
 	restartsMu sync.Mutex

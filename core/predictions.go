@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/berthhq/berth"
@@ -26,6 +27,8 @@ type PredictionQuery struct {
 	Environment string
 	Metric      string        // cpu | memory; empty: both
 	Horizon     time.Duration // 0: 72h
+	// limitedOnly leaves out series without a limit (the overview's risks).
+	limitedOnly bool
 }
 
 // predictable are the metrics a prediction is made for: both have a limit.
@@ -73,7 +76,10 @@ func (c *Core) Predictions(ctx context.Context, q PredictionQuery) ([]berth.Pred
 			if !found && q.Service.Name == "" && q.Environment == "" {
 				continue // listing: only what has history
 			}
-			p := predict.Forecast(predict.FromMetric(pts), predict.Options{Horizon: q.Horizon, Limit: s.limits[m], Now: now})
+			if q.limitedOnly && s.limits[m] <= 0 {
+				continue
+			}
+			p := c.predictions.forecast(s.key(m), pts, predict.Options{Horizon: q.Horizon, Limit: s.limits[m], Now: now})
 			p.Subject, p.Target, p.Namespace, p.Metric, p.Unit = s.subject, s.target, s.namespace, m, unitOf(m)
 			if p.Limit > 0 {
 				p.LimitSource = s.limitSource
@@ -201,7 +207,7 @@ func (c *Core) hourlyHistory(ctx context.Context, ms berth.MetricsStore, q Predi
 // nearestRisks are the overview's predictions: the series that reach
 // their limit soonest within the default horizon.
 func (c *Core) nearestRisks(ctx context.Context) []berth.Prediction {
-	all, err := c.Predictions(ctx, PredictionQuery{})
+	all, err := c.Predictions(ctx, PredictionQuery{limitedOnly: true})
 	if err != nil {
 		if !berth.IsCode(err, berth.ENOTSUPPORTED) {
 			c.log.Warn("overview: predictions", "err", err)
@@ -215,4 +221,57 @@ func (c *Core) nearestRisks(ctx context.Context) []berth.Prediction {
 		}
 	}
 	return out
+}
+
+// predictionCache keeps the forecasts of the current hour: hourly rollups
+// change once an hour, so a forecast of the same points, limit and horizon
+// within the same hour of now is the same (the forecast's steps are whole
+// hours after its last point). The overview asks for every series on each
+// read; this makes all but the first read of an hour cost no fitting.
+type predictionCache struct {
+	mu   sync.Mutex
+	hour time.Time
+	m    map[predictionKey]berth.Prediction
+}
+
+// maxCachedPredictions bounds the cache (a forecast of 72 points is ~3 kB).
+const maxCachedPredictions = 20000
+
+type predictionKey struct {
+	key     berth.MetricKey
+	limit   float64
+	horizon time.Duration
+	n       int
+	last    time.Time
+	sum     float64 // of the points' values: a rewritten rollup is a new key
+}
+
+func (pc *predictionCache) forecast(key berth.MetricKey, pts []berth.MetricPoint, o predict.Options) berth.Prediction {
+	k := predictionKey{key: key, limit: o.Limit, horizon: o.Horizon, n: len(pts)}
+	for _, p := range pts {
+		k.sum += p.Value
+	}
+	if len(pts) > 0 {
+		k.last = pts[len(pts)-1].Time
+	}
+	hour := o.Now.Truncate(time.Hour)
+	pc.mu.Lock()
+	if !pc.hour.Equal(hour) || pc.m == nil {
+		pc.hour, pc.m = hour, map[predictionKey]berth.Prediction{}
+	}
+	p, ok := pc.m[k]
+	pc.mu.Unlock()
+	if ok {
+		return p
+	}
+	p = predict.Forecast(predict.FromMetric(pts), o)
+	pc.mu.Lock()
+	if pc.hour.Equal(hour) {
+		if len(pc.m) >= maxCachedPredictions {
+			pc.m = map[predictionKey]berth.Prediction{} // many horizons asked for: start over
+		}
+		pc.m[k] = p
+	}
+	pc.mu.Unlock()
+	return p
 }

@@ -17,47 +17,52 @@ var (
 // fitHolt picks alpha and beta on a grid by the smallest sum of squared
 // one-step-ahead errors. It needs three observed points.
 func fitHolt(y []float64) model {
-	var best *holt
-	bestSSE := math.Inf(1)
-	for _, a := range holtAlphas {
-		for _, b := range holtBetas {
-			h, sse, ok := runHolt(y, a, b)
-			if ok && sse < bestSSE {
-				best, bestSSE = h, sse
+	first, n := -1, 0
+	for i, v := range y {
+		if !math.IsNaN(v) {
+			if first < 0 {
+				first = i
 			}
+			n++
 		}
 	}
-	if best == nil {
+	if n < 3 {
 		return nil
+	}
+	// Start from the first observation and the least-squares slope of
+	// the first few, so one noisy pair does not set the trend.
+	end, k := first, 0
+	for ; end < len(y) && k < 6; end++ {
+		if !math.IsNaN(y[end]) {
+			k++
+		}
+	}
+	lin := linearFit(y[first:end])
+	if lin == nil {
+		return nil
+	}
+	best := &holt{}
+	bestSSE := math.Inf(1)
+	var h holt
+	for _, a := range holtAlphas {
+		for _, b := range holtBetas {
+			sse := runHolt(&h, y, first, y[first], lin.b, a, b)
+			if sse < bestSSE {
+				*best, bestSSE = h, sse
+			}
+		}
 	}
 	return best
 }
 
-// runHolt smooths y; a missing point (NaN) advances the level by the
+// runHolt smooths y from index first into h and returns the sum of squared
+// one-step-ahead errors; a missing point (NaN) advances the level by the
 // trend without an update.
-func runHolt(y []float64, alpha, beta float64) (*holt, float64, bool) {
-	var obs []int
-	for i, v := range y {
-		if !math.IsNaN(v) {
-			obs = append(obs, i)
-		}
-	}
-	if len(obs) < 3 {
-		return nil, 0, false
-	}
-	// Start from the first observation and the least-squares slope of
-	// the first few, so one noisy pair does not set the trend.
-	k := min(len(obs), 6)
-	head := make([]float64, obs[k-1]+1-obs[0])
-	copy(head, y[obs[0]:obs[k-1]+1])
-	lin := fitLinear(head)
-	if lin == nil {
-		return nil, 0, false
-	}
-	h := &holt{alpha: alpha, beta: beta, level: y[obs[0]], trend: lin.slope()}
+func runHolt(h *holt, y []float64, first int, level, trend, alpha, beta float64) float64 {
+	*h = holt{alpha: alpha, beta: beta, level: level, trend: trend}
 	var sse float64
 	n := 0
-	for i := obs[0] + 1; i < len(y); i++ {
+	for i := first + 1; i < len(y); i++ {
 		pred := h.level + h.trend
 		if math.IsNaN(y[i]) {
 			h.level = pred
@@ -71,7 +76,7 @@ func runHolt(y []float64, alpha, beta float64) (*holt, float64, bool) {
 		h.trend = beta*(h.level-prev) + (1-beta)*h.trend
 	}
 	h.sigma = math.Sqrt(sse / float64(max(n, 1)))
-	return h, sse, true
+	return sse
 }
 
 func (h *holt) at(s float64) float64 { return h.level + s*h.trend }

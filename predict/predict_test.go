@@ -160,3 +160,13 @@ func TestForecastHorizon(t *testing.T) {
 		t.Errorf("horizon %s, samples %d, trend %g; want 24h, 72, 0.1", p.Horizon, p.Samples, p.TrendPerHour)
 	}
 }
+
+// BenchmarkForecast: one series of 7 days of hourly rollups, 72h ahead
+// (what each service's CPU and memory costs a predictions call).
+func BenchmarkForecast(b *testing.B) {
+	pts := series(168, func(i int) float64 { return 0.2 + 0.002*float64(i) + 0.02*math.Sin(float64(i)) })
+	last := pts[len(pts)-1].T
+	for b.Loop() {
+		Forecast(pts, Options{Limit: 1, Now: last})
+	}
+}
