@@ -94,3 +94,10 @@ cluster:
 .PHONY: loki
 loki:
 	$(GO) run ./internal/lokitest/cmd/build
+
+# bench-predict: predictions of 1,000 services (CPU and memory, 7 days of hourly rollups)
+# over SQLite: the first call of an hour (fits every series), a cached one, and the
+# store query alone as the same-run reference (not a test).
+.PHONY: bench-predict
+bench-predict:
+	$(GO) run ./bench/predict -services 1000 -runs 5

@@ -64,22 +64,51 @@ func (c *Core) Predictions(ctx context.Context, q PredictionQuery) ([]berth.Pred
 	if err != nil {
 		return nil, err
 	}
-	now := c.now().UTC()
-	history, err := c.hourlyHistory(ctx, ms, q, metrics, now)
+	// The hour's rollups are fixed until the next one lands: forecasts are
+	// made as of the start of the hour and kept until then (or until a new
+	// hourly point is written, whichever comes first).
+	hour := c.now().UTC().Truncate(time.Hour)
+	latest, err := ms.LatestMetricTime(ctx, berth.ResHour)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("predictions: %w", err)
+	}
+	stamp := predictionStamp{hour: hour, latest: latest}
+	keys := map[predictionKey]cachedPrediction{}
+	var missing []predictionKey
+	for _, s := range subjects {
+		for _, m := range metrics {
+			if q.limitedOnly && s.limits[m] <= 0 {
+				continue
+			}
+			k := predictionKey{key: s.key(m), limit: s.limits[m], horizon: q.Horizon}
+			if e, ok := c.predictions.get(stamp, k); ok {
+				keys[k] = e
+			} else {
+				missing = append(missing, k)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		history, err := c.hourlyHistory(ctx, ms, q, metrics, hour)
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range missing {
+			pts, found := history[k.key]
+			e := cachedPrediction{found: found,
+				p: predict.Forecast(predict.FromMetric(pts), predict.Options{Horizon: q.Horizon, Limit: k.limit, Now: hour})}
+			c.predictions.put(stamp, k, e)
+			keys[k] = e
+		}
 	}
 	out := []berth.Prediction{}
 	for _, s := range subjects {
 		for _, m := range metrics {
-			pts, found := history[s.key(m)]
-			if !found && q.Service.Name == "" && q.Environment == "" {
+			e, ok := keys[predictionKey{key: s.key(m), limit: s.limits[m], horizon: q.Horizon}]
+			if !ok || !e.found && q.Service.Name == "" && q.Environment == "" {
 				continue // listing: only what has history
 			}
-			if q.limitedOnly && s.limits[m] <= 0 {
-				continue
-			}
-			p := c.predictions.forecast(s.key(m), pts, predict.Options{Horizon: q.Horizon, Limit: s.limits[m], Now: now})
+			p := e.p
 			p.Subject, p.Target, p.Namespace, p.Metric, p.Unit = s.subject, s.target, s.namespace, m, unitOf(m)
 			if p.Limit > 0 {
 				p.LimitSource = s.limitSource
@@ -180,11 +209,11 @@ func serviceLimits(spec berth.ServiceSpec) map[string]float64 {
 	return out
 }
 
-// hourlyHistory reads the hourly rollups of the window in one query per
-// kind of subject, keyed without the replica.
-func (c *Core) hourlyHistory(ctx context.Context, ms berth.MetricsStore, q PredictionQuery, metrics []string, now time.Time) (
+// hourlyHistory reads the complete hours of the window before hour in one
+// query, keyed by series.
+func (c *Core) hourlyHistory(ctx context.Context, ms berth.MetricsStore, q PredictionQuery, metrics []string, hour time.Time) (
 	map[berth.MetricKey][]berth.MetricPoint, error) {
-	mq := berth.MetricQuery{Resolution: berth.ResHour, From: now.Add(-PredictionWindow), To: now, Metrics: metrics}
+	mq := berth.MetricQuery{Resolution: berth.ResHour, From: hour.Add(-PredictionWindow), To: hour, Metrics: metrics}
 	switch {
 	case q.Environment != "":
 		mq.Kinds, mq.Name = []string{berth.SubjectEnvironment}, q.Environment
@@ -223,55 +252,53 @@ func (c *Core) nearestRisks(ctx context.Context) []berth.Prediction {
 	return out
 }
 
-// predictionCache keeps the forecasts of the current hour: hourly rollups
-// change once an hour, so a forecast of the same points, limit and horizon
-// within the same hour of now is the same (the forecast's steps are whole
-// hours after its last point). The overview asks for every series on each
-// read; this makes all but the first read of an hour cost no fitting.
+// predictionCache keeps forecasts for as long as their input cannot
+// change: within one hour (forecasts are made as of its start, from the
+// complete hours before it) and while no new hourly point is written. The
+// overview asks for every series on each read; only the first read after
+// the hourly rollup fits anything.
 type predictionCache struct {
-	mu   sync.Mutex
-	hour time.Time
-	m    map[predictionKey]berth.Prediction
+	mu    sync.Mutex
+	stamp predictionStamp
+	m     map[predictionKey]cachedPrediction
 }
 
-// maxCachedPredictions bounds the cache (a forecast of 72 points is ~3 kB).
-const maxCachedPredictions = 20000
+type predictionStamp struct{ hour, latest time.Time }
+
+func (a predictionStamp) is(b predictionStamp) bool {
+	return a.hour.Equal(b.hour) && a.latest.Equal(b.latest)
+}
 
 type predictionKey struct {
 	key     berth.MetricKey
 	limit   float64
 	horizon time.Duration
-	n       int
-	last    time.Time
-	sum     float64 // of the points' values: a rewritten rollup is a new key
 }
 
-func (pc *predictionCache) forecast(key berth.MetricKey, pts []berth.MetricPoint, o predict.Options) berth.Prediction {
-	k := predictionKey{key: key, limit: o.Limit, horizon: o.Horizon, n: len(pts)}
-	for _, p := range pts {
-		k.sum += p.Value
-	}
-	if len(pts) > 0 {
-		k.last = pts[len(pts)-1].Time
-	}
-	hour := o.Now.Truncate(time.Hour)
+type cachedPrediction struct {
+	p     berth.Prediction
+	found bool // the series has points in the window
+}
+
+// maxCachedPredictions bounds the cache (a 72h forecast is ~3 kB): many
+// horizons asked for start it over.
+const maxCachedPredictions = 20000
+
+func (pc *predictionCache) get(st predictionStamp, k predictionKey) (cachedPrediction, bool) {
 	pc.mu.Lock()
-	if !pc.hour.Equal(hour) || pc.m == nil {
-		pc.hour, pc.m = hour, map[predictionKey]berth.Prediction{}
+	defer pc.mu.Unlock()
+	if !pc.stamp.is(st) {
+		return cachedPrediction{}, false
 	}
-	p, ok := pc.m[k]
-	pc.mu.Unlock()
-	if ok {
-		return p
-	}
-	p = predict.Forecast(predict.FromMetric(pts), o)
+	e, ok := pc.m[k]
+	return e, ok
+}
+
+func (pc *predictionCache) put(st predictionStamp, k predictionKey, e cachedPrediction) {
 	pc.mu.Lock()
-	if pc.hour.Equal(hour) {
-		if len(pc.m) >= maxCachedPredictions {
-			pc.m = map[predictionKey]berth.Prediction{} // many horizons asked for: start over
-		}
-		pc.m[k] = p
+	defer pc.mu.Unlock()
+	if !pc.stamp.is(st) || pc.m == nil || len(pc.m) >= maxCachedPredictions {
+		pc.stamp, pc.m = st, map[predictionKey]cachedPrediction{}
 	}
-	pc.mu.Unlock()
-	return p
+	pc.m[k] = e
 }

@@ -174,6 +174,27 @@ func testPredictions(t *testing.T, kind string) {
 		}
 	}
 
+	// Forecasts are kept while their input cannot change: a rewritten
+	// series is seen once a newer hourly point lands (the rollup of the hour).
+	steeper := hourly(now, 96, func(i int) float64 { return 0.2 + 0.008*float64(i) }) // 0.96 at the last point
+	if err := st.PutMetrics(sys, berth.ResHour, []berth.MetricSeries{{MetricKey: series[0].MetricKey, Points: steeper}}); err != nil {
+		t.Fatal(err)
+	}
+	again, err := c.Predictions(users["ann"], core.PredictionQuery{Service: core.ServiceQuery{Name: "grow"}, Metric: "cpu"})
+	if err != nil || again[0].Current != all[1].Current {
+		t.Fatalf("within the hour, without a new hourly point: current %v, %v; want the kept %v", again[0].Current, err, all[1].Current)
+	}
+	next := now.Truncate(time.Hour)
+	if err := st.PutMetrics(sys, berth.ResHour, []berth.MetricSeries{{MetricKey: series[2].MetricKey,
+		Points: []berth.MetricPoint{{Time: next, Value: 0.1, Min: 0.1, Max: 0.1, P95: 0.1, Count: 1}}}}); err != nil {
+		t.Fatal(err)
+	}
+	again, err = c.Predictions(users["ann"], core.PredictionQuery{Service: core.ServiceQuery{Name: "grow"}, Metric: "cpu"})
+	if err != nil || math.Abs(again[0].Current-0.96) > 1e-9 {
+		t.Fatalf("after a new hourly point: current %v, %v; want the rewritten 0.96", again[0].Current, err)
+	}
+	within("grow (steeper)", again[0], 5*time.Hour) // 0.96 + 0.008 h = 1 at h = 5
+
 	// The overview carries the nearest risks, the caller's own.
 	ov, err := c.Overview(users["ann"], nil)
 	if err != nil {
