@@ -94,3 +94,10 @@ cluster:
 .PHONY: loki
 loki:
 	$(GO) run ./internal/lokitest/cmd/build
+
+# bench-recommend: the recommendation engine over 1,000 services × 7 days of
+# 1-minute rollups (time, extra heap) and GET /api/v1/recommendations p99
+# with 1,000 open ones (not a test).
+.PHONY: bench-recommend
+bench-recommend: build
+	$(GO) build -o bin/bench-recommend ./bench/recommend && ./bin/bench-recommend -berth ./$(BIN)

@@ -207,13 +207,8 @@ func (c *Core) builtinProposals(ctx context.Context, ms berth.MetricsStore) ([]*
 			c.log.Warn("recommendation input", "service", svc.Ref().String(), "err", err)
 			continue
 		}
-		cpu, mem := &recommend.Distribution{}, &recommend.Distribution{}
-		for _, s := range in.ReplicaCPU {
-			cpu.Add(s.Points)
-		}
-		for _, s := range in.ReplicaMemory {
-			mem.Add(s.Points)
-		}
+		in.Summarize()
+		cpu, mem := in.CPU, in.Memory
 		subj.services = append(subj.services, &svcSnapshot{svc: svc, cpu: cpu.Stats(), mem: mem.Stats(), samples: min(cpu.Samples(), mem.Samples())})
 		rs := recommend.Rightsize(cfg, in)
 		var scale *berth.Recommendation
