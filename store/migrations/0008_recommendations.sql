@@ -20,3 +20,4 @@ CREATE TABLE recommendations (
 CREATE UNIQUE INDEX recommendations_one_open ON recommendations (subject_key, kind) WHERE status = 'OPEN';
 CREATE INDEX recommendations_subject ON recommendations (subject_key, kind, status, updated_at);
 CREATE INDEX recommendations_list ON recommendations (status, updated_at);
+CREATE INDEX recommendations_updated ON recommendations (updated_at);
