@@ -132,7 +132,7 @@ func TestKubernetesRecommendations(t *testing.T) {
 		t.Fatalf("apply on a Deployment berth did not create: %d %v", code, body)
 	}
 	// An autoscaler manages "scaled": measured like legacy, never rightsized.
-	if l := b.MustDo(200, "GET", "/api/v1/recommendations?status=all&target=kind&service=scaled", nil); num(l, "total") != 0 {
+	if l := b.MustDo(200, "GET", "/api/v1/recommendations?target=kind&service=scaled", nil); num(l, "total") != 0 {
 		t.Fatalf("recommendations for an HPA-managed Deployment: %v", l)
 	}
 	if got := cluster.Kubectl(t, "-n", ns, "get", "deploy", "legacy", "-o", "jsonpath={.spec.template.spec.containers[0].resources.requests}"); got != "" {
