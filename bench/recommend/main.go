@@ -68,7 +68,8 @@ func rollups(r *rand.Rand, name, metric string, base float64, end time.Time) ber
 
 func engineBench(runs, n int) error {
 	end := time.Now().UTC().Truncate(time.Minute)
-	r := rand.New(rand.NewPCG(1, 2))
+	r := rand.New(rand.NewPCG(1, 2)) // #nosec G404 -- synthetic usage series, seeded for repeatable runs
+
 	type input struct{ cpu, mem []berth.MetricSeries }
 	pool := make([]input, 16)
 	for i := range pool {
@@ -175,7 +176,9 @@ func listBench(bin string, runs, n, requests int) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	os.Setenv("BERTH_RECOMMEND_INTERVAL", "off")
+	if err := os.Setenv("BERTH_RECOMMEND_INTERVAL", "off"); err != nil {
+		return err
+	}
 	s, err := berthproc.Start(bin, dir, "targets:\n  - name: local\n    type: local\n")
 	if err != nil {
 		return err
