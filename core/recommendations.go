@@ -54,13 +54,16 @@ func (c *Core) runRecommendLoop(ctx context.Context) {
 	if iv < 0 {
 		return
 	}
-	t := time.NewTicker(iv)
+	// The first run comes a minute after start (the history is already
+	// there), then one every interval.
+	t := time.NewTimer(min(iv, time.Minute))
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			t.Reset(iv)
 			if c.leading == nil || c.leading() {
 				if _, err := c.RefreshRecommendations(ctx); err != nil {
 					c.log.Error("refresh recommendations", "err", err)
@@ -507,3 +510,51 @@ func (c *Core) EngineStatus() *berth.RecEngineStatus {
 	cp := *c.recs.engine
 	return &cp
 }
+
+// expireOnChange expires, as soon as core changes a service or an
+// environment, the OPEN recommendations computed for what it was: a new
+// revision, another replica count, a stop or a delete.
+func (c *Core) expireOnChange(ctx context.Context, typ string, svc *berth.Service, env *berth.Environment) {
+	rs, ok := c.store.(berth.RecommendationStore)
+	if !ok {
+		return
+	}
+	var key string
+	switch {
+	case svc != nil:
+		key = (&berth.Recommendation{Target: svc.Target, Namespace: svc.Namespace,
+			Subject: berth.RecSubject{Type: berth.RecSubjectService, Name: svc.Name}}).SubjectKey()
+	case env != nil:
+		key = (&berth.Recommendation{Target: env.Target, Subject: berth.RecSubject{Type: berth.RecSubjectEnvironment, ID: env.ID}}).SubjectKey()
+	default:
+		return
+	}
+	sys := berth.WithActor(ctx, berth.System)
+	open, _, err := rs.ListRecommendations(sys, berth.RecommendationFilter{Status: berth.RecOpen, SubjectKey: key})
+	if err != nil || len(open) == 0 {
+		return
+	}
+	now := c.now().UTC()
+	for _, r := range open {
+		stale := strings.HasSuffix(typ, ".deleted")
+		if svc != nil {
+			cur := r.Current
+			stale = stale || (cur.Revision != 0 && cur.Revision != svc.Revision) ||
+				(cur.Replicas != nil && *cur.Replicas != svc.Replicas) || (cur.Status == "RUNNING" && svc.Stopped) || (cur.Status == "STOPPED" && !svc.Stopped)
+		}
+		if env != nil {
+			stale = stale || (typ == "environment.stopped" && r.Current.Status == string(berth.EnvRunning)) ||
+				(typ == "environment.started" && r.Current.Status == string(berth.EnvStopped))
+		}
+		if id, _ := ctx.Value(applyingKey{}).(string); id == r.ID {
+			continue // the change is this recommendation's own apply
+		}
+		if stale {
+			c.expireRec(sys, rs, r, "its subject changed ("+typ+")", now)
+		}
+	}
+}
+
+// applyingKey marks the context of an apply with the recommendation's id,
+// so that the change it makes does not expire it.
+type applyingKey struct{}
