@@ -1,7 +1,6 @@
 package core
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -464,9 +463,8 @@ func (c *Core) RejectRecommendation(ctx context.Context, id, reason string) (*be
 	return r, nil
 }
 
-// RecommendationSummary is the overview's part: OPEN ones by kind, all by
-// status, and the OPEN ones' total monthly saving (in the first
-// currency met; others are left out of the total).
+// RecommendationSummary is the overview's part: all the caller may see by
+// status, the OPEN ones by kind and their total monthly saving.
 func (c *Core) RecommendationSummary(ctx context.Context) (*berth.RecSummary, error) {
 	a, err := actor(ctx)
 	if err != nil {
@@ -476,25 +474,7 @@ func (c *Core) RecommendationSummary(ctx context.Context) (*berth.RecSummary, er
 	if err != nil {
 		return nil, err
 	}
-	all, _, err := rs.ListRecommendations(ctx, berth.RecommendationFilter{VisibleTo: visibleTo(a)})
-	if err != nil {
-		return nil, err
-	}
-	sum := &berth.RecSummary{ByKind: map[string]int{}, ByStatus: map[string]int{}}
-	for _, r := range all {
-		sum.ByStatus[string(r.Status)]++
-		if r.Status != berth.RecOpen {
-			continue
-		}
-		sum.Open++
-		sum.ByKind[string(r.Kind)]++
-		sum.MonthlySaving.Currency = cmp.Or(sum.MonthlySaving.Currency, r.MonthlySaving.Currency)
-		if r.MonthlySaving.Currency == sum.MonthlySaving.Currency {
-			sum.MonthlySaving.Amount += r.MonthlySaving.Amount
-		}
-	}
-	sum.MonthlySaving.Amount = float64(int64(sum.MonthlySaving.Amount*100+0.5)) / 100
-	return sum, nil
+	return rs.SummarizeRecommendations(ctx, visibleTo(a))
 }
 
 // EngineStatus is the external engine's last exchange (nil: none set).

@@ -13,6 +13,8 @@ CREATE TABLE recommendations (
     subject_key  TEXT   NOT NULL,
     status       TEXT   NOT NULL,
     owner        TEXT   NOT NULL DEFAULT '',
+    saving       DOUBLE PRECISION NOT NULL DEFAULT 0,
+    currency     TEXT   NOT NULL DEFAULT '',
     created_at   BIGINT NOT NULL,
     updated_at   BIGINT NOT NULL,
     body         TEXT   NOT NULL
