@@ -196,6 +196,10 @@ type RecommendationStore interface {
 	// fields) if the stored one is still in status from; ECONFLICT when it
 	// is not, ENOTFOUND when missing.
 	TransitionRecommendation(ctx context.Context, rec *Recommendation, from RecStatus) error
+	// SummarizeRecommendations counts them (visibleTo as in the filter): all
+	// by status, the OPEN ones by kind with their total monthly saving in
+	// the currency most of them use.
+	SummarizeRecommendations(ctx context.Context, visibleTo string) (*RecSummary, error)
 }
 
 // ProposalMoved reports whether proposal b differs from a by more than

@@ -51,7 +51,7 @@ func (c *Core) ApplyRecommendation(ctx context.Context, id string, opts ApplyOpt
 		return nil, err
 	}
 	start := c.now()
-	result, action, err := c.runRecommendation(ctx, r, opts)
+	result, action, err := c.runRecommendation(context.WithValue(ctx, applyingKey{}, r.ID), r, opts)
 	if action != "" {
 		c.auditRecAction(ctx, a, r, action, start, result, err)
 	}

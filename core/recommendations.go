@@ -1,7 +1,6 @@
 package core
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -54,13 +53,16 @@ func (c *Core) runRecommendLoop(ctx context.Context) {
 	if iv < 0 {
 		return
 	}
-	t := time.NewTicker(iv)
+	// The first run comes a minute after start (the history is already
+	// there), then one every interval.
+	t := time.NewTimer(min(iv, time.Minute))
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			t.Reset(iv)
 			if c.leading == nil || c.leading() {
 				if _, err := c.RefreshRecommendations(ctx); err != nil {
 					c.log.Error("refresh recommendations", "err", err)
@@ -207,13 +209,8 @@ func (c *Core) builtinProposals(ctx context.Context, ms berth.MetricsStore) ([]*
 			c.log.Warn("recommendation input", "service", svc.Ref().String(), "err", err)
 			continue
 		}
-		cpu, mem := &recommend.Distribution{}, &recommend.Distribution{}
-		for _, s := range in.ReplicaCPU {
-			cpu.Add(s.Points)
-		}
-		for _, s := range in.ReplicaMemory {
-			mem.Add(s.Points)
-		}
+		in.Summarize()
+		cpu, mem := in.CPU, in.Memory
 		subj.services = append(subj.services, &svcSnapshot{svc: svc, cpu: cpu.Stats(), mem: mem.Stats(), samples: min(cpu.Samples(), mem.Samples())})
 		rs := recommend.Rightsize(cfg, in)
 		var scale *berth.Recommendation
@@ -466,9 +463,8 @@ func (c *Core) RejectRecommendation(ctx context.Context, id, reason string) (*be
 	return r, nil
 }
 
-// RecommendationSummary is the overview's part: OPEN ones by kind, all by
-// status, and the OPEN ones' total monthly saving (in the first
-// currency met; others are left out of the total).
+// RecommendationSummary is the overview's part: all the caller may see by
+// status, the OPEN ones by kind and their total monthly saving.
 func (c *Core) RecommendationSummary(ctx context.Context) (*berth.RecSummary, error) {
 	a, err := actor(ctx)
 	if err != nil {
@@ -478,25 +474,7 @@ func (c *Core) RecommendationSummary(ctx context.Context) (*berth.RecSummary, er
 	if err != nil {
 		return nil, err
 	}
-	all, _, err := rs.ListRecommendations(ctx, berth.RecommendationFilter{VisibleTo: visibleTo(a)})
-	if err != nil {
-		return nil, err
-	}
-	sum := &berth.RecSummary{ByKind: map[string]int{}, ByStatus: map[string]int{}}
-	for _, r := range all {
-		sum.ByStatus[string(r.Status)]++
-		if r.Status != berth.RecOpen {
-			continue
-		}
-		sum.Open++
-		sum.ByKind[string(r.Kind)]++
-		sum.MonthlySaving.Currency = cmp.Or(sum.MonthlySaving.Currency, r.MonthlySaving.Currency)
-		if r.MonthlySaving.Currency == sum.MonthlySaving.Currency {
-			sum.MonthlySaving.Amount += r.MonthlySaving.Amount
-		}
-	}
-	sum.MonthlySaving.Amount = float64(int64(sum.MonthlySaving.Amount*100+0.5)) / 100
-	return sum, nil
+	return rs.SummarizeRecommendations(ctx, visibleTo(a))
 }
 
 // EngineStatus is the external engine's last exchange (nil: none set).
@@ -512,3 +490,51 @@ func (c *Core) EngineStatus() *berth.RecEngineStatus {
 	cp := *c.recs.engine
 	return &cp
 }
+
+// expireOnChange expires, as soon as core changes a service or an
+// environment, the OPEN recommendations computed for what it was: a new
+// revision, another replica count, a stop or a delete.
+func (c *Core) expireOnChange(ctx context.Context, typ string, svc *berth.Service, env *berth.Environment) {
+	rs, ok := c.store.(berth.RecommendationStore)
+	if !ok {
+		return
+	}
+	var key string
+	switch {
+	case svc != nil:
+		key = (&berth.Recommendation{Target: svc.Target, Namespace: svc.Namespace,
+			Subject: berth.RecSubject{Type: berth.RecSubjectService, Name: svc.Name}}).SubjectKey()
+	case env != nil:
+		key = (&berth.Recommendation{Target: env.Target, Subject: berth.RecSubject{Type: berth.RecSubjectEnvironment, ID: env.ID}}).SubjectKey()
+	default:
+		return
+	}
+	sys := berth.WithActor(ctx, berth.System)
+	open, _, err := rs.ListRecommendations(sys, berth.RecommendationFilter{Status: berth.RecOpen, SubjectKey: key})
+	if err != nil || len(open) == 0 {
+		return
+	}
+	now := c.now().UTC()
+	for _, r := range open {
+		stale := strings.HasSuffix(typ, ".deleted")
+		if svc != nil {
+			cur := r.Current
+			stale = stale || (cur.Revision != 0 && cur.Revision != svc.Revision) ||
+				(cur.Replicas != nil && *cur.Replicas != svc.Replicas) || (cur.Status == "RUNNING" && svc.Stopped) || (cur.Status == "STOPPED" && !svc.Stopped)
+		}
+		if env != nil {
+			stale = stale || (typ == "environment.stopped" && r.Current.Status == string(berth.EnvRunning)) ||
+				(typ == "environment.started" && r.Current.Status == string(berth.EnvStopped))
+		}
+		if id, _ := ctx.Value(applyingKey{}).(string); id == r.ID {
+			continue // the change is this recommendation's own apply
+		}
+		if stale {
+			c.expireRec(sys, rs, r, "its subject changed ("+typ+")", now)
+		}
+	}
+}
+
+// applyingKey marks the context of an apply with the recommendation's id,
+// so that the change it makes does not expire it.
+type applyingKey struct{}

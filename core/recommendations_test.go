@@ -189,6 +189,10 @@ func TestRecommendationsEndToEndInCore(t *testing.T) {
 			if _, _, err := c.ApplyService(admin, "big", berth.ServiceSpec{Command: []string{"sleep", "601"}, Resources: berth.Resources{CPU: "100m", Memory: "176Mi"}}); err != nil {
 				t.Fatal(err)
 			}
+			// Expired at once by the change, before any refresh.
+			if now, err := c.GetRecommendation(admin, grown.ID); err != nil || now.Status != berth.RecExpired {
+				t.Fatalf("want EXPIRED right after a new revision, got %+v %v", now, err)
+			}
 			_, err = c.ApplyRecommendation(admin, grown.ID, core.ApplyOptions{})
 			wantCode(t, "apply after the subject changed", err, berth.ECONFLICT)
 			got, err := c.GetRecommendation(admin, grown.ID)

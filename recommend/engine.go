@@ -83,6 +83,20 @@ type ServiceInput struct {
 	Revisions []*berth.Revision
 	// OOMKills is how many OOM kills berth knows of for this service.
 	OOMKills int
+	// CPU and Memory are the distributions of ReplicaCPU and ReplicaMemory;
+	// Summarize fills them once so that every kind reads the same (each
+	// function computes them itself when they are nil).
+	CPU, Memory *Distribution
+}
+
+// Summarize builds the input's distributions once.
+func (in *ServiceInput) Summarize() {
+	if in.CPU == nil {
+		in.CPU = distribution(in.ReplicaCPU)
+	}
+	if in.Memory == nil {
+		in.Memory = distribution(in.ReplicaMemory)
+	}
 }
 
 func (in ServiceInput) base(kind berth.RecKind, cfg Config) *berth.Recommendation {
@@ -108,6 +122,11 @@ func (in ServiceInput) current() berth.RecState {
 
 func distribution(series []berth.MetricSeries) *Distribution {
 	d := &Distribution{}
+	n := 0
+	for _, s := range series {
+		n += len(s.Points)
+	}
+	d.vals, d.p95s = make([]weighted, 0, n), make([]weighted, 0, n)
 	for _, s := range series {
 		d.Add(s.Points)
 	}
@@ -150,7 +169,8 @@ func Rightsize(cfg Config, in ServiceInput) *berth.Recommendation {
 	}
 	rec := in.base(berth.RecRightsize, cfg)
 	rec.Current = in.current()
-	cpu, mem := distribution(in.ReplicaCPU), distribution(in.ReplicaMemory)
+	in.Summarize()
+	cpu, mem := in.CPU, in.Memory
 	samples := min(cpu.Samples(), mem.Samples())
 	rec.Evidence.Samples = samples
 	if samples < cfg.MinSamples {
@@ -308,7 +328,8 @@ func Scale(cfg Config, in ServiceInput) *berth.Recommendation {
 	rec.Current = in.current()
 	rec.Proposed = berth.RecState{Replicas: &desired}
 	rec.Evidence.Samples = n
-	st := distribution(in.ReplicaCPU).Stats()
+	in.Summarize()
+	st := in.CPU.Stats()
 	rec.Evidence.CPU = &st
 	rec.Confidence = confidence(n*10, cfg.MinSamples)
 	rec.MonthlySaving.Amount = round2(float64(s.Replicas-desired) * monthly(in.Prices, reqCores, reqGiB))
@@ -334,11 +355,9 @@ func StopIdleService(cfg Config, in ServiceInput) *berth.Recommendation {
 	if s.Stopped || s.Replicas == 0 {
 		return nil
 	}
-	d := distribution(in.ReplicaCPU)
-	if d.Samples() < cfg.MinSamples {
-		return nil
-	}
-	if st := d.Stats(); st.Max >= serviceIdleCores {
+	in.Summarize()
+	d := in.CPU
+	if d.Samples() < cfg.MinSamples || d.Max() >= serviceIdleCores {
 		return nil
 	}
 	// The history must cover the window: a new service is not idle.

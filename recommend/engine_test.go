@@ -1,6 +1,8 @@
 package recommend
 
 import (
+	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -263,6 +265,28 @@ func TestResolution(t *testing.T) {
 	for w, want := range map[time.Duration]time.Duration{time.Hour: berth.ResRaw, 24 * time.Hour: berth.ResMinute, 7 * 24 * time.Hour: berth.ResHour} {
 		if got := Resolution(w, ret); got != want {
 			t.Errorf("window %s: resolution %s, want %s", w, got, want)
+		}
+	}
+}
+
+// TestSelectKth: quickselect answers what sorting does, on random,
+// constant and sorted inputs.
+func TestSelectKth(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{1, 2, 3, 10, 101, 1000} {
+		for _, gen := range []func(i int) float64{func(int) float64 { return r.Float64() }, func(int) float64 { return 7 },
+			func(i int) float64 { return float64(i) }, func(i int) float64 { return float64(i % 3) }} {
+			vs := make([]float64, n)
+			for i := range vs {
+				vs[i] = gen(i)
+			}
+			sorted := slices.Clone(vs)
+			slices.Sort(sorted)
+			for _, k := range []int{0, n / 2, n * 95 / 100, n - 1} {
+				if got := selectKth(slices.Clone(vs), k); got != sorted[k] {
+					t.Fatalf("n %d k %d: got %v want %v", n, k, got, sorted[k])
+				}
+			}
 		}
 	}
 }

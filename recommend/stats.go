@@ -5,6 +5,7 @@
 package recommend
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"strconv"
@@ -19,6 +20,7 @@ type Distribution struct {
 	vals, p95s []weighted
 	max        float64
 	samples    int
+	stats      *berth.UsageStats // computed once
 }
 
 type weighted struct {
@@ -31,6 +33,9 @@ type weighted struct {
 // true p95 that never under-sizes; p50 over their averages; max over
 // their maxima.
 func (d *Distribution) Add(points []berth.MetricPoint) {
+	d.vals = slices.Grow(d.vals, len(points))
+	d.p95s = slices.Grow(d.p95s, len(points))
+	d.stats = nil
 	for _, p := range points {
 		n := max(p.Count, 1)
 		d.vals = append(d.vals, weighted{p.Value, n})
@@ -45,40 +50,97 @@ func (d *Distribution) Add(points []berth.MetricPoint) {
 // Samples is the number of samples the distribution holds.
 func (d *Distribution) Samples() int { return d.samples }
 
-// Stats are p50, p95 and max; zero when empty.
+// Max is the largest sample.
+func (d *Distribution) Max() float64 { return d.max }
+
+// Stats are p50, p95 and max; zero when empty. It sorts the
+// distribution's own samples (once).
 func (d *Distribution) Stats() berth.UsageStats {
 	if d.samples == 0 {
 		return berth.UsageStats{}
 	}
-	return berth.UsageStats{P50: quantile(d.vals, 0.5), P95: quantile(d.p95s, 0.95), Max: d.max}
+	if d.stats == nil {
+		d.stats = &berth.UsageStats{P50: quantile(d.vals, 0.5), P95: quantile(d.p95s, 0.95), Max: d.max}
+	}
+	return *d.stats
 }
 
 // quantile is the nearest-rank quantile of weighted values: the smallest
-// value whose cumulative weight reaches q of the total.
+// value whose cumulative weight reaches q of the total. It sorts ws; when
+// every weight is the same (raw points, rollups of one interval) it sorts
+// the bare values, several times faster.
 func quantile(ws []weighted, q float64) float64 {
-	s := slices.Clone(ws)
-	slices.SortFunc(s, func(a, b weighted) int {
-		switch {
-		case a.v < b.v:
-			return -1
-		case a.v > b.v:
-			return 1
+	uniform := true
+	for _, w := range ws {
+		if w.w != ws[0].w {
+			uniform = false
+			break
 		}
-		return 0
-	})
+	}
+	if uniform {
+		vs := make([]float64, len(ws))
+		for i, w := range ws {
+			vs[i] = w.v
+		}
+		rank := int(math.Ceil(q * float64(len(vs))))
+		return selectKth(vs, max(rank, 1)-1)
+	}
+	slices.SortFunc(ws, func(a, b weighted) int { return cmp.Compare(a.v, b.v) })
 	total := 0
-	for _, w := range s {
+	for _, w := range ws {
 		total += w.w
 	}
 	rank := int(math.Ceil(q * float64(total)))
 	cum := 0
-	for _, w := range s {
+	for _, w := range ws {
 		cum += w.w
 		if cum >= rank {
 			return w.v
 		}
 	}
-	return s[len(s)-1].v
+	return ws[len(ws)-1].v
+}
+
+// selectKth answers the k-th smallest of vs (0-based) in linear expected
+// time (quickselect, median-of-three pivots), reordering vs.
+func selectKth(vs []float64, k int) float64 {
+	lo, hi := 0, len(vs)-1
+	for hi > lo {
+		mid := lo + (hi-lo)/2
+		if vs[mid] < vs[lo] {
+			vs[mid], vs[lo] = vs[lo], vs[mid]
+		}
+		if vs[hi] < vs[lo] {
+			vs[hi], vs[lo] = vs[lo], vs[hi]
+		}
+		if vs[hi] < vs[mid] {
+			vs[hi], vs[mid] = vs[mid], vs[hi]
+		}
+		pivot := vs[mid]
+		i, j := lo, hi
+		for i <= j {
+			for vs[i] < pivot {
+				i++
+			}
+			for vs[j] > pivot {
+				j--
+			}
+			if i <= j {
+				vs[i], vs[j] = vs[j], vs[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return vs[k]
+		}
+	}
+	return vs[k]
 }
 
 // Retention is how long each resolution is kept (the sampler's).

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -60,8 +61,8 @@ func (s *Store) SaveRecommendation(ctx context.Context, rec *berth.Recommendatio
 			if err != nil {
 				return err
 			}
-			_, err = tx.ExecContext(ctx, s.q(`UPDATE recommendations SET source = ?, owner = ?, updated_at = ?, body = ? WHERE id = ?`),
-				rec.Source, rec.Owner, micros(rec.UpdatedAt), string(body), rec.ID)
+			_, err = tx.ExecContext(ctx, s.q(`UPDATE recommendations SET source = ?, owner = ?, saving = ?, currency = ?, updated_at = ?, body = ? WHERE id = ?`),
+				rec.Source, rec.Owner, rec.MonthlySaving.Amount, rec.MonthlySaving.Currency, micros(rec.UpdatedAt), string(body), rec.ID)
 			saved = err == nil
 			return err
 		}
@@ -80,9 +81,9 @@ func (s *Store) SaveRecommendation(ctx context.Context, rec *berth.Recommendatio
 			return err
 		}
 		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO recommendations (id, kind, source, target, namespace, subject_type,
-			subject_name, subject_key, status, owner, created_at, updated_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			subject_name, subject_key, status, owner, saving, currency, created_at, updated_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 			rec.ID, string(rec.Kind), rec.Source, rec.Target, rec.Namespace, rec.Subject.Type, rec.Subject.Name, key,
-			string(rec.Status), rec.Owner, micros(rec.CreatedAt), micros(rec.UpdatedAt), string(body))
+			string(rec.Status), rec.Owner, rec.MonthlySaving.Amount, rec.MonthlySaving.Currency, micros(rec.CreatedAt), micros(rec.UpdatedAt), string(body))
 		if isUnique(err) {
 			return berth.Errorf(berth.ECONFLICT, "an OPEN %s recommendation for %s exists", rec.Kind, rec.Subject.Name)
 		}
@@ -188,4 +189,47 @@ func (s *Store) TransitionRecommendation(ctx context.Context, rec *berth.Recomme
 		return err
 	}
 	return berth.Errorf(berth.ECONFLICT, "recommendation %s is %s, not %s", rec.ID, cur.Status, from)
+}
+
+// SummarizeRecommendations counts by status, OPEN ones by kind, and sums
+// the OPEN ones' saving in the currency most of them use.
+func (s *Store) SummarizeRecommendations(ctx context.Context, visibleTo string) (*berth.RecSummary, error) {
+	cond, args := "", []any{}
+	if visibleTo != "" {
+		cond, args = " WHERE (subject_type <> ? OR owner = ?)", []any{berth.RecSubjectEnvironment, visibleTo}
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT status, kind, currency, COUNT(*), COALESCE(SUM(saving), 0) FROM recommendations`+cond+
+		` GROUP BY status, kind, currency`), args...)
+	if err != nil {
+		return nil, fmt.Errorf("summarize recommendations: %w", err)
+	}
+	defer rows.Close()
+	sum := &berth.RecSummary{ByKind: map[string]int{}, ByStatus: map[string]int{}}
+	byCur := map[string]float64{}
+	countCur := map[string]int{}
+	for rows.Next() {
+		var status, kind, cur string
+		var n int
+		var saving float64
+		if err := rows.Scan(&status, &kind, &cur, &n, &saving); err != nil {
+			return nil, fmt.Errorf("summarize recommendations: %w", err)
+		}
+		sum.ByStatus[status] += n
+		if status == string(berth.RecOpen) {
+			sum.Open += n
+			sum.ByKind[kind] += n
+			byCur[cur] += saving
+			countCur[cur] += n
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("summarize recommendations: %w", err)
+	}
+	for cur, n := range countCur {
+		if n > countCur[sum.MonthlySaving.Currency] || (n == countCur[sum.MonthlySaving.Currency] && cur < sum.MonthlySaving.Currency) {
+			sum.MonthlySaving.Currency = cur
+		}
+	}
+	sum.MonthlySaving.Amount = math.Round(byCur[sum.MonthlySaving.Currency]*100) / 100
+	return sum, nil
 }

@@ -148,3 +148,30 @@ func TestListRecommendations(t *testing.T) {
 		equal(t, "owner read back", all[0].Owner, "u-alice")
 	})
 }
+
+// TestSummarizeRecommendations: counts by status and kind, the OPEN ones'
+// saving, environment ones only for their owner.
+func TestSummarizeRecommendations(t *testing.T) {
+	eachKind(t, func(t *testing.T, s *store.Store) {
+		t0 := base.UTC()
+		web, api := rightsizeRec("web", "100m", "128Mi"), rightsizeRec("api", "100m", "128Mi")
+		api.MonthlySaving.Amount = -2.5
+		env := &berth.Recommendation{Kind: berth.RecStopIdle, Source: berth.RecSourceBerth, Target: "local", Owner: "u-alice", Title: "stop",
+			Subject: berth.RecSubject{Type: berth.RecSubjectEnvironment, Name: "dev", ID: "env-a"}, MonthlySaving: berth.Saving{Amount: 10, Currency: "USD"}}
+		gone := rightsizeRec("gone", "100m", "128Mi")
+		for _, r := range []*berth.Recommendation{web, api, env, gone} {
+			_, err := s.SaveRecommendation(ctx, r, t0)
+			must(t, err)
+		}
+		gone.Status = berth.RecApplied
+		must(t, s.TransitionRecommendation(ctx, gone, berth.RecOpen))
+		all, err := s.SummarizeRecommendations(ctx, "")
+		must(t, err)
+		equal(t, "admin's summary", *all, berth.RecSummary{Open: 3, ByKind: map[string]int{"rightsize": 2, "stop-idle": 1},
+			ByStatus: map[string]int{"OPEN": 3, "APPLIED": 1}, MonthlySaving: berth.Saving{Amount: 47.5, Currency: "USD"}})
+		bob, err := s.SummarizeRecommendations(ctx, "u-bob")
+		must(t, err)
+		equal(t, "bob's summary", *bob, berth.RecSummary{Open: 2, ByKind: map[string]int{"rightsize": 2},
+			ByStatus: map[string]int{"OPEN": 2, "APPLIED": 1}, MonthlySaving: berth.Saving{Amount: 37.5, Currency: "USD"}})
+	})
+}

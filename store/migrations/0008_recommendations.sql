@@ -13,6 +13,8 @@ CREATE TABLE recommendations (
     subject_key  TEXT   NOT NULL,
     status       TEXT   NOT NULL,
     owner        TEXT   NOT NULL DEFAULT '',
+    saving       DOUBLE PRECISION NOT NULL DEFAULT 0,
+    currency     TEXT   NOT NULL DEFAULT '',
     created_at   BIGINT NOT NULL,
     updated_at   BIGINT NOT NULL,
     body         TEXT   NOT NULL
@@ -20,3 +22,4 @@ CREATE TABLE recommendations (
 CREATE UNIQUE INDEX recommendations_one_open ON recommendations (subject_key, kind) WHERE status = 'OPEN';
 CREATE INDEX recommendations_subject ON recommendations (subject_key, kind, status, updated_at);
 CREATE INDEX recommendations_list ON recommendations (status, updated_at);
+CREATE INDEX recommendations_updated ON recommendations (updated_at);
