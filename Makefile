@@ -94,3 +94,17 @@ cluster:
 .PHONY: loki
 loki:
 	$(GO) run ./internal/lokitest/cmd/build
+
+# bench-predict: predictions of 1,000 services (CPU and memory, 7 days of hourly rollups)
+# over SQLite: the first call of an hour (fits every series), a cached one, and the
+# store query alone as the same-run reference (not a test).
+.PHONY: bench-predict
+bench-predict:
+	$(GO) run ./bench/predict -services 1000 -runs 5
+
+# bench-recommend: the recommendation engine over 1,000 services × 7 days of
+# 1-minute rollups (time, extra heap) and GET /api/v1/recommendations p99
+# with 1,000 open ones (not a test).
+.PHONY: bench-recommend
+bench-recommend: build
+	$(GO) build -o bin/bench-recommend ./bench/recommend && ./bin/bench-recommend -berth ./$(BIN)

@@ -15,6 +15,12 @@ type Overview struct {
 	Targets      []*TargetOverview   `json:"targets"`
 	TopConsumers []ServiceUsage      `json:"topConsumers"`
 	Totals       OverviewTotals      `json:"totals"`
+	// Predictions are the nearest risks: series whose forecast reaches
+	// their limit soonest within 72h.
+	Predictions []berth.Prediction `json:"predictions"`
+	// Recommendations counts the recommendations the caller may see and
+	// the OPEN ones' total monthly saving (nil when the store keeps none).
+	Recommendations *berth.RecSummary `json:"recommendations,omitempty"`
 }
 
 // OverviewTotals are the overview's counts over every target.

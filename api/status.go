@@ -1,6 +1,10 @@
 package api
 
-import "time"
+import (
+	"time"
+
+	"github.com/berthhq/berth"
+)
 
 // Status is the answer of GET /api/v1/status: version, uptime, the store
 // and every target with latency, the sampler's lag and the live-event hub.
@@ -16,6 +20,9 @@ type Status struct {
 	Leader  bool           `json:"leader"`
 	Sampler *SamplerStatus `json:"sampler,omitempty"`
 	Events  EventsStatus   `json:"events"`
+	// RecommendationEngine is the external engine's health (absent when
+	// none is configured).
+	RecommendationEngine *berth.RecEngineStatus `json:"recommendationEngine,omitempty"`
 }
 
 // StoreStatus is the store's answer to a ping.

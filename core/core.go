@@ -62,6 +62,8 @@ type Config struct {
 	Prices map[string]berth.Prices
 	// Reconcile tunes the reconcile loop (reconcile.go).
 	Reconcile ReconcileConfig
+	// Recommend tunes the recommendations (recommendations.go).
+	Recommend RecommendConfig
 }
 
 // Core is the application service behind the API.
@@ -105,12 +107,17 @@ type Core struct {
 	unmanagedMu   sync.Mutex
 	unmanagedSeen map[berth.ServiceRef]observedState
 
+	// predictions keeps this hour's forecasts (predictions.go).
+	predictions predictionCache
+
 	// restarts remembers each service's restart total between overviews,
 	// so an alert can say the restarts are still rising (overview.go).
 	restartsMu sync.Mutex
 	restarts   map[string]int
 	// rec is the reconcile loop's queue and counter (reconcile.go).
 	rec *reconciler
+	// recs are the recommendations' settings and engine status (recommendations.go).
+	recs *recState
 
 	stopLoops context.CancelFunc
 	loopsDone chan struct{}
@@ -146,6 +153,11 @@ func New(cfg Config) (*Core, error) {
 		locks:          map[string]*sync.Mutex{},
 		rec:            newReconciler(cfg.Reconcile),
 		prices:         cfg.Prices,
+		recs:           &recState{cfg: cfg.Recommend},
+	}
+	c.recs.cfg.Retention = c.recs.cfg.Retention.WithDefaults()
+	if c.recs.cfg.Interval == 0 {
+		c.recs.cfg.Interval = 15 * time.Minute
 	}
 	if err := c.setTargets(cfg); err != nil {
 		return nil, err
@@ -367,9 +379,14 @@ func (c *Core) Start(ctx context.Context) error {
 		defer close(reconcileDone)
 		c.runReconcile(loopCtx)
 	}()
+	recommendDone := make(chan struct{})
+	go func() {
+		defer close(recommendDone)
+		c.runRecommendLoop(loopCtx)
+	}()
 	go func() {
 		defer close(c.loopsDone)
-		defer func() { <-reconcileDone }()
+		defer func() { <-reconcileDone; <-recommendDone }()
 		t := time.NewTicker(c.interval)
 		defer t.Stop()
 		var lastOrphans time.Time

@@ -32,6 +32,9 @@ func (c *Core) serviceEvent(ctx context.Context, typ string, svc *berth.Service)
 		return
 	}
 	c.wrote(reconcileKey{svc: svc.Ref()}, typ) // the loop checks what was written
+	if typ != "service.status" {
+		c.expireOnChange(ctx, typ, svc, nil) // recommendations made for what it was
+	}
 	if c.events == nil {
 		return
 	}
@@ -47,6 +50,9 @@ func (c *Core) environmentEvent(ctx context.Context, typ string, env *berth.Envi
 		return
 	}
 	c.wrote(reconcileKey{env: env.ID}, typ)
+	if typ == "environment.deleted" || typ == "environment.stopped" || typ == "environment.started" {
+		c.expireOnChange(ctx, typ, nil, env)
+	}
 	if c.events == nil {
 		return
 	}

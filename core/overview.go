@@ -77,6 +77,12 @@ func (c *Core) Overview(ctx context.Context, usage UsageSource) (*Overview, erro
 		ov.Totals.Services.Merge(to.Services)
 		ov.Totals.Environments.Merge(to.Environments)
 	}
+	ov.Predictions = c.nearestRisks(ctx)
+	if sum, err := c.RecommendationSummary(ctx); err == nil {
+		ov.Recommendations = sum
+	} else if !berth.IsCode(err, berth.ENOTSUPPORTED) {
+		return nil, err
+	}
 	ov.GeneratedAt = c.now().UTC()
 	return ov, nil
 }

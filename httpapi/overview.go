@@ -89,6 +89,9 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	for i, p := range tps {
 		out.Targets[i] = toProbe(p)
 	}
+	if eng := s.Core.EngineStatus(); eng != nil {
+		out.RecommendationEngine = eng
+	}
 	writeJSON(w, http.StatusOK, out)
 }
 

@@ -111,6 +111,14 @@ func (s *Server) routes() []route {
 		// Metrics history (the sampler writes it).
 		{method: "GET", path: "/api/v1/metrics", role: viewer, out: api.MetricsHistory{}, handler: s.handleMetricsQuery(time.Hour)},
 		{method: "GET", path: "/api/v1/metrics/history", role: viewer, out: api.MetricsHistory{}, handler: s.handleMetricsQuery(24 * time.Hour)},
+		{method: "GET", path: "/api/v1/predictions", role: viewer, out: api.PredictionList{}, handler: s.handleListPredictions},
+
+		// Recommendations (issue 11).
+		{method: "GET", path: "/api/v1/recommendations", role: viewer, out: api.RecommendationList{}, handler: s.handleListRecommendations},
+		{method: "POST", path: "/api/v1/recommendations/refresh", role: operator, action: "recommendation.refresh", out: api.RefreshResult{}, handler: s.handleRefreshRecommendations},
+		{method: "GET", path: "/api/v1/recommendations/{id}", role: viewer, out: api.RecommendationBody{}, handler: s.handleGetRecommendation},
+		{method: "POST", path: "/api/v1/recommendations/{id}/apply", role: operator, action: "recommendation.apply", in: api.ApplyRecommendationRequest{}, out: api.ApplyRecommendationResponse{}, handler: s.handleApplyRecommendation},
+		{method: "POST", path: "/api/v1/recommendations/{id}/reject", role: operator, action: "recommendation.reject", in: api.RejectRecommendationRequest{}, out: api.RecommendationBody{}, handler: s.handleRejectRecommendation},
 
 		// The environment proxy, outside /api/v1: a browser navigates there.
 		{method: "GET", path: "/env/{id}", role: none, handler: s.handleEnvRedirect},

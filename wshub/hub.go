@@ -25,7 +25,7 @@ import (
 
 // Topics a client may subscribe to, besides the log topics
 // (logs:[<target>:][<namespace>/]<name>, see ParseLogTopic).
-var Topics = []string{"services", "environments", "metrics", "audit"}
+var Topics = []string{"services", "environments", "metrics", "audit", "recommendations"}
 
 // LogFollower streams the new log lines of a service to fn until ctx ends
 // (core.ServiceLogs with Follow). The ref is what the topic names: Target

@@ -40,6 +40,8 @@ func addClientCommands(root *cobra.Command, e *cliEnv) {
 		newAPIKeyCmd(e, f),
 		newUserCmd(e, f),
 		newTargetsCmd(e, f),
+		newPredictCmd(e, f),
+		newRecCmd(e, f),
 	)
 }
 

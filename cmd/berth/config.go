@@ -72,6 +72,8 @@ type serverConfig struct {
 	// {id}.<envDomain> (a wildcard DNS name pointing at berth) instead of
 	// <publicURL>/env/{id}/: its own browser origin, which code-server needs.
 	EnvDomain string `json:"envDomain"`
+	// Recommend tunes the recommendations (config_rec.go).
+	Recommend recommendConfig `json:"recommend"`
 
 	// d holds the durations above, parsed once by loadServerConfig with
 	// their defaults applied.

@@ -206,12 +206,17 @@ func buildCore(ctx context.Context, b *base, ts *targets, bus events.Bus, leadin
 		extra[name] = []berth.Capability{berth.CapMetrics}
 	}
 	cfg := b.cfg
+	rec, err := cfg.Recommend.settings(b.getenv, cfg.d)
+	if err != nil {
+		return nil, err
+	}
 	c, err := core.New(core.Config{Events: bus, LogSources: logSources, ExtraCapabilities: extra, Leading: leading,
 		Store: b.st, Runtimes: ts.runtimes, DefaultTarget: cfg.DefaultTarget, MaxReplicas: cfg.MaxReplicas,
 		ActivityToken: func(id string) string { return auth.ActivityToken(activityKey, id) },
 		PublicURL:     b.public, SyncInterval: cfg.d.sync, Logger: b.logger,
 		OrphanGrace: ts.orphanGrace, OrphanInterval: cfg.d.orphan,
 		Policies: cfg.policies(), Prices: cfg.prices(), ProxySecret: proxySecret, EnvDomain: cfg.EnvDomain,
+		Recommend: rec,
 	})
 	if err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import environmentsPage from './environments.js';
 import infrastructurePage from './infrastructure.js';
 import auditPage from './audit.js';
 import usersPage from './users.js';
+import recommendationsPage from './recommendations.js';
 
 const app = /** @type {HTMLElement} */ (document.getElementById('app'));
 /** @type {{main: HTMLElement, nav: Map<string, HTMLElement>} | null} */
@@ -29,6 +30,7 @@ const routes = [
   { re: /^\/infrastructure$/, page: infrastructurePage, nav: 'infrastructure' },
   { re: /^\/audit$/, page: auditPage, nav: 'audit' },
   { re: /^\/users$/, page: usersPage, nav: 'users', role: 'admin' },
+  { re: /^\/recommendations$/, page: recommendationsPage, nav: 'recommendations' },
 ];
 
 function parseHash() {
@@ -51,6 +53,7 @@ function buildFrame() {
     ['overview', 'Overview'], ['services', 'Services'], ['environments', 'Environments'],
     ['infrastructure', 'Infrastructure'], ['audit', 'Audit'],
   ];
+  navItems.push(['recommendations', 'Recommendations']);
   if (session.can('admin')) navItems.push(['users', 'Users']);
   const nav = new Map();
   const links = navItems.map(([id, label]) => {

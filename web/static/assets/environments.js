@@ -4,6 +4,7 @@
 import { h, set, badge, updateBadge, timeCell, table, empty, field, safeURL, confirm, checkbox } from './dom.js';
 import { api, act, q, session } from './api.js';
 import { pager } from './pager.js';
+import { usageCharts } from './chart.js';
 
 const PAGE_SIZE = 50;
 
@@ -46,8 +47,25 @@ export default function environmentsPage(page, root) {
   const t = table('environments-table', headers);
   const pages = pager({ size: PAGE_SIZE, noun: ['environment', 'environments'], onChange: () => w.now() });
 
+  // Usage history of one environment, chosen with its name; its size is the limit.
+  /** @type {any} */
+  let charted = null;
+  const charts = usageCharts(page, {
+    title: 'Usage history',
+    limit: (m) => (charted ? (m === 'cpu' ? charted.cpuCores : charted.memoryGB * 2 ** 30) : 0),
+  });
+  charts.el.hidden = true;
+  /** @param {any} env */
+  function chart(env) {
+    charted = env;
+    charts.el.hidden = false;
+    const head = charts.el.querySelector('h2');
+    if (head) head.textContent = `Usage history of ${env.name}`;
+    void charts.show({ environment: env.id });
+  }
+
   set(root, h('div', { class: 'page-head' }, h('h1', null, 'Environments')), form,
-    h('section', { class: 'panel flush' }, t.el, pages.el));
+    h('section', { class: 'panel flush' }, t.el, pages.el), charts.el);
 
   /** @param {any} env */
   function openCell(env) {
@@ -83,7 +101,8 @@ export default function environmentsPage(page, root) {
     const msg = h('div', { class: 'muted small clip', title: env.message || '' }, env.message || '');
     const open = h('td', null, openCell(env));
     const cells = [
-      h('td', null, h('span', { testid: 'env-name', class: 'strong' }, env.name), h('div', { class: 'muted small' }, env.id)),
+      h('td', null, h('span', { testid: 'env-name', class: 'strong' }, env.name), h('div', { class: 'muted small' }, env.id),
+        h('button', { type: 'button', class: 'link small', testid: 'env-usage', on: { click: () => chart(current) } }, 'usage')),
       h('td', null, status, msg),
       h('td', null, env.target, env.cloudRegion ? h('span', { class: 'muted small' }, ` ${env.cloudRegion}`) : null),
     ];

@@ -4,6 +4,7 @@
 import { h, set, badge, statusClass, bytes, cores, timeCell, table, empty } from './dom.js';
 import { api } from './api.js';
 import { fullName, serviceHref } from './links.js';
+import { formatValue, inWords } from './chart-data.js';
 
 /**
  * @param {import('./page.js').Page} page
@@ -25,6 +26,7 @@ export default function overviewPage(page, root) {
   const tgts = table('overview-targets-table', ['Target', 'Provider', 'Region', 'Reachable', 'Latency', 'Services', 'Environments']);
   const recent = table('overview-recent', ['When', 'User', 'Action', 'Resource', 'Status']);
   const footer = h('p', { class: 'muted small' });
+  const risks = table('overview-risks', ['Subject', 'Metric', 'Now', 'Limit', 'Reaches it', 'Backtest error']);
 
   set(root,
     h('div', { class: 'page-head' }, h('h1', null, 'Overview')),
@@ -38,6 +40,7 @@ export default function overviewPage(page, root) {
       h('section', { class: 'panel' }, h('h2', null, 'Top consumers'), top.el),
       h('section', { class: 'panel' }, h('h2', null, 'Targets'), tgts.el)),
     h('section', { class: 'panel' }, h('h2', null, 'Recent activity ', h('a', { class: 'small', href: '#/audit' }, 'all')), recent.el),
+    h('section', { class: 'panel' }, h('h2', null, 'Predicted to reach their limit (72h)'), risks.el),
     footer);
 
   /**
@@ -57,7 +60,7 @@ export default function overviewPage(page, root) {
 
   /** @param {AbortSignal} signal */
   async function load(signal) {
-    /** @type {{totals: any, alerts: any[], topConsumers: any[], targets: any[], recentAudit: any[]}} */
+    /** @type {{totals: any, alerts: any[], topConsumers: any[], targets: any[], recentAudit: any[], predictions?: any[]}} */
     let ov;
     /** @type {{targets: any[], leader: boolean, store: any, events?: any, sampler?: any, version: string, uptime: string}} */
     let st;
@@ -110,9 +113,22 @@ export default function overviewPage(page, root) {
       h('td', null, timeCell(e.timestamp)), h('td', null, e.user || ''), h('td', null, e.action),
       h('td', null, e.resource || ''), h('td', null, badge(e.status === 'completed' ? 'COMPLETED' : 'FAILED')))) : empty('Nothing yet.', 5));
 
+    renderRisks(ov.predictions || []);
+
     const sampler = st.sampler ? (st.sampler.lagSeconds !== undefined ? `sampled ${Math.round(st.sampler.lagSeconds)} s ago` : st.sampler.status) : '';
     set(footer, `berth ${st.version} · up ${st.uptime} · ${sampler}`,
       st.events && st.events.enabled ? ` · ${st.events.clients} live clients` : '');
+  }
+
+  /** @param {any[]} list the overview's predictions, the nearest risk first */
+  function renderRisks(list) {
+    set(risks.tbody, list.length ? list.map((p) => h('tr', { testid: 'risk-row' },
+      h('td', null, p.subject.type === 'service' ? svcLink(p.subject.name, p.namespace, p.target) : h('a', { href: '#/environments' }, p.subject.name)),
+      h('td', null, p.metric), h('td', { class: 'num' }, formatValue(p.metric, p.current)),
+      h('td', { class: 'num' }, `${formatValue(p.metric, p.limit)} ${p.limitSource}`),
+      h('td', null, Date.parse(p.reachesLimitAt) <= Date.now() ? 'already' : `in ${inWords(Date.parse(p.reachesLimitAt) - Date.now())}`),
+      h('td', { class: 'num' }, p.backtest ? `${Math.round(p.backtest.error * 1000) / 10}%` : '—')))
+      : empty('No series is forecast to reach its requests or size within 72h.', 6));
   }
 
   page.watch(['services', 'environments'], load, { delay: 1000, every: 30000 });

@@ -10,6 +10,8 @@ import { fullName, servicePath } from './links.js';
 import { logsPanel } from './service-logs.js';
 import { configPanel } from './service-config.js';
 import { specEditor } from './service-spec.js';
+import { usageCharts } from './chart.js';
+import { serviceLimit } from './chart-data.js';
 import {
   actionStates, usageFromAPI, usageFromEvent, metricsPanel,
   renderSpec, renderReplicas, renderEvents, renderRevisions, renderSecrets,
@@ -57,6 +59,8 @@ export default function servicePage(page, root) {
   const editor = specEditor({ view: spec, service: () => svc, save: saveSpec });
   const replicas = table('service-replicas-list', ['Replica', 'State', 'Ready', 'Restarts', 'PID', 'Port', 'Revision', 'Started', 'Last exit']);
   const metrics = metricsPanel();
+  const charts = usageCharts(page, { range: page.query.get('range') || undefined, limit: (m) => serviceLimit(svc ? svc.spec : undefined, m) });
+  let charted = false;
   const events = h('ul', { class: 'events', testid: 'service-events' });
   const eventsNone = h('p', { class: 'muted', hidden: true }, 'No recent events from the runtime.');
   const revisions = table('service-revisions', ['Revision', 'Cause', 'Author', 'Created', '']);
@@ -74,6 +78,7 @@ export default function servicePage(page, root) {
     h('div', { class: 'grid2' },
       h('section', { class: 'panel' }, h('h2', null, 'Replicas'), replicas.el),
       metrics.el),
+    charts.el,
     h('div', { class: 'grid2' },
       h('section', { class: 'panel' }, h('h2', null, 'Revisions'), revisions.el),
       h('section', { class: 'panel' }, h('h2', null, 'Events'), events, eventsNone)),
@@ -103,6 +108,10 @@ export default function servicePage(page, root) {
     syncButtons();
     editor.offer(canOperate && !!s.managed && !deleted);
     renderSpec(spec, s.spec || {});
+    if (!charted) {
+      charted = true;
+      void charts.show({ service: s.name, target: s.target, namespace: s.namespace });
+    }
     renderReplicas(replicas.tbody, s.instances || []);
     renderEvents(events, eventsNone, s.events || []);
     renderSecrets(config.secretsBox, (s.spec && s.spec.secrets) || {});
