@@ -322,14 +322,17 @@ func (c *Core) serviceInput(ctx context.Context, ms berth.MetricsStore, cfg reco
 			return in, err
 		}
 	}
-	// Crash loops and OOM kills need the replicas as they are now: asked of
-	// the runtime only for services not running as they should.
-	if svc.Managed && (svc.Status == berth.ServiceDegraded || svc.Status == berth.ServiceError || svc.Status == berth.ServiceDeploying) {
+	// OOM kills and crash loops need the replicas as they are now (both
+	// runtimes answer from memory: the local supervisor, the informers);
+	// the revisions only for services not running as they should.
+	if svc.Managed {
 		if st, err := c.runtimes[svc.Target].ServiceState(ctx, svc.Ref()); err == nil {
 			svc.Instances = st.Instances
 		}
-		if in.Revisions, err = c.store.ListRevisions(ctx, svc.Ref()); err != nil {
-			return in, err
+		if svc.Status == berth.ServiceDegraded || svc.Status == berth.ServiceError || svc.Status == berth.ServiceDeploying {
+			if in.Revisions, err = c.store.ListRevisions(ctx, svc.Ref()); err != nil {
+				return in, err
+			}
 		}
 	}
 	for _, i := range svc.Instances {
