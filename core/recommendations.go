@@ -106,7 +106,17 @@ func (c *Core) RefreshRecommendations(ctx context.Context) (*berth.RecRefresh, e
 		cp := *st
 		res.Engine = &cp
 		engineOK = st.Status == "ok"
-		proposals = append(proposals, more...)
+		// Where both engines propose the same kind for a subject, berth's own
+		// stands (one OPEN per subject and kind; no flapping source).
+		own := map[string]bool{}
+		for _, p := range proposals {
+			own[proposalKey(p)] = true
+		}
+		for _, p := range more {
+			if !own[proposalKey(p)] {
+				proposals = append(proposals, p)
+			}
+		}
 	}
 	produced := map[string]bool{}
 	for _, p := range proposals {
