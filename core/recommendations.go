@@ -106,15 +106,38 @@ func (c *Core) RefreshRecommendations(ctx context.Context) (*berth.RecRefresh, e
 		cp := *st
 		res.Engine = &cp
 		engineOK = st.Status == "ok"
-		proposals = append(proposals, more...)
+		// Where both engines propose the same kind for a subject, berth's own
+		// stands (one OPEN per subject and kind; no flapping source).
+		own := map[string]bool{}
+		for _, p := range proposals {
+			own[proposalKey(p)] = true
+		}
+		for _, p := range more {
+			if !own[proposalKey(p)] {
+				proposals = append(proposals, p)
+			}
+		}
 	}
+	if err := c.storeProposals(sys, rs, proposals, engineOK, res); err != nil {
+		return nil, fmt.Errorf("refresh recommendations: %w", err)
+	}
+	_, res.Open, _ = rs.ListRecommendations(sys, berth.RecommendationFilter{Status: berth.RecOpen, Limit: 1})
+	res.DurationMs = c.now().Sub(start).Milliseconds()
+	res.Message = fmt.Sprintf("%d proposals stored, %d suppressed by a rejection, %d expired; %d open", res.Raised, res.Suppressed, res.Expired, res.Open)
+	return res, nil
+}
+
+// storeProposals expires the OPEN recommendations no longer proposed (an
+// engine that failed keeps its own) or whose subject changed, and saves
+// the proposals, counting what happened in res.
+func (c *Core) storeProposals(sys context.Context, rs berth.RecommendationStore, proposals []*berth.Recommendation, engineOK bool, res *berth.RecRefresh) error {
 	produced := map[string]bool{}
 	for _, p := range proposals {
 		produced[proposalKey(p)] = true
 	}
 	open, _, err := rs.ListRecommendations(sys, berth.RecommendationFilter{Status: berth.RecOpen})
 	if err != nil {
-		return nil, fmt.Errorf("refresh recommendations: %w", err)
+		return err
 	}
 	now := c.now().UTC()
 	byKey := map[string]*berth.Recommendation{}
@@ -147,10 +170,7 @@ func (c *Core) RefreshRecommendations(ctx context.Context) (*berth.RecRefresh, e
 		}
 		c.recEvent(sys, typ, p)
 	}
-	_, res.Open, _ = rs.ListRecommendations(sys, berth.RecommendationFilter{Status: berth.RecOpen, Limit: 1})
-	res.DurationMs = c.now().Sub(start).Milliseconds()
-	res.Message = fmt.Sprintf("%d proposals stored, %d suppressed by a rejection, %d expired; %d open", res.Raised, res.Suppressed, res.Expired, res.Open)
-	return res, nil
+	return nil
 }
 
 // subjectChanged: the subject is not what the OPEN recommendation saw
@@ -227,9 +247,20 @@ func (c *Core) builtinProposals(ctx context.Context, ms berth.MetricsStore) ([]*
 			out = append(out, p)
 		}
 	}
+	envRecs, err := c.environmentProposals(ctx, ms, cfg, subj, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	out = append(out, envRecs...)
+	return append(out, c.orphanProposals(ctx, subj)...), subj, nil
+}
+
+// environmentProposals runs stop-idle and delete-dormant over every environment.
+func (c *Core) environmentProposals(ctx context.Context, ms berth.MetricsStore, cfg recommend.Config, subj *recSubjects, now time.Time) ([]*berth.Recommendation, error) {
+	var out []*berth.Recommendation
 	envs, _, err := c.store.ListEnvironments(ctx, berth.EnvironmentFilter{})
 	if err != nil {
-		return nil, nil, fmt.Errorf("list environments: %w", err)
+		return nil, fmt.Errorf("list environments: %w", err)
 	}
 	subj.envs = envs
 	for _, env := range envs {
@@ -238,7 +269,7 @@ func (c *Core) builtinProposals(ctx context.Context, ms berth.MetricsStore) ([]*
 		if in.CPU, err = ms.QueryMetrics(ctx, berth.MetricQuery{Resolution: recommend.Resolution(win, c.recs.cfg.Retention),
 			From: now.Add(-win), To: now, Target: env.Target, Kinds: []string{berth.SubjectEnvironment}, Name: env.ID,
 			Metrics: []string{berth.MetricCPU}}); err != nil {
-			return nil, nil, fmt.Errorf("environment %s history: %w", env.ID, err)
+			return nil, fmt.Errorf("environment %s history: %w", env.ID, err)
 		}
 		for _, p := range []*berth.Recommendation{recommend.StopIdleEnvironment(cfg, in), recommend.DeleteDormant(cfg, in)} {
 			if p != nil {
@@ -246,6 +277,12 @@ func (c *Core) builtinProposals(ctx context.Context, ms berth.MetricsStore) ([]*
 			}
 		}
 	}
+	return out, nil
+}
+
+// orphanProposals proposes deleting what core's orphan rule finds.
+func (c *Core) orphanProposals(ctx context.Context, subj *recSubjects) []*berth.Recommendation {
+	var out []*berth.Recommendation
 	for _, target := range c.order {
 		ir, ok := c.runtimes[target].(berth.Inventorier)
 		if !ok {
@@ -266,7 +303,7 @@ func (c *Core) builtinProposals(ctx context.Context, ms berth.MetricsStore) ([]*
 			}
 		}
 	}
-	return out, subj, nil
+	return out
 }
 
 // recServices are the stored services and those the runtimes run without
@@ -322,14 +359,17 @@ func (c *Core) serviceInput(ctx context.Context, ms berth.MetricsStore, cfg reco
 			return in, err
 		}
 	}
-	// Crash loops and OOM kills need the replicas as they are now: asked of
-	// the runtime only for services not running as they should.
-	if svc.Managed && (svc.Status == berth.ServiceDegraded || svc.Status == berth.ServiceError || svc.Status == berth.ServiceDeploying) {
+	// OOM kills and crash loops need the replicas as they are now (both
+	// runtimes answer from memory: the local supervisor, the informers);
+	// the revisions only for services not running as they should.
+	if svc.Managed {
 		if st, err := c.runtimes[svc.Target].ServiceState(ctx, svc.Ref()); err == nil {
 			svc.Instances = st.Instances
 		}
-		if in.Revisions, err = c.store.ListRevisions(ctx, svc.Ref()); err != nil {
-			return in, err
+		if svc.Status == berth.ServiceDegraded || svc.Status == berth.ServiceError || svc.Status == berth.ServiceDeploying {
+			if in.Revisions, err = c.store.ListRevisions(ctx, svc.Ref()); err != nil {
+				return in, err
+			}
 		}
 	}
 	for _, i := range svc.Instances {

@@ -3,6 +3,7 @@ package core_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/berthhq/berth"
 	"github.com/berthhq/berth/core"
+	"github.com/berthhq/berth/internal/testutil"
 	"github.com/berthhq/berth/local"
 	"github.com/berthhq/berth/recommend"
 	"github.com/berthhq/berth/store/storetest"
@@ -391,5 +393,65 @@ func TestExternalEngine(t *testing.T) {
 	}
 	if es := c.EngineStatus(); es.Status != "unreachable" || es.Error == "" {
 		t.Fatalf("engine status after close: %+v", es)
+	}
+}
+
+// TestRollbackRecommendation: a revision that rolled out and then
+// crash-loops (a real child exiting after 2s, restarted with backoff) after
+// one that ran healthy (ready in the history, no restarts) gets a rollback
+// to it; apply rolls back through core (a new revision with the old spec).
+// (A revision that never gets ready does not roll out on the local
+// runtime: the old replica keeps running, nothing crash-loops.)
+func TestRollbackRecommendation(t *testing.T) {
+	clk := &clock{now: time.Now().UTC().Truncate(time.Second)}
+	c, st := recCore(t, "sqlite", clk, nil)
+	admin := berth.WithActor(context.Background(), recAdmin)
+	if _, _, err := c.ApplyService(admin, "api", berth.ServiceSpec{Command: []string{"sleep", "600"}}); err != nil {
+		t.Fatal(err)
+	}
+	// History of revision 1: one ready replica, no restarts, for an hour.
+	var ready, restarts []berth.MetricPoint
+	for i := range 120 {
+		at := clk.Now().Add(-time.Hour + time.Duration(i)*30*time.Second)
+		ready = append(ready, berth.MetricPoint{Time: at, Value: 1, Min: 1, Max: 1, P95: 1, Count: 1})
+		restarts = append(restarts, berth.MetricPoint{Time: at, Count: 1})
+	}
+	key := berth.MetricKey{Target: "local", Kind: berth.SubjectService, Name: "api"}
+	rk, sk := key, key
+	rk.Metric, sk.Metric = berth.MetricReady, berth.MetricRestarts
+	if err := st.(berth.MetricsStore).PutMetrics(admin, berth.ResRaw, []berth.MetricSeries{{MetricKey: rk, Points: ready}, {MetricKey: sk, Points: restarts}}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(time.Minute)
+	if _, _, err := c.ApplyService(admin, "api", berth.ServiceSpec{Command: []string{"sh", "-c", "sleep 2; exit 3"}}); err != nil {
+		t.Fatal(err)
+	}
+	var rec *berth.Recommendation
+	testutil.Eventually(t, 60*time.Second, "a rollback recommendation", func() (bool, string) {
+		c.SyncOnce(admin)
+		if _, err := c.RefreshRecommendations(admin); err != nil {
+			return false, err.Error()
+		}
+		recs, _, err := c.ListRecommendations(admin, berth.RecommendationFilter{Kind: berth.RecRollback, Status: berth.RecOpen})
+		if err != nil || len(recs) == 0 {
+			svc, _ := c.GetService(admin, core.ServiceQuery{Name: "api"})
+			return false, fmt.Sprintf("%v %+v", err, svc.Instances)
+		}
+		rec = recs[0]
+		return true, ""
+	})
+	if rec.Proposed.Revision != 1 || rec.Current.Revision != 2 || rec.Evidence.HealthyRevision != 1 {
+		t.Fatalf("rollback: %+v", rec)
+	}
+	applied, err := c.ApplyRecommendation(admin, rec.ID, core.ApplyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	revs, err := st.ListRevisions(admin, berth.ServiceRef{Target: "local", Name: "api"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if applied.Result["revision"] != 3 || revs[0].Cause != "rollback to 1" || revs[0].Spec.Command[0] != "sleep" {
+		t.Fatalf("after apply: result %+v, newest revision %+v", applied.Result, revs[0])
 	}
 }

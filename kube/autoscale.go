@@ -23,22 +23,6 @@ type hpaCache struct {
 	set map[string]map[string]bool // namespace → "Kind/name"
 }
 
-var hpas = struct {
-	sync.Mutex
-	byRuntime map[*Runtime]*hpaCache
-}{byRuntime: map[*Runtime]*hpaCache{}}
-
-func (r *Runtime) hpaCache() *hpaCache {
-	hpas.Lock()
-	defer hpas.Unlock()
-	c, ok := hpas.byRuntime[r]
-	if !ok {
-		c = &hpaCache{at: map[string]time.Time{}, set: map[string]map[string]bool{}}
-		hpas.byRuntime[r] = c
-	}
-	return c
-}
-
 // Autoscaled reports whether a HorizontalPodAutoscaler targets the
 // service's Deployment or StatefulSet: recommendations then leave its
 // requests and replicas alone. Without the permission to list them
@@ -48,8 +32,11 @@ func (r *Runtime) Autoscaled(ctx context.Context, ref berth.ServiceRef) (bool, e
 	if ns == "" {
 		ns = r.cfg.DefaultNamespace
 	}
-	c := r.hpaCache()
+	c := &r.hpa
 	c.mu.Lock()
+	if c.at == nil {
+		c.at, c.set = map[string]time.Time{}, map[string]map[string]bool{}
+	}
 	defer c.mu.Unlock()
 	if time.Since(c.at[ns]) > hpaTTL {
 		l, err := r.client.AutoscalingV2().HorizontalPodAutoscalers(ns).List(ctx, metav1.ListOptions{})

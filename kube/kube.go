@@ -141,6 +141,8 @@ type Runtime struct {
 	watchErr atomic.Pointer[error]
 	// drift is core's callback for changes of managed objects (drift.go).
 	drift atomic.Pointer[driftCallback]
+	// hpa caches which workloads an autoscaler manages (autoscale.go).
+	hpa hpaCache
 }
 
 var (

@@ -84,20 +84,30 @@ func (rc recommendConfig) settings(getenv func(string) string, d durations) (cor
 		}
 		*f.dst = v
 	}
-	if rc.EngineURL != "" {
-		u, err := url.Parse(rc.EngineURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return core.RecommendConfig{}, fmt.Errorf("recommend.engineURL (AI_ENGINE_URL): not an http(s) URL")
-		}
-		ext := &core.ExternalEngine{URL: rc.EngineURL, Timeout: 10 * time.Second}
-		if rc.EngineTimeout != "" {
-			t, err := time.ParseDuration(rc.EngineTimeout)
-			if err != nil || t <= 0 {
-				return core.RecommendConfig{}, fmt.Errorf("recommend.engineTimeout: %q is not a duration", rc.EngineTimeout)
-			}
-			ext.Timeout = t
-		}
-		out.External = ext
+	ext, err := rc.engine()
+	if err != nil {
+		return core.RecommendConfig{}, err
 	}
+	out.External = ext
 	return out, nil
+}
+
+// engine is the external engine of engineURL (nil when unset).
+func (rc recommendConfig) engine() (*core.ExternalEngine, error) {
+	if rc.EngineURL == "" {
+		return nil, nil
+	}
+	u, err := url.Parse(rc.EngineURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("recommend.engineURL (AI_ENGINE_URL): not an http(s) URL")
+	}
+	ext := &core.ExternalEngine{URL: rc.EngineURL, Timeout: 10 * time.Second}
+	if rc.EngineTimeout != "" {
+		t, err := time.ParseDuration(rc.EngineTimeout)
+		if err != nil || t <= 0 {
+			return nil, fmt.Errorf("recommend.engineTimeout: %q is not a duration", rc.EngineTimeout)
+		}
+		ext.Timeout = t
+	}
+	return ext, nil
 }
