@@ -15,6 +15,7 @@ import (
 
 	"github.com/berthhq/berth"
 	"github.com/berthhq/berth/auth"
+	"github.com/berthhq/berth/chat"
 	"github.com/berthhq/berth/core"
 	"github.com/berthhq/berth/metrics"
 	"github.com/berthhq/berth/wshub"
@@ -66,6 +67,8 @@ type Deps struct {
 	// EnvProxy serves environments at /env/{id}/… and answers
 	// POST /api/v1/environments/{id}/open (nil: both answer UNAVAILABLE).
 	EnvProxy *core.EnvProxy
+	// Chat answers POST /api/v1/chat (nil: it answers UNAVAILABLE).
+	Chat *chat.Engine
 }
 
 // Server is the HTTP API.
