@@ -1,0 +1,284 @@
+package chat_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/api"
+	"github.com/berthhq/berth/chat"
+	"github.com/berthhq/berth/core"
+	"github.com/berthhq/berth/internal/pgtest"
+	"github.com/berthhq/berth/local"
+	"github.com/berthhq/berth/store"
+	"github.com/berthhq/berth/store/storetest"
+	"sigs.k8s.io/yaml"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+var (
+	admin    = berth.Actor{UserID: "usr-admin", Username: "admin", Role: berth.RoleAdmin}
+	operator = berth.Actor{UserID: "usr-op", Username: "op", Role: berth.RoleOperator}
+	other    = berth.Actor{UserID: "usr-op2", Username: "op2", Role: berth.RoleOperator}
+	viewer   = berth.Actor{UserID: "usr-view", Username: "view", Role: berth.RoleViewer}
+)
+
+// world is a real core on a real store with local targets.
+type world struct {
+	c   *core.Core
+	st  *store.Store
+	e   *chat.Engine
+	clk *clock
+}
+
+func newWorld(t *testing.T, targets ...string) *world {
+	t.Helper()
+	if len(targets) == 0 {
+		targets = []string{"local"}
+	}
+	st := storetest.Open(t, store.SQLite, nil)
+	var rts []berth.Runtime
+	for _, name := range targets {
+		rt, err := local.New(local.Config{Name: name, DataDir: t.TempDir(), ProbeInterval: 50 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { rt.Close(context.Background()) })
+		rts = append(rts, rt)
+	}
+	clk := &clock{now: time.Now().UTC()}
+	c, err := core.New(core.Config{Store: st, Runtimes: rts, Now: clk.Now, DefaultTarget: targets[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &world{c: c, st: st, clk: clk, e: chat.New(chat.Config{Backend: c, Confirms: st, Now: clk.Now})}
+}
+
+// sleeper is a service whose replicas just wait.
+func (w *world) service(t *testing.T, name, target string, replicas int) {
+	t.Helper()
+	spec := berth.ServiceSpec{Target: target, Command: []string{"sleep", "600"}, Replicas: &replicas}
+	if _, _, err := w.c.ApplyService(berth.WithActor(context.Background(), admin), name, spec); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (w *world) ask(t *testing.T, a berth.Actor, msg, ctx string) api.ChatResponse {
+	t.Helper()
+	out, err := w.e.Handle(berth.WithActor(context.Background(), a), api.ChatRequest{Message: msg, Context: ctx})
+	if err != nil {
+		t.Fatalf("%q: %v", msg, err)
+	}
+	return out.Response
+}
+
+func (w *world) confirm(a berth.Actor, token string) (*chat.Outcome, error) {
+	return w.e.Handle(berth.WithActor(context.Background(), a), api.ChatRequest{Confirm: token})
+}
+
+func (w *world) replicas(t *testing.T, name string) int {
+	t.Helper()
+	s, err := w.st.GetService(context.Background(), berth.ServiceRef{Target: "local", Name: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Replicas
+}
+
+// TestConfirmStep: a mutation is only proposed; its token does it once,
+// for its own user, before it expires; a viewer gets no token.
+func TestConfirmStep(t *testing.T) {
+	w := newWorld(t)
+	w.service(t, "web", "local", 1)
+
+	r := w.ask(t, viewer, "restart web", "")
+	if r.Confirm != nil || !strings.Contains(r.Reply, "operator role") || r.Intent != "service.restart" {
+		t.Fatalf("viewer's restart: %+v", r)
+	}
+
+	r = w.ask(t, operator, "Scale WEB to 3", "")
+	if r.Confirm == nil || r.Confirm.Summary != "scale web on local from 1 to 3 replicas" {
+		t.Fatalf("no confirm step: %+v", r)
+	}
+	if got := w.replicas(t, "web"); got != 1 {
+		t.Fatalf("asking changed replicas to %d", got)
+	}
+	if d := r.Confirm.ExpiresAt.Sub(w.clk.Now()); d != chat.DefaultConfirmTTL {
+		t.Errorf("token lives %s, want %s", d, chat.DefaultConfirmTTL)
+	}
+	if _, err := w.confirm(other, r.Confirm.Token); !berth.IsCode(err, berth.EINVALID) {
+		t.Fatalf("another user's confirm: %v, want INVALID_REQUEST", err)
+	}
+	out, err := w.confirm(operator, r.Confirm.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Executed) != 1 || out.Executed[0].Action.Action != "service.scale" || out.Executed[0].Action.Status != "completed" ||
+		out.Executed[0].Details["via"] != "chat" || out.Executed[0].Details["replicas"] != 3 {
+		t.Fatalf("executed: %+v", out.Executed)
+	}
+	if got := w.replicas(t, "web"); got != 3 {
+		t.Fatalf("replicas after confirm = %d, want 3", got)
+	}
+	if _, err := w.confirm(operator, r.Confirm.Token); !berth.IsCode(err, berth.EINVALID) {
+		t.Fatalf("second use: %v, want INVALID_REQUEST", err)
+	}
+
+	// Expiry, on an injected clock.
+	r = w.ask(t, operator, "add 2 replicas to web", "")
+	if r.Confirm == nil || !strings.Contains(r.Confirm.Summary, "from 3 to 5") {
+		t.Fatalf("relative scale: %+v", r)
+	}
+	w.clk.Add(chat.DefaultConfirmTTL + time.Second)
+	if _, err := w.confirm(operator, r.Confirm.Token); !berth.IsCode(err, berth.EINVALID) {
+		t.Fatalf("expired token: %v, want INVALID_REQUEST", err)
+	}
+	if got := w.replicas(t, "web"); got != 3 {
+		t.Fatalf("an expired token changed replicas to %d", got)
+	}
+}
+
+// TestRulesAreCore's: the confirm step runs the action through core, so
+// core's ownership rule refuses an operator deleting an admin's service
+// (the action says failed, the service stays).
+func TestRulesAreCores(t *testing.T) {
+	w := newWorld(t)
+	w.service(t, "web", "local", 1)
+	r := w.ask(t, operator, "delete web", "")
+	if r.Confirm == nil {
+		t.Fatalf("no confirm: %+v", r)
+	}
+	out, err := w.confirm(operator, r.Confirm.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Executed[0].Action.Status != "failed" || !strings.Contains(out.Executed[0].Action.Result, "only its owner") {
+		t.Fatalf("operator deleting admin's service: %+v", out.Executed[0].Action)
+	}
+	if _, err := w.st.GetService(context.Background(), berth.ServiceRef{Target: "local", Name: "web"}); err != nil {
+		t.Fatalf("service gone: %v", err)
+	}
+}
+
+// TestContext: "restart it" after "how is web doing?" means web; a typo is
+// offered on a read and corrected (said so) in a mutation's summary.
+func TestContext(t *testing.T) {
+	w := newWorld(t)
+	w.service(t, "web", "local", 1)
+	w.service(t, "api", "local", 1)
+	r := w.ask(t, operator, "how is web doing?", "")
+	if r.Intent != "service.status" || !strings.Contains(r.Reply, "web on local") || r.Context == "" {
+		t.Fatalf("status: %+v", r)
+	}
+	r = w.ask(t, operator, "restart it", r.Context)
+	if r.Confirm == nil || !strings.Contains(r.Confirm.Summary, "replicas of web on local") {
+		t.Fatalf("restart it: %+v", r)
+	}
+	r = w.ask(t, operator, "restart it", "garbage")
+	if r.Confirm != nil {
+		t.Fatalf("restart it without context proposed %+v", r.Confirm)
+	}
+	r = w.ask(t, operator, "status of wbe", "")
+	if r.Confirm != nil || !strings.Contains(r.Reply, "Did you mean web?") || len(r.Suggestions) != 1 || r.Suggestions[0] != "status of web" {
+		t.Fatalf("typo on a read: %+v", r)
+	}
+	r = w.ask(t, operator, "stop wbe", "")
+	if r.Confirm == nil || r.Confirm.Summary != `stop web (you wrote "wbe") on local` {
+		t.Fatalf("typo on a mutation: %+v", r)
+	}
+	r = w.ask(t, operator, "bake me a cake", "")
+	if r.Intent != "help" || len(r.Suggestions) == 0 || !strings.Contains(r.Reply, "scale web to 3") {
+		t.Fatalf("unknown text: %+v", r)
+	}
+}
+
+// TestSeveralTargets: a name on two targets asks which; naming the target answers.
+func TestSeveralTargets(t *testing.T) {
+	w := newWorld(t, "local", "edge")
+	w.service(t, "web", "local", 1)
+	w.service(t, "web", "edge", 1)
+	r := w.ask(t, operator, "scale web to 2", "")
+	if r.Confirm != nil || !strings.Contains(r.Reply, "several targets") ||
+		strings.Join(r.Suggestions, "|") != "scale web to 2 on edge|scale web to 2 on local" {
+		t.Fatalf("ambiguous: %+v", r)
+	}
+	r = w.ask(t, operator, "scale web to 2 on edge", "")
+	if r.Confirm == nil || r.Confirm.Summary != "scale web on edge from 1 to 2 replicas" {
+		t.Fatalf("with target: %+v", r)
+	}
+}
+
+// TestGenerateAndApply: a generated spec is one PUT accepts as is (read as
+// JSON, strictly), and "apply it" proposes its creation.
+func TestGenerateAndApply(t *testing.T) {
+	w := newWorld(t)
+	r := w.ask(t, admin, "create a redis service", "")
+	if r.Code == nil || r.Code.Language != "yaml" || !strings.Contains(r.Code.Content, "redis-server") {
+		t.Fatalf("generate: %+v", r)
+	}
+	js, err := yaml.YAMLToJSON([]byte(r.Code.Content))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec berth.ServiceSpec
+	dec := json.NewDecoder(strings.NewReader(string(js)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&spec); err != nil {
+		t.Fatalf("generated YAML is no spec: %v\n%s", err, r.Code.Content)
+	}
+	if _, _, err := w.c.ApplyService(berth.WithActor(context.Background(), admin), "redis-put", spec); err != nil {
+		t.Fatalf("core refused the generated spec: %v", err)
+	}
+
+	r2 := w.ask(t, admin, "apply it", r.Context)
+	if r2.Confirm == nil || r2.Confirm.Summary != "create service redis on local from the generated spec" {
+		t.Fatalf("apply it: %+v", r2)
+	}
+	out, err := w.confirm(admin, r2.Confirm.Token)
+	if err != nil || out.Executed[0].Action.Status != "completed" {
+		t.Fatalf("confirm apply: %+v %v", out, err)
+	}
+	if _, err := w.st.GetService(context.Background(), berth.ServiceRef{Target: "local", Name: "redis"}); err != nil {
+		t.Fatalf("applied service missing: %v", err)
+	}
+
+	r = w.ask(t, admin, "a postgres 16 with 2Gi", "")
+	if r.Code == nil || !strings.Contains(r.Code.Content, "memory: 2Gi") || !strings.Contains(r.Code.Content, "postgresql/16/bin") ||
+		!strings.Contains(r.Code.Content, "POSTGRES_PASSWORD: "+chat.Placeholder) {
+		t.Fatalf("postgres 16 with 2Gi: %+v", r.Code)
+	}
+	r = w.ask(t, viewer, "apply it", "")
+	if r.Confirm != nil {
+		t.Fatalf("viewer got a token: %+v", r)
+	}
+}
+
+// TestEnvironments: create (with cores) and stop through the confirm step.
+func TestEnvironments(t *testing.T) {
+	w := newWorld(t)
+	r := w.ask(t, operator, "create an environment called demo with 2 cores", "")
+	if r.Confirm == nil || r.Confirm.Summary != "create environment demo on local with 2 cores and 4 GB memory" {
+		t.Fatalf("create env: %+v", r)
+	}
+	r = w.ask(t, operator, "create an environment called demo with 9 cores", "")
+	if r.Confirm != nil || !strings.Contains(r.Reply, "cpuCores") {
+		t.Fatalf("9 cores: %+v", r)
+	}
+}
