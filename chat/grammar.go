@@ -250,7 +250,9 @@ func (p *phrase) match(toks []string, r *resolver) (*Parsed, bool) {
 	if p.lits == 0 && best.exact+best.fuzzy == 0 {
 		return nil, false // a bare slot must name something real
 	}
-	if best.unknown > 0 && p.lits == 0 {
+	if best.unknown > 0 && (p.lits == 0 || best.skips >= 2) {
+		// An unknown name amid words the phrase does not use is a guess,
+		// not an understanding ("get rid of the frontend thing").
 		return nil, false
 	}
 	score := 10*p.lits + 6*best.exact + 3*best.fuzzy - 2*best.skips - 4*best.unknown
