@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -142,4 +143,40 @@ func TestChatGenerate(t *testing.T) {
 	if code != 200 || r.Confirm == nil || r.Confirm.Summary != "update service redis on local from the generated spec" {
 		t.Fatalf("apply it: %d %+v", code, r)
 	}
+}
+
+// TestChatCLI: `berth chat "scale web to 2"` prints the summary and asks
+// y/N (no: nothing changes; y: two processes); the REPL keeps the context,
+// so "stop it" after "how is web doing?" stops web (--yes).
+func TestChatCLI(t *testing.T) {
+	b := StartBerth(t, "", "")
+	b.MustDo(201, "PUT", "/api/v1/services/web", webSpec(1, "hi"))
+	waitRunning(t, b, "web", 1)
+	run := func(stdin string, args ...string) string {
+		t.Helper()
+		cli := exec.Command(berthBin, append([]string{"chat"}, args...)...)
+		cli.Env = []string{"HOME=" + t.TempDir(), "BERTH_URL=" + b.URL, "BERTH_TOKEN=" + b.Token()}
+		cli.Stdin = strings.NewReader(stdin)
+		out, err := cli.CombinedOutput()
+		if err != nil {
+			t.Fatalf("berth chat %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	out := run("n\n", "scale", "web", "to", "2")
+	if !strings.Contains(out, "scale web on local from 1 to 2 replicas? [y/N]") || !strings.Contains(out, "Nothing was done.") {
+		t.Fatalf("answering no:\n%s", out)
+	}
+	waitProcs(t, "web", 1)
+	out = run("y\n", "scale web to 2")
+	if !strings.Contains(out, "Done: web on local scaled to 2 replicas") {
+		t.Fatalf("answering yes:\n%s", out)
+	}
+	waitProcs(t, "web", 2)
+
+	out = run("how is web doing?\nstop it\nexit\n", "--yes")
+	if !strings.Contains(out, "web on local:") || !strings.Contains(out, "Done: web on local stopped") {
+		t.Fatalf("REPL:\n%s", out)
+	}
+	waitProcs(t, "web", 0)
 }

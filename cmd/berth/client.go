@@ -40,6 +40,7 @@ func addClientCommands(root *cobra.Command, e *cliEnv) {
 		newAPIKeyCmd(e, f),
 		newUserCmd(e, f),
 		newTargetsCmd(e, f),
+		newChatCmd(e, f),
 	)
 }
 
