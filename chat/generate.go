@@ -175,7 +175,7 @@ func manifests(gen *Generated, namespace string) (string, error) {
 	svc := corev1.Service{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"}, ObjectMeta: meta,
 		Spec: corev1.ServiceSpec{Selector: labels}}
 	for _, p := range s.Ports {
-		c.Ports = append(c.Ports, corev1.ContainerPort{Name: p.Name, ContainerPort: int32(p.Port)}) // #nosec G115 -- ports come from the table above (< 65536)
+		c.Ports = append(c.Ports, corev1.ContainerPort{Name: p.Name, ContainerPort: int32(p.Port)})                                           // #nosec G115 -- ports come from the table above (< 65536)
 		svc.Spec.Ports = append(svc.Spec.Ports, corev1.ServicePort{Name: p.Name, Port: int32(p.Port), TargetPort: intstr.FromString(p.Name)}) // #nosec G115 -- as above
 	}
 	if hc := s.HealthCheck; hc != nil && len(s.Ports) > 0 {

@@ -150,7 +150,7 @@ var Intents = []Intent{
 		Args: []Arg{{Name: "image", Kind: KImage}, {Name: "version", Kind: KVersion, Optional: true}, {Name: "memory", Kind: KMemory, Optional: true},
 			{Name: "name", Kind: KName, Optional: true}, targetArg}},
 	{Name: "service.apply", Mutating: true, Role: berth.RoleOperator, Action: "service.apply", Call: "ApplyService",
-		Help: "apply it — create the service from the spec just generated",
+		Help:    "apply it — create the service from the spec just generated",
 		Phrases: []string{"apply it", "apply", "apply that", "create it", "deploy it", "do it", "go ahead", "yes apply"}},
 }
 
