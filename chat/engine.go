@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/berthhq/berth"
@@ -65,6 +66,67 @@ const DefaultConfirmTTL = 5 * time.Minute
 type Engine struct {
 	cfg     Config
 	grammar *Grammar
+
+	// The list of services (shared by every caller) is kept for
+	// ServiceCacheTTL: listing 1,000 services is most of an answer's cost.
+	// A name the cached list lacks but berth has reloads it before the
+	// answer, and an executed action drops it.
+	mu        sync.Mutex
+	services  []*berth.Service
+	listedAt  time.Time
+	reloading bool
+}
+
+// ServiceCacheTTL is how long the chat reuses its list of services.
+const ServiceCacheTTL = 2 * time.Second
+
+// serviceList answers the services: fresh when asked or when there is no
+// list yet; else the cached list, reloaded in the background once it is
+// older than ServiceCacheTTL (so no answer waits for the reload). cached
+// reports whether the list came from the cache.
+func (e *Engine) serviceList(ctx context.Context, fresh bool) (svcs []*berth.Service, cached bool, err error) {
+	now := e.cfg.Now()
+	e.mu.Lock()
+	if !fresh && e.services != nil {
+		svcs = e.services
+		stale := now.Sub(e.listedAt) >= ServiceCacheTTL || now.Before(e.listedAt)
+		if stale && !e.reloading {
+			e.reloading = true
+			go e.reload(context.WithoutCancel(ctx))
+		}
+		e.mu.Unlock()
+		return svcs, true, nil
+	}
+	e.mu.Unlock()
+	list, err := e.cfg.Backend.ListServices(ctx, "", 0, 0)
+	if err != nil {
+		return nil, false, fmt.Errorf("chat: list services: %w", err)
+	}
+	e.mu.Lock()
+	e.services, e.listedAt = list.Services, now
+	e.mu.Unlock()
+	return list.Services, false, nil
+}
+
+// reload refreshes the cached list (as the caller whose answer found it stale).
+func (e *Engine) reload(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	list, err := e.cfg.Backend.ListServices(ctx, "", 0, 0)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.reloading = false
+	if err != nil {
+		e.cfg.Logger.Warn("chat: reload the list of services", "err", err)
+		return
+	}
+	e.services, e.listedAt = list.Services, e.cfg.Now()
+}
+
+func (e *Engine) dropServices() {
+	e.mu.Lock()
+	e.services = nil
+	e.mu.Unlock()
 }
 
 // New returns an Engine.
@@ -127,6 +189,13 @@ func (e *Engine) Handle(ctx context.Context, req api.ChatRequest) (*Outcome, err
 		return t.outcome(), nil
 	}
 	p := e.grammar.Parse(msg, t.names)
+	if t.cached && p != nil && t.newName(p) {
+		// A service the cached list does not know yet: ask again, fresh.
+		if err := t.loadServices(true); err != nil {
+			return nil, err
+		}
+		p = e.grammar.Parse(msg, t.names)
+	}
 	if p == nil && e.cfg.LLM != nil {
 		p = e.cfg.LLM.Place(ctx, msg, t.names, e.grammar)
 	}
@@ -153,27 +222,19 @@ type turn struct {
 	envs   []*berth.Environment
 	resp   api.ChatResponse
 	parsed *Parsed
+	cached bool // the services came from the engine's cache
 }
 
 func (e *Engine) newTurn(ctx context.Context, a berth.Actor, msg, context string) (*turn, error) {
 	t := &turn{e: e, ctx: ctx, actor: a, msg: msg, conv: decodeConvo(context)}
-	list, err := e.cfg.Backend.ListServices(ctx, "", 0, 0)
-	if err != nil {
-		return nil, fmt.Errorf("chat: list services: %w", err)
+	if err := t.loadServices(false); err != nil {
+		return nil, err
 	}
-	t.svcs = list.Services
 	envs, _, err := e.cfg.Backend.ListEnvironments(ctx, "", 0, 0)
 	if err != nil {
 		return nil, fmt.Errorf("chat: list environments: %w", err)
 	}
 	t.envs = envs
-	seen := map[string]bool{}
-	for _, s := range t.svcs {
-		if n := strings.ToLower(s.Name); !seen[n] {
-			seen[n] = true
-			t.names.Services = append(t.names.Services, n)
-		}
-	}
 	for _, en := range envs {
 		t.names.Environments = append(t.names.Environments, strings.ToLower(en.Name), strings.ToLower(en.ID))
 	}
@@ -182,6 +243,40 @@ func (e *Engine) newTurn(ctx context.Context, a berth.Actor, msg, context string
 	}
 	t.names.Subject = t.conv.Name
 	return t, nil
+}
+
+// newName says whether a service name p took for unknown or a typo is one
+// berth has now (one lookup by name, not a list).
+func (t *turn) newName(p *Parsed) bool {
+	if !p.unsure() {
+		return false
+	}
+	word := p.Args["service"]
+	if w, ok := p.Typos["service"]; ok {
+		word = w
+	}
+	if word == "" || pronouns[word] {
+		return false
+	}
+	_, err := t.e.cfg.Backend.GetService(t.ctx, core.ServiceQuery{Name: word})
+	return !berth.IsCode(err, berth.ENOTFOUND)
+}
+
+// loadServices fills the services and their names.
+func (t *turn) loadServices(fresh bool) error {
+	svcs, cached, err := t.e.serviceList(t.ctx, fresh)
+	if err != nil {
+		return err
+	}
+	t.svcs, t.cached, t.names.Services = svcs, cached, nil
+	seen := map[string]bool{}
+	for _, s := range svcs {
+		if n := strings.ToLower(s.Name); !seen[n] {
+			seen[n] = true
+			t.names.Services = append(t.names.Services, n)
+		}
+	}
+	return nil
 }
 
 func (t *turn) outcome() *Outcome {
@@ -341,6 +436,7 @@ func (e *Engine) confirm(ctx context.Context, a berth.Actor, token string) (*Out
 	}
 	out := &Outcome{Message: "confirm: " + c.Summary}
 	ex := e.execute(ctx, p)
+	e.dropServices()
 	out.Executed = []Executed{ex}
 	r := &out.Response
 	r.Intent, r.Actions, r.Suggestions = p.Intent, []api.ChatAction{ex.Action}, []string{}

@@ -282,3 +282,24 @@ func TestEnvironments(t *testing.T) {
 		t.Fatalf("9 cores: %+v", r)
 	}
 }
+
+// TestServiceCache: the chat's cached list of services never hides a
+// service made a moment ago, and a mutation's summary uses the state of
+// now, not the cache's.
+func TestServiceCache(t *testing.T) {
+	w := newWorld(t)
+	w.service(t, "web", "local", 1)
+	if r := w.ask(t, operator, "what's running", ""); !strings.Contains(r.Reply, "web on local") {
+		t.Fatalf("list: %+v", r)
+	}
+	w.service(t, "fresh", "local", 0) // the cache does not know it yet
+	if r := w.ask(t, operator, "status of fresh", ""); !strings.Contains(r.Reply, "fresh on local") {
+		t.Fatalf("a new service: %+v", r)
+	}
+	if _, err := w.c.ScaleService(berth.WithActor(context.Background(), admin), core.ServiceQuery{Name: "web"}, 2); err != nil {
+		t.Fatal(err)
+	}
+	if r := w.ask(t, operator, "add 1 replica to web", ""); r.Confirm == nil || !strings.Contains(r.Confirm.Summary, "from 2 to 3") {
+		t.Fatalf("summary from the cache: %+v", r)
+	}
+}

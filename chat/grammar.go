@@ -14,8 +14,15 @@ type Parsed struct {
 	Intent *Intent
 	Args   map[string]string
 	Typos  map[string]string
-	Since  time.Duration
-	score  int
+	Since   time.Duration
+	score   int
+	unknown int
+}
+
+// unsure says whether a name in p is a typo or unknown: worth a second
+// look with a fresh list of names.
+func (p *Parsed) unsure() bool {
+	return len(p.Typos) > 0 || p.unknown > 0
 }
 
 // Names are the entities a message is matched against: berth's real names.
@@ -256,7 +263,7 @@ func (p *phrase) match(toks []string, r *resolver) (*Parsed, bool) {
 		return nil, false
 	}
 	score := 10*p.lits + 6*best.exact + 3*best.fuzzy - 2*best.skips - 4*best.unknown
-	return &Parsed{Intent: p.intent, Args: best.args, Typos: best.typos, score: score}, true
+	return &Parsed{Intent: p.intent, Args: best.args, Typos: best.typos, score: score, unknown: best.unknown}, true
 }
 
 func (c capture) value() int { return 6*c.exact + 3*c.fuzzy - 2*c.skips - 4*c.unknown }

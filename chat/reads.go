@@ -226,6 +226,15 @@ func (t *turn) service() (*berth.Service, bool) {
 		return nil, false
 	}
 	s := match[0]
+	if t.parsed.Intent.Mutating && t.cached {
+		// A summary says "from 2 to 3": it needs the state of now, not the cache's.
+		fresh, err := t.e.cfg.Backend.GetService(t.ctx, query(s))
+		if err != nil {
+			t.say("%s", berth.ErrorMessage(err))
+			return nil, false
+		}
+		s = fresh
+	}
 	t.conv = convo{Kind: "service", Name: strings.ToLower(s.Name), Target: s.Target, Namespace: s.Namespace}
 	return s, true
 }
