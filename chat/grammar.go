@@ -11,9 +11,9 @@ import (
 // as written (slot → word, extracted kinds → value) and which of them were
 // typos the grammar corrected (slot → what was written).
 type Parsed struct {
-	Intent *Intent
-	Args   map[string]string
-	Typos  map[string]string
+	Intent  *Intent
+	Args    map[string]string
+	Typos   map[string]string
 	Since   time.Duration
 	score   int
 	unknown int
