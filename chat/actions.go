@@ -248,6 +248,10 @@ func (t *turn) applyGenerated() error {
 func (e *Engine) execute(ctx context.Context, p plan) Executed {
 	start := e.cfg.Now()
 	in := intentByName(p.Intent)
+	if in == nil || !in.Mutating {
+		return finish(Executed{Action: api.ChatAction{Action: "chat." + p.Intent}, Details: map[string]any{"via": "chat"}}, "",
+			berth.Errorf(berth.EINVALID, "confirm: %q is no action this berth does", p.Intent), 0)
+	}
 	ex := Executed{Action: api.ChatAction{Action: in.Action, Target: p.Ref.Target, Subject: p.Ref.Name},
 		Resource: p.Ref.Name, Type: "service", Details: map[string]any{"via": "chat"}}
 	b := e.cfg.Backend

@@ -332,7 +332,7 @@ func (t *turn) run(p *Parsed) error {
 	}
 	if p.Intent.Mutating && !t.actor.Role.AtLeast(p.Intent.Role) {
 		t.say("You are %s: %s needs the %s role, as its REST route does. Nothing was changed.",
-			article(string(t.actor.Role)), p.Intent.Help, p.Intent.Role)
+			article(string(t.actor.Role)), p.Intent.Action, p.Intent.Role)
 		t.resp.Suggestions = []string{"what's running"}
 		return nil
 	}

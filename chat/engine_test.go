@@ -303,3 +303,18 @@ func TestServiceCache(t *testing.T) {
 		t.Fatalf("summary from the cache: %+v", r)
 	}
 }
+
+// TestNoActor: the chat, like every core entry point, refuses a context
+// that names no caller.
+func TestNoActor(t *testing.T) {
+	w := newWorld(t)
+	if _, err := w.e.Handle(context.Background(), api.ChatRequest{Message: "what's running"}); err != core.ErrNoActor {
+		t.Fatalf("no actor: %v, want core.ErrNoActor", err)
+	}
+	if _, err := w.e.Handle(berth.WithActor(context.Background(), operator), api.ChatRequest{Message: "x", Confirm: "chc_x"}); !berth.IsCode(err, berth.EINVALID) {
+		t.Fatalf("message and confirm: %v", err)
+	}
+	if _, err := w.e.Handle(berth.WithActor(context.Background(), operator), api.ChatRequest{Message: strings.Repeat("a", chat.MaxMessage+1)}); !berth.IsCode(err, berth.EINVALID) {
+		t.Fatalf("long message: %v", err)
+	}
+}
