@@ -235,10 +235,12 @@ func (t *turn) applyGenerated() error {
 		return nil
 	}
 	verb := "create"
-	for _, s := range t.svcs {
-		if strings.EqualFold(s.Name, gen.Name) && strings.EqualFold(s.Target, gen.Spec.Target) {
-			verb = "update"
-		}
+	_, err := t.e.cfg.Backend.GetService(t.ctx, core.ServiceQuery{Name: gen.Name, Target: gen.Spec.Target})
+	switch {
+	case err == nil:
+		verb = "update"
+	case !berth.IsCode(err, berth.ENOTFOUND):
+		return t.refused(err)
 	}
 	return t.propose(plan{Intent: "service.apply", Gen: gen},
 		fmt.Sprintf("%s service %s on %s from the generated spec", verb, gen.Name, gen.Spec.Target))

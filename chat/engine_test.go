@@ -318,3 +318,35 @@ func TestNoActor(t *testing.T) {
 		t.Fatalf("long message: %v", err)
 	}
 }
+
+type usage []core.ServiceUsage
+
+func (u usage) ServiceUsage(context.Context) ([]core.ServiceUsage, error) { return u, nil }
+
+// TestTopAndLists: "which services use the most memory" ranks by the usage
+// source; "what's failing" names only the unhealthy; logs answer lines.
+func TestTopAndLists(t *testing.T) {
+	w := newWorld(t)
+	w.service(t, "web", "local", 0)
+	e := chat.New(chat.Config{Backend: w.c, Confirms: w.st, Usage: usage{
+		{Target: "local", Name: "small", MemoryBytes: 10 << 20, CPUCores: 0.5},
+		{Target: "local", Name: "big", MemoryBytes: 300 << 20, CPUCores: 0.1},
+	}})
+	out, err := e.Handle(berth.WithActor(context.Background(), viewer), api.ChatRequest{Message: "which services use the most memory?"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := out.Response.Reply; !strings.HasPrefix(r, "1. big on local: 300 MiB") || !strings.Contains(r, "2. small on local: 10 MiB") {
+		t.Fatalf("top memory: %q", r)
+	}
+	out, _ = e.Handle(berth.WithActor(context.Background(), viewer), api.ChatRequest{Message: "top cpu"})
+	if r := out.Response.Reply; !strings.HasPrefix(r, "1. small") {
+		t.Fatalf("top cpu: %q", r)
+	}
+	if r := w.ask(t, viewer, "what's failing", ""); !strings.Contains(r.Reply, "Nothing is failing") {
+		t.Fatalf("failing: %+v", r)
+	}
+	if r := w.ask(t, viewer, "what's running", ""); !strings.Contains(r.Reply, "web on local: ") || !strings.Contains(r.Reply, "0/0 ready") {
+		t.Fatalf("running: %+v", r)
+	}
+}
