@@ -138,7 +138,7 @@ func (t *turn) createEnvironment() error {
 	cores, mem := chk.CPUCores, chk.MemoryGB
 	t.conv = convo{Kind: "environment", Name: name}
 	return t.propose(plan{Intent: "environment.create", EnvName: name, EnvReq: &req},
-		fmt.Sprintf("create environment %s on %s with %d cores and %d GB memory", name, target, cores, mem))
+		fmt.Sprintf("create environment %s on %s with %d core%s and %d GB memory", name, target, cores, plural(cores), mem))
 }
 
 func (t *turn) defaultTarget() berth.TargetInfo {
@@ -343,4 +343,11 @@ func finish(ex Executed, result string, err error, d time.Duration) Executed {
 		ex.Action.Status, ex.Action.Result = berth.AuditFailed, berth.ErrorMessage(err)
 	}
 	return ex
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }

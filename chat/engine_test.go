@@ -56,7 +56,9 @@ func newWorld(t *testing.T, targets ...string) *world {
 	st := storetest.Open(t, store.SQLite, nil)
 	var rts []berth.Runtime
 	for _, name := range targets {
-		rt, err := local.New(local.Config{Name: name, DataDir: t.TempDir(), ProbeInterval: 50 * time.Millisecond})
+		rt, err := local.New(local.Config{Name: name, DataDir: t.TempDir(), ProbeInterval: 50 * time.Millisecond,
+			Templates: map[string]local.Template{"default": {Command: []string{"node", "-e",
+				"require('net').createServer(s => s.end()).listen(process.env.PORT, '127.0.0.1')"}}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -348,5 +350,57 @@ func TestTopAndLists(t *testing.T) {
 	}
 	if r := w.ask(t, viewer, "what's running", ""); !strings.Contains(r.Reply, "web on local: ") || !strings.Contains(r.Reply, "0/0 ready") {
 		t.Fatalf("running: %+v", r)
+	}
+}
+
+// TestRollbackAndEnvironments: a rollback to the previous revision or to
+// revision N, and an environment's create, stop and delete, each through
+// the confirm step and core.
+func TestRollbackAndEnvironments(t *testing.T) {
+	w := newWorld(t)
+	w.service(t, "web", "local", 0)
+	two := 0
+	if _, _, err := w.c.ApplyService(berth.WithActor(context.Background(), admin), "web",
+		berth.ServiceSpec{Command: []string{"sleep", "601"}, Replicas: &two}); err != nil {
+		t.Fatal(err)
+	}
+	do := func(a berth.Actor, msg string, wantSummary string) *chat.Outcome {
+		t.Helper()
+		r := w.ask(t, a, msg, "")
+		if r.Confirm == nil || r.Confirm.Summary != wantSummary {
+			t.Fatalf("%q: %+v, want summary %q", msg, r, wantSummary)
+		}
+		out, err := w.confirm(a, r.Confirm.Token)
+		if err != nil || out.Executed[0].Action.Status != "completed" {
+			t.Fatalf("%q confirmed: %+v %v", msg, out, err)
+		}
+		return out
+	}
+	do(operator, "roll back web", "roll web on local back from revision 2 to revision 1 (as a new revision)")
+	s, _ := w.st.GetService(context.Background(), berth.ServiceRef{Target: "local", Name: "web"})
+	if s.Revision != 3 || s.Spec.Command[1] != "600" {
+		t.Fatalf("after rollback: revision %d command %v", s.Revision, s.Spec.Command)
+	}
+	do(operator, "rollback web to revision 2", "roll web on local back from revision 3 to revision 2 (as a new revision)")
+	if r := w.ask(t, operator, "rollback web to revision 9", ""); r.Confirm != nil || !strings.Contains(r.Reply, "no revision 9") {
+		t.Fatalf("revision 9: %+v", r)
+	}
+
+	out := do(operator, "create an environment called demo with 1 core", "create environment demo on local with 1 core and 4 GB memory")
+	envID := out.Executed[0].Resource
+	env, err := w.st.GetEnvironment(context.Background(), envID)
+	if err != nil || env.Name != "demo" || env.CPUCores != 1 || env.UserID != operator.UserID {
+		t.Fatalf("created environment: %+v %v", env, err)
+	}
+	if r := w.ask(t, other, "stop environment demo", ""); r.Confirm != nil {
+		t.Fatalf("another operator sees demo: %+v", r)
+	}
+	do(operator, "stop env demo", "stop environment demo ("+envID+") on local")
+	if env, _ := w.st.GetEnvironment(context.Background(), envID); !env.Stopped {
+		t.Fatalf("not stopped: %+v", env)
+	}
+	do(operator, "delete environment demo", "delete environment demo ("+envID+") on local, with its storage")
+	if _, err := w.st.GetEnvironment(context.Background(), envID); !berth.IsCode(err, berth.ENOTFOUND) {
+		t.Fatalf("environment after delete: %v", err)
 	}
 }

@@ -120,6 +120,11 @@ func TestChatDiagnose(t *testing.T) {
 		!strings.Contains(r.Reply, "ERROR: cannot connect to database at 10.9.8.7:5432") {
 		t.Fatalf("diagnosis: %d %+v", code, r)
 	}
+	code, r, _ = chat(t, b, b.Token(), api.ChatRequest{Message: "errors in crashy in the last hour"})
+	if code != 200 || r.Intent != "service.errors" || r.Code == nil || !strings.Contains(r.Code.Content, "ERROR: cannot connect") ||
+		strings.Contains(r.Code.Content, "starting") {
+		t.Fatalf("errors in the last hour: %d %+v", code, r)
+	}
 }
 
 // TestChatGenerate: "create a redis service" returns YAML that
