@@ -51,7 +51,8 @@ var (
 	// "in the last hour", "over the past 30 minutes", "last 2h", "today"
 	sinceRE = regexp.MustCompile(`\b(?:in |over |during |for |from )?(?:the )?(?:last|past) (?:(\d+) ?)?(h|hr|hrs|hour|hours|m|min|mins|minute|minutes|d|day|days|s|sec|secs|seconds)\b|\btoday\b`)
 	// "2Gi", "512 MB", "2 gb of memory"
-	memoryRE = regexp.MustCompile(`\b(\d+(?:\.\d+)?) ?(gi|gib|gb|g|mi|mib|mb)\b(?: of)?(?: memory| ram| mem)?`)
+	// (not inside a name: "api-5g" stays a name)
+	memoryRE = regexp.MustCompile(`(?:^|[^a-z0-9._:/-])((\d+(?:\.\d+)?) ?(gi|gib|gb|g|mi|mib|mb)\b(?: of)?(?: memory| ram| mem)?)`)
 	// "2 cores", "4 cpus"
 	coresRE = regexp.MustCompile(`\b(\d+) ?(?:cores?|cpus?|vcpus?)\b`)
 	wordRE  = regexp.MustCompile(`[a-z0-9][a-z0-9._:/-]*`)
@@ -78,9 +79,9 @@ func tokens(msg string) (toks []string, ext map[string]string, since time.Durati
 		since = parseSince(m)
 		s = strings.Replace(s, m[0], " ", 1)
 	}
-	if m := memoryRE.FindStringSubmatch(s); m != nil {
-		ext["memory"] = memoryQuantity(m[1], m[2])
-		s = strings.Replace(s, m[0], " ", 1)
+	if m := memoryRE.FindStringSubmatchIndex(s); m != nil {
+		ext["memory"] = memoryQuantity(s[m[4]:m[5]], s[m[6]:m[7]])
+		s = s[:m[2]] + " " + s[m[3]:]
 	}
 	if m := coresRE.FindStringSubmatch(s); m != nil {
 		ext["cores"] = m[1]

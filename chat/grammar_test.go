@@ -7,7 +7,7 @@ import (
 )
 
 var testNames = Names{
-	Services:     []string{"web", "api", "crashy", "payments", "worker", "redis-cache"},
+	Services:     []string{"web", "api", "crashy", "payments", "worker", "redis-cache", "api-5g"},
 	Environments: []string{"demo", "env-abc123", "scratch", "env-def456"},
 	Targets:      []string{"local", "kube"},
 }
@@ -108,6 +108,7 @@ func TestPhrasings(t *testing.T) {
 		{"deploy rabbitmq with 1gb", "service.generate", args{"image": "rabbitmq", "memory": "1Gi"}, ""},
 		{"nginx please", "service.generate", args{"image": "nginx"}, ""},
 		{"create memcahced", "service.generate", args{"image": "memcached"}, "memcahced"},
+		{"status of api-5g", "service.status", args{"service": "api-5g"}, ""},
 		{"apply it", "service.apply", args{}, ""},
 		{"OK, apply it!", "service.apply", args{}, ""},
 	}

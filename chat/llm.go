@@ -306,7 +306,7 @@ func checkArg(a Arg, s string, r *resolver, names Names) (string, error) {
 		return "", fmt.Errorf("argument %s: %q is not a number", a.Name, s)
 	case KMemory:
 		if m := memoryRE.FindStringSubmatch(s); m != nil && m[0] == s {
-			return memoryQuantity(m[1], m[2]), nil
+			return memoryQuantity(m[2], m[3]), nil
 		}
 		return "", fmt.Errorf("argument %s: %q is not a memory size", a.Name, s)
 	case KVersion:
