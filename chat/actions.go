@@ -287,6 +287,7 @@ func (e *Engine) execute(ctx context.Context, p plan) Executed {
 		result = fmt.Sprintf("%s on %s deleted", p.Ref.Name, p.Ref.Target)
 	case "service.apply":
 		ex.Action.Subject, ex.Resource, ex.Action.Target = p.Gen.Name, p.Gen.Name, p.Gen.Spec.Target
+		ex.Details["revisionSpec"] = p.Gen.Spec.Redacted() // as PUT's entry: never a secret value
 		var s *berth.Service
 		var created bool
 		s, created, err = b.ApplyService(ctx, p.Gen.Name, p.Gen.Spec)
