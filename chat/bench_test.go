@@ -12,8 +12,7 @@ import (
 // BenchmarkHandle: a grammar-only answer with 1,000 stored services (the
 // figures that matter come from make bench-chat, on the real server).
 func BenchmarkHandle(b *testing.B) {
-	t := &testing.T{}
-	w := newWorld(t)
+	w := newWorld(b)
 	ctx := berth.WithActor(context.Background(), admin)
 	for i := range 1000 {
 		zero := 0

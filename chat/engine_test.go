@@ -48,7 +48,7 @@ type world struct {
 	clk *clock
 }
 
-func newWorld(t *testing.T, targets ...string) *world {
+func newWorld(t testing.TB, targets ...string) *world {
 	t.Helper()
 	if len(targets) == 0 {
 		targets = []string{"local"}
