@@ -404,3 +404,39 @@ func TestRollbackAndEnvironments(t *testing.T) {
 		t.Fatalf("environment after delete: %v", err)
 	}
 }
+
+// kubeTargets is core with one more target reported: a Kubernetes one, for
+// what the chat writes for such a target (nothing runs there).
+type kubeTargets struct{ *core.Core }
+
+func (k kubeTargets) Targets() []berth.TargetInfo {
+	return append(k.Core.Targets(), berth.TargetInfo{Name: "kube", Provider: berth.ProviderKubernetes, DefaultNamespace: "apps"})
+}
+
+// TestGenerateForKubernetes: for a Kubernetes target the answer holds the
+// spec (an image, not a command) and after it the equivalent manifests.
+func TestGenerateForKubernetes(t *testing.T) {
+	w := newWorld(t)
+	e := chat.New(chat.Config{Backend: kubeTargets{w.c}, Confirms: w.st})
+	out, err := e.Handle(berth.WithActor(context.Background(), operator), api.ChatRequest{Message: "create a postgres 15 on kube with 1Gi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := out.Response.Code
+	if c == nil || !strings.Contains(c.Content, "image: postgres:15") || !strings.Contains(c.Content, "target: kube") ||
+		!strings.Contains(c.Content, "kind: Deployment") || !strings.Contains(c.Content, "kind: Secret") ||
+		!strings.Contains(c.Content, "namespace: apps") || strings.Contains(c.Content, "command:") {
+		t.Fatalf("kube spec: %+v", out.Response)
+	}
+	spec, _, _ := strings.Cut(c.Content, "\n---\n")
+	js, err := yaml.YAMLToJSON([]byte(spec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s berth.ServiceSpec
+	dec := json.NewDecoder(strings.NewReader(string(js)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil || s.Resources.Memory != "1Gi" {
+		t.Fatalf("the first document is no spec: %v %+v", err, s)
+	}
+}
