@@ -82,6 +82,11 @@ bench-ws:
 bench-kube: build
 	$(GO) build -o bin/bench-kube ./bench/kube && ./bin/bench-kube -berth ./$(BIN)
 
+# bench-chat: p50/p99 of grammar-only chat answers with 1,000 services (target p99 < 50 ms; not a test).
+.PHONY: bench-chat
+bench-chat: build
+	$(GO) build -o bin/bench-chat ./bench/chat && ./bin/bench-chat -berth ./$(BIN)
+
 # cluster starts the tests' Kubernetes control plane (etcd, apiserver, controller
 # manager, scheduler, kwok; built once and cached under ~/.cache/berth), prints its
 # KUBECONFIG and stays in the foreground until Ctrl-C.

@@ -103,6 +103,9 @@ func (s *Server) routes() []route {
 		{method: "GET", path: "/api/v1/overview", role: viewer, out: api.Overview{}, handler: s.handleOverview},
 		{method: "GET", path: "/api/v1/status", role: viewer, out: api.Status{}, handler: s.handleStatus},
 
+		// ChatOps: answers as the caller; mutations only on {"confirm": token}.
+		{method: "POST", path: "/api/v1/chat", role: viewer, action: "chat.message", handler: s.handleChat},
+
 		// Realtime: /ws authenticates itself (a ticket, since browsers cannot
 		// set headers on a WebSocket, or a bearer credential).
 		{method: "POST", path: "/api/v1/ws-ticket", role: viewer, out: api.WSTicket{}, handler: s.handleWSTicket},

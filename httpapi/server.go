@@ -16,6 +16,7 @@ import (
 	"github.com/berthhq/berth"
 	"github.com/berthhq/berth/api"
 	"github.com/berthhq/berth/auth"
+	"github.com/berthhq/berth/chat"
 	"github.com/berthhq/berth/core"
 	"github.com/berthhq/berth/metrics"
 	"github.com/berthhq/berth/wshub"
@@ -67,6 +68,8 @@ type Deps struct {
 	// EnvProxy serves environments at /env/{id}/… and answers
 	// POST /api/v1/environments/{id}/open (nil: both answer UNAVAILABLE).
 	EnvProxy *core.EnvProxy
+	// Chat answers POST /api/v1/chat (nil: it answers UNAVAILABLE).
+	Chat *chat.Engine
 }
 
 // Server is the HTTP API.

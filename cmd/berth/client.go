@@ -42,6 +42,7 @@ func addClientCommands(root *cobra.Command, e *cliEnv) {
 		newTargetsCmd(e, f),
 		newPredictCmd(e, f),
 		newRecCmd(e, f),
+		newChatCmd(e, f),
 	)
 }
 

@@ -67,12 +67,17 @@ func buildServer(ctx context.Context, b *base, ts *targets, c *core.Core, bus ev
 	hub := wshub.New(wshub.Config{Source: bus, Tickets: b.st, Logs: httpapi.FollowLogs(c), MaxClients: cfg.WSMaxClients,
 		MaxPerUser: cfg.WSMaxClientsPerUser, Check: b.accounts.Check,
 		OriginPatterns: wshub.OriginHosts(cfg.AllowedOrigins), Logger: b.logger.With("component", "ws")})
+	chatEngine, err := buildChat(b, c, b.st, httpapi.SamplerUsage(sampler))
+	if err != nil {
+		return nil, err
+	}
 	api := httpapi.NewServer(httpapi.Deps{Events: bus, Hub: hub, Usage: httpapi.SamplerUsage(sampler), Sampler: sampler,
 		Core: c, Accounts: b.accounts, Audit: b.st, ActivityKey: secret.DeriveKey(b.master, "activity"), Logger: b.logger,
 		Leading: leading, Version: version, Started: time.Now(), Limiter: limiter, AllowedOrigins: cfg.AllowedOrigins,
 		Registry: reg, MetricsHistory: sampler.History(), UI: web.Handler(), EnvProxy: core.NewEnvProxy(c, b.accounts, b.st),
 		AuthFailures: perMinute(cfg.AuthFailureLimit), TrustedProxies: proxies, BodyTimeout: cfg.d.body,
 		MetricsToken: cfg.MetricsToken,
+		Chat:         chatEngine,
 	})
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: cfg.d.header, IdleTimeout: cfg.d.idle,
 		ErrorLog: slog.NewLogLogger(b.logger.Handler(), slog.LevelWarn)}

@@ -100,3 +100,23 @@ test('New service form: only targets that run services, all of them from an olde
   ];
   assert.deepEqual(targets.filter(runsServices).map((t) => t.name), ['local', 'kube', 'old']);
 });
+
+test('chat answerView: reply lines, code with apply, confirm, results, suggestions', async () => {
+  const { answerView, fileName } = await import('../static/assets/chat.js');
+  const gen = answerView({ reply: 'Here is a spec.\nSay apply it.', code: { language: 'yaml', content: '# redis: PUT …\nreplicas: 1\n' },
+    suggestions: ['apply it'], actions: [], confirm: null, context: 'c1.x', intent: 'service.generate' });
+  assert.deepEqual(gen.lines, ['Here is a spec.', 'Say apply it.']);
+  assert.equal(gen.canApply, true);
+  assert.deepEqual(gen.suggestions, [], 'the Apply button stands for "apply it"');
+  assert.equal(fileName(gen.code), 'redis.yaml');
+  const logs = answerView({ reply: 'lines', code: { language: 'text', content: 'a\nb' }, suggestions: ['status of web'] });
+  assert.equal(logs.canApply, false);
+  assert.equal(fileName(logs.code), 'berth.txt');
+  const conf = answerView({ reply: 'I will scale.', confirm: { token: 'chc_x', summary: 'scale web', expiresAt: '' } });
+  assert.equal(conf.confirm.summary, 'scale web');
+  assert.equal(answerView({ confirm: { token: '', summary: 's' } }).confirm, null);
+  const done = answerView({ reply: 'Done', actions: [{ action: 'service.scale', subject: 'web', target: 'local', status: 'completed', result: 'scaled' },
+    { action: 'service.delete', subject: 'api', target: 'local', status: 'failed', result: 'forbidden' }] });
+  assert.deepEqual(done.results, [{ text: 'service.scale web: scaled', ok: true }, { text: 'service.delete api: forbidden', ok: false }]);
+  assert.deepEqual(answerView(null), { lines: [''], code: null, canApply: false, confirm: null, results: [], suggestions: [] });
+});

@@ -14,6 +14,7 @@ import infrastructurePage from './infrastructure.js';
 import auditPage from './audit.js';
 import usersPage from './users.js';
 import recommendationsPage from './recommendations.js';
+import { mountChat } from './chat.js';
 
 const app = /** @type {HTMLElement} */ (document.getElementById('app'));
 /** @type {{main: HTMLElement, nav: Map<string, HTMLElement>} | null} */
@@ -66,12 +67,13 @@ function buildFrame() {
   const whoami = h('span', { class: 'whoami', testid: 'whoami' }, `${u.username} (${u.role})`);
   const logout = h('button', { type: 'button', class: 'link', testid: 'logout', on: { click: doLogout } }, 'Log out');
   const main = h('main', { id: 'main', tabindex: '-1' });
+  const chat = mountChat(); // the chat drawer, on every page
   set(app,
     h('header', { class: 'top' },
       h('a', { class: 'brand', href: '#/overview' }, h('img', { src: '/assets/favicon.svg', alt: '' }), 'berth'),
       h('nav', { 'aria-label': 'main' }, links),
-      h('div', { class: 'session' }, status, whoami, logout)),
-    main);
+      h('div', { class: 'session' }, chat.button, status, whoami, logout)),
+    main, chat.drawer);
   live.onStatus((open) => {
     status.textContent = open ? 'live' : 'offline';
     status.className = `live ${open ? 'on' : 'offline'}`;
