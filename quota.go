@@ -226,6 +226,13 @@ func (l QuotaLimits) Check(used, need QuotaUse, replicas int, what string) error
 // qnum prints a quantity without needless decimals (6, 0.25).
 func qnum(f float64) string { return strconv.FormatFloat(math.Round(f*1000)/1000, 'f', -1, 64) }
 
+// QuotaStatus is what applies to a user and what they hold
+// (GET /api/v1/quotas/me).
+type QuotaStatus struct {
+	Limits QuotaLimits `json:"limits"`
+	Used   QuotaUse    `json:"used"`
+}
+
 // QuotaStore keeps the quota levels and serialises quota-checked writes.
 type QuotaStore interface {
 	GetQuotas(ctx context.Context) (*QuotaSet, error)

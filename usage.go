@@ -85,3 +85,25 @@ type UsageStore interface {
 	// GroupBy "" (one group, key "").
 	UsageAggregate(ctx context.Context, q UsageQuery) ([]UsageAgg, error)
 }
+
+// UsageRow is one group of a usage report: hours of cores, memory and
+// storage held, running hours (replica-hours for services) and their cost.
+type UsageRow struct {
+	Key            string  `json:"key"`
+	Name           string  `json:"name"`
+	CPUCoreHours   float64 `json:"cpuCoreHours"`
+	MemoryGBHours  float64 `json:"memoryGBHours"`
+	StorageGBHours float64 `json:"storageGBHours"`
+	RunningHours   float64 `json:"runningHours"`
+	Cost           float64 `json:"cost"`
+}
+
+// UsageReport is GET /api/v1/usage.
+type UsageReport struct {
+	Usage    []UsageRow `json:"usage"`
+	Total    UsageRow   `json:"total"`
+	Currency string     `json:"currency"`
+	From     time.Time  `json:"from"`
+	To       time.Time  `json:"to"`
+	GroupBy  string     `json:"groupBy"`
+}

@@ -406,4 +406,5 @@ func (c *Core) SyncOnce(ctx context.Context) {
 		c.syncEnvironment(ctx, env)
 	}
 	c.autoStop(ctx, envs)
+	c.usageHeartbeat(ctx)
 }

@@ -76,12 +76,6 @@ func (c *Core) quotaWrite(ctx context.Context, owner string, need berth.QuotaUse
 	})
 }
 
-// QuotaStatus is GET /api/v1/quotas/me and /users/{id}.
-type QuotaStatus struct {
-	Limits berth.QuotaLimits `json:"limits"`
-	Used   berth.QuotaUse    `json:"used"`
-}
-
 // GetQuotas answers every configured level (admins only).
 func (c *Core) GetQuotas(ctx context.Context) (*berth.QuotaSet, error) {
 	if err := manageUsers(ctx); err != nil {
@@ -96,7 +90,7 @@ func (c *Core) GetQuotas(ctx context.Context) (*berth.QuotaSet, error) {
 
 // QuotaOf answers the limits that apply to a user and what they hold: the
 // caller's own, or anyone's for an admin.
-func (c *Core) QuotaOf(ctx context.Context, userID string) (*QuotaStatus, error) {
+func (c *Core) QuotaOf(ctx context.Context, userID string) (*berth.QuotaStatus, error) {
 	a, err := actor(ctx)
 	if err != nil {
 		return nil, err
@@ -120,7 +114,7 @@ func (c *Core) QuotaOf(ctx context.Context, userID string) (*QuotaStatus, error)
 	if err != nil {
 		return nil, err
 	}
-	return &QuotaStatus{Limits: qs.Resolve(c.roleOf(ctx, userID), userID), Used: used}, nil
+	return &berth.QuotaStatus{Limits: qs.Resolve(c.roleOf(ctx, userID), userID), Used: used}, nil
 }
 
 // SetQuota replaces the limits of a level (admins only). Lowering a limit

@@ -106,6 +106,18 @@ func (s *Server) routes() []route {
 		{method: "GET", path: "/api/v1/metrics", role: viewer, handler: s.handleMetricsQuery(time.Hour)},
 		{method: "GET", path: "/api/v1/metrics/history", role: viewer, handler: s.handleMetricsQuery(24 * time.Hour)},
 
+		// Quotas and usage (docs/quotas.md, docs/usage.md): admins write,
+		// everyone reads their own.
+		{method: "GET", path: "/api/v1/quotas", role: admin, handler: s.handleGetQuotas},
+		{method: "GET", path: "/api/v1/quotas/me", role: viewer, handler: s.handleMyQuota},
+		{method: "PUT", path: "/api/v1/quotas/defaults", role: admin, action: "quota.set", handler: s.handlePutQuota(berth.QuotaDefaults)},
+		{method: "PUT", path: "/api/v1/quotas/roles/{role}", role: admin, action: "quota.set", handler: s.handlePutQuota(berth.QuotaRole)},
+		{method: "DELETE", path: "/api/v1/quotas/roles/{role}", role: admin, action: "quota.delete", handler: s.handleDeleteQuota(berth.QuotaRole)},
+		{method: "GET", path: "/api/v1/quotas/users/{id}", role: admin, handler: s.handleUserQuota},
+		{method: "PUT", path: "/api/v1/quotas/users/{id}", role: admin, action: "quota.set", handler: s.handlePutQuota(berth.QuotaUser)},
+		{method: "DELETE", path: "/api/v1/quotas/users/{id}", role: admin, action: "quota.delete", handler: s.handleDeleteQuota(berth.QuotaUser)},
+		{method: "GET", path: "/api/v1/usage", role: viewer, handler: s.handleUsage},
+
 		// The environment proxy, outside /api/v1: a browser navigates there.
 		{method: "GET", path: "/env/{id}", role: none, handler: s.handleEnvRedirect},
 	}
