@@ -75,10 +75,11 @@ type UsageAgg struct {
 
 // UsageStore keeps the metered intervals.
 type UsageStore interface {
-	// UsageHeartbeat marks every open interval seen at now. An open interval
-	// last seen before now-staleAfter (no leader kept it: berth was down)
-	// is closed at its last_seen and opened again at now, so the time
-	// nobody watched is not metered. It answers how many it cut so.
+	// UsageHeartbeat marks every open interval seen at now. With
+	// staleAfter > 0, an open interval last seen before now-staleAfter
+	// (berth was down) is first closed at its last_seen and opened again at
+	// now, so the time nobody ran is not metered. It answers how many it
+	// cut so.
 	UsageHeartbeat(ctx context.Context, now time.Time, staleAfter time.Duration) (int, error)
 	// UsageAggregate sums the intervals of q by (group key, target); for
 	// GroupByDay and GroupByMonth the caller asks one bucket at a time with

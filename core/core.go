@@ -334,6 +334,9 @@ func must(ctx context.Context) error {
 // The loops act as berth.System (Start is an exception to the actor rule).
 func (c *Core) Start(ctx context.Context) error {
 	ctx = berth.WithActor(ctx, berth.System)
+	// Before the reconcile writes anything: time no berth watched (this one
+	// was down) is cut from the usage intervals at their last heartbeat.
+	c.usageHeartbeat(ctx, true)
 	if err := c.enqueueAll(ctx); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
@@ -406,5 +409,5 @@ func (c *Core) SyncOnce(ctx context.Context) {
 		c.syncEnvironment(ctx, env)
 	}
 	c.autoStop(ctx, envs)
-	c.usageHeartbeat(ctx)
+	c.usageHeartbeat(ctx, false)
 }

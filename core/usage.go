@@ -24,18 +24,28 @@ type UsageRequest struct {
 const maxUsageBuckets = 3660
 
 // staleAfter is how long an open interval may go without a heartbeat
-// before the gap is taken as berth having been down (three sync periods).
+// before, at a start of berth, the gap is taken as berth having been down
+// (three sync periods).
 func (c *Core) staleAfter() time.Duration { return 3 * c.interval }
 
-// usageHeartbeat runs on the leader's sync.
-func (c *Core) usageHeartbeat(ctx context.Context) {
-	n, err := c.store.UsageHeartbeat(ctx, c.now().UTC(), c.staleAfter())
+// usageHeartbeat advances the heartbeat of open intervals. At start (cut)
+// an interval nobody has seen for staleAfter is closed at its last
+// heartbeat and reopened now: the time no berth ran is not metered (the
+// local runtime's workloads die with berth). The leader's periodic
+// heartbeat cuts nothing: across a leader change the surviving replica's
+// workloads ran on, and their time counts.
+func (c *Core) usageHeartbeat(ctx context.Context, cut bool) {
+	stale := time.Duration(0)
+	if cut {
+		stale = c.staleAfter()
+	}
+	n, err := c.store.UsageHeartbeat(ctx, c.now().UTC(), stale)
 	if err != nil {
 		c.log.Error("usage heartbeat", "err", err)
 		return
 	}
 	if n > 0 {
-		c.log.Info("usage: intervals nobody watched were cut at their last heartbeat", "intervals", n)
+		c.log.Info("usage: time while berth was down is not metered; intervals cut at their last heartbeat", "intervals", n)
 	}
 }
 

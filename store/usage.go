@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/berthhq/berth"
@@ -90,6 +91,9 @@ func (s *Store) UsageHeartbeat(ctx context.Context, now time.Time, staleAfter ti
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if err := s.usageLock(ctx, tx); err != nil {
 			return err
+		}
+		if staleAfter <= 0 {
+			staleUS = math.MinInt64 // cut nothing
 		}
 		rows, err := tx.QueryContext(ctx, s.q(`SELECT id FROM usage_intervals WHERE ended_at IS NULL AND last_seen < ?`), staleUS)
 		if err != nil {
