@@ -9,6 +9,7 @@ import (
 	"github.com/berthhq/berth"
 	"github.com/berthhq/berth/core"
 	"github.com/berthhq/berth/store/storetest"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // ledgerSeg is one hand-written line of the expected ledger: what a
@@ -194,6 +195,30 @@ func testUsageLedger(t *testing.T, kind string) {
 		t.Fatalf("environments: %+v", rep.Usage)
 	}
 	check("environment env-a", rep.Usage[0], wf, wt, func(s ledgerSeg) bool { return s.key == "env-a" })
+	// /metrics: per-user counters since metering began equal the ledger.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c.UsageCollector())
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, f := range fams {
+		if f.GetName() != "berth_usage_cpu_core_hours_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			user := m.GetLabel()[0].GetValue()
+			cpu, _, _, _ := sum(ledger, from, to, func(s ledgerSeg) bool { return s.user == user })
+			if math.Abs(m.GetCounter().GetValue()*3600-cpu) > 1e-3 {
+				t.Errorf("metric cpu core-seconds of %s: %.3f, ledger %.3f", user, m.GetCounter().GetValue()*3600, cpu)
+			}
+			seen++
+		}
+	}
+	if seen != 2 {
+		t.Errorf("berth_usage_cpu_core_hours_total has %d users, want 2", seen)
+	}
 	// A non-admin gets their own usage only, and may not ask for another's.
 	u1 := berth.WithActor(context.Background(), berth.Actor{UserID: "u1", Username: "u1", Role: berth.RoleOperator})
 	rep, err = c.Usage(u1, core.UsageRequest{From: from, To: to, GroupBy: berth.GroupByUser})
