@@ -62,6 +62,9 @@ type Config struct {
 	Prices map[string]berth.Prices
 	// Reconcile tunes the reconcile loop (reconcile.go).
 	Reconcile ReconcileConfig
+	// Dormancy says when stopped environments become dormant and when
+	// dormant ones are deleted (dormancy.go).
+	Dormancy DormancyConfig
 }
 
 // Core is the application service behind the API.
@@ -111,6 +114,8 @@ type Core struct {
 	restarts   map[string]int
 	// rec is the reconcile loop's queue and counter (reconcile.go).
 	rec *reconciler
+	// dormancy settings (dormancy.go).
+	dormancy DormancyConfig
 
 	stopLoops context.CancelFunc
 	loopsDone chan struct{}
@@ -146,6 +151,10 @@ func New(cfg Config) (*Core, error) {
 		locks:          map[string]*sync.Mutex{},
 		rec:            newReconciler(cfg.Reconcile),
 		prices:         cfg.Prices,
+		dormancy:       cfg.Dormancy,
+	}
+	if c.dormancy.After <= 0 {
+		c.dormancy.After = berth.DefaultDormantAfter
 	}
 	for _, rt := range cfg.Runtimes {
 		name := rt.Info().Name
@@ -409,5 +418,6 @@ func (c *Core) SyncOnce(ctx context.Context) {
 		c.syncEnvironment(ctx, env)
 	}
 	c.autoStop(ctx, envs)
+	c.dormancySweep(ctx, envs)
 	c.usageHeartbeat(ctx, false)
 }

@@ -61,6 +61,9 @@ func (c *Core) CreateEnvironment(ctx context.Context, req berth.CreateEnvironmen
 		AutoStopMinutes: req.AutoStopMinutes, Secrets: req.EnvSecrets,
 		CreatedAt: now, UpdatedAt: now, LastAccessedAt: now,
 	}
+	if env.DeleteAt, err = deleteAt(req, now); err != nil {
+		return nil, err
+	}
 	// What the runtime would refuse (an unknown template) is refused before
 	// anything is stored: a create that fails leaves no record.
 	if ck, ok := rt.(berth.EnvironmentChecker); ok {

@@ -127,3 +127,29 @@ func parseUsageTime(v string) (time.Time, error) {
 	}
 	return time.Parse(time.RFC3339, v)
 }
+
+// handlePinEnvironment serves POST /api/v1/environments/{id}/pin with
+// {"pinned": true|false}: a pinned environment is exempt from dormancy and
+// its ttl.
+func (s *Server) handlePinEnvironment(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Pinned *bool `json:"pinned"`
+	}
+	if err := decode(r, &body, true); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if body.Pinned == nil {
+		writeError(w, r, berth.Invalid("pinned", "is required (true or false)"))
+		return
+	}
+	id := r.PathValue("id")
+	state(r).audit.details = map[string]any{"pinned": *body.Pinned}
+	msg := "Environment pinned"
+	if !*body.Pinned {
+		msg = "Environment unpinned"
+	}
+	s.envAction(w, r, msg, func() (*berth.Environment, error) {
+		return s.Core.PinEnvironment(r.Context(), id, *body.Pinned)
+	})
+}

@@ -117,6 +117,7 @@ func (s *Server) routes() []route {
 		{method: "PUT", path: "/api/v1/quotas/users/{id}", role: admin, action: "quota.set", handler: s.handlePutQuota(berth.QuotaUser)},
 		{method: "DELETE", path: "/api/v1/quotas/users/{id}", role: admin, action: "quota.delete", handler: s.handleDeleteQuota(berth.QuotaUser)},
 		{method: "GET", path: "/api/v1/usage", role: viewer, handler: s.handleUsage},
+		{method: "POST", path: "/api/v1/environments/{id}/pin", role: operator, action: "environment.pin", handler: s.handlePinEnvironment},
 
 		// The environment proxy, outside /api/v1: a browser navigates there.
 		{method: "GET", path: "/env/{id}", role: none, handler: s.handleEnvRedirect},

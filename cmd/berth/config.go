@@ -72,6 +72,12 @@ type serverConfig struct {
 	// {id}.<envDomain> (a wildcard DNS name pointing at berth) instead of
 	// <publicURL>/env/{id}/: its own browser origin, which code-server needs.
 	EnvDomain string `json:"envDomain"`
+	// Dormancy (docs/quotas.md): stopped environments become dormant after
+	// dormantAfter (default 30d); dormant ones are deleted deleteDormantAfter
+	// later (default: never), their volume kept unless deleteDormantVolumes.
+	DormantAfter         string `json:"dormantAfter"`
+	DeleteDormantAfter   string `json:"deleteDormantAfter"`
+	DeleteDormantVolumes bool   `json:"deleteDormantVolumes"`
 
 	// d holds the durations above, parsed once by loadServerConfig with
 	// their defaults applied.
