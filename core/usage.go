@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/berthhq/berth"
@@ -208,7 +209,15 @@ func UsageCSV(rep *berth.UsageReport) [][]string {
 	out := [][]string{{"key", "name", "cpuCoreHours", "memoryGBHours", "storageGBHours", "runningHours", "cost", "currency"}}
 	f := func(v float64) string { return fmt.Sprintf("%.6f", v) }
 	for _, r := range append(rep.Usage, rep.Total) {
-		out = append(out, []string{r.Key, r.Name, f(r.CPUCoreHours), f(r.MemoryGBHours), f(r.StorageGBHours), f(r.RunningHours), f(r.Cost), rep.Currency})
+		out = append(out, []string{cell(r.Key), cell(r.Name), f(r.CPUCoreHours), f(r.MemoryGBHours), f(r.StorageGBHours), f(r.RunningHours), f(r.Cost), rep.Currency})
 	}
 	return out
+}
+
+// cell keeps a spreadsheet from reading a user-chosen name as a formula.
+func cell(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
 }

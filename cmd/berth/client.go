@@ -29,7 +29,7 @@ type clientFlags struct {
 func addClientCommands(root *cobra.Command, e *cliEnv) {
 	f := &clientFlags{}
 	root.PersistentFlags().StringVar(&f.server, "server", "", "berth server URL (env BERTH_URL, else the saved login, else "+defaultServerURL+")")
-	root.PersistentFlags().StringVarP(&f.output, "output", "o", "", "output format: json prints the API's answer (default: tables)")
+	root.PersistentFlags().StringVarP(&f.output, "output", "o", "", "output format: json prints the API's answer (default: tables); usage also takes csv")
 	root.AddCommand(
 		newLoginCmd(e, f),
 		newLogoutCmd(e, f),
@@ -40,6 +40,8 @@ func addClientCommands(root *cobra.Command, e *cliEnv) {
 		newAPIKeyCmd(e, f),
 		newUserCmd(e, f),
 		newTargetsCmd(e, f),
+		newQuotaCmd(e, f),
+		newUsageCmd(e, f),
 	)
 }
 
