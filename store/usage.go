@@ -66,8 +66,8 @@ func (s *Store) meter(ctx context.Context, tx *sql.Tx, m meterShape) error {
 	}
 	if open {
 		end := max(now, start)
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE usage_intervals SET ended_at = ?, last_seen = ?
-			WHERE kind = ? AND resource_id = ? AND ended_at IS NULL`), end, end, m.kind, m.id); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE usage_intervals SET ended_at = ?, ends_at = ?, last_seen = ?
+			WHERE kind = ? AND resource_id = ? AND ended_at IS NULL`), end, end, end, m.kind, m.id); err != nil {
 			return fmt.Errorf("meter %s %s: close interval: %w", m.kind, m.id, err)
 		}
 	}
@@ -75,9 +75,9 @@ func (s *Store) meter(ctx context.Context, tx *sql.Tx, m meterShape) error {
 		return nil
 	}
 	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO usage_intervals (kind, resource_id, name, user_id, target,
-		replicas, cpu_cores, memory_gb, storage_gb, started_at, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		replicas, cpu_cores, memory_gb, storage_gb, started_at, ends_at, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		m.kind, m.id, m.name, m.user, m.target, m.shape.Replicas, m.shape.CPUCores, m.shape.MemoryGB, m.shape.StorageGB,
-		now, now); err != nil {
+		now, int64(math.MaxInt64), now); err != nil {
 		return fmt.Errorf("meter %s %s: open interval: %w", m.kind, m.id, err)
 	}
 	return nil
@@ -114,12 +114,12 @@ func (s *Store) UsageHeartbeat(ctx context.Context, now time.Time, staleAfter ti
 		}
 		for _, id := range stale {
 			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO usage_intervals (kind, resource_id, name, user_id, target,
-				replicas, cpu_cores, memory_gb, storage_gb, started_at, last_seen)
-				SELECT kind, resource_id, name, user_id, target, replicas, cpu_cores, memory_gb, storage_gb, ?, ?
-				FROM usage_intervals WHERE id = ?`), nowUS, nowUS, id); err != nil {
+				replicas, cpu_cores, memory_gb, storage_gb, started_at, ends_at, last_seen)
+				SELECT kind, resource_id, name, user_id, target, replicas, cpu_cores, memory_gb, storage_gb, ?, ?, ?
+				FROM usage_intervals WHERE id = ?`), nowUS, int64(math.MaxInt64), nowUS, id); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, s.q(`UPDATE usage_intervals SET ended_at = last_seen WHERE id = ?`), id); err != nil {
+			if _, err := tx.ExecContext(ctx, s.q(`UPDATE usage_intervals SET ended_at = last_seen, ends_at = last_seen WHERE id = ?`), id); err != nil {
 				return err
 			}
 		}
@@ -135,7 +135,7 @@ func (s *Store) UsageHeartbeat(ctx context.Context, now time.Time, staleAfter ti
 
 // usageGroupColumn is the key column of a grouping ("" → one group).
 var usageGroupColumn = map[string]string{
-	"":                       "''",
+	"":                       "CAST('' AS TEXT)",
 	berth.GroupByUser:        "user_id",
 	berth.GroupByEnvironment: "resource_id",
 	berth.GroupByService:     "resource_id",
@@ -151,32 +151,31 @@ func (s *Store) UsageAggregate(ctx context.Context, q berth.UsageQuery) ([]berth
 	}
 	from, to, nowUS := micros(q.From), micros(q.To), micros(q.Now)
 	// d = min(end, to) - max(start, from), end = ended_at or now; CASE keeps
-	// it portable (SQLite's min/max are LEAST/GREATEST on PostgreSQL).
-	const end = "COALESCE(ended_at, ?)"
+	// it portable (SQLite's min/max are LEAST/GREATEST on PostgreSQL). The
+	// inner query computes it once per interval.
+	const end = "(CASE WHEN ends_at > ? THEN ? ELSE ends_at END)"
 	d := "((CASE WHEN " + end + " < ? THEN " + end + " ELSE ? END) - (CASE WHEN started_at > ? THEN started_at ELSE ? END))"
-	dArgs := []any{nowUS, to, nowUS, to, from, from}
-	var args []any
-	sel := "SELECT " + col + ", MAX(name), target"
-	for range 4 {
-		args = append(args, dArgs...)
-	}
-	sel += ", SUM(cpu_cores * " + d + "), SUM(memory_gb * " + d + "), SUM(storage_gb * " + d + "), SUM(replicas * " + d + ")"
-	where := " FROM usage_intervals WHERE started_at < ? AND (ended_at IS NULL OR ended_at > ?) AND started_at < ?"
-	args = append(args, to, from, nowUS)
+	args := []any{nowUS, nowUS, to, nowUS, nowUS, to, from, from}
+	inner := "SELECT " + col + " AS k, name, target, cpu_cores, memory_gb, storage_gb, replicas, " + d + " AS d" +
+		" FROM usage_intervals WHERE ends_at > ? AND started_at < ? AND started_at < ?"
+	args = append(args, from, to, nowUS)
 	switch q.GroupBy {
 	case berth.GroupByEnvironment:
-		where += " AND kind = 'environment'"
+		inner += " AND kind = 'environment'"
 	case berth.GroupByService:
-		where += " AND kind = 'service'"
+		inner += " AND kind = 'service'"
 	}
 	if q.UserID != "" {
-		where += " AND user_id = ?"
+		inner += " AND user_id = ?"
 		args = append(args, q.UserID)
 	}
-	group := " GROUP BY " + col + ", target"
+	group := " GROUP BY k, target"
 	if q.GroupBy == "" {
 		group = " GROUP BY target" // PostgreSQL refuses a constant in GROUP BY
 	}
+	sel := "SELECT MAX(k), MAX(name), target, SUM(cpu_cores * d), SUM(memory_gb * d), SUM(storage_gb * d), SUM(replicas * d) FROM (" +
+		inner + ") u"
+	where := ""
 	rows, err := s.x(ctx).QueryContext(ctx, s.q(sel+where+group), args...)
 	if err != nil {
 		return nil, fmt.Errorf("aggregate usage: %w", err)

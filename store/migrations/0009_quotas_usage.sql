@@ -28,10 +28,14 @@ CREATE TABLE usage_intervals (
     storage_gb  DOUBLE PRECISION NOT NULL DEFAULT 0,
     started_at  BIGINT  NOT NULL,
     ended_at    BIGINT,
+    -- ended_at, or the largest BIGINT while open: indexed, so a report
+    -- over recent months reads only the intervals that reach into them.
+    ends_at     BIGINT  NOT NULL,
     last_seen   BIGINT  NOT NULL
 );
 CREATE INDEX usage_intervals_open ON usage_intervals (kind, resource_id, ended_at);
 CREATE INDEX usage_intervals_start ON usage_intervals (started_at);
+CREATE INDEX usage_intervals_ends ON usage_intervals (ends_at, started_at);
 CREATE INDEX usage_intervals_user ON usage_intervals (user_id, started_at);
 
 ALTER TABLE environments ADD COLUMN stopped_at BIGINT;
