@@ -28,7 +28,9 @@ import (
 // and provider (for its prices).
 type stub struct{ berth.Runtime }
 
-func (stub) Info() berth.TargetInfo { return berth.TargetInfo{Name: "local", Provider: berth.ProviderLocal} }
+func (stub) Info() berth.TargetInfo {
+	return berth.TargetInfo{Name: "local", Provider: berth.ProviderLocal}
+}
 
 func main() {
 	sizes := flag.String("users", "250,500,1000", "user counts to measure (the last is the target size)")
