@@ -13,6 +13,8 @@ import environmentsPage from './environments.js';
 import infrastructurePage from './infrastructure.js';
 import auditPage from './audit.js';
 import usersPage from './users.js';
+import usagePage from './usage.js';
+import quotasPage from './quotas.js';
 
 const app = /** @type {HTMLElement} */ (document.getElementById('app'));
 /** @type {{main: HTMLElement, nav: Map<string, HTMLElement>} | null} */
@@ -29,6 +31,8 @@ const routes = [
   { re: /^\/infrastructure$/, page: infrastructurePage, nav: 'infrastructure' },
   { re: /^\/audit$/, page: auditPage, nav: 'audit' },
   { re: /^\/users$/, page: usersPage, nav: 'users', role: 'admin' },
+  { re: /^\/usage$/, page: usagePage, nav: 'usage' },
+  { re: /^\/quotas$/, page: quotasPage, nav: 'quotas', role: 'admin' },
 ];
 
 function parseHash() {
@@ -51,7 +55,9 @@ function buildFrame() {
     ['overview', 'Overview'], ['services', 'Services'], ['environments', 'Environments'],
     ['infrastructure', 'Infrastructure'], ['audit', 'Audit'],
   ];
+  navItems.push(['usage', 'Usage']);
   if (session.can('admin')) navItems.push(['users', 'Users']);
+  if (session.can('admin')) navItems.push(['quotas', 'Quotas']);
   const nav = new Map();
   const links = navItems.map(([id, label]) => {
     const a = h('a', { href: `#/${id}`, testid: `nav-${id}` }, label);
