@@ -156,8 +156,16 @@ func (s *Store) UsageAggregate(ctx context.Context, q berth.UsageQuery) ([]berth
 	const end = "(CASE WHEN ends_at > ? THEN ? ELSE ends_at END)"
 	d := "((CASE WHEN " + end + " < ? THEN " + end + " ELSE ? END) - (CASE WHEN started_at > ? THEN started_at ELSE ? END))"
 	args := []any{nowUS, nowUS, to, nowUS, nowUS, to, from, from}
+	// One index decides which rows are read: a user's (user_id,
+	// started_at) for one user, else ends_at, which a report over recent
+	// months bounds tightly; the unary + keeps the other column from
+	// competing for the plan (valid on both databases).
+	cond := " WHERE ends_at > ? AND +started_at < ? AND +started_at < ?"
+	if q.UserID != "" {
+		cond = " WHERE +ends_at > ? AND started_at < ? AND started_at < ?"
+	}
 	inner := "SELECT " + col + " AS k, name, target, cpu_cores, memory_gb, storage_gb, replicas, " + d + " AS d" +
-		" FROM usage_intervals WHERE ends_at > ? AND started_at < ? AND started_at < ?"
+		" FROM usage_intervals" + cond
 	args = append(args, from, to, nowUS)
 	switch q.GroupBy {
 	case berth.GroupByEnvironment:
