@@ -103,12 +103,12 @@ func (s *Store) UsageHeartbeat(ctx context.Context, now time.Time, staleAfter ti
 		for rows.Next() {
 			var id int64
 			if err := rows.Scan(&id); err != nil {
-				rows.Close()
+				_ = rows.Close()
 				return err
 			}
 			stale = append(stale, id)
 		}
-		rows.Close()
+		_ = rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
 		}
