@@ -11,7 +11,7 @@ BIN     := bin/berth
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: build run test deps check bench bench-ws clean
+.PHONY: build run test deps check bench bench-ws clean bench-usage
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/berth
@@ -75,6 +75,10 @@ clean:
 # bench-ws: 1,000 WebSocket clients on "metrics": publish-to-receipt p50/p99, server CPU and RSS (not a test).
 bench-ws:
 	$(GO) build -o bin/bench-ws ./bench/ws && ./bin/bench-ws -clients 1000 -runs 3
+
+# bench-usage: the usage report over 1,000 users × 12 months of metered intervals: p50/p99 and growth (not a test).
+bench-usage:
+	$(GO) run ./bench/usage
 
 # bench-kube: berth's kubernetes target against kubectl on the tests' control plane
 # with 1,000 Deployments: list p50/p99, create-to-ready of 100 services, RSS (not a test).

@@ -53,6 +53,8 @@ type Store interface {
 	EnvironmentStore
 	UserStore
 	AuditStore
+	QuotaStore
+	UsageStore
 	Ping(ctx context.Context) error
 	Close() error
 }

@@ -119,7 +119,17 @@ type Environment struct {
 	AutoStopMinutes     int               `json:"autoStopMinutes,omitempty"`
 	Message             string            `json:"message,omitempty"`
 	// Stopped is the desired state: true after a user (or auto-stop) stopped it.
-	Stopped        bool       `json:"-"`
+	Stopped bool `json:"-"`
+	// StoppedAt is when it was last stopped (nil while it runs); dormancy
+	// counts from it.
+	StoppedAt *time.Time `json:"stoppedAt,omitempty"`
+	// DormantSince is set once it has been stopped longer than dormantAfter
+	// (docs/quotas.md); starting it clears it.
+	DormantSince *time.Time `json:"dormantSince,omitempty"`
+	// DeleteAt, when set, is when berth deletes it (ttl/deleteAt at create).
+	DeleteAt *time.Time `json:"deleteAt,omitempty"`
+	// Pinned exempts it from dormancy and dormant deletion.
+	Pinned         bool       `json:"pinned,omitempty"`
 	Secrets        EnvSecrets `json:"-"`
 	CreatedAt      time.Time  `json:"createdAt"`
 	UpdatedAt      time.Time  `json:"updatedAt"`

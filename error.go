@@ -30,7 +30,7 @@ const (
 // Codes lists every code, for documentation and tests.
 func Codes() []Code {
 	return []Code{EINVALID, EUNAUTHORIZED, EFORBIDDEN, ENOTFOUND, ECONFLICT, ERATELIMITED,
-		ENOTSUPPORTED, EUNAVAILABLE, EENVIRONMENT, ESERVICE, EINTERNAL}
+		ENOTSUPPORTED, EUNAVAILABLE, EENVIRONMENT, ESERVICE, EINTERNAL, EQUOTA}
 }
 
 // Error is the one error type of berth. Message is safe to show to a client:

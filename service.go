@@ -146,6 +146,7 @@ type ServiceFilter struct {
 	Target    string
 	Namespace string
 	Name      string
+	Owner     string // empty: any owner
 	Offset    int
 	Limit     int // 0: no limit
 }

@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -210,6 +211,10 @@ type CreateEnvironmentRequest struct {
 	Template        string            `json:"template,omitempty"`
 	Env             map[string]string `json:"env,omitempty"`
 	AutoStopMinutes int               `json:"autoStopMinutes,omitempty"`
+	// TTL ("72h", "7d") or DeleteAt has berth delete the environment then
+	// (its volume kept); give one or neither.
+	TTL      string     `json:"ttl,omitempty"`
+	DeleteAt *time.Time `json:"deleteAt,omitempty"`
 	EnvSecrets
 }
 
@@ -295,6 +300,14 @@ func (r *CreateEnvironmentRequest) Normalize() error {
 	}
 	if len(r.GitUserName) > 255 || len(r.GitUserEmail) > 255 {
 		return Invalid("gitUserName", "git identity fields must be at most 255 characters")
+	}
+	if r.TTL != "" {
+		if r.DeleteAt != nil {
+			return Invalid("ttl", "give ttl or deleteAt, not both")
+		}
+		if _, err := ParseLongDuration("ttl", r.TTL); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -64,6 +64,9 @@ type Config struct {
 	Reconcile ReconcileConfig
 	// Recommend tunes the recommendations (recommendations.go).
 	Recommend RecommendConfig
+	// Dormancy says when stopped environments become dormant and when
+	// dormant ones are deleted (dormancy.go).
+	Dormancy DormancyConfig
 }
 
 // Core is the application service behind the API.
@@ -118,6 +121,8 @@ type Core struct {
 	rec *reconciler
 	// recs are the recommendations' settings and engine status (recommendations.go).
 	recs *recState
+	// dormancy settings (dormancy.go).
+	dormancy DormancyConfig
 
 	stopLoops context.CancelFunc
 	loopsDone chan struct{}
@@ -154,6 +159,10 @@ func New(cfg Config) (*Core, error) {
 		rec:            newReconciler(cfg.Reconcile),
 		prices:         cfg.Prices,
 		recs:           &recState{cfg: cfg.Recommend},
+		dormancy:       cfg.Dormancy,
+	}
+	if c.dormancy.After <= 0 {
+		c.dormancy.After = berth.DefaultDormantAfter
 	}
 	c.recs.cfg.Retention = c.recs.cfg.Retention.WithDefaults()
 	if c.recs.cfg.Interval == 0 {
@@ -368,6 +377,9 @@ func must(ctx context.Context) error {
 // The loops act as berth.System (Start is an exception to the actor rule).
 func (c *Core) Start(ctx context.Context) error {
 	ctx = berth.WithActor(ctx, berth.System)
+	// Before the reconcile writes anything: time no berth watched (this one
+	// was down) is cut from the usage intervals at their last heartbeat.
+	c.usageHeartbeat(ctx, true)
 	if err := c.enqueueAll(ctx); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
@@ -445,4 +457,6 @@ func (c *Core) SyncOnce(ctx context.Context) {
 		c.syncEnvironment(ctx, env)
 	}
 	c.autoStop(ctx, envs)
+	c.dormancySweep(ctx, envs)
+	c.usageHeartbeat(ctx, false)
 }

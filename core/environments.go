@@ -61,6 +61,9 @@ func (c *Core) CreateEnvironment(ctx context.Context, req berth.CreateEnvironmen
 		AutoStopMinutes: req.AutoStopMinutes, Secrets: req.EnvSecrets,
 		CreatedAt: now, UpdatedAt: now, LastAccessedAt: now,
 	}
+	if env.DeleteAt, err = deleteAt(req, now); err != nil {
+		return nil, err
+	}
 	// What the runtime would refuse (an unknown template) is refused before
 	// anything is stored: a create that fails leaves no record.
 	if ck, ok := rt.(berth.EnvironmentChecker); ok {
@@ -68,7 +71,9 @@ func (c *Core) CreateEnvironment(ctx context.Context, req berth.CreateEnvironmen
 			return nil, err
 		}
 	}
-	if err := c.store.CreateEnvironment(ctx, env); err != nil {
+	if err := c.quotaWrite(ctx, owner, berth.EnvironmentUse(env), 0, "this environment", func(ctx context.Context) error {
+		return c.store.CreateEnvironment(ctx, env)
+	}); err != nil {
 		return nil, fmt.Errorf("create environment %s: %w", env.ID, err)
 	}
 	c.environmentEvent(ctx, "environment.created", env)
@@ -204,8 +209,16 @@ func (c *Core) envOp(ctx context.Context, id, op string, transient berth.EnvStat
 	if err := singleTenant(ctx, rt.Info(), op); err != nil {
 		return nil, err
 	}
+	before := berth.EnvironmentUse(env)
+	if op == "start" {
+		// Desired state first, under the quota: a start the quota refuses
+		// changes nothing and reaches no runtime.
+		env.Stopped, env.StoppedAt, env.DormantSince = false, nil, nil
+	}
 	env.Status, env.UpdatedAt = transient, c.now().UTC()
-	if err := c.store.UpdateEnvironment(ctx, env); err != nil {
+	if err := c.quotaWrite(ctx, env.UserID, berth.EnvironmentUse(env).Sub(before), 0, "this environment", func(ctx context.Context) error {
+		return c.store.UpdateEnvironment(ctx, env)
+	}); err != nil {
 		return nil, fmt.Errorf("%s environment %s: %w", op, id, err)
 	}
 	c.environmentEvent(ctx, "environment.updated", env)
@@ -239,6 +252,10 @@ func (c *Core) StopEnvironment(ctx context.Context, id string) (*berth.Environme
 		return nil, err
 	}
 	return c.envOp(ctx, id, "stop", berth.EnvStopping, func(env *berth.Environment, rt berth.Runtime) error {
+		if !env.Stopped {
+			at := c.now().UTC()
+			env.StoppedAt = &at
+		}
 		env.Stopped = true
 		if err := rt.StopEnvironment(ctx, c.runtimeEnv(env)); err != nil {
 			return err

@@ -389,7 +389,9 @@ func (c *Core) createService(ctx context.Context, rt berth.Runtime, ref berth.Se
 		CreatedAt: now, UpdatedAt: now,
 	}
 	rev := &berth.Revision{Service: ref, Number: 1, Spec: spec, Cause: "create", Author: a.Username, CreatedAt: now}
-	if err := c.store.CreateService(ctx, svc, rev); err != nil {
+	if err := c.quotaWrite(ctx, a.UserID, berth.ServiceUse(svc), replicas, "service "+ref.Name, func(ctx context.Context) error {
+		return c.store.CreateService(ctx, svc, rev)
+	}); err != nil {
 		return nil, false, fmt.Errorf("create service %s: %w", ref.Name, err)
 	}
 	if err := c.applyRuntime(ctx, rt, svc); err != nil {
@@ -424,6 +426,7 @@ func (c *Core) updateService(ctx context.Context, rt berth.Runtime, cur *berth.S
 		r := cur.Replicas
 		spec.Replicas = &r
 	}
+	before, oldReplicas := berth.ServiceUse(cur), cur.Replicas
 	cur.Replicas = *spec.Replicas
 	var rev *berth.Revision
 	if !sameSpec(cur.Spec, spec) {
@@ -431,7 +434,8 @@ func (c *Core) updateService(ctx context.Context, rt berth.Runtime, cur *berth.S
 		rev = &berth.Revision{Service: cur.Ref(), Number: cur.Revision, Spec: spec, Cause: "apply", Author: a.Username, CreatedAt: now}
 	}
 	cur.Spec, cur.UpdatedAt = spec, now
-	if err := c.store.UpdateService(ctx, cur, rev); err != nil {
+	if err := c.quotaWrite(ctx, cur.Owner, berth.ServiceUse(cur).Sub(before), grown(oldReplicas, cur.Replicas), "service "+cur.Name,
+		func(ctx context.Context) error { return c.store.UpdateService(ctx, cur, rev) }); err != nil {
 		return nil, fmt.Errorf("update service %s: %w", cur.Name, err)
 	}
 	if err := c.applyRuntime(ctx, rt, cur); err != nil {
@@ -465,6 +469,23 @@ func (c *Core) failService(ctx context.Context, svc *berth.Service, op string, e
 // mutate loads a service under its lock, lets fn change it and the runtime,
 // then stores it.
 func (c *Core) mutate(ctx context.Context, q ServiceQuery, op string, fn func(svc *berth.Service, rt berth.Runtime) (*berth.Revision, error)) (*berth.Service, error) {
+	return c.mutateWant(ctx, q, op, nil, fn)
+}
+
+// grown is the replica count a change asks for when it raises it, else 0
+// (maxReplicasPerService is checked only on a raise).
+func grown(before, after int) int {
+	if after > before {
+		return after
+	}
+	return 0
+}
+
+// mutateWant is mutate for changes that may raise what the owner holds
+// (scale, start): want applies the change to the desired state, which is
+// stored under the owner's quota before fn reaches the runtime.
+func (c *Core) mutateWant(ctx context.Context, q ServiceQuery, op string, want func(svc *berth.Service),
+	fn func(svc *berth.Service, rt berth.Runtime) (*berth.Revision, error)) (*berth.Service, error) {
 	found, stored, err := c.find(ctx, q)
 	if err != nil {
 		return nil, err
@@ -494,6 +515,16 @@ func (c *Core) mutate(ctx context.Context, q ServiceQuery, op string, fn func(sv
 	if err := c.mayService(ctx, caller(ctx), svc, acc, op); err != nil {
 		return nil, err
 	}
+	if want != nil {
+		before, oldReplicas := berth.ServiceUse(svc), svc.Replicas
+		next := *svc
+		want(&next)
+		next.UpdatedAt = c.now().UTC()
+		if err := c.quotaWrite(ctx, svc.Owner, berth.ServiceUse(&next).Sub(before), grown(oldReplicas, next.Replicas),
+			"service "+svc.Name, func(ctx context.Context) error { return c.store.UpdateService(ctx, &next, nil) }); err != nil {
+			return nil, fmt.Errorf("%s service %s: %w", op, svc.Name, err)
+		}
+	}
 	rev, err := fn(svc, rt)
 	if err != nil {
 		return nil, berth.Wrap(err, berth.ESERVICE, "%s service %s", op, svc.Name)
@@ -516,7 +547,10 @@ func (c *Core) ScaleService(ctx context.Context, q ServiceQuery, replicas int) (
 	if replicas < 0 || replicas > c.maxRepl {
 		return nil, berth.Invalid("replicas", "must be between 0 and %d, got %d", c.maxRepl, replicas)
 	}
-	return c.mutate(ctx, q, "scale", func(svc *berth.Service, rt berth.Runtime) (*berth.Revision, error) {
+	return c.mutateWant(ctx, q, "scale", func(svc *berth.Service) {
+		svc.Replicas = replicas
+		svc.Spec.Replicas = &replicas
+	}, func(svc *berth.Service, rt berth.Runtime) (*berth.Revision, error) {
 		if err := rt.ScaleService(ctx, svc.Ref(), replicas); err != nil {
 			return nil, err
 		}
@@ -542,10 +576,11 @@ func (c *Core) StartService(ctx context.Context, q ServiceQuery) (*berth.Service
 	if err := must(ctx); err != nil {
 		return nil, err
 	}
-	return c.mutate(ctx, q, "start", func(svc *berth.Service, rt berth.Runtime) (*berth.Revision, error) {
-		svc.Stopped = false
-		return nil, rt.StartService(ctx, svc.Ref())
-	})
+	return c.mutateWant(ctx, q, "start", func(svc *berth.Service) { svc.Stopped = false },
+		func(svc *berth.Service, rt berth.Runtime) (*berth.Revision, error) {
+			svc.Stopped = false
+			return nil, rt.StartService(ctx, svc.Ref())
+		})
 }
 
 // RestartService replaces replicas one at a time.

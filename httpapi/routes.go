@@ -123,6 +123,19 @@ func (s *Server) routes() []route {
 		{method: "POST", path: "/api/v1/recommendations/{id}/apply", role: operator, action: "recommendation.apply", in: api.ApplyRecommendationRequest{}, out: api.ApplyRecommendationResponse{}, handler: s.handleApplyRecommendation},
 		{method: "POST", path: "/api/v1/recommendations/{id}/reject", role: operator, action: "recommendation.reject", in: api.RejectRecommendationRequest{}, out: api.RecommendationBody{}, handler: s.handleRejectRecommendation},
 
+		// Quotas and usage (docs/quotas.md, docs/usage.md): admins write,
+		// everyone reads their own.
+		{method: "GET", path: "/api/v1/quotas", role: admin, handler: s.handleGetQuotas},
+		{method: "GET", path: "/api/v1/quotas/me", role: viewer, handler: s.handleMyQuota},
+		{method: "PUT", path: "/api/v1/quotas/defaults", role: admin, action: "quota.set", handler: s.handlePutQuota(berth.QuotaDefaults)},
+		{method: "PUT", path: "/api/v1/quotas/roles/{role}", role: admin, action: "quota.set", handler: s.handlePutQuota(berth.QuotaRole)},
+		{method: "DELETE", path: "/api/v1/quotas/roles/{role}", role: admin, action: "quota.delete", handler: s.handleDeleteQuota(berth.QuotaRole)},
+		{method: "GET", path: "/api/v1/quotas/users/{id}", role: admin, handler: s.handleUserQuota},
+		{method: "PUT", path: "/api/v1/quotas/users/{id}", role: admin, action: "quota.set", handler: s.handlePutQuota(berth.QuotaUser)},
+		{method: "DELETE", path: "/api/v1/quotas/users/{id}", role: admin, action: "quota.delete", handler: s.handleDeleteQuota(berth.QuotaUser)},
+		{method: "GET", path: "/api/v1/usage", role: viewer, handler: s.handleUsage},
+		{method: "POST", path: "/api/v1/environments/{id}/pin", role: operator, action: "environment.pin", handler: s.handlePinEnvironment},
+
 		// The environment proxy, outside /api/v1: a browser navigates there.
 		{method: "GET", path: "/env/{id}", role: none, handler: s.handleEnvRedirect},
 	}

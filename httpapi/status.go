@@ -11,6 +11,7 @@ var codeStatus = map[berth.Code]int{
 	berth.EINVALID:      http.StatusBadRequest,
 	berth.EUNAUTHORIZED: http.StatusUnauthorized,
 	berth.EFORBIDDEN:    http.StatusForbidden,
+	berth.EQUOTA:        http.StatusForbidden,
 	berth.ENOTFOUND:     http.StatusNotFound,
 	berth.ECONFLICT:     http.StatusConflict,
 	berth.ERATELIMITED:  http.StatusTooManyRequests,

@@ -16,7 +16,7 @@ import (
 const envColumns = `id, user_id, name, status, cloud_provider, cloud_region, target, template,
 	aci_container_group_id, aci_public_ip, azure_file_share_name, vscode_url, cpu_cores, memory_gb,
 	storage_gb, base_image, git_user_name, git_user_email, env, auto_stop_minutes, message, stopped,
-	secrets, created_at, updated_at, last_accessed_at`
+	secrets, created_at, updated_at, last_accessed_at, stopped_at, dormant_at, delete_at, pinned`
 
 // envValues returns the row of env in envColumns order.
 func (s *Store) envValues(env *berth.Environment) ([]any, error) {
@@ -38,7 +38,8 @@ func (s *Store) envValues(env *berth.Environment) ([]any, error) {
 		env.Target, env.Template, env.ACIContainerGroupID, env.ACIPublicIP, env.AzureFileShareName,
 		env.VSCodeURL, env.CPUCores, env.MemoryGB, env.StorageGB, env.BaseImage, env.GitUserName,
 		env.GitUserEmail, string(envJSON), env.AutoStopMinutes, env.Message, env.Stopped, sealed,
-		micros(env.CreatedAt), micros(env.UpdatedAt), micros(env.LastAccessedAt)}, nil
+		micros(env.CreatedAt), micros(env.UpdatedAt), micros(env.LastAccessedAt),
+		nullMicros(env.StoppedAt), nullMicros(env.DormantSince), nullMicros(env.DeleteAt), env.Pinned}, nil
 }
 
 func (s *Store) scanEnvironment(row scanner) (*berth.Environment, error) {
@@ -47,13 +48,16 @@ func (s *Store) scanEnvironment(row scanner) (*berth.Environment, error) {
 		status, envJSON            string
 		sealed                     []byte
 		created, updated, accessed int64
+		stoppedAt, dormant, delAt  sql.NullInt64
 	)
 	if err := row.Scan(&e.ID, &e.UserID, &e.Name, &status, &e.CloudProvider, &e.CloudRegion, &e.Target,
 		&e.Template, &e.ACIContainerGroupID, &e.ACIPublicIP, &e.AzureFileShareName, &e.VSCodeURL,
 		&e.CPUCores, &e.MemoryGB, &e.StorageGB, &e.BaseImage, &e.GitUserName, &e.GitUserEmail, &envJSON,
-		&e.AutoStopMinutes, &e.Message, &e.Stopped, &sealed, &created, &updated, &accessed); err != nil {
+		&e.AutoStopMinutes, &e.Message, &e.Stopped, &sealed, &created, &updated, &accessed,
+		&stoppedAt, &dormant, &delAt, &e.Pinned); err != nil {
 		return nil, err
 	}
+	e.StoppedAt, e.DormantSince, e.DeleteAt = fromNullMicros(stoppedAt), fromNullMicros(dormant), fromNullMicros(delAt)
 	e.Status = berth.EnvStatus(status)
 	e.CreatedAt, e.UpdatedAt, e.LastAccessedAt = fromMicros(created), fromMicros(updated), fromMicros(accessed)
 	if err := json.Unmarshal([]byte(envJSON), &e.Env); err != nil {
@@ -92,8 +96,14 @@ func (s *Store) CreateEnvironment(ctx context.Context, env *berth.Environment) e
 	if err != nil {
 		return fmt.Errorf("create environment %s: %w", env.ID, err)
 	}
-	_, err = s.db.ExecContext(ctx, s.q(`INSERT INTO environments (`+envColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), vals...)
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO environments (`+envColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), vals...)
+		if err != nil {
+			return err
+		}
+		return s.meter(ctx, tx, envMeter(env))
+	})
 	if isUnique(err) {
 		return berth.Errorf(berth.ECONFLICT, "environment %q already exists", env.ID)
 	}
@@ -125,22 +135,28 @@ func (s *Store) UpdateEnvironment(ctx context.Context, env *berth.Environment) e
 		sets = append(sets, c+" = ?")
 		args = append(args, vals[i])
 	}
-	res, err := s.db.ExecContext(ctx, s.q("UPDATE environments SET "+strings.Join(sets, ", ")+" WHERE id = ?"),
-		append(args, env.ID)...)
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q("UPDATE environments SET "+strings.Join(sets, ", ")+" WHERE id = ?"),
+			append(args, env.ID)...)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return berth.NotFound("environment", env.ID)
+		}
+		return s.meter(ctx, tx, envMeter(env))
+	})
 	if err != nil {
 		return fmt.Errorf("update environment %s: %w", env.ID, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("update environment %s: %w", env.ID, err)
-	} else if n == 0 {
-		return berth.NotFound("environment", env.ID)
 	}
 	return nil
 }
 
 // GetEnvironment returns one environment. ENOTFOUND if missing.
 func (s *Store) GetEnvironment(ctx context.Context, id string) (*berth.Environment, error) {
-	e, err := s.scanEnvironment(s.db.QueryRowContext(ctx, s.q(`SELECT `+envColumns+` FROM environments WHERE id = ?`), id))
+	e, err := s.scanEnvironment(s.x(ctx).QueryRowContext(ctx, s.q(`SELECT `+envColumns+` FROM environments WHERE id = ?`), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, berth.NotFound("environment", id)
 	}
@@ -166,11 +182,11 @@ func (s *Store) ListEnvironments(ctx context.Context, f berth.EnvironmentFilter)
 		cond = " WHERE " + strings.Join(where, " AND ")
 	}
 	var total int
-	if err := s.db.QueryRowContext(ctx, s.q("SELECT COUNT(*) FROM environments"+cond), args...).Scan(&total); err != nil {
+	if err := s.x(ctx).QueryRowContext(ctx, s.q("SELECT COUNT(*) FROM environments"+cond), args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count environments: %w", err)
 	}
 	page, pargs := pageClause(f.Offset, f.Limit)
-	rows, err := s.db.QueryContext(ctx, s.q("SELECT "+envColumns+" FROM environments"+cond+
+	rows, err := s.x(ctx).QueryContext(ctx, s.q("SELECT "+envColumns+" FROM environments"+cond+
 		" ORDER BY created_at DESC, id"+page), append(args, pargs...)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list environments: %w", err)
@@ -192,14 +208,20 @@ func (s *Store) ListEnvironments(ctx context.Context, f berth.EnvironmentFilter)
 
 // DeleteEnvironment removes an environment. ENOTFOUND if missing.
 func (s *Store) DeleteEnvironment(ctx context.Context, id string) error {
-	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM environments WHERE id = ?`), id)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q(`DELETE FROM environments WHERE id = ?`), id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return berth.NotFound("environment", id)
+		}
+		return s.meter(ctx, tx, meterShape{kind: "environment", id: id}) // gone: holds nothing
+	})
 	if err != nil {
 		return fmt.Errorf("delete environment %s: %w", id, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("delete environment %s: %w", id, err)
-	} else if n == 0 {
-		return berth.NotFound("environment", id)
 	}
 	return nil
 }
@@ -207,7 +229,7 @@ func (s *Store) DeleteEnvironment(ctx context.Context, id string) error {
 // TouchEnvironment moves lastAccessedAt to at, never backwards.
 // ENOTFOUND if missing.
 func (s *Store) TouchEnvironment(ctx context.Context, id string, at time.Time) error {
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE environments SET last_accessed_at = ?
+	res, err := s.x(ctx).ExecContext(ctx, s.q(`UPDATE environments SET last_accessed_at = ?
 		WHERE id = ? AND last_accessed_at < ?`), micros(at), id, micros(at))
 	if err != nil {
 		return fmt.Errorf("touch environment %s: %w", id, err)
@@ -219,7 +241,7 @@ func (s *Store) TouchEnvironment(ctx context.Context, id string, at time.Time) e
 	}
 	// Nothing moved: either it is missing or already more recent.
 	var one int
-	err = s.db.QueryRowContext(ctx, s.q(`SELECT 1 FROM environments WHERE id = ?`), id).Scan(&one)
+	err = s.x(ctx).QueryRowContext(ctx, s.q(`SELECT 1 FROM environments WHERE id = ?`), id).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return berth.NotFound("environment", id)
 	}

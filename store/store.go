@@ -33,6 +33,8 @@ type Store struct {
 	db     *sql.DB
 	kind   string
 	sealer berth.Sealer
+	// clock stamps usage intervals (SetClock; time.Now by default).
+	clock func() time.Time
 }
 
 var _ berth.Store = (*Store)(nil)
@@ -45,7 +47,7 @@ func Open(ctx context.Context, url string, sealer berth.Sealer) (*Store, error) 
 	if sealer == nil {
 		return nil, errors.New("open store: a sealer is required")
 	}
-	s := &Store{sealer: sealer}
+	s := &Store{sealer: sealer, clock: time.Now}
 	var err error
 	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
 		s.kind = Postgres
@@ -155,8 +157,24 @@ type querier interface {
 
 type scanner interface{ Scan(dest ...any) error }
 
-// inTx runs fn in a transaction, committing when it returns nil.
+// txKey carries the transaction of SerializeUser in a context, per store.
+type txKey struct{ s *Store }
+
+// x is what a store method runs its statements on: the transaction ctx
+// carries (inside SerializeUser), else the database.
+func (s *Store) x(ctx context.Context) querier {
+	if tx, ok := ctx.Value(txKey{s}).(*sql.Tx); ok {
+		return tx
+	}
+	return s.db
+}
+
+// inTx runs fn in a transaction, committing when it returns nil. Inside
+// the transaction ctx carries, fn runs in that one (committed by its owner).
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if tx, ok := ctx.Value(txKey{s}).(*sql.Tx); ok {
+		return fn(tx)
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err

@@ -29,7 +29,7 @@ type clientFlags struct {
 func addClientCommands(root *cobra.Command, e *cliEnv) {
 	f := &clientFlags{}
 	root.PersistentFlags().StringVar(&f.server, "server", "", "berth server URL (env BERTH_URL, else the saved login, else "+defaultServerURL+")")
-	root.PersistentFlags().StringVarP(&f.output, "output", "o", "", "output format: json prints the API's answer (default: tables)")
+	root.PersistentFlags().StringVarP(&f.output, "output", "o", "", "output format: json prints the API's answer (default: tables); usage also takes csv")
 	root.AddCommand(
 		newLoginCmd(e, f),
 		newLogoutCmd(e, f),
@@ -43,6 +43,8 @@ func addClientCommands(root *cobra.Command, e *cliEnv) {
 		newPredictCmd(e, f),
 		newRecCmd(e, f),
 		newChatCmd(e, f),
+		newQuotaCmd(e, f),
+		newUsageCmd(e, f),
 	)
 }
 

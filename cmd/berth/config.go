@@ -74,6 +74,12 @@ type serverConfig struct {
 	EnvDomain string `json:"envDomain"`
 	// Recommend tunes the recommendations (config_rec.go).
 	Recommend recommendConfig `json:"recommend"`
+	// Dormancy (docs/quotas.md): stopped environments become dormant after
+	// dormantAfter (default 30d); dormant ones are deleted deleteDormantAfter
+	// later (default: never), their volume kept unless deleteDormantVolumes.
+	DormantAfter         string `json:"dormantAfter"`
+	DeleteDormantAfter   string `json:"deleteDormantAfter"`
+	DeleteDormantVolumes bool   `json:"deleteDormantVolumes"`
 
 	// d holds the durations above, parsed once by loadServerConfig with
 	// their defaults applied.

@@ -210,7 +210,11 @@ func buildCore(ctx context.Context, b *base, ts *targets, bus events.Bus, leadin
 	if err != nil {
 		return nil, err
 	}
-	c, err := core.New(core.Config{Events: bus, LogSources: logSources, ExtraCapabilities: extra, Leading: leading,
+	dormancy, err := cfg.dormancy()
+	if err != nil {
+		return nil, err
+	}
+	c, err := core.New(core.Config{Events: bus, Dormancy: dormancy, LogSources: logSources, ExtraCapabilities: extra, Leading: leading,
 		Store: b.st, Runtimes: ts.runtimes, DefaultTarget: cfg.DefaultTarget, MaxReplicas: cfg.MaxReplicas,
 		ActivityToken: func(id string) string { return auth.ActivityToken(activityKey, id) },
 		PublicURL:     b.public, SyncInterval: cfg.d.sync, Logger: b.logger,

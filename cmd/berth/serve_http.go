@@ -55,6 +55,9 @@ func buildServer(ctx context.Context, b *base, ts *targets, c *core.Core, bus ev
 	}
 	reg.MustRegister(c.Collectors()...) // the reconcile loop's drift counter
 	cfg := b.cfg
+	if cfg.MetricsToken != "" {
+		reg.MustRegister(c.UsageCollector()) // per-user usage names users: only behind the token
+	}
 	var limiter *auth.Limiter
 	if cfg.RateLimit > 0 {
 		limiter = auth.NewLimiter(cfg.RateLimit, int(cfg.RateLimit*2)+1)

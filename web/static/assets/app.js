@@ -15,6 +15,8 @@ import auditPage from './audit.js';
 import usersPage from './users.js';
 import recommendationsPage from './recommendations.js';
 import { mountChat } from './chat.js';
+import usagePage from './usage.js';
+import quotasPage from './quotas.js';
 
 const app = /** @type {HTMLElement} */ (document.getElementById('app'));
 /** @type {{main: HTMLElement, nav: Map<string, HTMLElement>} | null} */
@@ -32,6 +34,8 @@ const routes = [
   { re: /^\/audit$/, page: auditPage, nav: 'audit' },
   { re: /^\/users$/, page: usersPage, nav: 'users', role: 'admin' },
   { re: /^\/recommendations$/, page: recommendationsPage, nav: 'recommendations' },
+  { re: /^\/usage$/, page: usagePage, nav: 'usage' },
+  { re: /^\/quotas$/, page: quotasPage, nav: 'quotas', role: 'admin' },
 ];
 
 function parseHash() {
@@ -55,7 +59,9 @@ function buildFrame() {
     ['infrastructure', 'Infrastructure'], ['audit', 'Audit'],
   ];
   navItems.push(['recommendations', 'Recommendations']);
+  navItems.push(['usage', 'Usage']);
   if (session.can('admin')) navItems.push(['users', 'Users']);
+  if (session.can('admin')) navItems.push(['quotas', 'Quotas']);
   const nav = new Map();
   const links = navItems.map(([id, label]) => {
     const a = h('a', { href: `#/${id}`, testid: `nav-${id}` }, label);

@@ -1,10 +1,12 @@
 // @ts-check
-// Environments: create (name and optional size and target), start, stop,
-// delete, open; updated live from "environments" events.
+// Environments: create (every field of Dev8's request, with what is left of
+// the caller's quota), start, stop, delete, open; updated live from
+// "environments" events.
 import { h, set, badge, updateBadge, timeCell, table, empty, field, safeURL, confirm, checkbox } from './dom.js';
 import { api, act, q, session } from './api.js';
 import { pager } from './pager.js';
 import { usageCharts } from './chart.js';
+import { extraFields, quotaLine } from './env-extra.js';
 
 const PAGE_SIZE = 50;
 
@@ -34,12 +36,14 @@ export default function environmentsPage(page, root) {
   const diskIn = num('env-create-storage', '10', '100', '20');
   const targetSel = h('select', { testid: 'env-create-target' }, h('option', { value: '' }, 'default'));
   const submit = h('button', { type: 'submit', class: 'primary', testid: 'env-create-submit' }, 'Create');
+  const extra = extraFields();
+  const quota = quotaLine();
   const form = canOperate ? h('form', { class: 'panel create', novalidate: true, on: { submit: onCreate } },
-    h('h2', null, 'New environment'),
+    h('h2', null, 'New environment'), quota.el,
     h('div', { class: 'row wrap' },
       field('Name', nameIn), field('CPU cores (1–4)', cpuIn), field('Memory GB (1–16)', memIn),
       field('Storage GB (10–100)', diskIn), field('Target', targetSel),
-      h('div', { class: 'field end' }, submit))) : null;
+      h('div', { class: 'field end' }, submit)), extra.el) : null;
 
   const headers = ['Name', 'Status', 'Target', 'Size', 'Created', 'Last access', 'Open'];
   if (isAdmin) headers.splice(3, 0, 'Owner');
@@ -172,6 +176,7 @@ export default function environmentsPage(page, root) {
     if (signal.aborted) return;
     render(res.environments);
     pages.show(res.total);
+    if (canOperate) quota.refresh(signal);
   }
 
   // loadAux reads, once, the targets (for the form) and the users (owners' names).
@@ -205,9 +210,12 @@ export default function environmentsPage(page, root) {
       if (el.value !== '') body[k] = Number(el.value);
     }
     if (targetSel.value) body.target = targetSel.value;
+    extra.collect(body);
     const res = await act(submit, () => api('/environments', { method: 'POST', body }));
     if (!res || !page.alive) return;
     nameIn.value = '';
+    extra.clear();
+    quota.refresh();
     upsert(res.environment);
     nameIn.focus();
   }

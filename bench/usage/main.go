@@ -1,0 +1,215 @@
+// Command usage benchmarks the usage report (make bench-usage): metered
+// intervals of N users over 12 months in a SQLite store, then the queries
+// the API and /metrics make, timed through core as an admin. It is not a
+// test: it prints p50/p99 medians of several runs and how they grow with
+// the data (same-run ratios against the smallest size).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/core"
+	"github.com/berthhq/berth/store"
+	"github.com/berthhq/berth/store/storetest"
+)
+
+// stub is a target that is never called: the report reads only its name
+// and provider (for its prices).
+type stub struct{ berth.Runtime }
+
+func (stub) Info() berth.TargetInfo {
+	return berth.TargetInfo{Name: "local", Provider: berth.ProviderLocal}
+}
+
+func main() {
+	sizes := flag.String("users", "250,500,1000", "user counts to measure (the last is the target size)")
+	months := flag.Int("months", 12, "months of intervals")
+	perMonth := flag.Int("intervals", 20, "intervals per user per month (running and stopped stretches of an environment and a service)")
+	runs := flag.Int("runs", 3, "runs per measurement (each of -queries queries)")
+	queries := flag.Int("queries", 40, "queries per run")
+	flag.Parse()
+	if err := run(*sizes, *months, *perMonth, *runs, *queries); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-usage:", err)
+		os.Exit(1)
+	}
+}
+
+type shape struct {
+	name string
+	req  func(end time.Time, user string) core.UsageRequest
+}
+
+var shapes = []shape{
+	{"last month by user", func(end time.Time, _ string) core.UsageRequest {
+		return core.UsageRequest{From: end.AddDate(0, -1, 0), To: end, GroupBy: berth.GroupByUser}
+	}},
+	{"12 months by user", func(end time.Time, _ string) core.UsageRequest {
+		return core.UsageRequest{From: end.AddDate(-1, 0, 0), To: end, GroupBy: berth.GroupByUser}
+	}},
+	{"12 months by month", func(end time.Time, _ string) core.UsageRequest {
+		return core.UsageRequest{From: end.AddDate(-1, 0, 0), To: end, GroupBy: berth.GroupByMonth}
+	}},
+	{"one user, 12 months by environment", func(end time.Time, u string) core.UsageRequest {
+		return core.UsageRequest{From: end.AddDate(-1, 0, 0), To: end, GroupBy: berth.GroupByEnvironment, UserID: u}
+	}},
+}
+
+func run(sizesFlag string, months, perMonth, runs, queries int) error {
+	var sizes []int
+	for _, s := range strings.Split(sizesFlag, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n <= 0 {
+			return fmt.Errorf("-users: %q is not a count", s)
+		}
+		sizes = append(sizes, n)
+	}
+	fmt.Printf("usage report over SQLite: %d months, %d intervals per user per month; %d runs × %d queries, medians of the runs\n",
+		months, perMonth, runs, queries)
+	base := map[string]float64{}
+	for _, n := range sizes {
+		p50s, p99s, rows, err := measure(n, months, perMonth, runs, queries)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("\n%d users, %d intervals:\n", n, rows)
+		for _, sh := range shapes {
+			ratio := ""
+			if b, ok := base[sh.name]; ok && b > 0 {
+				ratio = fmt.Sprintf("  p50 ×%.2f of %d users for ×%.1f the data", p50s[sh.name]/b, sizes[0], float64(n)/float64(sizes[0]))
+			} else {
+				base[sh.name] = p50s[sh.name]
+			}
+			target := ""
+			if n == sizes[len(sizes)-1] {
+				target = "  (target p99 < 100 ms: " + verdict(p99s[sh.name] < 100) + ")"
+			}
+			fmt.Printf("  %-36s p50 %7.2f ms  p99 %7.2f ms%s%s\n", sh.name, p50s[sh.name], p99s[sh.name], target, ratio)
+		}
+	}
+	return nil
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "NOT met"
+}
+
+// measure fills a fresh store and times every query shape.
+func measure(users, months, perMonth, runs, queries int) (p50, p99 map[string]float64, rows int, err error) {
+	dir, err := os.MkdirTemp("", "bench-usage-")
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	defer os.RemoveAll(dir)
+	ctx := berth.WithActor(context.Background(), berth.System)
+	st, err := store.Open(ctx, filepath.Join(dir, "berth.db"), storetest.NewSealer())
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	defer st.Close()
+	end := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	if rows, err = fill(ctx, st, users, months, perMonth, end); err != nil {
+		return nil, nil, 0, err
+	}
+	c, err := core.New(core.Config{Store: st, Runtimes: []berth.Runtime{stub{}}, Now: func() time.Time { return end }})
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	p50, p99 = map[string]float64{}, map[string]float64{}
+	for _, sh := range shapes {
+		var r50, r99 []float64
+		for range runs {
+			var ds []float64
+			for q := range queries {
+				req := sh.req(end, fmt.Sprintf("u-%04d", q%users))
+				t0 := time.Now()
+				if _, err := c.Usage(ctx, req); err != nil {
+					return nil, nil, 0, fmt.Errorf("%s: %w", sh.name, err)
+				}
+				ds = append(ds, float64(time.Since(t0).Microseconds())/1000)
+			}
+			r50, r99 = append(r50, pct(ds, 0.50)), append(r99, pct(ds, 0.99))
+		}
+		p50[sh.name], p99[sh.name] = median(r50), median(r99)
+	}
+	return p50, p99, rows, nil
+}
+
+// fill writes the intervals of users over months directly (one
+// transaction): per user an environment alternating running and stopped
+// stretches and a service, back to back, as metering leaves them.
+func fill(ctx context.Context, st *store.Store, users, months, perMonth int, end time.Time) (int, error) {
+	tx, err := st.DB().BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO usage_intervals (kind, resource_id, name, user_id, target, replicas,
+		cpu_cores, memory_gb, storage_gb, started_at, ended_at, ends_at, last_seen) VALUES (?, ?, ?, ?, 'local', ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return 0, err
+	}
+	defer ins.Close()
+	rng := rand.New(rand.NewPCG(1, 2)) // #nosec G404 -- seeded on purpose: the same bench data every run
+	start := end.AddDate(0, -months, 0)
+	span := end.Sub(start)
+	n := 0
+	for u := range users {
+		user := fmt.Sprintf("u-%04d", u)
+		total := months * perMonth
+		step := span / time.Duration(total)
+		for i := range total {
+			from := start.Add(time.Duration(i) * step)
+			to := from.Add(step)
+			kind, id, running := "environment", "env-"+user, i%2 == 0
+			cpu, mem, sto, rep := 0.0, 0.0, 20.0, 0
+			if running {
+				cpu, mem, rep = 2, 4, 1
+			}
+			if i%5 == 4 { // every fifth stretch is the service's
+				kind, id, cpu, mem, sto, rep = "service", "local:web-"+user, float64(1+rng.IntN(3))*0.25, 0.5, 0, 2
+			}
+			var ended any = to.UnixMicro()
+			ends := to.UnixMicro()
+			if i == total-1 {
+				ended, ends = nil, math.MaxInt64 // the last one is still open
+			}
+			if _, err := ins.ExecContext(ctx, kind, id, id, user, rep, cpu, mem, sto, from.UnixMicro(), ended, ends, to.UnixMicro()); err != nil {
+				return 0, err
+			}
+			n++
+		}
+	}
+	return n, tx.Commit()
+}
+
+func median(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func pct(xs []float64, p float64) float64 {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	return s[int(float64(len(s)-1)*p)]
+}
