@@ -49,6 +49,7 @@ web/node_modules/.package-lock.json: web/package-lock.json
 test-tools:
 	$(GO) run ./internal/kubetest/cmd/cluster -build
 	$(GO) run ./internal/lokitest/cmd/build >/dev/null
+	$(GO) run ./internal/jaegertest/cmd/build >/dev/null
 	$(SECURITY) tools
 
 # security runs gosec over the module (a finding fails unless excused in place
@@ -94,3 +95,8 @@ cluster:
 .PHONY: loki
 loki:
 	$(GO) run ./internal/lokitest/cmd/build
+
+# jaeger builds the tests' Jaeger v2 (tools/jaeger, pinned) into ~/.cache/berth/jaeger-<version>
+.PHONY: jaeger
+jaeger:
+	$(GO) run ./internal/jaegertest/cmd/build

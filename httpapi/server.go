@@ -240,6 +240,7 @@ func newRequestID() string {
 func (s *Server) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := s.Now()
+		r, span := startSpan(r, rt)
 		st := &reqState{id: r.Header.Get("X-Request-ID")}
 		if st.id == "" || len(st.id) > 64 {
 			st.id = newRequestID()
@@ -273,6 +274,7 @@ func (s *Server) wrap(rt route) http.Handler {
 			}
 			s.Logger.Log(r.Context(), lvl, "request", "method", r.Method, "path", r.URL.Path, "status", code,
 				"duration_ms", s.Now().Sub(start).Milliseconds(), "request_id", st.id, "user", st.actor.Username)
+			endSpan(span, code, st)
 		}()
 
 		if rt.role != "" {

@@ -16,8 +16,9 @@ import (
 	"time"
 
 	"github.com/berthhq/berth"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/jackc/pgx/v5/stdlib"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -46,13 +47,14 @@ func Open(ctx context.Context, url string, sealer berth.Sealer) (*Store, error) 
 		return nil, errors.New("open store: a sealer is required")
 	}
 	s := &Store{sealer: sealer}
-	var err error
 	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
 		s.kind = Postgres
-		s.db, err = sql.Open("pgx", url)
+		pc, err := pgx.ParseConfig(url)
 		if err != nil {
 			return nil, fmt.Errorf("open store: %w", err) // pgx never echoes the password
 		}
+		pc.Tracer = pgTracer{}
+		s.db = stdlib.OpenDB(*pc)
 	} else {
 		s.kind = SQLite
 		path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite://"), "file:")
@@ -69,10 +71,7 @@ func Open(ctx context.Context, url string, sealer berth.Sealer) (*Store, error) 
 		// SQLITE_BUSY; _txlock=immediate takes the write lock at BEGIN so two
 		// transactions never deadlock upgrading a read lock.
 		dsn := "file:" + uriPath(path) + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
-		s.db, err = sql.Open("sqlite", dsn)
-		if err != nil {
-			return nil, fmt.Errorf("open store %s: %w", path, err)
-		}
+		s.db = sql.OpenDB(sqliteConnector{drv: &sqlite.Driver{}, dsn: dsn})
 	}
 	if err := s.db.PingContext(ctx); err != nil {
 		_ = s.db.Close()
