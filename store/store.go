@@ -46,6 +46,36 @@ func Open(ctx context.Context, url string, sealer berth.Sealer) (*Store, error) 
 	if sealer == nil {
 		return nil, errors.New("open store: a sealer is required")
 	}
+	return open(ctx, url, sealer, true)
+}
+
+// OpenExisting connects to an existing berth database without migrating
+// it and without a sealer (sealed values stay sealed): for backups and the
+// source of migrate-store, which must not change the database they read.
+func OpenExisting(ctx context.Context, url string) (*Store, error) {
+	if !strings.HasPrefix(url, "postgres://") && !strings.HasPrefix(url, "postgresql://") {
+		path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite://"), "file:")
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+	}
+	s, err := open(ctx, url, noSealer{}, false)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.SchemaVersions(ctx); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("open store: not a berth database: %w", err)
+	}
+	return s, nil
+}
+
+type noSealer struct{}
+
+func (noSealer) Seal([]byte) ([]byte, error) { return nil, errors.New("this store was opened without the secret key") }
+func (noSealer) Open([]byte) ([]byte, error) { return nil, errors.New("this store was opened without the secret key") }
+
+func open(ctx context.Context, url string, sealer berth.Sealer, migrate bool) (*Store, error) {
 	s := &Store{sealer: sealer}
 	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
 		s.kind = Postgres
@@ -76,6 +106,9 @@ func Open(ctx context.Context, url string, sealer berth.Sealer) (*Store, error) 
 	if err := s.db.PingContext(ctx); err != nil {
 		_ = s.db.Close()
 		return nil, fmt.Errorf("open %s store: %w", s.kind, err)
+	}
+	if !migrate {
+		return s, nil
 	}
 	if err := s.migrate(ctx); err != nil {
 		_ = s.db.Close()
