@@ -141,7 +141,10 @@ func previousSchemaBinary(t *testing.T) string {
 
 type testWriter struct{ t *testing.T }
 
-func (w testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
 
 // oldBerth is a berth of another binary, driven with plain HTTP.
 type oldBerth struct {

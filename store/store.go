@@ -72,8 +72,12 @@ func OpenExisting(ctx context.Context, url string) (*Store, error) {
 
 type noSealer struct{}
 
-func (noSealer) Seal([]byte) ([]byte, error) { return nil, errors.New("this store was opened without the secret key") }
-func (noSealer) Open([]byte) ([]byte, error) { return nil, errors.New("this store was opened without the secret key") }
+func (noSealer) Seal([]byte) ([]byte, error) {
+	return nil, errors.New("this store was opened without the secret key")
+}
+func (noSealer) Open([]byte) ([]byte, error) {
+	return nil, errors.New("this store was opened without the secret key")
+}
 
 func open(ctx context.Context, url string, sealer berth.Sealer, migrate bool) (*Store, error) {
 	s := &Store{sealer: sealer}

@@ -366,4 +366,3 @@ func alreadyCopied(ctx context.Context, to string, sealer *secret.Sealer, tables
 	}
 	return st.CheckSecrets(ctx, mine)
 }
-

@@ -57,7 +57,7 @@ func newRootCmd(e *cliEnv) *cobra.Command {
 	}
 	root.AddCommand(newServeCmd(e), newWorkspaceCmd(e))
 	root.AddCommand(newBackupCmd(e), newRestoreCmd(e), newMigrateStoreCmd(e)) // backup.go: maintenance beside or instead of serve
-	addClientCommands(root, e) // client.go and friends: every command that talks to the API
+	addClientCommands(root, e)                                                // client.go and friends: every command that talks to the API
 	return root
 }
 
