@@ -56,8 +56,9 @@ func newRootCmd(e *cliEnv) *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServeCmd(e), newWorkspaceCmd(e))
-	root.AddCommand(newBackupCmd(e), newRestoreCmd(e), newMigrateStoreCmd(e)) // backup.go: maintenance beside or instead of serve
-	addClientCommands(root, e)                                                // client.go and friends: every command that talks to the API
+	// backup.go: store maintenance, beside or instead of serve
+	root.AddCommand(newBackupCmd(e), newRestoreCmd(e), newMigrateStoreCmd(e))
+	addClientCommands(root, e) // client.go and friends: every command that talks to the API
 	return root
 }
 
