@@ -66,6 +66,8 @@ type Deps struct {
 	// EnvProxy serves environments at /env/{id}/… and answers
 	// POST /api/v1/environments/{id}/open (nil: both answer UNAVAILABLE).
 	EnvProxy *core.EnvProxy
+	// Pprof serves /debug/pprof/ to admins (false: 404).
+	Pprof bool
 }
 
 // Server is the HTTP API.

@@ -67,6 +67,9 @@ func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e
 	if err != nil {
 		return err
 	}
+	if err := applyMemoryLimit(cfg, getenv, logger); err != nil {
+		return err
+	}
 	// OTEL_* (process environment) turn tracing on; off, spans are no-ops.
 	stopTracing, err := tracing.Setup(ctx, version)
 	if err != nil {
