@@ -82,8 +82,9 @@ func keyOf(t *testing.T, dir string) string {
 }
 
 // previousSchemaBinary builds (once per commit, cached under berth's tool
-// cache) berth as of the parent of the newest commit that added a
-// migration, from this checkout's git history.
+// cache) berth as of the commit before the newest one that added a
+// migration, along the first-parent history (on main: the main before the
+// merge that brought the migration, a commit that passed CI).
 func previousSchemaBinary(t *testing.T) string {
 	t.Helper()
 	git := func(args ...string) string {
@@ -96,7 +97,7 @@ func previousSchemaBinary(t *testing.T) string {
 		}
 		return strings.TrimSpace(string(out))
 	}
-	added := strings.Fields(git("log", "--diff-filter=A", "--format=%H", "-n1", "--", "../store/migrations/"))
+	added := strings.Fields(git("log", "--first-parent", "-m", "--diff-filter=A", "--format=%H", "-n1", "--", "../store/migrations/"))
 	if len(added) == 0 {
 		t.Skip("no migration in the history")
 	}
