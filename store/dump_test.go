@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"github.com/berthhq/berth"
-	"github.com/berthhq/berth/store/storetest"
 	"github.com/berthhq/berth/store"
+	"github.com/berthhq/berth/store/storetest"
 )
 
 // TestExportImport: every kind exports into every kind: the tables come
