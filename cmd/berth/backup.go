@@ -240,7 +240,7 @@ func copyInto(ctx context.Context, url string, sealer *secret.Sealer, tables []s
 		return 0, err
 	}
 	if !empty {
-		return 0, fmt.Errorf("the target store is not empty (%s): restore only into an empty store", what)
+		return 0, fmt.Errorf("%w (%s): restore only into an empty store", errNotEmpty, what)
 	}
 	n, err := st.CheckSecrets(ctx, tables)
 	if err != nil {
@@ -283,7 +283,10 @@ func redactURL(u string) string {
 	return scheme + "://" + user + "@" + rest[at+1:]
 }
 
-var errDiffers = errors.New("the target store already holds other data")
+var (
+	errNotEmpty = errors.New("the target store is not empty")
+	errDiffers  = errors.New("the target store already holds other data")
+)
 
 func newMigrateStoreCmd(e *cliEnv) *cobra.Command {
 	var f storeFlags
@@ -330,7 +333,7 @@ func runMigrateStore(ctx context.Context, e *cliEnv, c *storeConfig, from, to st
 		return fmt.Errorf("migrate-store: source: %w", err)
 	}
 	n, err := copyInto(ctx, to, sealer, tables)
-	if err != nil && strings.Contains(err.Error(), "is not empty") {
+	if errors.Is(err, errNotEmpty) {
 		n, err = alreadyCopied(ctx, to, sealer, tables)
 		if err == nil {
 			fmt.Fprintf(e.stdout, "migrate-store: %s already holds the source's data (counts match, %d secrets open): nothing to do\n", redactURL(to), n)
