@@ -42,7 +42,7 @@ web-deps: web/node_modules/.package-lock.json
 web/node_modules/.package-lock.json: web/package-lock.json
 	cd web && npm ci --no-audit --no-fund --loglevel=error
 
-# test-tools builds, once per machine, the Kubernetes control plane and Loki
+# test-tools builds, once per machine, the Kubernetes control plane, Loki, Jaeger
 # the tests run and the security tools (cached under ~/.cache/berth; 10-30
 # minutes cold, instant after), so go test's timeout counts tests, not a cold build.
 .PHONY: test-tools
