@@ -42,13 +42,14 @@ web-deps: web/node_modules/.package-lock.json
 web/node_modules/.package-lock.json: web/package-lock.json
 	cd web && npm ci --no-audit --no-fund --loglevel=error
 
-# test-tools builds, once per machine, the Kubernetes control plane and Loki
+# test-tools builds, once per machine, the Kubernetes control plane, Loki, Jaeger
 # the tests run and the security tools (cached under ~/.cache/berth; 10-30
 # minutes cold, instant after), so go test's timeout counts tests, not a cold build.
 .PHONY: test-tools
 test-tools:
 	$(GO) run ./internal/kubetest/cmd/cluster -build
 	$(GO) run ./internal/lokitest/cmd/build >/dev/null
+	$(GO) run ./internal/jaegertest/cmd/build >/dev/null
 	$(SECURITY) tools
 
 # security runs gosec over the module (a finding fails unless excused in place
@@ -117,3 +118,7 @@ bench-predict:
 .PHONY: bench-recommend
 bench-recommend: build
 	$(GO) build -o bin/bench-recommend ./bench/recommend && ./bin/bench-recommend -berth ./$(BIN)
+# jaeger builds the tests' Jaeger v2 (tools/jaeger, pinned) into ~/.cache/berth/jaeger-<version>
+.PHONY: jaeger
+jaeger:
+	$(GO) run ./internal/jaegertest/cmd/build

@@ -25,6 +25,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/storage/armstorage/v2"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/tracing"
 )
 
 // Runtime is an ACI target. It runs environments only.
@@ -155,6 +156,9 @@ func clientOptions(in *arm.ClientOptions) *arm.ClientOptions {
 	var o arm.ClientOptions
 	if in != nil {
 		o = *in
+	}
+	if !o.TracingProvider.NewTracer("berth", "").Enabled() {
+		o.TracingProvider = tracing.AzureProvider() // spans inside a traced request only
 	}
 	if o.Retry.MaxRetries == 0 {
 		o.Retry.MaxRetries = 6

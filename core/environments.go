@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/tracing"
+	"go.opentelemetry.io/otel/attribute"
 )
 
 // newEnvID returns "env-" and 10 random lower-case alphanumerics.
@@ -26,6 +28,8 @@ func newEnvID() string {
 // CreateEnvironment validates the Dev8 request, stores the environment and
 // starts it on its target.
 func (c *Core) CreateEnvironment(ctx context.Context, req berth.CreateEnvironmentRequest) (*berth.Environment, error) {
+	ctx, span := tracing.Start(ctx, "core.CreateEnvironment")
+	defer span.End()
 	if err := must(ctx); err != nil {
 		return nil, err
 	}
@@ -233,6 +237,8 @@ func (c *Core) envOp(ctx context.Context, id, op string, transient berth.EnvStat
 
 // StartEnvironment starts a stopped environment.
 func (c *Core) StartEnvironment(ctx context.Context, id string) (*berth.Environment, error) {
+	ctx, span := tracing.Start(ctx, "core.StartEnvironment", attribute.String("berth.environment", id))
+	defer span.End()
 	if err := must(ctx); err != nil {
 		return nil, err
 	}
@@ -248,6 +254,8 @@ func (c *Core) StartEnvironment(ctx context.Context, id string) (*berth.Environm
 
 // StopEnvironment stops an environment, keeping its workspace.
 func (c *Core) StopEnvironment(ctx context.Context, id string) (*berth.Environment, error) {
+	ctx, span := tracing.Start(ctx, "core.StopEnvironment", attribute.String("berth.environment", id))
+	defer span.End()
 	if err := must(ctx); err != nil {
 		return nil, err
 	}
@@ -275,6 +283,8 @@ func (c *Core) refreshEnv(ctx context.Context, env *berth.Environment, rt berth.
 // DeleteEnvironment removes the environment's workload (and its storage
 // unless keepVolume), then its record.
 func (c *Core) DeleteEnvironment(ctx context.Context, id string, keepVolume bool) (*berth.Environment, error) {
+	ctx, span := tracing.Start(ctx, "core.DeleteEnvironment", attribute.String("berth.environment", id))
+	defer span.End()
 	if err := must(ctx); err != nil {
 		return nil, err
 	}

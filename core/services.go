@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/tracing"
+	"go.opentelemetry.io/otel/attribute"
 )
 
 // ServiceQuery names a service as API callers do: a name, and a target or
@@ -313,6 +315,8 @@ func (c *Core) syncService(ctx context.Context, stored *berth.Service) {
 // change of the spec makes a new revision; an omitted replicas keeps the
 // current count. It answers whether the service was created.
 func (c *Core) ApplyService(ctx context.Context, name string, spec berth.ServiceSpec) (*berth.Service, bool, error) {
+	ctx, span := tracing.Start(ctx, "core.ApplyService", attribute.String("berth.service", name))
+	defer span.End()
 	if err := must(ctx); err != nil {
 		return nil, false, err
 	}
@@ -486,6 +490,8 @@ func grown(before, after int) int {
 // stored under the owner's quota before fn reaches the runtime.
 func (c *Core) mutateWant(ctx context.Context, q ServiceQuery, op string, want func(svc *berth.Service),
 	fn func(svc *berth.Service, rt berth.Runtime) (*berth.Revision, error)) (*berth.Service, error) {
+	ctx, span := tracing.Start(ctx, "core.service."+op, attribute.String("berth.service", q.Name))
+	defer span.End()
 	found, stored, err := c.find(ctx, q)
 	if err != nil {
 		return nil, err
@@ -743,6 +749,8 @@ func (c *Core) UpdateConfig(ctx context.Context, q ServiceQuery, files, env map[
 
 // DeleteService removes the service from its runtime, then from the store.
 func (c *Core) DeleteService(ctx context.Context, q ServiceQuery) (*berth.Service, error) {
+	ctx, span := tracing.Start(ctx, "core.DeleteService", attribute.String("berth.service", q.Name))
+	defer span.End()
 	if err := must(ctx); err != nil {
 		return nil, err
 	}

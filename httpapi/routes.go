@@ -144,5 +144,7 @@ func (s *Server) routes() []route {
 	for _, m := range proxyMethods {
 		rts = append(rts, route{method: m, path: "/env/{id}/{path...}", role: none, proxy: true, handler: s.handleEnvProxy})
 	}
+	// Go's runtime profiles, for admins, when Deps.Pprof is on (404 otherwise).
+	rts = append(rts, route{method: "GET", path: "/debug/pprof/{name...}", role: admin, handler: s.handlePprof})
 	return rts
 }

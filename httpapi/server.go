@@ -70,6 +70,8 @@ type Deps struct {
 	EnvProxy *core.EnvProxy
 	// Chat answers POST /api/v1/chat (nil: it answers UNAVAILABLE).
 	Chat *chat.Engine
+	// Pprof serves /debug/pprof/ to admins (false: 404).
+	Pprof bool
 }
 
 // Server is the HTTP API.
@@ -244,6 +246,7 @@ func newRequestID() string {
 func (s *Server) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := s.Now()
+		r, span := startSpan(r, rt)
 		st := &reqState{id: r.Header.Get("X-Request-ID")}
 		if st.id == "" || len(st.id) > 64 {
 			st.id = newRequestID()
@@ -277,6 +280,7 @@ func (s *Server) wrap(rt route) http.Handler {
 			}
 			s.Logger.Log(r.Context(), lvl, "request", "method", r.Method, "path", r.URL.Path, "status", code,
 				"duration_ms", s.Now().Sub(start).Milliseconds(), "request_id", st.id, "user", st.actor.Username)
+			endSpan(span, code, st)
 		}()
 
 		if rt.role != "" {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/tracing"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -172,6 +173,7 @@ func New(cfg Config) (*Runtime, error) {
 		rc.QPS, rc.Burst = 50, 100
 	}
 	rc.UserAgent = "berth"
+	rc.Wrap(tracing.Transport("kubernetes")) // API server calls inside a traced request get client spans
 	if cfg.SyncTimeout == 0 {
 		cfg.SyncTimeout = 10 * time.Second
 	}

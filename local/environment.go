@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/tracing"
+	"go.opentelemetry.io/otel/attribute"
 )
 
 // environment is one dev environment: a directory and, while it runs, a
@@ -92,6 +94,8 @@ func (r *Runtime) defaultCommand(password bool) []string {
 // ApplyEnvironment ensures the environment runs (or is stopped when
 // env.Stopped) without restarting a running one.
 func (r *Runtime) ApplyEnvironment(ctx context.Context, env *berth.Environment) (*berth.EnvironmentState, error) {
+	ctx, span := tracing.Start(ctx, "local.ApplyEnvironment", attribute.String("berth.environment", env.ID))
+	defer span.End()
 	if err := validateID("id", env.ID); err != nil {
 		return nil, err
 	}
@@ -295,6 +299,8 @@ func (e *environment) stateLocked() *berth.EnvironmentState {
 
 // StartEnvironment starts a stopped environment.
 func (r *Runtime) StartEnvironment(ctx context.Context, env *berth.Environment) error {
+	ctx, span := tracing.Start(ctx, "local.StartEnvironment", attribute.String("berth.environment", env.ID))
+	defer span.End()
 	e := *env
 	e.Stopped = false
 	_, err := r.ApplyEnvironment(ctx, &e)
@@ -303,6 +309,8 @@ func (r *Runtime) StartEnvironment(ctx context.Context, env *berth.Environment) 
 
 // StopEnvironment stops the process and keeps the directory.
 func (r *Runtime) StopEnvironment(ctx context.Context, env *berth.Environment) error {
+	ctx, span := tracing.Start(ctx, "local.StopEnvironment", attribute.String("berth.environment", env.ID))
+	defer span.End()
 	e, err := r.lookupEnv(env.ID)
 	if err != nil {
 		return err
@@ -350,6 +358,8 @@ func (r *Runtime) EnvironmentState(ctx context.Context, env *berth.Environment) 
 // DeleteEnvironment stops the environment and removes its directory; with
 // keepVolume the workspace directory stays.
 func (r *Runtime) DeleteEnvironment(ctx context.Context, env *berth.Environment, keepVolume bool) error {
+	ctx, span := tracing.Start(ctx, "local.DeleteEnvironment", attribute.String("berth.environment", env.ID))
+	defer span.End()
 	if err := validateID("id", env.ID); err != nil {
 		return err
 	}

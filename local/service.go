@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/tracing"
+	"go.opentelemetry.io/otel/attribute"
 )
 
 // service is the desired state of one service and the controller goroutine
@@ -118,6 +120,8 @@ func copySpec(s berth.ServiceSpec) berth.ServiceSpec {
 // ApplyService converges the service to svc's spec, replicas, stopped flag
 // and revision. A new revision is rolled out one replica at a time.
 func (r *Runtime) ApplyService(ctx context.Context, svc *berth.Service) error {
+	ctx, span := tracing.Start(ctx, "local.ApplyService", attribute.String("berth.service", svc.Name))
+	defer span.End()
 	if err := validateLocalSpec(svc); err != nil {
 		return err
 	}
@@ -599,6 +603,8 @@ func (s *service) state() *berth.ServiceState {
 
 // ScaleService sets the desired replica count.
 func (r *Runtime) ScaleService(ctx context.Context, ref berth.ServiceRef, replicas int) error {
+	ctx, span := tracing.Start(ctx, "local.ScaleService", attribute.String("berth.service", ref.Name))
+	defer span.End()
 	if replicas < 0 {
 		return berth.Invalid("replicas", "must not be negative, got %d", replicas)
 	}
@@ -607,16 +613,22 @@ func (r *Runtime) ScaleService(ctx context.Context, ref berth.ServiceRef, replic
 
 // StopService stops every replica but keeps the spec and the replica count.
 func (r *Runtime) StopService(ctx context.Context, ref berth.ServiceRef) error {
+	ctx, span := tracing.Start(ctx, "local.StopService", attribute.String("berth.service", ref.Name))
+	defer span.End()
 	return r.updateService(ref, func(s *service) { s.stopped = true })
 }
 
 // StartService runs the remembered replica count again.
 func (r *Runtime) StartService(ctx context.Context, ref berth.ServiceRef) error {
+	ctx, span := tracing.Start(ctx, "local.StartService", attribute.String("berth.service", ref.Name))
+	defer span.End()
 	return r.updateService(ref, func(s *service) { s.stopped = false })
 }
 
 // RestartService replaces the replicas one at a time, at the same revision.
 func (r *Runtime) RestartService(ctx context.Context, ref berth.ServiceRef) error {
+	ctx, span := tracing.Start(ctx, "local.RestartService", attribute.String("berth.service", ref.Name))
+	defer span.End()
 	return r.updateService(ref, func(s *service) { s.gen++ })
 }
 
@@ -635,6 +647,8 @@ func (r *Runtime) updateService(ref berth.ServiceRef, change func(*service)) err
 // DeleteService stops every replica and removes the service's directory.
 // A missing service is already deleted.
 func (r *Runtime) DeleteService(ctx context.Context, ref berth.ServiceRef) error {
+	ctx, span := tracing.Start(ctx, "local.DeleteService", attribute.String("berth.service", ref.Name))
+	defer span.End()
 	if err := berth.ValidateDNSLabel("name", ref.Name); err != nil {
 		return err
 	}

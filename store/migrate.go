@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"sort"
@@ -77,6 +78,9 @@ func (s *Store) migrate(ctx context.Context) error {
 		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`); err != nil {
 		return fmt.Errorf("migrate: create schema_migrations: %w", err)
 	}
+	if err := refuseNewer(ctx, conn, migs); err != nil {
+		return err
+	}
 	for _, m := range migs {
 		if err := s.applyMigration(ctx, conn, m); err != nil {
 			return fmt.Errorf("migrate %s: %w", m.name, err)
@@ -133,4 +137,43 @@ func splitStatements(src string) []string {
 		out = append(out, cur.String())
 	}
 	return out
+}
+
+// ErrNewerSchema means the database holds migrations this berth does not
+// carry: a newer berth has run on it.
+var ErrNewerSchema = errors.New("the database was migrated by a newer berth")
+
+// refuseNewer fails when the database records a migration this binary does
+// not know: a newer berth wrote it, and this one could misread its data.
+// An older replica that is already running keeps running (a rolling
+// upgrade); only a start is refused.
+func refuseNewer(ctx context.Context, conn *sql.Conn, migs []migration) error {
+	known := map[int]bool{}
+	for _, m := range migs {
+		known[m.version] = true
+	}
+	rows, err := conn.QueryContext(ctx, "SELECT version, name FROM schema_migrations ORDER BY version")
+	if err != nil {
+		return fmt.Errorf("read applied migrations: %w", err)
+	}
+	defer rows.Close()
+	var unknown []string
+	for rows.Next() {
+		var v int
+		var name string
+		if err := rows.Scan(&v, &name); err != nil {
+			return err
+		}
+		if !known[v] {
+			unknown = append(unknown, name)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(unknown) > 0 {
+		return fmt.Errorf("%w: it has migration %s, which this berth (schema %d) does not know; run the newer berth, or restore a backup taken before the upgrade",
+			ErrNewerSchema, strings.Join(unknown, ", "), migs[len(migs)-1].version)
+	}
+	return nil
 }

@@ -16,8 +16,9 @@ import (
 	"time"
 
 	"github.com/berthhq/berth"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/jackc/pgx/v5/stdlib"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -47,14 +48,49 @@ func Open(ctx context.Context, url string, sealer berth.Sealer) (*Store, error) 
 	if sealer == nil {
 		return nil, errors.New("open store: a sealer is required")
 	}
+	return open(ctx, url, sealer, true)
+}
+
+// OpenExisting connects to an existing berth database without migrating
+// it and without a sealer (sealed values stay sealed): for backups and the
+// source of migrate-store, which must not change the database they read.
+func OpenExisting(ctx context.Context, url string) (*Store, error) {
+	if !strings.HasPrefix(url, "postgres://") && !strings.HasPrefix(url, "postgresql://") {
+		path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite://"), "file:")
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+	}
+	s, err := open(ctx, url, noSealer{}, false)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.SchemaVersions(ctx); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("open store: not a berth database: %w", err)
+	}
+	return s, nil
+}
+
+type noSealer struct{}
+
+func (noSealer) Seal([]byte) ([]byte, error) {
+	return nil, errors.New("this store was opened without the secret key")
+}
+func (noSealer) Open([]byte) ([]byte, error) {
+	return nil, errors.New("this store was opened without the secret key")
+}
+
+func open(ctx context.Context, url string, sealer berth.Sealer, migrate bool) (*Store, error) {
 	s := &Store{sealer: sealer, clock: time.Now}
-	var err error
 	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
 		s.kind = Postgres
-		s.db, err = sql.Open("pgx", url)
+		pc, err := pgx.ParseConfig(url)
 		if err != nil {
 			return nil, fmt.Errorf("open store: %w", err) // pgx never echoes the password
 		}
+		pc.Tracer = pgTracer{}
+		s.db = stdlib.OpenDB(*pc)
 	} else {
 		s.kind = SQLite
 		path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite://"), "file:")
@@ -71,14 +107,14 @@ func Open(ctx context.Context, url string, sealer berth.Sealer) (*Store, error) 
 		// SQLITE_BUSY; _txlock=immediate takes the write lock at BEGIN so two
 		// transactions never deadlock upgrading a read lock.
 		dsn := "file:" + uriPath(path) + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
-		s.db, err = sql.Open("sqlite", dsn)
-		if err != nil {
-			return nil, fmt.Errorf("open store %s: %w", path, err)
-		}
+		s.db = sql.OpenDB(sqliteConnector{drv: &sqlite.Driver{}, dsn: dsn})
 	}
 	if err := s.db.PingContext(ctx); err != nil {
 		_ = s.db.Close()
 		return nil, fmt.Errorf("open %s store: %w", s.kind, err)
+	}
+	if !migrate {
+		return s, nil
 	}
 	if err := s.migrate(ctx); err != nil {
 		_ = s.db.Close()

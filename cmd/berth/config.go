@@ -80,6 +80,12 @@ type serverConfig struct {
 	DormantAfter         string `json:"dormantAfter"`
 	DeleteDormantAfter   string `json:"deleteDormantAfter"`
 	DeleteDormantVolumes bool   `json:"deleteDormantVolumes"`
+	// Pprof serves Go's runtime profiles at /debug/pprof/ to admins
+	// (env BERTH_PPROF=true; default off).
+	Pprof bool `json:"pprof"`
+	// MemoryLimit is the Go runtime's soft memory limit, in GOMEMLIMIT's
+	// syntax (512MiB, 2GiB; env BERTH_MEMORY_LIMIT); GOMEMLIMIT wins.
+	MemoryLimit string `json:"memoryLimit"`
 
 	// d holds the durations above, parsed once by loadServerConfig with
 	// their defaults applied.
@@ -319,6 +325,10 @@ func (cfg *serverConfig) applyEnv(getenv func(string) string) {
 	set(&cfg.BodyTimeout, "BERTH_BODY_TIMEOUT")
 	set(&cfg.IdleTimeout, "BERTH_IDLE_TIMEOUT")
 	set(&cfg.MetricsToken, "BERTH_METRICS_TOKEN")
+	set(&cfg.MemoryLimit, "BERTH_MEMORY_LIMIT")
+	if v := getenv("BERTH_PPROF"); v != "" {
+		cfg.Pprof = v == "true" || v == "1"
+	}
 	if v := getenv("BERTH_TRUSTED_PROXIES"); v != "" {
 		cfg.TrustedProxies = strings.Split(v, ",")
 	}

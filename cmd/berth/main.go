@@ -56,6 +56,8 @@ func newRootCmd(e *cliEnv) *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServeCmd(e), newWorkspaceCmd(e))
+	// backup.go: store maintenance, beside or instead of serve
+	root.AddCommand(newBackupCmd(e), newRestoreCmd(e), newMigrateStoreCmd(e))
 	addClientCommands(root, e) // client.go and friends: every command that talks to the API
 	return root
 }

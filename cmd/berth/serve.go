@@ -22,6 +22,7 @@ import (
 	"github.com/berthhq/berth/loki"
 	"github.com/berthhq/berth/secret"
 	"github.com/berthhq/berth/store"
+	"github.com/berthhq/berth/tracing"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 )
@@ -66,6 +67,15 @@ func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e
 	if err != nil {
 		return err
 	}
+	if err := applyMemoryLimit(cfg, getenv, logger); err != nil {
+		return err
+	}
+	// OTEL_* (process environment) turn tracing on; off, spans are no-ops.
+	stopTracing, err := tracing.Setup(ctx, version)
+	if err != nil {
+		return err
+	}
+	defer flushTraces(stopTracing, logger)
 	b, err := openBase(ctx, cfg, getenv, logger)
 	if err != nil {
 		return err
@@ -114,7 +124,17 @@ func newLogger(levelName string, w io.Writer) (*slog.Logger, error) {
 	if err := level.UnmarshalText([]byte(strings.ToUpper(levelName))); err != nil && levelName != "" {
 		return nil, fmt.Errorf("logLevel: %q is not one of debug, info, warn, error", levelName)
 	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: secret.RedactAttr})), nil
+	h := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: secret.RedactAttr})
+	return slog.New(tracing.LogHandler(h)), nil // trace_id and span_id on lines logged inside a span
+}
+
+// flushTraces sends the spans still buffered, for up to 5 s.
+func flushTraces(stop func(context.Context) error, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := stop(ctx); err != nil {
+		logger.Warn("flush traces", "err", err)
+	}
 }
 
 // base is what every builder uses: the configuration, the private data dir,

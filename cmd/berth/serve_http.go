@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
 	"time"
 
 	"github.com/berthhq/berth/auth"
@@ -35,7 +36,10 @@ func buildSampler(ctx context.Context, b *base, ts *targets, bus events.Bus, lea
 	reg := prometheus.NewRegistry()
 	workloads := metrics.NewCollector(b.logger, ts.runtimes...) // under cAdvisor's names
 	workloads.HideEnvironments = b.cfg.MetricsToken == ""       // an open /metrics names no user's environment
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), workloads)
+	// The Go collector's defaults plus the memory limit and GOGC in force (memoryLimit).
+	goRuntime := collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/(gomemlimit:bytes|gogc:percent)$`)}))
+	reg.MustRegister(goRuntime, collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), workloads)
 	d := b.cfg.d
 	sampler, err := metrics.New(metrics.Config{Store: b.st, Runtimes: ts.runtimes, Sources: ts.usage, Leading: leading,
 		Interval: d.metrics, Retention: metrics.Retention{Raw: d.metricsRaw, Minute: d.metricsMinute, Hour: d.metricsHour},
@@ -81,6 +85,7 @@ func buildServer(ctx context.Context, b *base, ts *targets, c *core.Core, bus ev
 		AuthFailures: perMinute(cfg.AuthFailureLimit), TrustedProxies: proxies, BodyTimeout: cfg.d.body,
 		MetricsToken: cfg.MetricsToken,
 		Chat:         chatEngine,
+		Pprof:        cfg.Pprof,
 	})
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: cfg.d.header, IdleTimeout: cfg.d.idle,
 		ErrorLog: slog.NewLogLogger(b.logger.Handler(), slog.LevelWarn)}

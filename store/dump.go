@@ -1,0 +1,501 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// A logical dump of berth's tables: backups, restores and migrate-store
+// copy every table the schema has, read from the database's catalog, so a
+// table a later migration adds is copied without code here knowing it.
+// Only the tables below are left out, each for its reason.
+var dumpSkip = map[string]string{
+	"schema_migrations":    "the target is migrated by its own berth; the versions travel in the manifest",
+	"ws_tickets":           "single-use WebSocket tickets that live for seconds",
+	"berth_event_payloads": "large event payloads parked for seconds while LISTEN/NOTIFY carries their ids (events package)",
+}
+
+// Column is one column of a table as the catalog declares it.
+type Column struct {
+	Name string
+	Type string // lower-case declared type: text, bigint, integer, boolean, bytea, blob, double precision…
+}
+
+// Table is one table to dump, in an order where every table comes after
+// those its foreign keys reference.
+type Table struct {
+	Name    string
+	Columns []Column
+	parents []string
+}
+
+// TableData is a table's rows, values in Columns' order.
+type TableData struct {
+	Table
+	Rows [][]any
+}
+
+// SchemaVersions lists the applied migrations' versions, ascending.
+func (s *Store) SchemaVersions(ctx context.Context) ([]int, error) {
+	return schemaVersions(ctx, s.db)
+}
+
+func schemaVersions(ctx context.Context, q querier) ([]int, error) {
+	rows, err := q.QueryContext(ctx, "SELECT version FROM schema_migrations ORDER BY version")
+	if err != nil {
+		return nil, fmt.Errorf("read schema versions: %w", err)
+	}
+	defer rows.Close()
+	var out []int
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// KnownVersions lists the versions of the migrations this berth carries.
+func KnownVersions() []int {
+	migs, _ := loadMigrations(SQLite)
+	out := make([]int, len(migs))
+	for i, m := range migs {
+		out[i] = m.version
+	}
+	return out
+}
+
+// Tables lists the tables to dump (every table but dumpSkip's), parents
+// before children.
+func (s *Store) Tables(ctx context.Context) ([]Table, error) {
+	return s.tables(ctx, s.db)
+}
+
+func (s *Store) tables(ctx context.Context, q querier) ([]Table, error) {
+	var names []string
+	var err error
+	if s.kind == Postgres {
+		names, err = strings1(ctx, q, `SELECT table_name FROM information_schema.tables
+			WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name`)
+	} else {
+		names, err = strings1(ctx, q, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list tables: %w", err)
+	}
+	byName := map[string]*Table{}
+	for _, n := range names {
+		if _, skip := dumpSkip[n]; skip {
+			continue
+		}
+		t := &Table{Name: n}
+		if err := s.describe(ctx, q, t); err != nil {
+			return nil, fmt.Errorf("describe table %s: %w", n, err)
+		}
+		byName[n] = t
+	}
+	return order(byName)
+}
+
+func strings1(ctx context.Context, q querier, query string, args ...any) ([]string, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// describe reads a table's columns (in their declared order) and the
+// tables its foreign keys reference.
+func (s *Store) describe(ctx context.Context, q querier, t *Table) error {
+	if s.kind == Postgres {
+		rows, err := q.QueryContext(ctx, `SELECT column_name, data_type FROM information_schema.columns
+			WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position`, t.Name)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var c Column
+			if err := rows.Scan(&c.Name, &c.Type); err != nil {
+				return err
+			}
+			c.Type = strings.ToLower(c.Type)
+			t.Columns = append(t.Columns, c)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		t.parents, err = strings1(ctx, q, `SELECT DISTINCT ccu.table_name FROM information_schema.table_constraints tc
+			JOIN information_schema.constraint_column_usage ccu ON tc.constraint_name = ccu.constraint_name AND tc.table_schema = ccu.table_schema
+			WHERE tc.constraint_type = 'FOREIGN KEY' AND tc.table_schema = current_schema() AND tc.table_name = $1`, t.Name)
+		return err
+	}
+	rows, err := q.QueryContext(ctx, `SELECT name, type FROM pragma_table_info(?) ORDER BY cid`, t.Name)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c Column
+		if err := rows.Scan(&c.Name, &c.Type); err != nil {
+			return err
+		}
+		c.Type = strings.ToLower(c.Type)
+		t.Columns = append(t.Columns, c)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	t.parents, err = strings1(ctx, q, `SELECT DISTINCT "table" FROM pragma_foreign_key_list(?)`, t.Name)
+	return err
+}
+
+// order sorts tables parents first (then by name).
+func order(byName map[string]*Table) ([]Table, error) {
+	var names []string
+	for n := range byName {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var out []Table
+	done := map[string]bool{}
+	for len(out) < len(names) {
+		progress := false
+		for _, n := range names {
+			if done[n] {
+				continue
+			}
+			ready := true
+			for _, p := range byName[n].parents {
+				if p != n && byName[p] != nil && !done[p] {
+					ready = false
+				}
+			}
+			if ready {
+				out = append(out, *byName[n])
+				done[n] = true
+				progress = true
+			}
+		}
+		if !progress {
+			return nil, errors.New("order tables: foreign keys form a cycle")
+		}
+	}
+	return out, nil
+}
+
+// Export reads every table in one consistent snapshot and hands each to fn
+// with its rows: on PostgreSQL one REPEATABLE READ read-only transaction;
+// on SQLite a `VACUUM INTO` copy (an online snapshot that never blocks
+// berth's writers for long) read in a private temporary file.
+func (s *Store) Export(ctx context.Context, fn func(TableData) error) (versions []int, err error) {
+	if s.kind == SQLite {
+		return s.exportSQLite(ctx, fn)
+	}
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	defer tx.Rollback()
+	return s.exportTx(ctx, tx, fn)
+}
+
+func (s *Store) exportSQLite(ctx context.Context, fn func(TableData) error) ([]int, error) {
+	dir, err := os.MkdirTemp("", "berth-snapshot-")
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	snap := filepath.Join(dir, "snapshot.db")
+	if _, err := s.db.ExecContext(ctx, "VACUUM INTO ?", snap); err != nil {
+		return nil, fmt.Errorf("export: snapshot the database: %w", err)
+	}
+	db, err := sql.Open("sqlite", "file:"+uriPath(snap)+"?mode=ro")
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	defer db.Close()
+	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	defer tx.Rollback()
+	snapStore := &Store{db: db, kind: SQLite, sealer: s.sealer}
+	return snapStore.exportTx(ctx, tx, fn)
+}
+
+func (s *Store) exportTx(ctx context.Context, tx *sql.Tx, fn func(TableData) error) ([]int, error) {
+	versions, err := schemaVersions(ctx, tx)
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	tables, err := s.tables(ctx, tx)
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	for _, t := range tables {
+		td, err := readTable(ctx, tx, t)
+		if err != nil {
+			return nil, fmt.Errorf("export table %s: %w", t.Name, err)
+		}
+		if err := fn(td); err != nil {
+			return nil, fmt.Errorf("export table %s: %w", t.Name, err)
+		}
+	}
+	return versions, nil
+}
+
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+func columnList(cols []Column) string {
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = quoteIdent(c.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+func readTable(ctx context.Context, q querier, t Table) (TableData, error) {
+	td := TableData{Table: t}
+	rows, err := q.QueryContext(ctx, "SELECT "+columnList(t.Columns)+" FROM "+quoteIdent(t.Name)) // #nosec G202 -- identifiers from the database's own catalog, quoted
+	if err != nil {
+		return td, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		vals := make([]any, len(t.Columns))
+		ptrs := make([]any, len(vals))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return td, err
+		}
+		td.Rows = append(td.Rows, vals)
+	}
+	return td, rows.Err()
+}
+
+// Counts returns the number of rows of every dumped table.
+func (s *Store) Counts(ctx context.Context) (map[string]int64, error) {
+	tables, err := s.Tables(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	for _, t := range tables {
+		var n int64
+		if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+quoteIdent(t.Name)).Scan(&n); err != nil { // #nosec G202 -- a catalog identifier, quoted
+			return nil, fmt.Errorf("count %s: %w", t.Name, err)
+		}
+		out[t.Name] = n
+	}
+	return out, nil
+}
+
+// Empty reports whether every dumped table is empty (what a restore or a
+// migration may write into), naming a table that is not.
+func (s *Store) Empty(ctx context.Context) (bool, string, error) {
+	counts, err := s.Counts(ctx)
+	if err != nil {
+		return false, "", err
+	}
+	names := make([]string, 0, len(counts))
+	for n := range counts {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if counts[n] > 0 {
+			return false, fmt.Sprintf("%s has %d rows", n, counts[n]), nil
+		}
+	}
+	return true, "", nil
+}
+
+// Import writes tables into this store in one transaction: every table of
+// data must exist here (a table this berth's schema lacks means the data
+// comes from a newer berth: refused), and columns are matched by name and
+// converted to this database's types. Identity sequences are moved past the
+// imported ids on PostgreSQL. The store should be Empty.
+func (s *Store) Import(ctx context.Context, data []TableData) error {
+	tables, err := s.Tables(ctx)
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	mine := map[string]Table{}
+	for _, t := range tables {
+		mine[t.Name] = t
+	}
+	for _, d := range data {
+		if _, ok := mine[d.Name]; !ok {
+			return fmt.Errorf("import: table %s is not in this berth's schema (a newer berth wrote it): upgrade berth first", d.Name)
+		}
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		for _, d := range data {
+			if err := s.importTable(ctx, tx, mine[d.Name], d); err != nil {
+				return fmt.Errorf("import table %s: %w", d.Name, err)
+			}
+		}
+		return nil
+	})
+}
+
+func (s *Store) importTable(ctx context.Context, tx *sql.Tx, dst Table, d TableData) error {
+	types := map[string]string{}
+	for _, c := range dst.Columns {
+		types[c.Name] = c.Type
+	}
+	for _, c := range d.Columns {
+		if _, ok := types[c.Name]; !ok {
+			return fmt.Errorf("column %s is not in this berth's schema (a newer berth wrote it): upgrade berth first", c.Name)
+		}
+	}
+	if len(d.Rows) == 0 {
+		return nil
+	}
+	marks := strings.TrimSuffix(strings.Repeat("?, ", len(d.Columns)), ", ")
+	stmt, err := tx.PrepareContext(ctx, s.q("INSERT INTO "+quoteIdent(d.Name)+" ("+columnList(d.Columns)+") VALUES ("+marks+")")) // #nosec G202 -- catalog identifiers, quoted
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	args := make([]any, len(d.Columns))
+	for _, row := range d.Rows {
+		for i, c := range d.Columns {
+			if args[i], err = convert(row[i], types[c.Name]); err != nil {
+				return fmt.Errorf("column %s: %w", c.Name, err)
+			}
+		}
+		if _, err := stmt.ExecContext(ctx, args...); err != nil {
+			return err
+		}
+	}
+	if s.kind == Postgres {
+		for _, c := range d.Columns {
+			var seq sql.NullString
+			if err := tx.QueryRowContext(ctx, "SELECT pg_get_serial_sequence($1, $2)", quoteIdent(d.Name), c.Name).Scan(&seq); err != nil {
+				return err
+			}
+			if seq.Valid {
+				if _, err := tx.ExecContext(ctx, "SELECT setval($1, (SELECT COALESCE(MAX("+quoteIdent(c.Name)+"), 0) + 1 FROM "+quoteIdent(d.Name)+"), false)", seq.String); err != nil { // #nosec G202 -- catalog identifiers, quoted
+					return fmt.Errorf("move sequence of %s: %w", c.Name, err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// convert turns a value read from either database, or decoded from a
+// backup's JSON (json.Number, string, bool, []byte), into one typ accepts.
+func convert(v any, typ string) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	switch typ {
+	case "boolean", "bool":
+		switch x := v.(type) {
+		case bool:
+			return x, nil
+		case int64:
+			return x != 0, nil
+		case json.Number:
+			n, err := x.Int64()
+			return n != 0, err
+		}
+	case "bigint", "integer", "int", "smallint":
+		switch x := v.(type) {
+		case int64:
+			return x, nil
+		case int32:
+			return int64(x), nil
+		case bool:
+			if x {
+				return int64(1), nil
+			}
+			return int64(0), nil
+		case json.Number:
+			return x.Int64()
+		}
+	case "double precision", "real", "float", "double":
+		switch x := v.(type) {
+		case float64:
+			return x, nil
+		case float32:
+			return float64(x), nil
+		case int64:
+			return float64(x), nil
+		case json.Number:
+			return x.Float64()
+		}
+	case "bytea", "blob":
+		switch x := v.(type) {
+		case []byte:
+			return x, nil
+		case string:
+			return []byte(x), nil
+		}
+	case "text":
+		switch x := v.(type) {
+		case string:
+			return x, nil
+		case []byte:
+			return string(x), nil
+		}
+	default:
+		if n, ok := v.(json.Number); ok {
+			if i, err := n.Int64(); err == nil {
+				return i, nil
+			}
+			return n.Float64()
+		}
+		return v, nil
+	}
+	return nil, fmt.Errorf("a %T cannot be stored as %s", v, typ)
+}
+
+// CheckSecrets opens every sealed value (the secrets column of any table)
+// with this store's sealer, so a restore or migration under another secret
+// key is caught; it returns how many it opened.
+func (s *Store) CheckSecrets(ctx context.Context, data []TableData) (int, error) {
+	n := 0
+	for _, d := range data {
+		for i, c := range d.Columns {
+			if c.Name != "secrets" {
+				continue
+			}
+			for _, row := range d.Rows {
+				b, ok := row[i].([]byte)
+				if !ok || len(b) == 0 {
+					continue
+				}
+				if _, err := s.sealer.Open(b); err != nil {
+					return n, fmt.Errorf("table %s: a sealed value does not open with this secret key: restore the key the data was written with (%w)", d.Name, err)
+				}
+				n++
+			}
+		}
+	}
+	return n, nil
+}
