@@ -56,6 +56,7 @@ func newRootCmd(e *cliEnv) *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServeCmd(e), newWorkspaceCmd(e))
+	root.AddCommand(newVersionCmd(e), newGenDocsCmd(e))
 	addClientCommands(root, e) // client.go and friends: every command that talks to the API
 	return root
 }
