@@ -32,6 +32,7 @@ check:
 test: deps check build test-tools web-deps
 	status=0; \
 	BERTH_E2E_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 40m ./... || status=1; \
+	$(MAKE) test-image || status=1; \
 	$(SECURITY) gosec vulncheck fuzz || status=1; \
 	exit $$status
 
@@ -50,6 +51,7 @@ test-tools:
 	$(GO) run ./internal/kubetest/cmd/cluster -build
 	$(GO) run ./internal/lokitest/cmd/build >/dev/null
 	$(SECURITY) tools
+	$(SHIPTOOL) -all >/dev/null
 
 # security runs gosec over the module (a finding fails unless excused in place
 # with `// #nosec G### -- reason`), govulncheck at symbol level against a local
@@ -119,3 +121,44 @@ image:
 # test-image opens the image made by `make image` and runs its berth.
 test-image: image
 	cd tools/image && BERTH_IMAGE_DIR=$(CURDIR)/bin/image BERTH_IMAGE_VERSION=$(VERSION) $(GO) test -count=1 .
+
+# package builds bin/berth_<version>_<arch>.deb and bin/berth-<version>.<arch>.rpm
+# with nfpm (tools/nfpm): the binary, berth.service (hardened, own user),
+# /etc/berth/berth.yaml and berth.env as config files, man pages and shell
+# completions generated from the commands (berth gendocs).
+PKG_ARCH    ?= amd64
+PKG_VERSION ?= $(shell echo "$(VERSION)" | sed -E 's/^v//; s/^([^0-9])/0.0.0+git\1/; s/-/./g')
+.PHONY: package
+package:
+	rm -rf bin/package && mkdir -p bin/package
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(PKG_ARCH) $(GO) build $(RELEASE_GOFLAGS) -ldflags "$(RELEASE_LDFLAGS)" -o bin/package/berth ./cmd/berth
+	$(GO) run $(RELEASE_GOFLAGS) -ldflags "$(RELEASE_LDFLAGS)" ./cmd/berth gendocs --man bin/package/man --completions bin/package/completions
+	gzip -9n bin/package/man/*.1
+	nfpm=$$($(SHIPTOOL) nfpm) && for p in deb rpm; do \
+		PKG_ARCH=$(PKG_ARCH) PKG_VERSION=$(PKG_VERSION) $$nfpm package -f packaging/nfpm.yaml -p $$p -t bin/ || exit 1; done
+
+# release builds berth for linux and darwin, amd64 and arm64, stamped with
+# version, commit and date (berth version), and bin/release/SHA256SUMS.
+RELEASE_PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+.PHONY: release
+release:
+	rm -rf bin/release && mkdir -p bin/release
+	for p in $(RELEASE_PLATFORMS); do os=$${p%/*}; arch=$${p#*/}; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build $(RELEASE_GOFLAGS) -ldflags "$(RELEASE_LDFLAGS)" \
+			-o bin/release/berth-$(VERSION)-$$os-$$arch ./cmd/berth || exit 1; done
+	cd bin/release && sha256sum berth-* > SHA256SUMS
+
+# deploy installs (or upgrades) the Helm chart into the current kube
+# context's namespace berth-system; HELM_ARGS adds values
+# (e.g. --set image.repository=registry.example.com/berth).
+HELM_ARGS ?=
+.PHONY: deploy deploy-manifest
+deploy:
+	$$($(SHIPTOOL) helm) upgrade --install berth deploy/helm/berth --namespace berth-system --create-namespace $(HELM_ARGS)
+
+# deploy-manifest writes deploy/kubernetes/berth.yaml, the chart rendered
+# for kubectl users (deploy/helm_test.go keeps it identical to helm template).
+deploy-manifest:
+	{ cat deploy/kubernetes/berth.yaml.header; \
+	  $$($(SHIPTOOL) helm) template berth deploy/helm/berth --namespace berth-system \
+		--set secretKey.existingSecret=berth-secret-key --set admin.existingSecret=berth-admin; } > deploy/kubernetes/berth.yaml
