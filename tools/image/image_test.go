@@ -3,6 +3,7 @@ package main
 import (
 	"archive/tar"
 	"debug/elf"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -96,6 +97,44 @@ func TestImage(t *testing.T) {
 		checkBinary(t, plat, bin, version)
 	}
 	checkTarball(t, filepath.Join(dir, "berth-image.oci.tar"))
+	if os.Getenv("BERTH_IMAGE_DIR") != "" { // make image writes the SBOM beside the image
+		checkSBOM(t, filepath.Join(dir, "berth.cdx.json"))
+	}
+}
+
+// checkSBOM: a CycloneDX document whose main component is berth's module
+// and whose components are the modules linked into the binary.
+func checkSBOM(t *testing.T, path string) {
+	t.Helper()
+	raw, err := os.ReadFile(path) // #nosec G304 -- the SBOM under test
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bom struct {
+		BOMFormat string `json:"bomFormat"`
+		Metadata  struct {
+			Component struct {
+				Name string `json:"name"`
+			} `json:"component"`
+		} `json:"metadata"`
+		Components []struct {
+			Name    string `json:"name"`
+			Version string `json:"version"`
+			PURL    string `json:"purl"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(raw, &bom); err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, c := range bom.Components {
+		names[c.Name] = true
+	}
+	if bom.BOMFormat != "CycloneDX" || bom.Metadata.Component.Name != "github.com/berthhq/berth" ||
+		!names["github.com/spf13/cobra"] || !names["k8s.io/client-go"] || names["github.com/google/go-containerregistry"] {
+		t.Errorf("SBOM: format %q, main %q, %d components (cobra %v, client-go %v)", bom.BOMFormat,
+			bom.Metadata.Component.Name, len(bom.Components), names["github.com/spf13/cobra"], names["k8s.io/client-go"])
+	}
 }
 
 func checkConfig(t *testing.T, plat string, img v1.Image, version string) {
