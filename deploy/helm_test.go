@@ -99,7 +99,7 @@ func TestHelmLint(t *testing.T) {
 
 // valueSets are the configurations the chart's tests render and validate.
 var valueSets = map[string][]string{
-	"defaults": nil,
+	"defaults":   nil,
 	"namespaced": {"--set", "kubernetes.namespaces={team-a,team-b}", "--set", "rbac.ingresses=false"},
 	"ha-postgres-ingress-tls": {"--set", "replicaCount=3", "--set", "database.existingSecret=berth-db",
 		"--set", "ingress.enabled=true", "--set", "ingress.host=berth.example.com", "--set", "ingress.tls.enabled=true",
