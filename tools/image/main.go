@@ -47,7 +47,7 @@ type Options struct {
 	LDFlags   string
 	Version   string
 	Revision  string
-	License   string // SPDX expression; NOASSERTION while the project declares none
+	License   string    // SPDX expression; NOASSERTION while the project declares none
 	Created   time.Time // the layers' and config's time (the commit's, for reproducible images)
 	Platforms []v1.Platform
 	// Certs and Zoneinfo are read from the installed Debian packages
