@@ -118,7 +118,7 @@ func TestChartRefusesBadValues(t *testing.T) {
 	}{
 		{[]string{"--set", "replicaCount=2"}, "more than one replica needs PostgreSQL: set database.existingSecret"},
 		{[]string{"--set", "ingress.enabled=true", "--set", "ingress.tls.enabled=true"}, "ingress.tls.enabled needs ingress.tls.secretName"},
-		{[]string{"--set", "service.type=Magic"}, "service.type"},
+		{[]string{"--set", "service.type=Magic"}, "/service/type"},
 		{[]string{"--set", "replicaCount=two"}, "replicaCount"},
 		{[]string{"--set", "persistnce.enabled=false"}, "persistnce"},
 		{[]string{"--set", "kubernetes.namespaces={Team_A}"}, "namespaces"},
