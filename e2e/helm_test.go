@@ -78,7 +78,7 @@ func TestHelmChartOnCluster(t *testing.T) {
 			if err := os.WriteFile(f, []byte(out), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			res := cluster.Kubectl(t, "apply", "--dry-run=server", "-n", ns, "-f", f)
+			res := cluster.Kubectl(t, "apply", "--dry-run=server", "-f", f)
 			if n := strings.Count(res, "(server dry run)"); n < 8 {
 				t.Errorf("%s: %d objects accepted by the API server:\n%s", name, n, res)
 			}
