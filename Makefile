@@ -103,6 +103,10 @@ loki:
 # the two in step). CGO is off everywhere: one static binary.
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 DATE   ?= $(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ 2>/dev/null || echo unknown)
+# Evaluated once per make run: every artifact of one run carries the same stamp.
+VERSION := $(VERSION)
+COMMIT  := $(COMMIT)
+DATE    := $(DATE)
 RELEASE_GOFLAGS := -trimpath
 RELEASE_LDFLAGS = -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 # The image's licence label: SPDX NOASSERTION until the project declares one.
@@ -111,13 +115,14 @@ SHIPTOOL = $(GO) run ./internal/shiptools/cmd/shiptool
 
 # image writes bin/image/oci (an OCI layout: one index of linux/amd64 and
 # linux/arm64), bin/image/berth-image.oci.tar and the CycloneDX SBOM
-# bin/image/berth.cdx.json, without a Docker daemon (tools/image).
+# bin/image/berth.cdx.json (read from the amd64 binary's build information,
+# kept as bin/image/berth-linux-amd64), without a Docker daemon (tools/image).
 .PHONY: image test-image
 image:
 	cd tools/image && CGO_ENABLED=0 $(GO) run . -repo $(CURDIR) -out $(CURDIR)/bin/image \
 		-goflags "$(RELEASE_GOFLAGS)" -ldflags "$(RELEASE_LDFLAGS)" -version $(VERSION) -revision $(COMMIT) \
 		-license $(LICENSE) -created $(DATE)
-	$$($(SHIPTOOL) cyclonedx-gomod) app -json -licenses=false -main cmd/berth -output bin/image/berth.cdx.json .
+	$$($(SHIPTOOL) cyclonedx-gomod) bin -json -version $(VERSION) -output bin/image/berth.cdx.json bin/image/berth-linux-amd64
 # test-image opens the image made by `make image` and runs its berth.
 test-image: image
 	cd tools/image && BERTH_IMAGE_DIR=$(CURDIR)/bin/image BERTH_IMAGE_VERSION=$(VERSION) $(GO) test -count=1 .

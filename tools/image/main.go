@@ -128,6 +128,13 @@ func platformImage(o Options, p v1.Platform, base v1.Layer) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Kept beside the image: the SBOM is read from its build information.
+	if err := os.MkdirAll(o.Out, 0o750); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(o.Out, "berth-"+p.OS+"-"+p.Architecture), raw, 0o755); err != nil { // #nosec G306 -- an executable
+		return nil, err
+	}
 	app, err := layer(o.Created, []entry{{path: "/usr", dir: true}, {path: "/usr/local", dir: true},
 		{path: "/usr/local/bin", dir: true}, {path: binPath, mode: 0o755, data: raw}})
 	if err != nil {
