@@ -137,7 +137,9 @@ PKG_VERSION ?= $(shell echo "$(VERSION)" | sed -E 's/^v//; s/^([^0-9])/0.0.0+git
 package:
 	rm -rf bin/package && mkdir -p bin/package
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(PKG_ARCH) $(GO) build $(RELEASE_GOFLAGS) -ldflags "$(RELEASE_LDFLAGS)" -o bin/package/berth ./cmd/berth
-	$(GO) run $(RELEASE_GOFLAGS) -ldflags "$(RELEASE_LDFLAGS)" ./cmd/berth gendocs --man bin/package/man --completions bin/package/completions
+	docs=bin/package/berth; [ "$(PKG_ARCH)" = "$$($(GO) env GOHOSTARCH)" ] || { docs=bin/package/berth-host; \
+		$(GO) build $(RELEASE_GOFLAGS) -ldflags "$(RELEASE_LDFLAGS)" -o $$docs ./cmd/berth; }; \
+	$$docs gendocs --man bin/package/man --completions bin/package/completions
 	gzip -9n bin/package/man/*.1
 	nfpm=$$($(SHIPTOOL) nfpm) && for p in deb rpm; do \
 		PKG_ARCH=$(PKG_ARCH) PKG_VERSION=$(PKG_VERSION) $$nfpm package -f packaging/nfpm.yaml -p $$p -t bin/ || exit 1; done
