@@ -2,7 +2,9 @@
 // ships (issue 13): Helm for the chart, nfpm for the .deb and .rpm,
 // cyclonedx-gomod for the image's SBOM. Each is a module pinned under
 // tools/<name>, built once per machine into ~/.cache/berth under a
-// cross-process lock (sectools.Tool does the building).
+// cross-process lock (sectools.Tool does the building). Cold (empty build
+// cache, warm module cache) on an idle 2-core machine: helm 151 s wall
+// (234 s CPU), nfpm 42 s, cyclonedx-gomod 36 s.
 package shiptools
 
 import (
