@@ -32,6 +32,7 @@ check:
 test: deps check build test-tools web-deps
 	status=0; \
 	BERTH_E2E_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 40m ./... || status=1; \
+	$(MAKE) test-image || status=1; \
 	$(SECURITY) gosec vulncheck fuzz || status=1; \
 	exit $$status
 
@@ -51,6 +52,7 @@ test-tools:
 	$(GO) run ./internal/lokitest/cmd/build >/dev/null
 	$(GO) run ./internal/jaegertest/cmd/build >/dev/null
 	$(SECURITY) tools
+	$(SHIPTOOL) -all >/dev/null
 
 # security runs gosec over the module (a finding fails unless excused in place
 # with `// #nosec G### -- reason`), govulncheck at symbol level against a local
@@ -118,7 +120,80 @@ bench-predict:
 .PHONY: bench-recommend
 bench-recommend: build
 	$(GO) build -o bin/bench-recommend ./bench/recommend && ./bin/bench-recommend -berth ./$(BIN)
+
 # jaeger builds the tests' Jaeger v2 (tools/jaeger, pinned) into ~/.cache/berth/jaeger-<version>
 .PHONY: jaeger
 jaeger:
 	$(GO) run ./internal/jaegertest/cmd/build
+# ---- Shipping (issue 13): image, chart, packages, release ----
+# One definition of the release build flags, used by `make image|release|
+# package` and copied in the Dockerfile (deploy/buildflags_test.go keeps
+# the two in step). CGO is off everywhere: one static binary.
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+DATE   ?= $(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ 2>/dev/null || echo unknown)
+# Evaluated once per make run: every artifact of one run carries the same stamp.
+VERSION := $(VERSION)
+COMMIT  := $(COMMIT)
+DATE    := $(DATE)
+RELEASE_GOFLAGS := -trimpath
+RELEASE_LDFLAGS = -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
+# The image's licence label: SPDX NOASSERTION until the project declares one.
+LICENSE ?= NOASSERTION
+SHIPTOOL = $(GO) run ./internal/shiptools/cmd/shiptool
+
+# image writes bin/image/oci (an OCI layout: one index of linux/amd64 and
+# linux/arm64), bin/image/berth-image.oci.tar and the CycloneDX SBOM
+# bin/image/berth.cdx.json (read from the amd64 binary's build information,
+# kept as bin/image/berth-linux-amd64), without a Docker daemon (tools/image).
+.PHONY: image test-image
+image:
+	cd tools/image && CGO_ENABLED=0 $(GO) run . -repo $(CURDIR) -out $(CURDIR)/bin/image \
+		-goflags "$(RELEASE_GOFLAGS)" -ldflags "$(RELEASE_LDFLAGS)" -version $(VERSION) -revision $(COMMIT) \
+		-license $(LICENSE) -created $(DATE)
+	$$($(SHIPTOOL) cyclonedx-gomod) bin -json -version $(VERSION) -output bin/image/berth.cdx.json bin/image/berth-linux-amd64
+# test-image opens the image made by `make image` and runs its berth.
+test-image: image
+	cd tools/image && BERTH_IMAGE_DIR=$(CURDIR)/bin/image BERTH_IMAGE_VERSION=$(VERSION) $(GO) test -count=1 .
+
+# package builds bin/berth_<version>_<arch>.deb and bin/berth-<version>.<arch>.rpm
+# with nfpm (tools/nfpm): the binary, berth.service (hardened, own user),
+# /etc/berth/berth.yaml and berth.env as config files, man pages and shell
+# completions generated from the commands (berth gendocs).
+PKG_ARCH    ?= amd64
+PKG_VERSION ?= $(shell echo "$(VERSION)" | sed -E 's/^v//; s/^([^0-9])/0.0.0+git\1/; s/-/./g')
+.PHONY: package
+package:
+	rm -rf bin/package && mkdir -p bin/package
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(PKG_ARCH) $(GO) build $(RELEASE_GOFLAGS) -ldflags "$(RELEASE_LDFLAGS)" -o bin/package/berth ./cmd/berth
+	docs=bin/package/berth; [ "$(PKG_ARCH)" = "$$($(GO) env GOHOSTARCH)" ] || { docs=bin/package/berth-host; \
+		$(GO) build $(RELEASE_GOFLAGS) -ldflags "$(RELEASE_LDFLAGS)" -o $$docs ./cmd/berth; }; \
+	$$docs gendocs --man bin/package/man --completions bin/package/completions
+	gzip -9n bin/package/man/*.1
+	nfpm=$$($(SHIPTOOL) nfpm) && for p in deb rpm; do \
+		PKG_ARCH=$(PKG_ARCH) PKG_VERSION=$(PKG_VERSION) $$nfpm package -f packaging/nfpm.yaml -p $$p -t bin/ || exit 1; done
+
+# release builds berth for linux and darwin, amd64 and arm64, stamped with
+# version, commit and date (berth version), and bin/release/SHA256SUMS.
+RELEASE_PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+.PHONY: release
+release:
+	rm -rf bin/release && mkdir -p bin/release
+	for p in $(RELEASE_PLATFORMS); do os=$${p%/*}; arch=$${p#*/}; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build $(RELEASE_GOFLAGS) -ldflags "$(RELEASE_LDFLAGS)" \
+			-o bin/release/berth-$(VERSION)-$$os-$$arch ./cmd/berth || exit 1; done
+	cd bin/release && sha256sum berth-* > SHA256SUMS
+
+# deploy installs (or upgrades) the Helm chart into the current kube
+# context's namespace berth-system; HELM_ARGS adds values
+# (e.g. --set image.repository=registry.example.com/berth).
+HELM_ARGS ?=
+.PHONY: deploy deploy-manifest
+deploy:
+	$$($(SHIPTOOL) helm) upgrade --install berth deploy/helm/berth --namespace berth-system --create-namespace $(HELM_ARGS)
+
+# deploy-manifest writes deploy/kubernetes/berth.yaml, the chart rendered
+# for kubectl users (deploy/helm_test.go keeps it identical to helm template).
+deploy-manifest:
+	{ cat deploy/kubernetes/berth.yaml.header; \
+	  $$($(SHIPTOOL) helm) template berth deploy/helm/berth --namespace berth-system \
+		--set secretKey.existingSecret=berth-secret-key --set admin.existingSecret=berth-admin; } > deploy/kubernetes/berth.yaml

@@ -15,10 +15,12 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerinstance/armcontainerinstance/v2"
@@ -52,6 +54,8 @@ type Runtime struct {
 
 	orphanMu   sync.Mutex
 	orphanSeen map[string]time.Time // "type/id" → first seen orphaned
+
+	throttles atomic.Int64 // responses Azure answered 429, retries included
 }
 
 var (
@@ -116,13 +120,16 @@ func New(cfg Config) (*Runtime, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	opts := clientOptions(cfg.ClientOptions)
 	r := &Runtime{
 		NoServices: berth.NoServices{Target: cfg.Name},
 		cfg:        cfg, log: cfg.Logger, now: cfg.Now,
 		locks: map[string]*envLock{}, orphanSeen: map[string]time.Time{},
 		cache: readCache{views: map[string]cachedView{}},
 	}
+	opts := clientOptions(cfg.ClientOptions)
+	// Every attempt passes the counter, so a 429 that the retry policy
+	// absorbs is counted too: /metrics shows how hard Azure throttles.
+	opts.PerRetryPolicies = append(append([]policy.Policy(nil), opts.PerRetryPolicies...), throttleCounter{&r.throttles})
 	var err error
 	if r.groups, err = armcontainerinstance.NewContainerGroupsClient(cfg.SubscriptionID, cfg.Credential, opts); err != nil {
 		return nil, fmt.Errorf("aci target %s: container groups client: %w", cfg.Name, err)
@@ -169,6 +176,21 @@ func clientOptions(in *arm.ClientOptions) *arm.ClientOptions {
 	}
 	return &o
 }
+
+// throttleCounter counts the responses Azure answers 429 Too Many Requests.
+type throttleCounter struct{ n *atomic.Int64 }
+
+func (c throttleCounter) Do(req *policy.Request) (*http.Response, error) {
+	resp, err := req.Next()
+	if resp != nil && resp.StatusCode == http.StatusTooManyRequests {
+		c.n.Add(1)
+	}
+	return resp, err
+}
+
+// Throttles is how many requests Azure has answered 429 since the start
+// (berth_target_throttled_total on /metrics).
+func (r *Runtime) Throttles() int64 { return r.throttles.Load() }
 
 // Info describes the target.
 func (r *Runtime) Info() berth.TargetInfo {

@@ -413,6 +413,9 @@ func TestThrottledCreate(t *testing.T) {
 	if len(th.attempts) != 3 {
 		t.Fatalf("%d attempts, want 3", len(th.attempts))
 	}
+	if n := r.Throttles(); n != 2 {
+		t.Errorf("Throttles() = %d after two 429s the retry policy absorbed, want 2", n)
+	}
 	for i := 1; i < len(th.attempts); i++ {
 		if gap := th.attempts[i].Sub(th.attempts[i-1]); gap < 950*time.Millisecond {
 			t.Errorf("retry %d came after %v, before the Retry-After of 1s", i, gap)
@@ -424,6 +427,9 @@ func TestThrottledCreate(t *testing.T) {
 	_, err = r.ApplyEnvironment(context.Background(), testEnv("env-throttled2"))
 	if !berth.IsCode(err, berth.ERATELIMITED) {
 		t.Errorf("long Retry-After: %v, want RATE_LIMITED", err)
+	}
+	if n := r.Throttles(); n != 3 {
+		t.Errorf("Throttles() = %d after a third 429, want 3", n)
 	}
 	// Throttling is not Azure refusing the group: the share stays for the
 	// retry (the sync loop or a start), nothing is torn down.

@@ -41,8 +41,8 @@ func RunShim(args []string) {
 		fmt.Fprintln(os.Stderr, "berth: "+ShimCommand+" PATH ARGV0 [ARGS...]")
 		os.Exit(127)
 	}
-	if _, _, errno := syscall.RawSyscall6(syscall.SYS_PRCTL, prSetNoNewPrivs, 1, 0, 0, 0, 0); errno != 0 {
-		fmt.Fprintf(os.Stderr, "berth: set no_new_privs: %v\n", errno)
+	if err := setNoNewPrivs(); err != nil {
+		fmt.Fprintf(os.Stderr, "berth: set no_new_privs: %v\n", err)
 		os.Exit(127)
 	}
 	syscall.Umask(0o022)

@@ -179,7 +179,8 @@ func (s *supervisor) runOnce() {
 	// child dies with berth even when berth is SIGKILLed (Go sets it after
 	// the uid change, which would clear it). Credential: the user's own uid
 	// and group, no supplementary groups.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: s.id.credential()}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: s.id.credential()}
+	dieWithBerth(cmd.SysProcAttr)
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		s.startFailed(instance, err)

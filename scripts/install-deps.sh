@@ -18,6 +18,12 @@ command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v kubectl >/dev/null 2>&1 || need+=(kubectl)
 # The dashboard's browser tests drive Debian's Chromium (/usr/bin/chromium) headless.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# Shipping (deploy/, tools/image): promtool comes with prometheus; the image
+# carries Debian's CA certificates and tzdata; the package test verifies
+# berth.service with systemd-analyze.
+[ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
+[ -f /usr/share/zoneinfo/UTC ] || need+=(tzdata)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 
 if [ ${#need[@]} -eq 0 ]; then
 	exit 0

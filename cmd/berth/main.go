@@ -58,6 +58,7 @@ func newRootCmd(e *cliEnv) *cobra.Command {
 	root.AddCommand(newServeCmd(e), newWorkspaceCmd(e))
 	// backup.go: store maintenance, beside or instead of serve
 	root.AddCommand(newBackupCmd(e), newRestoreCmd(e), newMigrateStoreCmd(e))
+	root.AddCommand(newVersionCmd(e), newGenDocsCmd(e))
 	addClientCommands(root, e) // client.go and friends: every command that talks to the API
 	return root
 }

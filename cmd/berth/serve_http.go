@@ -78,6 +78,7 @@ func buildServer(ctx context.Context, b *base, ts *targets, c *core.Core, bus ev
 	if err != nil {
 		return nil, err
 	}
+	reg.MustRegister(statusCollector(ts, c, sampler, hub, leading))
 	api := httpapi.NewServer(httpapi.Deps{Events: bus, Hub: hub, Usage: httpapi.SamplerUsage(sampler), Sampler: sampler,
 		Core: c, Accounts: b.accounts, Audit: b.st, ActivityKey: secret.DeriveKey(b.master, "activity"), Logger: b.logger,
 		Leading: leading, Version: version, Started: time.Now(), Limiter: limiter, AllowedOrigins: cfg.AllowedOrigins,

@@ -1,0 +1,14 @@
+module github.com/berthhq/berth/tools/image
+
+go 1.26.8
+
+// The image builder of `make image`: go-containerregistry as a library,
+// pinned here so that berth's own go.mod does not carry it.
+require github.com/google/go-containerregistry v0.22.1
+
+require (
+	github.com/klauspost/compress v1.19.2 // indirect
+	github.com/opencontainers/go-digest v1.0.0 // indirect
+	github.com/opencontainers/image-spec v1.1.1 // indirect
+	golang.org/x/sync v0.22.0 // indirect
+)
