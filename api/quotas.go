@@ -19,3 +19,9 @@ type UsageReport = berth.UsageReport
 
 // UsageRow is one group of a UsageReport.
 type UsageRow = berth.UsageRow
+
+// PinRequest is the body of POST /api/v1/environments/{id}/pin: a pinned
+// environment is exempt from dormancy and its ttl.
+type PinRequest struct {
+	Pinned *bool `json:"pinned"`
+}

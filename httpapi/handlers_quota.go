@@ -132,9 +132,7 @@ func parseUsageTime(v string) (time.Time, error) {
 // {"pinned": true|false}: a pinned environment is exempt from dormancy and
 // its ttl.
 func (s *Server) handlePinEnvironment(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Pinned *bool `json:"pinned"`
-	}
+	var body api.PinRequest
 	if err := decode(r, &body, true); err != nil {
 		writeError(w, r, err)
 		return

@@ -404,8 +404,14 @@ func TestAnswersDecodeIntoRouteTypes(t *testing.T) {
 		if rt.method != "GET" || rt.out == nil {
 			continue
 		}
+		if rt.path == "/api/v1/recommendations/{id}" {
+			// No recommendation exists without history; e2e's
+			// TestRecommendationsLocal decodes this answer strictly
+			// (getJSON[api.RecommendationBody]).
+			continue
+		}
 		path := params.Replace(rt.path)
-		if strings.HasPrefix(path, "/api/v1/users/") {
+		if strings.Contains(path, "/users/{id}") {
 			path = strings.Replace(path, "{id}", l.adminA.UserID, 1)
 		}
 		path = strings.Replace(path, "{id}", env.Environment.ID, 1)

@@ -104,7 +104,7 @@ func (s *Server) routes() []route {
 		{method: "GET", path: "/api/v1/status", role: viewer, out: api.Status{}, handler: s.handleStatus},
 
 		// ChatOps: answers as the caller; mutations only on {"confirm": token}.
-		{method: "POST", path: "/api/v1/chat", role: viewer, action: "chat.message", handler: s.handleChat},
+		{method: "POST", path: "/api/v1/chat", role: viewer, action: "chat.message", in: api.ChatRequest{}, out: api.ChatResponse{}, handler: s.handleChat},
 
 		// Realtime: /ws authenticates itself (a ticket, since browsers cannot
 		// set headers on a WebSocket, or a bearer credential).
@@ -125,16 +125,16 @@ func (s *Server) routes() []route {
 
 		// Quotas and usage (docs/quotas.md, docs/usage.md): admins write,
 		// everyone reads their own.
-		{method: "GET", path: "/api/v1/quotas", role: admin, handler: s.handleGetQuotas},
-		{method: "GET", path: "/api/v1/quotas/me", role: viewer, handler: s.handleMyQuota},
-		{method: "PUT", path: "/api/v1/quotas/defaults", role: admin, action: "quota.set", handler: s.handlePutQuota(berth.QuotaDefaults)},
-		{method: "PUT", path: "/api/v1/quotas/roles/{role}", role: admin, action: "quota.set", handler: s.handlePutQuota(berth.QuotaRole)},
-		{method: "DELETE", path: "/api/v1/quotas/roles/{role}", role: admin, action: "quota.delete", handler: s.handleDeleteQuota(berth.QuotaRole)},
-		{method: "GET", path: "/api/v1/quotas/users/{id}", role: admin, handler: s.handleUserQuota},
-		{method: "PUT", path: "/api/v1/quotas/users/{id}", role: admin, action: "quota.set", handler: s.handlePutQuota(berth.QuotaUser)},
-		{method: "DELETE", path: "/api/v1/quotas/users/{id}", role: admin, action: "quota.delete", handler: s.handleDeleteQuota(berth.QuotaUser)},
-		{method: "GET", path: "/api/v1/usage", role: viewer, handler: s.handleUsage},
-		{method: "POST", path: "/api/v1/environments/{id}/pin", role: operator, action: "environment.pin", handler: s.handlePinEnvironment},
+		{method: "GET", path: "/api/v1/quotas", role: admin, out: api.QuotaSet{}, handler: s.handleGetQuotas},
+		{method: "GET", path: "/api/v1/quotas/me", role: viewer, out: api.QuotaStatus{}, handler: s.handleMyQuota},
+		{method: "PUT", path: "/api/v1/quotas/defaults", role: admin, action: "quota.set", in: api.QuotaLimits{}, out: api.QuotaLimits{}, handler: s.handlePutQuota(berth.QuotaDefaults)},
+		{method: "PUT", path: "/api/v1/quotas/roles/{role}", role: admin, action: "quota.set", in: api.QuotaLimits{}, out: api.QuotaLimits{}, handler: s.handlePutQuota(berth.QuotaRole)},
+		{method: "DELETE", path: "/api/v1/quotas/roles/{role}", role: admin, action: "quota.delete", out: api.Ack{}, handler: s.handleDeleteQuota(berth.QuotaRole)},
+		{method: "GET", path: "/api/v1/quotas/users/{id}", role: admin, out: api.QuotaStatus{}, handler: s.handleUserQuota},
+		{method: "PUT", path: "/api/v1/quotas/users/{id}", role: admin, action: "quota.set", in: api.QuotaLimits{}, out: api.QuotaLimits{}, handler: s.handlePutQuota(berth.QuotaUser)},
+		{method: "DELETE", path: "/api/v1/quotas/users/{id}", role: admin, action: "quota.delete", out: api.Ack{}, handler: s.handleDeleteQuota(berth.QuotaUser)},
+		{method: "GET", path: "/api/v1/usage", role: viewer, out: api.UsageReport{}, handler: s.handleUsage},
+		{method: "POST", path: "/api/v1/environments/{id}/pin", role: operator, action: "environment.pin", in: api.PinRequest{}, out: api.Ack{}, handler: s.handlePinEnvironment},
 
 		// The environment proxy, outside /api/v1: a browser navigates there.
 		{method: "GET", path: "/env/{id}", role: none, handler: s.handleEnvRedirect},
