@@ -79,10 +79,12 @@ func quotaRace(t *testing.T, replicas []*Berth, sqlDB *sql.DB, ph string) {
 	close(start)
 	wg.Wait()
 	var ids []string
+	var via []int // the replica that created each id: a local target's workload lives on its replica
 	for i, a := range answers {
 		switch a.code {
 		case 201:
 			ids = append(ids, str(a.m, "environment", "id"))
+			via = append(via, i%len(replicas))
 		case 403:
 			if a.m["error"] != "QUOTA_EXCEEDED" || !quotaMsg.MatchString(fmt.Sprint(a.m["message"])) {
 				t.Errorf("create %d refused as %v", i, a.m)
@@ -126,8 +128,11 @@ func quotaRace(t *testing.T, replicas []*Berth, sqlDB *sql.DB, ph string) {
 		t.Fatalf("after lowering the quota %d workspaces run, want 4", n)
 	}
 	// Stopping frees cores; starting again needs them: 6 of 4 in use.
-	mustAs(t, first, tokens[0], 200, "POST", "/api/v1/environments/"+ids[0]+"/stop")
-	code, m = first.Do(tokens[0], "POST", "/api/v1/environments/"+ids[0]+"/start", nil)
+	// Through the replica that created it: each replica runs its own local
+	// target, so only that one can stop its workspace.
+	own, tok := replicas[via[0]], tokens[via[0]]
+	mustAs(t, own, tok, 200, "POST", "/api/v1/environments/"+ids[0]+"/stop")
+	code, m = own.Do(tok, "POST", "/api/v1/environments/"+ids[0]+"/start", nil)
 	if code != 403 || !strings.HasSuffix(fmt.Sprint(m["message"]), "cpuCores: 6 of 4 in use, this environment needs 2") {
 		t.Fatalf("start over quota: %d %v", code, m)
 	}
