@@ -244,6 +244,14 @@ func TestRpmPackage(t *testing.T) {
 	if !slices.Contains(requires, "ca-certificates") {
 		t.Errorf("rpm -qp --requires: %v, want ca-certificates", requires)
 	}
+	// Requires(post): what the postinstall scriptlet runs, so that rpm
+	// installs it before berth (rpm prints these as "post" dependencies).
+	deps := query("-qp", "--queryformat", "[%{REQUIRENAME} %{REQUIREFLAGS:deptype}\n]")
+	for _, want := range []string{"/bin/sh post\n", "/usr/sbin/groupadd post\n", "/usr/sbin/useradd post\n"} {
+		if !strings.Contains(deps, want) {
+			t.Errorf("rpm requires lack %q:\n%s", want, deps)
+		}
+	}
 	if rec := strings.TrimSpace(query("-qp", "--recommends")); rec != "tzdata" {
 		t.Errorf("rpm -qp --recommends: %q, want tzdata", rec)
 	}
