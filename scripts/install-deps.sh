@@ -24,6 +24,9 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 [ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 [ -f /usr/share/zoneinfo/UTC ] || need+=(tzdata)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+# The package test reads the .rpm with rpm itself (header, files, scriptlets,
+# config files, requirements, digests); it does not install it.
+command -v rpm >/dev/null 2>&1 || need+=(rpm)
 
 if [ ${#need[@]} -eq 0 ]; then
 	exit 0
