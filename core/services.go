@@ -486,9 +486,11 @@ func grown(before, after int) int {
 }
 
 // mutateWant is mutate for changes that may raise what the owner holds
-// (scale, start): want applies the change to the desired state, which is
-// stored under the owner's quota before fn reaches the runtime.
-func (c *Core) mutateWant(ctx context.Context, q ServiceQuery, op string, want func(svc *berth.Service),
+// (scale, start, rollback): want applies the change to the desired state
+// (and may make a revision), which is stored under the owner's quota before
+// fn reaches the runtime; fn then sees the service as stored.
+func (c *Core) mutateWant(ctx context.Context, q ServiceQuery, op string,
+	want func(next *berth.Service, rt berth.Runtime) (*berth.Revision, error),
 	fn func(svc *berth.Service, rt berth.Runtime) (*berth.Revision, error)) (*berth.Service, error) {
 	ctx, span := tracing.Start(ctx, "core.service."+op, attribute.String("berth.service", q.Name))
 	defer span.End()
@@ -524,12 +526,16 @@ func (c *Core) mutateWant(ctx context.Context, q ServiceQuery, op string, want f
 	if want != nil {
 		before, oldReplicas := berth.ServiceUse(svc), svc.Replicas
 		next := *svc
-		want(&next)
-		next.UpdatedAt = c.now().UTC()
-		if err := c.quotaWrite(ctx, svc.Owner, berth.ServiceUse(&next).Sub(before), grown(oldReplicas, next.Replicas),
-			"service "+svc.Name, func(ctx context.Context) error { return c.store.UpdateService(ctx, &next, nil) }); err != nil {
+		wrev, err := want(&next, rt)
+		if err != nil {
 			return nil, fmt.Errorf("%s service %s: %w", op, svc.Name, err)
 		}
+		next.UpdatedAt = c.now().UTC()
+		if err := c.quotaWrite(ctx, svc.Owner, berth.ServiceUse(&next).Sub(before), grown(oldReplicas, next.Replicas),
+			"service "+svc.Name, func(ctx context.Context) error { return c.store.UpdateService(ctx, &next, wrev) }); err != nil {
+			return nil, fmt.Errorf("%s service %s: %w", op, svc.Name, err)
+		}
+		*svc = next
 	}
 	rev, err := fn(svc, rt)
 	if err != nil {
@@ -553,9 +559,10 @@ func (c *Core) ScaleService(ctx context.Context, q ServiceQuery, replicas int) (
 	if replicas < 0 || replicas > c.maxRepl {
 		return nil, berth.Invalid("replicas", "must be between 0 and %d, got %d", c.maxRepl, replicas)
 	}
-	return c.mutateWant(ctx, q, "scale", func(svc *berth.Service) {
+	return c.mutateWant(ctx, q, "scale", func(svc *berth.Service, _ berth.Runtime) (*berth.Revision, error) {
 		svc.Replicas = replicas
 		svc.Spec.Replicas = &replicas
+		return nil, nil
 	}, func(svc *berth.Service, rt berth.Runtime) (*berth.Revision, error) {
 		if err := rt.ScaleService(ctx, svc.Ref(), replicas); err != nil {
 			return nil, err
@@ -582,7 +589,10 @@ func (c *Core) StartService(ctx context.Context, q ServiceQuery) (*berth.Service
 	if err := must(ctx); err != nil {
 		return nil, err
 	}
-	return c.mutateWant(ctx, q, "start", func(svc *berth.Service) { svc.Stopped = false },
+	return c.mutateWant(ctx, q, "start", func(svc *berth.Service, _ berth.Runtime) (*berth.Revision, error) {
+		svc.Stopped = false
+		return nil, nil
+	},
 		func(svc *berth.Service, rt berth.Runtime) (*berth.Revision, error) {
 			svc.Stopped = false
 			return nil, rt.StartService(ctx, svc.Ref())
@@ -618,44 +628,51 @@ func (c *Core) RollbackService(ctx context.Context, q ServiceQuery, revision int
 	if !stored {
 		return c.rollbackUnmanaged(ctx, found, revision)
 	}
-	return c.mutate(ctx, q, "rollback", func(svc *berth.Service, rt berth.Runtime) (*berth.Revision, error) {
-		revs, err := c.store.ListRevisions(ctx, svc.Ref())
-		if err != nil {
-			return nil, err
-		}
-		var from *berth.Revision
-		for _, r := range revs { // newest first
-			if (revision == 0 && r.Number < svc.Revision) || r.Number == revision {
-				from = r
-				break
-			}
-		}
-		if from == nil {
-			if revision == 0 {
-				return nil, berth.Invalid("revision", "service %s has no revision before %d", svc.Name, svc.Revision)
-			}
-			return nil, berth.NotFound("revision", fmt.Sprint(revision))
-		}
-		if from.Number == svc.Revision {
-			return nil, berth.Invalid("revision", "%d is the current revision", revision)
-		}
-		// As kubectl rollout undo: a paused rollout would take the template
-		// and not roll it out.
-		if st, err := rt.ServiceState(ctx, svc.Ref()); err == nil && st.Paused {
-			return nil, berth.Errorf(berth.ECONFLICT, "service %s is paused on %s (resume its rollout first)", svc.Name, svc.Target)
-		}
-		spec := from.Spec
-		r := svc.Replicas // rollback restores the template, not the scale
-		spec.Replicas = &r
-		svc.Revision++
-		svc.Spec = spec
-		rev := &berth.Revision{Service: svc.Ref(), Number: svc.Revision, Spec: spec,
-			Cause: fmt.Sprintf("rollback to %d", from.Number), Author: caller(ctx).Username, CreatedAt: c.now().UTC()}
-		if err := c.applyRuntime(ctx, rt, svc); err != nil {
-			return nil, err
-		}
-		return rev, nil
+	// The rolled-back spec may request more than the current one: it is
+	// stored under the owner's quota, with its revision, before the runtime
+	// is asked (a refusal changes neither).
+	return c.mutateWant(ctx, q, "rollback", func(svc *berth.Service, rt berth.Runtime) (*berth.Revision, error) {
+		return c.rollbackTo(ctx, svc, rt, revision)
+	}, func(svc *berth.Service, rt berth.Runtime) (*berth.Revision, error) {
+		return nil, c.applyRuntime(ctx, rt, svc)
 	})
+}
+
+// rollbackTo makes svc's next revision from revision (the previous one when
+// 0), keeping its replica count.
+func (c *Core) rollbackTo(ctx context.Context, svc *berth.Service, rt berth.Runtime, revision int) (*berth.Revision, error) {
+	revs, err := c.store.ListRevisions(ctx, svc.Ref())
+	if err != nil {
+		return nil, err
+	}
+	var from *berth.Revision
+	for _, r := range revs { // newest first
+		if (revision == 0 && r.Number < svc.Revision) || r.Number == revision {
+			from = r
+			break
+		}
+	}
+	if from == nil {
+		if revision == 0 {
+			return nil, berth.Invalid("revision", "service %s has no revision before %d", svc.Name, svc.Revision)
+		}
+		return nil, berth.NotFound("revision", fmt.Sprint(revision))
+	}
+	if from.Number == svc.Revision {
+		return nil, berth.Invalid("revision", "%d is the current revision", revision)
+	}
+	// As kubectl rollout undo: a paused rollout would take the template
+	// and not roll it out.
+	if st, err := rt.ServiceState(ctx, svc.Ref()); err == nil && st.Paused {
+		return nil, berth.Errorf(berth.ECONFLICT, "service %s is paused on %s (resume its rollout first)", svc.Name, svc.Target)
+	}
+	spec := from.Spec
+	r := svc.Replicas // rollback restores the template, not the scale
+	spec.Replicas = &r
+	svc.Revision++
+	svc.Spec = spec
+	return &berth.Revision{Service: svc.Ref(), Number: svc.Revision, Spec: spec,
+		Cause: fmt.Sprintf("rollback to %d", from.Number), Author: caller(ctx).Username, CreatedAt: c.now().UTC()}, nil
 }
 
 // ListRevisions returns the stored revisions, newest first, secrets redacted.
