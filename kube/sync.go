@@ -115,10 +115,19 @@ var updateBackoff = wait.Backoff{Steps: 5, Duration: 50 * time.Millisecond, Fact
 // update runs a read-modify-write, again on a conflict (someone wrote in
 // between) or a transient answer of the API server (429, 5xx, timeouts).
 // An unreachable server is not retried: callers hear UNAVAILABLE at once.
+//
+// fn's own last error is returned, not only retry.OnError's: OnError answers
+// nil when fn fails with a cancelled context before any retriable error
+// (wait.Interrupted counts context.Canceled as a timeout and returns the
+// last retriable error, none), and callers would take that for a write.
 func update(fn func() error) error {
-	return retry.OnError(updateBackoff, func(err error) bool {
+	var last error
+	if err := retry.OnError(updateBackoff, func(err error) bool {
 		return apierrors.IsConflict(err) || transient(err)
-	}, fn)
+	}, func() error { last = fn(); return last }); err != nil {
+		return err
+	}
+	return last
 }
 
 func transient(err error) bool {

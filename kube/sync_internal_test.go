@@ -1,7 +1,9 @@
 package kube
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -26,6 +28,9 @@ func TestUpdateRetries(t *testing.T) {
 		{"invalid", apierrors.NewBadRequest("no"), 1},
 		{"not found", apierrors.NewNotFound(gr, "web"), 1},
 		{"unreachable", errors.New("dial tcp 127.0.0.1:1: connect: connection refused"), 1},
+		// What client-go answers once the caller's context is cancelled;
+		// retry.OnError alone would report it as success.
+		{"cancelled", fmt.Errorf("Get \"https://127.0.0.1/apis/apps/v1\": %w", context.Canceled), 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			calls := 0
