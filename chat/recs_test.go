@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berthhq/berth"
 	"github.com/berthhq/berth/core"
@@ -126,5 +127,39 @@ func TestRecommendations(t *testing.T) {
 	r = w.ask(t, operator, "why is web failing", "")
 	if !strings.Contains(r.Reply, "No open recommendations.") {
 		t.Fatalf("diagnosis after both: %s", r.Reply)
+	}
+}
+
+// TestDiagnosePredictions: a service whose CPU grows toward its requests ×
+// replicas is diagnosed with the prediction that it reaches the limit.
+func TestDiagnosePredictions(t *testing.T) {
+	w := newWorld(t)
+	one := 1
+	spec := berth.ServiceSpec{Target: "local", Command: []string{"sleep", "600"}, Replicas: &one, Resources: berth.Resources{CPU: "1"}}
+	if _, _, err := w.c.ApplyService(berth.WithActor(context.Background(), admin), "grow", spec); err != nil {
+		t.Fatal(err)
+	}
+	now := w.clk.Now()
+	first := now.Truncate(time.Hour).Add(-96 * time.Hour)
+	pts := make([]berth.MetricPoint, 96)
+	for i := range pts {
+		v := 0.2 + 0.005*float64(i) // 0.675 an hour ago: 1 core about 65 h later
+		pts[i] = berth.MetricPoint{Time: first.Add(time.Duration(i) * time.Hour), Value: v, Min: v, Max: v, P95: v, Count: 240}
+	}
+	if err := w.st.PutMetrics(context.Background(), berth.ResHour, []berth.MetricSeries{{MetricKey: berth.MetricKey{Target: "local",
+		Kind: berth.SubjectService, Name: "grow", Metric: berth.MetricCPU}, Points: pts}}); err != nil {
+		t.Fatal(err)
+	}
+	r := w.ask(t, viewer, "why is grow slow?", "")
+	i := strings.Index(r.Reply, "cpu reaches its limit (request) at ")
+	if i < 0 {
+		t.Fatalf("diagnosis lacks the prediction:\n%s", r.Reply)
+	}
+	at, err := time.Parse(time.RFC3339, strings.Fields(r.Reply[i+len("cpu reaches its limit (request) at "):])[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := first.Add(95*time.Hour + 65*time.Hour); at.Before(want.Add(-7*time.Hour)) || at.After(want.Add(7*time.Hour)) {
+		t.Fatalf("reaches the limit at %s, want about %s", at, want)
 	}
 }
