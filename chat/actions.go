@@ -299,6 +299,8 @@ func (e *Engine) execute(ctx context.Context, p plan) Executed {
 				result = fmt.Sprintf("%s on %s created", s.Name, s.Target)
 			}
 		}
+	case "recommendation.apply", "recommendation.reject":
+		return e.executeRec(ctx, p, ex, start)
 	default:
 		return e.executeEnv(ctx, p, ex, start)
 	}

@@ -40,6 +40,11 @@ type Backend interface {
 	StopEnvironment(ctx context.Context, id string) (*berth.Environment, error)
 	DeleteEnvironment(ctx context.Context, id string, keepVolume bool) (*berth.Environment, error)
 	ListAudit(ctx context.Context, f berth.AuditFilter) ([]*berth.AuditEntry, int, error)
+	ListRecommendations(ctx context.Context, f berth.RecommendationFilter) ([]*berth.Recommendation, int, error)
+	GetRecommendation(ctx context.Context, id string) (*berth.Recommendation, error)
+	ApplyRecommendation(ctx context.Context, id string, opts core.ApplyOptions) (*berth.Recommendation, error)
+	RejectRecommendation(ctx context.Context, id, reason string) (*berth.Recommendation, error)
+	Predictions(ctx context.Context, q core.PredictionQuery) ([]berth.Prediction, error)
 }
 
 var _ Backend = (*core.Core)(nil)
@@ -396,6 +401,8 @@ type plan struct {
 	EnvName  string                          `json:"envName,omitempty"`
 	EnvReq   *berth.CreateEnvironmentRequest `json:"envReq,omitempty"`
 	Gen      *Generated                      `json:"gen,omitempty"`
+	RecID    string                          `json:"recId,omitempty"`
+	Reason   string                          `json:"reason,omitempty"`
 }
 
 // propose answers a mutation with its confirm step.

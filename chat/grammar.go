@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/berthhq/berth"
 )
 
 // Parsed is what the grammar made of a message: the intent, its arguments
@@ -383,6 +385,21 @@ func (r *resolver) resolveNew(kind Kind, w string) resolved {
 		}
 		if c := closest(w, r.images); c != "" {
 			return resolved{c, qFuzzy, true}
+		}
+		return resolved{}
+	case KRec:
+		if id, ok := strings.CutPrefix(w, "rec-"); ok && id != "" && isLabel(w) {
+			return resolved{w, qExact, true}
+		}
+		return resolved{}
+	case KRecKind:
+		for _, k := range berth.RecKinds() {
+			if w == string(k) {
+				return resolved{w, qExact, true}
+			}
+		}
+		if w == "rightsizing" {
+			return resolved{string(berth.RecRightsize), qExact, true}
 		}
 		return resolved{}
 	case KName:

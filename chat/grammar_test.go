@@ -111,6 +111,17 @@ func TestPhrasings(t *testing.T) {
 		{"status of api-5g", "service.status", args{"service": "api-5g"}, ""},
 		{"apply it", "service.apply", args{}, ""},
 		{"OK, apply it!", "service.apply", args{}, ""},
+		// recommendations
+		{"apply recommendation rec-1a2b3c", "recommendation.apply", args{"rec": "rec-1a2b3c"}, ""},
+		{"Apply REC-1A2B3C please", "recommendation.apply", args{"rec": "rec-1a2b3c"}, ""},
+		{"apply the rightsize of web", "recommendation.apply", args{"kind": "rightsize", "service": "web"}, ""},
+		{"apply the scale recommendation for api", "recommendation.apply", args{"kind": "scale", "service": "api"}, ""},
+		{"accept the rightsizing of wbe", "recommendation.apply", args{"kind": "rightsize", "service": "web"}, "wbe"},
+		{"apply the recommendation for payments", "recommendation.apply", args{"service": "payments"}, ""},
+		{"reject recommendation rec-9f8e because too risky", "recommendation.reject", args{"rec": "rec-9f8e"}, ""},
+		{"Reject the rollback of crashy because we fixed it", "recommendation.reject", args{"kind": "rollback", "service": "crashy"}, ""},
+		{"dismiss rec-77 since it is wrong", "recommendation.reject", args{"rec": "rec-77"}, ""},
+		{"reject the recommendation for worker", "recommendation.reject", args{"service": "worker"}, ""},
 	}
 	g := NewGrammar()
 	if len(tests) < 60 {

@@ -13,17 +13,19 @@ import "github.com/berthhq/berth"
 type Kind string
 
 const (
-	KService  Kind = "service"     // a service's name (or "it": the subject of the conversation)
-	KEnv      Kind = "environment" // an environment's name or id
-	KNumber   Kind = "number"      // a whole number ("3", "three")
-	KRevision Kind = "revision"    // a revision number
-	KImage    Kind = "image"       // one of the images the generator knows
-	KName     Kind = "name"        // a new name (a DNS label)
-	KTarget   Kind = "target"      // "on kube": a configured target (taken from anywhere in the text)
-	KSince    Kind = "since"       // "in the last hour" (taken from anywhere in the text)
-	KCores    Kind = "cores"       // "with 2 cores"
-	KMemory   Kind = "memory"      // "with 2Gi"
-	KVersion  Kind = "version"     // "postgres 16"
+	KService  Kind = "service"        // a service's name (or "it": the subject of the conversation)
+	KEnv      Kind = "environment"    // an environment's name or id
+	KNumber   Kind = "number"         // a whole number ("3", "three")
+	KRevision Kind = "revision"       // a revision number
+	KImage    Kind = "image"          // one of the images the generator knows
+	KName     Kind = "name"           // a new name (a DNS label)
+	KTarget   Kind = "target"         // "on kube": a configured target (taken from anywhere in the text)
+	KSince    Kind = "since"          // "in the last hour" (taken from anywhere in the text)
+	KCores    Kind = "cores"          // "with 2 cores"
+	KMemory   Kind = "memory"         // "with 2Gi"
+	KVersion  Kind = "version"        // "postgres 16"
+	KRec      Kind = "recommendation" // a recommendation's id ("rec-…")
+	KRecKind  Kind = "kind"           // a recommendation kind ("rightsize", "scale", …)
 )
 
 // Arg is an argument of an intent: the slot name its phrases use and what
@@ -84,7 +86,8 @@ var Intents = []Intent{
 		Phrases: []string{"status of {service}", "status {service}", "how is {service} doing", "how is {service}", "{service} status",
 			"show {service}", "get {service}", "what about {service}", "is {service} running", "is {service} up", "check {service}", "describe {service}"},
 		Args: svcTargets},
-	{Name: "service.diagnose", Role: berth.RoleViewer, Call: "GetService+ServiceLogs", Help: "why is api failing / slow? — state, exits, restarts, events, error lines",
+	{Name: "service.diagnose", Role: berth.RoleViewer, Call: "GetService+ServiceLogs+ListRecommendations+Predictions",
+		Help: "why is api failing / slow? — state, exits, restarts, events, error lines, open recommendations, predictions reaching a limit",
 		Phrases: []string{"why is {service} failing", "why is {service} slow", "why is {service} down", "why is {service} broken", "why is {service} crashing",
 			"why does {service} crash", "why does {service} fail", "what is wrong with {service}", "diagnose {service}", "debug {service}", "troubleshoot {service}", "why {service}"},
 		Args: svcTargets},
@@ -152,7 +155,23 @@ var Intents = []Intent{
 	{Name: "service.apply", Mutating: true, Role: berth.RoleOperator, Action: "service.apply", Call: "ApplyService",
 		Help:    "apply it — create the service from the spec just generated",
 		Phrases: []string{"apply it", "apply", "apply that", "create it", "deploy it", "do it", "go ahead", "yes apply"}},
+	{Name: "recommendation.apply", Mutating: true, Role: berth.RoleOperator, Action: "recommendation.apply", Call: "ApplyRecommendation",
+		Help: "apply recommendation rec-1a2b / apply the rightsize of web — an OPEN recommendation, by id or by kind and service",
+		Phrases: []string{"apply recommendation|rec {rec}", "apply {rec}", "accept recommendation|rec {rec}", "accept {rec}",
+			"apply {kind} {service}", "apply {kind} recommendation {service}", "accept {kind} {service}", "accept {kind} recommendation {service}",
+			"apply recommendation {service}", "apply recommendations {service}"},
+		Args: recArgs},
+	{Name: "recommendation.reject", Mutating: true, Role: berth.RoleOperator, Action: "recommendation.reject", Call: "RejectRecommendation",
+		Help: "reject recommendation rec-1a2b because too risky — by id or by kind and service; the reason follows \"because\"",
+		Phrases: []string{"reject recommendation|rec {rec}", "reject {rec}", "dismiss recommendation|rec {rec}", "dismiss {rec}", "decline {rec}",
+			"reject {kind} {service}", "reject {kind} recommendation {service}", "dismiss {kind} {service}",
+			"reject recommendation {service}", "reject recommendations {service}"},
+		Args: recArgs},
 }
+
+// recArgs name a recommendation: its id, or its kind and service.
+var recArgs = []Arg{{Name: "rec", Kind: KRec, Optional: true}, {Name: "kind", Kind: KRecKind, Optional: true},
+	{Name: "service", Kind: KService, Optional: true}, targetArg}
 
 // intentByName finds an intent of the table.
 func intentByName(name string) *Intent {

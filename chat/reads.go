@@ -14,33 +14,35 @@ import (
 
 // handlers answer each intent of the table (TestEveryIntentHasAHandler).
 var handlers = map[string]func(t *turn) error{
-	"help":               func(t *turn) error { t.help("Sure."); return nil },
-	"services.list":      (*turn).listServices,
-	"services.failing":   (*turn).failing,
-	"services.top":       (*turn).top,
-	"environments.list":  (*turn).listEnvironments,
-	"targets.list":       (*turn).listTargets,
-	"audit.list":         (*turn).listAudit,
-	"service.status":     (*turn).status,
-	"service.diagnose":   (*turn).diagnose,
-	"service.errors":     func(t *turn) error { return t.logs(true) },
-	"service.logs":       func(t *turn) error { return t.logs(false) },
-	"service.revisions":  (*turn).revisions,
-	"service.scale":      (*turn).scale,
-	"service.scale-up":   (*turn).scale,
-	"service.scale-down": (*turn).scale,
-	"service.restart":    (*turn).simple,
-	"service.stop":       (*turn).simple,
-	"service.start":      (*turn).simple,
-	"service.rollback":   (*turn).rollback,
-	"service.delete":     (*turn).simple,
-	"environment.create": (*turn).createEnvironment,
-	"environment.start":  (*turn).envAction,
-	"environment.stop":   (*turn).envAction,
-	"environment.delete": (*turn).envAction,
-	"environment.status": (*turn).envStatus,
-	"service.generate":   (*turn).generate,
-	"service.apply":      (*turn).applyGenerated,
+	"help":                  func(t *turn) error { t.help("Sure."); return nil },
+	"services.list":         (*turn).listServices,
+	"services.failing":      (*turn).failing,
+	"services.top":          (*turn).top,
+	"environments.list":     (*turn).listEnvironments,
+	"targets.list":          (*turn).listTargets,
+	"audit.list":            (*turn).listAudit,
+	"service.status":        (*turn).status,
+	"service.diagnose":      (*turn).diagnose,
+	"service.errors":        func(t *turn) error { return t.logs(true) },
+	"service.logs":          func(t *turn) error { return t.logs(false) },
+	"service.revisions":     (*turn).revisions,
+	"service.scale":         (*turn).scale,
+	"service.scale-up":      (*turn).scale,
+	"service.scale-down":    (*turn).scale,
+	"service.restart":       (*turn).simple,
+	"service.stop":          (*turn).simple,
+	"service.start":         (*turn).simple,
+	"service.rollback":      (*turn).rollback,
+	"service.delete":        (*turn).simple,
+	"environment.create":    (*turn).createEnvironment,
+	"environment.start":     (*turn).envAction,
+	"environment.stop":      (*turn).envAction,
+	"environment.delete":    (*turn).envAction,
+	"environment.status":    (*turn).envStatus,
+	"service.generate":      (*turn).generate,
+	"service.apply":         (*turn).applyGenerated,
+	"recommendation.apply":  (*turn).recAction,
+	"recommendation.reject": (*turn).recAction,
 }
 
 func (t *turn) listServices() error {
@@ -355,6 +357,7 @@ func (t *turn) diagnose() error {
 		}
 	}
 	t.resp.Suggestions = []string{"logs of " + s.Name, "restart " + s.Name, "roll back " + s.Name}
+	t.diagnoseAdvice(full)
 	return nil
 }
 
