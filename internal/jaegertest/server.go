@@ -9,10 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,47 +20,17 @@ import (
 type Server struct {
 	OTLP  string // OTLP/HTTP receiver: http://127.0.0.1:port (OTEL_EXPORTER_OTLP_ENDPOINT)
 	Query string // HTTP query API and UI: http://127.0.0.1:port
-	dir   string
-	cmd   *exec.Cmd
-
-	stopOnce sync.Once
-	done     chan struct{}
+	*toolcache.Process
 }
 
-var binary struct {
-	once sync.Once
-	path string
-	err  error
-}
+var binary = toolcache.Binary{Tool: Tool}
 
 // Start runs a fresh Jaeger for the test, stopped when it ends. It builds
-// the binary on first use when it is not cached. Without the go command the
-// test fails under CI=true and is skipped otherwise; a failed build or
-// start always fails.
+// the binary on first use when it is not cached.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	binary.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
-		defer cancel()
-		binary.path, binary.err = EnsureBinary(ctx, os.Stderr)
-	})
-	if binary.err != nil {
-		if errors.Is(binary.err, ErrNoGo) && os.Getenv("CI") != "true" {
-			t.Skipf("skipping: %v", binary.err)
-		}
-		t.Fatalf("jaegertest: %v", binary.err)
-	}
-	var err error
-	// A free port can be taken between our probe and Jaeger's bind: retry.
-	for range 3 {
-		var s *Server
-		if s, err = start(binary.path, t.TempDir()); err == nil {
-			t.Cleanup(s.Stop)
-			return s
-		}
-	}
-	t.Fatalf("jaegertest: %v", err)
-	return nil
+	bin := binary.Path(t)
+	return toolcache.StartRetrying(t, "jaeger", func() (*Server, error) { return start(bin, t.TempDir()) })
 }
 
 func start(bin, dir string) (*Server, error) {
@@ -75,21 +42,11 @@ func start(bin, dir string) (*Server, error) {
 	if err := os.WriteFile(cfg, []byte(config(ports)), 0o600); err != nil {
 		return nil, err
 	}
-	logf, err := os.Create(filepath.Join(dir, "jaeger.log")) // #nosec G304 -- the log the test harness writes
+	p, err := toolcache.StartProcess(dir, "jaeger", bin, "--config", "file:"+cfg)
 	if err != nil {
 		return nil, err
 	}
-	defer logf.Close()
-	cmd := exec.Command(bin, "--config", "file:"+cfg) // #nosec G204 -- the harness runs the Jaeger it built
-	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start jaeger: %w", err)
-	}
-	s := &Server{OTLP: fmt.Sprintf("http://127.0.0.1:%d", ports[0]), Query: fmt.Sprintf("http://127.0.0.1:%d", ports[1]),
-		dir: dir, cmd: cmd, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(s.done) }()
+	s := &Server{OTLP: fmt.Sprintf("http://127.0.0.1:%d", ports[0]), Query: fmt.Sprintf("http://127.0.0.1:%d", ports[1]), Process: p}
 	if err := s.waitReady(60 * time.Second); err != nil {
 		s.Stop()
 		return nil, fmt.Errorf("%w\n%s", err, s.Log())
@@ -143,7 +100,7 @@ func (s *Server) waitReady(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		select {
-		case <-s.done:
+		case <-s.Done():
 			return errors.New("jaeger exited while starting")
 		default:
 		}
@@ -155,30 +112,11 @@ func (s *Server) waitReady(timeout time.Duration) error {
 			}
 		}
 		select {
-		case <-s.done:
+		case <-s.Done():
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
 	return fmt.Errorf("jaeger not ready after %s", timeout)
-}
-
-// Stop ends Jaeger (its process group) and waits for it.
-func (s *Server) Stop() {
-	s.stopOnce.Do(func() {
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-s.done:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-			<-s.done
-		}
-	})
-}
-
-// Log is what Jaeger printed.
-func (s *Server) Log() string {
-	b, _ := os.ReadFile(filepath.Join(s.dir, "jaeger.log")) // #nosec G304 -- the harness's own log
-	return string(b)
 }
 
 // Trace is one trace as Jaeger's HTTP query API returns it.

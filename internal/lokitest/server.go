@@ -4,18 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,48 +22,18 @@ import (
 // Server is a running Loki.
 type Server struct {
 	URL string // http://127.0.0.1:port
-	dir string
-	cmd *exec.Cmd
-
-	stopOnce sync.Once
-	done     chan struct{}
+	*toolcache.Process
 }
 
-var binary struct {
-	once sync.Once
-	path string
-	err  error
-}
+var binary = toolcache.Binary{Tool: Tool}
 
-// Start runs a fresh Loki for the test, stopped when it ends. It builds the
-// binary on first use when it is not cached. Without the go command the test
-// fails under CI=true and is skipped otherwise; a failed build or start
-// always fails.
+// Start runs a fresh Loki for the test, stopped when it ends (tests may
+// Stop it earlier to see Loki go away). It builds the binary on first use
+// when it is not cached.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	binary.once.Do(func() {
-		// The first build takes many minutes on a busy machine.
-		ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
-		defer cancel()
-		binary.path, binary.err = EnsureBinary(ctx, os.Stderr)
-	})
-	if binary.err != nil {
-		if errors.Is(binary.err, ErrNoGo) && os.Getenv("CI") != "true" {
-			t.Skipf("skipping: %v", binary.err)
-		}
-		t.Fatalf("lokitest: %v", binary.err)
-	}
-	var err error
-	// A free port can be taken between our probe and Loki's bind: retry.
-	for attempt := 0; attempt < 3; attempt++ {
-		var s *Server
-		if s, err = start(binary.path, t.TempDir()); err == nil {
-			t.Cleanup(s.Stop)
-			return s
-		}
-	}
-	t.Fatalf("lokitest: %v", err)
-	return nil
+	bin := binary.Path(t)
+	return toolcache.StartRetrying(t, "loki", func() (*Server, error) { return start(bin, t.TempDir()) })
 }
 
 func start(bin, dir string) (*Server, error) {
@@ -79,20 +45,11 @@ func start(bin, dir string) (*Server, error) {
 	if err := os.WriteFile(cfg, []byte(config(dir, ports)), 0o600); err != nil {
 		return nil, err
 	}
-	logf, err := os.Create(filepath.Join(dir, "loki.log")) // #nosec G304 -- the log the test harness writes
+	p, err := toolcache.StartProcess(dir, "loki", bin, "-config.file="+cfg, "-target=all")
 	if err != nil {
 		return nil, err
 	}
-	defer logf.Close()
-	cmd := exec.Command(bin, "-config.file="+cfg, "-target=all") // #nosec G204 -- the harness runs the Loki it built
-	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start loki: %w", err)
-	}
-	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", ports[0]), dir: dir, cmd: cmd, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(s.done) }()
+	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", ports[0]), Process: p}
 	if err := s.waitReady(60 * time.Second); err != nil {
 		s.Stop()
 		return nil, fmt.Errorf("%w\n%s", err, s.Log())
@@ -165,8 +122,8 @@ func (s *Server) waitReady(timeout time.Duration) error {
 	var last string
 	for len(probes) > 0 && time.Now().Before(deadline) {
 		select {
-		case <-s.done:
-			return fmt.Errorf("loki exited before it was ready: %v", s.cmd.ProcessState)
+		case <-s.Done():
+			return fmt.Errorf("loki exited before it was ready: %v", s.Cmd.ProcessState)
 		default:
 		}
 		resp, err := hc.Get(probes[0])
@@ -236,20 +193,6 @@ func (s *Server) probeTail(ctx context.Context) string {
 	}
 }
 
-// Stop ends Loki (SIGTERM, then SIGKILL after 10 s) and waits for it. Tests
-// call it to see Loki go away; cleanup calls it again harmlessly.
-func (s *Server) Stop() {
-	s.stopOnce.Do(func() {
-		_ = s.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-s.done:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-			<-s.done
-		}
-	})
-}
-
 // Line is a log line to push, at a time.
 type Line struct {
 	Time time.Time
@@ -295,9 +238,9 @@ func (s *Server) Push(ctx context.Context, labels map[string]string, lines ...Li
 
 // Log is the end of Loki's own log, for failure messages.
 func (s *Server) Log() string {
-	b, _ := os.ReadFile(filepath.Join(s.dir, "loki.log"))
+	b := s.Process.Log()
 	if len(b) > 4000 {
 		b = b[len(b)-4000:]
 	}
-	return string(b)
+	return b
 }

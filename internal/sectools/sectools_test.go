@@ -163,22 +163,6 @@ func write(t *testing.T, p, s string) {
 	}
 }
 
-func TestRequiredVersion(t *testing.T) {
-	gomod := filepath.Join(t.TempDir(), "go.mod")
-	write(t, gomod, "module m\n\ngo 1.26\n\nrequire example.com/a v1.2.3\n\nrequire (\n\texample.com/b v0.0.0-20261105234957-e22db6528018 // indirect\n\texample.com/ab v9.0.0\n)\n")
-	for _, tc := range []struct{ path, want string }{
-		{"example.com/a", "v1.2.3"},
-		{"example.com/b", "v0.0.0-20261105234957-e22db6528018"},
-		{"example.com/ab", "v9.0.0"},
-		{"example.com/c", ""},
-	} {
-		got, err := requiredVersion(gomod, tc.path)
-		if got != tc.want || (err != nil) != (tc.want == "") {
-			t.Errorf("requiredVersion(%s) = %q, %v; want %q", tc.path, got, err, tc.want)
-		}
-	}
-}
-
 func TestPseudoVersionTime(t *testing.T) {
 	for _, tc := range []struct {
 		v    string

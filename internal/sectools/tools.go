@@ -7,125 +7,38 @@
 package sectools
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"time"
 
 	"github.com/berthhq/berth/internal/toolcache"
 )
 
-// Tool is a command built from a pinned module in tools/<Module>.
-type Tool struct {
-	Module  string // directory under tools/
-	ModPath string // the pinned module's path, required in tools/<Module>/go.mod
-	Pkg     string // the main package built from it
-}
+// Tool is a command built from a pinned module in tools/<Module>. These
+// type-check our code with the go/types they were compiled with, so their
+// cache key holds the Go version (ByGo).
+type Tool = toolcache.GoTool
 
 var (
-	Gosec       = Tool{Module: "gosec", ModPath: "github.com/securego/gosec/v2", Pkg: "github.com/securego/gosec/v2/cmd/gosec"}
-	Govulncheck = Tool{Module: "govulncheck", ModPath: "golang.org/x/vuln", Pkg: "golang.org/x/vuln/cmd/govulncheck"}
+	Gosec       = Tool{Module: "gosec", ModPath: "github.com/securego/gosec/v2", Pkg: "github.com/securego/gosec/v2/cmd/gosec", ByGo: true}
+	Govulncheck = Tool{Module: "govulncheck", ModPath: "golang.org/x/vuln", Pkg: "golang.org/x/vuln/cmd/govulncheck", ByGo: true}
 	// indexDB writes a directory of OSV entries out as a database in the
 	// layout govulncheck reads from a file:// URL (index/db.json,
 	// index/modules.json, index/vulns.json, ID/<id>.json).
-	indexDB = Tool{Module: "vulndb", ModPath: "golang.org/x/vulndb", Pkg: "golang.org/x/vulndb/cmd/indexdb"}
+	indexDB = Tool{Module: "vulndb", ModPath: "golang.org/x/vulndb", Pkg: "golang.org/x/vulndb/cmd/indexdb", ByGo: true}
 )
 
 // ErrNoGo means the go command, which builds the tools, is missing.
-var ErrNoGo = errors.New("the go command is not on PATH: it is needed to build the security tools")
-
-// Version is the version of t.ModPath that tools/<t.Module>/go.mod pins.
-func (t Tool) Version() (string, error) {
-	mod, err := toolcache.Module(t.Module)
-	if err != nil {
-		return "", err
-	}
-	return requiredVersion(filepath.Join(mod, "go.mod"), t.ModPath)
-}
-
-// requiredVersion reads the version of path from the require lines of a
-// go.mod (both `require p v` and the lines of a require block).
-func requiredVersion(gomod, path string) (string, error) {
-	f, err := os.Open(gomod) // #nosec G304 -- gomod is tools/<name>/go.mod of this repository
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(strings.TrimPrefix(strings.TrimSpace(sc.Text()), "require "))
-		if len(fields) >= 2 && fields[0] == path {
-			return fields[1], nil
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return "", fmt.Errorf("read %s: %w", gomod, err)
-	}
-	return "", fmt.Errorf("%s does not require %s", gomod, path)
-}
-
-// Ensure returns the path of t's cached binary, building it first when
-// missing. The cache key holds the Go version too: these tools type-check
-// our code with the go/types they were compiled with. Concurrent callers,
-// even in other processes, build once; build output goes to log.
-func (t Tool) Ensure(ctx context.Context, log io.Writer) (string, error) {
-	version, err := t.Version()
-	if err != nil {
-		return "", fmt.Errorf("build %s: %w", t.Module, err)
-	}
-	cache, err := toolcache.Dir()
-	if err != nil {
-		return "", err
-	}
-	name := path.Base(t.Pkg)
-	dir := filepath.Join(cache, fmt.Sprintf("%s-%s-%s", name, version, runtime.Version()))
-	bin := filepath.Join(dir, name)
-	if toolcache.IsExec(bin) {
-		return bin, nil
-	}
-	if _, err := exec.LookPath("go"); err != nil {
-		return "", ErrNoGo
-	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return "", fmt.Errorf("build %s %s: %w", name, version, err)
-	}
-	unlock, err := toolcache.Lock(filepath.Join(dir, ".build.lock"))
-	if err != nil {
-		return "", fmt.Errorf("build %s %s: %w", name, version, err)
-	}
-	defer unlock()
-	if toolcache.IsExec(bin) { // built by whoever held the lock
-		return bin, nil
-	}
-	mod, err := toolcache.Module(t.Module)
-	if err != nil {
-		return "", err
-	}
-	tmp := bin + ".build"
-	defer os.Remove(tmp)
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", tmp, t.Pkg) // #nosec G204 -- t.Pkg is one of the constants above
-	cmd.Dir = mod
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS=-mod=readonly -buildvcs=false")
-	if err := toolcache.Build(cmd, log); err != nil {
-		return "", fmt.Errorf("build %s %s: %w", name, version, err)
-	}
-	if err := os.Rename(tmp, bin); err != nil {
-		return "", fmt.Errorf("build %s %s: %w", name, version, err)
-	}
-	return bin, nil
-}
+var ErrNoGo = toolcache.ErrNoGo
 
 // EnsureVulnDB returns the directory of the local Go vulnerability database
 // (for govulncheck's -db file://…), writing it first when missing: the OSV

@@ -2,7 +2,7 @@
 // ships (issue 13): Helm for the chart, nfpm for the .deb and .rpm,
 // cyclonedx-gomod for the image's SBOM. Each is a module pinned under
 // tools/<name>, built once per machine into ~/.cache/berth under a
-// cross-process lock (sectools.Tool does the building). Cold (empty build
+// cross-process lock (toolcache.GoTool does the building). Cold (empty build
 // cache, warm module cache) on an idle 2-core machine: helm 151 s wall
 // (234 s CPU), nfpm 42 s, cyclonedx-gomod 36 s.
 package shiptools
@@ -18,9 +18,9 @@ import (
 
 // Tools by the name of their command.
 var Tools = map[string]sectools.Tool{
-	"helm":            {Module: "helm", ModPath: "helm.sh/helm/v4", Pkg: "helm.sh/helm/v4/cmd/helm"},
-	"nfpm":            {Module: "nfpm", ModPath: "github.com/goreleaser/nfpm/v2", Pkg: "github.com/goreleaser/nfpm/v2/cmd/nfpm"},
-	"cyclonedx-gomod": {Module: "cyclonedx", ModPath: "github.com/CycloneDX/cyclonedx-gomod", Pkg: "github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod"},
+	"helm":            {Module: "helm", ModPath: "helm.sh/helm/v4", Pkg: "helm.sh/helm/v4/cmd/helm", ByGo: true},
+	"nfpm":            {Module: "nfpm", ModPath: "github.com/goreleaser/nfpm/v2", Pkg: "github.com/goreleaser/nfpm/v2/cmd/nfpm", ByGo: true},
+	"cyclonedx-gomod": {Module: "cyclonedx", ModPath: "github.com/CycloneDX/cyclonedx-gomod", Pkg: "github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod", ByGo: true},
 }
 
 // Names lists the tools, sorted.
