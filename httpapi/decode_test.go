@@ -56,3 +56,34 @@ func TestDecodeNamesField(t *testing.T) {
 		}
 	}
 }
+
+// An optional body: empty or blank is no body (the zero value), anything
+// else is decoded as strictly as a required one.
+func TestDecodeOptional(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		body     string
+		revision int
+		field    string // "" when it decodes
+	}{
+		{"", 0, ""},
+		{" \n\t", 0, ""},
+		{`{"revision":4}`, 4, ""},
+		{`{"revison":4}`, 0, "revison"},
+		{`{"revision":"4"}`, 0, "revision"},
+		{`{"revision":4}{"revision":5}`, 0, "body"},
+		{`{`, 0, "body"},
+	} {
+		r := httptest.NewRequest("POST", "/", strings.NewReader(tc.body))
+		var v struct {
+			Revision int `json:"revision"`
+		}
+		err := decodeOptional(r, &v)
+		switch {
+		case tc.field == "" && (err != nil || v.Revision != tc.revision):
+			t.Errorf("%q: revision %d, %v; want %d", tc.body, v.Revision, err, tc.revision)
+		case tc.field != "" && !strings.HasPrefix(berth.ErrorMessage(err), tc.field+":"):
+			t.Errorf("%q: %v, want a message naming %s", tc.body, err, tc.field)
+		}
+	}
+}

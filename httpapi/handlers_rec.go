@@ -1,9 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
-	"encoding/json"
-	"io"
 	"net/http"
 
 	"github.com/berthhq/berth"
@@ -53,18 +50,9 @@ func recAudit(r *http.Request, rec *berth.Recommendation) {
 func (s *Server) handleApplyRecommendation(w http.ResponseWriter, r *http.Request) {
 	var body api.ApplyRecommendationRequest
 	// The body is optional.
-	raw, err := io.ReadAll(r.Body)
-	if err != nil {
-		writeError(w, r, decodeError(err))
+	if err := decodeOptional(r, &body); err != nil {
+		writeError(w, r, err)
 		return
-	}
-	if len(bytes.TrimSpace(raw)) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&body); err != nil {
-			writeError(w, r, decodeError(err))
-			return
-		}
 	}
 	recAudit(r, nil)
 	rec, err := s.Core.ApplyRecommendation(r.Context(), r.PathValue("id"), core.ApplyOptions{KeepVolume: body.KeepVolume})

@@ -1,10 +1,8 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -164,18 +162,9 @@ func (s *Server) handleScaleService(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleRollbackService(w http.ResponseWriter, r *http.Request) {
 	var body api.RollbackRequest
 	// An empty body means "the previous revision".
-	raw, err := io.ReadAll(r.Body)
-	if err != nil {
-		writeError(w, r, decodeError(err))
+	if err := decodeOptional(r, &body); err != nil {
+		writeError(w, r, err)
 		return
-	}
-	if len(bytes.TrimSpace(raw)) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&body); err != nil {
-			writeError(w, r, decodeError(err))
-			return
-		}
 	}
 	state(r).audit.details = map[string]any{"toRevision": body.Revision}
 	s.svcAction(w, r, "Service rolled back", func(q core.ServiceQuery) (*berth.Service, error) {

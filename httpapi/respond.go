@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -64,6 +65,23 @@ func decode(r *http.Request, v any, strict bool) error {
 		return berth.Invalid("body", "must hold one JSON object")
 	}
 	return nil
+}
+
+// decodeOptional reads an optional JSON body into v, strictly: an empty
+// (or blank) body leaves v as it is.
+func decodeOptional(r *http.Request, v any) error {
+	if r.Body == nil {
+		return nil
+	}
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		return decodeError(err)
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil
+	}
+	r.Body = io.NopCloser(bytes.NewReader(raw))
+	return decode(r, v, true)
 }
 
 // decodeError names the field at fault where encoding/json tells it.
