@@ -28,7 +28,7 @@ type Live struct {
 // dependency answered, 503 otherwise, with each dependency's check
 // ("store", "target:<name>").
 type Ready struct {
-	Status string           `json:"status"` // ready | not ready
+	Status string           `json:"status"` // ready | not ready | shutting down
 	Checks map[string]Check `json:"checks"`
 }
 

@@ -60,6 +60,10 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) {
 // It answers without credentials, so a failed check says only a generic
 // reason; what went wrong is in the log.
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, api.Ready{Status: "shutting down", Checks: map[string]api.Check{}})
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
 	sp, tps := s.Core.Probe(ctx)

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/berthhq/berth"
@@ -87,7 +88,14 @@ type Server struct {
 	stopStreams context.CancelFunc
 	// envTransport carries proxied requests to workspaces (proxy.go).
 	envTransport *http.Transport
+	// draining is set once berth is shutting down: /readyz says so while
+	// requests are still served (Drain).
+	draining atomic.Bool
 }
+
+// Drain makes /readyz answer 503 "shutting down" from now on, so that load
+// balancers stop sending new requests while this server still serves them.
+func (s *Server) Drain() { s.draining.Store(true) }
 
 // CloseStreams ends every streaming response and WebSocket connection
 // (http.Server.Shutdown does not track hijacked ones); register it with

@@ -86,6 +86,12 @@ type serverConfig struct {
 	// MemoryLimit is the Go runtime's soft memory limit, in GOMEMLIMIT's
 	// syntax (512MiB, 2GiB; env BERTH_MEMORY_LIMIT); GOMEMLIMIT wins.
 	MemoryLimit string `json:"memoryLimit"`
+	// ShutdownDelay is how long berth keeps serving after SIGTERM, with
+	// /readyz answering 503, before it stops accepting connections and
+	// drains (env BERTH_SHUTDOWN_DELAY; default 0). Behind a load balancer
+	// (a Kubernetes Service, an ingress) it covers the time the balancer
+	// takes to stop sending new requests, so a rolling update loses none.
+	ShutdownDelay string `json:"shutdownDelay"`
 
 	// d holds the durations above, parsed once by loadServerConfig with
 	// their defaults applied.
@@ -94,7 +100,7 @@ type serverConfig struct {
 
 // durations are serverConfig's duration fields, parsed.
 type durations struct {
-	sessionTTL, sync, orphan, metrics, metricsRaw, metricsMinute, metricsHour, header, body, idle time.Duration
+	sessionTTL, sync, orphan, metrics, metricsRaw, metricsMinute, metricsHour, header, body, idle, shutdown time.Duration
 }
 
 // parseDurations fills cfg.d, each field's default where it is empty; an
@@ -115,6 +121,7 @@ func (cfg *serverConfig) parseDurations() error {
 		{"headerTimeout", cfg.HeaderTimeout, &cfg.d.header, 10 * time.Second},
 		{"bodyTimeout", cfg.BodyTimeout, &cfg.d.body, 30 * time.Second},
 		{"idleTimeout", cfg.IdleTimeout, &cfg.d.idle, 2 * time.Minute},
+		{"shutdownDelay", cfg.ShutdownDelay, &cfg.d.shutdown, 0},
 	} {
 		*d.dst = d.def
 		if d.v == "" {
@@ -326,6 +333,7 @@ func (cfg *serverConfig) applyEnv(getenv func(string) string) {
 	set(&cfg.IdleTimeout, "BERTH_IDLE_TIMEOUT")
 	set(&cfg.MetricsToken, "BERTH_METRICS_TOKEN")
 	set(&cfg.MemoryLimit, "BERTH_MEMORY_LIMIT")
+	set(&cfg.ShutdownDelay, "BERTH_SHUTDOWN_DELAY")
 	if v := getenv("BERTH_PPROF"); v != "" {
 		cfg.Pprof = v == "true" || v == "1"
 	}

@@ -251,16 +251,18 @@ targets:
 // names the target too).
 func TestDurationsParsedAtLoad(t *testing.T) {
 	t.Parallel()
-	c, err := loadServerConfig(envOf(map[string]string{"BERTH_SYNC_INTERVAL": "500ms", "BERTH_IDLE_TIMEOUT": "3m"}), "")
+	c, err := loadServerConfig(envOf(map[string]string{"BERTH_SYNC_INTERVAL": "500ms", "BERTH_IDLE_TIMEOUT": "3m", "BERTH_SHUTDOWN_DELAY": "5s"}), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.d.sync != 500*time.Millisecond || c.d.idle != 3*time.Minute || c.d.sessionTTL != time.Hour || c.d.body != 30*time.Second {
+	if c.d.sync != 500*time.Millisecond || c.d.idle != 3*time.Minute || c.d.sessionTTL != time.Hour || c.d.body != 30*time.Second ||
+		c.d.shutdown != 5*time.Second {
 		t.Errorf("durations = %+v", c.d)
 	}
 	for _, tc := range []struct{ yaml, want string }{
 		{"syncInterval: soon\n", `syncInterval: "soon" is not a duration`},
 		{"metricsHourRetention: 5\n", `metricsHourRetention: "5" is not a duration`},
+		{"shutdownDelay: a while\n", `shutdownDelay: "a while" is not a duration`},
 		{"targets:\n  - {name: k8s, type: kubernetes, cleanupOrphans: true, orphanGrace: later}\n", `targets[0] (k8s): orphanGrace: "later"`},
 	} {
 		if _, err := loadServerConfig(envOf(nil), writeConfig(t, tc.yaml)); err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -115,7 +115,7 @@ func serve(ctx context.Context, cfg *serverConfig, getenv func(string) string, e
 	announce(e, b, len(ts.runtimes))
 	// The loops are joined once requests are drained, before core, the
 	// local runtimes, the bus and the store close (the defers above).
-	return srv.run(ctx, b.ln, logger, func() { cancel(); _ = loops.Wait() })
+	return srv.run(ctx, b.ln, logger, cfg.d.shutdown, func() { cancel(); _ = loops.Wait() })
 }
 
 // newLogger is berth's JSON logger at the configured level, secrets redacted.

@@ -106,9 +106,10 @@ func announce(e *cliEnv, b *base, nTargets int) {
 	b.logger.Info("berth started", "url", b.url, "store", b.st.Kind(), "targets", nTargets)
 }
 
-// run serves on ln until ctx is done, drains requests for up to 30 s, then
+// run serves on ln until ctx is done, keeps serving for delay while
+// /readyz says it is shutting down, drains requests for up to 30 s, then
 // calls stopLoops (which cancels and joins the background loops).
-func (s *httpServer) run(ctx context.Context, ln net.Listener, logger *slog.Logger, stopLoops func()) error {
+func (s *httpServer) run(ctx context.Context, ln net.Listener, logger *slog.Logger, delay time.Duration, stopLoops func()) error {
 	errc := make(chan error, 1)
 	go func() { errc <- s.srv.Serve(ln) }()
 	select {
@@ -119,6 +120,11 @@ func (s *httpServer) run(ctx context.Context, ln net.Listener, logger *slog.Logg
 		}
 		return nil
 	case <-ctx.Done():
+	}
+	if delay > 0 {
+		s.api.Drain()
+		logger.Info("shutting down: not ready, still serving until load balancers stop sending", "shutdownDelay", delay)
+		time.Sleep(delay)
 	}
 	logger.Info("shutting down: draining requests for up to 30s")
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
