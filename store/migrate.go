@@ -28,6 +28,13 @@ var dialectTypes = map[string]*strings.Replacer{
 // migrations of replicas starting at once ("berthmig" in ASCII).
 const migrationLockID = 0x626572_74686d6967
 
+// migrationSteps are Go steps a migration runs after its SQL, in the same
+// transaction (what portable SQL cannot say): recorded with the migration,
+// so each runs once.
+var migrationSteps = map[int]func(ctx context.Context, s *Store, tx *sql.Tx) error{
+	11: func(ctx context.Context, s *Store, tx *sql.Tx) error { return s.rebuildUsageRollup(ctx, tx) },
+}
+
 type migration struct {
 	version int
 	name    string
@@ -106,6 +113,11 @@ func (s *Store) applyMigration(ctx context.Context, conn *sql.Conn, m migration)
 	}
 	for _, stmt := range splitStatements(m.sql) {
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return err
+		}
+	}
+	if step := migrationSteps[m.version]; step != nil {
+		if err := step(ctx, s, tx); err != nil {
 			return err
 		}
 	}

@@ -1,0 +1,23 @@
+-- A monthly roll-up of CLOSED usage intervals (docs/usage.md): per UTC
+-- month and per resource (with the user, target and name its intervals
+-- carried), the shape × time each closed interval held inside that month,
+-- in shape-microseconds. The store adds to it in the transaction that
+-- closes an interval, split at month boundaries; a report reads whole
+-- months here and only the edge months and the open intervals from
+-- usage_intervals. It is derived data: this migration's step fills it from
+-- the intervals already closed (store.rebuildUsageRollup), and a restore
+-- rebuilds it rather than copying it.
+CREATE TABLE usage_rollup (
+    month       BIGINT NOT NULL,
+    kind        TEXT   NOT NULL,
+    resource_id TEXT   NOT NULL,
+    user_id     TEXT   NOT NULL,
+    target      TEXT   NOT NULL,
+    name        TEXT   NOT NULL,
+    cpu_us      DOUBLE PRECISION NOT NULL,
+    memory_us   DOUBLE PRECISION NOT NULL,
+    storage_us  DOUBLE PRECISION NOT NULL,
+    replica_us  DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (month, kind, resource_id, user_id, target, name)
+);
+CREATE INDEX usage_rollup_user ON usage_rollup (user_id, month);
