@@ -104,7 +104,7 @@ func simulateUsage(t *testing.T, s *store.Store, rng *rand.Rand) (start, end tim
 			clk.Set(monthStarts[sort.Search(len(monthStarts), func(i int) bool { return monthStarts[i].After(clk.Now()) })])
 		case r == 1: // a second write in the same instant
 		default:
-			clk.Set(clk.Now().Add(time.Duration(rng.Int64N(int64(9*24*time.Hour)))).Truncate(time.Microsecond))
+			clk.Set(clk.Now().Add(time.Duration(rng.Int64N(int64(9 * 24 * time.Hour)))).Truncate(time.Microsecond))
 		}
 		if !crashed && clk.Now().After(time.Date(2026, 3, 20, 0, 0, 0, 0, time.UTC)) {
 			// berth crashes: the last heartbeat, 30 h of nothing, the start
@@ -277,4 +277,3 @@ func rollupRows(t *testing.T, s *store.Store) []string {
 	must(t, rows.Err())
 	return out
 }
-
