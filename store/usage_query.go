@@ -81,7 +81,11 @@ func rawPart(q berth.UsageQuery, col string, lo, hi, now int64, which string) (s
 		cond += " AND user_id = ?"
 		args = append(args, q.UserID)
 	}
-	return "SELECT " + col + " AS k, name, target, cpu_cores, memory_gb, storage_gb, replicas, " + a + " AS a, " + b + " AS b" +
+	name := "name"
+	if n := nameColumn(q.GroupBy, col); n == col {
+		name = col
+	}
+	return "SELECT " + col + " AS k, " + name + " AS name, target, cpu_cores, memory_gb, storage_gb, replicas, " + a + " AS a, " + b + " AS b" +
 		" FROM usage_intervals WHERE " + cond, args
 }
 
@@ -96,16 +100,41 @@ func kindCond(groupBy string) string {
 	return ""
 }
 
-// rollupPart selects the roll-up rows of q in the months [m1, m2).
+// rollupPart sums the roll-up rows of q in the months [m1, m2) by group
+// and target (so the union above it groups one row per group, not one per
+// resource and month). Reports by user, by target or in total read the
+// per-user roll-up; by user in its key's order (+month: no sort), since a
+// report over many months reads most of it anyway.
 func rollupPart(q berth.UsageQuery, col string, m1, m2 int64) (string, []any) {
-	sel := "SELECT " + col + " AS k, name, target, cpu_us AS c, memory_us AS m, storage_us AS s, replica_us AS r" +
-		" FROM usage_rollup WHERE month >= ? AND month < ?" + kindCond(q.GroupBy)
+	const sums = "SUM(cpu_us) AS c, SUM(memory_us) AS m, SUM(storage_us) AS s, SUM(replica_us) AS r"
+	table, month := "usage_rollup_users", "month"
+	switch q.GroupBy {
+	case berth.GroupByEnvironment, berth.GroupByService:
+		table = "usage_rollup"
+	case berth.GroupByUser:
+		month = "+month"
+	}
+	sel := "SELECT " + col + " AS k, " + nameColumn(q.GroupBy, col) + " AS name, target, " + sums + " FROM " + table +
+		" WHERE " + month + " >= ? AND " + month + " < ?" + kindCond(q.GroupBy)
 	args := []any{m1, m2}
 	if q.UserID != "" {
 		sel += " AND user_id = ?"
 		args = append(args, q.UserID)
 	}
-	return sel, args
+	if q.GroupBy == "" {
+		return sel + " GROUP BY target", args
+	}
+	return sel + " GROUP BY " + col + ", target", args
+}
+
+// nameColumn is a group's readable name as the store knows it: the
+// resource's for environments and services (the latest, MAX, if it
+// changed), else the key (core names users and targets).
+func nameColumn(groupBy, col string) string {
+	if groupBy == berth.GroupByEnvironment || groupBy == berth.GroupByService {
+		return "MAX(name)"
+	}
+	return col
 }
 
 // summed turns a raw part into shape × µs per interval.
@@ -205,7 +234,7 @@ func (s *Store) usageBuckets(ctx context.Context, q berth.UsageQuery, rollup boo
 	var p usageParts
 	if m1, m2, ok := wholeMonths(from, to, now); rollup && ok && q.GroupBy == berth.GroupByMonth {
 		sel := "SELECT 1 AS rolled, month AS bucket, target, 0 AS a, 0 AS b, SUM(cpu_us) AS c, SUM(memory_us) AS m," +
-			" SUM(storage_us) AS s, SUM(replica_us) AS r FROM usage_rollup WHERE month >= ? AND month < ?"
+			" SUM(storage_us) AS s, SUM(replica_us) AS r FROM usage_rollup_users WHERE month >= ? AND month < ?"
 		args := []any{m1, m2}
 		if q.UserID != "" {
 			sel += " AND user_id = ?"

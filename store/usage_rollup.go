@@ -69,13 +69,22 @@ const rollupUpsert = `INSERT INTO usage_rollup (month, kind, resource_id, user_i
 	cpu_us = usage_rollup.cpu_us + excluded.cpu_us, memory_us = usage_rollup.memory_us + excluded.memory_us,
 	storage_us = usage_rollup.storage_us + excluded.storage_us, replica_us = usage_rollup.replica_us + excluded.replica_us`
 
-// rollUp adds the closed interval iv to the roll-up, in the transaction
-// that closed it.
+const rollupUsersUpsert = `INSERT INTO usage_rollup_users (user_id, target, month, cpu_us, memory_us, storage_us, replica_us)
+	VALUES (?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (user_id, target, month) DO UPDATE SET
+	cpu_us = usage_rollup_users.cpu_us + excluded.cpu_us, memory_us = usage_rollup_users.memory_us + excluded.memory_us,
+	storage_us = usage_rollup_users.storage_us + excluded.storage_us, replica_us = usage_rollup_users.replica_us + excluded.replica_us`
+
+// rollUp adds the closed interval iv to the roll-ups (per resource and per
+// user), in the transaction that closed it.
 func (s *Store) rollUp(ctx context.Context, tx *sql.Tx, iv closedInterval) error {
 	var err error
 	iv.pieces(func(k rollupKey, v rollupSums) {
 		if err == nil {
 			_, err = tx.ExecContext(ctx, s.q(rollupUpsert), k.month, k.kind, k.id, k.user, k.target, k.name, v.cpu, v.mem, v.sto, v.rep)
+		}
+		if err == nil {
+			_, err = tx.ExecContext(ctx, s.q(rollupUsersUpsert), k.user, k.target, k.month, v.cpu, v.mem, v.sto, v.rep)
 		}
 	})
 	if err != nil {
@@ -88,16 +97,18 @@ func (s *Store) rollUp(ctx context.Context, tx *sql.Tx, iv closedInterval) error
 // migration 0011's step (the intervals closed before it) and a restore's
 // (the roll-up is derived, so backups do not carry it). Idempotent.
 func (s *Store) rebuildUsageRollup(ctx context.Context, tx *sql.Tx) error {
-	if _, err := tx.ExecContext(ctx, "DELETE FROM usage_rollup"); err != nil {
-		return fmt.Errorf("rebuild usage roll-up: %w", err)
+	for _, table := range []string{"usage_rollup", "usage_rollup_users"} {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM "+table); err != nil { // #nosec G202 -- constant table names
+			return fmt.Errorf("rebuild usage roll-up: %w", err)
+		}
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT kind, resource_id, user_id, target, name, replicas, cpu_cores, memory_gb, storage_gb,
 		started_at, ended_at FROM usage_intervals WHERE ended_at IS NOT NULL`)
 	if err != nil {
 		return fmt.Errorf("rebuild usage roll-up: %w", err)
 	}
-	sums := map[rollupKey]*rollupSums{}
-	var order []rollupKey
+	sums, users := map[rollupKey]*rollupSums{}, map[rollupKey]*rollupSums{}
+	var order, userOrder []rollupKey
 	for rows.Next() {
 		var iv closedInterval
 		if err := rows.Scan(&iv.kind, &iv.id, &iv.user, &iv.target, &iv.name, &iv.shape.Replicas, &iv.shape.CPUCores,
@@ -106,12 +117,8 @@ func (s *Store) rebuildUsageRollup(ctx context.Context, tx *sql.Tx) error {
 			return fmt.Errorf("rebuild usage roll-up: %w", err)
 		}
 		iv.pieces(func(k rollupKey, v rollupSums) {
-			if p, ok := sums[k]; ok {
-				p.cpu, p.mem, p.sto, p.rep = p.cpu+v.cpu, p.mem+v.mem, p.sto+v.sto, p.rep+v.rep
-				return
-			}
-			sums[k] = &v
-			order = append(order, k)
+			order = addSums(sums, order, k, v)
+			userOrder = addSums(users, userOrder, rollupKey{month: k.month, user: k.user, target: k.target}, v)
 		})
 	}
 	_ = rows.Close()
@@ -129,7 +136,28 @@ func (s *Store) rebuildUsageRollup(ctx context.Context, tx *sql.Tx) error {
 			return fmt.Errorf("rebuild usage roll-up: %w", err)
 		}
 	}
+	ustmt, err := tx.PrepareContext(ctx, s.q(rollupUsersUpsert))
+	if err != nil {
+		return fmt.Errorf("rebuild usage roll-up: %w", err)
+	}
+	defer ustmt.Close()
+	for _, k := range userOrder {
+		v := users[k]
+		if _, err := ustmt.ExecContext(ctx, k.user, k.target, k.month, v.cpu, v.mem, v.sto, v.rep); err != nil {
+			return fmt.Errorf("rebuild usage roll-up: %w", err)
+		}
+	}
 	return nil
+}
+
+// addSums adds v to sums[k], keeping the order keys came in.
+func addSums(sums map[rollupKey]*rollupSums, order []rollupKey, k rollupKey, v rollupSums) []rollupKey {
+	if p, ok := sums[k]; ok {
+		p.cpu, p.mem, p.sto, p.rep = p.cpu+v.cpu, p.mem+v.mem, p.sto+v.sto, p.rep+v.rep
+		return order
+	}
+	sums[k] = &v
+	return append(order, k)
 }
 
 // RebuildUsageRollup fills the roll-up anew from the closed intervals, in

@@ -38,7 +38,11 @@ func TestUsageRollupMatchesIntervals(t *testing.T) {
 			sealer := storetest.NewSealer()
 			s, err := store.Open(ctx, url, sealer)
 			must(t, err)
-			defer func() { _ = s.Close() }()
+			defer func() {
+				if s != nil {
+					_ = s.Close()
+				}
+			}()
 			seed := uint64(time.Now().UnixNano())
 			t.Logf("seed %d", seed)
 			rng := rand.New(rand.NewPCG(seed, 14)) // #nosec G404 -- test data
@@ -55,8 +59,10 @@ func TestUsageRollupMatchesIntervals(t *testing.T) {
 			equal(t, "roll-up kept by closing transactions vs rebuilt", rollupRows(t, s), kept)
 			// A database from before migration 0011: the migration's step
 			// fills the roll-up from the intervals already closed.
-			_, err = s.DB().Exec(`DROP TABLE usage_rollup`)
-			must(t, err)
+			for _, table := range []string{"usage_rollup", "usage_rollup_users"} {
+				_, err = s.DB().Exec(`DROP TABLE ` + table)
+				must(t, err)
+			}
 			_, err = s.DB().Exec(`DELETE FROM schema_migrations WHERE version = 11`)
 			must(t, err)
 			must(t, s.Close())
@@ -257,7 +263,7 @@ func byKeyTarget(aggs []berth.UsageAgg) map[keyTarget]berth.UsageAgg {
 	return m
 }
 
-// rollupRows is the roll-up table in a fixed order, sums rounded to the
+// rollupRows are the roll-up tables in a fixed order, sums rounded to the
 // microsecond (a rebuild adds the same pieces in another order).
 func rollupRows(t *testing.T, s *store.Store) []string {
 	t.Helper()
@@ -273,6 +279,19 @@ func rollupRows(t *testing.T, s *store.Store) []string {
 		must(t, rows.Scan(&month, &kind, &id, &user, &target, &name, &cpu, &mem, &sto, &rep))
 		out = append(out, fmt.Sprintf("%s %s %s %s %s %s %.0f %.0f %.0f %.0f", time.UnixMicro(month).UTC().Format("2006-01"),
 			kind, id, user, target, name, cpu, mem, sto, rep))
+	}
+	must(t, rows.Err())
+	rows, err = s.DB().Query(`SELECT month, user_id, target, cpu_us, memory_us, storage_us, replica_us
+		FROM usage_rollup_users ORDER BY month, user_id, target`)
+	must(t, err)
+	defer rows.Close()
+	for rows.Next() {
+		var month int64
+		var user, target string
+		var cpu, mem, sto, rep float64
+		must(t, rows.Scan(&month, &user, &target, &cpu, &mem, &sto, &rep))
+		out = append(out, fmt.Sprintf("%s user %s %s %.0f %.0f %.0f %.0f", time.UnixMicro(month).UTC().Format("2006-01"),
+			user, target, cpu, mem, sto, rep))
 	}
 	must(t, rows.Err())
 	return out

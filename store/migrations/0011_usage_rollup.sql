@@ -6,7 +6,8 @@
 -- months here and only the edge months and the open intervals from
 -- usage_intervals. It is derived data: this migration's step fills it from
 -- the intervals already closed (store.rebuildUsageRollup), and a restore
--- rebuilds it rather than copying it.
+-- rebuilds it rather than copying it. On SQLite the table is kept in its
+-- key's order (WITHOUT ROWID), so a range of months is read in one pass.
 CREATE TABLE usage_rollup (
     month       BIGINT NOT NULL,
     kind        TEXT   NOT NULL,
@@ -19,5 +20,21 @@ CREATE TABLE usage_rollup (
     storage_us  DOUBLE PRECISION NOT NULL,
     replica_us  DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (month, kind, resource_id, user_id, target, name)
-);
+) {{WITHOUT_ROWID}};
 CREATE INDEX usage_rollup_user ON usage_rollup (user_id, month);
+
+-- The same per user and target (without the resources): what by-user,
+-- by-target, by-month and total reports read, a fraction of the rows. Kept
+-- in (user, target, month) order so a by-user report sums it in one pass,
+-- group after group, without sorting.
+CREATE TABLE usage_rollup_users (
+    user_id     TEXT   NOT NULL,
+    target      TEXT   NOT NULL,
+    month       BIGINT NOT NULL,
+    cpu_us      DOUBLE PRECISION NOT NULL,
+    memory_us   DOUBLE PRECISION NOT NULL,
+    storage_us  DOUBLE PRECISION NOT NULL,
+    replica_us  DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (user_id, target, month)
+) {{WITHOUT_ROWID}};
+CREATE INDEX usage_rollup_users_month ON usage_rollup_users (month, target, cpu_us, memory_us, storage_us, replica_us);
