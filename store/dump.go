@@ -22,6 +22,7 @@ var dumpSkip = map[string]string{
 	"berth_event_payloads": "large event payloads parked for seconds while LISTEN/NOTIFY carries their ids (events package)",
 	"usage_rollup":         "derived from usage_intervals: Import rebuilds it (so a dump of a berth before migration 0011 restores complete)",
 	"usage_rollup_users":   "derived from usage_intervals, as usage_rollup",
+	"usage_crossings":      "derived from usage_intervals, as usage_rollup",
 }
 
 // Column is one column of a table as the catalog declares it.

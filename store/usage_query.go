@@ -12,10 +12,11 @@ import (
 
 // Usage reports (docs/usage.md). A range [from, to) is read as: the whole
 // UTC months inside [from, min(to, now)) from the roll-up (closed
-// intervals), the edges before and after them from the closed intervals,
-// and the open intervals over the whole range. Every part is clipped to
-// its own span, so the sum is that of the intervals alone, which
-// UsageAggregateRaw computes as the reference.
+// intervals), the edges before and after them from the closed intervals
+// (those started in the edge's month, and those crossing into it from
+// usage_crossings), and the open intervals over the whole range. Every
+// part is clipped to its own span, so the sum is that of the intervals
+// alone, which UsageAggregateRaw computes as the reference.
 
 // openEnd is ends_at of an open interval.
 const openEnd = int64(math.MaxInt64)
@@ -42,19 +43,22 @@ func wholeMonths(from, to, now int64) (m1, m2 int64, ok bool) {
 
 // Which intervals a raw part reads.
 const (
-	allIntervals    = "all"
-	closedIntervals = "closed"
-	openIntervals   = "open"
+	allIntervals     = "all"     // every interval overlapping [lo, hi)
+	openIntervals    = "open"    // the open ones
+	startedIntervals = "started" // closed ones started in [month, hi) (a segment inside one month)
+	crossIntervals   = "crossing"
 )
 
 // rawPart selects the intervals of q (which of them) that overlap [lo,
 // hi), clipped to it and to now: k, name, target, the shape, and [a, b)
-// (empty when b <= a). One index decides which rows are read: a user's
-// (user_id, started_at) for one user, else (ends_at, started_at); the
-// unary + keeps the other column from competing for the plan (valid on
-// both databases). CASE keeps it portable (SQLite's min/max are
-// LEAST/GREATEST on PostgreSQL).
-func rawPart(q berth.UsageQuery, col string, lo, hi, now int64, which string) (string, []any) {
+// (empty when b <= a). crossIntervals reads usage_crossings: the closed
+// intervals that began before month and end after it began; with
+// startedIntervals they are every closed interval overlapping a segment
+// [lo, hi) inside month, each read through a bounded index range. One
+// index decides which rows are read; the unary + keeps the other columns
+// from competing for the plan (valid on both databases). CASE keeps it
+// portable (SQLite's min/max are LEAST/GREATEST on PostgreSQL).
+func rawPart(q berth.UsageQuery, col string, lo, hi, now, month int64, which string) (string, []any) {
 	const end = "(CASE WHEN ends_at > ? THEN ? ELSE ends_at END)"
 	a := "(CASE WHEN started_at > ? THEN started_at ELSE ? END)"
 	b := "(CASE WHEN " + end + " < ? THEN " + end + " ELSE ? END)"
@@ -63,20 +67,22 @@ func rawPart(q berth.UsageQuery, col string, lo, hi, now int64, which string) (s
 	if q.UserID != "" {
 		e, st = "+ends_at", "started_at"
 	}
-	var cond string
+	table, cond := "usage_intervals", ""
 	switch which {
 	case openIntervals:
-		cond = e + " = ?"
-		args = append(args, openEnd)
-	case closedIntervals:
-		cond = e + " > ? AND " + e + " < ?"
-		args = append(args, lo, openEnd)
+		cond = e + " = ? AND " + st + " < ? AND " + st + " < ?"
+		args = append(args, openEnd, hi, now)
+	case startedIntervals:
+		cond = "started_at >= ? AND started_at < ? AND started_at < ? AND +ends_at > ? AND +ends_at < ?"
+		args = append(args, month, hi, now, lo, openEnd)
+	case crossIntervals:
+		table, cond = "usage_crossings", "month = ? AND +ends_at > ?"
+		args = append(args, month, lo)
 	default:
-		cond = e + " > ?"
-		args = append(args, lo)
+		cond = e + " > ? AND " + st + " < ? AND " + st + " < ?"
+		args = append(args, lo, hi, now)
 	}
-	cond += " AND " + st + " < ? AND " + st + " < ?" + kindCond(q.GroupBy)
-	args = append(args, hi, now)
+	cond += kindCond(q.GroupBy)
 	if q.UserID != "" {
 		cond += " AND user_id = ?"
 		args = append(args, q.UserID)
@@ -86,7 +92,31 @@ func rawPart(q berth.UsageQuery, col string, lo, hi, now int64, which string) (s
 		name = col
 	}
 	return "SELECT " + col + " AS k, " + name + " AS name, target, cpu_cores, memory_gb, storage_gb, replicas, " + a + " AS a, " + b + " AS b" +
-		" FROM usage_intervals WHERE " + cond, args
+		" FROM " + table + " WHERE " + cond, args
+}
+
+// segments are the parts of [from, min(to, now)) the roll-up does not
+// answer, each inside one month: the edges around the whole months [m1,
+// m2) it answers, or every month's part when it answers none (whole
+// false).
+func segments(from, to, now, m1, m2 int64, whole bool) [][2]int64 {
+	var out [][2]int64
+	monthPieces(from, min(to, now), func(m, _ int64) {
+		if whole && m >= m1 && m < m2 {
+			return
+		}
+		out = append(out, [2]int64{max(from, m), min(to, now, nextMonth(m))})
+	})
+	return out
+}
+
+// closedParts adds, per segment, the closed intervals overlapping it.
+func closedParts(p *usageParts, segs [][2]int64, part func(lo, hi, month int64, which string) (string, []any)) {
+	for _, sg := range segs {
+		m := monthOf(sg[0])
+		p.add(part(sg[0], sg[1], m, startedIntervals))
+		p.add(part(sg[0], sg[1], m, crossIntervals))
+	}
 }
 
 // kindCond restricts a by-environment or by-service report to its kind.
@@ -179,17 +209,17 @@ func (s *Store) usageAggregate(ctx context.Context, q berth.UsageQuery, rollup b
 	}
 	from, to, now := micros(q.From), micros(q.To), micros(q.Now)
 	var p usageParts
-	if m1, m2, ok := wholeMonths(from, to, now); rollup && ok {
-		p.add(rollupPart(q, col, m1, m2))
-		if from < m1 {
-			p.add(summed(rawPart(q, col, from, m1, now, closedIntervals)))
+	if rollup {
+		m1, m2, whole := wholeMonths(from, to, now)
+		if whole {
+			p.add(rollupPart(q, col, m1, m2))
 		}
-		if m2 < to {
-			p.add(summed(rawPart(q, col, m2, to, now, closedIntervals)))
-		}
-		p.add(summed(rawPart(q, col, from, to, now, openIntervals)))
+		closedParts(&p, segments(from, to, now, m1, m2, whole), func(lo, hi, month int64, which string) (string, []any) {
+			return summed(rawPart(q, col, lo, hi, now, month, which))
+		})
+		p.add(summed(rawPart(q, col, from, to, now, 0, openIntervals)))
 	} else {
-		p.add(summed(rawPart(q, col, from, to, now, allIntervals)))
+		p.add(summed(rawPart(q, col, from, to, now, 0, allIntervals)))
 	}
 	group := " GROUP BY k, target"
 	if q.GroupBy == "" {
@@ -222,34 +252,33 @@ func (s *Store) usageAggregate(ctx context.Context, q berth.UsageQuery, rollup b
 // month, the whole months' sums from the roll-up (GROUP BY month) and the
 // intervals of the edges and the open ones, which are split into buckets
 // here; by day (a month's roll-up cannot split a day), every interval of
-// the range.
+// the range, month by month through bounded index ranges.
 func (s *Store) usageBuckets(ctx context.Context, q berth.UsageQuery, rollup bool) ([]berth.UsageAgg, error) {
 	buckets, _ := berth.UsageBuckets(q.From, q.To, q.GroupBy, 0)
 	from, to, now := micros(q.From), micros(q.To), micros(q.Now)
-	raw := func(lo, hi int64, which string) (string, []any) {
-		sel, args := rawPart(berth.UsageQuery{UserID: q.UserID}, "CAST('' AS TEXT)", lo, hi, now, which)
+	raw := func(lo, hi, month int64, which string) (string, []any) {
+		sel, args := rawPart(berth.UsageQuery{UserID: q.UserID}, "CAST('' AS TEXT)", lo, hi, now, month, which)
 		return "SELECT 0 AS rolled, 0 AS bucket, target, a, b, cpu_cores AS c, memory_gb AS m, storage_gb AS s, replicas AS r FROM (" +
 			sel + ") p WHERE b > a", args
 	}
 	var p usageParts
-	if m1, m2, ok := wholeMonths(from, to, now); rollup && ok && q.GroupBy == berth.GroupByMonth {
-		sel := "SELECT 1 AS rolled, month AS bucket, target, 0 AS a, 0 AS b, SUM(cpu_us) AS c, SUM(memory_us) AS m," +
-			" SUM(storage_us) AS s, SUM(replica_us) AS r FROM usage_rollup_users WHERE month >= ? AND month < ?"
-		args := []any{m1, m2}
-		if q.UserID != "" {
-			sel += " AND user_id = ?"
-			args = append(args, q.UserID)
+	if rollup {
+		m1, m2, whole := wholeMonths(from, to, now)
+		whole = whole && q.GroupBy == berth.GroupByMonth // a month's sums cannot be split into days
+		if whole {
+			sel := "SELECT 1 AS rolled, month AS bucket, target, 0 AS a, 0 AS b, SUM(cpu_us) AS c, SUM(memory_us) AS m," +
+				" SUM(storage_us) AS s, SUM(replica_us) AS r FROM usage_rollup_users WHERE month >= ? AND month < ?"
+			args := []any{m1, m2}
+			if q.UserID != "" {
+				sel += " AND user_id = ?"
+				args = append(args, q.UserID)
+			}
+			p.add(sel+" GROUP BY month, target", args)
 		}
-		p.add(sel+" GROUP BY month, target", args)
-		if from < m1 {
-			p.add(raw(from, m1, closedIntervals))
-		}
-		if m2 < to {
-			p.add(raw(m2, to, closedIntervals))
-		}
-		p.add(raw(from, to, openIntervals))
+		closedParts(&p, segments(from, to, now, m1, m2, whole), raw)
+		p.add(raw(from, to, 0, openIntervals))
 	} else {
-		p.add(raw(from, to, allIntervals))
+		p.add(raw(from, to, 0, allIntervals))
 	}
 	rows, err := s.x(ctx).QueryContext(ctx, s.q(p.union()), p.args...)
 	if err != nil {

@@ -75,10 +75,40 @@ const rollupUsersUpsert = `INSERT INTO usage_rollup_users (user_id, target, mont
 	cpu_us = usage_rollup_users.cpu_us + excluded.cpu_us, memory_us = usage_rollup_users.memory_us + excluded.memory_us,
 	storage_us = usage_rollup_users.storage_us + excluded.storage_us, replica_us = usage_rollup_users.replica_us + excluded.replica_us`
 
+const crossingInsert = `INSERT INTO usage_crossings (month, kind, resource_id, name, user_id, target, replicas, cpu_cores,
+	memory_gb, storage_gb, started_at, ends_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// crossings calls fn with every month start iv crosses (began before it,
+// ended after it).
+func (iv closedInterval) crossings(fn func(month int64)) {
+	monthPieces(iv.start, iv.end, func(m, _ int64) {
+		if m > iv.start {
+			fn(m)
+		}
+	})
+}
+
+func (s *Store) insertCrossings(ctx context.Context, stmt *sql.Stmt, iv closedInterval) error {
+	var err error
+	iv.crossings(func(m int64) {
+		if err == nil {
+			_, err = stmt.ExecContext(ctx, m, iv.kind, iv.id, iv.name, iv.user, iv.target, iv.shape.Replicas, iv.shape.CPUCores,
+				iv.shape.MemoryGB, iv.shape.StorageGB, iv.start, iv.end)
+		}
+	})
+	return err
+}
+
 // rollUp adds the closed interval iv to the roll-ups (per resource and per
-// user), in the transaction that closed it.
+// user) and the months it crossed, in the transaction that closed it.
 func (s *Store) rollUp(ctx context.Context, tx *sql.Tx, iv closedInterval) error {
 	var err error
+	iv.crossings(func(m int64) {
+		if err == nil {
+			_, err = tx.ExecContext(ctx, s.q(crossingInsert), m, iv.kind, iv.id, iv.name, iv.user, iv.target, iv.shape.Replicas,
+				iv.shape.CPUCores, iv.shape.MemoryGB, iv.shape.StorageGB, iv.start, iv.end)
+		}
+	})
 	iv.pieces(func(k rollupKey, v rollupSums) {
 		if err == nil {
 			_, err = tx.ExecContext(ctx, s.q(rollupUpsert), k.month, k.kind, k.id, k.user, k.target, k.name, v.cpu, v.mem, v.sto, v.rep)
@@ -93,11 +123,12 @@ func (s *Store) rollUp(ctx context.Context, tx *sql.Tx, iv closedInterval) error
 	return nil
 }
 
-// rebuildUsageRollup fills the roll-up anew from every closed interval:
+// rebuildUsageRollup fills the roll-ups and crossings anew from every
+// closed interval:
 // migration 0011's step (the intervals closed before it) and a restore's
 // (the roll-up is derived, so backups do not carry it). Idempotent.
 func (s *Store) rebuildUsageRollup(ctx context.Context, tx *sql.Tx) error {
-	for _, table := range []string{"usage_rollup", "usage_rollup_users"} {
+	for _, table := range []string{"usage_rollup", "usage_rollup_users", "usage_crossings"} {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM "+table); err != nil { // #nosec G202 -- constant table names
 			return fmt.Errorf("rebuild usage roll-up: %w", err)
 		}
@@ -109,6 +140,7 @@ func (s *Store) rebuildUsageRollup(ctx context.Context, tx *sql.Tx) error {
 	}
 	sums, users := map[rollupKey]*rollupSums{}, map[rollupKey]*rollupSums{}
 	var order, userOrder []rollupKey
+	var crossing []closedInterval
 	for rows.Next() {
 		var iv closedInterval
 		if err := rows.Scan(&iv.kind, &iv.id, &iv.user, &iv.target, &iv.name, &iv.shape.Replicas, &iv.shape.CPUCores,
@@ -120,6 +152,9 @@ func (s *Store) rebuildUsageRollup(ctx context.Context, tx *sql.Tx) error {
 			order = addSums(sums, order, k, v)
 			userOrder = addSums(users, userOrder, rollupKey{month: k.month, user: k.user, target: k.target}, v)
 		})
+		if monthOf(iv.start) < monthOf(iv.end-1) {
+			crossing = append(crossing, iv)
+		}
 	}
 	_ = rows.Close()
 	if err := rows.Err(); err != nil {
@@ -133,6 +168,16 @@ func (s *Store) rebuildUsageRollup(ctx context.Context, tx *sql.Tx) error {
 	for _, k := range order {
 		v := sums[k]
 		if _, err := stmt.ExecContext(ctx, k.month, k.kind, k.id, k.user, k.target, k.name, v.cpu, v.mem, v.sto, v.rep); err != nil {
+			return fmt.Errorf("rebuild usage roll-up: %w", err)
+		}
+	}
+	cstmt, err := tx.PrepareContext(ctx, s.q(crossingInsert))
+	if err != nil {
+		return fmt.Errorf("rebuild usage roll-up: %w", err)
+	}
+	defer cstmt.Close()
+	for _, iv := range crossing {
+		if err := s.insertCrossings(ctx, cstmt, iv); err != nil {
 			return fmt.Errorf("rebuild usage roll-up: %w", err)
 		}
 	}
@@ -160,7 +205,7 @@ func addSums(sums map[rollupKey]*rollupSums, order []rollupKey, k rollupKey, v r
 	return append(order, k)
 }
 
-// RebuildUsageRollup fills the roll-up anew from the closed intervals, in
+// RebuildUsageRollup fills the roll-ups anew from the closed intervals, in
 // one transaction (bench/usage writes intervals directly, then calls it).
 func (s *Store) RebuildUsageRollup(ctx context.Context) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error { return s.rebuildUsageRollup(ctx, tx) })

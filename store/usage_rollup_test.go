@@ -59,7 +59,7 @@ func TestUsageRollupMatchesIntervals(t *testing.T) {
 			equal(t, "roll-up kept by closing transactions vs rebuilt", rollupRows(t, s), kept)
 			// A database from before migration 0011: the migration's step
 			// fills the roll-up from the intervals already closed.
-			for _, table := range []string{"usage_rollup", "usage_rollup_users"} {
+			for _, table := range []string{"usage_rollup", "usage_rollup_users", "usage_crossings"} {
 				_, err = s.DB().Exec(`DROP TABLE ` + table)
 				must(t, err)
 			}
@@ -292,6 +292,20 @@ func rollupRows(t *testing.T, s *store.Store) []string {
 		must(t, rows.Scan(&month, &user, &target, &cpu, &mem, &sto, &rep))
 		out = append(out, fmt.Sprintf("%s user %s %s %.0f %.0f %.0f %.0f", time.UnixMicro(month).UTC().Format("2006-01"),
 			user, target, cpu, mem, sto, rep))
+	}
+	must(t, rows.Err())
+	rows, err = s.DB().Query(`SELECT month, kind, resource_id, name, user_id, target, replicas, cpu_cores, memory_gb, storage_gb,
+		started_at, ends_at FROM usage_crossings ORDER BY month, kind, resource_id, started_at`)
+	must(t, err)
+	defer rows.Close()
+	for rows.Next() {
+		var month, start, end int64
+		var kind, id, name, user, target string
+		var rep int
+		var cpu, mem, sto float64
+		must(t, rows.Scan(&month, &kind, &id, &name, &user, &target, &rep, &cpu, &mem, &sto, &start, &end))
+		out = append(out, fmt.Sprintf("%s crossing %s %s %s %s %s %d %g %g %g %d %d", time.UnixMicro(month).UTC().Format("2006-01"),
+			kind, id, name, user, target, rep, cpu, mem, sto, start, end))
 	}
 	must(t, rows.Err())
 	return out

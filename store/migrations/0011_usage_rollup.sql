@@ -38,3 +38,25 @@ CREATE TABLE usage_rollup_users (
     PRIMARY KEY (user_id, target, month)
 ) {{WITHOUT_ROWID}};
 CREATE INDEX usage_rollup_users_month ON usage_rollup_users (month, target, cpu_us, memory_us, storage_us, replica_us);
+
+-- Closed intervals that began before a month and end after it began, one
+-- row per month so crossed (columns as in usage_intervals): with the
+-- intervals started inside a month, they are every closed interval that
+-- overlaps a part of that month, each found through a bounded index range.
+-- A report's edges (a range that starts or ends inside a month) and
+-- reports by day read them; derived like the roll-ups.
+CREATE TABLE usage_crossings (
+    month       BIGINT  NOT NULL,
+    kind        TEXT    NOT NULL,
+    resource_id TEXT    NOT NULL,
+    name        TEXT    NOT NULL,
+    user_id     TEXT    NOT NULL,
+    target      TEXT    NOT NULL,
+    replicas    INTEGER NOT NULL,
+    cpu_cores   DOUBLE PRECISION NOT NULL,
+    memory_gb   DOUBLE PRECISION NOT NULL,
+    storage_gb  DOUBLE PRECISION NOT NULL,
+    started_at  BIGINT  NOT NULL,
+    ends_at     BIGINT  NOT NULL
+);
+CREATE INDEX usage_crossings_month ON usage_crossings (month, ends_at);
