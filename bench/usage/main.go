@@ -35,13 +35,14 @@ func (stub) Info() berth.TargetInfo {
 }
 
 func main() {
-	sizes := flag.String("users", "250,500,1000", "user counts to measure (the last is the target size)")
+	sizes := flag.String("users", "250,1000", "user counts to measure (the last is the target size)")
 	months := flag.Int("months", 12, "months of intervals")
 	perMonth := flag.Int("intervals", 20, "intervals per user per month (running and stopped stretches of an environment and a service)")
 	runs := flag.Int("runs", 3, "runs per measurement (each of -queries queries)")
-	queries := flag.Int("queries", 40, "queries per run")
+	queries := flag.Int("queries", 40, "queries per run through the roll-up")
+	refQueries := flag.Int("ref-queries", 5, "queries per run through the raw intervals (the reference path: seconds each at 1,000 users)")
 	flag.Parse()
-	if err := run(*sizes, *months, *perMonth, *runs, *queries); err != nil {
+	if err := run(*sizes, *months, *perMonth, *runs, *queries, *refQueries); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-usage:", err)
 		os.Exit(1)
 	}
@@ -70,7 +71,7 @@ var shapes = []shape{
 	}},
 }
 
-func run(sizesFlag string, months, perMonth, runs, queries int) error {
+func run(sizesFlag string, months, perMonth, runs, queries, refQueries int) error {
 	var sizes []int
 	for _, s := range strings.Split(sizesFlag, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -79,11 +80,11 @@ func run(sizesFlag string, months, perMonth, runs, queries int) error {
 		}
 		sizes = append(sizes, n)
 	}
-	fmt.Printf("usage report over SQLite: %d months, %d intervals per user per month; %d runs × %d queries per path, medians of the runs\n",
-		months, perMonth, runs, queries)
+	fmt.Printf("usage report over SQLite: %d months, %d intervals per user per month; %d runs × %d queries (roll-up) and %d (raw), medians of the runs\n",
+		months, perMonth, runs, queries, refQueries)
 	base := map[string]float64{}
 	for _, n := range sizes {
-		m, err := measure(n, months, perMonth, runs, queries)
+		m, err := measure(n, months, perMonth, runs, queries, refQueries)
 		if err != nil {
 			return err
 		}
@@ -132,7 +133,7 @@ func (r rawStore) UsageAggregate(ctx context.Context, q berth.UsageQuery) ([]ber
 
 // measure fills a fresh store, rolls it up and times every query shape
 // through both paths, run by run, so their ratio is of the same moment.
-func measure(users, months, perMonth, runs, queries int) (*measurement, error) {
+func measure(users, months, perMonth, runs, queries, refQueries int) (*measurement, error) {
 	dir, err := os.MkdirTemp("", "bench-usage-")
 	if err != nil {
 		return nil, err
@@ -171,9 +172,10 @@ func measure(users, months, perMonth, runs, queries int) (*measurement, error) {
 		for range runs {
 			for _, path := range []struct {
 				c        *core.Core
+				n        int
 				p50, p99 *[]float64
-			}{{rolled, &r50, &r99}, {raw, &w50, &w99}} {
-				p50, p99, err := timeQueries(ctx, path.c, sh, end, users, queries)
+			}{{rolled, queries, &r50, &r99}, {raw, refQueries, &w50, &w99}} {
+				p50, p99, err := timeQueries(ctx, path.c, sh, end, users, path.n)
 				if err != nil {
 					return nil, err
 				}
