@@ -82,9 +82,43 @@ type UsageStore interface {
 	// cut so.
 	UsageHeartbeat(ctx context.Context, now time.Time, staleAfter time.Duration) (int, error)
 	// UsageAggregate sums the intervals of q by (group key, target); for
-	// GroupByDay and GroupByMonth the caller asks one bucket at a time with
-	// GroupBy "" (one group, key "").
+	// GroupByDay and GroupByMonth the key is the bucket's (UsageBuckets),
+	// all buckets in one answer (a bucket without usage has no entry);
+	// GroupBy "" is one group, key "".
 	UsageAggregate(ctx context.Context, q UsageQuery) ([]UsageAgg, error)
+}
+
+// UsageBucket is one day or month of a report, clipped to its range.
+type UsageBucket struct {
+	Key      string // 2026-01-02 (day) or 2026-01 (month)
+	From, To time.Time
+}
+
+// UsageBuckets splits [from, to) into UTC days (GroupByDay) or months
+// (GroupByMonth), the first and last clipped to the range. ok is false
+// when there would be more than limit (limit > 0).
+func UsageBuckets(from, to time.Time, groupBy string, limit int) (out []UsageBucket, ok bool) {
+	from, to = from.UTC(), to.UTC()
+	start := time.Date(from.Year(), from.Month(), from.Day(), 0, 0, 0, 0, time.UTC)
+	next, layout := func(t time.Time) time.Time { return t.AddDate(0, 0, 1) }, "2006-01-02"
+	if groupBy == GroupByMonth {
+		start = time.Date(from.Year(), from.Month(), 1, 0, 0, 0, 0, time.UTC)
+		next, layout = func(t time.Time) time.Time { return t.AddDate(0, 1, 0) }, "2006-01"
+	}
+	for b := start; b.Before(to); b = next(b) {
+		if limit > 0 && len(out) == limit {
+			return nil, false
+		}
+		bf, bt := b, next(b)
+		if bf.Before(from) {
+			bf = from
+		}
+		if bt.After(to) {
+			bt = to
+		}
+		out = append(out, UsageBucket{Key: b.Format(layout), From: bf, To: bt})
+	}
+	return out, true
 }
 
 // UsageRow is one group of a usage report: hours of cores, memory and

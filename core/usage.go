@@ -102,49 +102,30 @@ func (c *Core) Usage(ctx context.Context, req UsageRequest) (*berth.UsageReport,
 	return rep, nil
 }
 
-// usageBuckets asks the store one day or month at a time.
+// usageBuckets asks the store for every day or month of the range in one
+// query, and answers a row for each (zero where nothing was held).
 func (c *Core) usageBuckets(ctx context.Context, req UsageRequest, now time.Time, rep *berth.UsageReport) error {
-	start := time.Date(req.From.Year(), req.From.Month(), req.From.Day(), 0, 0, 0, 0, time.UTC)
-	next, layout := func(t time.Time) time.Time { return t.AddDate(0, 0, 1) }, "2006-01-02"
-	if req.GroupBy == berth.GroupByMonth {
-		start = time.Date(req.From.Year(), req.From.Month(), 1, 0, 0, 0, 0, time.UTC)
-		next, layout = func(t time.Time) time.Time { return t.AddDate(0, 1, 0) }, "2006-01"
+	buckets, ok := berth.UsageBuckets(req.From, req.To, req.GroupBy, maxUsageBuckets)
+	if !ok {
+		return berth.Invalid("from", "the range holds more than %d %ss", maxUsageBuckets, req.GroupBy)
 	}
-	n := 0
-	for b := start; b.Before(req.To); b = next(b) {
-		if n++; n > maxUsageBuckets {
-			return berth.Invalid("from", "the range holds more than %d %ss", maxUsageBuckets, req.GroupBy)
+	aggs, err := c.store.UsageAggregate(ctx, berth.UsageQuery{From: req.From, To: req.To, Now: now, GroupBy: req.GroupBy, UserID: req.UserID})
+	if err != nil {
+		return err
+	}
+	byKey := map[string]berth.UsageRow{}
+	for _, r := range c.usageRows(ctx, req.GroupBy, aggs) {
+		byKey[r.Key] = r
+	}
+	for _, b := range buckets {
+		row, ok := byKey[b.Key]
+		if !ok {
+			row = berth.UsageRow{Key: b.Key}
 		}
-		from, to := maxTime(b, req.From), minTime(next(b), req.To)
-		aggs, err := c.store.UsageAggregate(ctx, berth.UsageQuery{From: from, To: to, Now: now, UserID: req.UserID})
-		if err != nil {
-			return err
-		}
-		row := berth.UsageRow{Key: b.Format(layout), Name: b.Format(layout)}
-		for _, r := range c.usageRows(ctx, "", aggs) {
-			row.CPUCoreHours += r.CPUCoreHours
-			row.MemoryGBHours += r.MemoryGBHours
-			row.StorageGBHours += r.StorageGBHours
-			row.RunningHours += r.RunningHours
-			row.Cost += r.Cost
-		}
+		row.Name = b.Key
 		rep.Usage = append(rep.Usage, row)
 	}
 	return nil
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
-}
-
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
 }
 
 // usageRows turns the store's per-(key, target) sums into rows: hours,

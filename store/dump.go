@@ -20,6 +20,9 @@ var dumpSkip = map[string]string{
 	"schema_migrations":    "the target is migrated by its own berth; the versions travel in the manifest",
 	"ws_tickets":           "single-use WebSocket tickets that live for seconds",
 	"berth_event_payloads": "large event payloads parked for seconds while LISTEN/NOTIFY carries their ids (events package)",
+	"usage_rollup":         "derived from usage_intervals: Import rebuilds it (so a dump of a berth before migration 0011 restores complete)",
+	"usage_rollup_users":   "derived from usage_intervals, as usage_rollup",
+	"usage_crossings":      "derived from usage_intervals, as usage_rollup",
 }
 
 // Column is one column of a table as the catalog declares it.
@@ -357,7 +360,7 @@ func (s *Store) Import(ctx context.Context, data []TableData) error {
 				return fmt.Errorf("import table %s: %w", d.Name, err)
 			}
 		}
-		return nil
+		return s.rebuildUsageRollup(ctx, tx)
 	})
 }
 

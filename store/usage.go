@@ -49,26 +49,24 @@ func (s *Store) meter(ctx context.Context, tx *sql.Tx, m meterShape) error {
 		return fmt.Errorf("meter %s %s: %w", m.kind, m.id, err)
 	}
 	now := micros(s.clock())
-	var (
-		id, start int64
-		cur       berth.UsageShape
-		user      string
-	)
-	err := tx.QueryRowContext(ctx, s.q(`SELECT id, replicas, cpu_cores, memory_gb, storage_gb, started_at, user_id
-		FROM usage_intervals WHERE kind = ? AND resource_id = ? AND ended_at IS NULL ORDER BY id DESC LIMIT 1`),
-		m.kind, m.id).Scan(&id, &cur.Replicas, &cur.CPUCores, &cur.MemoryGB, &cur.StorageGB, &start, &user)
-	open := err == nil
-	if err != nil && err != sql.ErrNoRows {
+	open, err := s.openIntervals(ctx, tx, m)
+	if err != nil {
 		return fmt.Errorf("meter %s %s: %w", m.kind, m.id, err)
 	}
-	if open && cur == m.shape && user == m.user {
+	if len(open) > 0 && open[0].shape == m.shape && open[0].user == m.user {
 		return nil
 	}
-	if open {
-		end := max(now, start)
+	if len(open) > 0 {
+		end := max(now, open[0].start)
 		if _, err := tx.ExecContext(ctx, s.q(`UPDATE usage_intervals SET ended_at = ?, ends_at = ?, last_seen = ?
 			WHERE kind = ? AND resource_id = ? AND ended_at IS NULL`), end, end, end, m.kind, m.id); err != nil {
 			return fmt.Errorf("meter %s %s: close interval: %w", m.kind, m.id, err)
+		}
+		for _, iv := range open { // as closed: each in the roll-up
+			iv.end = end
+			if err := s.rollUp(ctx, tx, iv); err != nil {
+				return fmt.Errorf("meter %s %s: %w", m.kind, m.id, err)
+			}
 		}
 	}
 	if m.shape.IsZero() {
@@ -83,6 +81,28 @@ func (s *Store) meter(ctx context.Context, tx *sql.Tx, m meterShape) error {
 	return nil
 }
 
+// openIntervals are m's open intervals, the newest first (one, but every
+// one the close below ends is rolled up).
+func (s *Store) openIntervals(ctx context.Context, tx *sql.Tx, m meterShape) ([]closedInterval, error) {
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT kind, resource_id, user_id, target, name, replicas, cpu_cores, memory_gb,
+		storage_gb, started_at FROM usage_intervals WHERE kind = ? AND resource_id = ? AND ended_at IS NULL ORDER BY id DESC`),
+		m.kind, m.id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []closedInterval
+	for rows.Next() {
+		var iv closedInterval
+		if err := rows.Scan(&iv.kind, &iv.id, &iv.user, &iv.target, &iv.name, &iv.shape.Replicas, &iv.shape.CPUCores,
+			&iv.shape.MemoryGB, &iv.shape.StorageGB, &iv.start); err != nil {
+			return nil, err
+		}
+		out = append(out, iv)
+	}
+	return out, rows.Err()
+}
+
 // UsageHeartbeat advances last_seen of open intervals; stale ones are cut
 // at their last_seen and reopened at now (berth.UsageStore).
 func (s *Store) UsageHeartbeat(ctx context.Context, now time.Time, staleAfter time.Duration) (int, error) {
@@ -95,24 +115,28 @@ func (s *Store) UsageHeartbeat(ctx context.Context, now time.Time, staleAfter ti
 		if staleAfter <= 0 {
 			staleUS = math.MinInt64 // cut nothing
 		}
-		rows, err := tx.QueryContext(ctx, s.q(`SELECT id FROM usage_intervals WHERE ended_at IS NULL AND last_seen < ?`), staleUS)
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT id, kind, resource_id, user_id, target, name, replicas, cpu_cores,
+			memory_gb, storage_gb, started_at, last_seen FROM usage_intervals WHERE ended_at IS NULL AND last_seen < ?`), staleUS)
 		if err != nil {
 			return err
 		}
-		var stale []int64
+		var stale []closedInterval
+		var ids []int64
 		for rows.Next() {
 			var id int64
-			if err := rows.Scan(&id); err != nil {
+			var iv closedInterval
+			if err := rows.Scan(&id, &iv.kind, &iv.id, &iv.user, &iv.target, &iv.name, &iv.shape.Replicas, &iv.shape.CPUCores,
+				&iv.shape.MemoryGB, &iv.shape.StorageGB, &iv.start, &iv.end); err != nil {
 				_ = rows.Close()
 				return err
 			}
-			stale = append(stale, id)
+			stale, ids = append(stale, iv), append(ids, id)
 		}
 		_ = rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		for _, id := range stale {
+		for i, id := range ids {
 			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO usage_intervals (kind, resource_id, name, user_id, target,
 				replicas, cpu_cores, memory_gb, storage_gb, started_at, ends_at, last_seen)
 				SELECT kind, resource_id, name, user_id, target, replicas, cpu_cores, memory_gb, storage_gb, ?, ?, ?
@@ -120,6 +144,9 @@ func (s *Store) UsageHeartbeat(ctx context.Context, now time.Time, staleAfter ti
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, s.q(`UPDATE usage_intervals SET ended_at = last_seen, ends_at = last_seen WHERE id = ?`), id); err != nil {
+				return err
+			}
+			if err := s.rollUp(ctx, tx, stale[i]); err != nil { // closed at its last_seen
 				return err
 			}
 		}
@@ -131,77 +158,4 @@ func (s *Store) UsageHeartbeat(ctx context.Context, now time.Time, staleAfter ti
 		return 0, fmt.Errorf("usage heartbeat: %w", err)
 	}
 	return cut, nil
-}
-
-// usageGroupColumn is the key column of a grouping ("" → one group).
-var usageGroupColumn = map[string]string{
-	"":                       "CAST('' AS TEXT)",
-	berth.GroupByUser:        "user_id",
-	berth.GroupByEnvironment: "resource_id",
-	berth.GroupByService:     "resource_id",
-	berth.GroupByTarget:      "target",
-}
-
-// UsageAggregate sums intervals clipped to [q.From, q.To) by group and
-// target, in resource-seconds. Open intervals end at q.Now.
-func (s *Store) UsageAggregate(ctx context.Context, q berth.UsageQuery) ([]berth.UsageAgg, error) {
-	col, ok := usageGroupColumn[q.GroupBy]
-	if !ok {
-		return nil, berth.Invalid("groupBy", "%q cannot be summed by the store", q.GroupBy)
-	}
-	from, to, nowUS := micros(q.From), micros(q.To), micros(q.Now)
-	// d = min(end, to) - max(start, from), end = ended_at or now; CASE keeps
-	// it portable (SQLite's min/max are LEAST/GREATEST on PostgreSQL). The
-	// inner query computes it once per interval.
-	const end = "(CASE WHEN ends_at > ? THEN ? ELSE ends_at END)"
-	d := "((CASE WHEN " + end + " < ? THEN " + end + " ELSE ? END) - (CASE WHEN started_at > ? THEN started_at ELSE ? END))"
-	args := []any{nowUS, nowUS, to, nowUS, nowUS, to, from, from}
-	// One index decides which rows are read: a user's (user_id,
-	// started_at) for one user, else ends_at, which a report over recent
-	// months bounds tightly; the unary + keeps the other column from
-	// competing for the plan (valid on both databases).
-	cond := " WHERE ends_at > ? AND +started_at < ? AND +started_at < ?"
-	if q.UserID != "" {
-		cond = " WHERE +ends_at > ? AND started_at < ? AND started_at < ?"
-	}
-	inner := "SELECT " + col + " AS k, name, target, cpu_cores, memory_gb, storage_gb, replicas, " + d + " AS d" +
-		" FROM usage_intervals" + cond
-	args = append(args, from, to, nowUS)
-	switch q.GroupBy {
-	case berth.GroupByEnvironment:
-		inner += " AND kind = 'environment'"
-	case berth.GroupByService:
-		inner += " AND kind = 'service'"
-	}
-	if q.UserID != "" {
-		inner += " AND user_id = ?"
-		args = append(args, q.UserID)
-	}
-	group := " GROUP BY k, target"
-	if q.GroupBy == "" {
-		group = " GROUP BY target" // PostgreSQL refuses a constant in GROUP BY
-	}
-	sel := "SELECT MAX(k), MAX(name), target, SUM(cpu_cores * d), SUM(memory_gb * d), SUM(storage_gb * d), SUM(replicas * d) FROM (" +
-		inner + ") u"
-	where := ""
-	rows, err := s.x(ctx).QueryContext(ctx, s.q(sel+where+group), args...)
-	if err != nil {
-		return nil, fmt.Errorf("aggregate usage: %w", err)
-	}
-	defer rows.Close()
-	var out []berth.UsageAgg
-	for rows.Next() {
-		var a berth.UsageAgg
-		var cpu, mem, sto, rep sql.NullFloat64
-		if err := rows.Scan(&a.Key, &a.Name, &a.Target, &cpu, &mem, &sto, &rep); err != nil {
-			return nil, fmt.Errorf("aggregate usage: %w", err)
-		}
-		const us = 1e6
-		a.CPUCoreSec, a.MemoryGBSec, a.StorageGBSec, a.ReplicaSec = cpu.Float64/us, mem.Float64/us, sto.Float64/us, rep.Float64/us
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("aggregate usage: %w", err)
-	}
-	return out, nil
 }

@@ -1,8 +1,10 @@
 // Command usage benchmarks the usage report (make bench-usage): metered
-// intervals of N users over 12 months in a SQLite store, then the queries
-// the API and /metrics make, timed through core as an admin. It is not a
-// test: it prints p50/p99 medians of several runs and how they grow with
-// the data (same-run ratios against the smallest size).
+// intervals of N users over 12 months in a SQLite store, rolled up by
+// month as migration 0011 does, then the queries the API and /metrics
+// make, timed through core as an admin: each from the roll-up and, in the
+// same run, from the raw intervals alone (the reference path). It is not
+// a test: it prints p50/p99 medians of several runs, the same-run speed-up
+// and how both grow with the data (ratios against the smallest size).
 package main
 
 import (
@@ -33,13 +35,14 @@ func (stub) Info() berth.TargetInfo {
 }
 
 func main() {
-	sizes := flag.String("users", "250,500,1000", "user counts to measure (the last is the target size)")
+	sizes := flag.String("users", "250,1000", "user counts to measure (the last is the target size)")
 	months := flag.Int("months", 12, "months of intervals")
 	perMonth := flag.Int("intervals", 20, "intervals per user per month (running and stopped stretches of an environment and a service)")
 	runs := flag.Int("runs", 3, "runs per measurement (each of -queries queries)")
-	queries := flag.Int("queries", 40, "queries per run")
+	queries := flag.Int("queries", 40, "queries per run through the roll-up")
+	refQueries := flag.Int("ref-queries", 5, "queries per run through the raw intervals (the reference path: seconds each at 1,000 users)")
 	flag.Parse()
-	if err := run(*sizes, *months, *perMonth, *runs, *queries); err != nil {
+	if err := run(*sizes, *months, *perMonth, *runs, *queries, *refQueries); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-usage:", err)
 		os.Exit(1)
 	}
@@ -60,12 +63,15 @@ var shapes = []shape{
 	{"12 months by month", func(end time.Time, _ string) core.UsageRequest {
 		return core.UsageRequest{From: end.AddDate(-1, 0, 0), To: end, GroupBy: berth.GroupByMonth}
 	}},
+	{"12 months from mid-month by user", func(end time.Time, _ string) core.UsageRequest {
+		return core.UsageRequest{From: end.AddDate(-1, 0, 15), To: end.AddDate(0, 0, -3), GroupBy: berth.GroupByUser}
+	}},
 	{"one user, 12 months by environment", func(end time.Time, u string) core.UsageRequest {
 		return core.UsageRequest{From: end.AddDate(-1, 0, 0), To: end, GroupBy: berth.GroupByEnvironment, UserID: u}
 	}},
 }
 
-func run(sizesFlag string, months, perMonth, runs, queries int) error {
+func run(sizesFlag string, months, perMonth, runs, queries, refQueries int) error {
 	var sizes []int
 	for _, s := range strings.Split(sizesFlag, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -74,27 +80,29 @@ func run(sizesFlag string, months, perMonth, runs, queries int) error {
 		}
 		sizes = append(sizes, n)
 	}
-	fmt.Printf("usage report over SQLite: %d months, %d intervals per user per month; %d runs × %d queries, medians of the runs\n",
-		months, perMonth, runs, queries)
+	fmt.Printf("usage report over SQLite: %d months, %d intervals per user per month; %d runs × %d queries (roll-up) and %d (raw), medians of the runs\n",
+		months, perMonth, runs, queries, refQueries)
 	base := map[string]float64{}
 	for _, n := range sizes {
-		p50s, p99s, rows, err := measure(n, months, perMonth, runs, queries)
+		m, err := measure(n, months, perMonth, runs, queries, refQueries)
 		if err != nil {
 			return err
 		}
-		fmt.Printf("\n%d users, %d intervals:\n", n, rows)
+		fmt.Printf("\n%d users, %d intervals, %d roll-up rows (roll-up built from the intervals in %.0f ms):\n", n, m.intervals, m.rollupRows, m.rebuildMS)
+		fmt.Printf("  %-36s %-21s %-21s %s\n", "report", "roll-up p50 / p99", "raw p50 / p99", "raw/roll-up p50")
 		for _, sh := range shapes {
-			ratio := ""
+			r, w := m.rollup[sh.name], m.raw[sh.name]
+			growth := ""
 			if b, ok := base[sh.name]; ok && b > 0 {
-				ratio = fmt.Sprintf("  p50 ×%.2f of %d users for ×%.1f the data", p50s[sh.name]/b, sizes[0], float64(n)/float64(sizes[0]))
+				growth = fmt.Sprintf("  roll-up p50 ×%.2f of %d users for ×%.1f the data", r.p50/b, sizes[0], float64(n)/float64(sizes[0]))
 			} else {
-				base[sh.name] = p50s[sh.name]
+				base[sh.name] = r.p50
 			}
 			target := ""
 			if n == sizes[len(sizes)-1] {
-				target = "  (target p99 < 100 ms: " + verdict(p99s[sh.name] < 100) + ")"
+				target = "  target p99 < 100 ms: " + verdict(r.p99 < 100)
 			}
-			fmt.Printf("  %-36s p50 %7.2f ms  p99 %7.2f ms%s%s\n", sh.name, p50s[sh.name], p99s[sh.name], target, ratio)
+			fmt.Printf("  %-36s %7.2f / %7.2f ms  %7.2f / %7.2f ms  ×%.1f%s%s\n", sh.name, r.p50, r.p99, w.p50, w.p99, w.p50/r.p50, target, growth)
 		}
 	}
 	return nil
@@ -107,45 +115,90 @@ func verdict(ok bool) string {
 	return "NOT met"
 }
 
-// measure fills a fresh store and times every query shape.
-func measure(users, months, perMonth, runs, queries int) (p50, p99 map[string]float64, rows int, err error) {
+// pcts are the medians over runs of each run's p50 and p99, in ms.
+type pcts struct{ p50, p99 float64 }
+
+type measurement struct {
+	intervals, rollupRows int
+	rebuildMS             float64
+	rollup, raw           map[string]pcts
+}
+
+// rawStore answers reports from the intervals alone: the reference path.
+type rawStore struct{ *store.Store }
+
+func (r rawStore) UsageAggregate(ctx context.Context, q berth.UsageQuery) ([]berth.UsageAgg, error) {
+	return r.UsageAggregateRaw(ctx, q)
+}
+
+// measure fills a fresh store, rolls it up and times every query shape
+// through both paths, run by run, so their ratio is of the same moment.
+func measure(users, months, perMonth, runs, queries, refQueries int) (*measurement, error) {
 	dir, err := os.MkdirTemp("", "bench-usage-")
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, err
 	}
 	defer os.RemoveAll(dir)
 	ctx := berth.WithActor(context.Background(), berth.System)
 	st, err := store.Open(ctx, filepath.Join(dir, "berth.db"), storetest.NewSealer())
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, err
 	}
 	defer st.Close()
 	end := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-	if rows, err = fill(ctx, st, users, months, perMonth, end); err != nil {
-		return nil, nil, 0, err
+	m := &measurement{rollup: map[string]pcts{}, raw: map[string]pcts{}}
+	if m.intervals, err = fill(ctx, st, users, months, perMonth, end); err != nil {
+		return nil, err
 	}
-	c, err := core.New(core.Config{Store: st, Runtimes: []berth.Runtime{stub{}}, Now: func() time.Time { return end }})
+	t0 := time.Now()
+	if err := st.RebuildUsageRollup(ctx); err != nil {
+		return nil, err
+	}
+	m.rebuildMS = float64(time.Since(t0).Microseconds()) / 1000
+	if err := st.DB().QueryRowContext(ctx, "SELECT COUNT(*) FROM usage_rollup").Scan(&m.rollupRows); err != nil {
+		return nil, err
+	}
+	now := func() time.Time { return end }
+	rolled, err := core.New(core.Config{Store: st, Runtimes: []berth.Runtime{stub{}}, Now: now})
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, err
 	}
-	p50, p99 = map[string]float64{}, map[string]float64{}
+	raw, err := core.New(core.Config{Store: rawStore{st}, Runtimes: []berth.Runtime{stub{}}, Now: now})
+	if err != nil {
+		return nil, err
+	}
 	for _, sh := range shapes {
-		var r50, r99 []float64
+		var r50, r99, w50, w99 []float64
 		for range runs {
-			var ds []float64
-			for q := range queries {
-				req := sh.req(end, fmt.Sprintf("u-%04d", q%users))
-				t0 := time.Now()
-				if _, err := c.Usage(ctx, req); err != nil {
-					return nil, nil, 0, fmt.Errorf("%s: %w", sh.name, err)
+			for _, path := range []struct {
+				c        *core.Core
+				n        int
+				p50, p99 *[]float64
+			}{{rolled, queries, &r50, &r99}, {raw, refQueries, &w50, &w99}} {
+				p50, p99, err := timeQueries(ctx, path.c, sh, end, users, path.n)
+				if err != nil {
+					return nil, err
 				}
-				ds = append(ds, float64(time.Since(t0).Microseconds())/1000)
+				*path.p50, *path.p99 = append(*path.p50, p50), append(*path.p99, p99)
 			}
-			r50, r99 = append(r50, pct(ds, 0.50)), append(r99, pct(ds, 0.99))
 		}
-		p50[sh.name], p99[sh.name] = median(r50), median(r99)
+		m.rollup[sh.name], m.raw[sh.name] = pcts{median(r50), median(r99)}, pcts{median(w50), median(w99)}
 	}
-	return p50, p99, rows, nil
+	return m, nil
+}
+
+// timeQueries times queries reports of one shape: p50 and p99 in ms.
+func timeQueries(ctx context.Context, c *core.Core, sh shape, end time.Time, users, queries int) (p50, p99 float64, err error) {
+	var ds []float64
+	for q := range queries {
+		req := sh.req(end, fmt.Sprintf("u-%04d", q%users))
+		t0 := time.Now()
+		if _, err := c.Usage(ctx, req); err != nil {
+			return 0, 0, fmt.Errorf("%s: %w", sh.name, err)
+		}
+		ds = append(ds, float64(time.Since(t0).Microseconds())/1000)
+	}
+	return pct(ds, 0.50), pct(ds, 0.99), nil
 }
 
 // fill writes the intervals of users over months directly (one

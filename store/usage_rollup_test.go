@@ -1,0 +1,312 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/internal/pgtest"
+	"github.com/berthhq/berth/store"
+	"github.com/berthhq/berth/store/storetest"
+)
+
+// TestUsageRollupMatchesIntervals: environments and services of three
+// users driven through five simulated months of random transitions with an
+// injected clock (intervals spanning month boundaries, transitions exactly
+// at a boundary, two writes in one instant, a crash whose open intervals
+// the next start cuts at their last heartbeat, intervals still open at the
+// end), then random reports — ranges cut anywhere or on month boundaries,
+// every grouping, everyone or one user, now at the end or earlier —
+// answered from the roll-up equal the answers from the intervals alone to
+// the millisecond; by day and by month they equal one raw query per
+// bucket. The roll-up kept by the closing transactions equals one rebuilt
+// from scratch, and one rebuilt by migration 0011 on a database that had
+// the intervals but not the table. Both stores.
+func TestUsageRollupMatchesIntervals(t *testing.T) {
+	for _, kind := range storetest.Kinds() {
+		t.Run(kind, func(t *testing.T) {
+			url := filepath.Join(t.TempDir(), "berth.db")
+			if kind == store.Postgres {
+				url = pgtest.Shared(t).NewDatabase(t)
+			}
+			sealer := storetest.NewSealer()
+			s, err := store.Open(ctx, url, sealer)
+			must(t, err)
+			defer func() {
+				if s != nil {
+					_ = s.Close()
+				}
+			}()
+			seed := uint64(time.Now().UnixNano())
+			t.Logf("seed %d", seed)
+			rng := rand.New(rand.NewPCG(seed, 14)) // #nosec G404 -- test data
+			start, end := simulateUsage(t, s, rng)
+			for i := range 300 {
+				q := randomUsageQuery(rng, start, end)
+				compareUsage(t, s, fmt.Sprintf("query %d %+v", i, q), q)
+			}
+			kept := rollupRows(t, s)
+			if len(kept) == 0 {
+				t.Fatal("the roll-up is empty after five months of transitions")
+			}
+			must(t, s.RebuildUsageRollup(ctx))
+			equal(t, "roll-up kept by closing transactions vs rebuilt", rollupRows(t, s), kept)
+			// A database from before migration 0011: the migration's step
+			// fills the roll-up from the intervals already closed.
+			for _, table := range []string{"usage_rollup", "usage_rollup_users", "usage_crossings"} {
+				_, err = s.DB().Exec(`DROP TABLE ` + table)
+				must(t, err)
+			}
+			_, err = s.DB().Exec(`DELETE FROM schema_migrations WHERE version = 11`)
+			must(t, err)
+			must(t, s.Close())
+			s, err = store.Open(ctx, url, sealer)
+			must(t, err)
+			equal(t, "roll-up after migration 0011's backfill", rollupRows(t, s), kept)
+		})
+	}
+}
+
+var (
+	monthStarts = func() []time.Time {
+		var out []time.Time
+		for m := time.Date(2025, 12, 1, 0, 0, 0, 0, time.UTC); m.Year() < 2027; m = m.AddDate(0, 1, 0) {
+			out = append(out, m)
+		}
+		return out
+	}()
+	rollupUsers   = []string{"u1", "u2", "u3"}
+	rollupTargets = []string{"a", "b"}
+)
+
+// simulateUsage drives 8 environments and 5 services through random
+// transitions from mid-January to early June 2026.
+func simulateUsage(t *testing.T, s *store.Store, rng *rand.Rand) (start, end time.Time) {
+	ctx := berth.WithActor(context.Background(), berth.System)
+	clk := &fakeClock{now: time.Date(2026, 1, 17, 8, 0, 0, 0, time.UTC)}
+	s.SetClock(clk.Now)
+	start = clk.Now()
+	envs := make([]*berth.Environment, 8)
+	for i := range envs {
+		envs[i] = &berth.Environment{ID: fmt.Sprintf("env-%d", i), Name: fmt.Sprintf("e%d", i), UserID: rollupUsers[i%3],
+			Target: rollupTargets[i%2], Status: berth.EnvCreating, CPUCores: 1 + i%4, MemoryGB: 2 + i, StorageGB: 10 * (1 + i%3)}
+	}
+	svcs := make([]*berth.Service, 5)
+	for i := range svcs {
+		svcs[i], _ = newService(rollupTargets[i%2], "", fmt.Sprintf("web%d", i))
+		svcs[i].Owner, svcs[i].Status = rollupUsers[(i+1)%3], berth.ServiceRunning
+	}
+	envLive, svcLive := make([]bool, len(envs)), make([]bool, len(svcs))
+	crashed := false
+	for clk.Now().Before(time.Date(2026, 6, 3, 0, 0, 0, 0, time.UTC)) {
+		switch r := rng.IntN(20); {
+		case r == 0: // the next transition exactly at a month boundary
+			clk.Set(monthStarts[sort.Search(len(monthStarts), func(i int) bool { return monthStarts[i].After(clk.Now()) })])
+		case r == 1: // a second write in the same instant
+		default:
+			clk.Set(clk.Now().Add(time.Duration(rng.Int64N(int64(9 * 24 * time.Hour)))).Truncate(time.Microsecond))
+		}
+		if !crashed && clk.Now().After(time.Date(2026, 3, 20, 0, 0, 0, 0, time.UTC)) {
+			// berth crashes: the last heartbeat, 30 h of nothing, the start
+			// cuts every open interval at that heartbeat.
+			_, err := s.UsageHeartbeat(ctx, clk.Now(), 0)
+			must(t, err)
+			clk.Set(clk.Now().Add(30 * time.Hour))
+			n, err := s.UsageHeartbeat(ctx, clk.Now(), time.Minute)
+			must(t, err)
+			if n == 0 {
+				t.Fatal("the start after the crash cut no open interval")
+			}
+			crashed = true
+			continue
+		}
+		if i := rng.IntN(len(envs) + len(svcs)); i < len(envs) {
+			stepEnvironment(t, ctx, s, rng, envs[i], &envLive[i])
+		} else {
+			stepService(t, ctx, s, rng, svcs[i-len(envs)], &svcLive[i-len(envs)])
+		}
+	}
+	return start, clk.Now()
+}
+
+func stepEnvironment(t *testing.T, ctx context.Context, s *store.Store, rng *rand.Rand, e *berth.Environment, live *bool) {
+	t.Helper()
+	switch {
+	case !*live:
+		e.Status, e.Stopped = berth.EnvCreating, false
+		must(t, s.CreateEnvironment(ctx, e))
+		*live = true
+	case rng.IntN(12) == 0:
+		must(t, s.DeleteEnvironment(ctx, e.ID))
+		*live = false
+	default:
+		if e.Status == berth.EnvRunning {
+			e.Status, e.Stopped = berth.EnvStopped, true
+		} else {
+			e.Status, e.Stopped = berth.EnvRunning, false
+		}
+		if rng.IntN(4) == 0 { // resized while stopped or started
+			e.CPUCores, e.StorageGB = 1+rng.IntN(8), 10*(1+rng.IntN(5))
+		}
+		must(t, s.UpdateEnvironment(ctx, e))
+	}
+}
+
+func stepService(t *testing.T, ctx context.Context, s *store.Store, rng *rand.Rand, svc *berth.Service, live *bool) {
+	t.Helper()
+	switch {
+	case !*live:
+		svc.ReadyReplicas, svc.Stopped = 1+rng.IntN(3), false
+		spec := svc.Spec
+		must(t, s.CreateService(ctx, svc, &berth.Revision{Number: svc.Revision, Spec: spec, Cause: "create"}))
+		*live = true
+	case rng.IntN(12) == 0:
+		must(t, s.DeleteService(ctx, svc.Ref()))
+		*live = false
+	default:
+		svc.ReadyReplicas, svc.Stopped = rng.IntN(5), rng.IntN(5) == 0
+		must(t, s.UpdateService(ctx, svc, nil))
+	}
+}
+
+// randomUsageQuery is a range cut anywhere, or on month boundaries (whole
+// months from the roll-up), with a random grouping, user and now.
+func randomUsageQuery(rng *rand.Rand, start, end time.Time) berth.UsageQuery {
+	instant := func() time.Time {
+		if rng.IntN(3) == 0 {
+			return monthStarts[rng.IntN(len(monthStarts)-5)]
+		}
+		span := end.Sub(start) + 40*24*time.Hour
+		return start.Add(-20*24*time.Hour + time.Duration(rng.Int64N(int64(span)))).Truncate(time.Microsecond)
+	}
+	from, to := instant(), instant()
+	for !from.Before(to) {
+		from, to = instant(), instant()
+	}
+	groups := []string{"", berth.GroupByUser, berth.GroupByEnvironment, berth.GroupByService, berth.GroupByTarget,
+		berth.GroupByDay, berth.GroupByMonth, berth.GroupByMonth}
+	q := berth.UsageQuery{From: from, To: to, Now: end, GroupBy: groups[rng.IntN(len(groups))]}
+	if rng.IntN(3) == 0 {
+		q.UserID = rollupUsers[rng.IntN(len(rollupUsers))]
+	}
+	if rng.IntN(4) == 0 { // a report as of an earlier moment clips at it
+		q.Now = end.Add(-time.Duration(rng.Int64N(int64(60 * 24 * time.Hour)))).Truncate(time.Microsecond)
+	}
+	return q
+}
+
+// compareUsage checks the roll-up's answer to q against the intervals
+// alone: the same groups, names and sums within a millisecond of each
+// resource-second.
+func compareUsage(t *testing.T, s *store.Store, what string, q berth.UsageQuery) {
+	t.Helper()
+	got, err := s.UsageAggregate(ctx, q)
+	must(t, err)
+	want, err := s.UsageAggregateRaw(ctx, q)
+	must(t, err)
+	if q.GroupBy == berth.GroupByDay || q.GroupBy == berth.GroupByMonth {
+		want = perBucket(t, s, q) // the old way: one raw query per bucket
+	}
+	g, w := byKeyTarget(got), byKeyTarget(want)
+	if len(g) != len(w) {
+		t.Fatalf("%s: %d groups from the roll-up, %d from the intervals:\n got %+v\nwant %+v", what, len(g), len(w), got, want)
+	}
+	for k, wa := range w {
+		ga, ok := g[k]
+		if !ok {
+			t.Fatalf("%s: group %v missing from the roll-up's answer", what, k)
+		}
+		if ga.Name != wa.Name {
+			t.Errorf("%s: group %v named %q, want %q", what, k, ga.Name, wa.Name)
+		}
+		for _, f := range []struct {
+			name      string
+			got, want float64
+		}{{"cpu", ga.CPUCoreSec, wa.CPUCoreSec}, {"memory", ga.MemoryGBSec, wa.MemoryGBSec},
+			{"storage", ga.StorageGBSec, wa.StorageGBSec}, {"replicas", ga.ReplicaSec, wa.ReplicaSec}} {
+			if math.Abs(f.got-f.want) > 1e-3 {
+				t.Errorf("%s: group %v %s %.6f s, intervals %.6f s", what, k, f.name, f.got, f.want)
+			}
+		}
+	}
+}
+
+// perBucket answers a by-day or by-month q with one raw query per bucket.
+func perBucket(t *testing.T, s *store.Store, q berth.UsageQuery) []berth.UsageAgg {
+	t.Helper()
+	buckets, _ := berth.UsageBuckets(q.From, q.To, q.GroupBy, 0)
+	var out []berth.UsageAgg
+	for _, b := range buckets {
+		aggs, err := s.UsageAggregateRaw(ctx, berth.UsageQuery{From: b.From, To: b.To, Now: q.Now, UserID: q.UserID})
+		must(t, err)
+		for _, a := range aggs {
+			a.Key, a.Name = b.Key, b.Key
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+type keyTarget struct{ key, target string }
+
+func byKeyTarget(aggs []berth.UsageAgg) map[keyTarget]berth.UsageAgg {
+	m := map[keyTarget]berth.UsageAgg{}
+	for _, a := range aggs {
+		m[keyTarget{a.Key, a.Target}] = a
+	}
+	return m
+}
+
+// rollupRows are the roll-up tables in a fixed order, sums rounded to the
+// microsecond (a rebuild adds the same pieces in another order).
+func rollupRows(t *testing.T, s *store.Store) []string {
+	t.Helper()
+	rows, err := s.DB().Query(`SELECT month, kind, resource_id, user_id, target, name, cpu_us, memory_us, storage_us, replica_us
+		FROM usage_rollup ORDER BY month, kind, resource_id, user_id, target, name`)
+	must(t, err)
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var month int64
+		var kind, id, user, target, name string
+		var cpu, mem, sto, rep float64
+		must(t, rows.Scan(&month, &kind, &id, &user, &target, &name, &cpu, &mem, &sto, &rep))
+		out = append(out, fmt.Sprintf("%s %s %s %s %s %s %.0f %.0f %.0f %.0f", time.UnixMicro(month).UTC().Format("2006-01"),
+			kind, id, user, target, name, cpu, mem, sto, rep))
+	}
+	must(t, rows.Err())
+	rows, err = s.DB().Query(`SELECT month, user_id, target, cpu_us, memory_us, storage_us, replica_us
+		FROM usage_rollup_users ORDER BY month, user_id, target`)
+	must(t, err)
+	defer rows.Close()
+	for rows.Next() {
+		var month int64
+		var user, target string
+		var cpu, mem, sto, rep float64
+		must(t, rows.Scan(&month, &user, &target, &cpu, &mem, &sto, &rep))
+		out = append(out, fmt.Sprintf("%s user %s %s %.0f %.0f %.0f %.0f", time.UnixMicro(month).UTC().Format("2006-01"),
+			user, target, cpu, mem, sto, rep))
+	}
+	must(t, rows.Err())
+	rows, err = s.DB().Query(`SELECT month, kind, resource_id, name, user_id, target, replicas, cpu_cores, memory_gb, storage_gb,
+		started_at, ends_at FROM usage_crossings ORDER BY month, kind, resource_id, started_at`)
+	must(t, err)
+	defer rows.Close()
+	for rows.Next() {
+		var month, start, end int64
+		var kind, id, name, user, target string
+		var rep int
+		var cpu, mem, sto float64
+		must(t, rows.Scan(&month, &kind, &id, &name, &user, &target, &rep, &cpu, &mem, &sto, &start, &end))
+		out = append(out, fmt.Sprintf("%s crossing %s %s %s %s %s %d %g %g %g %d %d", time.UnixMicro(month).UTC().Format("2006-01"),
+			kind, id, name, user, target, rep, cpu, mem, sto, start, end))
+	}
+	must(t, rows.Err())
+	return out
+}
