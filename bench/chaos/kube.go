@@ -21,7 +21,8 @@ const kubeNS = "chaos"
 type rollout struct {
 	restart      bool
 	ackAt        time.Time // berth answered the PUT
-	downAt, upAt time.Time // kube-apiserver stopped, ready again
+	downAt, upAt time.Time // kube-apiserver told to stop, ready again
+	stoppedAt    time.Time // its process exited
 	midRollout   bool      // the rollout had begun and not finished when it stopped
 	notReady     bool      // berth's /readyz said not ready while it was down
 	kubeDoneAt   time.Time // the Deployment's status: every replica updated, ready, available, no old one left
@@ -91,9 +92,13 @@ func runKube(ctx context.Context, o options, bin string, loads *[]float64) (*kub
 			continue
 		}
 		res.rollouts = append(res.rollouts, ro)
+		detail := ""
+		if ro.restart {
+			detail = fmt.Sprintf(" (apiserver stopping %s, down until ready %s, mid-rollout %v; complete %s after it was back, berth %s after Kubernetes)",
+				since(ro.downAt, ro.stoppedAt), since(ro.stoppedAt, ro.upAt), ro.midRollout, since(ro.upAt, ro.kubeDoneAt), since(ro.kubeDoneAt, ro.berthDoneAt))
+		}
 		step("rollout %d (%s): complete in Kubernetes %s, in berth %s after the PUT%s", i, map[bool]string{true: "kube-apiserver restarted", false: "undisturbed"}[ro.restart],
-			since(ro.ackAt, ro.kubeDoneAt), since(ro.ackAt, ro.berthDoneAt),
-			map[bool]string{true: fmt.Sprintf(" (down %s, mid-rollout %v)", since(ro.downAt, ro.upAt), ro.midRollout), false: ""}[ro.restart])
+			since(ro.ackAt, ro.kubeDoneAt), since(ro.ackAt, ro.berthDoneAt), detail)
 		*loads = append(*loads, loadavg())
 	}
 	return res, nil
@@ -130,6 +135,7 @@ func rollOut(ctx context.Context, c *kubetest.Cluster, r *replica, token string,
 		}
 		ro.downAt = time.Now()
 		if err := c.RestartAPIServer(ctx, func() {
+			ro.stoppedAt = time.Now()
 			end := time.Now().Add(down)
 			for time.Now().Before(end) {
 				if !r.ready(ctx) {
@@ -192,7 +198,7 @@ func envOf(cs []corev1.Container, name string) string {
 }
 
 func printKube(w interface{ Write([]byte) (int, error) }, o options, kr *kubeResult) {
-	var plainK, plainB, rsK, rsB, downs []float64
+	var plainK, plainB, rsK, rsB, downs, afterUp, lag []float64
 	mid, notReady, restarts, incomplete := 0, 0, 0, 0
 	for _, ro := range kr.rollouts {
 		if ro.kubeDoneAt.IsZero() || ro.berthDoneAt.IsZero() {
@@ -206,6 +212,10 @@ func printKube(w interface{ Write([]byte) (int, error) }, o options, kr *kubeRes
 			rsK, rsB = append(rsK, k), append(rsB, b)
 			d, _ := secs(ro.downAt, ro.upAt)
 			downs = append(downs, d)
+			u, _ := secs(ro.upAt, ro.kubeDoneAt)
+			afterUp = append(afterUp, u)
+			l, _ := secs(ro.kubeDoneAt, ro.berthDoneAt)
+			lag = append(lag, l)
 			if ro.midRollout {
 				mid++
 			}
@@ -216,12 +226,14 @@ func printKube(w interface{ Write([]byte) (int, error) }, o options, kr *kubeRes
 			plainK, plainB = append(plainK, k), append(plainB, b)
 		}
 	}
-	fmt.Fprintf(w, "\nKubernetes: rollout of a %d-replica berth service (PUT → complete), kube-apiserver restarted in %d of %d rollouts (%d mid-rollout; down %.1fs median incl. its restart)\n",
+	fmt.Fprintf(w, "\nKubernetes: rollout of a %d-replica berth service (PUT → complete), kube-apiserver SIGKILLed and restarted in %d of %d rollouts (%d mid-rollout; down %.1fs median, kill to ready)\n",
 		kr.replicas, restarts, len(kr.rollouts), mid, median(downs))
 	fmt.Fprintln(w, "rollout\tmedian in Kubernetes\tmedian in berth\tn")
 	fmt.Fprintf(w, "  undisturbed\t%.2fs\t%.2fs\t%d\n", median(plainK), median(plainB), len(plainK))
 	fmt.Fprintf(w, "  kube-apiserver restarted\t%.2fs\t%.2fs\t%d\n", median(rsK), median(rsB), len(rsK))
 	fmt.Fprintf(w, "  ratio restarted / undisturbed\t%s\t%s\t\n", ratio(median(rsK), median(plainK)), ratio(median(rsB), median(plainB)))
+	fmt.Fprintf(w, "  kube-apiserver back → rollout complete in Kubernetes\t%.2fs\t\t%d\n", median(afterUp), len(afterUp))
+	fmt.Fprintf(w, "  complete in Kubernetes → berth says so (its informers' lag)\t\t%.2fs\t%d\n", median(lag), len(lag))
 	fmt.Fprintf(w, "  rollouts that did not complete within 3 minutes (must be 0)\t%d of %d\n", incomplete, len(kr.rollouts))
 	fmt.Fprintf(w, "  berth's /readyz said not ready while kube-apiserver was down\t%d of %d\n", notReady, restarts)
 }

@@ -121,7 +121,7 @@ func (l *load) reader(ctx context.Context, svcs []loadSvc, id int) {
 		case "get":
 			path = "/api/v1/services/" + svcs[rng.IntN(len(svcs))].name
 		case "audit":
-			path = "/api/v1/audit?pageSize=20"
+			path = "/api/v1/logs?pageSize=20" // the audit log
 		}
 		first := rng.IntN(len(l.replicas))
 		for try := range len(l.replicas) {

@@ -116,6 +116,11 @@ func runHA(ctx context.Context, o options, bin string, loads *[]float64) (*haRes
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
+	// Isolated workloads (berth runs as root) pass through to their own
+	// directories below: 0711, as berth's workload root is.
+	if err := os.Chmod(dir, 0o711); err != nil { // #nosec G302 -- a directory passed through, never listed
+		return nil, err
+	}
 	step("starting PostgreSQL")
 	pg, err := pgtest.Start()
 	if err != nil {
@@ -136,7 +141,7 @@ func runHA(ctx context.Context, o options, bin string, loads *[]float64) (*haRes
 			return nil, err
 		}
 		rdir := filepath.Join(dir, name)
-		if err := os.MkdirAll(rdir, 0o700); err != nil {
+		if err := os.MkdirAll(rdir, 0o711); err != nil { // #nosec G301 -- passed through by isolated workloads, never listed
 			return nil, err
 		}
 		reps = append(reps, &replica{name: name, target: "host-" + name, addr: addr, url: "http://" + addr, dir: rdir, bin: bin,

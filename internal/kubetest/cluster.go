@@ -372,23 +372,19 @@ func logTail(path string) string {
 	return string(b)
 }
 
-// RestartAPIServer stops kube-apiserver (SIGTERM; SIGKILL after 30 s),
-// calls whileDown, then starts it again with the same flags (port,
-// certificates, etcd) and waits until its /readyz answers. The other
-// components reconnect by themselves. It must not run concurrently with Stop.
+// RestartAPIServer kills kube-apiserver (SIGKILL, as a crash or a lost
+// node: its graceful SIGTERM shutdown keeps serving for over 30 s), calls
+// whileDown, then starts it again with the same flags (port, certificates,
+// etcd) and waits until its /readyz answers. The other components reconnect
+// by themselves. It must not run concurrently with Stop.
 func (c *Cluster) RestartAPIServer(ctx context.Context, whileDown func()) error {
 	i := slices.IndexFunc(c.procs, func(p *process) bool { return p.name == "kube-apiserver" })
 	if i < 0 {
 		return errors.New("restart kube-apiserver: not running")
 	}
 	old := c.procs[i]
-	_ = old.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-old.done:
-	case <-time.After(30 * time.Second):
-		_ = old.cmd.Process.Kill()
-		<-old.done
-	}
+	_ = old.cmd.Process.Kill()
+	<-old.done
 	if whileDown != nil {
 		whileDown()
 	}
