@@ -20,6 +20,7 @@ type kill struct {
 	survivors        int       // the victim's workloads still running 2 s after the kill
 	restartAt        time.Time
 	readyAt          time.Time // the restarted replica's /readyz answers 200
+	backAt           time.Time // every service of its local target runs a process again (/proc)
 }
 
 // lockKey is the advisory lock key of berth's leader election (store/leader.go:
@@ -127,6 +128,12 @@ func killLeader(ctx context.Context, db *sql.DB, reps []*replica, step func(stri
 	if k.readyAt, err = victim.waitReady(ctx, 90*time.Second); err != nil {
 		return k, err
 	}
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); pause(ctx, 100*time.Millisecond) {
+		if back, err := targetRunning(ctx, db, victim.target); err == nil && back {
+			k.backAt = time.Now()
+			break
+		}
+	}
 	return k, nil
 }
 
@@ -140,6 +147,25 @@ func countTarget(target string) int {
 		}
 	}
 	return n
+}
+
+// targetRunning: every stored service of target that should run has at
+// least one running process.
+func targetRunning(ctx context.Context, db *sql.DB, target string) (bool, error) {
+	stored, err := storedServices(ctx, db)
+	if err != nil {
+		return false, err
+	}
+	running := map[string]bool{}
+	for _, w := range processTable() {
+		running[w.service] = true
+	}
+	for _, s := range stored {
+		if s.target == target && !s.stopped && s.replicas > 0 && !running[s.name] {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // pgRestart is one PostgreSQL restart under load.

@@ -208,9 +208,9 @@ func runHA(ctx context.Context, o options, bin string, loads *[]float64) (*haRes
 		k, err := killLeader(ctx, db, reps, step)
 		if k != nil {
 			res.kills = append(res.kills, k)
-			step("kill %d: %s SIGKILLed; lock taken %s, %s leads %s, loops run %s; %d of its workloads outlived it; restarted, ready in %s",
+			step("kill %d: %s SIGKILLed; lock taken %s, %s leads %s, loops run %s; %d of its workloads outlived it; restarted, ready in %s, its workloads run %s after the restart",
 				i+1, k.victim.name, since(k.at, k.lockAt), k.survivor.name, since(k.at, k.leaderAt), since(k.at, k.loopsAt),
-				k.survivors, since(k.restartAt, k.readyAt))
+				k.survivors, since(k.restartAt, k.readyAt), since(k.restartAt, k.backAt))
 		}
 		if err != nil {
 			return nil, err

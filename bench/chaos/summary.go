@@ -155,7 +155,7 @@ func printSummary(o options, ha *haResult, kr *kubeResult, loads []float64) {
 }
 
 func printHA(w *tabwriter.Writer, o options, ha *haResult) {
-	var lock, lead, loops, ready []float64
+	var lock, lead, loops, ready, back []float64
 	survivors := 0
 	for _, k := range ha.kills {
 		if v, ok := secs(k.at, k.lockAt); ok {
@@ -170,6 +170,9 @@ func printHA(w *tabwriter.Writer, o options, ha *haResult) {
 		if v, ok := secs(k.restartAt, k.readyAt); ok {
 			ready = append(ready, v)
 		}
+		if v, ok := secs(k.restartAt, k.backAt); ok {
+			back = append(back, v)
+		}
 		survivors += k.survivors
 	}
 	fmt.Fprintf(w, "\nHA: 2 replicas on PostgreSQL, 20 clients (6 readers via either replica, 2 log readers, 4 scalers, 4 appliers, 4 WebSocket subscribers), %d services\n", ha.services)
@@ -182,6 +185,7 @@ func printHA(w *tabwriter.Writer, o options, ha *haResult) {
 	row("  other replica says it leads", lead, "its /metrics berth_leader")
 	row("  its loops run (= failover time)", loops, "usage_intervals.last_seen, SQL")
 	row("  killed replica restarted → ready", ready, "its /readyz")
+	row("  killed replica restarted → its local workloads run", back, "/proc")
 	fmt.Fprintf(w, "workloads of a killed replica alive 2 s after the kill\t%d\n", survivors)
 
 	classes, other := classify(ha)
