@@ -441,10 +441,10 @@ func (c *Core) Stop() {
 	}
 }
 
-// syncHostTargets is a follower's share of the sync: the observed state of
-// the services and environments of its per-host (local) targets, which no
-// other replica can observe (a local target is given to one replica,
-// DESIGN §2); the leader skips what it cannot observe.
+// syncHostTargets is a follower's share of the sync: the observed state,
+// auto-stop and dormancy of the services and environments of its per-host
+// (local) targets, which no other replica can observe or stop (a local
+// target is given to one replica, DESIGN §2); the leader skips them.
 func (c *Core) syncHostTargets(ctx context.Context) {
 	hosts := map[string]bool{}
 	for name, rt := range c.runtimes {
@@ -470,11 +470,28 @@ func (c *Core) syncHostTargets(ctx context.Context) {
 		c.log.Error("sync environments", "err", err)
 		return
 	}
+	var mine []*berth.Environment
 	for _, env := range envs {
 		if hosts[env.Target] {
 			c.syncEnvironment(ctx, env)
+			mine = append(mine, env)
 		}
 	}
+	c.autoStop(ctx, mine)
+	c.dormancySweep(ctx, mine)
+}
+
+// configuredHere are the environments whose target this replica has: the
+// only ones it can stop or delete (a stop through a missing target failed,
+// and audited the failure, at every sync).
+func (c *Core) configuredHere(envs []*berth.Environment) []*berth.Environment {
+	var out []*berth.Environment
+	for _, env := range envs {
+		if _, ok := c.runtimes[env.Target]; ok {
+			out = append(out, env)
+		}
+	}
+	return out
 }
 
 // SyncOnce writes observed state into the store (so lists are cheap and
@@ -502,7 +519,8 @@ func (c *Core) SyncOnce(ctx context.Context) {
 	for _, env := range envs {
 		c.syncEnvironment(ctx, env)
 	}
-	c.autoStop(ctx, envs)
-	c.dormancySweep(ctx, envs)
+	here := c.configuredHere(envs)
+	c.autoStop(ctx, here)
+	c.dormancySweep(ctx, here)
 	c.usageHeartbeat(ctx, false)
 }

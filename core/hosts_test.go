@@ -119,3 +119,44 @@ func TestRecommendationsSkipTargetsNotHere(t *testing.T) {
 		t.Fatalf("refresh: %v", err)
 	}
 }
+
+// TestAutoStopSkipsTargetsNotHere: the leader's sync does not try to stop an
+// idle environment of a target it does not have (it failed, and audited
+// the failure, at every pass); that target's replica stops it.
+func TestAutoStopSkipsTargetsNotHere(t *testing.T) {
+	t.Parallel()
+	st := storetest.Open(t, store.SQLite, nil)
+	rt, err := local.New(local.Config{Name: "host-b", DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close(context.Background()) })
+	c, err := core.New(core.Config{Store: st, Runtimes: []berth.Runtime{rt}, SharedStore: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := berth.WithActor(context.Background(), berth.System)
+	idle := time.Now().Add(-time.Hour).UTC()
+	env := &berth.Environment{Name: "ws", UserID: "usr-other", Target: "host-a", Status: berth.EnvRunning,
+		AutoStopMinutes: 5, LastAccessedAt: idle, CreatedAt: idle, UpdatedAt: idle}
+	if err := st.CreateEnvironment(ctx, env); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		c.SyncOnce(ctx)
+	}
+	entries, _, err := st.ListAudit(ctx, berth.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		t.Errorf("audit entry %s %s %s: %s", e.Action, e.Resource, e.Status, e.Error)
+	}
+	got, err := st.GetEnvironment(ctx, env.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != berth.EnvRunning {
+		t.Errorf("environment %s on another replica's target: %s, want RUNNING as stored", env.ID, got.Status)
+	}
+}

@@ -14,6 +14,7 @@ import (
 type kill struct {
 	victim, survivor *replica
 	at               time.Time // SIGKILL sent
+	goneAt           time.Time // the victim reaped: no write of its own can land after
 	lockAt           time.Time // another session holds the leader lock (pg_locks)
 	leaderAt         time.Time // the survivor's /metrics says berth_leader 1
 	loopsAt          time.Time // every open usage interval heartbeated after the kill: the leader's sync ran
@@ -80,7 +81,7 @@ func waitLeader(ctx context.Context, reps []*replica, limit time.Duration) (*rep
 // the survivor's /metrics), counts the victim's surviving workloads, then
 // restarts it and waits for it to be ready.
 func killLeader(ctx context.Context, db *sql.DB, reps []*replica, step func(string, ...any)) (*kill, error) {
-	victim, err := waitLeader(ctx, reps, 60*time.Second)
+	victim, err := waitLeader(ctx, reps, 3*time.Minute)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +92,7 @@ func killLeader(ctx context.Context, db *sql.DB, reps []*replica, step func(stri
 		}
 	}
 	before, _ := lockHolder(ctx, db)
-	k.at = victim.kill()
+	k.at, k.goneAt = victim.kill()
 	survivors := make(chan int, 1)
 	go func() {
 		pause(ctx, 2*time.Second)
@@ -111,7 +112,7 @@ func killLeader(ctx context.Context, db *sql.DB, reps []*replica, step func(stri
 			}
 		}
 		if k.loopsAt.IsZero() {
-			if ok, err := heartbeatAfter(ctx, db, k.at); err == nil && ok {
+			if ok, err := heartbeatAfter(ctx, db, k.goneAt); err == nil && ok {
 				k.loopsAt = now
 			}
 		}

@@ -75,16 +75,16 @@ func (r *replica) start() error {
 }
 
 // kill SIGKILLs the replica and waits until it is gone; it returns the time
-// just before the signal.
-func (r *replica) kill() time.Time {
+// just before the signal and the time it was reaped.
+func (r *replica) kill() (at, gone time.Time) {
 	r.mu.Lock()
 	cmd, done := r.cmd, r.done
-	at := time.Now()
+	at = time.Now()
 	r.downAt = at
 	r.mu.Unlock()
 	_ = cmd.Process.Kill()
 	<-done
-	return at
+	return at, time.Now()
 }
 
 // stop ends the replica gracefully (SIGTERM: it drains and stops its workloads).
@@ -152,7 +152,7 @@ func (r *replica) waitReady(ctx context.Context, limit time.Duration) (time.Time
 // leading reads berth_leader from the replica's /metrics (what Prometheus
 // and the alert rules see).
 func (r *replica) leading(ctx context.Context) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", r.url+"/metrics", nil)
 	resp, err := r.http.Do(req)
