@@ -113,7 +113,7 @@ func pause(ctx context.Context, d time.Duration) {
 // as a load balancer would spread them; a refused connection (that replica
 // is down: nothing was sent) is retried once on the other.
 func (l *load) reader(ctx context.Context, svcs []loadSvc, id int) {
-	rng := rand.New(rand.NewPCG(uint64(id), 7))
+	rng := seeded(id, 7)
 	for ctx.Err() == nil {
 		kind := []string{"list", "list", "get", "audit"}[rng.IntN(4)]
 		path := "/api/v1/services?pageSize=100"
@@ -139,7 +139,7 @@ func (l *load) reader(ctx context.Context, svcs []loadSvc, id int) {
 // logReader reads the last lines of its services' logs from the replica
 // that runs them.
 func (l *load) logReader(ctx context.Context, svcs []loadSvc, id int) {
-	rng := rand.New(rand.NewPCG(uint64(id), 11))
+	rng := seeded(id, 11)
 	for ctx.Err() == nil {
 		s := svcs[rng.IntN(len(svcs))]
 		rec := &record{kind: "logs", svc: s.name}
@@ -154,7 +154,7 @@ func (l *load) logReader(ctx context.Context, svcs []loadSvc, id int) {
 // scaler scales its own services between 1 and 3 replicas through the
 // replica whose local target runs them.
 func (l *load) scaler(ctx context.Context, svcs []loadSvc, id int) {
-	rng := rand.New(rand.NewPCG(uint64(id), 13))
+	rng := seeded(id, 13)
 	for ctx.Err() == nil {
 		s := svcs[rng.IntN(len(svcs))]
 		n := 1 + rng.IntN(3)
@@ -170,7 +170,7 @@ func (l *load) scaler(ctx context.Context, svcs []loadSvc, id int) {
 // applier applies a new revision of its own services (CHAOS_SEQ changes):
 // a rolling update of their processes.
 func (l *load) applier(ctx context.Context, svcs []loadSvc, id int) {
-	rng := rand.New(rand.NewPCG(uint64(id), 17))
+	rng := seeded(id, 17)
 	for ctx.Err() == nil {
 		s := svcs[rng.IntN(len(svcs))]
 		seq := int(l.seq.Add(1))
@@ -193,4 +193,10 @@ func serviceSpec(s loadSvc, seq, replicas int) map[string]any {
 		"env":      map[string]string{"CHAOS_SERVICE": s.name, "CHAOS_SEQ": strconv.Itoa(seq)},
 		"replicas": replicas,
 	}
+}
+
+// seeded is a client's reproducible stream of choices (what to read or
+// write next), not anything secret.
+func seeded(id int, stream uint64) *rand.Rand {
+	return rand.New(rand.NewPCG(uint64(id), stream)) // #nosec G115 G404 -- a small client number seeds the load's choices; nothing secret
 }
