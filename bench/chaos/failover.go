@@ -20,8 +20,9 @@ type kill struct {
 	loopsAt          time.Time // every open usage interval heartbeated after the kill: the leader's sync ran
 	survivors        int       // the victim's workloads still running 2 s after the kill
 	restartAt        time.Time
-	readyAt          time.Time // the restarted replica's /readyz answers 200
-	backAt           time.Time // every service of its local target runs a process again (/proc)
+	readyAt          time.Time     // the restarted replica's /readyz answers 200
+	backAt           time.Time     // every service of its local target runs a process again (/proc); read after back is closed
+	back             chan struct{} // closed once backAt is known (or 2 minutes passed)
 }
 
 // lockKey is the advisory lock key of berth's leader election (store/leader.go:
@@ -129,12 +130,17 @@ func killLeader(ctx context.Context, db *sql.DB, reps []*replica, step func(stri
 	if k.readyAt, err = victim.waitReady(ctx, 90*time.Second); err != nil {
 		return k, err
 	}
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); pause(ctx, 100*time.Millisecond) {
-		if back, err := targetRunning(ctx, db, victim.target); err == nil && back {
-			k.backAt = time.Now()
-			break
+	// Its workloads coming back is timed aside: the kills keep their pace.
+	k.back = make(chan struct{})
+	go func() {
+		defer close(k.back)
+		for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); pause(ctx, 100*time.Millisecond) {
+			if back, err := targetRunning(ctx, db, victim.target); err == nil && back {
+				k.backAt = time.Now()
+				return
+			}
 		}
-	}
+	}()
 	return k, nil
 }
 

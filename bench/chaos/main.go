@@ -208,9 +208,9 @@ func runHA(ctx context.Context, o options, bin string, loads *[]float64) (*haRes
 		k, err := killLeader(ctx, db, reps, step)
 		if k != nil {
 			res.kills = append(res.kills, k)
-			step("kill %d: %s SIGKILLed; lock taken %s, %s leads %s, loops run %s; %d of its workloads outlived it; restarted, ready in %s, its workloads run %s after the restart",
+			step("kill %d: %s SIGKILLed; lock taken %s, %s leads %s, loops run %s; %d of its workloads outlived it; restarted, ready in %s",
 				i+1, k.victim.name, since(k.at, k.lockAt), k.survivor.name, since(k.at, k.leaderAt), since(k.at, k.loopsAt),
-				k.survivors, since(k.restartAt, k.readyAt), since(k.restartAt, k.backAt))
+				k.survivors, since(k.restartAt, k.readyAt))
 		}
 		if err != nil {
 			return nil, err
@@ -227,6 +227,11 @@ func runHA(ctx context.Context, o options, bin string, loads *[]float64) (*haRes
 		step("PostgreSQL restart %d: down %s; not ready seen on %d replicas; ready again %s after it was back; leader %s, loops %s",
 			i+1, since(pr.stopAt, pr.upAt), len(pr.notReady), since(pr.upAt, latest(pr.readyAt)), since(pr.upAt, pr.leaderAt), since(pr.upAt, pr.loopsAt))
 		*loads = append(*loads, loadavg())
+	}
+	for _, k := range res.kills {
+		if k.back != nil {
+			<-k.back
+		}
 	}
 	pause(ctx, 10*time.Second) // a steady tail
 	stopLoad()
