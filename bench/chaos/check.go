@@ -161,7 +161,7 @@ func auditedRequests(ctx context.Context, db *sql.DB) (map[string]bool, error) {
 // lostWrites: the store must hold what the last acknowledged write of each
 // service asked, unless a later write with no answer (in flight when its
 // replica died) may have changed it; those are the only excuses.
-func lostWrites(records []*record, stored map[string]storedService) []string {
+func lostWrites(records []*record, stored map[string]storedService) (lost, failedStored []string) {
 	type last struct {
 		acked   *record
 		pending []*record // unanswered writes after the acknowledged one
@@ -181,11 +181,12 @@ func lostWrites(records []*record, stored map[string]storedService) []string {
 		switch {
 		case r.ok():
 			l.acked, l.pending = r, nil
-		case r.status == 0 && !r.refused:
+		case !r.refused:
+			// Unanswered (in flight when its replica died), or answered
+			// with an error: either may have been stored.
 			l.pending = append(l.pending, r)
 		}
 	}
-	var lost []string
 	for key, l := range byKey {
 		if l.acked == nil {
 			continue
@@ -199,16 +200,27 @@ func lostWrites(records []*record, stored map[string]storedService) []string {
 		if l.acked.kind == "apply" {
 			have, _ = strconv.Atoi(s.seq)
 		}
-		match := have == l.acked.value
-		for _, p := range l.pending {
-			match = match || have == p.value
+		if have == l.acked.value {
+			continue
 		}
-		if !match {
+		var by *record
+		for _, p := range l.pending {
+			if have == p.value {
+				by = p
+			}
+		}
+		switch {
+		case by == nil:
 			lost = append(lost, fmt.Sprintf("%s: acknowledged %d (request %s), the store has %d", key, l.acked.value, l.acked.reqID, have))
+		case by.status != 0:
+			// Told it failed, yet stored: reported, not a lost write.
+			failedStored = append(failedStored, fmt.Sprintf("%s: %s answered %d %q at +%.1fs, yet the store has its %d",
+				key, by.reqID, by.status, by.err, by.start.Sub(begin).Seconds(), have))
 		}
 	}
 	sort.Strings(lost)
-	return lost
+	sort.Strings(failedStored)
+	return lost, failedStored
 }
 
 func firstN(xs []string, n int) string {

@@ -99,15 +99,17 @@ func run(o options) error {
 
 // haResult is what the HA and PostgreSQL phases measured.
 type haResult struct {
-	kills    []*kill
-	pg       []*pgRestart
-	records  []*record
-	subs     []*subscriber
-	diff     workloadDiff
-	lost     []string // acknowledged writes the store does not hold
-	unaud    []*record
-	settle   time.Duration
-	services int
+	kills   []*kill
+	pg      []*pgRestart
+	records []*record
+	subs    []*subscriber
+	diff    workloadDiff
+	lost    []string // acknowledged writes the store does not hold
+	// writes answered with an error whose change the store holds
+	failedStored []string
+	unaud        []*record
+	settle       time.Duration
+	services     int
 }
 
 func runHA(ctx context.Context, o options, bin string, loads *[]float64) (*haResult, error) {
@@ -251,7 +253,7 @@ func runHA(ctx context.Context, o options, bin string, loads *[]float64) (*haRes
 		res.diff = compareWorkloads(stored, processTable())
 		if res.diff.clean() || time.Since(settleStart) > 90*time.Second {
 			res.settle = time.Since(settleStart)
-			res.lost = lostWrites(res.records, stored)
+			res.lost, res.failedStored = lostWrites(res.records, stored)
 			break
 		}
 		pause(ctx, time.Second)

@@ -209,7 +209,7 @@ func printHA(w *tabwriter.Writer, o options, ha *haResult) {
 	}
 	fmt.Fprintf(w, "  failed otherwise (must be 0)\t%d\n", len(other))
 	for i, r := range other {
-		if i == 8 {
+		if i == 20 {
 			fmt.Fprintf(w, "    … %d more\n", len(other)-i)
 			break
 		}
@@ -233,6 +233,10 @@ func printHA(w *tabwriter.Writer, o options, ha *haResult) {
 	fmt.Fprintf(w, "acknowledged writes the store does not hold (must be 0)\t%d\n", len(ha.lost))
 	if len(ha.lost) > 0 {
 		fmt.Fprintf(w, "    %s\n", firstN(ha.lost, 6))
+	}
+	fmt.Fprintf(w, "writes answered with an error whose change the store holds\t%d\n", len(ha.failedStored))
+	if len(ha.failedStored) > 0 {
+		fmt.Fprintf(w, "    %s\n", firstN(ha.failedStored, 6))
 	}
 	fmt.Fprintf(w, "acknowledged writes without their audit row (must be 0)\t%d\n", len(ha.unaud))
 	for i, r := range ha.unaud {
