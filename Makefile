@@ -197,3 +197,12 @@ deploy-manifest:
 	{ cat deploy/kubernetes/berth.yaml.header; \
 	  $$($(SHIPTOOL) helm) template berth deploy/helm/berth --namespace berth-system \
 		--set secretKey.existingSecret=berth-secret-key --set admin.existingSecret=berth-admin; } > deploy/kubernetes/berth.yaml
+
+# bench-chaos: two replicas on PostgreSQL under 20 clients' mixed load, the leader
+# SIGKILLed every 30 s for 5 minutes; then PostgreSQL restarted under the load and
+# kube-apiserver restarted mid-rollout: failover p50/p99, failed requests by class,
+# workloads against /proc, audit rows, WebSocket resyncs, same-run ratios (not a
+# test; about 12 minutes; -duration 1m -every 20s for a quick run).
+.PHONY: bench-chaos
+bench-chaos: build
+	$(GO) build -o bin/bench-chaos ./bench/chaos && ./bin/bench-chaos -berth ./$(BIN)

@@ -47,6 +47,12 @@ type Config struct {
 	// Leading says whether this replica runs the background loops (sync of
 	// observed state, auto-stop) when several share a database; nil: always.
 	Leading func() bool
+	// SharedStore says other berth replicas may share the store
+	// (PostgreSQL): a service whose target is not configured here may be
+	// another replica's (a local target is per host, DESIGN §2), so reads
+	// show its stored state, which that replica syncs, instead of
+	// "no longer configured".
+	SharedStore bool
 	// LogSources read the service logs of a target instead of its runtime
 	// (Loki, keyed by target name); targets not listed use the runtime.
 	LogSources map[string]berth.ServiceLogger
@@ -84,6 +90,7 @@ type Core struct {
 	onAudit   func(*berth.AuditEntry)
 	events    berth.Publisher
 	leading   func() bool
+	shared    bool // SharedStore
 
 	// The environment proxy (envproxy.go).
 	proxySecret func(string) string
@@ -148,6 +155,7 @@ func New(cfg Config) (*Core, error) {
 		onAudit:   cfg.OnAudit,
 		events:    cfg.Events,
 		leading:   cfg.Leading,
+		shared:    cfg.SharedStore,
 
 		proxySecret: cfg.ProxySecret,
 		envDomain:   strings.Trim(strings.ToLower(cfg.EnvDomain), "."),
@@ -415,6 +423,8 @@ func (c *Core) Start(ctx context.Context) error {
 							c.log.Error("clean up orphans", "err", err)
 						}
 					}
+				} else {
+					c.syncHostTargets(loopCtx)
 				}
 			}
 		}
@@ -429,6 +439,59 @@ func (c *Core) Stop() {
 		c.stopLoops()
 		<-c.loopsDone
 	}
+}
+
+// syncHostTargets is a follower's share of the sync: the observed state,
+// auto-stop and dormancy of the services and environments of its per-host
+// (local) targets, which no other replica can observe or stop (a local
+// target is given to one replica, DESIGN §2); the leader skips them.
+func (c *Core) syncHostTargets(ctx context.Context) {
+	hosts := map[string]bool{}
+	for name, rt := range c.runtimes {
+		if rt.Info().Provider == berth.ProviderLocal {
+			hosts[name] = true
+		}
+	}
+	if len(hosts) == 0 {
+		return
+	}
+	svcs, _, err := c.store.ListServices(ctx, berth.ServiceFilter{})
+	if err != nil {
+		c.log.Error("sync services", "err", err)
+		return
+	}
+	for _, svc := range svcs {
+		if hosts[svc.Target] {
+			c.syncService(ctx, svc)
+		}
+	}
+	envs, _, err := c.store.ListEnvironments(ctx, berth.EnvironmentFilter{})
+	if err != nil {
+		c.log.Error("sync environments", "err", err)
+		return
+	}
+	var mine []*berth.Environment
+	for _, env := range envs {
+		if hosts[env.Target] {
+			c.syncEnvironment(ctx, env)
+			mine = append(mine, env)
+		}
+	}
+	c.autoStop(ctx, mine)
+	c.dormancySweep(ctx, mine)
+}
+
+// configuredHere are the environments whose target this replica has: the
+// only ones it can stop or delete (a stop through a missing target failed,
+// and audited the failure, at every sync).
+func (c *Core) configuredHere(envs []*berth.Environment) []*berth.Environment {
+	var out []*berth.Environment
+	for _, env := range envs {
+		if _, ok := c.runtimes[env.Target]; ok {
+			out = append(out, env)
+		}
+	}
+	return out
 }
 
 // SyncOnce writes observed state into the store (so lists are cheap and
@@ -456,7 +519,8 @@ func (c *Core) SyncOnce(ctx context.Context) {
 	for _, env := range envs {
 		c.syncEnvironment(ctx, env)
 	}
-	c.autoStop(ctx, envs)
-	c.dormancySweep(ctx, envs)
+	here := c.configuredHere(envs)
+	c.autoStop(ctx, here)
+	c.dormancySweep(ctx, here)
 	c.usageHeartbeat(ctx, false)
 }

@@ -309,9 +309,18 @@ func (c *Core) orphanProposals(ctx context.Context, subj *recSubjects) []*berth.
 // recServices are the stored services and those the runtimes run without
 // berth (managed:false, proposals carry the kubectl command).
 func (c *Core) recServices(ctx context.Context) ([]*berth.Service, error) {
-	svcs, _, err := c.store.ListServices(ctx, berth.ServiceFilter{})
+	all, _, err := c.store.ListServices(ctx, berth.ServiceFilter{})
 	if err != nil {
 		return nil, fmt.Errorf("list services: %w", err)
+	}
+	// Only what this replica's targets run: a stored service of a target not
+	// configured here (another replica's local target, or one removed from
+	// berth.yaml) has no runtime to ask, and asking a nil one crashed the leader.
+	svcs := all[:0]
+	for _, s := range all {
+		if _, ok := c.runtimes[s.Target]; ok {
+			svcs = append(svcs, s)
+		}
 	}
 	if listers := c.serviceListers(""); len(listers) > 0 {
 		stored := map[berth.ServiceRef]bool{}

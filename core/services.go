@@ -273,6 +273,9 @@ func (c *Core) observe(ctx context.Context, svc *berth.Service) error {
 func (c *Core) observeRuntime(ctx context.Context, svc *berth.Service) error {
 	rt, ok := c.runtimes[svc.Target]
 	if !ok {
+		if c.shared {
+			return nil // another replica's target, maybe: the state it stored
+		}
 		svc.Status, svc.Message = berth.ServiceError, fmt.Sprintf("target %q is no longer configured", svc.Target)
 		return nil
 	}
@@ -291,6 +294,11 @@ func (c *Core) observeRuntime(ctx context.Context, svc *berth.Service) error {
 
 // syncService stores the observed status when it changed.
 func (c *Core) syncService(ctx context.Context, stored *berth.Service) {
+	if _, ok := c.runtimes[stored.Target]; !ok {
+		// Not observable here: storing "no longer configured" overwrote what
+		// the replica that has the target (a local one is per host) stored.
+		return
+	}
 	obs := *stored
 	_ = c.observe(ctx, &obs)
 	if obs.Status == stored.Status && obs.Message == stored.Message && obs.ReadyReplicas == stored.ReadyReplicas {

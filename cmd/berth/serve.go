@@ -241,6 +241,8 @@ func buildCore(ctx context.Context, b *base, ts *targets, bus events.Bus, leadin
 		OrphanGrace: ts.orphanGrace, OrphanInterval: cfg.d.orphan,
 		Policies: cfg.policies(), Prices: cfg.prices(), ProxySecret: proxySecret, EnvDomain: cfg.EnvDomain,
 		Recommend: rec,
+		// Replicas on one PostgreSQL: a target missing here may be another's.
+		SharedStore: b.st.Kind() == store.Postgres,
 	})
 	if err != nil {
 		return nil, err

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -369,4 +370,36 @@ func logTail(path string) string {
 		b = append([]byte("…"), b[len(b)-3000:]...)
 	}
 	return string(b)
+}
+
+// RestartAPIServer kills kube-apiserver (SIGKILL, as a crash or a lost
+// node: its graceful SIGTERM shutdown keeps serving for over 30 s), calls
+// whileDown, then starts it again with the same flags (port, certificates,
+// etcd) and waits until its /readyz answers. The other components reconnect
+// by themselves. It must not run concurrently with Stop.
+func (c *Cluster) RestartAPIServer(ctx context.Context, whileDown func()) error {
+	i := slices.IndexFunc(c.procs, func(p *process) bool { return p.name == "kube-apiserver" })
+	if i < 0 {
+		return errors.New("restart kube-apiserver: not running")
+	}
+	old := c.procs[i]
+	_ = old.cmd.Process.Kill()
+	<-old.done
+	if whileDown != nil {
+		whileDown()
+	}
+	p, err := c.run(old.cmd.Path, old.name, old.cmd.Args[1:]...)
+	if err != nil {
+		return fmt.Errorf("restart kube-apiserver: %w", err)
+	}
+	// run appended it: it takes the old one's place, so Stop keeps its order.
+	c.procs = slices.Delete(c.procs, len(c.procs)-1, len(c.procs))
+	c.procs[i] = p
+	return c.poll(ctx, p, 60*time.Second, func(ctx context.Context) error {
+		body, err := c.Client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		if err != nil {
+			return fmt.Errorf("%w: %s", err, body)
+		}
+		return nil
+	})
 }

@@ -36,6 +36,10 @@ type Server struct {
 	done chan struct{} // closed when the server process exited
 	log  string
 
+	// What Restart needs to start the same server again.
+	postgres, data string
+	cred           *syscall.Credential
+
 	stopOnce sync.Once
 	dbSeq    atomic.Int64
 }
@@ -103,7 +107,13 @@ func Start() (*Server, error) {
 	// A free port can be taken between probing and binding: try a few.
 	var lastErr error
 	for range 3 {
-		s, err := launch(binary("postgres"), dir, data, cred)
+		port, err := freePort()
+		if err != nil {
+			_ = os.RemoveAll(dir)
+			return nil, fmt.Errorf("start postgres: %w", err)
+		}
+		s := &Server{Port: port, dir: dir, postgres: binary("postgres"), data: data, cred: cred}
+		err = s.launch()
 		if err == nil {
 			return s, nil
 		}
@@ -146,34 +156,51 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func launch(postgres, dir, data string, cred *syscall.Credential) (*Server, error) {
-	port, err := freePort()
+// launch starts postgres on s's data directory and port and waits until it
+// accepts connections.
+func (s *Server) launch() error {
+	logPath := filepath.Join(s.dir, "postgres.log")
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600) // #nosec G304 -- the log the test harness writes
 	if err != nil {
-		return nil, fmt.Errorf("start postgres: %w", err)
-	}
-	logPath := filepath.Join(dir, "postgres.log")
-	logf, err := os.Create(logPath) // #nosec G304 -- the log the test harness writes
-	if err != nil {
-		return nil, fmt.Errorf("start postgres: %w", err)
+		return fmt.Errorf("start postgres: %w", err)
 	}
 	defer logf.Close()
 	// #nosec G204 -- the test harness runs the PostgreSQL it found
-	cmd := exec.Command(postgres, "-D", data, "-p", strconv.Itoa(port), "-k", dir,
+	cmd := exec.Command(s.postgres, "-D", s.data, "-p", strconv.Itoa(s.Port), "-k", s.dir,
 		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
 		"-c", "full_page_writes=off", "-c", "max_connections=200", "-c", "shared_buffers=32MB")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Pdeathsig: if the test binary dies without cleanup, so does postgres.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred, Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start postgres: %w", err)
+		return fmt.Errorf("start postgres: %w", err)
 	}
-	s := &Server{Port: port, dir: dir, cmd: cmd, done: make(chan struct{}), log: logPath}
-	go func() { _ = cmd.Wait(); close(s.done) }()
+	done := make(chan struct{})
+	s.cmd, s.done, s.log = cmd, done, logPath
+	go func() { _ = cmd.Wait(); close(done) }()
 	if err := s.waitReady(30 * time.Second); err != nil {
 		s.kill()
-		return nil, err
+		return err
 	}
-	return s, nil
+	return nil
+}
+
+// Restart stops the server as `pg_ctl stop -m fast` does (SIGINT: clients
+// are disconnected, the data is checkpointed), calls whileDown, then starts
+// it again on the same data directory and port and waits until it accepts
+// connections. It must not run concurrently with Stop.
+func (s *Server) Restart(whileDown func()) error {
+	_ = s.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-s.done:
+	case <-time.After(30 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+	if whileDown != nil {
+		whileDown()
+	}
+	return s.launch()
 }
 
 // waitReady polls until the server accepts connections, it exits or the

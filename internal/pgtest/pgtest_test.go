@@ -56,3 +56,34 @@ func open(t *testing.T, url string) *sql.DB {
 	t.Cleanup(func() { db.Close() })
 	return db
 }
+
+// TestRestart: a restarted server answers on the same port with the data
+// written before, and does not answer while it is down.
+func TestRestart(t *testing.T) {
+	pgtest.Shared(t)
+	srv, err := pgtest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	ctx := context.Background()
+	db := open(t, srv.URL("postgres"))
+	if _, err := db.ExecContext(ctx, "CREATE TABLE kept (v TEXT); INSERT INTO kept VALUES ('before')"); err != nil {
+		t.Fatal(err)
+	}
+	port := srv.Port
+	downErr := error(nil)
+	if err := srv.Restart(func() { downErr = open(t, srv.URL("postgres")).PingContext(ctx) }); err != nil {
+		t.Fatal(err)
+	}
+	if downErr == nil {
+		t.Error("the server answered while it was down")
+	}
+	if srv.Port != port {
+		t.Errorf("port after restart = %d, want %d", srv.Port, port)
+	}
+	var v string
+	if err := open(t, srv.URL("postgres")).QueryRowContext(ctx, "SELECT v FROM kept").Scan(&v); err != nil || v != "before" {
+		t.Fatalf("row after restart = %q, %v; want \"before\"", v, err)
+	}
+}
