@@ -96,6 +96,8 @@ type Hub struct {
 	closed  bool
 
 	dropped atomic.Int64
+	encoded atomic.Int64 // events encoded by Dispatch (once each, whatever the clients)
+	epoch   time.Time    // since() counts from here (monotonic)
 	done    chan struct{}
 	stop    chan struct{} // closed by Close: ends the check loop
 }
@@ -144,7 +146,7 @@ func New(cfg Config) *Hub {
 		panic("wshub: Config.Tickets is required")
 	}
 	h := &Hub{cfg: cfg, log: cfg.Logger.With("component", "wshub"), clients: map[*client]struct{}{},
-		logs: map[string]*follower{}, perUser: map[string]int{}, done: make(chan struct{}), stop: make(chan struct{})}
+		logs: map[string]*follower{}, perUser: map[string]int{}, epoch: time.Now(), done: make(chan struct{}), stop: make(chan struct{})}
 	if cfg.Source != nil {
 		h.sub = cfg.Source.Subscribe(cfg.SourceBuffer)
 		go h.run()
@@ -154,7 +156,43 @@ func New(cfg Config) *Hub {
 	if cfg.Check != nil {
 		go h.checkLoop()
 	}
+	go h.watchdog()
 	return h
+}
+
+// since is the monotonic time since the hub started, in ns, never 0.
+func (h *Hub) since() int64 { return int64(time.Since(h.epoch)) + 1 }
+
+// watchdog closes the connections whose write has taken longer than
+// WriteTimeout (a peer that stopped reading with a full socket buffer): one
+// ticker for the hub instead of a timer per frame.
+func (h *Hub) watchdog() {
+	t := time.NewTicker(max(h.cfg.WriteTimeout/4, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+		}
+		now := h.since()
+		var stalled []*client
+		h.mu.RLock()
+		for c := range h.clients {
+			if c.stalled(now, h.cfg.WriteTimeout) {
+				stalled = append(stalled, c)
+			}
+		}
+		h.mu.RUnlock()
+		for _, c := range stalled {
+			// No close frame could get through: end the connection, which
+			// fails the write.
+			h.log.Debug("drop client: write timed out", "user", c.actor.Username, "timeout", h.cfg.WriteTimeout.String())
+			c.closing.Store(true)
+			_ = c.conn.CloseNow()
+			c.cancel()
+		}
+	}
 }
 
 func (h *Hub) run() {
@@ -326,7 +364,6 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, a berth.Actor) error
 	h.mu.Unlock()
 
 	go c.writeLoop()
-	go c.heartbeat()
 	c.readLoop()
 	h.remove(c)
 	return nil
@@ -353,13 +390,15 @@ func (h *Hub) remove(c *client) {
 }
 
 // Dispatch sends e to every client subscribed to its topic that may read
-// it. It never waits for a client.
+// it. It encodes e once, whatever the number of clients (they all queue the
+// same bytes), and never waits for a client.
 func (h *Hub) Dispatch(e berth.Event) {
 	frame, err := json.Marshal(e)
 	if err != nil {
 		h.log.Error("encode event", "topic", e.Topic, "type", e.Type, "err", err)
 		return
 	}
+	h.encoded.Add(1)
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for c := range h.clients {
