@@ -92,8 +92,11 @@ type Hub struct {
 
 	mu      sync.RWMutex
 	clients map[*client]struct{}
-	logs    map[string]*follower // by topic ("logs:prod:team-a/web")
-	closed  bool
+	// subs indexes the clients by topic (what each subscribed to, as its
+	// topics say), so that an event costs its subscribers, not every client.
+	subs   map[string]map[*client]struct{}
+	logs   map[string]*follower // by topic ("logs:prod:team-a/web")
+	closed bool
 
 	dropped atomic.Int64
 	encoded atomic.Int64 // events encoded by Dispatch (once each, whatever the clients)
@@ -145,7 +148,7 @@ func New(cfg Config) *Hub {
 	if cfg.Tickets == nil {
 		panic("wshub: Config.Tickets is required")
 	}
-	h := &Hub{cfg: cfg, log: cfg.Logger.With("component", "wshub"), clients: map[*client]struct{}{},
+	h := &Hub{cfg: cfg, log: cfg.Logger.With("component", "wshub"), clients: map[*client]struct{}{}, subs: map[string]map[*client]struct{}{},
 		logs: map[string]*follower{}, perUser: map[string]int{}, epoch: time.Now(), done: make(chan struct{}), stop: make(chan struct{})}
 	if cfg.Source != nil {
 		h.sub = cfg.Source.Subscribe(cfg.SourceBuffer)
@@ -351,7 +354,7 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, a berth.Actor) error
 	}
 	conn.SetReadLimit(16 << 10)
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	c := &client{hub: h, conn: conn, actor: a, queue: make(chan []byte, h.cfg.QueueSize), topics: map[string]bool{},
+	c := &client{hub: h, conn: conn, actor: a, topics: map[string]bool{},
 		ctx: ctx, cancel: cancel}
 	h.mu.Lock()
 	if h.closed {
@@ -363,7 +366,7 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, a berth.Actor) error
 	h.clients[c] = struct{}{}
 	h.mu.Unlock()
 
-	go c.writeLoop()
+	c.startPings()
 	c.readLoop()
 	h.remove(c)
 	return nil
@@ -371,18 +374,21 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, a berth.Actor) error
 
 func (h *Hub) remove(c *client) {
 	c.cancel()
-	h.mu.Lock()
-	delete(h.clients, c)
-	h.mu.Unlock()
+	c.stopPings()
 	c.mu.Lock()
-	var logs []string
+	var logs, all []string
 	for t := range c.topics {
+		all = append(all, t)
 		if strings.HasPrefix(t, logsPrefix) {
 			logs = append(logs, t)
 		}
 	}
 	c.topics = map[string]bool{}
 	c.mu.Unlock()
+	h.mu.Lock()
+	delete(h.clients, c)
+	h.mu.Unlock()
+	h.index(c, nil, all)
 	for _, t := range logs {
 		h.unfollow(t)
 	}
@@ -401,9 +407,39 @@ func (h *Hub) Dispatch(e berth.Event) {
 	h.encoded.Add(1)
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	for c := range h.clients {
-		if c.wants(e) {
+	to := h.subs[e.Topic]
+	if e.Topic == berth.TopicResync {
+		to = h.clients // whatever they subscribed to may have missed something
+	}
+	for c := range to {
+		if may(c.actor, e) {
 			c.send(frame)
+		}
+	}
+}
+
+// index adds c to the subscribers of added and removes it from those of
+// removed.
+func (h *Hub) index(c *client, added, removed []string) {
+	if len(added) == 0 && len(removed) == 0 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, t := range added {
+		set := h.subs[t]
+		if set == nil {
+			set = map[*client]struct{}{}
+			h.subs[t] = set
+		}
+		set[c] = struct{}{}
+	}
+	for _, t := range removed {
+		if set := h.subs[t]; set != nil {
+			delete(set, c)
+			if len(set) == 0 {
+				delete(h.subs, t)
+			}
 		}
 	}
 }

@@ -190,6 +190,7 @@ func run(clients, n int, every time.Duration, dial dialer, profile string) (*res
 	if profile != "" {
 		_, _ = io.WriteString(stdin, "stop\n")
 		out.Scan()
+		fmt.Printf("server of %d clients: %s\n", clients, out.Text())
 	}
 	var lat []float64
 	for _, l := range lats {

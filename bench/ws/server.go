@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -30,7 +31,8 @@ import (
 //
 //	publish <n> <every>  publish n metric ticks, answer "<bus p50> <bus p99>"
 //	                     (the in-process bus latency, the same-run reference)
-//	stop                 end the CPU profile (-cpuprofile), answer "stopped"
+//	stop                 end the CPU profile (-cpuprofile), write a heap profile
+//	                     beside it, answer with the stacks' and heap's sizes
 func server(clients int, profile string) error {
 	if err := raiseNoFile(clients); err != nil {
 		return err
@@ -108,10 +110,24 @@ func server(clients int, profile string) error {
 			fmt.Printf("%f %f\n", pct(lat, 0.5), pct(lat, 0.99))
 		case len(f) == 1 && f[0] == "stop":
 			pprof.StopCPUProfile()
-			fmt.Println("stopped")
+			if err := writeHeap(strings.TrimSuffix(profile, ".pprof") + ".heap"); err != nil {
+				return err
+			}
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			fmt.Printf("stacks %.0f MB, heap in use %.0f MB, goroutines %d\n", float64(m.StackInuse)/(1<<20), float64(m.HeapInuse)/(1<<20), runtime.NumGoroutine())
 		}
 	}
 	return nil
+}
+
+func writeHeap(path string) error {
+	f, err := os.Create(path) // #nosec G304 -- the benchmark's own -cpuprofile flag
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return pprof.WriteHeapProfile(f)
 }
 
 func startProfile(path string) error {
