@@ -36,7 +36,8 @@ func main() {
 	counts := flag.String("clients", "1000,10000", "client counts, comma-separated (each is measured in every run)")
 	runs := flag.Int("runs", 3, "runs (medians are printed)")
 	n := flag.Int("events", 40, "metric ticks published per run")
-	every := flag.Duration("every", 50*time.Millisecond, "interval between ticks")
+	every := flag.Duration("every", 0, "interval between ticks (default: 50ms per 1,000 clients, so every count gets 20,000 frames a second)")
+	nice := flag.Int("nice", 0, "run the benchmark (server and clients) at this nice value (root: e.g. -10, to measure berth rather than the machine's other load)")
 	kind := flag.String("client", "raw", "raw (RFC 6455 by hand, no allocation per message) or lib (coder/websocket)")
 	profile := flag.String("cpuprofile", "", "write the server's CPU profile during publishing of the first run to <prefix>-<clients>.pprof")
 	serve := flag.Bool("serve", false, "internal: run the server child")
@@ -65,6 +66,18 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	if *nice != 0 {
+		if err := renice(*nice); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+	interval := func(clients int) time.Duration {
+		if *every > 0 {
+			return *every
+		}
+		return time.Duration(max(clients, 1000)/1000) * 50 * time.Millisecond
+	}
 	all := map[int][]*result{}
 	for i := range *runs {
 		for _, c := range ns {
@@ -72,7 +85,7 @@ func main() {
 			if *profile != "" && i == 0 {
 				prof = fmt.Sprintf("%s-%d.pprof", *profile, c)
 			}
-			r, err := run(c, *n, *every, dial, prof)
+			r, err := run(c, *n, interval(c), dial, prof)
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "run %d, %d clients: %v\n", i+1, c, err)
 				os.Exit(1)
@@ -82,7 +95,7 @@ func main() {
 			all[c] = append(all[c], r)
 		}
 	}
-	fmt.Printf("medians of %d runs, %d ticks every %s, %s clients:\n", *runs, *n, *every, *kind)
+	fmt.Printf("medians of %d runs, %d ticks per run, %s clients, nice %d:\n", *runs, *n, *kind, *nice)
 	for _, c := range ns {
 		rs := all[c]
 		m := func(f func(*result) float64) float64 {
@@ -96,8 +109,8 @@ func main() {
 		if t, ok := targets[c]; ok {
 			target = fmt.Sprintf(" (target < %.0f ms)", t)
 		}
-		fmt.Printf("  %5d clients: p50 %.2f ms, p99 %.2f ms%s | bus alone p50 %.3f ms, p99 %.3f ms | p99 WebSocket/bus %.0fx | CPU server %.0f%%, clients %.0f%% | server RSS peak %.0f MB (target < %d MB) | load %.2f\n",
-			c, m(func(r *result) float64 { return r.p50 }), m(func(r *result) float64 { return r.p99 }), target,
+		fmt.Printf("  %5d clients, a tick every %s: p50 %.2f ms, p99 %.2f ms%s | bus alone p50 %.3f ms, p99 %.3f ms | p99 WebSocket/bus %.0fx | CPU server %.0f%%, clients %.0f%% | server RSS peak %.0f MB (target < %d MB) | load %.2f\n",
+			c, interval(c), m(func(r *result) float64 { return r.p50 }), m(func(r *result) float64 { return r.p99 }), target,
 			m(func(r *result) float64 { return r.ref50 }), m(func(r *result) float64 { return r.ref99 }),
 			m(func(r *result) float64 { return r.p99 / max(r.ref99, 0.001) }),
 			m(func(r *result) float64 { return r.cpu }), m(func(r *result) float64 { return r.clientCPU }),
