@@ -155,7 +155,9 @@ func (c *client) ping() {
 	cancel()
 	if err == nil {
 		c.mu.Lock()
-		c.pinger.Reset(c.hub.cfg.PingInterval)
+		if c.ctx.Err() == nil { // not removed meanwhile
+			c.pinger.Reset(c.hub.cfg.PingInterval)
+		}
 		c.mu.Unlock()
 		return
 	}

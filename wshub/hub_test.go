@@ -129,10 +129,16 @@ func TestDispatchEncodesOnce(t *testing.T) {
 func TestSlowClientDroppedOnce(t *testing.T) {
 	f := newFanout(t, Config{QueueSize: 4})
 	fast, slow := f.dial(t, "metrics"), f.dial(t, "metrics")
-	pad := strings.Repeat("x", 256<<10) // fills the slow client's socket buffers fast
-	for i := 0; f.hub.Dropped() == 0 || i < 200; i++ {
+	pad := strings.Repeat("x", 64<<10) // fills the slow client's socket buffers fast
+	// Until the drop and 20 events more, each event once the fast client
+	// has the previous one. The slow client reads soon after: the close
+	// frame waits (5 s at most) behind the write its full socket blocks.
+	for i, extra := 0, 0; extra < 20; i++ {
 		if i == 2000 {
 			t.Fatal("slow client never dropped")
+		}
+		if f.hub.Dropped() > 0 {
+			extra++
 		}
 		f.bus.Publish(context.Background(), berth.Event{Topic: "metrics", Type: "metric.tick", Data: map[string]any{"i": i, "pad": pad}})
 		if b := read(t, fast); !bytes.Contains(b, fmt.Appendf(nil, `"i":%d,`, i)) {
