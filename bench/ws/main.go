@@ -37,7 +37,6 @@ func main() {
 	runs := flag.Int("runs", 3, "runs (medians are printed)")
 	n := flag.Int("events", 40, "metric ticks published per run")
 	every := flag.Duration("every", 0, "interval between ticks (default: 50ms per 1,000 clients, so every count gets 20,000 frames a second)")
-	nice := flag.Int("nice", 0, "run the benchmark (server and clients) at this nice value (root: e.g. -10, to measure berth rather than the machine's other load)")
 	kind := flag.String("client", "raw", "raw (RFC 6455 by hand, no allocation per message) or lib (coder/websocket)")
 	profile := flag.String("cpuprofile", "", "write the server's CPU profile during publishing of the first run to <prefix>-<clients>.pprof")
 	serve := flag.Bool("serve", false, "internal: run the server child")
@@ -66,12 +65,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	if *nice != 0 {
-		if err := renice(*nice); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-	}
 	interval := func(clients int) time.Duration {
 		if *every > 0 {
 			return *every
@@ -95,7 +88,7 @@ func main() {
 			all[c] = append(all[c], r)
 		}
 	}
-	fmt.Printf("medians of %d runs, %d ticks per run, %s clients, nice %d:\n", *runs, *n, *kind, *nice)
+	fmt.Printf("medians of %d runs, %d ticks per run, %s clients:\n", *runs, *n, *kind)
 	for _, c := range ns {
 		rs := all[c]
 		m := func(f func(*result) float64) float64 {

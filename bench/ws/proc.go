@@ -65,21 +65,3 @@ func loadAvg() float64 {
 	return v
 }
 
-// renice sets the nice value of every thread of this process; threads
-// and the server child started later inherit it.
-func renice(n int) error {
-	tasks, err := os.ReadDir("/proc/self/task")
-	if err != nil {
-		return err
-	}
-	for _, t := range tasks {
-		tid, err := strconv.Atoi(t.Name())
-		if err != nil {
-			continue
-		}
-		if err := syscall.Setpriority(syscall.PRIO_PROCESS, tid, n); err != nil {
-			return fmt.Errorf("set nice %d (root only below 0): %w", n, err)
-		}
-	}
-	return nil
-}
