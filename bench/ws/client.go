@@ -87,7 +87,7 @@ func (c *rawClient) write(op byte, p []byte) error {
 		return errors.New("raw client: frame too long")
 	}
 	f := make([]byte, 0, 6+len(p))
-	f = append(f, 0x80|op, 0x80|byte(len(p)))
+	f = append(f, 0x80|op, 0x80|byte(len(p))) // #nosec G115 -- at most 125, checked above
 	f = append(f, c.mask[:]...)
 	for i, b := range p {
 		f = append(f, b^c.mask[i%4])
