@@ -51,7 +51,10 @@ type Config struct {
 	SourceBuffer int // events the hub's own subscription holds; default 8192
 	PingInterval time.Duration
 	PongTimeout  time.Duration // default 10s
-	WriteTimeout time.Duration // default 10s
+	// WriteTimeout bounds one frame's write (default 10s): the hub's
+	// watchdog, checking every WriteTimeout/4, closes a connection whose
+	// write has taken longer.
+	WriteTimeout time.Duration
 	TicketTTL    time.Duration // default 30s
 	// Tickets keeps the WebSocket tickets (required): the store, so that a
 	// ticket from one replica is good on every other.
