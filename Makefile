@@ -75,9 +75,12 @@ bench: build
 clean:
 	rm -rf bin
 
-# bench-ws: 1,000 WebSocket clients on "metrics": publish-to-receipt p50/p99, server CPU and RSS (not a test).
+# bench-ws: 1,000 and 10,000 WebSocket clients on "metrics": publish-to-receipt p50/p99 against the
+# in-process bus in the same run, server and client CPU, server RSS (not a test). BENCH_WS_FLAGS adds flags
+# (e.g. -clients 1000 -runs 5, -cpuprofile /tmp/ws, -client lib); see docs/operations.md.
+BENCH_WS_FLAGS ?=
 bench-ws:
-	$(GO) build -o bin/bench-ws ./bench/ws && ./bin/bench-ws -clients 1000 -runs 3
+	$(GO) build -o bin/bench-ws ./bench/ws && ./bin/bench-ws -clients 1000,10000 -runs 3 $(BENCH_WS_FLAGS)
 
 # bench-usage: the usage report over 1,000 users × 12 months of metered intervals: p50/p99 and growth (not a test).
 bench-usage:

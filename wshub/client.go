@@ -21,15 +21,23 @@ type client struct {
 	hub    *Hub
 	conn   *websocket.Conn
 	actor  berth.Actor
-	queue  chan []byte
 	ctx    context.Context
 	cancel context.CancelFunc
 
 	mu     sync.Mutex
 	topics map[string]bool
+	pinger *time.Timer // under mu
+
+	qmu    sync.Mutex
+	queue  [][]byte // frames to write, at most QueueSize
+	spare  [][]byte // the writer's previous batch, reused
+	writer bool     // a writer goroutine runs (under qmu)
 
 	closing   atomic.Bool
 	closeOnce sync.Once
+	// writing is when the write in progress started (Hub.since), 0 when
+	// none is: the hub's watchdog reads it.
+	writing atomic.Int64
 }
 
 // command is what a client sends.
@@ -45,27 +53,27 @@ type reply struct {
 	Message string   `json:"message,omitempty"`
 }
 
-func (c *client) wants(e berth.Event) bool {
-	if e.Topic == berth.TopicResync {
-		return true // whatever it subscribed to may have missed something
-	}
-	c.mu.Lock()
-	ok := c.topics[e.Topic]
-	c.mu.Unlock()
-	return ok && may(c.actor, e)
-}
-
-// send queues a frame; a client whose queue is full is dropped, since
-// waiting for it would delay everyone else.
+// send queues a frame and starts a writer when none runs; a client whose
+// queue is full is dropped, since waiting for it would delay everyone else.
 func (c *client) send(frame []byte) {
 	if c.closing.Load() {
 		return
 	}
-	select {
-	case c.queue <- frame:
-	default:
-		c.hub.dropped.Add(1)
-		go c.close(websocket.StatusPolicyViolation, "too slow: event queue full, reconnect and resubscribe")
+	c.qmu.Lock()
+	if len(c.queue) >= c.hub.cfg.QueueSize {
+		c.qmu.Unlock()
+		if c.closing.CompareAndSwap(false, true) {
+			c.hub.dropped.Add(1)
+			go c.close(websocket.StatusPolicyViolation, "too slow: event queue full, reconnect and resubscribe")
+		}
+		return
+	}
+	c.queue = append(c.queue, frame)
+	start := !c.writer
+	c.writer = true
+	c.qmu.Unlock()
+	if start {
+		go c.write()
 	}
 }
 
@@ -79,50 +87,87 @@ func (c *client) close(code websocket.StatusCode, reason string) {
 	})
 }
 
-func (c *client) writeLoop() {
+// write drains the queue and ends when it is empty: an idle client has no
+// writer goroutine (with 10,000 clients, a parked goroutine per client is
+// about 80 MB of stacks, and twice that in the GC's heap goal). A write
+// gets no context deadline of its own (a timer and an AfterFunc per frame
+// cost about a sixth of the fan-out's CPU): the hub's watchdog closes a
+// connection whose write has taken longer than WriteTimeout.
+func (c *client) write() {
 	for {
-		select {
-		case <-c.ctx.Done():
+		c.qmu.Lock()
+		batch := c.queue
+		if len(batch) == 0 {
+			c.writer = false
+			c.qmu.Unlock()
 			return
-		case f := <-c.queue:
+		}
+		c.queue = c.spare[:0] // the previous batch's array: no allocation per frame
+		c.qmu.Unlock()
+		for i, f := range batch {
 			if c.closing.Load() {
-				return
+				return // closing: no writer is wanted any more
 			}
-			ctx, cancel := context.WithTimeout(c.ctx, c.hub.cfg.WriteTimeout)
-			err := c.conn.Write(ctx, websocket.MessageText, f)
-			cancel()
+			c.writing.Store(c.hub.since())
+			err := c.conn.Write(context.Background(), websocket.MessageText, f)
+			c.writing.Store(0)
+			batch[i] = nil
 			if err != nil {
 				c.close(websocket.StatusPolicyViolation, "write timed out")
 				return
 			}
 		}
+		c.spare = batch[:0]
 	}
 }
 
-// heartbeat pings; a client that does not answer within PongTimeout is gone.
-func (c *client) heartbeat() {
-	t := time.NewTicker(c.hub.cfg.PingInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.ctx.Done():
-			return
-		case <-t.C:
-			ctx, cancel := context.WithTimeout(c.ctx, c.hub.cfg.PongTimeout)
-			err := c.conn.Ping(ctx)
-			cancel()
-			if err != nil {
-				if c.ctx.Err() == nil {
-					// The peer does not answer: no close handshake to wait for.
-					c.hub.dropped.Add(1)
-					c.hub.log.Debug("drop client: no pong", "user", c.actor.Username, "timeout", c.hub.cfg.PongTimeout.String())
-					c.closing.Store(true)
-					_ = c.conn.CloseNow()
-					c.cancel()
-				}
-				return
-			}
+// stalled reports whether the write in progress started more than d ago
+// (now as Hub.since gives it).
+func (c *client) stalled(now int64, d time.Duration) bool {
+	w := c.writing.Load()
+	return w != 0 && now-w > int64(d)
+}
+
+// startPings pings every PingInterval (a timer, not a goroutine, between
+// pings).
+func (c *client) startPings() {
+	c.mu.Lock()
+	c.pinger = time.AfterFunc(c.hub.cfg.PingInterval, c.ping)
+	c.mu.Unlock()
+}
+
+func (c *client) stopPings() {
+	c.mu.Lock()
+	if c.pinger != nil {
+		c.pinger.Stop()
+	}
+	c.mu.Unlock()
+}
+
+// ping checks that the peer answers; one that does not within PongTimeout
+// is gone.
+func (c *client) ping() {
+	if c.ctx.Err() != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, c.hub.cfg.PongTimeout)
+	err := c.conn.Ping(ctx)
+	cancel()
+	if err == nil {
+		c.mu.Lock()
+		if c.ctx.Err() == nil { // not removed meanwhile
+			c.pinger.Reset(c.hub.cfg.PingInterval)
 		}
+		c.mu.Unlock()
+		return
+	}
+	if c.ctx.Err() == nil {
+		// The peer does not answer: no close handshake to wait for.
+		c.hub.dropped.Add(1)
+		c.hub.log.Debug("drop client: no pong", "user", c.actor.Username, "timeout", c.hub.cfg.PongTimeout.String())
+		c.closing.Store(true)
+		_ = c.conn.CloseNow()
+		c.cancel()
 	}
 }
 
@@ -161,7 +206,7 @@ func (c *client) handle(cmd command) {
 			return
 		}
 	}
-	var follow, unfollow []string
+	var follow, unfollow, added, removed []string
 	c.mu.Lock()
 	switch cmd.Action {
 	case "subscribe":
@@ -179,6 +224,7 @@ func (c *client) handle(cmd command) {
 		for _, t := range cmd.Topics {
 			if !c.topics[t] {
 				c.topics[t] = true
+				added = append(added, t)
 				if strings.HasPrefix(t, logsPrefix) {
 					follow = append(follow, t)
 				}
@@ -188,6 +234,7 @@ func (c *client) handle(cmd command) {
 		for _, t := range cmd.Topics {
 			if c.topics[t] {
 				delete(c.topics, t)
+				removed = append(removed, t)
 				if strings.HasPrefix(t, logsPrefix) {
 					unfollow = append(unfollow, t)
 				}
@@ -199,6 +246,9 @@ func (c *client) handle(cmd command) {
 		return
 	}
 	c.mu.Unlock()
+	// The hub's index holds before the reply: a client told it subscribed
+	// gets every later event of the topic.
+	c.hub.index(c, added, removed)
 	// The reply goes first: a log stream that ends at once (an unknown
 	// service) must not say so before the client hears it subscribed.
 	c.reply(reply{Type: cmd.Action + "d", Topics: cmd.Topics})

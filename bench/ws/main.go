@@ -1,70 +1,114 @@
 // Command ws benchmarks berth's live events: N WebSocket clients subscribed
-// to "metrics" on loopback, latency from publish to receipt (p50/p99), and
-// the server process's CPU and RSS during the run. The server is a child
-// process wired like `berth serve` (SQLite, local runtime, in-process bus,
-// hub, API); the same-run reference is the in-process bus latency measured
-// inside it, without WebSocket. It prints medians of several runs.
+// to "metrics" on loopback, latency from publish to receipt (p50/p99), the
+// server's and the clients' CPU during the run, and the server's RSS. The
+// server is a child process wired like `berth serve` (SQLite, local
+// runtime, in-process bus, hub, API); the same-run reference is the
+// in-process bus latency measured inside it, without WebSocket. The clients
+// speak raw RFC 6455 (one reused buffer each, -client lib for the
+// coder/websocket client) so that their CPU, on the same cores, stays small.
+// Both processes raise their file-descriptor limit. It prints medians of
+// several runs, each run measuring every client count in turn.
 //
-//	go run ./bench/ws -clients 1000 -runs 3
+//	go run ./bench/ws -clients 1000,10000 -runs 3
 package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
-	"net"
-	"net/http"
+	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/berthhq/berth"
-	"github.com/berthhq/berth/auth"
-	"github.com/berthhq/berth/core"
-	"github.com/berthhq/berth/events"
-	"github.com/berthhq/berth/httpapi"
-	"github.com/berthhq/berth/local"
-	"github.com/berthhq/berth/metrics"
-	"github.com/berthhq/berth/secret"
-	"github.com/berthhq/berth/store"
-	"github.com/berthhq/berth/wshub"
-	"github.com/coder/websocket"
 )
 
+// targets are issue 15's: p99 by client count, and the server's RSS.
+var targets = map[int]float64{1000: 50, 10000: 200}
+
+const rssTarget = 500
+
 func main() {
-	clients := flag.Int("clients", 1000, "WebSocket clients")
+	counts := flag.String("clients", "1000,10000", "client counts, comma-separated (each is measured in every run)")
 	runs := flag.Int("runs", 3, "runs (medians are printed)")
 	n := flag.Int("events", 40, "metric ticks published per run")
-	every := flag.Duration("every", 50*time.Millisecond, "interval between ticks")
+	every := flag.Duration("every", 0, "interval between ticks (default: 50ms per 1,000 clients, so every count gets 20,000 frames a second)")
+	kind := flag.String("client", "raw", "raw (RFC 6455 by hand, no allocation per message) or lib (coder/websocket)")
+	profile := flag.String("cpuprofile", "", "write the server's CPU profile during publishing of the first run to <prefix>-<clients>.pprof")
 	serve := flag.Bool("serve", false, "internal: run the server child")
 	flag.Parse()
+	var ns []int
+	for _, s := range strings.Split(*counts, ",") {
+		v, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || v <= 0 {
+			fmt.Fprintf(os.Stderr, "-clients: %q is not a positive count\n", s)
+			os.Exit(2)
+		}
+		ns = append(ns, v)
+	}
 	if *serve {
-		if err := server(*clients); err != nil {
+		if err := server(ns[0], *profile); err != nil {
 			fmt.Fprintln(os.Stderr, "server:", err)
 			os.Exit(1)
 		}
 		return
 	}
-	var p50s, p99s, ref50s, ref99s, cpus, rsss []float64
-	for i := range *runs {
-		r, err := run(*clients, *n, *every)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "run:", err)
-			os.Exit(1)
-		}
-		fmt.Printf("run %d: %d clients, %d/%d frames: p50 %.2f ms p99 %.2f ms | bus alone p50 %.3f ms p99 %.3f ms | server CPU %.0f%% of a core, RSS peak %.0f MB\n",
-			i+1, *clients, r.got, r.want, r.p50, r.p99, r.ref50, r.ref99, r.cpu, r.rss)
-		p50s, p99s, ref50s, ref99s, cpus, rsss = append(p50s, r.p50), append(p99s, r.p99), append(ref50s, r.ref50), append(ref99s, r.ref99), append(cpus, r.cpu), append(rsss, r.rss)
+	dial := dialRaw
+	if *kind == "lib" {
+		dial = dialLib
 	}
-	fmt.Printf("median of %d runs: WebSocket p50 %.2f ms, p99 %.2f ms (target < 100 ms) | reference in-process bus p50 %.3f ms, p99 %.3f ms | server CPU %.0f%%, RSS %.0f MB (target < 200 MB)\n",
-		*runs, median(p50s), median(p99s), median(ref50s), median(ref99s), median(cpus), median(rsss))
+	if err := raiseNoFile(slices.Max(ns)); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	interval := func(clients int) time.Duration {
+		if *every > 0 {
+			return *every
+		}
+		return time.Duration(max(clients, 1000)/1000) * 50 * time.Millisecond
+	}
+	all := map[int][]*result{}
+	for i := range *runs {
+		for _, c := range ns {
+			prof := ""
+			if *profile != "" && i == 0 {
+				prof = fmt.Sprintf("%s-%d.pprof", *profile, c)
+			}
+			r, err := run(c, *n, interval(c), dial, prof)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "run %d, %d clients: %v\n", i+1, c, err)
+				os.Exit(1)
+			}
+			fmt.Printf("run %d: %5d clients, %d/%d frames: p50 %.2f ms p99 %.2f ms | bus alone p50 %.3f ms p99 %.3f ms | CPU server %.0f%% clients %.0f%% of a core | server RSS %.0f MB connected, peak %.0f MB | load %.2f\n",
+				i+1, c, r.got, r.want, r.p50, r.p99, r.ref50, r.ref99, r.cpu, r.clientCPU, r.rss, r.peak, r.load)
+			all[c] = append(all[c], r)
+		}
+	}
+	fmt.Printf("medians of %d runs, %d ticks per run, %s clients:\n", *runs, *n, *kind)
+	for _, c := range ns {
+		rs := all[c]
+		m := func(f func(*result) float64) float64 {
+			v := make([]float64, len(rs))
+			for i, r := range rs {
+				v[i] = f(r)
+			}
+			return median(v)
+		}
+		target := ""
+		if t, ok := targets[c]; ok {
+			target = fmt.Sprintf(" (target < %.0f ms)", t)
+		}
+		fmt.Printf("  %5d clients, a tick every %s: p50 %.2f ms, p99 %.2f ms%s | bus alone p50 %.3f ms, p99 %.3f ms | p99 WebSocket/bus %.0fx | CPU server %.0f%%, clients %.0f%% | server RSS peak %.0f MB (target < %d MB) | load %.2f\n",
+			c, interval(c), m(func(r *result) float64 { return r.p50 }), m(func(r *result) float64 { return r.p99 }), target,
+			m(func(r *result) float64 { return r.ref50 }), m(func(r *result) float64 { return r.ref99 }),
+			m(func(r *result) float64 { return r.p99 / max(r.ref99, 0.001) }),
+			m(func(r *result) float64 { return r.cpu }), m(func(r *result) float64 { return r.clientCPU }),
+			m(func(r *result) float64 { return r.peak }), rssTarget, m(func(r *result) float64 { return r.load }))
+	}
 }
 
 func median(v []float64) float64 {
@@ -81,14 +125,21 @@ func pct(v []float64, p float64) float64 {
 }
 
 type result struct {
-	got, want                        int
-	p50, p99, ref50, ref99, cpu, rss float64
+	got, want                       int
+	p50, p99, ref50, ref99          float64
+	cpu, clientCPU, rss, peak, load float64
 }
 
-func run(clients, n int, every time.Duration) (*result, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+type dialer func(ctx context.Context, addr, token string) (benchClient, error)
+
+func run(clients, n int, every time.Duration, dial dialer, profile string) (*result, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-serve", "-clients", strconv.Itoa(clients)) // #nosec G204 G702 -- the benchmark runs its own binary as the server
+	args := []string{"-serve", "-clients", strconv.Itoa(clients)}
+	if profile != "" {
+		args = append(args, "-cpuprofile", profile)
+	}
+	cmd := exec.CommandContext(ctx, os.Args[0], args...) // #nosec G204 G702 -- the benchmark runs its own binary as the server
 	cmd.Stderr = os.Stderr
 	stdin, _ := cmd.StdinPipe()
 	stdoutPipe, _ := cmd.StdoutPipe()
@@ -104,201 +155,90 @@ func run(clients, n int, every time.Duration) (*result, error) {
 	if _, err := fmt.Sscan(out.Text(), &url, &token); err != nil {
 		return nil, fmt.Errorf("server said %q", out.Text())
 	}
-	wsURL := "ws" + strings.TrimPrefix(url, "http") + "/ws"
+	conns, err := dialAll(ctx, clients, strings.TrimPrefix(url, "http://"), token, dial)
+	defer func() {
+		for _, c := range conns {
+			c.close()
+		}
+	}()
+	if err != nil {
+		return nil, err
+	}
+	pid := strconv.Itoa(cmd.Process.Pid)
+	r := &result{want: n * clients, rss: statusMB(pid, "VmRSS"), load: loadAvg()}
 
-	var mu sync.Mutex
-	var lat []float64
-	var wg, ready sync.WaitGroup
-	hdr := http.Header{"Authorization": {"Bearer " + token}}
-	conns := make([]*websocket.Conn, 0, clients)
-	for range clients {
-		c, _, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{HTTPHeader: hdr})
-		if err != nil {
-			return nil, fmt.Errorf("dial: %w", err)
-		}
-		c.SetReadLimit(1 << 20)
-		conns = append(conns, c)
-		if err := c.Write(ctx, websocket.MessageText, []byte(`{"action":"subscribe","topics":["metrics"]}`)); err != nil {
-			return nil, err
-		}
+	lats := make([][]float64, clients)
+	var wg sync.WaitGroup
+	readCtx, stopReading := context.WithTimeout(ctx, time.Duration(n)*every+60*time.Second)
+	defer stopReading()
+	for i, c := range conns {
 		wg.Add(1)
-		ready.Add(1)
 		go func() {
 			defer wg.Done()
-			subscribed := false
-			for got := 0; got < n; {
-				_, b, err := c.Read(ctx)
-				at := time.Now()
-				if err != nil {
-					if !subscribed {
-						ready.Done()
-					}
-					return
-				}
-				// Only the head matters: read "time" without decoding the
-				// data, so the clients' own CPU does not dominate the figures.
-				ts, ok := eventTime(b)
-				if !ok {
-					subscribed = true
-					ready.Done()
-					continue
-				}
-				got++
-				mu.Lock()
-				lat = append(lat, float64(at.Sub(ts).Microseconds())/1000)
-				mu.Unlock()
-			}
+			lats[i] = c.readEvents(readCtx, n)
 		}()
 	}
-	ready.Wait()
-	pid := cmd.Process.Pid
-	cpu0, t0 := cpuTicks(pid), time.Now()
-	fmt.Fprintf(stdin, "publish %d %s\n", n, every)
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(time.Duration(n)*every + 30*time.Second):
+	cpu0, self0, t0 := cpuTicks(pid), cpuTicks("self"), time.Now()
+	if _, err := fmt.Fprintf(stdin, "publish %d %s\n", n, every); err != nil {
+		return nil, err
 	}
-	cpu1, t1 := cpuTicks(pid), time.Now()
-	rss := peakRSS(pid)
+	wg.Wait()
+	cpu1, self1, t1 := cpuTicks(pid), cpuTicks("self"), time.Now()
+	r.cpu = float64(cpu1-cpu0) / t1.Sub(t0).Seconds()
+	r.clientCPU = float64(self1-self0) / t1.Sub(t0).Seconds()
+	r.peak = statusMB(pid, "VmHWM")
 	if !out.Scan() {
 		return nil, fmt.Errorf("server gave no reference")
 	}
-	var ref50, ref99 float64
-	if _, err := fmt.Sscan(out.Text(), &ref50, &ref99); err != nil {
+	if _, err := fmt.Sscan(out.Text(), &r.ref50, &r.ref99); err != nil {
 		return nil, fmt.Errorf("server gave reference %q: %w", out.Text(), err)
 	}
-	for _, c := range conns {
-		_ = c.CloseNow()
+	if profile != "" {
+		_, _ = io.WriteString(stdin, "stop\n")
+		out.Scan()
+		fmt.Printf("server of %d clients: %s\n", clients, out.Text())
 	}
-	r := &result{got: len(lat), want: n * clients, p50: pct(lat, 0.5), p99: pct(lat, 0.99), ref50: ref50, ref99: ref99,
-		cpu: 100 * float64(cpu1-cpu0) / 100 / t1.Sub(t0).Seconds(), rss: rss}
+	var lat []float64
+	for _, l := range lats {
+		lat = append(lat, l...)
+	}
+	r.got, r.p50, r.p99 = len(lat), pct(lat, 0.5), pct(lat, 0.99)
 	return r, nil
 }
 
-// eventTime finds an event's "time" (replies have none).
-func eventTime(b []byte) (time.Time, bool) {
-	i := bytes.Index(b, []byte(`"time":"`))
-	if i < 0 || !bytes.HasPrefix(b, []byte(`{"topic"`)) {
-		return time.Time{}, false
+// dialAll connects and subscribes the clients, a few at a time.
+func dialAll(ctx context.Context, clients int, addr, token string, dial dialer) ([]benchClient, error) {
+	conns := make([]benchClient, clients)
+	errs := make(chan error, 8)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				c, err := dial(ctx, addr, token)
+				if err != nil {
+					select {
+					case errs <- fmt.Errorf("client %d: %w", i, err):
+					default:
+					}
+					continue
+				}
+				conns[i] = c
+			}
+		}()
 	}
-	b = b[i+8:]
-	j := bytes.IndexByte(b, '"')
-	if j < 0 {
-		return time.Time{}, false
+	for i := range clients {
+		next <- i
 	}
-	t, err := time.Parse(time.RFC3339Nano, string(b[:j]))
-	return t, err == nil
+	close(next)
+	wg.Wait()
+	out := slices.DeleteFunc(conns, func(c benchClient) bool { return c == nil })
+	select {
+	case err := <-errs:
+		return out, err
+	default:
+		return out, nil
+	}
 }
-
-// cpuTicks is utime+stime of pid in clock ticks (100 per second on Linux).
-func cpuTicks(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	s, _ := strconv.ParseInt(f[12], 10, 64)
-	return u + s
-}
-
-// peakRSS is VmHWM of pid in MB.
-func peakRSS(pid int) float64 {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
-			return kb / 1024
-		}
-	}
-	return 0
-}
-
-// server runs berth's stack as cmd/berth/serve.go wires it, prints
-// "<url> <token>", publishes ticks on request and answers with the
-// in-process bus latency.
-func server(clients int) error {
-	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "bench-ws-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	key := make([]byte, 32)
-	sealer, err := secret.NewSealer(secret.DeriveKey(key, "seal"))
-	if err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, filepath.Join(dir, "berth.db"), sealer)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	rt, err := local.New(local.Config{DataDir: filepath.Join(dir, "local")})
-	if err != nil {
-		return err
-	}
-	defer rt.Close(ctx)
-	bus := events.NewLocal()
-	c, err := core.New(core.Config{Store: st, Runtimes: []berth.Runtime{rt}, Events: bus})
-	if err != nil {
-		return err
-	}
-	acc := &core.Accounts{Store: st, Tokens: &auth.Tokens{Key: secret.DeriveKey(key, "jwt"), TTL: time.Hour}}
-	if _, err := acc.Bootstrap(ctx, "bench-password-1"); err != nil {
-		return err
-	}
-	token, _, _, err := acc.Login(ctx, "admin", "bench-password-1")
-	if err != nil {
-		return err
-	}
-	// Every bench client is the admin: the per-user cap must not be what is measured.
-	hub := wshub.New(wshub.Config{Source: bus, Tickets: st, Logs: httpapi.FollowLogs(c), MaxClients: clients + 10, MaxPerUser: clients + 10})
-	api := httpapi.NewServer(httpapi.Deps{Core: c, Accounts: acc, Audit: st, Events: bus, Hub: hub, Version: "bench", Started: time.Now()})
-	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
-	srv.RegisterOnShutdown(api.CloseStreams)
-	ln, err := netListen()
-	if err != nil {
-		return err
-	}
-	go srv.Serve(ln)
-	defer srv.Close()
-	fmt.Printf("http://%s %s\n", ln.Addr(), token)
-
-	// A tick of ten services with two replicas each, as the sampler publishes.
-	tick := metrics.Tick{}
-	for i := range 10 {
-		s := metrics.ServiceSample{Target: "local", Name: fmt.Sprintf("svc-%d", i), Values: map[string]float64{"cpu": 0.25, "memory": 1.5e8, "ready_replicas": 2, "desired_replicas": 2}}
-		for r := range 2 {
-			s.Replicas = append(s.Replicas, metrics.ReplicaSample{Name: fmt.Sprintf("svc-%d-%d", i, r), Values: map[string]float64{"cpu": 0.12, "memory": 7.5e7}})
-		}
-		tick.Services = append(tick.Services, s)
-	}
-	ref := bus.Subscribe(4096)
-	in := bufio.NewScanner(os.Stdin)
-	for in.Scan() {
-		var n int
-		var every time.Duration
-		f := strings.Fields(in.Text())
-		if len(f) != 3 || f[0] != "publish" {
-			continue
-		}
-		n, _ = strconv.Atoi(f[1])
-		every, _ = time.ParseDuration(f[2])
-		var lat []float64
-		for range n {
-			now := time.Now()
-			tick.Time = now
-			bus.Publish(ctx, berth.Event{Topic: "metrics", Type: "metric.tick", Time: now, Data: tick})
-			e := <-ref.C
-			lat = append(lat, float64(time.Since(e.Time).Nanoseconds())/1e6)
-			time.Sleep(every) // the publish rate under test, not a wait for a condition
-		}
-		fmt.Printf("%f %f\n", pct(lat, 0.5), pct(lat, 0.99))
-	}
-	return nil
-}
-
-func netListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
