@@ -437,13 +437,23 @@ func (s *Store) importTable(ctx context.Context, tx *sql.Tx, dst Table, d TableD
 			sealed = i
 		}
 	}
-	marks := strings.TrimSuffix(strings.Repeat("?, ", len(d.Columns)), ", ")
-	stmt, err := tx.PrepareContext(ctx, s.q("INSERT INTO "+quoteIdent(d.Name)+" ("+columnList(d.Columns)+") VALUES ("+marks+")")) // #nosec G202 -- catalog identifiers, quoted
+	if len(d.Columns) == 0 {
+		return 0, 0, errors.New("no columns")
+	}
+	// Rows go in batches of multi-row INSERTs (a bounded number of values:
+	// memory stays flat, and far fewer round trips than one per row).
+	batch := max(1, importBatchValues/len(d.Columns))
+	full, err := s.prepareInsert(ctx, tx, d, batch)
 	if err != nil {
 		return 0, 0, err
 	}
-	defer stmt.Close()
-	args := make([]any, len(d.Columns))
+	defer full.Close()
+	args := make([]any, 0, batch*len(d.Columns))
+	flush := func(stmt *sql.Stmt) error {
+		_, err := stmt.ExecContext(ctx, args...)
+		args = args[:0]
+		return err
+	}
 	for row, err := range d.Rows {
 		if err != nil {
 			return rows, secrets, err
@@ -461,14 +471,28 @@ func (s *Store) importTable(ctx context.Context, tx *sql.Tx, dst Table, d TableD
 			}
 		}
 		for i, c := range d.Columns {
-			if args[i], err = convert(row[i], types[c.Name]); err != nil {
+			v, err := convert(row[i], types[c.Name])
+			if err != nil {
 				return rows, secrets, fmt.Errorf("column %s: %w", c.Name, err)
 			}
-		}
-		if _, err := stmt.ExecContext(ctx, args...); err != nil {
-			return rows, secrets, err
+			args = append(args, v)
 		}
 		rows++
+		if len(args) == cap(args) {
+			if err := flush(full); err != nil {
+				return rows, secrets, err
+			}
+		}
+	}
+	if len(args) > 0 {
+		rest, err := s.prepareInsert(ctx, tx, d, len(args)/len(d.Columns))
+		if err != nil {
+			return rows, secrets, err
+		}
+		defer rest.Close()
+		if err := flush(rest); err != nil {
+			return rows, secrets, err
+		}
 	}
 	if s.kind == Postgres && rows > 0 {
 		for _, c := range d.Columns {
@@ -484,6 +508,16 @@ func (s *Store) importTable(ctx context.Context, tx *sql.Tx, dst Table, d TableD
 		}
 	}
 	return rows, secrets, nil
+}
+
+// importBatchValues bounds the values of one INSERT (SQLite and PostgreSQL
+// both take far more parameters than this).
+const importBatchValues = 512
+
+func (s *Store) prepareInsert(ctx context.Context, tx *sql.Tx, d TableData, rows int) (*sql.Stmt, error) {
+	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(d.Columns)), ", ") + ")"
+	values := strings.TrimSuffix(strings.Repeat(one+", ", rows), ", ")
+	return tx.PrepareContext(ctx, s.q("INSERT INTO "+quoteIdent(d.Name)+" ("+columnList(d.Columns)+") VALUES "+values)) // #nosec G202 -- catalog identifiers, quoted
 }
 
 // openSealed opens one sealed value with this store's sealer (false for an

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -110,15 +111,16 @@ func TestExportImport(t *testing.T) {
 
 // TestExportStreamsIntoImport: a store copied straight from one store's
 // Export into another's Import (what migrate-store does, nothing collected)
-// holds row for row what the source holds; a Source failing after its
+// holds row for row what the source holds (tables larger than one INSERT
+// batch included); a Source failing after its
 // first tables rolls every one of them back.
 func TestExportStreamsIntoImport(t *testing.T) {
 	sealer := storetest.NewSealer()
 	for _, kind := range storetest.Kinds() {
 		t.Run(kind, func(t *testing.T) {
 			src := storetest.Open(t, kind, sealer)
-			for i := range 50 {
-				must(t, src.AppendAudit(ctx, auditEntry("a"+strings.Repeat("x", i))))
+			for i := range 300 { // more than one INSERT batch, and a remainder
+				must(t, src.AppendAudit(ctx, auditEntry(fmt.Sprintf("a%d", i))))
 			}
 			svc, rev := newService("local", "", "web")
 			must(t, src.CreateService(ctx, svc, rev))
