@@ -52,7 +52,8 @@ type sealWriter struct {
 	adMid, adLast []byte
 	buf, out      []byte
 	size          int
-	counter       uint64
+	counter       uint32
+	exhausted     bool // the counter's last value was used
 }
 
 func newSealWriter(w io.Writer, aead cipher.AEAD, prefix, head []byte, size int) *sealWriter {
@@ -76,14 +77,17 @@ func (s *sealWriter) Write(p []byte) (int, error) {
 }
 
 func (s *sealWriter) seal(last bool) error {
-	if s.counter > math.MaxUint32 {
+	if s.exhausted {
 		return errors.New("seal backup: too many chunks")
 	}
 	ad := s.adMid
 	if last {
 		ad = s.adLast
 	}
-	s.out = s.aead.Seal(s.out[:0], chunkNonce(s.prefix, uint32(s.counter)), s.buf, ad)
+	s.out = s.aead.Seal(s.out[:0], chunkNonce(s.prefix, s.counter), s.buf, ad)
+	if s.counter == math.MaxUint32 {
+		s.exhausted = true
+	}
 	s.counter++
 	s.buf = s.buf[:0]
 	_, err := s.w.Write(s.out)
@@ -102,7 +106,8 @@ type openReader struct {
 	adMid, adLast []byte
 	ct, pt        []byte
 	off           int
-	counter       uint64
+	counter       uint32
+	exhausted     bool
 	done          bool
 	err           error
 }
@@ -144,14 +149,14 @@ func (o *openReader) next() error {
 			return fmt.Errorf("read backup: %w", err)
 		}
 	}
-	if o.counter > math.MaxUint32 {
+	if o.exhausted {
 		return fmt.Errorf("%w: too many chunks", ErrDamaged)
 	}
 	ad := o.adMid
 	if last {
 		ad = o.adLast
 	}
-	pt, err := o.aead.Open(o.pt[:0], chunkNonce(o.prefix, uint32(o.counter)), o.ct[:n], ad)
+	pt, err := o.aead.Open(o.pt[:0], chunkNonce(o.prefix, o.counter), o.ct[:n], ad)
 	if err != nil {
 		if o.counter == 0 {
 			// The passphrase and the manifest are checked by the first chunk.
@@ -160,6 +165,9 @@ func (o *openReader) next() error {
 		return fmt.Errorf("%w: chunk %d does not open", ErrDamaged, o.counter)
 	}
 	o.pt, o.off = pt, 0
+	if o.counter == math.MaxUint32 {
+		o.exhausted = true
+	}
 	o.counter++
 	o.done = last
 	return nil

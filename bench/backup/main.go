@@ -12,11 +12,11 @@ package main
 import (
 	"bytes"
 	"context"
+	crand "crypto/rand"
 	"database/sql"
 	"encoding/hex"
 	"flag"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -68,8 +68,8 @@ func run(bin string, sizes []int, runs int, pass string) error {
 		return err
 	}
 	key := make([]byte, 32)
-	for i := range key {
-		key[i] = byte(rand.UintN(256))
+	if _, err := crand.Read(key); err != nil {
+		return err
 	}
 	env := append(os.Environ(), secret.EnvKey+"="+hex.EncodeToString(key), "BERTH_BACKUP_PASSPHRASE="+pass)
 	var results []result
@@ -184,7 +184,7 @@ func fill(dir string, key []byte, n int) error {
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback() //nolint:errcheck // after Commit a no-op
+	defer func() { _ = tx.Rollback() }() // after Commit a no-op
 	for i := 1; i <= series; i++ {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO metric_series (id, target, kind, name, metric) VALUES (?, 'local', 'service', ?, 'cpu')`, i, fmt.Sprintf("svc-%04d", i)); err != nil {
 			return err
