@@ -41,6 +41,10 @@ const (
 	magic2 = "BERTH-BACKUP 2\n"
 )
 
+// scryptN is scrypt's cost for new backups (tests lower it: the reader
+// takes N from the manifest).
+var scryptN = 1 << 15
+
 // ChunkSize is the plaintext size of every sealed chunk but the last.
 const ChunkSize = 64 << 10
 
@@ -90,7 +94,7 @@ func Write(w io.Writer, m Manifest, src store.Source, passphrase string) (map[st
 	bw := bufio.NewWriterSize(w, ChunkSize)
 	var aead cipher.AEAD
 	if passphrase != "" {
-		e := &Encryption{Cipher: "AES-256-GCM", KDF: "scrypt", N: 1 << 15, R: 8, P: 1, Salt: random(16),
+		e := &Encryption{Cipher: "AES-256-GCM", KDF: "scrypt", N: scryptN, R: 8, P: 1, Salt: random(16),
 			ChunkSize: ChunkSize, NoncePrefix: random(noncePrefixSize)}
 		m.Encryption = e
 		var err error
