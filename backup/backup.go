@@ -1,7 +1,18 @@
-// Package backup reads and writes berth's backup files: a manifest in the
-// clear, then berth's tables as gzipped JSON lines, optionally sealed with
-// a passphrase (scrypt key derivation, AES-256-GCM, the manifest as
-// associated data so it cannot be swapped).
+// Package backup reads and writes berth's backup files.
+//
+// Version 2 (magic "BERTH-BACKUP 2", what Write writes) streams: a manifest
+// line in the clear first (versions, time, store, encryption parameters),
+// then the body, berth's tables as gzipped JSON lines written as they are
+// produced — per table a header object, then one array per row — ending
+// with a trailer object holding every table's row count, checked on read.
+// With a passphrase the gzip stream is sealed in fixed-size chunks (see
+// seal.go: the STREAM construction), so neither writing nor reading ever
+// holds more than a chunk, whatever the store's size.
+//
+// Version 1 (magic "BERTH-BACKUP 1": counts in the manifest, the whole body
+// sealed with one AES-GCM call) is still read, in memory: it was written by
+// a berth that held the whole dump in memory, so it is small by
+// construction, and backups people keep must stay restorable.
 //
 // Sealed values in the tables (services' and environments' secrets) stay
 // sealed with berth's secret key: a backup restores them only together
@@ -10,7 +21,6 @@ package backup
 
 import (
 	"bufio"
-	"bytes"
 	"compress/gzip"
 	"crypto/aes"
 	"crypto/cipher"
@@ -20,25 +30,38 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/berthhq/berth/store"
 	"golang.org/x/crypto/scrypt"
 )
 
-// magic opens every backup file.
-const magic = "BERTH-BACKUP 1\n"
+const (
+	magic1 = "BERTH-BACKUP 1\n"
+	magic2 = "BERTH-BACKUP 2\n"
+)
+
+// scryptN is scrypt's cost for new backups (tests lower it: the reader
+// takes N from the manifest).
+var scryptN = 1 << 15
+
+// ChunkSize is the plaintext size of every sealed chunk but the last.
+const ChunkSize = 64 << 10
 
 // Manifest describes a backup.
 type Manifest struct {
-	BerthVersion  string           `json:"berthVersion"`
-	SchemaVersion int              `json:"schemaVersion"` // the highest applied migration
-	Migrations    []int            `json:"migrations"`    // every applied migration
-	CreatedAt     time.Time        `json:"createdAt"`
-	Store         string           `json:"store"` // sqlite or postgres
-	Tables        map[string]int64 `json:"tables"`
-	Encryption    *Encryption      `json:"encryption,omitempty"`
+	BerthVersion  string    `json:"berthVersion"`
+	SchemaVersion int       `json:"schemaVersion"` // the highest applied migration
+	Migrations    []int     `json:"migrations"`    // every applied migration
+	CreatedAt     time.Time `json:"createdAt"`
+	Store         string    `json:"store"` // sqlite or postgres
+	// Tables are the row counts: in a version-1 manifest; in version 2 they
+	// travel in the trailer and are filled in once Reader.Tables has read
+	// (and checked) the whole body.
+	Tables     map[string]int64 `json:"tables,omitempty"`
+	Encryption *Encryption      `json:"encryption,omitempty"`
+	// Version is the file format (1 or 2), from the magic line.
+	Version int `json:"-"`
 }
 
 // Encryption says how the body is sealed.
@@ -49,62 +72,108 @@ type Encryption struct {
 	R      int    `json:"r"`
 	P      int    `json:"p"`
 	Salt   []byte `json:"salt"`
-	Nonce  []byte `json:"nonce"`
+	Nonce  []byte `json:"nonce,omitempty"` // version 1: the one nonce
+	// Version 2: chunks of ChunkSize plaintext bytes, each nonce the
+	// NoncePrefix followed by the chunk's counter.
+	ChunkSize   int    `json:"chunkSize,omitempty"`
+	NoncePrefix []byte `json:"noncePrefix,omitempty"`
 }
 
 // ErrPassphrase means the passphrase is missing or wrong, or the file was
 // altered.
 var ErrPassphrase = errors.New("the backup is encrypted: the passphrase is missing or wrong, or the file was altered")
 
-// Write writes m and tables to w, sealed with passphrase when it is not
-// empty. m.Tables is filled in.
-func Write(w io.Writer, m Manifest, tables []store.TableData, passphrase string) error {
-	m.Tables = map[string]int64{}
-	var body bytes.Buffer
-	zw := gzip.NewWriter(&body)
-	enc := json.NewEncoder(zw)
-	for _, t := range tables {
-		m.Tables[t.Name] = int64(len(t.Rows))
-		cols := make([]string, len(t.Columns))
-		for i, c := range t.Columns {
-			cols[i] = c.Name + " " + c.Type
-		}
-		if err := enc.Encode(map[string]any{"table": t.Name, "columns": cols, "rows": len(t.Rows)}); err != nil {
-			return err
-		}
-		for _, row := range t.Rows {
-			if err := enc.Encode(encodeRow(row)); err != nil {
-				return fmt.Errorf("table %s: %w", t.Name, err)
-			}
-		}
-	}
-	if err := zw.Close(); err != nil {
-		return err
-	}
-	payload := body.Bytes()
+// ErrDamaged means the file was truncated, altered or had parts reordered.
+var ErrDamaged = errors.New("the backup is damaged: truncated, altered or reordered")
+
+// Write writes a version-2 backup of m and the tables of src to w, as src
+// produces them, sealed with passphrase when it is not empty. It answers
+// every table's row count (what the trailer says).
+func Write(w io.Writer, m Manifest, src store.Source, passphrase string) (map[string]int64, error) {
+	m.Tables = nil
+	bw := bufio.NewWriterSize(w, ChunkSize)
+	var aead cipher.AEAD
 	if passphrase != "" {
-		e := &Encryption{Cipher: "AES-256-GCM", KDF: "scrypt", N: 1 << 15, R: 8, P: 1, Salt: random(16), Nonce: random(12)}
+		e := &Encryption{Cipher: "AES-256-GCM", KDF: "scrypt", N: scryptN, R: 8, P: 1, Salt: random(16),
+			ChunkSize: ChunkSize, NoncePrefix: random(noncePrefixSize)}
 		m.Encryption = e
-		aead, err := e.aead(passphrase)
-		if err != nil {
-			return err
+		var err error
+		if aead, err = e.aead(passphrase); err != nil {
+			return nil, err
 		}
-		head, err := json.Marshal(m)
-		if err != nil {
-			return err
-		}
-		payload = aead.Seal(nil, e.Nonce, payload, head)
 	}
 	head, err := json.Marshal(m)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	bw := bufio.NewWriter(w)
-	_, _ = bw.WriteString(magic)
+	_, _ = bw.WriteString(magic2)
 	_, _ = bw.Write(head)
 	_ = bw.WriteByte('\n')
-	_, _ = bw.Write(payload)
-	return bw.Flush()
+	var body io.WriteCloser = nopCloser{bw}
+	if aead != nil {
+		body = newSealWriter(bw, aead, m.Encryption.NoncePrefix, head, ChunkSize)
+	}
+	zw := gzip.NewWriter(body)
+	counts, err := writeBody(zw, src)
+	if err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	if err := body.Close(); err != nil {
+		return nil, err
+	}
+	return counts, bw.Flush()
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+type tableHeader struct {
+	Table   string   `json:"table"`
+	Columns []string `json:"columns"` // "name type"
+}
+
+type trailer struct {
+	Trailer struct {
+		Tables map[string]int64 `json:"tables"`
+	} `json:"trailer"`
+}
+
+func writeBody(w io.Writer, src store.Source) (map[string]int64, error) {
+	enc := json.NewEncoder(w)
+	counts := map[string]int64{}
+	err := src(func(t store.TableData) error {
+		if _, dup := counts[t.Name]; dup {
+			return fmt.Errorf("table %s twice", t.Name)
+		}
+		counts[t.Name] = 0
+		h := tableHeader{Table: t.Name, Columns: make([]string, len(t.Columns))}
+		for i, c := range t.Columns {
+			h.Columns[i] = c.Name + " " + c.Type
+		}
+		if err := enc.Encode(h); err != nil {
+			return err
+		}
+		for row, err := range t.Rows {
+			if err != nil {
+				return err
+			}
+			if err := enc.Encode(encodeRow(row)); err != nil {
+				return fmt.Errorf("table %s: %w", t.Name, err)
+			}
+			counts[t.Name]++
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var tr trailer
+	tr.Trailer.Tables = counts
+	return counts, enc.Encode(tr)
 }
 
 // ReadManifest reads only the manifest (no passphrase needed).
@@ -115,88 +184,88 @@ func ReadManifest(r io.Reader) (*Manifest, error) {
 
 func readHead(br *bufio.Reader) (*Manifest, []byte, error) {
 	first, err := br.ReadString('\n')
-	if err != nil || first != magic {
+	version := 0
+	switch {
+	case err != nil:
+	case first == magic1:
+		version = 1
+	case first == magic2:
+		version = 2
+	}
+	if version == 0 {
 		return nil, nil, errors.New("not a berth backup (bad header)")
 	}
 	head, err := br.ReadBytes('\n')
 	if err != nil {
 		return nil, nil, fmt.Errorf("read manifest: %w", err)
 	}
-	head = bytes.TrimSuffix(head, []byte("\n"))
+	head = head[:len(head)-1]
 	var m Manifest
 	if err := json.Unmarshal(head, &m); err != nil {
 		return nil, nil, fmt.Errorf("read manifest: %w", err)
 	}
+	m.Version = version
 	return &m, head, nil
 }
 
-// Read reads a backup: its manifest and its tables, checking each table's
-// row count against the manifest.
-func Read(r io.Reader, passphrase string) (*Manifest, []store.TableData, error) {
-	br := bufio.NewReader(r)
+// Reader reads one backup: Manifest at once, the tables through Tables.
+type Reader struct {
+	Manifest *Manifest
+	tables   store.Source
+}
+
+// Open reads a backup's manifest and makes its tables ready to stream;
+// with a sealed body it checks the passphrase on the first chunk.
+func Open(r io.Reader, passphrase string) (*Reader, error) {
+	br := bufio.NewReaderSize(r, ChunkSize+aesOverhead+1)
 	m, head, err := readHead(br)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	payload, err := io.ReadAll(br)
-	if err != nil {
-		return nil, nil, fmt.Errorf("read backup: %w", err)
+	if m.Version == 1 {
+		tables, err := readV1(br, m, head, passphrase)
+		if err != nil {
+			return nil, err
+		}
+		return &Reader{Manifest: m, tables: tables}, nil
 	}
+	var body io.Reader = br
 	if e := m.Encryption; e != nil {
 		if passphrase == "" {
-			return m, nil, ErrPassphrase
+			return nil, ErrPassphrase
 		}
 		aead, err := e.aead(passphrase)
 		if err != nil {
-			return m, nil, err
+			return nil, err
 		}
-		if payload, err = aead.Open(nil, e.Nonce, payload, head); err != nil {
-			return m, nil, ErrPassphrase
+		if e.ChunkSize <= 0 || e.ChunkSize > 16<<20 || len(e.NoncePrefix) != noncePrefixSize {
+			return nil, fmt.Errorf("read backup: bad encryption parameters (chunk size %d)", e.ChunkSize)
 		}
+		body = newOpenReader(br, aead, e.NoncePrefix, head, e.ChunkSize)
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(payload))
+	zr, err := gzip.NewReader(body)
 	if err != nil {
-		return m, nil, fmt.Errorf("read backup: %w", err)
+		return nil, fmt.Errorf("read backup: %w", damaged(err))
 	}
 	dec := json.NewDecoder(zr)
 	dec.UseNumber()
-	var tables []store.TableData
-	for {
-		var h struct {
-			Table   string   `json:"table"`
-			Columns []string `json:"columns"`
-			Rows    int      `json:"rows"`
-		}
-		if err := dec.Decode(&h); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			return m, nil, fmt.Errorf("read backup: %w", err)
-		}
-		td := store.TableData{Table: store.Table{Name: h.Table}}
-		for _, c := range h.Columns {
-			name, typ, _ := strings.Cut(c, " ")
-			td.Columns = append(td.Columns, store.Column{Name: name, Type: typ})
-		}
-		for range h.Rows {
-			var raw []any
-			if err := dec.Decode(&raw); err != nil {
-				return m, nil, fmt.Errorf("read backup: table %s: %w", h.Table, err)
-			}
-			row, err := decodeRow(raw)
-			if err != nil {
-				return m, nil, fmt.Errorf("read backup: table %s: %w", h.Table, err)
-			}
-			td.Rows = append(td.Rows, row)
-		}
-		if int64(len(td.Rows)) != m.Tables[h.Table] {
-			return m, nil, fmt.Errorf("read backup: table %s has %d rows, the manifest says %d", h.Table, len(td.Rows), m.Tables[h.Table])
-		}
-		tables = append(tables, td)
+	s := &stream{m: m, dec: dec}
+	return &Reader{Manifest: m, tables: s.tables}, nil
+}
+
+// Tables hands every table of the backup to fn (a store.Source, readable
+// once), checking the rows against the trailer's counts at the end; only
+// then are Manifest.Tables filled in. A table's rows fn leaves unread are
+// skipped.
+func (r *Reader) Tables(fn func(store.TableData) error) error { return r.tables(fn) }
+
+// damaged marks a truncated or corrupted stream as ErrDamaged, keeping
+// ErrPassphrase and ErrDamaged from the chunk reader as they are.
+func damaged(err error) error {
+	if errors.Is(err, ErrPassphrase) || errors.Is(err, ErrDamaged) {
+		return err
 	}
-	if len(tables) != len(m.Tables) {
-		return m, nil, fmt.Errorf("read backup: %d tables, the manifest lists %d", len(tables), len(m.Tables))
-	}
-	return m, tables, nil
+	return fmt.Errorf("%w (%v)", ErrDamaged, err)
 }
 
 // Bytes travel as {"$b": base64}; everything else as JSON's own values.

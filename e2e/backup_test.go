@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -15,8 +16,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthhq/berth/backup"
 	"github.com/berthhq/berth/internal/testutil"
+	"github.com/berthhq/berth/store"
 )
+
+// backupCounts reads a backup file whole and answers its manifest with the
+// trailer's row counts (checked against the rows read).
+func backupCounts(t *testing.T, raw []byte, pass string) *backup.Manifest {
+	t.Helper()
+	r, err := backup.Open(bytes.NewReader(raw), pass)
+	if err != nil {
+		t.Fatalf("read the backup: %v", err)
+	}
+	if err := r.Tables(func(store.TableData) error { return nil }); err != nil {
+		t.Fatalf("read the backup: %v", err)
+	}
+	return r.Manifest
+}
 
 // runBerthCmd runs a berth maintenance command with env and answers its
 // output and error.
@@ -61,8 +78,9 @@ func stableAnswers(t *testing.T, b *Berth) map[string]string {
 // dir (the secret key copied over) whose berth gives the same answers and
 // starts the service again with its secret in the process's environment
 // (read from /proc). Restores are refused into a non-empty store, without
-// the passphrase, with a wrong passphrase, without the secret key, and from
-// a newer schema. The restored table counts equal the backup's manifest
+// the passphrase, with a wrong passphrase, without the secret key, from a
+// file cut short, and from a newer schema. The backup's temp file is gone
+// (renamed). The restored table counts equal the backup's trailer
 // (counted with SQL, outside berth).
 func TestBackupRestore(t *testing.T) {
 	for _, kind := range []string{"sqlite", "postgres"} {
@@ -117,12 +135,11 @@ func testBackupRestore(t *testing.T, kind string) {
 	if bytes.Contains(raw, []byte("e2e-SECRET")) || bytes.Contains(raw, []byte("keeper")) {
 		t.Error("the encrypted backup holds plain text of the store")
 	}
-	var manifest struct {
-		Tables map[string]int64 `json:"tables"`
+	if entries, _ := os.ReadDir(filepath.Dir(file)); len(entries) != 1 {
+		t.Errorf("beside the backup: %v, want the backup alone (its temp file renamed)", entries)
 	}
-	if err := json.Unmarshal(bytes.SplitN(raw, []byte("\n"), 3)[1], &manifest); err != nil {
-		t.Fatal(err)
-	}
+	// The row counts travel in the sealed trailer: read the file through.
+	manifest := backupCounts(t, raw, "correct horse")
 	if manifest.Tables["api_keys"] < before || manifest.Tables["audit_log"] < manifest.Tables["api_keys"] {
 		t.Errorf("backup manifest %v: want at least the %d keys written before it", manifest.Tables, before)
 	}
@@ -131,16 +148,24 @@ func testBackupRestore(t *testing.T, kind string) {
 	dir := t.TempDir()
 	copyKey(t, b.DataDir, dir)
 	renv := []string{"BERTH_DATABASE_URL=" + restoreURL, "BERTH_BACKUP_PASSPHRASE=correct horse"}
+	// A file cut short is refused (and, as the restore below needs an empty
+	// store, left nothing behind).
+	cut := filepath.Join(t.TempDir(), "cut.backup")
+	if err := os.WriteFile(cut, raw[:len(raw)-20], 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		name, want string
 		env        []string
 		dataDir    string
+		from       string
 	}{
-		{"no passphrase", "passphrase", []string{"BERTH_DATABASE_URL=" + restoreURL}, dir},
-		{"wrong passphrase", "passphrase", []string{"BERTH_DATABASE_URL=" + restoreURL, "BERTH_BACKUP_PASSPHRASE=wrong"}, dir},
-		{"no secret key", "no secret key", renv, t.TempDir()},
+		{"no passphrase", "passphrase", []string{"BERTH_DATABASE_URL=" + restoreURL}, dir, ""},
+		{"wrong passphrase", "passphrase", []string{"BERTH_DATABASE_URL=" + restoreURL, "BERTH_BACKUP_PASSPHRASE=wrong"}, dir, ""},
+		{"no secret key", "no secret key", renv, t.TempDir(), ""},
+		{"the file cut short", "altered", renv, dir, cut},
 	} {
-		if _, e, err := runBerthCmd(t, c.env, "restore", "--from", file, "--data-dir", c.dataDir); err == nil || !strings.Contains(e, c.want) {
+		if _, e, err := runBerthCmd(t, c.env, "restore", "--from", cmp.Or(c.from, file), "--data-dir", c.dataDir); err == nil || !strings.Contains(e, c.want) {
 			t.Errorf("restore with %s: err %v, %s", c.name, err, e)
 		}
 	}

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -39,10 +41,42 @@ type Table struct {
 	parents []string
 }
 
-// TableData is a table's rows, values in Columns' order.
+// TableData is a table and its rows, streamed: Rows yields each row's
+// values in Columns' order as it is read (from the database's cursor, or
+// from a backup file), so no table is ever held whole in memory. Rows is
+// valid only while the callback that received the TableData runs.
 type TableData struct {
 	Table
-	Rows [][]any
+	Rows iter.Seq2[[]any, error]
+}
+
+// Source hands every table, parents before children, to fn in turn; an
+// error from fn stops it and is returned (wrapped). Export's tables, a
+// backup.Reader's Tables and SliceSource are Sources.
+type Source func(fn func(TableData) error) error
+
+// SliceSource is a Source over tables held in memory (tests, small data):
+// each table's rows are rows[table name].
+func SliceSource(tables []Table, rows map[string][][]any) Source {
+	return func(fn func(TableData) error) error {
+		for _, t := range tables {
+			if err := fn(TableData{Table: t, Rows: SliceRows(rows[t.Name])}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// SliceRows yields rows held in memory.
+func SliceRows(rows [][]any) iter.Seq2[[]any, error] {
+	return func(yield func([]any, error) bool) {
+		for _, r := range rows {
+			if !yield(r, nil) {
+				return
+			}
+		}
+	}
 }
 
 // SchemaVersions lists the applied migrations' versions, ascending.
@@ -206,65 +240,66 @@ func order(byName map[string]*Table) ([]Table, error) {
 	return out, nil
 }
 
-// Export reads every table in one consistent snapshot and hands each to fn
-// with its rows: on PostgreSQL one REPEATABLE READ read-only transaction;
-// on SQLite a `VACUUM INTO` copy (an online snapshot that never blocks
-// berth's writers for long) read in a private temporary file.
-func (s *Store) Export(ctx context.Context, fn func(TableData) error) (versions []int, err error) {
+// Export reads every table in one consistent snapshot and calls fn with
+// the snapshot's schema versions and a Source of its tables, each table's
+// rows read straight from the query's cursor while fn consumes them: on
+// PostgreSQL one REPEATABLE READ read-only transaction; on SQLite a `VACUUM
+// INTO` copy (an online snapshot that never blocks berth's writers for long)
+// read in a private temporary file. The Source is valid only during fn.
+func (s *Store) Export(ctx context.Context, fn func(versions []int, tables Source) error) error {
 	if s.kind == SQLite {
 		return s.exportSQLite(ctx, fn)
 	}
 	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
 	if err != nil {
-		return nil, fmt.Errorf("export: %w", err)
+		return fmt.Errorf("export: %w", err)
 	}
 	defer tx.Rollback()
 	return s.exportTx(ctx, tx, fn)
 }
 
-func (s *Store) exportSQLite(ctx context.Context, fn func(TableData) error) ([]int, error) {
+func (s *Store) exportSQLite(ctx context.Context, fn func([]int, Source) error) error {
 	dir, err := os.MkdirTemp("", "berth-snapshot-")
 	if err != nil {
-		return nil, fmt.Errorf("export: %w", err)
+		return fmt.Errorf("export: %w", err)
 	}
 	defer os.RemoveAll(dir)
 	snap := filepath.Join(dir, "snapshot.db")
 	if _, err := s.db.ExecContext(ctx, "VACUUM INTO ?", snap); err != nil {
-		return nil, fmt.Errorf("export: snapshot the database: %w", err)
+		return fmt.Errorf("export: snapshot the database: %w", err)
 	}
 	db, err := sql.Open("sqlite", "file:"+uriPath(snap)+"?mode=ro")
 	if err != nil {
-		return nil, fmt.Errorf("export: %w", err)
+		return fmt.Errorf("export: %w", err)
 	}
 	defer db.Close()
 	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return nil, fmt.Errorf("export: %w", err)
+		return fmt.Errorf("export: %w", err)
 	}
 	defer tx.Rollback()
 	snapStore := &Store{db: db, kind: SQLite, sealer: s.sealer}
 	return snapStore.exportTx(ctx, tx, fn)
 }
 
-func (s *Store) exportTx(ctx context.Context, tx *sql.Tx, fn func(TableData) error) ([]int, error) {
+func (s *Store) exportTx(ctx context.Context, tx *sql.Tx, fn func([]int, Source) error) error {
 	versions, err := schemaVersions(ctx, tx)
 	if err != nil {
-		return nil, fmt.Errorf("export: %w", err)
+		return fmt.Errorf("export: %w", err)
 	}
 	tables, err := s.tables(ctx, tx)
 	if err != nil {
-		return nil, fmt.Errorf("export: %w", err)
+		return fmt.Errorf("export: %w", err)
 	}
-	for _, t := range tables {
-		td, err := readTable(ctx, tx, t)
-		if err != nil {
-			return nil, fmt.Errorf("export table %s: %w", t.Name, err)
+	src := func(each func(TableData) error) error {
+		for _, t := range tables {
+			if err := each(TableData{Table: t, Rows: readRows(ctx, tx, t)}); err != nil {
+				return fmt.Errorf("export table %s: %w", t.Name, err)
+			}
 		}
-		if err := fn(td); err != nil {
-			return nil, fmt.Errorf("export table %s: %w", t.Name, err)
-		}
+		return nil
 	}
-	return versions, nil
+	return fn(versions, src)
 }
 
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
@@ -277,25 +312,34 @@ func columnList(cols []Column) string {
 	return strings.Join(names, ", ")
 }
 
-func readTable(ctx context.Context, q querier, t Table) (TableData, error) {
-	td := TableData{Table: t}
-	rows, err := q.QueryContext(ctx, "SELECT "+columnList(t.Columns)+" FROM "+quoteIdent(t.Name)) // #nosec G202 -- identifiers from the database's own catalog, quoted
-	if err != nil {
-		return td, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		vals := make([]any, len(t.Columns))
-		ptrs := make([]any, len(vals))
-		for i := range vals {
-			ptrs[i] = &vals[i]
+// readRows yields a table's rows from its cursor, one freshly allocated
+// slice per row (a consumer may keep it).
+func readRows(ctx context.Context, q querier, t Table) iter.Seq2[[]any, error] {
+	return func(yield func([]any, error) bool) {
+		rows, err := q.QueryContext(ctx, "SELECT "+columnList(t.Columns)+" FROM "+quoteIdent(t.Name)) // #nosec G202 -- identifiers from the database's own catalog, quoted
+		if err != nil {
+			yield(nil, err)
+			return
 		}
-		if err := rows.Scan(ptrs...); err != nil {
-			return td, err
+		defer rows.Close()
+		for rows.Next() {
+			vals := make([]any, len(t.Columns))
+			ptrs := make([]any, len(vals))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				yield(nil, err)
+				return
+			}
+			if !yield(vals, nil) {
+				return
+			}
 		}
-		td.Rows = append(td.Rows, vals)
+		if err := rows.Err(); err != nil {
+			yield(nil, err)
+		}
 	}
-	return td, rows.Err()
 }
 
 // Counts returns the number of rows of every dumped table.
@@ -335,79 +379,171 @@ func (s *Store) Empty(ctx context.Context) (bool, string, error) {
 	return true, "", nil
 }
 
-// Import writes tables into this store in one transaction: every table of
-// data must exist here (a table this berth's schema lacks means the data
-// comes from a newer berth: refused), and columns are matched by name and
-// converted to this database's types. Identity sequences are moved past the
+// Imported is what an Import wrote: every table's row count (tables with
+// no rows included) and how many sealed values opened with this store's key.
+type Imported struct {
+	Rows    map[string]int64
+	Secrets int
+}
+
+// Import writes the tables of src into this store in ONE transaction, as
+// src produces them (rows are inserted as they arrive, nothing is held):
+// every table must exist here (a table or column this berth's schema lacks
+// means the data comes from a newer berth: refused), columns are matched by
+// name and converted to this database's types, and every sealed value (a
+// "secrets" column) must open with this store's key, checked as the rows
+// pass. Any failure, src's own included (a backup's trailer not matching,
+// say), rolls everything back. Identity sequences are moved past the
 // imported ids on PostgreSQL. The store should be Empty.
-func (s *Store) Import(ctx context.Context, data []TableData) error {
+func (s *Store) Import(ctx context.Context, src Source) (Imported, error) {
+	res := Imported{Rows: map[string]int64{}}
 	tables, err := s.Tables(ctx)
 	if err != nil {
-		return fmt.Errorf("import: %w", err)
+		return res, fmt.Errorf("import: %w", err)
 	}
 	mine := map[string]Table{}
 	for _, t := range tables {
 		mine[t.Name] = t
 	}
-	for _, d := range data {
-		if _, ok := mine[d.Name]; !ok {
-			return fmt.Errorf("import: table %s is not in this berth's schema (a newer berth wrote it): upgrade berth first", d.Name)
-		}
-	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		for _, d := range data {
-			if err := s.importTable(ctx, tx, mine[d.Name], d); err != nil {
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := src(func(d TableData) error {
+			dst, ok := mine[d.Name]
+			if !ok {
+				return fmt.Errorf("table %s is not in this berth's schema (a newer berth wrote it): upgrade berth first", d.Name)
+			}
+			n, secrets, err := s.importTable(ctx, tx, dst, d)
+			res.Rows[d.Name] += n
+			res.Secrets += secrets
+			if err != nil {
 				return fmt.Errorf("import table %s: %w", d.Name, err)
 			}
+			return nil
+		}); err != nil {
+			return err
 		}
 		return s.rebuildUsageRollup(ctx, tx)
 	})
+	if err != nil {
+		return Imported{}, fmt.Errorf("import: %w", err)
+	}
+	return res, nil
 }
 
-func (s *Store) importTable(ctx context.Context, tx *sql.Tx, dst Table, d TableData) error {
+func (s *Store) importTable(ctx context.Context, tx *sql.Tx, dst Table, d TableData) (rows int64, secrets int, err error) {
 	types := map[string]string{}
 	for _, c := range dst.Columns {
 		types[c.Name] = c.Type
 	}
-	for _, c := range d.Columns {
+	sealed := -1
+	for i, c := range d.Columns {
 		if _, ok := types[c.Name]; !ok {
-			return fmt.Errorf("column %s is not in this berth's schema (a newer berth wrote it): upgrade berth first", c.Name)
+			return 0, 0, fmt.Errorf("column %s is not in this berth's schema (a newer berth wrote it): upgrade berth first", c.Name)
+		}
+		if c.Name == "secrets" {
+			sealed = i
 		}
 	}
-	if len(d.Rows) == 0 {
-		return nil
+	if len(d.Columns) == 0 {
+		return 0, 0, errors.New("no columns")
 	}
-	marks := strings.TrimSuffix(strings.Repeat("?, ", len(d.Columns)), ", ")
-	stmt, err := tx.PrepareContext(ctx, s.q("INSERT INTO "+quoteIdent(d.Name)+" ("+columnList(d.Columns)+") VALUES ("+marks+")")) // #nosec G202 -- catalog identifiers, quoted
+	// Rows go in batches of multi-row INSERTs (a bounded number of values:
+	// memory stays flat, and far fewer round trips than one per row).
+	batch := max(1, importBatchValues/len(d.Columns))
+	full, err := s.prepareInsert(ctx, tx, d, batch)
 	if err != nil {
+		return 0, 0, err
+	}
+	defer full.Close()
+	args := make([]any, 0, batch*len(d.Columns))
+	flush := func(stmt *sql.Stmt) error {
+		_, err := stmt.ExecContext(ctx, args...)
+		args = args[:0]
 		return err
 	}
-	defer stmt.Close()
-	args := make([]any, len(d.Columns))
-	for _, row := range d.Rows {
-		for i, c := range d.Columns {
-			if args[i], err = convert(row[i], types[c.Name]); err != nil {
-				return fmt.Errorf("column %s: %w", c.Name, err)
+	for row, err := range d.Rows {
+		if err != nil {
+			return rows, secrets, err
+		}
+		if len(row) != len(d.Columns) {
+			return rows, secrets, fmt.Errorf("row %d has %d values for %d columns", rows+1, len(row), len(d.Columns))
+		}
+		if sealed >= 0 {
+			ok, err := s.openSealed(d.Name, row[sealed])
+			if err != nil {
+				return rows, secrets, err
+			}
+			if ok {
+				secrets++
 			}
 		}
-		if _, err := stmt.ExecContext(ctx, args...); err != nil {
-			return err
+		for i, c := range d.Columns {
+			v, err := convert(row[i], types[c.Name])
+			if err != nil {
+				return rows, secrets, fmt.Errorf("column %s: %w", c.Name, err)
+			}
+			args = append(args, v)
+		}
+		rows++
+		if len(args) == cap(args) {
+			if err := flush(full); err != nil {
+				return rows, secrets, err
+			}
 		}
 	}
-	if s.kind == Postgres {
+	if len(args) > 0 {
+		rest, err := s.prepareInsert(ctx, tx, d, len(args)/len(d.Columns))
+		if err != nil {
+			return rows, secrets, err
+		}
+		defer rest.Close()
+		if err := flush(rest); err != nil {
+			return rows, secrets, err
+		}
+	}
+	if s.kind == Postgres && rows > 0 {
 		for _, c := range d.Columns {
 			var seq sql.NullString
 			if err := tx.QueryRowContext(ctx, "SELECT pg_get_serial_sequence($1, $2)", quoteIdent(d.Name), c.Name).Scan(&seq); err != nil {
-				return err
+				return rows, secrets, err
 			}
 			if seq.Valid {
 				if _, err := tx.ExecContext(ctx, "SELECT setval($1, (SELECT COALESCE(MAX("+quoteIdent(c.Name)+"), 0) + 1 FROM "+quoteIdent(d.Name)+"), false)", seq.String); err != nil { // #nosec G202 -- catalog identifiers, quoted
-					return fmt.Errorf("move sequence of %s: %w", c.Name, err)
+					return rows, secrets, fmt.Errorf("move sequence of %s: %w", c.Name, err)
 				}
 			}
 		}
 	}
-	return nil
+	return rows, secrets, nil
+}
+
+// importBatchValues bounds the values of one INSERT (SQLite and PostgreSQL
+// both take far more parameters than this).
+const importBatchValues = 512
+
+func (s *Store) prepareInsert(ctx context.Context, tx *sql.Tx, d TableData, rows int) (*sql.Stmt, error) {
+	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(d.Columns)), ", ") + ")"
+	values := strings.TrimSuffix(strings.Repeat(one+", ", rows), ", ")
+	return tx.PrepareContext(ctx, s.q("INSERT INTO "+quoteIdent(d.Name)+" ("+columnList(d.Columns)+") VALUES "+values)) // #nosec G202 -- catalog identifiers, quoted
+}
+
+// openSealed opens one sealed value with this store's sealer (false for an
+// empty one), so a restore or migration under another secret key fails
+// before it commits.
+func (s *Store) openSealed(table string, v any) (bool, error) {
+	var b []byte
+	switch x := v.(type) {
+	case []byte:
+		b = x
+	case string:
+		b = []byte(x)
+	}
+	if len(b) == 0 {
+		return false, nil
+	}
+	if _, err := s.sealer.Open(b); err != nil {
+		return false, fmt.Errorf("table %s: a sealed value does not open with this secret key: restore the key the data was written with (%w)", table, err)
+	}
+	return true, nil
 }
 
 // convert turns a value read from either database, or decoded from a
@@ -479,26 +615,32 @@ func convert(v any, typ string) (any, error) {
 }
 
 // CheckSecrets opens every sealed value (the secrets column of any table)
-// with this store's sealer, so a restore or migration under another secret
-// key is caught; it returns how many it opened.
-func (s *Store) CheckSecrets(ctx context.Context, data []TableData) (int, error) {
+// of src with this store's sealer as the rows pass, so data under another
+// secret key is caught; it returns how many it opened. (Import makes the
+// same check itself; this one is for data already in a store.)
+func (s *Store) CheckSecrets(ctx context.Context, src Source) (int, error) {
 	n := 0
-	for _, d := range data {
-		for i, c := range d.Columns {
-			if c.Name != "secrets" {
-				continue
+	err := src(func(d TableData) error {
+		sealed := slices.IndexFunc(d.Columns, func(c Column) bool { return c.Name == "secrets" })
+		if sealed < 0 {
+			return nil
+		}
+		for row, err := range d.Rows {
+			if err != nil {
+				return err
 			}
-			for _, row := range d.Rows {
-				b, ok := row[i].([]byte)
-				if !ok || len(b) == 0 {
-					continue
-				}
-				if _, err := s.sealer.Open(b); err != nil {
-					return n, fmt.Errorf("table %s: a sealed value does not open with this secret key: restore the key the data was written with (%w)", d.Name, err)
-				}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			ok, err := s.openSealed(d.Name, row[sealed])
+			if err != nil {
+				return err
+			}
+			if ok {
 				n++
 			}
 		}
-	}
-	return n, nil
+		return nil
+	})
+	return n, err
 }

@@ -116,40 +116,46 @@ func runBackup(ctx context.Context, e *cliEnv, c *storeConfig, to, pass string) 
 		return fmt.Errorf("backup: %w", err)
 	}
 	defer st.Close()
-	var tables []store.TableData
-	versions, err := st.Export(ctx, func(t store.TableData) error { tables = append(tables, t); return nil })
+	// Written beside the target (same directory, so the rename is atomic)
+	// and renamed only once complete.
+	out, err := os.CreateTemp(filepath.Dir(to), "."+filepath.Base(to)+".partial-*")
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	m := backup.Manifest{BerthVersion: version, Migrations: versions, CreatedAt: time.Now().UTC().Truncate(time.Second), Store: st.Kind()}
-	if len(versions) > 0 {
-		m.SchemaVersion = versions[len(versions)-1]
-	}
-	tmp := to + ".partial"
-	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600) // #nosec G304 -- the operator's chosen backup path
-	if err != nil {
-		return fmt.Errorf("backup: %w", err)
-	}
+	tmp := out.Name()
 	defer os.Remove(tmp)
-	if err := backup.Write(out, m, tables, pass); err != nil {
-		_ = out.Close()
-		return fmt.Errorf("backup: write %s: %w", to, err)
+	var m backup.Manifest
+	var counts map[string]int64
+	err = st.Export(ctx, func(versions []int, tables store.Source) error {
+		m = backup.Manifest{BerthVersion: version, Migrations: versions, CreatedAt: time.Now().UTC().Truncate(time.Second), Store: st.Kind()}
+		if len(versions) > 0 {
+			m.SchemaVersion = versions[len(versions)-1]
+		}
+		var err error
+		counts, err = backup.Write(out, m, tables, pass)
+		return err
+	})
+	if err == nil {
+		err = out.Sync()
 	}
-	if err := out.Close(); err != nil {
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return fmt.Errorf("backup: write %s: %w", to, err)
 	}
 	if err := os.Rename(tmp, to); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
 	var rows int64
-	for _, t := range tables {
-		rows += int64(len(t.Rows))
+	for _, n := range counts {
+		rows += n
 	}
 	enc := "not encrypted"
 	if pass != "" {
 		enc = "encrypted with the passphrase"
 	}
-	fmt.Fprintf(e.stdout, "backup: %s store, schema %d, %d tables, %d rows -> %s (%s)\n", st.Kind(), m.SchemaVersion, len(tables), rows, to, enc)
+	fmt.Fprintf(e.stdout, "backup: %s store, schema %d, %d tables, %d rows -> %s (%s)\n", st.Kind(), m.SchemaVersion, len(counts), rows, to, enc)
 	fmt.Fprintf(e.stderr, "WARNING: secrets in this backup are sealed with berth's secret key (%s or %s). "+
 		"Without that key they cannot be decrypted: keep a copy of it somewhere other than the backup.\n",
 		secret.EnvKey, filepath.Join(c.dataDir, "secret.key"))
@@ -190,10 +196,11 @@ func runRestore(ctx context.Context, e *cliEnv, c *storeConfig, from, pass strin
 		return fmt.Errorf("restore: %w", err)
 	}
 	defer in.Close()
-	m, tables, err := backup.Read(in, pass)
+	r, err := backup.Open(in, pass)
 	if err != nil {
 		return fmt.Errorf("restore %s: %w", from, err)
 	}
+	m := r.Manifest
 	if err := knownSchema(m.Migrations); err != nil {
 		return fmt.Errorf("restore %s (berth %s): %w", from, m.BerthVersion, err)
 	}
@@ -201,12 +208,14 @@ func runRestore(ctx context.Context, e *cliEnv, c *storeConfig, from, pass strin
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	n, err := copyInto(ctx, c.url, sealer, tables)
+	// The file streams into the store's transaction; its trailer's counts
+	// are checked before the commit (Tables fails otherwise).
+	res, err := copyInto(ctx, c.url, sealer, r.Tables)
 	if err != nil {
-		return fmt.Errorf("restore: %w", err)
+		return fmt.Errorf("restore %s: %w", from, err)
 	}
 	fmt.Fprintf(e.stdout, "restore: %d tables from %s (berth %s, %s, schema %d, taken %s) into %s; %d sealed values open with this key\n",
-		len(tables), from, m.BerthVersion, m.Store, m.SchemaVersion, m.CreatedAt.Format(time.RFC3339), redactURL(c.url), n)
+		len(res.Rows), from, m.BerthVersion, m.Store, m.SchemaVersion, m.CreatedAt.Format(time.RFC3339), redactURL(c.url), res.Secrets)
 	return nil
 }
 
@@ -226,44 +235,43 @@ func knownSchema(applied []int) error {
 	return nil
 }
 
-// copyInto opens (and migrates) the store at url, checks that it is empty
-// and that sealer opens every secret of tables, imports them in one
-// transaction and checks the counts; it answers how many secrets opened.
-func copyInto(ctx context.Context, url string, sealer *secret.Sealer, tables []store.TableData) (int, error) {
+// copyInto opens (and migrates) the store at url, checks that it is empty,
+// imports the tables of src in one transaction as they stream (every
+// secret must open with sealer, checked as the rows pass) and checks the
+// counts against the rows imported.
+func copyInto(ctx context.Context, url string, sealer *secret.Sealer, src store.Source) (store.Imported, error) {
 	st, err := store.Open(ctx, url, sealer)
 	if err != nil {
-		return 0, err
+		return store.Imported{}, err
 	}
 	defer st.Close()
 	empty, what, err := st.Empty(ctx)
 	if err != nil {
-		return 0, err
+		return store.Imported{}, err
 	}
 	if !empty {
-		return 0, fmt.Errorf("%w (%s): restore only into an empty store", errNotEmpty, what)
+		return store.Imported{}, fmt.Errorf("%w (%s): restore only into an empty store", errNotEmpty, what)
 	}
-	n, err := st.CheckSecrets(ctx, tables)
+	res, err := st.Import(ctx, src)
 	if err != nil {
-		return 0, err
+		return res, err
 	}
-	if err := st.Import(ctx, tables); err != nil {
-		return 0, err
-	}
-	return n, verifyCounts(ctx, st, tables)
+	return res, verifyCounts(ctx, st, res.Rows)
 }
 
-func verifyCounts(ctx context.Context, st *store.Store, tables []store.TableData) error {
+func verifyCounts(ctx context.Context, st *store.Store, want map[string]int64) error {
 	counts, err := st.Counts(ctx)
 	if err != nil {
 		return err
 	}
 	var bad []string
-	for _, t := range tables {
-		if counts[t.Name] != int64(len(t.Rows)) {
-			bad = append(bad, fmt.Sprintf("%s: %d rows, want %d", t.Name, counts[t.Name], len(t.Rows)))
+	for name, n := range want {
+		if counts[name] != n {
+			bad = append(bad, fmt.Sprintf("%s: %d rows, want %d", name, counts[name], n))
 		}
 	}
 	if len(bad) > 0 {
+		slices.Sort(bad)
 		return fmt.Errorf("verify: %s", strings.Join(bad, "; "))
 	}
 	return nil
@@ -324,48 +332,56 @@ func runMigrateStore(ctx context.Context, e *cliEnv, c *storeConfig, from, to st
 		return fmt.Errorf("migrate-store: source: %w", err)
 	}
 	defer src.Close()
-	var tables []store.TableData
-	versions, err := src.Export(ctx, func(t store.TableData) error { tables = append(tables, t); return nil })
-	if err != nil {
-		return fmt.Errorf("migrate-store: read source: %w", err)
-	}
-	if err := knownSchema(versions); err != nil {
-		return fmt.Errorf("migrate-store: source: %w", err)
-	}
-	n, err := copyInto(ctx, to, sealer, tables)
+	// The source's snapshot streams straight into the target's transaction.
+	var res store.Imported
+	err = src.Export(ctx, func(versions []int, tables store.Source) error {
+		if err := knownSchema(versions); err != nil {
+			return fmt.Errorf("source: %w", err)
+		}
+		var err error
+		res, err = copyInto(ctx, to, sealer, tables)
+		return err
+	})
 	if errors.Is(err, errNotEmpty) {
-		n, err = alreadyCopied(ctx, to, sealer, tables)
+		n, err := alreadyCopied(ctx, src, to, sealer)
 		if err == nil {
 			fmt.Fprintf(e.stdout, "migrate-store: %s already holds the source's data (counts match, %d secrets open): nothing to do\n", redactURL(to), n)
 			return nil
 		}
+		return fmt.Errorf("migrate-store: %w", err)
 	}
 	if err != nil {
 		return fmt.Errorf("migrate-store: %w", err)
 	}
-	var rows int
-	for _, t := range tables {
-		rows += len(t.Rows)
+	var rows int64
+	for _, n := range res.Rows {
+		rows += n
 	}
 	fmt.Fprintf(e.stdout, "migrate-store: %d tables, %d rows from %s to %s; counts verified, %d secrets open with this key\n",
-		len(tables), rows, redactURL(from), redactURL(to), n)
+		len(res.Rows), rows, redactURL(from), redactURL(to), res.Secrets)
 	return nil
 }
 
 // alreadyCopied verifies a rerun's target: the same counts as the source
 // and every secret opening.
-func alreadyCopied(ctx context.Context, to string, sealer *secret.Sealer, tables []store.TableData) (int, error) {
+func alreadyCopied(ctx context.Context, src *store.Store, to string, sealer *secret.Sealer) (int, error) {
+	want, err := src.Counts(ctx)
+	if err != nil {
+		return 0, err
+	}
 	st, err := store.Open(ctx, to, sealer)
 	if err != nil {
 		return 0, err
 	}
 	defer st.Close()
-	if err := verifyCounts(ctx, st, tables); err != nil {
+	if err := verifyCounts(ctx, st, want); err != nil {
 		return 0, fmt.Errorf("%w (%v): migrate only into an empty store", errDiffers, err)
 	}
-	var mine []store.TableData
-	if _, err := st.Export(ctx, func(t store.TableData) error { mine = append(mine, t); return nil }); err != nil {
-		return 0, err
-	}
-	return st.CheckSecrets(ctx, mine)
+	n := 0
+	err = st.Export(ctx, func(_ []int, tables store.Source) error {
+		var err error
+		n, err = st.CheckSecrets(ctx, tables)
+		return err
+	})
+	return n, err
 }
