@@ -223,7 +223,10 @@ func (s *supervisor) runOnce() {
 	}()
 
 	waitCh := make(chan error, 1)
-	go func() { waitCh <- cmd.Wait() }()
+	go func() {
+		awaitExit(cmd.Process) // parked on the poller, not on a thread
+		waitCh <- cmd.Wait()
+	}()
 	select {
 	case <-waitCh:
 	case <-s.stop:

@@ -15,10 +15,16 @@ import (
 	"github.com/berthhq/berth/internal/berthproc"
 )
 
-// localConfig is berth with the local target, a "bench" template that
-// sleeps, and a sampler ticking every interval (pprof on: the heap profile).
+// envCommand is the environments' workload: berth calls an environment
+// RUNNING once its port accepts connections, so a small perl listens on it
+// and sleeps (a few MB each, as a sleep is for the services).
+const envCommand = `["perl", "-MIO::Socket::INET", "-e", "IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $ARGV[0], Listen => 8, ReuseAddr => 1) or die $!; sleep 3600", "$PORT"]`
+
+// localConfig is berth with the local target, a "bench" template whose
+// workload listens on its port, and a sampler ticking every interval (pprof
+// on: the heap profile).
 func localConfig(interval time.Duration) string {
-	return fmt.Sprintf("pprof: true\nmetricsInterval: %s\ntargets:\n  - name: local\n    type: local\n    templates:\n      bench:\n        command: [\"sleep\", \"3600\"]\n", interval)
+	return fmt.Sprintf("pprof: true\nmetricsInterval: %s\ntargets:\n  - name: local\n    type: local\n    templates:\n      bench:\n        command: %s\n", interval, envCommand)
 }
 
 // localRun is one berth holding n running services and n running
@@ -91,8 +97,11 @@ func benchLocal(ctx context.Context, bin, keep string, n, ticks int, interval ti
 	}
 	r.start = time.Since(t0)
 	// From outside berth: its sleeping descendants.
-	if got := sleepers(s.Pid()); got < 2*n {
-		return r, fmt.Errorf("berth reports every workload RUNNING but /proc shows %d of its sleep processes, want %d", got, 2*n)
+	if got := descendants(s.Pid(), "sleep"); got < n {
+		return r, fmt.Errorf("berth reports every service RUNNING but /proc shows %d of its sleep processes, want %d", got, n)
+	}
+	if got := descendants(s.Pid(), "perl"); got < n {
+		return r, fmt.Errorf("berth reports every environment RUNNING but /proc shows %d of its perl processes, want %d", got, n)
 	}
 	var rss []float64
 	for range ticks {
@@ -128,8 +137,8 @@ func countRunning(s *berthproc.Server, path string, n int) (int, error) {
 	return running, nil
 }
 
-// sleepers counts the `sleep` processes descending from pid, from /proc.
-func sleepers(pid int) int {
+// descendants counts the processes named comm descending from pid, from /proc.
+func descendants(pid int, comm string) int {
 	parent := map[int]int{}
 	var sleeping []int
 	ents, _ := os.ReadDir("/proc")
@@ -154,7 +163,7 @@ func sleepers(pid int) int {
 			continue
 		}
 		parent[p] = ppid
-		if strings.HasSuffix(st[:i], "(sleep") {
+		if strings.HasSuffix(st[:i], "("+comm) {
 			sleeping = append(sleeping, p)
 		}
 	}
