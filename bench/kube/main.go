@@ -99,6 +99,9 @@ func run(o options) error {
 	if err := kubebench.Populate(ctx, client, popNS, o.perNS, 32, func(int) int32 { return 1 }); err != nil {
 		return err
 	}
+	if err := kubebench.WaitAvailable(ctx, client, popNS, o.namespaces*o.perNS, 8*time.Minute); err != nil {
+		return err
+	}
 	step("all %d available after %.1fs", o.namespaces*o.perNS, time.Since(t0).Seconds())
 
 	// 2. berth with one target on the whole cluster.

@@ -79,7 +79,8 @@ func benchLocal(ctx context.Context, bin, keep string, n, ticks int, interval ti
 	}); err != nil {
 		return r, fmt.Errorf("create environments: %w", err)
 	}
-	if err := stat.Poll(5*time.Minute, time.Second, fmt.Sprintf("%d services and %d environments RUNNING", n, n), func() error {
+	step("  %d services and %d environments created after %.1fs", n, n, time.Since(t0).Seconds())
+	if err := stat.Poll(10*time.Minute, 5*time.Second, fmt.Sprintf("%d services and %d environments RUNNING", n, n), func() error {
 		svc, err := countRunning(s, "/api/v1/services", n)
 		if err != nil {
 			return err
@@ -89,6 +90,7 @@ func benchLocal(ctx context.Context, bin, keep string, n, ticks int, interval ti
 			return err
 		}
 		if svc < n || env < n {
+			step("  %d services and %d environments RUNNING", svc, env)
 			return fmt.Errorf("%d services and %d environments RUNNING", svc, env)
 		}
 		return nil

@@ -69,8 +69,8 @@ func Namespace(ctx context.Context, client kubernetes.Interface, ns string) erro
 }
 
 // Populate creates perNS Deployments in each of namespaces, not managed by
-// berth, workers at a time, the i-th of replicas(i) replicas, and waits
-// until every one is available.
+// berth, workers at a time, the i-th of replicas(i) replicas (WaitAvailable
+// then waits for the controllers).
 func Populate(ctx context.Context, client kubernetes.Interface, namespaces []string, perNS, workers int, replicas func(i int) int32) error {
 	for _, ns := range namespaces {
 		if err := Namespace(ctx, client, ns); err != nil {
@@ -90,10 +90,7 @@ func Populate(ctx context.Context, client kubernetes.Interface, namespaces []str
 		}
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	return WaitAvailable(ctx, client, namespaces, n, 15*time.Minute)
+	return err
 }
 
 // WaitAvailable waits until want Deployments of namespaces have all their
