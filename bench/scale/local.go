@@ -17,8 +17,8 @@ import (
 
 // envCommand is the environments' workload: berth calls an environment
 // RUNNING once its port accepts connections, so a small perl listens on it
-// and sleeps holding the socket (a few MB each, as a sleep is for the services).
-const envCommand = `["perl", "-MIO::Socket::INET", "-e", "my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $ARGV[0], Listen => 8, ReuseAddr => 1) or die $!; sleep 3600", "$PORT"]`
+// and accepts (closing at once: a full backlog would fail the probe; a few MB each, as a sleep is for the services).
+const envCommand = `["perl", "-MIO::Socket::INET", "-e", "my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $ARGV[0], Listen => 8, ReuseAddr => 1) or die $!; while (my $c = $s->accept) { close $c }", "$PORT"]`
 
 // localConfig is berth with the local target, a "bench" template whose
 // workload listens on its port, and a sampler ticking every interval (pprof
