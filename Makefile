@@ -215,3 +215,11 @@ bench-chaos: build
 .PHONY: bench-backup
 bench-backup: build
 	$(GO) build -o bin/bench-backup ./bench/backup && ./bin/bench-backup -berth ./$(BIN) -sizes 250000,2000000 -runs 3
+# bench-scale: 10,000 Deployments in 100 namespaces on the tests' control plane
+# (start to /readyz ready, list against kubectl -A, RSS) and 1,000 local services
+# + 1,000 environments running (RSS, heap top); SCALE_BASELINE=<an older berth
+# binary> measures it beside this one in the local runs (not a test).
+SCALE_BASELINE ?=
+.PHONY: bench-scale
+bench-scale: build
+	$(GO) build -o bin/bench-scale ./bench/scale && ./bin/bench-scale -berth ./$(BIN) $(if $(SCALE_BASELINE),-baseline $(SCALE_BASELINE))

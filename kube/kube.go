@@ -308,7 +308,7 @@ func (r *Runtime) probe(ctx context.Context) {
 	t := time.NewTicker(r.cfg.HealthInterval)
 	defer t.Stop()
 	for {
-		if err := r.Ping(ctx); err != nil && ctx.Err() == nil {
+		if err := r.pingServer(ctx); err != nil && ctx.Err() == nil {
 			// Pinging answers UNAVAILABLE naming the target: reads repeat it.
 			r.down.Store(&err)
 		} else {
@@ -331,9 +331,23 @@ func (r *Runtime) Info() berth.TargetInfo {
 		DefaultNamespace: r.cfg.DefaultNamespace}
 }
 
-// Ping asks the API server whether it is ready (/readyz, which every
-// authenticated identity may read).
+// Ping asks the API server whether it is ready and answers UNAVAILABLE
+// until the informers' caches have synced: berth's /readyz is not ready
+// before it can answer from them (reads would wait for them meanwhile).
 func (r *Runtime) Ping(ctx context.Context) error {
+	if err := r.pingServer(ctx); err != nil {
+		return err
+	}
+	if !r.hasSynced() {
+		return &berth.Error{Code: berth.EUNAVAILABLE,
+			Message: fmt.Sprintf("target %q: the caches of the cluster's objects have not synced yet", r.cfg.Target)}
+	}
+	return nil
+}
+
+// pingServer asks the API server whether it is ready (/readyz, which every
+// authenticated identity may read).
+func (r *Runtime) pingServer(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if _, err := r.client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx); err != nil {

@@ -4,6 +4,7 @@ package local
 
 import (
 	"errors"
+	"os"
 	"syscall"
 )
 
@@ -17,3 +18,6 @@ func setNoNewPrivs() error {
 // dieWithBerth: there is no parent-death signal outside Linux; the stop
 // path (the process group) still ends the workload when berth stops.
 func dieWithBerth(*syscall.SysProcAttr) {}
+
+// awaitExit: Wait blocks outside Linux.
+func awaitExit(*os.Process) {}

@@ -223,7 +223,10 @@ func (s *supervisor) runOnce() {
 	}()
 
 	waitCh := make(chan error, 1)
-	go func() { waitCh <- cmd.Wait() }()
+	go func() {
+		awaitExit(cmd.Process) // parked on the poller, not on a thread
+		waitCh <- cmd.Wait()
+	}()
 	select {
 	case <-waitCh:
 	case <-s.stop:
@@ -349,18 +352,40 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
 // copyLines writes each line of r as a log record; lines longer than
 // maxLineBytes are truncated, the rest of them dropped.
 func copyLines(r io.Reader, log *logFile, stream string, instance int) {
-	br := bufio.NewReaderSize(r, maxLineBytes)
-	skipping := false
+	readLines(r, func(text string) { log.write(time.Now(), stream, instance, text) })
+}
+
+// readBufBytes is the buffer each output pipe keeps while its process runs
+// (two per process): a long line is gathered apart, up to maxLineBytes, and
+// that memory is let go once the line ends. A buffer of maxLineBytes per
+// pipe was most of berth's heap with thousands of processes.
+const readBufBytes = 2 << 10
+
+// readLines calls emit with each line of r (without "\n" or "\r\n"); a line
+// longer than maxLineBytes is cut to its first maxLineBytes, the rest
+// dropped; a last line without "\n" is emitted too.
+func readLines(r io.Reader, emit func(string)) {
+	br := bufio.NewReaderSize(r, readBufBytes)
+	var long []byte // a line longer than br's buffer, so far
 	for {
-		line, err := br.ReadSlice('\n')
-		if len(line) > 0 {
-			if !skipping {
-				text := strings.TrimSuffix(strings.TrimSuffix(string(line), "\n"), "\r")
-				log.write(time.Now(), stream, instance, text)
+		chunk, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			if len(long) < maxLineBytes {
+				long = append(long, chunk[:min(len(chunk), maxLineBytes-len(long))]...)
 			}
-			skipping = err == bufio.ErrBufferFull // the rest of a cut line is dropped
+			continue
 		}
-		if err != nil && err != bufio.ErrBufferFull {
+		if len(chunk) > 0 || len(long) > 0 {
+			line := chunk
+			if long != nil {
+				if len(long) < maxLineBytes {
+					long = append(long, chunk[:min(len(chunk), maxLineBytes-len(long))]...)
+				}
+				line, long = long, nil
+			}
+			emit(strings.TrimSuffix(strings.TrimSuffix(string(line), "\n"), "\r"))
+		}
+		if err != nil {
 			return
 		}
 	}

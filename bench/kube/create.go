@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/berthhq/berth/internal/berthproc"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/berthhq/berth/bench/internal/kubebench"
+	"github.com/berthhq/berth/bench/internal/stat"
+	"github.com/berthhq/berth/internal/berthproc"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -23,13 +25,13 @@ const image = "nginx:1.27" // kwok runs no container: any image name does
 // workers at a time) until GET shows every one RUNNING with one ready
 // replica, then checks the Deployments on the cluster with client-go.
 func benchBerthCreate(ctx context.Context, s *berthproc.Server, client kubernetes.Interface, ns string, n, workers int) (tool, cluster time.Duration, err error) {
-	if err := namespace(ctx, client, ns); err != nil {
+	if err := kubebench.Namespace(ctx, client, ns); err != nil {
 		return 0, 0, err
 	}
 	q := "?target=k&namespace=" + ns
 	t0 := time.Now()
 	seen := observe(ctx, client, ns, n, t0)
-	err = parallel(n, workers, func(i int) error {
+	err = stat.Parallel(n, workers, func(i int) error {
 		return s.Do("PUT", fmt.Sprintf("/api/v1/services/svc-%d%s", i, q),
 			map[string]any{"target": "k", "namespace": ns, "image": image, "replicas": 1}, nil)
 	})
@@ -42,14 +44,14 @@ func benchBerthCreate(ctx context.Context, s *berthproc.Server, client kubernete
 	for i := range n {
 		pending[i] = true
 	}
-	err = poll(5*time.Minute, 100*time.Millisecond, fmt.Sprintf("berth: %d services in %s RUNNING", n, ns), func() error {
+	err = stat.Poll(5*time.Minute, 100*time.Millisecond, fmt.Sprintf("berth: %d services in %s RUNNING", n, ns), func() error {
 		mu.Lock()
 		var todo []int
 		for i := range pending {
 			todo = append(todo, i)
 		}
 		mu.Unlock()
-		if err := parallel(len(todo), 8, func(k int) error {
+		if err := stat.Parallel(len(todo), 8, func(k int) error {
 			var got struct {
 				Service struct {
 					Status        string
@@ -84,7 +86,7 @@ func benchBerthCreate(ctx context.Context, s *berthproc.Server, client kubernete
 // berth makes them (one file) and `kubectl wait --for=condition=available`
 // on all of them, then checks them with client-go.
 func benchKubectlCreate(ctx context.Context, kubeconfig, home string, client kubernetes.Interface, ns string, n int) (tool, cluster time.Duration, err error) {
-	if err := namespace(ctx, client, ns); err != nil {
+	if err := kubebench.Namespace(ctx, client, ns); err != nil {
 		return 0, 0, err
 	}
 	var buf bytes.Buffer
@@ -102,11 +104,11 @@ func benchKubectlCreate(ctx context.Context, kubeconfig, home string, client kub
 	}
 	t0 := time.Now()
 	seen := observe(ctx, client, ns, n, t0)
-	if out, err := kubectl(ctx, kubeconfig, home, "apply", "-f", file).CombinedOutput(); err != nil {
+	if out, err := kubebench.Kubectl(ctx, kubeconfig, home, "apply", "-f", file).CombinedOutput(); err != nil {
 		return 0, 0, fmt.Errorf("kubectl apply -f %s: %w: %s", file, err, out)
 	}
 	fmt.Fprintf(os.Stderr, "  kubectl: apply done after %.2fs\n", time.Since(t0).Seconds())
-	if out, err := kubectl(ctx, kubeconfig, home, "wait", "--for=condition=available", "deploy", "--all", "-n", ns, "--timeout=300s").CombinedOutput(); err != nil {
+	if out, err := kubebench.Kubectl(ctx, kubeconfig, home, "wait", "--for=condition=available", "deploy", "--all", "-n", ns, "--timeout=300s").CombinedOutput(); err != nil {
 		return 0, 0, fmt.Errorf("kubectl wait in %s: %w: %s", ns, err, out)
 	}
 	elapsed := time.Since(t0)
@@ -119,7 +121,7 @@ func benchKubectlCreate(ctx context.Context, kubeconfig, home string, client kub
 func observe(ctx context.Context, client kubernetes.Interface, ns string, n int, t0 time.Time) <-chan time.Duration {
 	ch := make(chan time.Duration, 1)
 	go func() {
-		_ = poll(5*time.Minute, 100*time.Millisecond, "observe "+ns, func() error {
+		_ = stat.Poll(5*time.Minute, 100*time.Millisecond, "observe "+ns, func() error {
 			list, err := client.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{ResourceVersion: "0"})
 			if err != nil {
 				return err

@@ -13,12 +13,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/berthhq/berth/internal/berthproc"
 	"os"
 	"runtime"
-	"strings"
 	"time"
 
+	"github.com/berthhq/berth/bench/internal/kubebench"
+	"github.com/berthhq/berth/bench/internal/stat"
+	"github.com/berthhq/berth/internal/berthproc"
 	"github.com/berthhq/berth/internal/kubetest"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -51,11 +52,6 @@ func main() {
 	}
 }
 
-// row is one line of the summary table.
-type row struct {
-	what, berth, ref, ratio, target, verdict string
-}
-
 func run(o options) error {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute) // a cold cluster build takes long
@@ -84,12 +80,12 @@ func run(o options) error {
 	} else if rc, err = clientcmd.BuildConfigFromFlags("", kubeconfig); err != nil {
 		return fmt.Errorf("read %s: %w", kubeconfig, err)
 	}
-	client, err := fastClient(rc)
+	client, err := kubebench.FastClient(rc)
 	if err != nil {
 		return err
 	}
 	pods := o.namespaces*o.perNS + 2*o.createRuns*o.services
-	if err := addNodes(ctx, client, pods/1000+1); err != nil {
+	if err := kubebench.AddNodes(ctx, client, pods/1000+1); err != nil {
 		return err
 	}
 
@@ -100,13 +96,16 @@ func run(o options) error {
 	}
 	step("populating %d Deployments in %d namespaces", o.namespaces*o.perNS, o.namespaces)
 	t0 := time.Now()
-	if err := populate(ctx, client, popNS, o.perNS); err != nil {
+	if err := kubebench.Populate(ctx, client, popNS, o.perNS, 32, func(int) int32 { return 1 }); err != nil {
+		return err
+	}
+	if err := kubebench.WaitAvailable(ctx, client, popNS, o.namespaces*o.perNS, 8*time.Minute); err != nil {
 		return err
 	}
 	step("all %d available after %.1fs", o.namespaces*o.perNS, time.Since(t0).Seconds())
 
 	// 2. berth with one target on the whole cluster.
-	s, err := startBerth(o.berth, dir, kubeconfig)
+	s, err := kubebench.StartBerth(o.berth, dir, kubeconfig)
 	if err != nil {
 		return err
 	}
@@ -115,8 +114,8 @@ func run(o options) error {
 	want := o.namespaces * o.perNS
 	var failures []error
 	// Wait for the informers: the first list answers once they are synced.
-	var l serviceList
-	if err := poll(60*time.Second, 500*time.Millisecond, "berth lists the cluster's Deployments", func() error {
+	var l kubebench.ServiceList
+	if err := stat.Poll(60*time.Second, 500*time.Millisecond, "berth lists the cluster's Deployments", func() error {
 		if err := s.Do("GET", "/api/v1/services?target=k&pageSize=200", nil, &l); err != nil {
 			return err
 		}
@@ -132,15 +131,15 @@ func run(o options) error {
 
 	// 3. A page of the list against kubectl's whole list, same run.
 	step("list: %d berth requests, %d kubectl runs", o.listRequests, o.kubectlRuns)
-	bl, err := benchBerthList(s, o.listRequests)
+	bl, err := kubebench.BerthList(s, o.listRequests)
 	if err != nil {
 		return err
 	}
-	kl, err := benchKubectlList(ctx, kubeconfig, home, o.kubectlRuns, want)
+	kl, err := kubebench.KubectlList(ctx, kubeconfig, home, o.kubectlRuns, want)
 	if err != nil {
 		return err
 	}
-	rssList := rssMB(s.Pid())
+	rssList := stat.RSSMB(s.Pid())
 
 	// 4. Create to ready, berth and kubectl in turn, fresh namespaces.
 	// Beside each tool's own time: when client-go first saw all of them
@@ -162,35 +161,28 @@ func run(o options) error {
 		step("create run %d: berth %.2fs (cluster ready at %.2fs), kubectl %.2fs (cluster ready at %.2fs)", r+1, bc[r], bcl[r], kc[r], kcl[r])
 	}
 	// 5. Memory with the informers full: every Deployment, ReplicaSet and Pod.
-	rssCreate := rssMB(s.Pid())
+	rssCreate := stat.RSSMB(s.Pid())
 	// The binary's mapped pages count too: anon is what the heap holds.
 	anon, file := berthproc.ProcStatusMB(s.Pid(), "RssAnon"), berthproc.ProcStatusMB(s.Pid(), "RssFile")
 
-	ratio50, ratio99 := kl.p50/bl.p50, kl.p99/bl.p99
-	cr := median(bc) / median(kc)
+	ratio50, ratio99 := kl.P50/bl.P50, kl.P99/bl.P99
+	cr := stat.Median(bc) / stat.Median(kc)
 	rss := max(rssList, rssCreate)
-	rows := []row{
-		{"list p50 (berth page of 200 | kubectl -A)", f2(bl.p50) + " ms", f2(kl.p50) + " ms", fmt.Sprintf("%.1fx faster", ratio50), "≥ 10x", verdict(ratio50 >= 10 && bl.total >= want)},
-		{"list p99", f2(bl.p99) + " ms", f2(kl.p99) + " ms", fmt.Sprintf("%.1fx faster", ratio99), "≥ 10x", verdict(ratio99 >= 10 && bl.total >= want)},
-		{"list every page in turn (info)", f2(ms(bl.all)) + " ms", f2(kl.p50) + " ms", fmt.Sprintf("%.1fx faster", kl.p50/ms(bl.all)), "-", "-"},
-		{fmt.Sprintf("create %d → ready (median of %d)", o.services, o.createRuns), fmt.Sprintf("%.2f s", median(bc)), fmt.Sprintf("%.2f s", median(kc)), fmt.Sprintf("%.2fx", cr), "≤ 1.3x", verdict(cr <= 1.3)},
-		{"  cluster ready (client-go, info)", fmt.Sprintf("%.2f s", median(bcl)), fmt.Sprintf("%.2f s", median(kcl)), fmt.Sprintf("%.2fx", median(bcl)/median(kcl)), "-", "-"},
-		{"berth RSS after list | after creates", fmt.Sprintf("%.0f | %.0f MB", rssList, rssCreate), fmt.Sprintf("(anon %.0f + file %.0f)", anon, file), "-", "< 150 MB", verdict(rss < 150)},
+	rows := []stat.Row{
+		{"list p50 (berth page of 200 | kubectl -A)", f2(bl.P50) + " ms", f2(kl.P50) + " ms", fmt.Sprintf("%.1fx faster", ratio50), "≥ 10x", stat.Verdict(ratio50 >= 10 && bl.Total >= want)},
+		{"list p99", f2(bl.P99) + " ms", f2(kl.P99) + " ms", fmt.Sprintf("%.1fx faster", ratio99), "≥ 10x", stat.Verdict(ratio99 >= 10 && bl.Total >= want)},
+		{"list every page in turn (info)", f2(stat.Ms(bl.All)) + " ms", f2(kl.P50) + " ms", fmt.Sprintf("%.1fx faster", kl.P50/stat.Ms(bl.All)), "-", "-"},
+		{fmt.Sprintf("create %d → ready (median of %d)", o.services, o.createRuns), fmt.Sprintf("%.2f s", stat.Median(bc)), fmt.Sprintf("%.2f s", stat.Median(kc)), fmt.Sprintf("%.2fx", cr), "≤ 1.3x", stat.Verdict(cr <= 1.3)},
+		{"  cluster ready (client-go, info)", fmt.Sprintf("%.2f s", stat.Median(bcl)), fmt.Sprintf("%.2f s", stat.Median(kcl)), fmt.Sprintf("%.2fx", stat.Median(bcl)/stat.Median(kcl)), "-", "-"},
+		{"berth RSS after list | after creates", fmt.Sprintf("%.0f | %.0f MB", rssList, rssCreate), fmt.Sprintf("(anon %.0f + file %.0f)", anon, file), "-", "< 150 MB", stat.Verdict(rss < 150)},
 	}
 	fmt.Printf("\nberth bench-kube: %d Deployments berth did not create in %d namespaces (list total %d), %d cores, %s\n",
-		want, o.namespaces, bl.total, runtime.NumCPU(), loadavg())
+		want, o.namespaces, bl.Total, runtime.NumCPU(), stat.Loadavg())
 	fmt.Printf("list: %d berth requests over every page, %d kubectl runs; create: %d runs per side, %d PUTs at a time; runs berth %s | kubectl %s\n\n",
 		o.listRequests, o.kubectlRuns, o.createRuns, o.workers, secs(bc), secs(kc))
-	printTable(rows)
+	stat.PrintTable("kubectl", rows)
 	step("done")
 	return errors.Join(failures...)
-}
-
-func verdict(ok bool) string {
-	if ok {
-		return "PASS"
-	}
-	return "MISS"
 }
 
 func f2(v float64) string { return fmt.Sprintf("%.2f", v) }
@@ -204,32 +196,4 @@ func secs(xs []float64) string {
 		s += fmt.Sprintf("%.2fs", x)
 	}
 	return s
-}
-
-func printTable(rows []row) {
-	head := row{"measure", "berth", "kubectl", "ratio", "target", "verdict"}
-	all := append([]row{head}, rows...)
-	w := make([]int, 6)
-	cells := func(r row) []string { return []string{r.what, r.berth, r.ref, r.ratio, r.target, r.verdict} }
-	for _, r := range all {
-		for i, c := range cells(r) {
-			w[i] = max(w[i], len([]rune(c)))
-		}
-	}
-	for _, r := range all {
-		for i, c := range cells(r) {
-			fmt.Printf("%s%*s", c, w[i]-len([]rune(c))+2, "")
-		}
-		fmt.Println()
-	}
-}
-
-// loadavg is the machine's 1, 5 and 15 minute load, for the report.
-func loadavg() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return ""
-	}
-	return "load " + strings.Join(f[:3], " ")
 }

@@ -1,10 +1,11 @@
-package main
+package kubebench
 
 import (
 	"context"
 	"fmt"
 	"time"
 
+	"github.com/berthhq/berth/bench/internal/stat"
 	"github.com/berthhq/berth/internal/kubetest"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -15,17 +16,17 @@ import (
 	"k8s.io/client-go/rest"
 )
 
-// fastClient is a clientset with client-side throttling raised, for
+// FastClient is a clientset with client-side throttling raised, for
 // creating many objects at once.
-func fastClient(cfg *rest.Config) (kubernetes.Interface, error) {
+func FastClient(cfg *rest.Config) (kubernetes.Interface, error) {
 	c := rest.CopyConfig(cfg)
 	c.QPS, c.Burst = 1000, 2000
 	return kubernetes.NewForConfig(c)
 }
 
-// addNodes registers n more kwok nodes of 1,000 pods each: the harness's one
+// AddNodes registers n more kwok nodes of 1,000 pods each: the harness's one
 // node takes 250 pods, the bench runs well over a thousand.
-func addNodes(ctx context.Context, client kubernetes.Interface, n int) error {
+func AddNodes(ctx context.Context, client kubernetes.Interface, n int) error {
 	capacity := corev1.ResourceList{
 		corev1.ResourceCPU:    resource.MustParse("1000"),
 		corev1.ResourceMemory: resource.MustParse("4Ti"),
@@ -44,7 +45,7 @@ func addNodes(ctx context.Context, client kubernetes.Interface, n int) error {
 		if _, err := client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create node %s: %w", name, err)
 		}
-		if err := poll(60*time.Second, 200*time.Millisecond, "node "+name+" schedulable", func() error {
+		if err := stat.Poll(60*time.Second, 200*time.Millisecond, "node "+name+" schedulable", func() error {
 			return kubetest.Schedulable(ctx, client, name)
 		}); err != nil {
 			return err
@@ -56,29 +57,30 @@ func addNodes(ctx context.Context, client kubernetes.Interface, n int) error {
 // namespace creates ns and waits for its default service account: pods
 // are refused before it exists, and the replica set controller's backoff
 // would then count against whoever is being timed.
-func namespace(ctx context.Context, client kubernetes.Interface, ns string) error {
+func Namespace(ctx context.Context, client kubernetes.Interface, ns string) error {
 	_, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("create namespace %s: %w", ns, err)
 	}
-	return poll(60*time.Second, 100*time.Millisecond, "namespace "+ns+": default service account", func() error {
+	return stat.Poll(60*time.Second, 100*time.Millisecond, "namespace "+ns+": default service account", func() error {
 		_, err := client.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{})
 		return err
 	})
 }
 
-// populate creates perNS one-replica Deployments in each of namespaces, not
-// managed by berth, and waits until every one is available.
-func populate(ctx context.Context, client kubernetes.Interface, namespaces []string, perNS int) error {
+// Populate creates perNS Deployments in each of namespaces, not managed by
+// berth, workers at a time, the i-th of replicas(i) replicas (WaitAvailable
+// then waits for the controllers).
+func Populate(ctx context.Context, client kubernetes.Interface, namespaces []string, perNS, workers int, replicas func(i int) int32) error {
 	for _, ns := range namespaces {
-		if err := namespace(ctx, client, ns); err != nil {
+		if err := Namespace(ctx, client, ns); err != nil {
 			return err
 		}
 	}
 	n := len(namespaces) * perNS
-	err := parallel(n, 32, func(i int) error {
+	err := stat.Parallel(n, workers, func(i int) error {
 		ns, name := namespaces[i/perNS], fmt.Sprintf("app-%d", i%perNS)
-		d := plainDeployment(ns, name)
+		d := PlainDeployment(ns, name, replicas(i))
 		_, err := client.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {
 			return nil
@@ -88,16 +90,13 @@ func populate(ctx context.Context, client kubernetes.Interface, namespaces []str
 		}
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	return waitAvailable(ctx, client, namespaces, n, 8*time.Minute)
+	return err
 }
 
-// waitAvailable waits until want Deployments of namespaces have all their
+// WaitAvailable waits until want Deployments of namespaces have all their
 // replicas available.
-func waitAvailable(ctx context.Context, client kubernetes.Interface, namespaces []string, want int, limit time.Duration) error {
-	return poll(limit, time.Second, fmt.Sprintf("%d deployments available", want), func() error {
+func WaitAvailable(ctx context.Context, client kubernetes.Interface, namespaces []string, want int, limit time.Duration) error {
+	return stat.Poll(limit, time.Second, fmt.Sprintf("%d deployments available", want), func() error {
 		avail := 0
 		for _, ns := range namespaces {
 			list, err := client.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
@@ -117,14 +116,13 @@ func waitAvailable(ctx context.Context, client kubernetes.Interface, namespaces 
 	})
 }
 
-// plainDeployment is a workload berth did not create, as a cluster holds.
-func plainDeployment(ns, name string) *appsv1.Deployment {
-	one := int32(1)
+// PlainDeployment is a workload berth did not create, as a cluster holds.
+func PlainDeployment(ns, name string, replicas int32) *appsv1.Deployment {
 	labels := map[string]string{"app": name}
 	return &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels},
 		Spec: appsv1.DeploymentSpec{
-			Replicas: &one,
+			Replicas: &replicas,
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
