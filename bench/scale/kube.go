@@ -121,7 +121,7 @@ func benchKube(ctx context.Context, o options, bin, kubeconfig string, want int,
 		if err != nil {
 			return err
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			return fmt.Errorf("/readyz: %s", resp.Status)
 		}
