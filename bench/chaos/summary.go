@@ -75,7 +75,9 @@ func classify(res *haResult) (classes map[string]int, other []*record) {
 			// on its sockets between the signal and its exit), unanswered.
 			if r.start.Before(k.goneAt) && !r.end.Before(k.at) && r.status == 0 && !r.refused {
 				class = "in flight on the killed replica"
-			} else if r.refused && (window{k.at, k.readyAt}).has(r.start) {
+			} else if r.refused && ((window{k.at, k.readyAt}).has(r.start) || (window{k.at, k.readyAt}).has(r.end)) {
+				// Refused while down, or a connect begun before the kill
+				// (queued on a full backlog) that the dead socket refused.
 				class = "refused by the killed replica while down (nothing sent)"
 			}
 		}
