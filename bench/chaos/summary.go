@@ -213,7 +213,7 @@ func printHA(w *tabwriter.Writer, o options, ha *haResult) {
 	}
 	fmt.Fprintf(w, "  failed otherwise (must be 0)\t%d\n", len(other))
 	if len(other) > 0 {
-		w.Flush()
+		_ = w.Flush() // the lines below are printed past the table
 		fmt.Println("  each, with what the replicas logged (its request id; the replica it was sent to from 2 s before to 2 s after):")
 		for _, r := range other {
 			explain(os.Stdout, r, ha.logs)
@@ -237,7 +237,7 @@ func printHA(w *tabwriter.Writer, o options, ha *haResult) {
 	fmt.Fprintf(w, "acknowledged writes the store does not hold (must be 0)\t%d\n", len(ha.lost))
 	fmt.Fprintf(w, "acknowledged writes overwritten later by an earlier write its client had given up on\t%d\n", len(ha.overwritten))
 	if len(ha.lost)+len(ha.overwritten) > 0 {
-		w.Flush()
+		_ = w.Flush() // the lines below are printed past the table
 		for _, lw := range append(slices.Clone(ha.lost), ha.overwritten...) {
 			fmt.Printf("    %s\n", lw.text)
 			explain(os.Stdout, lw.acked, ha.logs)
@@ -252,7 +252,7 @@ func printHA(w *tabwriter.Writer, o options, ha *haResult) {
 	}
 	fmt.Fprintf(w, "acknowledged writes without their audit row (must be 0)\t%d\n", len(ha.unaud))
 	if len(ha.unaud) > 0 {
-		w.Flush()
+		_ = w.Flush() // the lines below are printed past the table
 		for _, r := range ha.unaud {
 			explain(os.Stdout, r, ha.logs)
 		}
