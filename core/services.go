@@ -546,6 +546,14 @@ func (c *Core) mutateWant(ctx context.Context, q ServiceQuery, op string,
 		*svc = next
 	}
 	rev, err := fn(svc, rt)
+	if berth.IsCode(err, berth.ENOTFOUND) && svc.Managed && applyWhenMissing[op] {
+		// The runtime does not have this stored service: its replica has
+		// just started and the reconcile loop has not restored it yet, or
+		// it vanished. svc holds the whole desired state, this change
+		// included: apply it, as the loop would (bench-chaos saw scales
+		// answered 404 for existing services right after a restart).
+		err = c.applyRuntime(ctx, rt, svc)
+	}
 	if err != nil {
 		return nil, berth.Wrap(err, berth.ESERVICE, "%s service %s", op, svc.Name)
 	}
@@ -558,6 +566,10 @@ func (c *Core) mutateWant(ctx context.Context, q ServiceQuery, op string,
 	c.serviceEvent(ctx, serviceEventTypes[op], svc)
 	return svc, nil
 }
+
+// applyWhenMissing are the operations whose change is a field of the
+// stored desired state (a runtime that lacks the service gets it whole).
+var applyWhenMissing = map[string]bool{"scale": true, "stop": true, "start": true, "restart": true}
 
 // ScaleService sets the desired replica count.
 func (c *Core) ScaleService(ctx context.Context, q ServiceQuery, replicas int) (*berth.Service, error) {

@@ -273,6 +273,7 @@ func (s *Server) wrap(rt route) http.Handler {
 			r.Body = http.MaxBytesReader(rw, r.Body, s.MaxBodyBytes)
 		}
 
+		var intent *berth.AuditIntent
 		defer func() {
 			if p := recover(); p != nil {
 				s.Logger.Error("panic in handler", "route", rt.path, "panic", p, "request_id", st.id)
@@ -284,7 +285,7 @@ func (s *Server) wrap(rt route) http.Handler {
 			s.reqs.WithLabelValues(rt.path, rt.method, strconv.Itoa(code)).Inc()
 			s.latency.WithLabelValues(rt.path, rt.method).Observe(s.Now().Sub(start).Seconds())
 			if rt.action != "" {
-				s.writeAudit(r, rt, st, code, s.Now().Sub(start))
+				s.writeAudit(r, rt, st, code, s.Now().Sub(start), intent)
 			}
 			rw.release()
 			lvl := slog.LevelDebug
@@ -310,6 +311,11 @@ func (s *Server) wrap(rt route) http.Handler {
 			w.Header().Set("Retry-After", "1")
 			writeError(rw, r, berth.Errorf(berth.ERATELIMITED, "too many requests: slow down"))
 			return
+		}
+		if rt.action != "" && !rt.proxy {
+			// The entry commits with the call's first change (see writeAudit).
+			intent = berth.NewAuditIntent(*s.auditEntry(r, rt, st, http.StatusOK, 0))
+			*r = *r.WithContext(berth.WithAuditIntent(r.Context(), intent))
 		}
 		rt.handler(rw, r)
 	})
@@ -349,8 +355,9 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, rt route, 
 	return true
 }
 
-// writeAudit appends the audit entry of a mutating call.
-func (s *Server) writeAudit(r *http.Request, rt route, st *reqState, code int, d time.Duration) {
+// auditEntry is the audit entry of a mutating call that ended with code
+// after d.
+func (s *Server) auditEntry(r *http.Request, rt route, st *reqState, code int, d time.Duration) *berth.AuditEntry {
 	verb := rt.action
 	resType := rt.action
 	if i := strings.LastIndexByte(rt.action, '.'); i >= 0 {
@@ -374,16 +381,44 @@ func (s *Server) writeAudit(r *http.Request, rt route, st *reqState, code int, d
 	if code >= 400 {
 		e.Status, e.Error = berth.AuditFailed, st.errMsg
 	}
+	return e
+}
+
+// writeAudit writes the audit entry of a mutating call. When the call
+// changed the store, the entry committed with that change (intent) and is
+// completed here; else it is appended. Either way the answer waits for it.
+// Should completing fail (the store went away after the change), the entry
+// stands as the change's transaction wrote it: completed, with what was
+// known then.
+func (s *Server) writeAudit(r *http.Request, rt route, st *reqState, code int, d time.Duration, intent *berth.AuditIntent) {
+	e := s.auditEntry(r, rt, st, code, d)
 	// The request may be cancelled (client gone): the entry must still land.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
 	defer cancel()
-	if err := s.Audit.AppendAudit(ctx, e); err != nil {
+	id, written := intentWritten(intent)
+	if written {
+		e.ID = id
+		if err := s.Audit.UpdateAudit(ctx, e); err != nil {
+			// The entry stands (and is announced): only its final fields are not stored.
+			s.Logger.Error("complete audit entry", "action", e.Action, "err", err, "request_id", st.id)
+		}
+	} else if err := s.Audit.AppendAudit(ctx, e); err != nil {
 		s.Logger.Error("append audit entry", "action", e.Action, "err", err, "request_id", st.id)
 		return
 	}
 	if s.Events != nil {
 		s.Events.Publish(ctx, core.AuditEvent(e))
 	}
+}
+
+// intentWritten closes intent (nil: a call that had none, such as one
+// refused before its handler) and answers the id of the entry written with
+// the call's change.
+func intentWritten(intent *berth.AuditIntent) (int64, bool) {
+	if intent == nil {
+		return 0, false
+	}
+	return intent.Close()
 }
 
 func firstNonEmpty(v ...string) string {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/berthhq/berth"
@@ -13,26 +14,84 @@ import (
 // AppendAudit appends an entry and sets e.ID (monotonic) and, when zero,
 // e.Timestamp.
 func (s *Store) AppendAudit(ctx context.Context, e *berth.AuditEntry) error {
+	if err := s.insertAudit(ctx, s.db, e); err != nil {
+		return fmt.Errorf("append audit %s: %w", e.Action, err)
+	}
+	return nil
+}
+
+// queryRower is a database or a transaction.
+type queryRower interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func (s *Store) insertAudit(ctx context.Context, db queryRower, e *berth.AuditEntry) error {
 	if e.Timestamp.IsZero() {
 		e.Timestamp = now()
 	}
 	e.Timestamp = norm(e.Timestamp)
-	var details sql.NullString
-	if len(e.Details) > 0 {
-		b, err := json.Marshal(e.Details)
-		if err != nil {
-			return fmt.Errorf("append audit %s: encode details: %w", e.Action, err)
-		}
-		details = sql.NullString{String: string(b), Valid: true}
+	details, err := auditDetails(e)
+	if err != nil {
+		return err
 	}
 	// RETURNING works on both (SQLite ≥ 3.35) and keeps this one statement.
-	err := s.db.QueryRowContext(ctx, s.q(`INSERT INTO audit_log (ts, user_id, username, action, type, resource_type,
+	return db.QueryRowContext(ctx, s.q(`INSERT INTO audit_log (ts, user_id, username, action, type, resource_type,
 		resource, target, status, error, duration_ms, request_id, details)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
 		micros(e.Timestamp), e.UserID, e.Username, e.Action, e.Type, e.ResourceType, e.Resource, e.Target,
 		e.Status, e.Error, e.DurationMs, e.RequestID, details).Scan(&e.ID)
+}
+
+func auditDetails(e *berth.AuditEntry) (sql.NullString, error) {
+	if len(e.Details) == 0 {
+		return sql.NullString{}, nil
+	}
+	b, err := json.Marshal(e.Details)
 	if err != nil {
-		return fmt.Errorf("append audit %s: %w", e.Action, err)
+		return sql.NullString{}, fmt.Errorf("encode details: %w", err)
+	}
+	return sql.NullString{String: string(b), Valid: true}, nil
+}
+
+// auditWithChange writes the entry of ctx's audit intent, if it has one
+// not written yet, in tx: the transaction of the call's change. settle
+// tells the intent whether that transaction committed.
+func (s *Store) auditWithChange(ctx context.Context, tx *sql.Tx) (settle func(committed bool), err error) {
+	in := berth.AuditIntentFrom(ctx)
+	if in == nil {
+		return func(bool) {}, nil
+	}
+	e, ok := in.Claim()
+	if !ok {
+		return func(bool) {}, nil
+	}
+	if err := s.insertAudit(ctx, tx, &e); err != nil {
+		in.Settle(0, false)
+		return nil, fmt.Errorf("append audit %s: %w", e.Action, err)
+	}
+	return func(committed bool) { in.Settle(e.ID, committed) }, nil
+}
+
+// UpdateAudit completes the entry e.ID (written with a change for an audit
+// intent) with e's final fields.
+func (s *Store) UpdateAudit(ctx context.Context, e *berth.AuditEntry) error {
+	e.Timestamp = norm(e.Timestamp)
+	details, err := auditDetails(e)
+	if err != nil {
+		return fmt.Errorf("update audit %s: %w", e.Action, err)
+	}
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE audit_log SET ts = ?, user_id = ?, username = ?, action = ?, type = ?,
+		resource_type = ?, resource = ?, target = ?, status = ?, error = ?, duration_ms = ?, request_id = ?, details = ?
+		WHERE id = ?`),
+		micros(e.Timestamp), e.UserID, e.Username, e.Action, e.Type, e.ResourceType, e.Resource, e.Target,
+		e.Status, e.Error, e.DurationMs, e.RequestID, details, e.ID)
+	if err != nil {
+		return fmt.Errorf("update audit %s: %w", e.Action, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("update audit %s: %w", e.Action, err)
+	} else if n == 0 {
+		return berth.NotFound("audit entry", strconv.FormatInt(e.ID, 10))
 	}
 	return nil
 }

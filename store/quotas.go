@@ -104,8 +104,15 @@ func (s *Store) SerializeUser(ctx context.Context, userID string, fn func(ctx co
 	if err := fn(context.WithValue(ctx, txKey{s}, tx)); err != nil {
 		return err
 	}
+	// A call's audit entry commits with its first change (berth.AuditIntent).
+	settle, err := s.auditWithChange(ctx, tx)
+	if err != nil {
+		return fmt.Errorf("serialize user %s: %w", userID, err)
+	}
 	if err := tx.Commit(); err != nil {
+		settle(false)
 		return fmt.Errorf("serialize user %s: commit: %w", userID, err)
 	}
+	settle(true)
 	return nil
 }

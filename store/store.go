@@ -219,7 +219,15 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		_ = tx.Rollback()
 		return err
 	}
-	return tx.Commit()
+	// A call's audit entry commits with its first change (berth.AuditIntent).
+	settle, err := s.auditWithChange(ctx, tx)
+	if err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	err = tx.Commit()
+	settle(err == nil)
+	return err
 }
 
 // isUnique reports whether err is a unique or primary key violation.

@@ -158,13 +158,27 @@ func auditedRequests(ctx context.Context, db *sql.DB) (map[string]bool, error) {
 	return out, rows.Err()
 }
 
+// lostWrite is an acknowledged write whose value the store does not hold.
+type lostWrite struct {
+	text  string
+	acked *record
+	// older is an earlier write of the same service, unanswered (its
+	// client gave up or its replica died), whose value the store holds:
+	// it landed after the acknowledged one.
+	older *record
+}
+
 // lostWrites: the store must hold what the last acknowledged write of each
 // service asked, unless a later write with no answer (in flight when its
-// replica died) may have changed it; those are the only excuses.
-func lostWrites(records []*record, stored map[string]storedService) (lost, failedStored []string) {
+// replica died, or abandoned when the load stopped) may have changed it;
+// those are the only excuses. An earlier unanswered write that landed after
+// the acknowledged one is told apart (overwritten), since its client had
+// given up on it before it sent the acknowledged one.
+func lostWrites(records []*record, stored map[string]storedService) (lost, overwritten []lostWrite, failedStored []string) {
 	type last struct {
 		acked   *record
 		pending []*record // unanswered writes after the acknowledged one
+		earlier []*record // unanswered writes before it
 	}
 	byKey := map[string]*last{} // service/kind
 	sort.Slice(records, func(i, j int) bool { return records[i].start.Before(records[j].start) })
@@ -180,6 +194,7 @@ func lostWrites(records []*record, stored map[string]storedService) (lost, faile
 		}
 		switch {
 		case r.ok():
+			l.earlier = append(l.earlier, l.pending...)
 			l.acked, l.pending = r, nil
 		case !r.refused:
 			// Unanswered (in flight when its replica died), or answered
@@ -193,7 +208,7 @@ func lostWrites(records []*record, stored map[string]storedService) (lost, faile
 		}
 		s, ok := stored[l.acked.svc]
 		if !ok {
-			lost = append(lost, key+": not in the store")
+			lost = append(lost, lostWrite{text: key + ": not in the store", acked: l.acked})
 			continue
 		}
 		have := s.replicas
@@ -211,16 +226,29 @@ func lostWrites(records []*record, stored map[string]storedService) (lost, faile
 		}
 		switch {
 		case by == nil:
-			lost = append(lost, fmt.Sprintf("%s: acknowledged %d (request %s), the store has %d", key, l.acked.value, l.acked.reqID, have))
+			lw := lostWrite{text: fmt.Sprintf("%s: acknowledged %d (request %s), the store has %d", key, l.acked.value, l.acked.reqID, have), acked: l.acked}
+			for _, e := range l.earlier {
+				if e.status == 0 && have == e.value {
+					lw.older = e
+				}
+			}
+			if lw.older != nil && l.acked.kind == "apply" {
+				// CHAOS_SEQ is unique per request: it was that one.
+				lw.text += fmt.Sprintf(", the value of %s (sent at +%.1fs, unanswered: %s)", lw.older.reqID, lw.older.start.Sub(begin).Seconds(), lw.older.err)
+				overwritten = append(overwritten, lw)
+				continue
+			}
+			lost = append(lost, lw)
 		case by.status != 0:
 			// Told it failed, yet stored: reported, not a lost write.
 			failedStored = append(failedStored, fmt.Sprintf("%s: %s answered %d %q at +%.1fs, yet the store has its %d",
 				key, by.reqID, by.status, by.err, by.start.Sub(begin).Seconds(), have))
 		}
 	}
-	sort.Strings(lost)
+	sort.Slice(lost, func(i, j int) bool { return lost[i].text < lost[j].text })
+	sort.Slice(overwritten, func(i, j int) bool { return overwritten[i].text < overwritten[j].text })
 	sort.Strings(failedStored)
-	return lost, failedStored
+	return lost, overwritten, failedStored
 }
 
 func firstN(xs []string, n int) string {

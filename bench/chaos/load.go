@@ -19,22 +19,28 @@ import (
 // record is one request of the load, as its client saw it.
 type record struct {
 	kind       string // list, get, audit, logs, apply, scale
+	method     string
+	path       string
 	replica    string
 	start, end time.Time
 	status     int // 0: no answer
 	err        string
 	refused    bool // the connection was refused: nothing was sent
-	write      bool
-	reqID      string
-	svc        string
-	value      int // scale: replicas asked; apply: CHAOS_SEQ sent
+	// abandoned: the load ended while it was in flight (its client gave
+	// up): not a failure, but a write of unknown fate, as any unanswered one
+	abandoned bool
+	write     bool
+	reqID     string
+	svc       string
+	value     int    // scale: replicas asked; apply: CHAOS_SEQ sent
+	body      string // a failed answer's body (its start)
 }
 
 func (r *record) ok() bool { return r.status >= 200 && r.status < 300 }
 
 // failed: no answer, or an answer berth should not give to this load
 // (every request of it is valid: any 4xx or 5xx is a failure).
-func (r *record) failed() bool { return !r.ok() }
+func (r *record) failed() bool { return !r.ok() && !r.abandoned }
 
 // loadSvc is a service the load writes to: one client owns it.
 type loadSvc struct {
@@ -68,7 +74,7 @@ func (l *load) snapshot() []*record {
 // do sends one request to rep and records it. X-Request-ID names it, so
 // its audit row and audit event can be found.
 func (l *load) do(ctx context.Context, rep *replica, rec *record, method, path string, body any) {
-	rec.replica = rep.name
+	rec.replica, rec.method, rec.path = rep.name, method, path
 	rec.reqID = fmt.Sprintf("chaos-%d", l.seq.Add(1))
 	var rd io.Reader
 	if body != nil {
@@ -83,10 +89,14 @@ func (l *load) do(ctx context.Context, rep *replica, rec *record, method, path s
 	resp, err := rep.http.Do(req)
 	if err == nil {
 		// Acknowledged means the whole answer arrived.
-		_, err = io.Copy(io.Discard, resp.Body)
+		var b []byte
+		b, err = io.ReadAll(resp.Body)
 		_ = resp.Body.Close()
 		if err == nil {
 			rec.status = resp.StatusCode
+			if !rec.ok() {
+				rec.body = string(bytes.TrimSpace(b[:min(len(b), 400)]))
+			}
 		}
 	}
 	rec.end = time.Now()
@@ -96,7 +106,13 @@ func (l *load) do(ctx context.Context, rep *replica, rec *record, method, path s
 	} else if !rec.ok() {
 		rec.err = resp.Status
 	}
-	if ctx.Err() == nil || rec.ok() {
+	switch {
+	case ctx.Err() == nil || rec.ok():
+		l.add(rec)
+	case rec.write:
+		// The server may still apply it: its fate is unknown, so it
+		// excuses a store holding its value (lostWrites).
+		rec.abandoned = true
 		l.add(rec)
 	}
 }

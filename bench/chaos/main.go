@@ -40,6 +40,8 @@ type options struct {
 	kubeRounds, kubeReps int
 	kubeDown             time.Duration
 	skipKube, skipHA     bool
+	keep                 bool
+	logLevel             string
 }
 
 func main() {
@@ -57,6 +59,8 @@ func main() {
 	flag.DurationVar(&o.kubeDown, "kube-down", 5*time.Second, "how long kube-apiserver stays down")
 	flag.BoolVar(&o.skipKube, "skip-kube", false, "skip the kube-apiserver restart phase")
 	flag.BoolVar(&o.skipHA, "skip-ha", false, "skip the HA and PostgreSQL phases")
+	flag.BoolVar(&o.keep, "keep", false, "keep the temp dir (replicas' logs and data, PostgreSQL's log) and print its path")
+	flag.StringVar(&o.logLevel, "log-level", "debug", "the replicas' log level (debug: a line per request, with its id)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-chaos:", err)
@@ -104,12 +108,16 @@ type haResult struct {
 	records []*record
 	subs    []*subscriber
 	diff    workloadDiff
-	lost    []string // acknowledged writes the store does not hold
+	lost    []lostWrite // acknowledged writes the store does not hold
+	// acknowledged writes overwritten by an earlier write whose client
+	// had given up on it (no answer) and that landed later
+	overwritten []lostWrite
 	// writes answered with an error whose change the store holds
 	failedStored []string
 	unaud        []*record
 	settle       time.Duration
 	services     int
+	logs         *replicaLogs // nil: unreadable
 }
 
 func runHA(ctx context.Context, o options, bin string, loads *[]float64) (*haResult, error) {
@@ -117,7 +125,11 @@ func runHA(ctx context.Context, o options, bin string, loads *[]float64) (*haRes
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
+	if o.keep {
+		defer step("kept %s (a/berth.log, b/berth.log, postgres.log)", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
 	// Isolated workloads (berth runs as root) pass through to their own
 	// directories below: 0711, as berth's workload root is.
 	if err := os.Chmod(dir, 0o711); err != nil { // #nosec G302 -- a directory passed through, never listed
@@ -129,6 +141,9 @@ func runHA(ctx context.Context, o options, bin string, loads *[]float64) (*haRes
 		return nil, err
 	}
 	defer pg.Stop()
+	if o.keep {
+		defer copyFile(pg.LogPath(), filepath.Join(dir, "postgres.log"))
+	}
 	db, err := sql.Open("pgx", pg.URL("postgres"))
 	if err != nil {
 		return nil, err
@@ -149,7 +164,7 @@ func runHA(ctx context.Context, o options, bin string, loads *[]float64) (*haRes
 		reps = append(reps, &replica{name: name, target: "host-" + name, addr: addr, url: "http://" + addr, dir: rdir, bin: bin,
 			http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 32}},
 			env: []string{"PATH=" + os.Getenv("PATH"), "HOME=" + rdir, "BERTH_ADMIN_PASSWORD=chaos-admin-password",
-				"BERTH_RATE_LIMIT=-1", "BERTH_LOG_LEVEL=warn", "BERTH_SECRET_KEY=" + base64.StdEncoding.EncodeToString(key),
+				"BERTH_RATE_LIMIT=-1", "BERTH_LOG_LEVEL=" + o.logLevel, "BERTH_SECRET_KEY=" + base64.StdEncoding.EncodeToString(key),
 				"BERTH_DATABASE_URL=" + pg.URL("postgres")}})
 	}
 	defer func() {
@@ -253,7 +268,7 @@ func runHA(ctx context.Context, o options, bin string, loads *[]float64) (*haRes
 		res.diff = compareWorkloads(stored, processTable())
 		if res.diff.clean() || time.Since(settleStart) > 90*time.Second {
 			res.settle = time.Since(settleStart)
-			res.lost, res.failedStored = lostWrites(res.records, stored)
+			res.lost, res.overwritten, res.failedStored = lostWrites(res.records, stored)
 			break
 		}
 		pause(ctx, time.Second)
@@ -266,6 +281,9 @@ func runHA(ctx context.Context, o options, bin string, loads *[]float64) (*haRes
 		if r.write && r.ok() && !audited[r.reqID] {
 			res.unaud = append(res.unaud, r)
 		}
+	}
+	if res.logs, err = readLogs(reps); err != nil {
+		step("replica logs: %v", err)
 	}
 	return res, nil
 }
@@ -408,4 +426,12 @@ func latest(m map[string]time.Time) time.Time {
 		}
 	}
 	return t
+}
+
+// copyFile copies a log out of a directory about to be removed (best effort).
+func copyFile(from, to string) {
+	b, err := os.ReadFile(from) // #nosec G304 -- PostgreSQL's log, kept on request
+	if err == nil {
+		_ = os.WriteFile(to, b, 0o600) // #nosec G703 -- a path in the benchmark's own temp dir
+	}
 }

@@ -65,6 +65,7 @@ func (r *replica) start() error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start replica %s: %w", r.name, err)
 	}
+	r.mark(fmt.Sprintf("bench-chaos: started (pid %d)", cmd.Process.Pid))
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
 	r.mu.Lock()
@@ -84,6 +85,7 @@ func (r *replica) kill() (at, gone time.Time) {
 	r.mu.Unlock()
 	_ = cmd.Process.Kill()
 	<-done
+	r.mark(fmt.Sprintf("bench-chaos: SIGKILLed at %s (pid %d)", at.Format(time.RFC3339Nano), cmd.Process.Pid))
 	return at, time.Now()
 }
 

@@ -47,7 +47,7 @@ type window struct {
 func (w window) has(t time.Time) bool { return !t.Before(w.from) && !t.After(w.to) }
 
 // classify sorts failed requests: in flight on the killed replica (sent
-// before the SIGKILL, unanswered), refused by a replica that was down
+// before it was gone, unanswered), refused by a replica that was down
 // (nothing sent), during a PostgreSQL outage (from its stop until both
 // replicas are ready again), and every other one, which berth should not
 // have failed.
@@ -71,9 +71,13 @@ func classify(res *haResult) (classes map[string]int, other []*record) {
 			if class != "" || r.replica != k.victim.name {
 				continue
 			}
-			if r.start.Before(k.at) && !r.end.Before(k.at) && r.status == 0 {
+			// Sent before the victim was gone (the kernel still accepted
+			// on its sockets between the signal and its exit), unanswered.
+			if r.start.Before(k.goneAt) && !r.end.Before(k.at) && r.status == 0 && !r.refused {
 				class = "in flight on the killed replica"
-			} else if r.refused && (window{k.at, k.readyAt}).has(r.start) {
+			} else if r.refused && ((window{k.at, k.readyAt}).has(r.start) || (window{k.at, k.readyAt}).has(r.end)) {
+				// Refused while down, or a connect begun before the kill
+				// (queued on a full backlog) that the dead socket refused.
 				class = "refused by the killed replica while down (nothing sent)"
 			}
 		}
@@ -208,12 +212,12 @@ func printHA(w *tabwriter.Writer, o options, ha *haResult) {
 		fmt.Fprintf(w, "  failed: %s\t%d\n", k, classes[k])
 	}
 	fmt.Fprintf(w, "  failed otherwise (must be 0)\t%d\n", len(other))
-	for i, r := range other {
-		if i == 20 {
-			fmt.Fprintf(w, "    … %d more\n", len(other)-i)
-			break
+	if len(other) > 0 {
+		_ = w.Flush() // the lines below are printed past the table
+		fmt.Println("  each, with what the replicas logged (its request id; the replica it was sent to from 2 s before to 2 s after):")
+		for _, r := range other {
+			explain(os.Stdout, r, ha.logs)
 		}
-		fmt.Fprintf(w, "    %s %s on %s at +%.1fs: %d %s\n", r.kind, r.svc, r.replica, r.start.Sub(begin).Seconds(), r.status, r.err)
 	}
 	steady, fo, pgAfter := latencies(ha)
 	fmt.Fprintln(w, "\nread latency (answered)\tp50\tp99\tn\tp50 ratio\tp99 ratio")
@@ -231,19 +235,27 @@ func printHA(w *tabwriter.Writer, o options, ha *haResult) {
 		fmt.Fprintf(w, "    %s\n", firstN(ha.diff.detail, 6))
 	}
 	fmt.Fprintf(w, "acknowledged writes the store does not hold (must be 0)\t%d\n", len(ha.lost))
-	if len(ha.lost) > 0 {
-		fmt.Fprintf(w, "    %s\n", firstN(ha.lost, 6))
+	fmt.Fprintf(w, "acknowledged writes overwritten later by an earlier write its client had given up on\t%d\n", len(ha.overwritten))
+	if len(ha.lost)+len(ha.overwritten) > 0 {
+		_ = w.Flush() // the lines below are printed past the table
+		for _, lw := range append(slices.Clone(ha.lost), ha.overwritten...) {
+			fmt.Printf("    %s\n", lw.text)
+			explain(os.Stdout, lw.acked, ha.logs)
+			if lw.older != nil {
+				explain(os.Stdout, lw.older, ha.logs)
+			}
+		}
 	}
 	fmt.Fprintf(w, "writes answered with an error whose change the store holds\t%d\n", len(ha.failedStored))
 	if len(ha.failedStored) > 0 {
 		fmt.Fprintf(w, "    %s\n", firstN(ha.failedStored, 6))
 	}
 	fmt.Fprintf(w, "acknowledged writes without their audit row (must be 0)\t%d\n", len(ha.unaud))
-	for i, r := range ha.unaud {
-		if i == 6 {
-			break
+	if len(ha.unaud) > 0 {
+		_ = w.Flush() // the lines below are printed past the table
+		for _, r := range ha.unaud {
+			explain(os.Stdout, r, ha.logs)
 		}
-		fmt.Fprintf(w, "    %s %s on %s (%s) at +%.1fs\n", r.kind, r.svc, r.replica, r.reqID, r.start.Sub(begin).Seconds())
 	}
 	var ackedWrites []*record
 	end := time.Time{}

@@ -255,6 +255,9 @@ func (s *Server) kill() {
 	}
 }
 
+// LogPath is the file postgres writes its log to (it goes with Stop).
+func (s *Server) LogPath() string { return filepath.Join(s.dir, "postgres.log") }
+
 // Stop shuts the server down, waits for it and removes its files.
 func (s *Server) Stop() {
 	s.stopOnce.Do(func() {
