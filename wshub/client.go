@@ -104,6 +104,7 @@ func (c *client) send(frame []byte) {
 		// The socket is full mid-frame: the writer finishes this frame
 		// first, keeping mu (no other frame may start inside it).
 		c.queueFront(frame[n:])
+		c.hub.deferred.Add(1)
 		go c.write(true)
 		return
 	}
@@ -169,6 +170,8 @@ func (c *client) write(locked bool) {
 		c.qmu.Unlock()
 		if !locked {
 			w.mu.Lock()
+		} else if c.hub.resumeHook != nil {
+			c.hub.resumeHook(c)
 		}
 		locked = false
 		if c.closing.Load() {

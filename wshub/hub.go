@@ -106,9 +106,15 @@ type Hub struct {
 
 	dropped atomic.Int64
 	encoded atomic.Int64 // events encoded by Dispatch (once each, whatever the clients)
-	epoch   time.Time    // since() counts from here (monotonic)
-	done    chan struct{}
-	stop    chan struct{} // closed by Close: ends the check loop
+	// deferred counts the frames a full socket cut, which a writer
+	// goroutine finished.
+	deferred atomic.Int64
+	// resumeHook, for tests, runs before a writer finishes a frame a full
+	// socket cut, where another frame would corrupt the stream.
+	resumeHook func(*client)
+	epoch      time.Time // since() counts from here (monotonic)
+	done       chan struct{}
+	stop       chan struct{} // closed by Close: ends the check loop
 }
 
 type follower struct {
