@@ -214,7 +214,7 @@ func parseFrame(p []byte) (op byte, payload []byte, size int, ok bool) {
 		}
 		n, h = binary.BigEndian.Uint64(p[2:10]), 10
 	}
-	if uint64(len(p)-h) < n {
+	if uint64(len(p)-h) < n { // #nosec G115 -- len(p) >= h, checked above
 		return 0, nil, 0, false
 	}
 	size = h + int(n) // #nosec G115 -- n is at most len(p)
