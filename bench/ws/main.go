@@ -1,13 +1,16 @@
 // Command ws benchmarks berth's live events: N WebSocket clients subscribed
 // to "metrics" on loopback, latency from publish to receipt (p50/p99), the
-// server's and the clients' CPU during the run, and the server's RSS. The
-// server is a child process wired like `berth serve` (SQLite, local
-// runtime, in-process bus, hub, API); the same-run reference is the
-// in-process bus latency measured inside it, without WebSocket. The clients
-// speak raw RFC 6455 (one reused buffer each, -client lib for the
-// coder/websocket client) so that their CPU, on the same cores, stays small.
-// Both processes raise their file-descriptor limit. It prints medians of
-// several runs, each run measuring every client count in turn.
+// server's and the clients' CPU per tick, and the server's RSS. The server
+// is a child process wired like `berth serve` (SQLite, local runtime,
+// in-process bus, hub, API); the same-run reference is the in-process bus
+// latency measured inside it, without WebSocket. The clients speak raw RFC
+// 6455 and, by default, are read by one epoll loop per core (-client raw: a
+// goroutine each; -client lib: coder/websocket) so that their CPU, on the
+// same cores, stays small; the kernel stamps each frame's arrival on the
+// client's socket, so the figures split the server's latency ("delivered")
+// from the clients' ("read"). Both processes raise their file-descriptor
+// limit. It prints medians of several runs, each run measuring every client
+// count in turn. Linux only (epoll, /proc).
 //
 //	go run ./bench/ws -clients 1000,10000 -runs 3
 package main
