@@ -83,9 +83,10 @@ func (c *client) send(frame []byte) {
 	c.writer = true
 	c.qmu.Unlock()
 	w := c.wire
-	if !w.mu.TryLock() {
-		// The library writes a control frame: a writer waits for it
-		// rather than the dispatcher.
+	if w.raw == nil || !w.mu.TryLock() {
+		// The library writes a control frame (or the connection is no
+		// socket, which cannot be written without waiting): a writer
+		// waits for it rather than the dispatcher.
 		c.queueFront(frame)
 		go c.write(false)
 		return

@@ -370,3 +370,29 @@ func TestParallelDispatchKeepsOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestTLSConnection: a connection that is no socket (TLS) cannot be written
+// without waiting; its frames go through a writer, and arrive in order.
+func TestTLSConnection(t *testing.T) {
+	bus := events.NewLocal()
+	h := New(Config{Source: bus, Tickets: storetest.Open(t, store.SQLite, nil)})
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h.Serve(w, r, berth.Actor{UserID: "u-admin", Username: "admin", Role: berth.RoleAdmin}); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		}
+	}))
+	t.Cleanup(func() { h.Close(); srv.Close(); _ = bus.Close() })
+	f := &fanout{hub: h, bus: bus, url: "wss" + strings.TrimPrefix(srv.URL, "https")}
+	c := f.dialWith(t, &websocket.DialOptions{HTTPClient: srv.Client()}, "metrics")
+	for i := range 5 {
+		bus.Publish(context.Background(), berth.Event{Topic: "metrics", Type: "metric.tick", Data: map[string]int{"i": i}})
+	}
+	for i := range 5 {
+		if b := read(t, c); !bytes.Contains(b, fmt.Appendf(nil, `"data":{"i":%d}`, i)) {
+			t.Fatalf("event %d is %s", i, b)
+		}
+	}
+	if d := h.deferred.Load(); d != 0 {
+		t.Fatalf("%d frames counted as cut by a full socket on a TLS connection", d)
+	}
+}

@@ -102,11 +102,8 @@ func (w *wireConn) Write(p []byte) (int, error) {
 }
 
 // tryWrite writes what of p the socket takes at once, without waiting for
-// it to drain; the caller holds mu.
+// it to drain; the caller holds mu, and raw is set.
 func (w *wireConn) tryWrite(p []byte) (int, error) {
-	if w.raw == nil {
-		return 0, nil
-	}
 	w.p, w.n, w.err = p, 0, nil
 	err := w.raw.Write(w.try)
 	n := w.n
