@@ -169,15 +169,18 @@ func (c *client) write(locked bool) {
 		}
 		c.queue = c.spare[:0] // the previous batch's array: no allocation per frame
 		c.qmu.Unlock()
+		midFrame := locked
 		if !locked {
 			w.mu.Lock()
 		} else if c.hub.resumeHook != nil {
 			c.hub.resumeHook(c)
 		}
 		locked = false
-		if c.closing.Load() {
+		// Closing: no writer is wanted any more, but the rest of a cut
+		// frame is written first (the close frame follows it).
+		if c.closing.Load() && !midFrame {
 			w.mu.Unlock()
-			return // closing: no writer is wanted any more
+			return
 		}
 		c.writing.Store(c.hub.since())
 		err := w.writeAll(batch)
