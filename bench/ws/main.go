@@ -93,8 +93,8 @@ func main() {
 				fmt.Fprintf(os.Stderr, "run %d, %d clients: %v\n", i+1, c, err)
 				os.Exit(1)
 			}
-			fmt.Printf("run %d: %5d clients, %d/%d frames: read p50 %.2f ms p99 %.2f ms | delivered p50 %.2f ms p99 %.2f ms | tick fully delivered median %.1f ms, max %.1f ms | bus alone p50 %.3f ms p99 %.3f ms | CPU per tick server %.1f ms, clients %.1f ms | server RSS %.0f MB connected, peak %.0f MB | load %.2f\n",
-				i+1, c, r.got, r.want, r.p50, r.p99, r.d50, r.d99, r.last50, r.lastMax, r.ref50, r.ref99, r.cpuTick, r.clientCPUTick, r.rss, r.peak, r.load)
+			fmt.Printf("run %d: %5d clients, %d/%d frames: read p50 %.2f ms p99 %.2f ms | delivered p50 %.2f ms p99 %.2f ms | tick fully delivered median %.1f ms, max %.1f ms | bus alone p50 %.3f ms p99 %.3f ms | CPU per tick server %.1f ms, clients %.1f ms | server waited for a CPU %.1f ms per tick | server RSS %.0f MB connected, peak %.0f MB | load %.2f\n",
+				i+1, c, r.got, r.want, r.p50, r.p99, r.d50, r.d99, r.last50, r.lastMax, r.ref50, r.ref99, r.cpuTick, r.clientCPUTick, r.waitTick, r.rss, r.peak, r.load)
 			all[c] = append(all[c], r)
 		}
 	}
@@ -112,13 +112,14 @@ func main() {
 		if t, ok := targets[c]; ok {
 			target = fmt.Sprintf(" (target < %.0f ms)", t)
 		}
-		fmt.Printf("  %5d clients, a tick every %s: read p50 %.2f ms, p99 %.2f ms%s | delivered p50 %.2f ms, p99 %.2f ms | tick fully delivered %.1f ms | bus alone p50 %.3f ms, p99 %.3f ms | p99 WebSocket/bus %.0fx | CPU per tick server %.1f ms, clients %.1f ms | server RSS peak %.0f MB (target < %d MB) | load %.2f\n",
+		fmt.Printf("  %5d clients, a tick every %s: read p50 %.2f ms, p99 %.2f ms%s | delivered p50 %.2f ms, p99 %.2f ms | tick fully delivered %.1f ms | bus alone p50 %.3f ms, p99 %.3f ms | p99 WebSocket/bus %.0fx | CPU per tick server %.1f ms, clients %.1f ms | server waited for a CPU %.1f ms per tick | server RSS peak %.0f MB (target < %d MB) | load %.2f\n",
 			c, interval(c), m(func(r *result) float64 { return r.p50 }), m(func(r *result) float64 { return r.p99 }), target,
 			m(func(r *result) float64 { return r.d50 }), m(func(r *result) float64 { return r.d99 }),
 			m(func(r *result) float64 { return r.last50 }),
 			m(func(r *result) float64 { return r.ref50 }), m(func(r *result) float64 { return r.ref99 }),
 			m(func(r *result) float64 { return r.p99 / max(r.ref99, 0.001) }),
 			m(func(r *result) float64 { return r.cpuTick }), m(func(r *result) float64 { return r.clientCPUTick }),
+			m(func(r *result) float64 { return r.waitTick }),
 			m(func(r *result) float64 { return r.peak }), rssTarget, m(func(r *result) float64 { return r.load }))
 	}
 }
@@ -145,7 +146,10 @@ type result struct {
 	d50, d99, last50, lastMax float64
 	// CPU of the server and of the clients, in ms per tick published.
 	cpuTick, clientCPUTick float64
-	rss, peak, load        float64
+	// waitTick: ms per tick the server's threads waited for a CPU, ready
+	// to run (summed over its threads).
+	waitTick        float64
+	rss, peak, load float64
 }
 
 type dialer func(ctx context.Context, addr, token string) (benchClient, error)
@@ -220,7 +224,7 @@ func run(clients, n int, every time.Duration, dial dialer, epoll bool, profile s
 		}
 		defer pprof.StopCPUProfile()
 	}
-	cpu0, self0 := cpuTicks(pid), cpuTicks("self")
+	cpu0, self0, wait0 := cpuTicks(pid), cpuTicks("self"), runDelay(pid)
 	if _, err := fmt.Fprintf(stdin, "publish %d %s\n", n, every); err != nil {
 		return nil, err
 	}
@@ -228,7 +232,8 @@ func run(clients, n int, every time.Duration, dial dialer, epoll bool, profile s
 	if readErr != nil {
 		return nil, readErr
 	}
-	cpu1, self1 := cpuTicks(pid), cpuTicks("self")
+	cpu1, self1, wait1 := cpuTicks(pid), cpuTicks("self"), runDelay(pid)
+	r.waitTick = (wait1 - wait0) / float64(n)
 	// clock ticks are 10 ms
 	r.cpuTick = float64(cpu1-cpu0) * 10 / float64(n)
 	r.clientCPUTick = float64(self1-self0) * 10 / float64(n)
