@@ -75,9 +75,10 @@ bench: build
 clean:
 	rm -rf bin
 
-# bench-ws: 1,000 and 10,000 WebSocket clients on "metrics": publish-to-receipt p50/p99 against the
-# in-process bus in the same run, server and client CPU, server RSS (not a test). BENCH_WS_FLAGS adds flags
-# (e.g. -clients 1000 -runs 5, -cpuprofile /tmp/ws, -client lib); see docs/operations.md.
+# bench-ws: 1,000 and 10,000 WebSocket clients on "metrics": publish-to-receipt p50/p99 (read by the
+# clients, and delivered to their sockets by kernel stamps) against the in-process bus in the same run,
+# server and client CPU per tick, server RSS (not a test). BENCH_WS_FLAGS adds flags (e.g. -clients 1000
+# -runs 5, -cpuprofile /tmp/ws, -client raw|lib); see docs/operations.md.
 BENCH_WS_FLAGS ?=
 bench-ws:
 	$(GO) build -o bin/bench-ws ./bench/ws && ./bin/bench-ws -clients 1000,10000 -runs 3 $(BENCH_WS_FLAGS)

@@ -19,7 +19,8 @@ const maxTopics = 64
 
 type client struct {
 	hub    *Hub
-	conn   *websocket.Conn
+	conn   *websocket.Conn // reads, pings and the close handshake
+	wire   *wireConn       // under conn: the hub's own frames
 	actor  berth.Actor
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -28,10 +29,12 @@ type client struct {
 	topics map[string]bool
 	pinger *time.Timer // under mu
 
-	qmu    sync.Mutex
-	queue  [][]byte // frames to write, at most QueueSize
-	spare  [][]byte // the writer's previous batch, reused
-	writer bool     // a writer goroutine runs (under qmu)
+	qmu   sync.Mutex
+	queue [][]byte // frames to write, at most QueueSize
+	spare [][]byte // the writer's previous batch, reused
+	// writer: a write is in progress (the dispatcher's or a writer
+	// goroutine's), so frames queue behind it (under qmu).
+	writer bool
 
 	closing   atomic.Bool
 	closeOnce sync.Once
@@ -53,28 +56,84 @@ type reply struct {
 	Message string   `json:"message,omitempty"`
 }
 
-// send queues a frame and starts a writer when none runs; a client whose
-// queue is full is dropped, since waiting for it would delay everyone else.
+// send writes a frame (wire bytes, see wireFrame) to the client. When
+// nothing is queued it writes from the calling goroutine, as much as the
+// socket takes without waiting; a writer goroutine starts only for what is
+// left (the socket was full) or queued behind a write in progress. A client
+// whose queue is full is dropped, since waiting for it would delay
+// everyone else.
 func (c *client) send(frame []byte) {
 	if c.closing.Load() {
 		return
 	}
 	c.qmu.Lock()
-	if len(c.queue) >= c.hub.cfg.QueueSize {
-		c.qmu.Unlock()
-		if c.closing.CompareAndSwap(false, true) {
-			c.hub.dropped.Add(1)
-			go c.close(websocket.StatusPolicyViolation, "too slow: event queue full, reconnect and resubscribe")
+	if c.writer { // a write is in progress: queue behind it
+		if len(c.queue) >= c.hub.cfg.QueueSize {
+			c.qmu.Unlock()
+			if c.closing.CompareAndSwap(false, true) {
+				c.hub.dropped.Add(1)
+				go c.close(websocket.StatusPolicyViolation, "too slow: event queue full, reconnect and resubscribe")
+			}
+			return
 		}
+		c.queue = append(c.queue, frame)
+		c.qmu.Unlock()
 		return
 	}
-	c.queue = append(c.queue, frame)
-	start := !c.writer
 	c.writer = true
 	c.qmu.Unlock()
-	if start {
-		go c.write()
+	w := c.wire
+	if w.raw == nil || !w.mu.TryLock() {
+		// The library writes a control frame (or the connection is no
+		// socket, which cannot be written without waiting): a writer
+		// waits for it rather than the dispatcher.
+		c.queueFront(frame)
+		go c.write(false)
+		return
 	}
+	if c.closing.Load() {
+		w.mu.Unlock() // the close frame may be out: nothing more
+		return
+	}
+	n, err := w.tryWrite(frame)
+	if err != nil {
+		w.mu.Unlock()
+		go c.fail()
+		return
+	}
+	if n < len(frame) {
+		// The socket is full mid-frame: the writer finishes this frame
+		// first, keeping mu (no other frame may start inside it).
+		c.queueFront(frame[n:])
+		c.hub.deferred.Add(1)
+		go c.write(true)
+		return
+	}
+	w.mu.Unlock()
+	c.qmu.Lock()
+	if len(c.queue) == 0 {
+		c.writer = false
+		c.qmu.Unlock()
+		return
+	}
+	c.qmu.Unlock()
+	go c.write(false)
+}
+
+// queueFront puts what the writer must write first before the frames
+// queued meanwhile.
+func (c *client) queueFront(frame []byte) {
+	c.qmu.Lock()
+	c.queue = slices.Insert(c.queue, 0, frame)
+	c.qmu.Unlock()
+}
+
+// fail ends a connection whose socket failed: no close frame can get
+// through.
+func (c *client) fail() {
+	c.closing.Store(true)
+	_ = c.conn.CloseNow()
+	c.cancel()
 }
 
 // close ends the connection with a status and reason the client can read.
@@ -89,35 +148,50 @@ func (c *client) close(code websocket.StatusCode, reason string) {
 
 // write drains the queue and ends when it is empty: an idle client has no
 // writer goroutine (with 10,000 clients, a parked goroutine per client is
-// about 80 MB of stacks, and twice that in the GC's heap goal). A write
-// gets no context deadline of its own (a timer and an AfterFunc per frame
-// cost about a sixth of the fan-out's CPU): the hub's watchdog closes a
-// connection whose write has taken longer than WriteTimeout.
-func (c *client) write() {
+// about 80 MB of stacks, and twice that in the GC's heap goal). It writes
+// what is queued with one writev. A write gets no deadline of its own (a
+// timer and an AfterFunc per frame cost about a sixth of the fan-out's
+// CPU): the hub's watchdog closes a connection whose write has taken longer
+// than WriteTimeout. locked: the caller holds the wire's mu, for the rest
+// of a frame the dispatcher began.
+func (c *client) write(locked bool) {
+	w := c.wire
 	for {
 		c.qmu.Lock()
 		batch := c.queue
 		if len(batch) == 0 {
 			c.writer = false
 			c.qmu.Unlock()
+			if locked {
+				w.mu.Unlock()
+			}
 			return
 		}
 		c.queue = c.spare[:0] // the previous batch's array: no allocation per frame
 		c.qmu.Unlock()
-		for i, f := range batch {
-			if c.closing.Load() {
-				return // closing: no writer is wanted any more
-			}
-			c.writing.Store(c.hub.since())
-			err := c.conn.Write(context.Background(), websocket.MessageText, f)
-			c.writing.Store(0)
-			batch[i] = nil
-			if err != nil {
-				c.close(websocket.StatusPolicyViolation, "write timed out")
-				return
-			}
+		midFrame := locked
+		if !locked {
+			w.mu.Lock()
+		} else if c.hub.resumeHook != nil {
+			c.hub.resumeHook(c)
 		}
+		locked = false
+		// Closing: no writer is wanted any more, but the rest of a cut
+		// frame is written first (the close frame follows it).
+		if c.closing.Load() && !midFrame {
+			w.mu.Unlock()
+			return
+		}
+		c.writing.Store(c.hub.since())
+		err := w.writeAll(batch)
+		c.writing.Store(0)
+		w.mu.Unlock()
+		clear(batch)
 		c.spare = batch[:0]
+		if err != nil {
+			c.fail()
+			return
+		}
 	}
 }
 
@@ -192,7 +266,7 @@ func (c *client) readLoop() {
 
 func (c *client) reply(r reply) {
 	b, _ := json.Marshal(r)
-	c.send(b)
+	c.send(wireFrame(b))
 }
 
 func (c *client) handle(cmd command) {

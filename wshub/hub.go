@@ -11,8 +11,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -97,15 +100,21 @@ type Hub struct {
 	clients map[*client]struct{}
 	// subs indexes the clients by topic (what each subscribed to, as its
 	// topics say), so that an event costs its subscribers, not every client.
-	subs   map[string]map[*client]struct{}
+	subs   map[string]*subscribers
 	logs   map[string]*follower // by topic ("logs:prod:team-a/web")
 	closed bool
 
 	dropped atomic.Int64
 	encoded atomic.Int64 // events encoded by Dispatch (once each, whatever the clients)
-	epoch   time.Time    // since() counts from here (monotonic)
-	done    chan struct{}
-	stop    chan struct{} // closed by Close: ends the check loop
+	// deferred counts the frames a full socket cut, which a writer
+	// goroutine finished.
+	deferred atomic.Int64
+	// resumeHook, for tests, runs before a writer finishes a frame a full
+	// socket cut, where another frame would corrupt the stream.
+	resumeHook func(*client)
+	epoch      time.Time // since() counts from here (monotonic)
+	done       chan struct{}
+	stop       chan struct{} // closed by Close: ends the check loop
 }
 
 type follower struct {
@@ -151,7 +160,7 @@ func New(cfg Config) *Hub {
 	if cfg.Tickets == nil {
 		panic("wshub: Config.Tickets is required")
 	}
-	h := &Hub{cfg: cfg, log: cfg.Logger.With("component", "wshub"), clients: map[*client]struct{}{}, subs: map[string]map[*client]struct{}{},
+	h := &Hub{cfg: cfg, log: cfg.Logger.With("component", "wshub"), clients: map[*client]struct{}{}, subs: map[string]*subscribers{},
 		logs: map[string]*follower{}, perUser: map[string]int{}, epoch: time.Now(), done: make(chan struct{}), stop: make(chan struct{})}
 	if cfg.Source != nil {
 		h.sub = cfg.Source.Subscribe(cfg.SourceBuffer)
@@ -358,14 +367,17 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, a berth.Actor) error
 		h.mu.Unlock()
 		h.slots.Add(-1)
 	}
-	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: h.cfg.OriginPatterns})
+	// No compression: the hub's frames are written as built, once per
+	// event for every client.
+	t := &tap{ResponseWriter: w}
+	conn, err := websocket.Accept(t, r, &websocket.AcceptOptions{OriginPatterns: h.cfg.OriginPatterns, CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
 		release()
 		return nil // Accept has answered the request
 	}
 	conn.SetReadLimit(16 << 10)
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	c := &client{hub: h, conn: conn, actor: a, topics: map[string]bool{},
+	c := &client{hub: h, conn: conn, wire: t.wire, actor: a, topics: map[string]bool{},
 		ctx: ctx, cancel: cancel}
 	h.mu.Lock()
 	if h.closed {
@@ -411,26 +423,91 @@ func (h *Hub) remove(c *client) {
 }
 
 // Dispatch sends e to every client subscribed to its topic that may read
-// it. It encodes e once, whatever the number of clients (they all queue the
-// same bytes), and never waits for a client.
+// it. It encodes and frames e once, whatever the number of clients (they
+// are all written the same bytes), and never waits for a client. Many
+// subscribers are written in parallel by up to GOMAXPROCS goroutines;
+// Dispatch returns when all are done, so that each client gets events in
+// the order they were dispatched.
 func (h *Hub) Dispatch(e berth.Event) {
-	frame, err := json.Marshal(e)
+	payload, err := json.Marshal(e)
 	if err != nil {
 		h.log.Error("encode event", "topic", e.Topic, "type", e.Type, "err", err)
 		return
 	}
+	frame := wireFrame(payload)
 	h.encoded.Add(1)
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	to := h.subs[e.Topic]
+	var to []*client
 	if e.Topic == berth.TopicResync {
-		to = h.clients // whatever they subscribed to may have missed something
+		// whatever they subscribed to may have missed something
+		to = slices.Collect(maps.Keys(h.clients))
+	} else if s := h.subs[e.Topic]; s != nil {
+		to = s.list
 	}
-	for c := range to {
+	workers := min(runtime.GOMAXPROCS(0), len(to)/minPart)
+	if workers <= 1 {
+		sendAll(to, e, frame)
+		return
+	}
+	// The workers take parts of minPart clients in turn, so that one
+	// whose thread the machine preempts does not hold back the others'.
+	var next atomic.Int64
+	work := func() {
+		for {
+			i := int(next.Add(minPart)) - minPart
+			if i >= len(to) {
+				return
+			}
+			sendAll(to[i:min(i+minPart, len(to))], e, frame)
+		}
+	}
+	var wg sync.WaitGroup
+	for range workers - 1 {
+		wg.Go(work)
+	}
+	work()
+	wg.Wait()
+}
+
+// minPart is the fewest clients worth a goroutine of their own in
+// Dispatch, and the part a worker takes at a time (a write to a socket
+// costs about 10 µs, a goroutine about 1).
+const minPart = 128
+
+func sendAll(to []*client, e berth.Event, frame []byte) {
+	for _, c := range to {
 		if may(c.actor, e) {
 			c.send(frame)
 		}
 	}
+}
+
+// subscribers are a topic's clients, in a slice that Dispatch can split.
+type subscribers struct {
+	list []*client
+	at   map[*client]int // index in list
+}
+
+func (s *subscribers) add(c *client) {
+	if _, ok := s.at[c]; ok {
+		return
+	}
+	s.at[c] = len(s.list)
+	s.list = append(s.list, c)
+}
+
+func (s *subscribers) remove(c *client) {
+	i, ok := s.at[c]
+	if !ok {
+		return
+	}
+	last := len(s.list) - 1
+	s.list[i] = s.list[last]
+	s.at[s.list[i]] = i
+	s.list[last] = nil
+	s.list = s.list[:last]
+	delete(s.at, c)
 }
 
 // index adds c to the subscribers of added and removes it from those of
@@ -442,17 +519,17 @@ func (h *Hub) index(c *client, added, removed []string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, t := range added {
-		set := h.subs[t]
-		if set == nil {
-			set = map[*client]struct{}{}
-			h.subs[t] = set
+		s := h.subs[t]
+		if s == nil {
+			s = &subscribers{at: map[*client]int{}}
+			h.subs[t] = s
 		}
-		set[c] = struct{}{}
+		s.add(c)
 	}
 	for _, t := range removed {
-		if set := h.subs[t]; set != nil {
-			delete(set, c)
-			if len(set) == 0 {
+		if s := h.subs[t]; s != nil {
+			s.remove(c)
+			if len(s.list) == 0 {
 				delete(h.subs, t)
 			}
 		}

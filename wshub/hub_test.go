@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -31,7 +33,10 @@ type fanout struct {
 func newFanout(t *testing.T, cfg Config) *fanout {
 	t.Helper()
 	bus := events.NewLocal()
-	cfg.Source, cfg.Tickets, cfg.MaxPerUser = bus, storetest.Open(t, store.SQLite, nil), 100
+	cfg.Source, cfg.Tickets = bus, storetest.Open(t, store.SQLite, nil)
+	if cfg.MaxPerUser == 0 {
+		cfg.MaxPerUser = 100
+	}
 	h := New(cfg)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := h.Serve(w, r, berth.Actor{UserID: "u-admin", Username: "admin", Role: berth.RoleAdmin}); err != nil {
@@ -42,12 +47,30 @@ func newFanout(t *testing.T, cfg Config) *fanout {
 	return &fanout{hub: h, bus: bus, url: "ws" + strings.TrimPrefix(srv.URL, "http")}
 }
 
+// smallReceiveBuffer is a dial option: a 64 KB socket receive buffer.
+var smallReceiveBuffer = &websocket.DialOptions{HTTPClient: &http.Client{Transport: &http.Transport{
+	DialContext: (&net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var err error
+		if cerr := c.Control(func(fd uintptr) {
+			err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 64<<10) // #nosec G115 -- a file descriptor
+		}); cerr != nil {
+			return cerr
+		}
+		return err
+	}}).DialContext,
+}}}
+
 // dial connects and subscribes to topics, and returns once the hub said so.
 func (f *fanout) dial(t *testing.T, topics ...string) *websocket.Conn {
 	t.Helper()
+	return f.dialWith(t, nil, topics...)
+}
+
+func (f *fanout) dialWith(t *testing.T, opts *websocket.DialOptions, topics ...string) *websocket.Conn {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testutil.Short)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, f.url, nil)
+	c, _, err := websocket.Dial(ctx, f.url, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,4 +259,140 @@ func goroutines(fn, except string) int {
 		}
 	}
 	return n
+}
+
+// TestFramesStayWhole: the hub writes its pre-framed events itself while
+// coder/websocket writes pings, pongs and the close frame on the same
+// socket. Events are published to a client that does not read yet, so a
+// write stops mid-frame (the socket is full) and a writer goroutine
+// finishes it; right then the server pings (the library writes a frame) and
+// waits 20 ms before the rest, and once the client reads it pings the
+// server too. The client, which checks every frame, gets every event whole
+// and in order, and every ping is answered. (Without the wire's lock the
+// ping lands inside the cut frame and the client fails.)
+func TestFramesStayWhole(t *testing.T) {
+	f := newFanout(t, Config{PongTimeout: testutil.Process})
+	serverPings := make(chan error, 100)
+	f.hub.resumeHook = func(c *client) {
+		go func() {
+			ctx, cancel := context.WithTimeout(c.ctx, testutil.Process)
+			defer cancel()
+			serverPings <- c.conn.Ping(ctx)
+		}()
+		time.Sleep(20 * time.Millisecond)
+	}
+	// A small receive buffer, which the kernel then does not grow: the
+	// events (9 MB) are more than it and the server's send buffer (at
+	// most 4 MB here) hold.
+	c := f.dialWith(t, smallReceiveBuffer, "metrics")
+	c.SetReadLimit(8 << 20)
+	const events = 8
+	for i := range events {
+		// 256 KB to 2 MB: more than the socket holds
+		pad := strings.Repeat("y", 256<<10*(1+i))
+		f.bus.Publish(context.Background(), berth.Event{Topic: "metrics", Type: "metric.tick", Data: map[string]any{"i": i, "pad": pad}})
+	}
+	// (Publish hands the events over: the hub writes them meanwhile.)
+	testutil.Eventually(t, testutil.Process, "a write to stop mid-frame", func() (bool, string) {
+		return f.hub.deferred.Load() > 0, fmt.Sprintf("%d events encoded", f.hub.encoded.Load())
+	})
+	pings := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), testutil.Process)
+		defer cancel()
+		for range 20 {
+			if err := c.Ping(ctx); err != nil {
+				pings <- err
+				return
+			}
+		}
+		pings <- nil
+	}()
+	for i := range events {
+		b := read(t, c)
+		if !bytes.Contains(b, fmt.Appendf(nil, `"i":%d,`, i)) || !bytes.HasSuffix(b, []byte(`"}}`)) {
+			t.Fatalf("event %d: got %.80s…%s (%d bytes)", i, b, b[max(0, len(b)-20):], len(b))
+		}
+		if want := 256 << 10 * (1 + i); !bytes.Contains(b, []byte(`"pad":"`+strings.Repeat("y", want)+`"`)) {
+			t.Fatalf("event %d does not hold its %d padding bytes whole", i, want)
+		}
+	}
+	// The pings need the client's reader: read until they are answered.
+	go func() {
+		for {
+			if _, _, err := c.Read(context.Background()); err != nil {
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-pings:
+		if err != nil {
+			t.Fatalf("the client's ping: %v", err)
+		}
+	case <-time.After(testutil.Process):
+		t.Fatal("the client's pings were not answered")
+	}
+	for range f.hub.deferred.Load() {
+		select {
+		case err := <-serverPings:
+			if err != nil {
+				t.Fatalf("the server's ping during a cut frame: %v", err)
+			}
+		case <-time.After(testutil.Process):
+			t.Fatal("the server's pings were not answered")
+		}
+	}
+	if d := f.hub.Dropped(); d != 0 {
+		t.Fatalf("%d clients dropped", d)
+	}
+}
+
+// TestParallelDispatchKeepsOrder: with more subscribers than one goroutine
+// writes (Dispatch splits them over GOMAXPROCS), every client gets every
+// event, once, in the order published.
+func TestParallelDispatchKeepsOrder(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	f := newFanout(t, Config{MaxPerUser: 1000})
+	var cs []*websocket.Conn
+	for range 3*minPart + 7 {
+		cs = append(cs, f.dial(t, "metrics"))
+	}
+	const events = 10
+	for i := range events {
+		f.bus.Publish(context.Background(), berth.Event{Topic: "metrics", Type: "metric.tick", Data: map[string]int{"i": i}})
+	}
+	for n, c := range cs {
+		for i := range events {
+			if b := read(t, c); !bytes.Contains(b, fmt.Appendf(nil, `"data":{"i":%d}`, i)) {
+				t.Fatalf("client %d: event %d is %s", n, i, b)
+			}
+		}
+	}
+}
+
+// TestTLSConnection: a connection that is no socket (TLS) cannot be written
+// without waiting; its frames go through a writer, and arrive in order.
+func TestTLSConnection(t *testing.T) {
+	bus := events.NewLocal()
+	h := New(Config{Source: bus, Tickets: storetest.Open(t, store.SQLite, nil)})
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h.Serve(w, r, berth.Actor{UserID: "u-admin", Username: "admin", Role: berth.RoleAdmin}); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		}
+	}))
+	t.Cleanup(func() { h.Close(); srv.Close(); _ = bus.Close() })
+	f := &fanout{hub: h, bus: bus, url: "wss" + strings.TrimPrefix(srv.URL, "https")}
+	c := f.dialWith(t, &websocket.DialOptions{HTTPClient: srv.Client()}, "metrics")
+	for i := range 5 {
+		bus.Publish(context.Background(), berth.Event{Topic: "metrics", Type: "metric.tick", Data: map[string]int{"i": i}})
+	}
+	for i := range 5 {
+		if b := read(t, c); !bytes.Contains(b, fmt.Appendf(nil, `"data":{"i":%d}`, i)) {
+			t.Fatalf("event %d is %s", i, b)
+		}
+	}
+	if d := h.deferred.Load(); d != 0 {
+		t.Fatalf("%d frames counted as cut by a full socket on a TLS connection", d)
+	}
 }

@@ -73,7 +73,7 @@ func dialRaw(ctx context.Context, addr, token string) (benchClient, error) {
 		return nil, err
 	}
 	// The reply says the subscription holds: from then on it gets every tick.
-	op, p, err := c.frame()
+	op, p, err := c.readFrame()
 	if err != nil || op != 0x1 || !bytes.HasPrefix(p, []byte(`{"type":"subscribed"`)) {
 		_ = conn.Close()
 		return nil, fmt.Errorf("subscribe answered %q (%v)", p, err)
@@ -86,18 +86,24 @@ func (c *rawClient) write(op byte, p []byte) error {
 	if len(p) > 125 {
 		return errors.New("raw client: frame too long")
 	}
+	_, err := c.conn.Write(c.frame(op, p))
+	return err
+}
+
+// frame is a masked frame of at most 125 bytes (longer ones are cut).
+func (c *rawClient) frame(op byte, p []byte) []byte {
+	p = p[:min(len(p), 125)]
 	f := make([]byte, 0, 6+len(p))
-	f = append(f, 0x80|op, 0x80|byte(len(p))) // #nosec G115 -- at most 125, checked above
+	f = append(f, 0x80|op, 0x80|byte(len(p))) // #nosec G115 -- at most 125
 	f = append(f, c.mask[:]...)
 	for i, b := range p {
 		f = append(f, b^c.mask[i%4])
 	}
-	_, err := c.conn.Write(f)
-	return err
+	return f
 }
 
 // frame reads one frame into c.buf; servers never mask.
-func (c *rawClient) frame() (op byte, payload []byte, err error) {
+func (c *rawClient) readFrame() (op byte, payload []byte, err error) {
 	var h [8]byte
 	if _, err = io.ReadFull(c.br, h[:2]); err != nil {
 		return 0, nil, err
@@ -132,7 +138,7 @@ func (c *rawClient) readEvents(ctx context.Context, n int) []float64 {
 	defer stop()
 	lat := make([]float64, 0, n)
 	for len(lat) < n {
-		op, p, err := c.frame()
+		op, p, err := c.readFrame()
 		at := time.Now()
 		if err != nil {
 			return lat
@@ -154,6 +160,11 @@ func (c *rawClient) readEvents(ctx context.Context, n int) []float64 {
 }
 
 func (c *rawClient) close() { _ = c.conn.Close() }
+
+func (c *rawClient) tcp() *net.TCPConn {
+	t, _ := c.conn.(*net.TCPConn)
+	return t
+}
 
 // libClient is the coder/websocket client (Read allocates each message):
 // -client lib, to show what a heavier client costs the measurement.

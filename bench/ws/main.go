@@ -1,13 +1,16 @@
 // Command ws benchmarks berth's live events: N WebSocket clients subscribed
 // to "metrics" on loopback, latency from publish to receipt (p50/p99), the
-// server's and the clients' CPU during the run, and the server's RSS. The
-// server is a child process wired like `berth serve` (SQLite, local
-// runtime, in-process bus, hub, API); the same-run reference is the
-// in-process bus latency measured inside it, without WebSocket. The clients
-// speak raw RFC 6455 (one reused buffer each, -client lib for the
-// coder/websocket client) so that their CPU, on the same cores, stays small.
-// Both processes raise their file-descriptor limit. It prints medians of
-// several runs, each run measuring every client count in turn.
+// server's and the clients' CPU per tick, and the server's RSS. The server
+// is a child process wired like `berth serve` (SQLite, local runtime,
+// in-process bus, hub, API); the same-run reference is the in-process bus
+// latency measured inside it, without WebSocket. The clients speak raw RFC
+// 6455 and, by default, are read by one epoll loop per core (-client raw: a
+// goroutine each; -client lib: coder/websocket) so that their CPU, on the
+// same cores, stays small; the kernel stamps each frame's arrival on the
+// client's socket, so the figures split the server's latency ("delivered")
+// from the clients' ("read"). Both processes raise their file-descriptor
+// limit. It prints medians of several runs, each run measuring every client
+// count in turn. Linux only (epoll, /proc).
 //
 //	go run ./bench/ws -clients 1000,10000 -runs 3
 package main
@@ -18,8 +21,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,8 +42,8 @@ func main() {
 	runs := flag.Int("runs", 3, "runs (medians are printed)")
 	n := flag.Int("events", 40, "metric ticks published per run")
 	every := flag.Duration("every", 0, "interval between ticks (default: 50ms per 1,000 clients, so every count gets 20,000 frames a second)")
-	kind := flag.String("client", "raw", "raw (RFC 6455 by hand, no allocation per message) or lib (coder/websocket)")
-	profile := flag.String("cpuprofile", "", "write the server's CPU profile during publishing of the first run to <prefix>-<clients>.pprof")
+	kind := flag.String("client", "epoll", "epoll (raw clients read by one epoll loop per core, kernel receive stamps), raw (a goroutine per raw client) or lib (coder/websocket)")
+	profile := flag.String("cpuprofile", "", "write the server's CPU profile during publishing of the first run to <prefix>-<clients>.pprof, the clients' to <prefix>-clients-<clients>.pprof")
 	serve := flag.Bool("serve", false, "internal: run the server child")
 	flag.Parse()
 	var ns []int
@@ -58,8 +63,13 @@ func main() {
 		return
 	}
 	dial := dialRaw
-	if *kind == "lib" {
+	switch *kind {
+	case "lib":
 		dial = dialLib
+	case "raw", "epoll":
+	default:
+		fmt.Fprintf(os.Stderr, "-client: %q is not epoll, raw or lib\n", *kind)
+		os.Exit(2)
 	}
 	if err := raiseNoFile(slices.Max(ns)); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -78,17 +88,17 @@ func main() {
 			if *profile != "" && i == 0 {
 				prof = fmt.Sprintf("%s-%d.pprof", *profile, c)
 			}
-			r, err := run(c, *n, interval(c), dial, prof)
+			r, err := run(c, *n, interval(c), dial, *kind == "epoll", prof)
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "run %d, %d clients: %v\n", i+1, c, err)
 				os.Exit(1)
 			}
-			fmt.Printf("run %d: %5d clients, %d/%d frames: p50 %.2f ms p99 %.2f ms | bus alone p50 %.3f ms p99 %.3f ms | CPU server %.0f%% clients %.0f%% of a core | server RSS %.0f MB connected, peak %.0f MB | load %.2f\n",
-				i+1, c, r.got, r.want, r.p50, r.p99, r.ref50, r.ref99, r.cpu, r.clientCPU, r.rss, r.peak, r.load)
+			fmt.Printf("run %d: %5d clients, %d/%d frames: read p50 %.2f ms p99 %.2f ms | delivered p50 %.2f ms p99 %.2f ms | tick fully delivered median %.1f ms, max %.1f ms | bus alone p50 %.3f ms p99 %.3f ms | CPU per tick server %.1f ms, clients %.1f ms | server waited for a CPU %.1f ms per tick | server RSS %.0f MB connected, peak %.0f MB | load %.2f\n",
+				i+1, c, r.got, r.want, r.p50, r.p99, r.d50, r.d99, r.last50, r.lastMax, r.ref50, r.ref99, r.cpuTick, r.clientCPUTick, r.waitTick, r.rss, r.peak, r.load)
 			all[c] = append(all[c], r)
 		}
 	}
-	fmt.Printf("medians of %d runs, %d ticks per run, %s clients:\n", *runs, *n, *kind)
+	fmt.Printf("medians of %d runs, %d ticks per run, %s clients (read: publish to the client having read the event; delivered: publish to the event in the client's socket, the server's share):\n", *runs, *n, *kind)
 	for _, c := range ns {
 		rs := all[c]
 		m := func(f func(*result) float64) float64 {
@@ -102,11 +112,14 @@ func main() {
 		if t, ok := targets[c]; ok {
 			target = fmt.Sprintf(" (target < %.0f ms)", t)
 		}
-		fmt.Printf("  %5d clients, a tick every %s: p50 %.2f ms, p99 %.2f ms%s | bus alone p50 %.3f ms, p99 %.3f ms | p99 WebSocket/bus %.0fx | CPU server %.0f%%, clients %.0f%% | server RSS peak %.0f MB (target < %d MB) | load %.2f\n",
+		fmt.Printf("  %5d clients, a tick every %s: read p50 %.2f ms, p99 %.2f ms%s | delivered p50 %.2f ms, p99 %.2f ms | tick fully delivered %.1f ms | bus alone p50 %.3f ms, p99 %.3f ms | p99 WebSocket/bus %.0fx | CPU per tick server %.1f ms, clients %.1f ms | server waited for a CPU %.1f ms per tick | server RSS peak %.0f MB (target < %d MB) | load %.2f\n",
 			c, interval(c), m(func(r *result) float64 { return r.p50 }), m(func(r *result) float64 { return r.p99 }), target,
+			m(func(r *result) float64 { return r.d50 }), m(func(r *result) float64 { return r.d99 }),
+			m(func(r *result) float64 { return r.last50 }),
 			m(func(r *result) float64 { return r.ref50 }), m(func(r *result) float64 { return r.ref99 }),
 			m(func(r *result) float64 { return r.p99 / max(r.ref99, 0.001) }),
-			m(func(r *result) float64 { return r.cpu }), m(func(r *result) float64 { return r.clientCPU }),
+			m(func(r *result) float64 { return r.cpuTick }), m(func(r *result) float64 { return r.clientCPUTick }),
+			m(func(r *result) float64 { return r.waitTick }),
 			m(func(r *result) float64 { return r.peak }), rssTarget, m(func(r *result) float64 { return r.load }))
 	}
 }
@@ -118,21 +131,30 @@ func median(v []float64) float64 {
 
 func pct(v []float64, p float64) float64 {
 	if len(v) == 0 {
-		return 0
+		return math.NaN()
 	}
 	slices.Sort(v)
 	return v[min(len(v)-1, int(float64(len(v))*p))]
 }
 
 type result struct {
-	got, want                       int
-	p50, p99, ref50, ref99          float64
-	cpu, clientCPU, rss, peak, load float64
+	got, want              int
+	p50, p99, ref50, ref99 float64
+	// d50, d99: publish to delivery in the client's socket (epoll clients;
+	// NaN otherwise); last50, lastMax: per tick, publish to its delivery
+	// to the last client (the server's time to write a tick to everyone).
+	d50, d99, last50, lastMax float64
+	// CPU of the server and of the clients, in ms per tick published.
+	cpuTick, clientCPUTick float64
+	// waitTick: ms per tick the server's threads waited for a CPU, ready
+	// to run (summed over its threads).
+	waitTick        float64
+	rss, peak, load float64
 }
 
 type dialer func(ctx context.Context, addr, token string) (benchClient, error)
 
-func run(clients, n int, every time.Duration, dial dialer, profile string) (*result, error) {
+func run(clients, n int, every time.Duration, dial dialer, epoll bool, profile string) (*result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	args := []string{"-serve", "-clients", strconv.Itoa(clients)}
@@ -167,25 +189,54 @@ func run(clients, n int, every time.Duration, dial dialer, profile string) (*res
 	pid := strconv.Itoa(cmd.Process.Pid)
 	r := &result{want: n * clients, rss: statusMB(pid, "VmRSS"), load: loadAvg()}
 
-	lats := make([][]float64, clients)
-	var wg sync.WaitGroup
 	readCtx, stopReading := context.WithTimeout(ctx, time.Duration(n)*every+60*time.Second)
 	defer stopReading()
-	for i, c := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			lats[i] = c.readEvents(readCtx, n)
-		}()
+	var (
+		samples [][]sample
+		lasts   map[int64]float64
+		readErr error
+		read    sync.WaitGroup
+	)
+	if epoll {
+		raws := make([]*rawClient, len(conns))
+		for i, c := range conns {
+			raws[i] = c.(*rawClient)
+		}
+		read.Go(func() { samples, lasts, readErr = readEpoll(readCtx, raws, n) })
+	} else {
+		samples = make([][]sample, len(conns))
+		for i, c := range conns {
+			read.Go(func() {
+				for _, l := range c.readEvents(readCtx, n) {
+					samples[i] = append(samples[i], sample{read: l, delivered: math.NaN()})
+				}
+			})
+		}
 	}
-	cpu0, self0, t0 := cpuTicks(pid), cpuTicks("self"), time.Now()
+	if profile != "" {
+		f, err := os.Create(strings.TrimSuffix(profile, fmt.Sprintf("-%d.pprof", clients)) + fmt.Sprintf("-clients-%d.pprof", clients)) // #nosec G304 -- the benchmark's own -cpuprofile flag
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	cpu0, self0, wait0 := cpuTicks(pid), cpuTicks("self"), runDelay(pid)
 	if _, err := fmt.Fprintf(stdin, "publish %d %s\n", n, every); err != nil {
 		return nil, err
 	}
-	wg.Wait()
-	cpu1, self1, t1 := cpuTicks(pid), cpuTicks("self"), time.Now()
-	r.cpu = float64(cpu1-cpu0) / t1.Sub(t0).Seconds()
-	r.clientCPU = float64(self1-self0) / t1.Sub(t0).Seconds()
+	read.Wait()
+	if readErr != nil {
+		return nil, readErr
+	}
+	cpu1, self1, wait1 := cpuTicks(pid), cpuTicks("self"), runDelay(pid)
+	r.waitTick = (wait1 - wait0) / float64(n)
+	// clock ticks are 10 ms
+	r.cpuTick = float64(cpu1-cpu0) * 10 / float64(n)
+	r.clientCPUTick = float64(self1-self0) * 10 / float64(n)
 	r.peak = statusMB(pid, "VmHWM")
 	if !out.Scan() {
 		return nil, fmt.Errorf("server gave no reference")
@@ -198,11 +249,20 @@ func run(clients, n int, every time.Duration, dial dialer, profile string) (*res
 		out.Scan()
 		fmt.Printf("server of %d clients: %s\n", clients, out.Text())
 	}
-	var lat []float64
-	for _, l := range lats {
-		lat = append(lat, l...)
+	var lat, del, last []float64
+	for _, ss := range samples {
+		for _, s := range ss {
+			lat = append(lat, s.read)
+			if !math.IsNaN(s.delivered) {
+				del = append(del, s.delivered)
+			}
+		}
+	}
+	for _, v := range lasts {
+		last = append(last, v)
 	}
 	r.got, r.p50, r.p99 = len(lat), pct(lat, 0.5), pct(lat, 0.99)
+	r.d50, r.d99, r.last50, r.lastMax = pct(del, 0.5), pct(del, 0.99), pct(last, 0.5), pct(last, 1)
 	return r, nil
 }
 

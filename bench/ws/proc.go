@@ -64,3 +64,22 @@ func loadAvg() float64 {
 	v, _ := strconv.ParseFloat(f[0], 64)
 	return v
 }
+
+// runDelay is the time pid's threads have waited on a run queue for a CPU
+// (the second field of each /proc/<pid>/task/*/schedstat), in ms: on a
+// loaded machine, how long the process was ready to run but not running.
+func runDelay(pid string) float64 {
+	tasks, _ := os.ReadDir("/proc/" + pid + "/task")
+	var ns int64
+	for _, t := range tasks {
+		b, err := os.ReadFile("/proc/" + pid + "/task/" + t.Name() + "/schedstat") // #nosec G304 -- /proc of the server child
+		if err != nil {
+			continue
+		}
+		if f := strings.Fields(string(b)); len(f) >= 2 {
+			v, _ := strconv.ParseInt(f[1], 10, 64)
+			ns += v
+		}
+	}
+	return float64(ns) / 1e6
+}
