@@ -26,7 +26,7 @@ func (s *Store) AppendAudit(ctx context.Context, e *berth.AuditEntry) error {
 		details = sql.NullString{String: string(b), Valid: true}
 	}
 	// RETURNING works on both (SQLite ≥ 3.35) and keeps this one statement.
-	err := s.db.QueryRowContext(ctx, s.q(`INSERT INTO audit_log (ts, user_id, username, action, type, resource_type,
+	err := s.x(ctx).QueryRowContext(ctx, s.q(`INSERT INTO audit_log (ts, user_id, username, action, type, resource_type,
 		resource, target, status, error, duration_ms, request_id, details)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
 		micros(e.Timestamp), e.UserID, e.Username, e.Action, e.Type, e.ResourceType, e.Resource, e.Target,
@@ -59,11 +59,11 @@ func (s *Store) ListAudit(ctx context.Context, f berth.AuditFilter) ([]*berth.Au
 		cond = " WHERE " + strings.Join(where, " AND ")
 	}
 	var total int
-	if err := s.db.QueryRowContext(ctx, s.q("SELECT COUNT(*) FROM audit_log"+cond), args...).Scan(&total); err != nil {
+	if err := s.rdb.QueryRowContext(ctx, s.q("SELECT COUNT(*) FROM audit_log"+cond), args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count audit: %w", err)
 	}
 	page, pargs := pageClause(f.Offset, f.Limit)
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, ts, user_id, username, action, type, resource_type, resource,
+	rows, err := s.rdb.QueryContext(ctx, s.q(`SELECT id, ts, user_id, username, action, type, resource_type, resource,
 		target, status, error, duration_ms, request_id, details FROM audit_log`+cond+
 		" ORDER BY ts DESC, id DESC"+page), append(args, pargs...)...)
 	if err != nil {

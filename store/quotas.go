@@ -12,7 +12,7 @@ import (
 
 // GetQuotas returns every configured level.
 func (s *Store) GetQuotas(ctx context.Context) (*berth.QuotaSet, error) {
-	rows, err := s.x(ctx).QueryContext(ctx, `SELECT scope, qkey, limits FROM quotas`)
+	rows, err := s.r(ctx).QueryContext(ctx, `SELECT scope, qkey, limits FROM quotas`)
 	if err != nil {
 		return nil, fmt.Errorf("get quotas: %w", err)
 	}
