@@ -15,3 +15,6 @@ func SetBusyTimeout(d time.Duration) (restore func()) {
 
 // Readers is the pool store methods read with outside a transaction.
 func (s *Store) Readers() *sql.DB { return s.rdb }
+
+// WritersQueued is how many writers wait for their turn.
+func (s *Store) WritersQueued() int64 { return s.w.queued.Load() }

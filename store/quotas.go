@@ -91,7 +91,7 @@ func (s *Store) SerializeUser(ctx context.Context, userID string, fn func(ctx co
 	if _, ok := ctx.Value(txKey{s}).(*sql.Tx); ok {
 		return fmt.Errorf("serialize user %s: already inside a transaction", userID)
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("serialize user %s: %w", userID, err)
 	}

@@ -40,6 +40,8 @@ type Store struct {
 	// deadline. With one connection, writers queue in Go instead, each
 	// until its own context ends. On PostgreSQL it is the one pool.
 	db *sql.DB
+	// w is db with writers taking turns (writer.go).
+	w writer
 	// rdb is where reads outside a transaction run: on SQLite a pool of
 	// query_only connections (WAL readers neither wait for the writer nor
 	// make it wait); on PostgreSQL db itself.
@@ -128,6 +130,7 @@ func open(ctx context.Context, url string, sealer berth.Sealer, migrate bool) (*
 		_ = s.Close()
 		return nil, fmt.Errorf("open %s store: %w", s.kind, err)
 	}
+	s.w = newWriter(s.db, s.kind == SQLite)
 	if !migrate {
 		return s, nil
 	}
@@ -250,7 +253,7 @@ func (s *Store) x(ctx context.Context) querier {
 	if tx, ok := ctx.Value(txKey{s}).(*sql.Tx); ok {
 		return tx
 	}
-	return s.db
+	return s.w
 }
 
 // r is what a store method only reads with: the transaction ctx carries
@@ -269,7 +272,7 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if tx, ok := ctx.Value(txKey{s}).(*sql.Tx); ok {
 		return fn(tx)
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
