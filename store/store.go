@@ -164,6 +164,7 @@ func openSQLite(path string) (writer, readers *sql.DB) {
 	readers = sql.OpenDB(sqliteConnector{drv: &sqlite.Driver{}, dsn: dsn + "&_pragma=query_only(1)"})
 	readers.SetMaxOpenConns(sqliteReaders())
 	readers.SetMaxIdleConns(sqliteReaders())
+	readers.SetConnMaxIdleTime(time.Minute) // each holds a page cache: quiet, it goes
 	return writer, readers
 }
 
