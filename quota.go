@@ -184,34 +184,12 @@ func (l QuotaLimits) Validate() error {
 // request for the message ("this environment", "service web").
 // replicas is the replica count a service asks for (0: not a service).
 func (l QuotaLimits) Check(used, need QuotaUse, replicas int, what string) error {
-	type field struct {
-		name        string
-		limit       *float64
-		used, needs float64
-	}
-	fi := func(p *int) *float64 {
-		if p == nil {
-			return nil
-		}
-		f := float64(*p)
-		return &f
-	}
-	fields := []field{
-		{"maxEnvironments", fi(l.MaxEnvironments), float64(used.Environments), float64(need.Environments)},
-		{"maxRunningEnvironments", fi(l.MaxRunningEnvironments), float64(used.RunningEnvironments), float64(need.RunningEnvironments)},
-		{"cpuCores", l.CPUCores, used.CPUCores, need.CPUCores},
-		{"memoryGB", l.MemoryGB, used.MemoryGB, need.MemoryGB},
-		{"storageGB", l.StorageGB, used.StorageGB, need.StorageGB},
-		{"maxServices", fi(l.MaxServices), float64(used.Services), float64(need.Services)},
-		{"serviceCpuCores", l.ServiceCPUCores, used.ServiceCPUCores, need.ServiceCPUCores},
-		{"serviceMemoryGB", l.ServiceMemoryGB, used.ServiceMemoryGB, need.ServiceMemoryGB},
-	}
 	if l.MaxReplicasPerService != nil && replicas > *l.MaxReplicasPerService {
 		return &Error{Code: EQUOTA, Message: fmt.Sprintf("maxReplicasPerService: %d allowed, %s asks for %d",
 			*l.MaxReplicasPerService, what, replicas)}
 	}
 	const eps = 1e-9
-	for _, f := range fields {
+	for _, f := range l.fields(used, need) {
 		if f.limit == nil || f.needs <= eps {
 			continue
 		}
@@ -221,6 +199,45 @@ func (l QuotaLimits) Check(used, need QuotaUse, replicas int, what string) error
 		}
 	}
 	return nil
+}
+
+// NeedsUse says whether Check of need depends on what the user holds: a
+// limit is set on something need raises. Without one, summing the user's
+// use (every environment and service it owns) can be skipped.
+func (l QuotaLimits) NeedsUse(need QuotaUse) bool {
+	for _, f := range l.fields(QuotaUse{}, need) {
+		if f.limit != nil && f.needs > 1e-9 {
+			return true
+		}
+	}
+	return false
+}
+
+// quotaField is one limit Check compares, with what is used and needed of it.
+type quotaField struct {
+	name        string
+	limit       *float64
+	used, needs float64
+}
+
+func (l QuotaLimits) fields(used, need QuotaUse) []quotaField {
+	fi := func(p *int) *float64 {
+		if p == nil {
+			return nil
+		}
+		f := float64(*p)
+		return &f
+	}
+	return []quotaField{
+		{"maxEnvironments", fi(l.MaxEnvironments), float64(used.Environments), float64(need.Environments)},
+		{"maxRunningEnvironments", fi(l.MaxRunningEnvironments), float64(used.RunningEnvironments), float64(need.RunningEnvironments)},
+		{"cpuCores", l.CPUCores, used.CPUCores, need.CPUCores},
+		{"memoryGB", l.MemoryGB, used.MemoryGB, need.MemoryGB},
+		{"storageGB", l.StorageGB, used.StorageGB, need.StorageGB},
+		{"maxServices", fi(l.MaxServices), float64(used.Services), float64(need.Services)},
+		{"serviceCpuCores", l.ServiceCPUCores, used.ServiceCPUCores, need.ServiceCPUCores},
+		{"serviceMemoryGB", l.ServiceMemoryGB, used.ServiceMemoryGB, need.ServiceMemoryGB},
+	}
 }
 
 // qnum prints a quantity without needless decimals (6, 0.25).

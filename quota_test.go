@@ -117,3 +117,42 @@ func TestQuotaCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestQuotaNeedsUse: the owner's use is summed only when a limit is set on
+// something the request raises, and where it is not, Check answers the
+// same whatever the owner holds (so skipping the sum changes no answer).
+func TestQuotaNeedsUse(t *testing.T) {
+	svc := berth.QuotaUse{Services: 1, ServiceCPUCores: 0.5, ServiceMemoryGB: 0.5}
+	env := berth.QuotaUse{Environments: 1, RunningEnvironments: 1, CPUCores: 2, MemoryGB: 4, StorageGB: 10}
+	huge := berth.QuotaUse{Environments: 99, RunningEnvironments: 99, CPUCores: 99, MemoryGB: 99, StorageGB: 999,
+		Services: 99, ServiceCPUCores: 99, ServiceMemoryGB: 99}
+	for _, tc := range []struct {
+		name   string
+		limits berth.QuotaLimits
+		need   berth.QuotaUse
+		want   bool
+	}{
+		{"no limits", berth.QuotaLimits{}, svc, false},
+		{"only a per-service replica limit", berth.QuotaLimits{MaxReplicasPerService: ip(3)}, svc, false},
+		{"environment limits, a service", berth.QuotaLimits{CPUCores: fp(4), MaxEnvironments: ip(2)}, svc, false},
+		{"service limits, an environment", berth.QuotaLimits{MaxServices: ip(5), ServiceCPUCores: fp(2)}, env, false},
+		{"maxServices, a service", berth.QuotaLimits{MaxServices: ip(5)}, svc, true},
+		{"service cpu, a service", berth.QuotaLimits{ServiceCPUCores: fp(2)}, svc, true},
+		{"storage, an environment", berth.QuotaLimits{StorageGB: fp(20)}, env, true},
+		{"a limit, a request raising nothing", berth.QuotaLimits{MaxServices: ip(0), CPUCores: fp(0)}, berth.QuotaUse{}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.limits.NeedsUse(tc.need); got != tc.want {
+				t.Fatalf("NeedsUse = %v, want %v", got, tc.want)
+			}
+			if tc.want {
+				return
+			}
+			a := tc.limits.Check(berth.QuotaUse{}, tc.need, 1, "x")
+			b := tc.limits.Check(huge, tc.need, 1, "x")
+			if (a == nil) != (b == nil) {
+				t.Fatalf("Check depends on use although NeedsUse is false: %v vs %v", a, b)
+			}
+		})
+	}
+}

@@ -65,11 +65,17 @@ func (c *Core) quotaWrite(ctx context.Context, owner string, need berth.QuotaUse
 		if err != nil {
 			return err
 		}
-		used, err := c.useOf(ctx, owner)
-		if err != nil {
-			return err
+		limits := qs.Resolve(role, owner)
+		// This runs holding SQLite's one writer: summing every resource
+		// the owner holds (hundreds of services, decoded) only when a
+		// limit needs it keeps every other write from waiting on that.
+		var used berth.QuotaUse
+		if limits.NeedsUse(need) {
+			if used, err = c.useOf(ctx, owner); err != nil {
+				return err
+			}
 		}
-		if err := qs.Resolve(role, owner).Check(used, need, replicas, what); err != nil {
+		if err := limits.Check(used, need, replicas, what); err != nil {
 			return err
 		}
 		return write(ctx)

@@ -14,7 +14,7 @@ import (
 // AppendAudit appends an entry and sets e.ID (monotonic) and, when zero,
 // e.Timestamp.
 func (s *Store) AppendAudit(ctx context.Context, e *berth.AuditEntry) error {
-	if err := s.insertAudit(ctx, s.db, e); err != nil {
+	if err := s.insertAudit(ctx, s.x(ctx), e); err != nil {
 		return fmt.Errorf("append audit %s: %w", e.Action, err)
 	}
 	return nil
@@ -80,7 +80,7 @@ func (s *Store) UpdateAudit(ctx context.Context, e *berth.AuditEntry) error {
 	if err != nil {
 		return fmt.Errorf("update audit %s: %w", e.Action, err)
 	}
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE audit_log SET ts = ?, user_id = ?, username = ?, action = ?, type = ?,
+	res, err := s.x(ctx).ExecContext(ctx, s.q(`UPDATE audit_log SET ts = ?, user_id = ?, username = ?, action = ?, type = ?,
 		resource_type = ?, resource = ?, target = ?, status = ?, error = ?, duration_ms = ?, request_id = ?, details = ?
 		WHERE id = ?`),
 		micros(e.Timestamp), e.UserID, e.Username, e.Action, e.Type, e.ResourceType, e.Resource, e.Target,
@@ -118,11 +118,11 @@ func (s *Store) ListAudit(ctx context.Context, f berth.AuditFilter) ([]*berth.Au
 		cond = " WHERE " + strings.Join(where, " AND ")
 	}
 	var total int
-	if err := s.db.QueryRowContext(ctx, s.q("SELECT COUNT(*) FROM audit_log"+cond), args...).Scan(&total); err != nil {
+	if err := s.rdb.QueryRowContext(ctx, s.q("SELECT COUNT(*) FROM audit_log"+cond), args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count audit: %w", err)
 	}
 	page, pargs := pageClause(f.Offset, f.Limit)
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, ts, user_id, username, action, type, resource_type, resource,
+	rows, err := s.rdb.QueryContext(ctx, s.q(`SELECT id, ts, user_id, username, action, type, resource_type, resource,
 		target, status, error, duration_ms, request_id, details FROM audit_log`+cond+
 		" ORDER BY ts DESC, id DESC"+page), append(args, pargs...)...)
 	if err != nil {

@@ -42,7 +42,7 @@ func (s *Store) RedeemChatConfirm(ctx context.Context, hash []byte, userID strin
 	c := &berth.ChatConfirm{Hash: hash, UserID: userID}
 	var sealed []byte
 	var exp int64
-	err := s.db.QueryRowContext(ctx, s.q(`DELETE FROM chat_confirms WHERE hash = ? AND user_id = ?
+	err := s.x(ctx).QueryRowContext(ctx, s.q(`DELETE FROM chat_confirms WHERE hash = ? AND user_id = ?
 		RETURNING action, summary, expires_at`), hash, userID).Scan(&sealed, &c.Summary, &exp)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil

@@ -53,7 +53,7 @@ func (s *Store) scanEnvAccess(row scanner, hash []byte, kind string) (*berth.Env
 // expired. One DELETE … RETURNING: of two replicas redeeming the same
 // ticket at once, exactly one gets the row.
 func (s *Store) RedeemEnvTicket(ctx context.Context, hash []byte, now time.Time) (*berth.EnvAccess, bool, error) {
-	g, err := s.scanEnvAccess(s.db.QueryRowContext(ctx, s.q(`DELETE FROM env_access WHERE hash = ? AND kind = ?
+	g, err := s.scanEnvAccess(s.x(ctx).QueryRowContext(ctx, s.q(`DELETE FROM env_access WHERE hash = ? AND kind = ?
 		RETURNING env_id, credential, expires_at`), hash, berth.EnvAccessTicket), hash, berth.EnvAccessTicket)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
@@ -69,7 +69,7 @@ func (s *Store) RedeemEnvTicket(ctx context.Context, hash []byte, now time.Time)
 
 // GetEnvSession returns the session grant with this hash unless it expired.
 func (s *Store) GetEnvSession(ctx context.Context, hash []byte, now time.Time) (*berth.EnvAccess, bool, error) {
-	g, err := s.scanEnvAccess(s.db.QueryRowContext(ctx, s.q(`SELECT env_id, credential, expires_at FROM env_access
+	g, err := s.scanEnvAccess(s.rdb.QueryRowContext(ctx, s.q(`SELECT env_id, credential, expires_at FROM env_access
 		WHERE hash = ? AND kind = ? AND expires_at > ?`), hash, berth.EnvAccessSession, micros(now)), hash, berth.EnvAccessSession)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil

@@ -156,7 +156,7 @@ func (s *Store) UpdateEnvironment(ctx context.Context, env *berth.Environment) e
 
 // GetEnvironment returns one environment. ENOTFOUND if missing.
 func (s *Store) GetEnvironment(ctx context.Context, id string) (*berth.Environment, error) {
-	e, err := s.scanEnvironment(s.x(ctx).QueryRowContext(ctx, s.q(`SELECT `+envColumns+` FROM environments WHERE id = ?`), id))
+	e, err := s.scanEnvironment(s.r(ctx).QueryRowContext(ctx, s.q(`SELECT `+envColumns+` FROM environments WHERE id = ?`), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, berth.NotFound("environment", id)
 	}
@@ -182,11 +182,11 @@ func (s *Store) ListEnvironments(ctx context.Context, f berth.EnvironmentFilter)
 		cond = " WHERE " + strings.Join(where, " AND ")
 	}
 	var total int
-	if err := s.x(ctx).QueryRowContext(ctx, s.q("SELECT COUNT(*) FROM environments"+cond), args...).Scan(&total); err != nil {
+	if err := s.r(ctx).QueryRowContext(ctx, s.q("SELECT COUNT(*) FROM environments"+cond), args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count environments: %w", err)
 	}
 	page, pargs := pageClause(f.Offset, f.Limit)
-	rows, err := s.x(ctx).QueryContext(ctx, s.q("SELECT "+envColumns+" FROM environments"+cond+
+	rows, err := s.r(ctx).QueryContext(ctx, s.q("SELECT "+envColumns+" FROM environments"+cond+
 		" ORDER BY created_at DESC, id"+page), append(args, pargs...)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list environments: %w", err)
@@ -241,7 +241,7 @@ func (s *Store) TouchEnvironment(ctx context.Context, id string, at time.Time) e
 	}
 	// Nothing moved: either it is missing or already more recent.
 	var one int
-	err = s.x(ctx).QueryRowContext(ctx, s.q(`SELECT 1 FROM environments WHERE id = ?`), id).Scan(&one)
+	err = s.r(ctx).QueryRowContext(ctx, s.q(`SELECT 1 FROM environments WHERE id = ?`), id).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return berth.NotFound("environment", id)
 	}

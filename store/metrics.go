@@ -105,7 +105,7 @@ func (s *Store) QueryMetrics(ctx context.Context, q berth.MetricQuery) ([]berth.
 		query += " LIMIT ?"
 		args = append(args, q.MaxSeries)
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
+	rows, err := s.rdb.QueryContext(ctx, s.q(query), args...)
 	if err != nil {
 		return nil, fmt.Errorf("query metric series: %w", err)
 	}
@@ -130,7 +130,7 @@ func (s *Store) QueryMetrics(ctx context.Context, q berth.MetricQuery) ([]berth.
 	// Points in chunks: both databases bound the number of parameters.
 	for chunk := range slices.Chunk(ids, 500) {
 		pargs := append([]any{resSeconds(q.Resolution), micros(q.From), micros(q.To)}, chunk...)
-		prow, err := s.db.QueryContext(ctx, s.q(`SELECT series_id, ts, value, min_value, max_value, p95, n FROM metric_points
+		prow, err := s.rdb.QueryContext(ctx, s.q(`SELECT series_id, ts, value, min_value, max_value, p95, n FROM metric_points
 			WHERE res = ? AND ts >= ? AND ts < ? AND series_id IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")+`)
 			ORDER BY series_id, ts`), pargs...)
 		if err != nil {
@@ -165,7 +165,7 @@ func compareKeys(a, b berth.MetricKey) int {
 // LatestMetricTime is the newest point's time at resolution res.
 func (s *Store) LatestMetricTime(ctx context.Context, res time.Duration) (time.Time, error) {
 	var ts sql.NullInt64
-	if err := s.db.QueryRowContext(ctx, s.q("SELECT MAX(ts) FROM metric_points WHERE res = ?"), resSeconds(res)).Scan(&ts); err != nil {
+	if err := s.rdb.QueryRowContext(ctx, s.q("SELECT MAX(ts) FROM metric_points WHERE res = ?"), resSeconds(res)).Scan(&ts); err != nil {
 		return time.Time{}, fmt.Errorf("latest metric time (resolution %s): %w", res, err)
 	}
 	if !ts.Valid {
@@ -176,12 +176,12 @@ func (s *Store) LatestMetricTime(ctx context.Context, res time.Duration) (time.T
 
 // PruneMetrics deletes old points of one resolution and the series left empty.
 func (s *Store) PruneMetrics(ctx context.Context, res time.Duration, before time.Time) (int64, error) {
-	r, err := s.db.ExecContext(ctx, s.q("DELETE FROM metric_points WHERE res = ? AND ts < ?"), resSeconds(res), micros(before))
+	r, err := s.x(ctx).ExecContext(ctx, s.q("DELETE FROM metric_points WHERE res = ? AND ts < ?"), resSeconds(res), micros(before))
 	if err != nil {
 		return 0, fmt.Errorf("prune metrics (resolution %s): %w", res, err)
 	}
 	n, _ := r.RowsAffected()
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM metric_series WHERE NOT EXISTS
+	if _, err := s.x(ctx).ExecContext(ctx, `DELETE FROM metric_series WHERE NOT EXISTS
 		(SELECT 1 FROM metric_points p WHERE p.series_id = metric_series.id)`); err != nil {
 		return n, fmt.Errorf("prune metric series: %w", err)
 	}

@@ -12,7 +12,7 @@ import (
 
 // GetQuotas returns every configured level.
 func (s *Store) GetQuotas(ctx context.Context) (*berth.QuotaSet, error) {
-	rows, err := s.x(ctx).QueryContext(ctx, `SELECT scope, qkey, limits FROM quotas`)
+	rows, err := s.r(ctx).QueryContext(ctx, `SELECT scope, qkey, limits FROM quotas`)
 	if err != nil {
 		return nil, fmt.Errorf("get quotas: %w", err)
 	}
@@ -91,7 +91,7 @@ func (s *Store) SerializeUser(ctx context.Context, userID string, fn func(ctx co
 	if _, ok := ctx.Value(txKey{s}).(*sql.Tx); ok {
 		return fmt.Errorf("serialize user %s: already inside a transaction", userID)
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("serialize user %s: %w", userID, err)
 	}

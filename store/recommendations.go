@@ -107,7 +107,7 @@ func (s *Store) recWhere(ctx context.Context, q querier, cond string, args ...an
 
 // GetRecommendation answers one recommendation by id.
 func (s *Store) GetRecommendation(ctx context.Context, id string) (*berth.Recommendation, error) {
-	r, err := s.recWhere(ctx, s.db, "id = ?", id)
+	r, err := s.recWhere(ctx, s.rdb, "id = ?", id)
 	if err != nil {
 		return nil, fmt.Errorf("get recommendation %s: %w", id, err)
 	}
@@ -142,11 +142,11 @@ func (s *Store) ListRecommendations(ctx context.Context, f berth.RecommendationF
 		cond = " WHERE " + strings.Join(where, " AND ")
 	}
 	var total int
-	if err := s.db.QueryRowContext(ctx, s.q("SELECT COUNT(*) FROM recommendations"+cond), args...).Scan(&total); err != nil {
+	if err := s.rdb.QueryRowContext(ctx, s.q("SELECT COUNT(*) FROM recommendations"+cond), args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count recommendations: %w", err)
 	}
 	page, pargs := pageClause(f.Offset, f.Limit)
-	rows, err := s.db.QueryContext(ctx, s.q("SELECT "+recColumns+" FROM recommendations"+cond+" ORDER BY updated_at DESC, id"+page),
+	rows, err := s.rdb.QueryContext(ctx, s.q("SELECT "+recColumns+" FROM recommendations"+cond+" ORDER BY updated_at DESC, id"+page),
 		append(args, pargs...)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list recommendations: %w", err)
@@ -176,7 +176,7 @@ func (s *Store) TransitionRecommendation(ctx context.Context, rec *berth.Recomme
 	if err != nil {
 		return fmt.Errorf("transition recommendation %s: %w", rec.ID, err)
 	}
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE recommendations SET status = ?, updated_at = ?, body = ? WHERE id = ? AND status = ?`),
+	res, err := s.x(ctx).ExecContext(ctx, s.q(`UPDATE recommendations SET status = ?, updated_at = ?, body = ? WHERE id = ? AND status = ?`),
 		string(rec.Status), micros(rec.UpdatedAt), string(body), rec.ID, string(from))
 	if err != nil {
 		return fmt.Errorf("transition recommendation %s: %w", rec.ID, err)
@@ -198,7 +198,7 @@ func (s *Store) SummarizeRecommendations(ctx context.Context, visibleTo string) 
 	if visibleTo != "" {
 		cond, args = " WHERE (subject_type <> ? OR owner = ?)", []any{berth.RecSubjectEnvironment, visibleTo}
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT status, kind, currency, COUNT(*), COALESCE(SUM(saving), 0) FROM recommendations`+cond+
+	rows, err := s.rdb.QueryContext(ctx, s.q(`SELECT status, kind, currency, COUNT(*), COALESCE(SUM(saving), 0) FROM recommendations`+cond+
 		` GROUP BY status, kind, currency`), args...)
 	if err != nil {
 		return nil, fmt.Errorf("summarize recommendations: %w", err)

@@ -183,7 +183,7 @@ func (s *Store) scanService(row scanner) (*berth.Service, error) {
 
 // GetService returns one service. ENOTFOUND if missing.
 func (s *Store) GetService(ctx context.Context, ref berth.ServiceRef) (*berth.Service, error) {
-	row := s.x(ctx).QueryRowContext(ctx, s.q(`SELECT `+serviceColumns+` FROM services
+	row := s.r(ctx).QueryRowContext(ctx, s.q(`SELECT `+serviceColumns+` FROM services
 		WHERE target = ? AND namespace = ? AND name = ?`), ref.Target, ref.Namespace, ref.Name)
 	out, err := s.scanService(row)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -211,11 +211,11 @@ func (s *Store) ListServices(ctx context.Context, f berth.ServiceFilter) ([]*ber
 		cond = " WHERE " + strings.Join(where, " AND ")
 	}
 	var total int
-	if err := s.x(ctx).QueryRowContext(ctx, s.q("SELECT COUNT(*) FROM services"+cond), args...).Scan(&total); err != nil {
+	if err := s.r(ctx).QueryRowContext(ctx, s.q("SELECT COUNT(*) FROM services"+cond), args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count services: %w", err)
 	}
 	page, pargs := pageClause(f.Offset, f.Limit)
-	rows, err := s.x(ctx).QueryContext(ctx, s.q("SELECT "+serviceColumns+" FROM services"+cond+
+	rows, err := s.r(ctx).QueryContext(ctx, s.q("SELECT "+serviceColumns+" FROM services"+cond+
 		" ORDER BY target, namespace, name"+page), append(args, pargs...)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list services: %w", err)
@@ -286,7 +286,7 @@ func (s *Store) scanRevision(row scanner) (*berth.Revision, error) {
 // ListRevisions returns the revisions of a service, newest first. A service
 // without revisions (or a missing one) has an empty list.
 func (s *Store) ListRevisions(ctx context.Context, ref berth.ServiceRef) ([]*berth.Revision, error) {
-	rows, err := s.x(ctx).QueryContext(ctx, s.q(`SELECT `+revisionColumns+` FROM revisions
+	rows, err := s.r(ctx).QueryContext(ctx, s.q(`SELECT `+revisionColumns+` FROM revisions
 		WHERE target = ? AND namespace = ? AND name = ? ORDER BY number DESC`), ref.Target, ref.Namespace, ref.Name)
 	if err != nil {
 		return nil, fmt.Errorf("list revisions of %s: %w", ref, err)
@@ -308,7 +308,7 @@ func (s *Store) ListRevisions(ctx context.Context, ref berth.ServiceRef) ([]*ber
 
 // GetRevision returns one revision. ENOTFOUND (kind "revision") if missing.
 func (s *Store) GetRevision(ctx context.Context, ref berth.ServiceRef, number int) (*berth.Revision, error) {
-	row := s.x(ctx).QueryRowContext(ctx, s.q(`SELECT `+revisionColumns+` FROM revisions
+	row := s.r(ctx).QueryRowContext(ctx, s.q(`SELECT `+revisionColumns+` FROM revisions
 		WHERE target = ? AND namespace = ? AND name = ? AND number = ?`), ref.Target, ref.Namespace, ref.Name, number)
 	r, err := s.scanRevision(row)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -31,7 +32,20 @@ const (
 
 // Store is berth.Store on SQLite or PostgreSQL.
 type Store struct {
-	db     *sql.DB
+	// db is where writes and transactions run. On SQLite it holds ONE
+	// connection: SQLite has a single writer lock, and writers that wait
+	// for it in SQLite's busy handler (it polls, up to 100 ms apart) lose
+	// it again and again to newcomers, so under load some waited past the
+	// busy timeout ("database is locked") or past the audit write's
+	// deadline. With one connection, writers queue in Go instead, each
+	// until its own context ends. On PostgreSQL it is the one pool.
+	db *sql.DB
+	// w is db with writers taking turns (writer.go).
+	w writer
+	// rdb is where reads outside a transaction run: on SQLite a pool of
+	// query_only connections (WAL readers neither wait for the writer nor
+	// make it wait); on PostgreSQL db itself.
+	rdb    *sql.DB
 	kind   string
 	sealer berth.Sealer
 	// clock stamps usage intervals (SetClock; time.Now by default).
@@ -91,6 +105,7 @@ func open(ctx context.Context, url string, sealer berth.Sealer, migrate bool) (*
 		}
 		pc.Tracer = pgTracer{}
 		s.db = stdlib.OpenDB(*pc)
+		s.rdb = s.db
 	} else {
 		s.kind = SQLite
 		path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite://"), "file:")
@@ -103,24 +118,54 @@ func open(ctx context.Context, url string, sealer berth.Sealer, migrate bool) (*
 		if err := privateDBFiles(path); err != nil {
 			return nil, fmt.Errorf("open store: %w", err)
 		}
-		// busy_timeout makes concurrent writers wait instead of failing with
-		// SQLITE_BUSY; _txlock=immediate takes the write lock at BEGIN so two
-		// transactions never deadlock upgrading a read lock.
-		dsn := "file:" + uriPath(path) + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
-		s.db = sql.OpenDB(sqliteConnector{drv: &sqlite.Driver{}, dsn: dsn})
+		s.db, s.rdb = openSQLite(path)
 	}
+	// The writer first: on a new SQLite file it switches the journal to
+	// WAL, which a query_only reader could not.
 	if err := s.db.PingContext(ctx); err != nil {
-		_ = s.db.Close()
+		_ = s.Close()
 		return nil, fmt.Errorf("open %s store: %w", s.kind, err)
 	}
+	if err := s.rdb.PingContext(ctx); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("open %s store: %w", s.kind, err)
+	}
+	s.w = newWriter(s.db, s.kind == SQLite)
 	if !migrate {
 		return s, nil
 	}
 	if err := s.migrate(ctx); err != nil {
-		_ = s.db.Close()
+		_ = s.Close()
 		return nil, fmt.Errorf("open %s store: %w", s.kind, err)
 	}
 	return s, nil
+}
+
+// busyTimeout is how long a SQLite statement waits in SQLite's busy
+// handler for a lock another connection holds (a variable for tests).
+var busyTimeout = 10 * time.Second
+
+// sqliteReaders bounds the SQLite read pool: modernc's SQLite runs on the
+// CPU of its caller, so more readers than a few per core only queue there.
+func sqliteReaders() int { return max(4, 2*runtime.GOMAXPROCS(0)) }
+
+// openSQLite opens the writer (one connection) and the readers of the
+// SQLite file at path. busy_timeout still covers another process (berth
+// backup) and the readers' brief waits on the WAL index; _txlock=immediate
+// takes the write lock at BEGIN, so a transaction that reads first never
+// fails upgrading its read lock.
+func openSQLite(path string) (writer, readers *sql.DB) {
+	dsn := "file:" + uriPath(path) + "?_pragma=busy_timeout(" + strconv.FormatInt(busyTimeout.Milliseconds(), 10) + ")&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+	writer = sql.OpenDB(sqliteConnector{drv: &sqlite.Driver{}, dsn: dsn + "&_txlock=immediate"})
+	writer.SetMaxOpenConns(1)
+	writer.SetMaxIdleConns(1)
+	// query_only: a write sent to a reader by mistake fails at once
+	// instead of competing with the writer for the lock.
+	readers = sql.OpenDB(sqliteConnector{drv: &sqlite.Driver{}, dsn: dsn + "&_pragma=query_only(1)"})
+	readers.SetMaxOpenConns(sqliteReaders())
+	readers.SetMaxIdleConns(sqliteReaders())
+	readers.SetConnMaxIdleTime(time.Minute) // each holds a page cache: quiet, it goes
+	return writer, readers
 }
 
 // uriPath escapes what a SQLite URI filename would read as its query or
@@ -155,14 +200,21 @@ func (s *Store) DB() *sql.DB { return s.db }
 
 // Ping checks that the database answers (for /readyz).
 func (s *Store) Ping(ctx context.Context) error {
-	if err := s.db.PingContext(ctx); err != nil {
+	// The readers: a ping must not queue behind SQLite's writes.
+	if err := s.rdb.PingContext(ctx); err != nil {
 		return fmt.Errorf("ping %s store: %w", s.kind, err)
 	}
 	return nil
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	err := s.db.Close()
+	if s.rdb != s.db {
+		err = errors.Join(err, s.rdb.Close())
+	}
+	return err
+}
 
 // q rewrites '?' placeholders for the dialect. Queries in this package
 // never hold a literal '?'.
@@ -197,12 +249,22 @@ type scanner interface{ Scan(dest ...any) error }
 type txKey struct{ s *Store }
 
 // x is what a store method runs its statements on: the transaction ctx
-// carries (inside SerializeUser), else the database.
+// carries (inside SerializeUser), else the database (its writer).
 func (s *Store) x(ctx context.Context) querier {
 	if tx, ok := ctx.Value(txKey{s}).(*sql.Tx); ok {
 		return tx
 	}
-	return s.db
+	return s.w
+}
+
+// r is what a store method only reads with: the transaction ctx carries
+// (so a read sees that transaction's writes), else the readers, which
+// never queue behind SQLite's writer.
+func (s *Store) r(ctx context.Context) querier {
+	if tx, ok := ctx.Value(txKey{s}).(*sql.Tx); ok {
+		return tx
+	}
+	return s.rdb
 }
 
 // inTx runs fn in a transaction, committing when it returns nil. Inside
@@ -211,7 +273,7 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if tx, ok := ctx.Value(txKey{s}).(*sql.Tx); ok {
 		return fn(tx)
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}

@@ -225,7 +225,7 @@ func (s *Store) usageAggregate(ctx context.Context, q berth.UsageQuery, rollup b
 	if q.GroupBy == "" {
 		group = " GROUP BY target" // PostgreSQL refuses a constant in GROUP BY
 	}
-	rows, err := s.x(ctx).QueryContext(ctx, s.q("SELECT MAX(k), MAX(name), target, SUM(c), SUM(m), SUM(s), SUM(r) FROM ("+
+	rows, err := s.r(ctx).QueryContext(ctx, s.q("SELECT MAX(k), MAX(name), target, SUM(c), SUM(m), SUM(s), SUM(r) FROM ("+
 		p.union()+") u"+group), p.args...)
 	if err != nil {
 		return nil, fmt.Errorf("aggregate usage: %w", err)
@@ -280,7 +280,7 @@ func (s *Store) usageBuckets(ctx context.Context, q berth.UsageQuery, rollup boo
 	} else {
 		p.add(raw(from, to, 0, allIntervals))
 	}
-	rows, err := s.x(ctx).QueryContext(ctx, s.q(p.union()), p.args...)
+	rows, err := s.r(ctx).QueryContext(ctx, s.q(p.union()), p.args...)
 	if err != nil {
 		return nil, fmt.Errorf("aggregate usage by %s: %w", q.GroupBy, err)
 	}

@@ -40,7 +40,7 @@ func (s *Store) CreateUser(ctx context.Context, u *berth.User) error {
 		u.UpdatedAt = u.CreatedAt
 	}
 	u.CreatedAt, u.UpdatedAt = norm(u.CreatedAt), norm(u.UpdatedAt)
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+	_, err := s.x(ctx).ExecContext(ctx, s.q(`INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`),
 		u.ID, u.Username, string(u.Role), u.PasswordHash, u.SessionEpoch, micros(u.CreatedAt), micros(u.UpdatedAt))
 	if isUnique(err) {
 		return berth.Errorf(berth.ECONFLICT, "user %q already exists", u.Username)
@@ -127,7 +127,7 @@ func (s *Store) keepAnAdmin(ctx context.Context, tx *sql.Tx, id string) error {
 
 // GetUser returns a user by id. ENOTFOUND if missing.
 func (s *Store) GetUser(ctx context.Context, id string) (*berth.User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx, s.q(`SELECT `+userColumns+` FROM users WHERE id = ?`), id))
+	u, err := scanUser(s.rdb.QueryRowContext(ctx, s.q(`SELECT `+userColumns+` FROM users WHERE id = ?`), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, berth.NotFound("user", id)
 	}
@@ -139,7 +139,7 @@ func (s *Store) GetUser(ctx context.Context, id string) (*berth.User, error) {
 
 // GetUserByUsername returns a user by username. ENOTFOUND if missing.
 func (s *Store) GetUserByUsername(ctx context.Context, username string) (*berth.User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx, s.q(`SELECT `+userColumns+` FROM users WHERE username = ?`), username))
+	u, err := scanUser(s.rdb.QueryRowContext(ctx, s.q(`SELECT `+userColumns+` FROM users WHERE username = ?`), username))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, berth.NotFound("user", username)
 	}
@@ -151,7 +151,7 @@ func (s *Store) GetUserByUsername(ctx context.Context, username string) (*berth.
 
 // ListUsers returns every user ordered by username.
 func (s *Store) ListUsers(ctx context.Context) ([]*berth.User, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY username`)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY username`)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
@@ -199,7 +199,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 // CountUsers returns the number of users.
 func (s *Store) CountUsers(ctx context.Context) (int, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM users`).Scan(&n); err != nil {
+	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM users`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count users: %w", err)
 	}
 	return n, nil
@@ -237,7 +237,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *berth.APIKey) error {
 	if hash == nil {
 		hash = []byte{} // the column is NOT NULL
 	}
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO api_keys (`+apiKeyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+	_, err := s.x(ctx).ExecContext(ctx, s.q(`INSERT INTO api_keys (`+apiKeyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
 		k.ID, k.Name, k.UserID, string(k.Role), hash, micros(k.CreatedAt), nullMicros(k.ExpiresAt), nullMicros(k.LastUsedAt))
 	if isUnique(err) {
 		return berth.Errorf(berth.ECONFLICT, "apikey %q already exists", k.ID)
@@ -250,7 +250,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *berth.APIKey) error {
 
 // GetAPIKey returns a key by id. ENOTFOUND if missing.
 func (s *Store) GetAPIKey(ctx context.Context, id string) (*berth.APIKey, error) {
-	k, err := scanAPIKey(s.db.QueryRowContext(ctx, s.q(`SELECT `+apiKeyColumns+` FROM api_keys WHERE id = ?`), id))
+	k, err := scanAPIKey(s.rdb.QueryRowContext(ctx, s.q(`SELECT `+apiKeyColumns+` FROM api_keys WHERE id = ?`), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, berth.NotFound("apikey", id)
 	}
@@ -266,7 +266,7 @@ func (s *Store) ListAPIKeys(ctx context.Context, userID string) ([]*berth.APIKey
 	if userID != "" {
 		query, args = query+` WHERE user_id = ?`, append(args, userID)
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(query+` ORDER BY created_at, id`), args...)
+	rows, err := s.rdb.QueryContext(ctx, s.q(query+` ORDER BY created_at, id`), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list apikeys: %w", err)
 	}
@@ -287,7 +287,7 @@ func (s *Store) ListAPIKeys(ctx context.Context, userID string) ([]*berth.APIKey
 
 // DeleteAPIKey removes a key. ENOTFOUND if missing.
 func (s *Store) DeleteAPIKey(ctx context.Context, id string) error {
-	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM api_keys WHERE id = ?`), id)
+	res, err := s.x(ctx).ExecContext(ctx, s.q(`DELETE FROM api_keys WHERE id = ?`), id)
 	if err != nil {
 		return fmt.Errorf("delete apikey %s: %w", id, err)
 	}
@@ -301,7 +301,7 @@ func (s *Store) DeleteAPIKey(ctx context.Context, id string) error {
 
 // TouchAPIKey records the last use of a key. ENOTFOUND if missing.
 func (s *Store) TouchAPIKey(ctx context.Context, id string, at time.Time) error {
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE api_keys SET last_used_at = ? WHERE id = ?`), micros(at), id)
+	res, err := s.x(ctx).ExecContext(ctx, s.q(`UPDATE api_keys SET last_used_at = ? WHERE id = ?`), micros(at), id)
 	if err != nil {
 		return fmt.Errorf("touch apikey %s: %w", id, err)
 	}
@@ -333,7 +333,7 @@ func (s *Store) RevokeToken(ctx context.Context, jti string, expiresAt time.Time
 // IsTokenRevoked reports whether a session token id was revoked.
 func (s *Store) IsTokenRevoked(ctx context.Context, jti string) (bool, error) {
 	var one int
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT 1 FROM revoked_tokens WHERE jti = ?`), jti).Scan(&one)
+	err := s.rdb.QueryRowContext(ctx, s.q(`SELECT 1 FROM revoked_tokens WHERE jti = ?`), jti).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -372,7 +372,7 @@ func (s *Store) RedeemTicket(ctx context.Context, hash []byte, now time.Time) (b
 	var a berth.Actor
 	var role string
 	var exp, sessExp int64
-	err := s.db.QueryRowContext(ctx, s.q(`DELETE FROM ws_tickets WHERE hash = ?
+	err := s.x(ctx).QueryRowContext(ctx, s.q(`DELETE FROM ws_tickets WHERE hash = ?
 		RETURNING user_id, username, role, key_id, expires_at, session_id, session_epoch, session_expires`), hash).
 		Scan(&a.UserID, &a.Username, &role, &a.KeyID, &exp, &a.SessionID, &a.SessionEpoch, &sessExp)
 	if errors.Is(err, sql.ErrNoRows) {
