@@ -183,18 +183,28 @@ func descendants(pid int, comm string) int {
 
 // heapProfile saves berth's /debug/pprof/heap (admin-only) to path.
 func heapProfile(s *berthproc.Server, path string) error {
-	req, err := http.NewRequest("GET", s.URL+"/debug/pprof/heap?gc=1", nil)
+	return saveProfile(s, "heap?gc=1", path)
+}
+
+// cpuProfile saves berth's CPU profile over the next d to path.
+func cpuProfile(s *berthproc.Server, d time.Duration, path string) error {
+	return saveProfile(s, fmt.Sprintf("profile?seconds=%d", max(1, int(d.Seconds()))), path)
+}
+
+// saveProfile saves berth's /debug/pprof/<what> (admin-only) to path.
+func saveProfile(s *berthproc.Server, what, path string) error {
+	req, err := http.NewRequest("GET", s.URL+"/debug/pprof/"+what, nil)
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+s.Token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("heap profile: %w", err)
+		return fmt.Errorf("profile %s: %w", what, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("heap profile: %s", resp.Status)
+		return fmt.Errorf("profile %s: %s", what, resp.Status)
 	}
 	f, err := os.Create(path) // #nosec G304 -- the benchmark's own output
 	if err != nil {
@@ -208,7 +218,14 @@ func heapProfile(s *berthproc.Server, path string) error {
 // pprofTop is `go tool pprof -top` of a heap profile by inuse_space (its
 // first lines) and the total in use, MiB.
 func pprofTop(ctx context.Context, path string) (string, float64, error) {
-	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-sample_index=inuse_space", "-nodecount=12", path).Output() // #nosec G204 -- the benchmark's own profile
+	return pprofTopOf(ctx, path, "-sample_index=inuse_space")
+}
+
+// pprofTopOf is `go tool pprof -top` of a profile, and its total in MiB (a
+// heap profile's).
+func pprofTopOf(ctx context.Context, path string, args ...string) (string, float64, error) {
+	args = append(append([]string{"tool", "pprof", "-top", "-nodecount=12"}, args...), path)
+	out, err := exec.CommandContext(ctx, "go", args...).Output() // #nosec G204 -- the benchmark's own profile
 	if err != nil {
 		return "", 0, fmt.Errorf("go tool pprof %s: %w", path, err)
 	}
