@@ -37,6 +37,7 @@ type supervisor struct {
 	done     chan struct{}
 
 	mu        sync.Mutex
+	exit      *exitWatch // the running process's, while waited for; halt interrupts it
 	pid       int
 	instance  int
 	state     string // starting, running, backoff, stopped, exited
@@ -75,6 +76,11 @@ func (s *supervisor) start() { go s.run() }
 // it is reaped.
 func (s *supervisor) halt() {
 	s.stopOnce.Do(func() { close(s.stop) })
+	s.mu.Lock()
+	if s.exit != nil {
+		s.exit.interrupt()
+	}
+	s.mu.Unlock()
 	<-s.done
 }
 
@@ -216,32 +222,10 @@ func (s *supervisor) runOnce() {
 	s.mu.Unlock()
 
 	probeCtx, cancelProbe := context.WithCancel(context.Background())
-	probeDone := make(chan struct{})
-	go func() {
-		defer close(probeDone)
-		s.probeLoop(probeCtx)
-	}()
-
-	waitCh := make(chan error, 1)
-	go func() {
-		awaitExit(cmd.Process) // parked on the poller, not on a thread
-		waitCh <- cmd.Wait()
-	}()
-	select {
-	case <-waitCh:
-	case <-s.stop:
-		_ = syscall.Kill(-pid, syscall.SIGTERM)
-		t := time.NewTimer(s.rt.cfg.StopGrace)
-		select {
-		case <-waitCh:
-			t.Stop()
-		case <-t.C:
-			_ = syscall.Kill(-pid, syscall.SIGKILL)
-			<-waitCh
-		}
-	}
+	stopProbes := s.probes(probeCtx)
+	s.waitOrStop(cmd, pid)
 	cancelProbe()
-	<-probeDone
+	stopProbes()
 	// The leader is reaped; descendants left in its group go too, so nothing
 	// outlives its replica. The group id cannot be reused while they exist.
 	_ = syscall.Kill(-pid, syscall.SIGKILL)
@@ -286,27 +270,99 @@ func unwrapExec(err error) error {
 	return err
 }
 
-func (s *supervisor) probeLoop(ctx context.Context) {
-	if s.probe == nil {
-		t := time.NewTimer(settleTime)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.setReady(ctx, true)
-		}
+// waitOrStop returns once the process has exited and been reaped: by
+// itself, or stopped by halt (SIGTERM to its group, SIGKILL after the
+// grace). It waits in the supervisor's goroutine on the exit's pidfd.
+func (s *supervisor) waitOrStop(cmd *exec.Cmd, pid int) {
+	w := watchExit(cmd.Process)
+	if w == nil {
+		s.waitOrStopBlocking(cmd, pid)
 		return
 	}
-	tick := time.NewTicker(s.rt.cfg.ProbeInterval)
-	defer tick.Stop()
-	for {
-		s.setReady(ctx, s.probe(ctx))
-		select {
-		case <-ctx.Done():
+	defer w.close()
+	s.mu.Lock()
+	s.exit = w // set before stopping() is asked: a halt from now on interrupts the wait
+	s.mu.Unlock()
+	exited := false
+	for !exited && !s.stopping() {
+		var err error
+		if exited, err = w.wait(); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			s.mu.Lock()
+			s.exit = nil
+			s.mu.Unlock()
+			s.waitOrStopBlocking(cmd, pid)
 			return
-		case <-tick.C:
 		}
+	}
+	s.mu.Lock()
+	s.exit = nil // no interrupt from here on: the grace below is the deadline
+	s.mu.Unlock()
+	if !exited {
+		_ = syscall.Kill(-pid, syscall.SIGTERM)
+		w.until(time.Now().Add(s.rt.cfg.StopGrace))
+		if ok, _ := w.wait(); !ok {
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+		}
+	}
+	_ = cmd.Wait()
+}
+
+// waitOrStopBlocking is waitOrStop without a pidfd: Wait blocks a thread.
+func (s *supervisor) waitOrStopBlocking(cmd *exec.Cmd, pid int) {
+	waitCh := make(chan error, 1)
+	go func() { waitCh <- cmd.Wait() }()
+	select {
+	case <-waitCh:
+	case <-s.stop:
+		_ = syscall.Kill(-pid, syscall.SIGTERM)
+		t := time.NewTimer(s.rt.cfg.StopGrace)
+		select {
+		case <-waitCh:
+			t.Stop()
+		case <-t.C:
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+			<-waitCh
+		}
+	}
+}
+
+// probes marks the process ready once its probe passes (without one: once
+// it still runs after settleTime) and probes again every ProbeInterval,
+// from timers, until ctx ends: no goroutine waits between probes. The
+// returned stop waits for a probe under way.
+func (s *supervisor) probes(ctx context.Context) (stop func()) {
+	var mu sync.Mutex
+	var pending sync.WaitGroup // the armed timer or its probe under way
+	var t *time.Timer
+	fire := func() {
+		defer pending.Done()
+		if s.probe == nil {
+			s.setReady(ctx, true)
+			return
+		}
+		s.setReady(ctx, s.probe(ctx))
+		mu.Lock()
+		defer mu.Unlock()
+		if ctx.Err() == nil {
+			pending.Add(1)
+			t.Reset(s.rt.cfg.ProbeInterval)
+		}
+	}
+	first := time.Duration(0)
+	if s.probe == nil {
+		first = settleTime
+	}
+	mu.Lock()
+	pending.Add(1)
+	t = time.AfterFunc(first, fire)
+	mu.Unlock()
+	return func() {
+		mu.Lock()
+		if t.Stop() {
+			pending.Done() // it will not fire
+		}
+		mu.Unlock()
+		pending.Wait()
 	}
 }
 
