@@ -1,7 +1,7 @@
 package local
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -187,34 +187,30 @@ func (s *supervisor) runOnce() {
 	// and group, no supplementary groups.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: s.id.credential()}
 	dieWithBerth(cmd.SysProcAttr)
-	outR, outW, err := os.Pipe()
+	stdout, err := openOutput(func(line string) { s.log.write(time.Now(), "stdout", instance, line) })
 	if err != nil {
 		s.startFailed(instance, err)
 		return
 	}
-	errR, errW, err := os.Pipe()
+	stderr, err := openOutput(func(line string) { s.log.write(time.Now(), "stderr", instance, line) })
 	if err != nil {
-		_ = outR.Close()
-		_ = outW.Close()
+		stdout.closeWriter()
+		stdout.finish(0)
 		s.startFailed(instance, err)
 		return
 	}
-	cmd.Stdout, cmd.Stderr = outW, errW
+	cmd.Stdout, cmd.Stderr = stdout.w, stderr.w
 	err = cmd.Start()
-	_ = outW.Close()
-	_ = errW.Close()
+	stdout.closeWriter()
+	stderr.closeWriter()
 	if err != nil {
-		_ = outR.Close()
-		_ = errR.Close()
+		stdout.finish(2 * time.Second)
+		stderr.finish(2 * time.Second)
 		s.startFailed(instance, err)
 		return
 	}
 	pid := cmd.Process.Pid
 	pidFile := s.rt.writePidFile(s.pidName, instance, pid)
-
-	var readers sync.WaitGroup
-	readers.Go(func() { copyLines(outR, s.log, "stdout", instance) })
-	readers.Go(func() { copyLines(errR, s.log, "stderr", instance) })
 
 	now := time.Now()
 	s.mu.Lock()
@@ -229,14 +225,9 @@ func (s *supervisor) runOnce() {
 	// The leader is reaped; descendants left in its group go too, so nothing
 	// outlives its replica. The group id cannot be reused while they exist.
 	_ = syscall.Kill(-pid, syscall.SIGKILL)
-	if !waitTimeout(&readers, 2*time.Second) {
-		// Something that left the group still holds the pipes.
-		_ = outR.Close()
-		_ = errR.Close()
-		readers.Wait()
-	}
-	_ = outR.Close()
-	_ = errR.Close()
+	// Something that left the group may still hold the pipes: not waited for.
+	stdout.finish(2 * time.Second)
+	stderr.finish(2 * time.Second)
 	if pidFile != "" {
 		_ = os.Remove(pidFile)
 	}
@@ -392,27 +383,8 @@ func (s *supervisor) kill() bool {
 	return syscall.Kill(-pid, syscall.SIGKILL) == nil
 }
 
-func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
-	ch := make(chan struct{})
-	go func() { wg.Wait(); close(ch) }()
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ch:
-		return true
-	case <-t.C:
-		return false
-	}
-}
-
-// copyLines writes each line of r as a log record; lines longer than
-// maxLineBytes are truncated, the rest of them dropped.
-func copyLines(r io.Reader, log *logFile, stream string, instance int) {
-	readLines(r, func(text string) { log.write(time.Now(), stream, instance, text) })
-}
-
-// readBufBytes is the buffer each output pipe keeps while its process runs
-// (two per process): a long line is gathered apart, up to maxLineBytes, and
+// readBufBytes is the read buffer of a pipe read by a goroutine of its own
+// (no output hub): a long line is gathered apart, up to maxLineBytes, and
 // that memory is let go once the line ends. A buffer of maxLineBytes per
 // pipe was most of berth's heap with thousands of processes.
 const readBufBytes = 2 << 10
@@ -421,29 +393,55 @@ const readBufBytes = 2 << 10
 // longer than maxLineBytes is cut to its first maxLineBytes, the rest
 // dropped; a last line without "\n" is emitted too.
 func readLines(r io.Reader, emit func(string)) {
-	br := bufio.NewReaderSize(r, readBufBytes)
-	var long []byte // a line longer than br's buffer, so far
+	ls := lineSplitter{emit: emit}
+	buf := make([]byte, readBufBytes)
 	for {
-		chunk, err := br.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
-			if len(long) < maxLineBytes {
-				long = append(long, chunk[:min(len(chunk), maxLineBytes-len(long))]...)
-			}
-			continue
-		}
-		if len(chunk) > 0 || len(long) > 0 {
-			line := chunk
-			if long != nil {
-				if len(long) < maxLineBytes {
-					long = append(long, chunk[:min(len(chunk), maxLineBytes-len(long))]...)
-				}
-				line, long = long, nil
-			}
-			emit(strings.TrimSuffix(strings.TrimSuffix(string(line), "\n"), "\r"))
-		}
+		n, err := r.Read(buf)
+		ls.feed(buf[:n])
 		if err != nil {
+			ls.end()
 			return
 		}
+	}
+}
+
+// lineSplitter cuts output, as it comes in chunks, into lines for emit:
+// only a line not complete yet is kept (up to maxLineBytes).
+type lineSplitter struct {
+	emit func(string)
+	long []byte // the line so far, when a chunk ended inside it
+	open bool   // long holds a started line (it may be empty of bytes kept)
+}
+
+func (ls *lineSplitter) feed(chunk []byte) {
+	for len(chunk) > 0 {
+		i := bytes.IndexByte(chunk, '\n')
+		if i < 0 {
+			ls.keep(chunk)
+			return
+		}
+		line := chunk[:i]
+		if ls.open {
+			ls.keep(line)
+			line, ls.long, ls.open = ls.long, nil, false
+		}
+		ls.emit(strings.TrimSuffix(string(line[:min(len(line), maxLineBytes)]), "\r"))
+		chunk = chunk[i+1:]
+	}
+}
+
+func (ls *lineSplitter) keep(b []byte) {
+	ls.open = true
+	if len(ls.long) < maxLineBytes {
+		ls.long = append(ls.long, b[:min(len(b), maxLineBytes-len(ls.long))]...)
+	}
+}
+
+// end emits a last line without "\n".
+func (ls *lineSplitter) end() {
+	if ls.open {
+		ls.emit(strings.TrimSuffix(string(ls.long), "\r"))
+		ls.long, ls.open = nil, false
 	}
 }
 
