@@ -98,12 +98,18 @@ func benchLocal(ctx context.Context, bin, keep string, n, ticks int, interval ti
 		return r, err
 	}
 	r.start = time.Since(t0)
-	// From outside berth: its sleeping descendants.
-	if got := descendants(s.Pid(), "sleep"); got < n {
-		return r, fmt.Errorf("berth reports every service RUNNING but /proc shows %d of its sleep processes, want %d", got, n)
-	}
-	if got := descendants(s.Pid(), "perl"); got < n {
-		return r, fmt.Errorf("berth reports every environment RUNNING but /proc shows %d of its perl processes, want %d", got, n)
+	// From outside berth: its sleeping descendants (a workload that is
+	// being restarted at that moment is back within the poll).
+	if err := stat.Poll(time.Minute, time.Second, "berth's workloads in /proc", func() error {
+		if got := descendants(s.Pid(), "sleep"); got < n {
+			return fmt.Errorf("berth reports every service RUNNING but /proc shows %d of its sleep processes, want %d", got, n)
+		}
+		if got := descendants(s.Pid(), "perl"); got < n {
+			return fmt.Errorf("berth reports every environment RUNNING but /proc shows %d of its perl processes, want %d", got, n)
+		}
+		return nil
+	}); err != nil {
+		return r, err
 	}
 	var rss []float64
 	for range ticks {
