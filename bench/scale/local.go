@@ -17,8 +17,11 @@ import (
 
 // envCommand is the environments' workload: berth calls an environment
 // RUNNING once its port accepts connections, so a small perl listens on it
-// and accepts (closing at once: a full backlog would fail the probe; a few MB each, as a sleep is for the services).
-const envCommand = `["perl", "-MIO::Socket::INET", "-e", "my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $ARGV[0], Listen => 8, ReuseAddr => 1) or die $!; while (my $c = $s->accept) { close $c }", "$PORT"]`
+// and accepts (closing at once: a full backlog would fail the probe; a few
+// MB each, as a sleep is for the services). A port another program of this
+// shared machine holds is retried, not a crash: exiting (98, EADDRINUSE)
+// left an environment in ERROR and failed whole runs.
+const envCommand = `["perl", "-MIO::Socket::INET", "-e", "my $s; until ($s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $ARGV[0], Listen => 8, ReuseAddr => 1)) { sleep 1 } while (my $c = $s->accept) { close $c }", "$PORT"]`
 
 // localConfig is berth with the local target, a "bench" template whose
 // workload listens on its port, and a sampler ticking every interval (pprof
