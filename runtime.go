@@ -185,6 +185,29 @@ type ServiceLister interface {
 	ListServices(ctx context.Context) ([]*Service, error)
 }
 
+// ServiceKey names one workload a ServiceIndexer reports. Kind tells apart
+// workloads of one namespace and name that are of different kinds (a
+// Kubernetes Deployment and a StatefulSet).
+type ServiceKey struct {
+	Namespace, Name, Kind string
+}
+
+// ServiceIndexer is the optional capability of a ServiceLister that keeps
+// its workloads indexed (Kubernetes, from its informers' handlers): core
+// pages through the keys and builds only a page's services, so a page of a
+// cluster's 10,000 Deployments costs the page, not 10,000 conversions.
+type ServiceIndexer interface {
+	ServiceLister
+	// ServiceKeys returns the key of every service ListServices reports,
+	// sorted by namespace, name, then kind, and a version that changes
+	// whenever any of them changes, its state included. The slice is
+	// shared: callers must not modify it.
+	ServiceKeys(ctx context.Context) (keys []ServiceKey, version uint64, err error)
+	// ServicesOf returns the services of keys, as ListServices reports
+	// them: the i-th is keys[i]'s, nil when that workload is gone by now.
+	ServicesOf(ctx context.Context, keys []ServiceKey) ([]*Service, error)
+}
+
 // RevisionLister is the optional capability of runtimes that keep revisions
 // themselves: the revisions of a service berth did not create (Kubernetes
 // ReplicaSets and ControllerRevisions), newest first.

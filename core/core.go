@@ -116,6 +116,9 @@ type Core struct {
 	// berth did not create (nil until its first pass).
 	unmanagedMu   sync.Mutex
 	unmanagedSeen map[berth.ServiceRef]observedState
+	// unmanagedMarks is, per indexed target, what its last pass saw: a
+	// pass over the same workloads and stored records is skipped.
+	unmanagedMarks map[string]unmanagedMark
 
 	// predictions keeps this hour's forecasts (predictions.go).
 	predictions predictionCache

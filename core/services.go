@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/berthhq/berth"
@@ -54,23 +54,7 @@ func (c *Core) ListServices(ctx context.Context, target string, offset, limit in
 		}
 		return &ServiceList{Services: svcs, Total: total}, nil
 	}
-	all, stored, unreachable, err := c.allServices(ctx, target, listers)
-	if err != nil {
-		return nil, err
-	}
-	total := len(all)
-	page := all[min(offset, total):]
-	if limit > 0 {
-		page = page[:min(limit, len(page))]
-	}
-	for _, s := range page {
-		if stored[s] {
-			c.observeForList(ctx, s)
-		} else {
-			s.Spec = s.Spec.Redacted()
-		}
-	}
-	return &ServiceList{Services: page, Total: total, Unreachable: unreachable}, nil
+	return c.pageServices(ctx, target, listers, offset, limit)
 }
 
 // observeForList overlays the live state on a listed service. Runtimes answer
@@ -92,45 +76,6 @@ func (c *Core) serviceListers(target string) map[string]berth.ServiceLister {
 		}
 	}
 	return out
-}
-
-// allServices merges the stored services with what the listers report; a
-// stored record wins over the runtime's view of the same workload. stored
-// tells which services came from the store. A lister that fails is an error
-// when the caller asked for its target, else it is left out (and logged):
-// one unreachable cluster must not hide every other target's services.
-func (c *Core) allServices(ctx context.Context, target string, listers map[string]berth.ServiceLister) (
-	svcs []*berth.Service, stored map[*berth.Service]bool, unreachable []TargetStatus, err error) {
-	svcs, _, err = c.store.ListServices(ctx, berth.ServiceFilter{Target: target})
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("list services: %w", err)
-	}
-	stored = make(map[*berth.Service]bool, len(svcs))
-	known := make(map[berth.ServiceRef]bool, len(svcs))
-	for _, s := range svcs {
-		stored[s] = true
-		known[c.canonicalRef(s.Ref())] = true
-	}
-	found, unreachable, err := c.runtimeServices(ctx, target, listers)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	for _, s := range found {
-		if !known[s.Ref()] {
-			svcs = append(svcs, s)
-		}
-	}
-	sort.SliceStable(svcs, func(i, j int) bool {
-		a, b := c.canonicalRef(svcs[i].Ref()), c.canonicalRef(svcs[j].Ref())
-		if a.Target != b.Target {
-			return a.Target < b.Target
-		}
-		if a.Namespace != b.Namespace {
-			return a.Namespace < b.Namespace
-		}
-		return a.Name < b.Name
-	})
-	return svcs, stored, unreachable, nil
 }
 
 // canonicalRef fills in the target's default namespace: services stored
@@ -192,19 +137,57 @@ func (c *Core) find(ctx context.Context, q ServiceQuery) (svc *berth.Service, st
 		"service %q exists in several places (%s): name one with ?target= and ?namespace=", q.Name, strings.Join(where, ", "))
 }
 
-// findUnmanaged looks for q among the workloads the runtimes report.
+// findUnmanaged looks for q among the workloads the runtimes report. An
+// indexed runtime builds only the workloads of that name.
 func (c *Core) findUnmanaged(ctx context.Context, q ServiceQuery) ([]*berth.Service, error) {
-	found, _, err := c.runtimeServices(ctx, q.Target, c.serviceListers(q.Target))
-	if err != nil {
-		return nil, fmt.Errorf("find service %s: %w", q.Name, err)
-	}
+	match := func(ns, name string) bool { return name == q.Name && (q.Namespace == "" || q.Namespace == ns) }
+	listers := c.serviceListers(q.Target)
 	var out []*berth.Service
-	for _, s := range found {
-		if s.Name == q.Name && (q.Namespace == "" || q.Namespace == s.Namespace) {
-			out = append(out, s)
+	for _, name := range c.order {
+		sl, ok := listers[name]
+		if !ok {
+			continue
 		}
+		found, err := c.unmanagedNamed(ctx, sl, match)
+		if err != nil {
+			if q.Target != "" {
+				return nil, fmt.Errorf("find service %s: list services of target %s: %w", q.Name, name, err)
+			}
+			c.log.Warn("list services", "target", name, "err", err)
+			continue
+		}
+		out = append(out, found...)
 	}
 	return out, nil
+}
+
+// unmanagedNamed are the services of sl that match.
+func (c *Core) unmanagedNamed(ctx context.Context, sl berth.ServiceLister, match func(ns, name string) bool) ([]*berth.Service, error) {
+	var found []*berth.Service
+	if idx, ok := sl.(berth.ServiceIndexer); ok {
+		keys, _, err := idx.ServiceKeys(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var mine []berth.ServiceKey
+		for _, k := range keys {
+			if match(k.Namespace, k.Name) {
+				mine = append(mine, k)
+			}
+		}
+		if len(mine) == 0 {
+			return nil, nil
+		}
+		if found, err = idx.ServicesOf(ctx, mine); err != nil {
+			return nil, err
+		}
+	} else {
+		var err error
+		if found, err = sl.ListServices(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return slices.DeleteFunc(found, func(s *berth.Service) bool { return s == nil || !match(s.Namespace, s.Name) }), nil
 }
 
 // runtimeServices are what the listers report, in target order. A lister

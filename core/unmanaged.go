@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 
 	"github.com/berthhq/berth"
 )
@@ -110,14 +111,27 @@ func (c *Core) syncUnmanaged(ctx context.Context, stored []*berth.Service) {
 	first := c.unmanagedSeen == nil
 	if first {
 		c.unmanagedSeen = map[berth.ServiceRef]observedState{}
+		c.unmanagedMarks = map[string]unmanagedMark{}
 	}
 	for _, name := range c.order {
 		sl, ok := listers[name]
 		if !ok {
 			continue
 		}
+		if idx, ok := sl.(berth.ServiceIndexer); ok {
+			_, version, err := idx.ServiceKeys(ctx)
+			if err != nil {
+				continue // reads report the target unreachable
+			}
+			mark := unmanagedMark{version: version, known: knownMark(known, name)}
+			if prev, ok := c.unmanagedMarks[name]; ok && prev == mark {
+				continue // nothing changed since the last pass
+			}
+			c.unmanagedMarks[name] = mark
+		}
 		found, err := sl.ListServices(ctx)
 		if err != nil {
+			delete(c.unmanagedMarks, name)
 			continue // reads report the target unreachable
 		}
 		present := make(map[berth.ServiceRef]bool, len(found))
@@ -144,4 +158,27 @@ func (c *Core) syncUnmanaged(ctx context.Context, stored []*berth.Service) {
 			}
 		}
 	}
+}
+
+// unmanagedMark is what a pass of syncUnmanaged saw of an indexed target:
+// the index's version (every workload change bumps it) and a digest of the
+// target's stored services (which it leaves out). With 10,000 Deployments
+// a pass built all of them every 2 s, and a list request waited for the CPU.
+type unmanagedMark struct {
+	version, known uint64
+}
+
+// knownMark digests the stored refs of target, in any order.
+func knownMark(known map[berth.ServiceRef]bool, target string) uint64 {
+	var sum, n uint64
+	for ref := range known {
+		if ref.Target != target {
+			continue
+		}
+		h := fnv.New64a()
+		_, _ = h.Write([]byte(ref.Namespace + "/" + ref.Name))
+		sum += h.Sum64()
+		n++
+	}
+	return sum ^ n<<56
 }

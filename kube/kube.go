@@ -144,6 +144,8 @@ type Runtime struct {
 	drift atomic.Pointer[driftCallback]
 	// hpa caches which workloads an autoscaler manages (autoscale.go).
 	hpa hpaCache
+	// index keeps the Deployments' and StatefulSets' keys sorted (index.go).
+	index *serviceIndex
 }
 
 var (
@@ -216,7 +218,7 @@ func New(cfg Config) (*Runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes target %q: %w", cfg.Target, err)
 	}
-	r := &Runtime{cfg: cfg, host: rc.Host, client: client}
+	r := &Runtime{cfg: cfg, host: rc.Host, client: client, index: newServiceIndex()}
 	namespaces := cfg.Namespaces
 	if len(namespaces) == 0 {
 		namespaces = []string{""} // all namespaces, one informer
@@ -249,6 +251,18 @@ func New(cfg Config) (*Runtime, error) {
 			if _, err := inf.AddEventHandler(r.driftHandler()); err != nil {
 				return nil, fmt.Errorf("kubernetes target %q: %w", cfg.Target, err)
 			}
+		}
+		// Synced once the index has seen what the caches hold: a list
+		// answered from it then misses nothing the caches have.
+		for _, w := range []struct {
+			kind string
+			inf  cache.SharedIndexInformer
+		}{{kindDeploymentKey, d.Informer()}, {kindStatefulSetKey, s.Informer()}} {
+			reg, err := w.inf.AddEventHandler(r.index.handler(w.kind))
+			if err != nil {
+				return nil, fmt.Errorf("kubernetes target %q: %w", cfg.Target, err)
+			}
+			r.synced = append(r.synced, reg.HasSynced)
 		}
 		r.factories = append(r.factories, f)
 		r.pods = append(r.pods, pods.Lister())

@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -216,39 +217,30 @@ func statefulSetState(s *appsv1.StatefulSet) *berth.ServiceState {
 }
 
 // ListServices returns every Deployment and StatefulSet of the watched
-// namespaces, those berth created (Managed) and the others, from the caches.
+// namespaces, those berth created (Managed) and the others, from the
+// caches, sorted by namespace, name, then kind.
 func (r *Runtime) ListServices(ctx context.Context) ([]*berth.Service, error) {
-	if err := r.waitSynced(ctx); err != nil {
+	keys, _, err := r.ServiceKeys(ctx)
+	if err != nil {
 		return nil, err
 	}
-	var out []*berth.Service
-	for i := range r.factories {
-		deploys, err := r.deploys[i].List(everything)
-		if err != nil {
-			return nil, fmt.Errorf("list deployments: %w", err)
-		}
-		for _, d := range deploys {
-			st := deploymentState(d)
-			spec := specOf(d.Namespace, st.Replicas, d.Spec.Template)
-			out = append(out, r.service(d.ObjectMeta.Name, d.Namespace, d.Labels, d.CreationTimestamp.Time, st, spec))
-		}
-		sets, err := r.sets[i].List(everything)
-		if err != nil {
-			return nil, fmt.Errorf("list statefulsets: %w", err)
-		}
-		for _, s := range sets {
-			st := statefulSetState(s)
-			spec := specOf(s.Namespace, st.Replicas, s.Spec.Template)
-			out = append(out, r.service(s.Name, s.Namespace, s.Labels, s.CreationTimestamp.Time, st, spec))
-		}
+	svcs, err := r.ServicesOf(ctx, keys)
+	if err != nil {
+		return nil, err
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Namespace != out[j].Namespace {
-			return out[i].Namespace < out[j].Namespace
-		}
-		return out[i].Name < out[j].Name
-	})
-	return out, nil
+	return slices.DeleteFunc(svcs, func(s *berth.Service) bool { return s == nil }), nil
+}
+
+func (r *Runtime) deploymentService(d *appsv1.Deployment) *berth.Service {
+	st := deploymentState(d)
+	spec := specOf(d.Namespace, st.Replicas, d.Spec.Template)
+	return r.service(d.Name, d.Namespace, d.Labels, d.CreationTimestamp.Time, st, spec)
+}
+
+func (r *Runtime) statefulSetService(s *appsv1.StatefulSet) *berth.Service {
+	st := statefulSetState(s)
+	spec := specOf(s.Namespace, st.Replicas, s.Spec.Template)
+	return r.service(s.Name, s.Namespace, s.Labels, s.CreationTimestamp.Time, st, spec)
 }
 
 func (r *Runtime) service(name, ns string, labels map[string]string, created time.Time, st *berth.ServiceState, spec berth.ServiceSpec) *berth.Service {

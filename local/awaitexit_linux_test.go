@@ -1,6 +1,7 @@
 package local
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,10 +13,11 @@ import (
 	"github.com/berthhq/berth/internal/testutil"
 )
 
-// awaitExit returns only once the child has exited, leaves it to Wait to
+// An exit watch's wait returns only once the child has exited (or when
+// interrupted, saying so, while the child runs on), leaves it to Wait to
 // reap (a zombie in /proc until then, its exit status intact), and returns
 // for a child that exited before it was called.
-func TestAwaitExit(t *testing.T) {
+func TestWatchExit(t *testing.T) {
 	t.Parallel()
 	state := func(pid int) string {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -30,15 +32,31 @@ func TestAwaitExit(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	done := make(chan struct{})
-	go func() { awaitExit(cmd.Process); close(done) }()
+	w := watchExit(cmd.Process)
+	if w == nil {
+		t.Fatal("no pidfd for a child")
+	}
+	defer w.close()
 	pid := cmd.Process.Pid
+	// Interrupted: the wait returns at once, the child runs on.
+	w.interrupt()
+	if ok, err := w.wait(); ok || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("interrupted wait = %v, %v; want false, deadline exceeded", ok, err)
+	}
+	w.until(time.Time{})
+	done := make(chan struct{})
+	go func() {
+		if ok, err := w.wait(); !ok || err != nil {
+			t.Errorf("wait = %v, %v; want the exit", ok, err)
+		}
+		close(done)
+	}()
 	testutil.Eventually(t, testutil.Process, "sleep running", func() (bool, string) {
 		return state(pid) == "S", state(pid)
 	})
 	select {
 	case <-done:
-		t.Fatalf("awaitExit returned while %d runs (state %s)", pid, state(pid))
+		t.Fatalf("wait returned while %d runs (state %s)", pid, state(pid))
 	default:
 	}
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
@@ -47,17 +65,17 @@ func TestAwaitExit(t *testing.T) {
 	select {
 	case <-done:
 	case <-time.After(testutil.Process):
-		t.Fatalf("awaitExit did not return after %d exited (state %s)", pid, state(pid))
+		t.Fatalf("wait did not return after %d exited (state %s)", pid, state(pid))
 	}
 	if s := state(pid); s != "Z" {
-		t.Errorf("after awaitExit, %d is %s in /proc, want Z (exited, not reaped)", pid, s)
+		t.Errorf("after the wait, %d is %s in /proc, want Z (exited, not reaped)", pid, s)
 	}
 	err := cmd.Wait()
 	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
-		t.Errorf("Wait after awaitExit: %v, want killed by SIGTERM", err)
+		t.Errorf("Wait after the wait: %v, want killed by SIGTERM", err)
 	}
 
-	// Exited before awaitExit asks: it returns at once.
+	// Exited before the wait asks: it returns at once.
 	quick := exec.Command("true")
 	if err := quick.Start(); err != nil {
 		t.Fatal(err)
@@ -65,12 +83,17 @@ func TestAwaitExit(t *testing.T) {
 	testutil.Eventually(t, testutil.Process, "true exited", func() (bool, string) {
 		return state(quick.Process.Pid) == "Z", state(quick.Process.Pid)
 	})
+	qw := watchExit(quick.Process)
+	if qw == nil {
+		t.Fatal("no pidfd for an exited child")
+	}
+	defer qw.close()
 	returned := make(chan struct{})
-	go func() { awaitExit(quick.Process); close(returned) }()
+	go func() { _, _ = qw.wait(); close(returned) }()
 	select {
 	case <-returned:
 	case <-time.After(testutil.Process):
-		t.Fatal("awaitExit of a process that had exited did not return")
+		t.Fatal("the wait of a process that had exited did not return")
 	}
 	if err := quick.Wait(); err != nil {
 		t.Errorf("Wait of true: %v", err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"syscall"
+	"time"
 )
 
 // setNoNewPrivs: no_new_privs is Linux's; elsewhere (the darwin builds of
@@ -19,5 +20,11 @@ func setNoNewPrivs() error {
 // path (the process group) still ends the workload when berth stops.
 func dieWithBerth(*syscall.SysProcAttr) {}
 
-// awaitExit: Wait blocks outside Linux.
-func awaitExit(*os.Process) {}
+// exitWatch: outside Linux there is no pidfd; the supervisor waits in Wait.
+type exitWatch struct{}
+
+func watchExit(*os.Process) *exitWatch { return nil }
+func (*exitWatch) wait() (bool, error) { return false, errors.ErrUnsupported }
+func (*exitWatch) until(time.Time)     {}
+func (*exitWatch) interrupt()          {}
+func (*exitWatch) close()              {}

@@ -1,7 +1,7 @@
 package local
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -37,6 +37,7 @@ type supervisor struct {
 	done     chan struct{}
 
 	mu        sync.Mutex
+	exit      *exitWatch // the running process's, while waited for; halt interrupts it
 	pid       int
 	instance  int
 	state     string // starting, running, backoff, stopped, exited
@@ -75,6 +76,11 @@ func (s *supervisor) start() { go s.run() }
 // it is reaped.
 func (s *supervisor) halt() {
 	s.stopOnce.Do(func() { close(s.stop) })
+	s.mu.Lock()
+	if s.exit != nil {
+		s.exit.interrupt()
+	}
+	s.mu.Unlock()
 	<-s.done
 }
 
@@ -181,34 +187,30 @@ func (s *supervisor) runOnce() {
 	// and group, no supplementary groups.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: s.id.credential()}
 	dieWithBerth(cmd.SysProcAttr)
-	outR, outW, err := os.Pipe()
+	stdout, err := openOutput(func(line string) { s.log.write(time.Now(), "stdout", instance, line) })
 	if err != nil {
 		s.startFailed(instance, err)
 		return
 	}
-	errR, errW, err := os.Pipe()
+	stderr, err := openOutput(func(line string) { s.log.write(time.Now(), "stderr", instance, line) })
 	if err != nil {
-		_ = outR.Close()
-		_ = outW.Close()
+		stdout.closeWriter()
+		stdout.finish(0)
 		s.startFailed(instance, err)
 		return
 	}
-	cmd.Stdout, cmd.Stderr = outW, errW
+	cmd.Stdout, cmd.Stderr = stdout.w, stderr.w
 	err = cmd.Start()
-	_ = outW.Close()
-	_ = errW.Close()
+	stdout.closeWriter()
+	stderr.closeWriter()
 	if err != nil {
-		_ = outR.Close()
-		_ = errR.Close()
+		stdout.finish(2 * time.Second)
+		stderr.finish(2 * time.Second)
 		s.startFailed(instance, err)
 		return
 	}
 	pid := cmd.Process.Pid
 	pidFile := s.rt.writePidFile(s.pidName, instance, pid)
-
-	var readers sync.WaitGroup
-	readers.Go(func() { copyLines(outR, s.log, "stdout", instance) })
-	readers.Go(func() { copyLines(errR, s.log, "stderr", instance) })
 
 	now := time.Now()
 	s.mu.Lock()
@@ -216,43 +218,16 @@ func (s *supervisor) runOnce() {
 	s.mu.Unlock()
 
 	probeCtx, cancelProbe := context.WithCancel(context.Background())
-	probeDone := make(chan struct{})
-	go func() {
-		defer close(probeDone)
-		s.probeLoop(probeCtx)
-	}()
-
-	waitCh := make(chan error, 1)
-	go func() {
-		awaitExit(cmd.Process) // parked on the poller, not on a thread
-		waitCh <- cmd.Wait()
-	}()
-	select {
-	case <-waitCh:
-	case <-s.stop:
-		_ = syscall.Kill(-pid, syscall.SIGTERM)
-		t := time.NewTimer(s.rt.cfg.StopGrace)
-		select {
-		case <-waitCh:
-			t.Stop()
-		case <-t.C:
-			_ = syscall.Kill(-pid, syscall.SIGKILL)
-			<-waitCh
-		}
-	}
+	stopProbes := s.probes(probeCtx)
+	s.waitOrStop(cmd, pid)
 	cancelProbe()
-	<-probeDone
+	stopProbes()
 	// The leader is reaped; descendants left in its group go too, so nothing
 	// outlives its replica. The group id cannot be reused while they exist.
 	_ = syscall.Kill(-pid, syscall.SIGKILL)
-	if !waitTimeout(&readers, 2*time.Second) {
-		// Something that left the group still holds the pipes.
-		_ = outR.Close()
-		_ = errR.Close()
-		readers.Wait()
-	}
-	_ = outR.Close()
-	_ = errR.Close()
+	// Something that left the group may still hold the pipes: not waited for.
+	stdout.finish(2 * time.Second)
+	stderr.finish(2 * time.Second)
 	if pidFile != "" {
 		_ = os.Remove(pidFile)
 	}
@@ -286,27 +261,99 @@ func unwrapExec(err error) error {
 	return err
 }
 
-func (s *supervisor) probeLoop(ctx context.Context) {
-	if s.probe == nil {
-		t := time.NewTimer(settleTime)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.setReady(ctx, true)
-		}
+// waitOrStop returns once the process has exited and been reaped: by
+// itself, or stopped by halt (SIGTERM to its group, SIGKILL after the
+// grace). It waits in the supervisor's goroutine on the exit's pidfd.
+func (s *supervisor) waitOrStop(cmd *exec.Cmd, pid int) {
+	w := watchExit(cmd.Process)
+	if w == nil {
+		s.waitOrStopBlocking(cmd, pid)
 		return
 	}
-	tick := time.NewTicker(s.rt.cfg.ProbeInterval)
-	defer tick.Stop()
-	for {
-		s.setReady(ctx, s.probe(ctx))
-		select {
-		case <-ctx.Done():
+	defer w.close()
+	s.mu.Lock()
+	s.exit = w // set before stopping() is asked: a halt from now on interrupts the wait
+	s.mu.Unlock()
+	exited := false
+	for !exited && !s.stopping() {
+		var err error
+		if exited, err = w.wait(); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			s.mu.Lock()
+			s.exit = nil
+			s.mu.Unlock()
+			s.waitOrStopBlocking(cmd, pid)
 			return
-		case <-tick.C:
 		}
+	}
+	s.mu.Lock()
+	s.exit = nil // no interrupt from here on: the grace below is the deadline
+	s.mu.Unlock()
+	if !exited {
+		_ = syscall.Kill(-pid, syscall.SIGTERM)
+		w.until(time.Now().Add(s.rt.cfg.StopGrace))
+		if ok, _ := w.wait(); !ok {
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+		}
+	}
+	_ = cmd.Wait()
+}
+
+// waitOrStopBlocking is waitOrStop without a pidfd: Wait blocks a thread.
+func (s *supervisor) waitOrStopBlocking(cmd *exec.Cmd, pid int) {
+	waitCh := make(chan error, 1)
+	go func() { waitCh <- cmd.Wait() }()
+	select {
+	case <-waitCh:
+	case <-s.stop:
+		_ = syscall.Kill(-pid, syscall.SIGTERM)
+		t := time.NewTimer(s.rt.cfg.StopGrace)
+		select {
+		case <-waitCh:
+			t.Stop()
+		case <-t.C:
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+			<-waitCh
+		}
+	}
+}
+
+// probes marks the process ready once its probe passes (without one: once
+// it still runs after settleTime) and probes again every ProbeInterval,
+// from timers, until ctx ends: no goroutine waits between probes. The
+// returned stop waits for a probe under way.
+func (s *supervisor) probes(ctx context.Context) (stop func()) {
+	var mu sync.Mutex
+	var pending sync.WaitGroup // the armed timer or its probe under way
+	var t *time.Timer
+	fire := func() {
+		defer pending.Done()
+		if s.probe == nil {
+			s.setReady(ctx, true)
+			return
+		}
+		s.setReady(ctx, s.probe(ctx))
+		mu.Lock()
+		defer mu.Unlock()
+		if ctx.Err() == nil {
+			pending.Add(1)
+			t.Reset(s.rt.cfg.ProbeInterval)
+		}
+	}
+	first := time.Duration(0)
+	if s.probe == nil {
+		first = settleTime
+	}
+	mu.Lock()
+	pending.Add(1)
+	t = time.AfterFunc(first, fire)
+	mu.Unlock()
+	return func() {
+		mu.Lock()
+		if t.Stop() {
+			pending.Done() // it will not fire
+		}
+		mu.Unlock()
+		pending.Wait()
 	}
 }
 
@@ -336,27 +383,8 @@ func (s *supervisor) kill() bool {
 	return syscall.Kill(-pid, syscall.SIGKILL) == nil
 }
 
-func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
-	ch := make(chan struct{})
-	go func() { wg.Wait(); close(ch) }()
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ch:
-		return true
-	case <-t.C:
-		return false
-	}
-}
-
-// copyLines writes each line of r as a log record; lines longer than
-// maxLineBytes are truncated, the rest of them dropped.
-func copyLines(r io.Reader, log *logFile, stream string, instance int) {
-	readLines(r, func(text string) { log.write(time.Now(), stream, instance, text) })
-}
-
-// readBufBytes is the buffer each output pipe keeps while its process runs
-// (two per process): a long line is gathered apart, up to maxLineBytes, and
+// readBufBytes is the read buffer of a pipe read by a goroutine of its own
+// (no output hub): a long line is gathered apart, up to maxLineBytes, and
 // that memory is let go once the line ends. A buffer of maxLineBytes per
 // pipe was most of berth's heap with thousands of processes.
 const readBufBytes = 2 << 10
@@ -365,29 +393,55 @@ const readBufBytes = 2 << 10
 // longer than maxLineBytes is cut to its first maxLineBytes, the rest
 // dropped; a last line without "\n" is emitted too.
 func readLines(r io.Reader, emit func(string)) {
-	br := bufio.NewReaderSize(r, readBufBytes)
-	var long []byte // a line longer than br's buffer, so far
+	ls := lineSplitter{emit: emit}
+	buf := make([]byte, readBufBytes)
 	for {
-		chunk, err := br.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
-			if len(long) < maxLineBytes {
-				long = append(long, chunk[:min(len(chunk), maxLineBytes-len(long))]...)
-			}
-			continue
-		}
-		if len(chunk) > 0 || len(long) > 0 {
-			line := chunk
-			if long != nil {
-				if len(long) < maxLineBytes {
-					long = append(long, chunk[:min(len(chunk), maxLineBytes-len(long))]...)
-				}
-				line, long = long, nil
-			}
-			emit(strings.TrimSuffix(strings.TrimSuffix(string(line), "\n"), "\r"))
-		}
+		n, err := r.Read(buf)
+		ls.feed(buf[:n])
 		if err != nil {
+			ls.end()
 			return
 		}
+	}
+}
+
+// lineSplitter cuts output, as it comes in chunks, into lines for emit:
+// only a line not complete yet is kept (up to maxLineBytes).
+type lineSplitter struct {
+	emit func(string)
+	long []byte // the line so far, when a chunk ended inside it
+	open bool   // long holds a started line (it may be empty of bytes kept)
+}
+
+func (ls *lineSplitter) feed(chunk []byte) {
+	for len(chunk) > 0 {
+		i := bytes.IndexByte(chunk, '\n')
+		if i < 0 {
+			ls.keep(chunk)
+			return
+		}
+		line := chunk[:i]
+		if ls.open {
+			ls.keep(line)
+			line, ls.long, ls.open = ls.long, nil, false
+		}
+		ls.emit(strings.TrimSuffix(string(line[:min(len(line), maxLineBytes)]), "\r"))
+		chunk = chunk[i+1:]
+	}
+}
+
+func (ls *lineSplitter) keep(b []byte) {
+	ls.open = true
+	if len(ls.long) < maxLineBytes {
+		ls.long = append(ls.long, b[:min(len(b), maxLineBytes-len(ls.long))]...)
+	}
+}
+
+// end emits a last line without "\n".
+func (ls *lineSplitter) end() {
+	if ls.open {
+		ls.emit(strings.TrimSuffix(string(ls.long), "\r"))
+		ls.long, ls.open = nil, false
 	}
 }
 

@@ -231,28 +231,46 @@ func (s *Sampler) services(ctx context.Context) ([]*berth.Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sample metrics: list services: %w", err)
 	}
-	seen := map[string]bool{}
+	seen := make(map[berth.ServiceRef]bool, len(stored))
 	for _, svc := range stored {
-		seen[svc.Ref().String()] = true
+		seen[svc.Ref()] = true
 	}
 	for name, rt := range s.runtimes {
 		sl, ok := rt.(berth.ServiceLister)
 		if !ok {
 			continue
 		}
-		more, err := sl.ListServices(ctx)
+		more, err := runtimeServices(ctx, name, sl)
 		if err != nil {
 			s.log.Warn("list services of target", "target", name, "err", err)
 			continue
 		}
 		for _, svc := range more {
-			if !seen[svc.Ref().String()] {
-				seen[svc.Ref().String()] = true
+			if !seen[svc.Ref()] {
+				seen[svc.Ref()] = true
 				stored = append(stored, svc)
 			}
 		}
 	}
 	return stored, nil
+}
+
+// runtimeServices are the services of a lister. Sampling needs only their
+// names: an indexed runtime's keys name them without building each one.
+func runtimeServices(ctx context.Context, target string, sl berth.ServiceLister) ([]*berth.Service, error) {
+	idx, ok := sl.(berth.ServiceIndexer)
+	if !ok {
+		return sl.ListServices(ctx)
+	}
+	keys, _, err := idx.ServiceKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*berth.Service, len(keys))
+	for i, k := range keys {
+		out[i] = &berth.Service{Target: target, Namespace: k.Namespace, Name: k.Name}
+	}
+	return out, nil
 }
 
 func (s *Sampler) sampleService(ctx context.Context, svc *berth.Service) (ServiceSample, bool) {

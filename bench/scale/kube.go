@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/berthhq/berth/bench/internal/kubebench"
@@ -24,6 +25,8 @@ type kubeRun struct {
 	rss, anon      float64 // after the list, MiB
 	heap           float64 // Go heap in use (pprof), MiB
 	top, profile   string
+	// the CPU profile over the list's first seconds, and its top by cumulative time
+	cpuProfile, cpuTop string
 }
 
 // kubePart populates the cluster once, then starts berth o.runs times on
@@ -143,7 +146,18 @@ func benchKube(ctx context.Context, o options, bin, kubeconfig string, want int,
 		return kr, err
 	}
 	kr.listed = time.Since(t0)
+	// Where a page's time goes: a CPU profile over the list's first
+	// seconds (the sampler's ticks and the sync loop included).
+	cpuDone := make(chan error, 1)
+	kr.cpuProfile = strings.Replace(profile, "heap", "cpu", 1)
+	go func() { cpuDone <- cpuProfile(s, o.cpuProfile, kr.cpuProfile) }()
 	if kr.berth, err = kubebench.BerthList(s, o.listRequests); err != nil {
+		return kr, err
+	}
+	if err := <-cpuDone; err != nil {
+		return kr, err
+	}
+	if kr.cpuTop, _, err = pprofTopOf(ctx, kr.cpuProfile, "-cum"); err != nil {
 		return kr, err
 	}
 	if kr.kubectl, err = kubebench.KubectlList(ctx, kubeconfig, dir, o.kubectlRuns, want); err != nil {
@@ -198,5 +212,6 @@ func printKube(o options, bins []string, res [][]kubeRun, want int) {
 		})
 		last := res[b][len(res[b])-1]
 		fmt.Printf("\nheap of %s, last run (%s):\n%s", bin, last.profile, last.top)
+		fmt.Printf("\nCPU of %s over the list's first %s, last run (%s):\n%s", bin, o.cpuProfile, last.cpuProfile, last.cpuTop)
 	}
 }

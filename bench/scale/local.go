@@ -17,8 +17,11 @@ import (
 
 // envCommand is the environments' workload: berth calls an environment
 // RUNNING once its port accepts connections, so a small perl listens on it
-// and accepts (closing at once: a full backlog would fail the probe; a few MB each, as a sleep is for the services).
-const envCommand = `["perl", "-MIO::Socket::INET", "-e", "my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $ARGV[0], Listen => 8, ReuseAddr => 1) or die $!; while (my $c = $s->accept) { close $c }", "$PORT"]`
+// and accepts (closing at once: a full backlog would fail the probe; a few
+// MB each, as a sleep is for the services). A port another program of this
+// shared machine holds is retried, not a crash: exiting (98, EADDRINUSE)
+// left an environment in ERROR and failed whole runs.
+const envCommand = `["perl", "-MIO::Socket::INET", "-e", "my $s; until ($s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $ARGV[0], Listen => 8, ReuseAddr => 1)) { sleep 1 } while (my $c = $s->accept) { close $c }", "$PORT"]`
 
 // localConfig is berth with the local target, a "bench" template whose
 // workload listens on its port, and a sampler ticking every interval (pprof
@@ -98,12 +101,18 @@ func benchLocal(ctx context.Context, bin, keep string, n, ticks int, interval ti
 		return r, err
 	}
 	r.start = time.Since(t0)
-	// From outside berth: its sleeping descendants.
-	if got := descendants(s.Pid(), "sleep"); got < n {
-		return r, fmt.Errorf("berth reports every service RUNNING but /proc shows %d of its sleep processes, want %d", got, n)
-	}
-	if got := descendants(s.Pid(), "perl"); got < n {
-		return r, fmt.Errorf("berth reports every environment RUNNING but /proc shows %d of its perl processes, want %d", got, n)
+	// From outside berth: its sleeping descendants (a workload that is
+	// being restarted at that moment is back within the poll).
+	if err := stat.Poll(time.Minute, time.Second, "berth's workloads in /proc", func() error {
+		if got := descendants(s.Pid(), "sleep"); got < n {
+			return fmt.Errorf("berth reports every service RUNNING but /proc shows %d of its sleep processes, want %d", got, n)
+		}
+		if got := descendants(s.Pid(), "perl"); got < n {
+			return fmt.Errorf("berth reports every environment RUNNING but /proc shows %d of its perl processes, want %d", got, n)
+		}
+		return nil
+	}); err != nil {
+		return r, err
 	}
 	var rss []float64
 	for range ticks {
@@ -183,18 +192,28 @@ func descendants(pid int, comm string) int {
 
 // heapProfile saves berth's /debug/pprof/heap (admin-only) to path.
 func heapProfile(s *berthproc.Server, path string) error {
-	req, err := http.NewRequest("GET", s.URL+"/debug/pprof/heap?gc=1", nil)
+	return saveProfile(s, "heap?gc=1", path)
+}
+
+// cpuProfile saves berth's CPU profile over the next d to path.
+func cpuProfile(s *berthproc.Server, d time.Duration, path string) error {
+	return saveProfile(s, fmt.Sprintf("profile?seconds=%d", max(1, int(d.Seconds()))), path)
+}
+
+// saveProfile saves berth's /debug/pprof/<what> (admin-only) to path.
+func saveProfile(s *berthproc.Server, what, path string) error {
+	req, err := http.NewRequest("GET", s.URL+"/debug/pprof/"+what, nil)
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+s.Token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("heap profile: %w", err)
+		return fmt.Errorf("profile %s: %w", what, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("heap profile: %s", resp.Status)
+		return fmt.Errorf("profile %s: %s", what, resp.Status)
 	}
 	f, err := os.Create(path) // #nosec G304 -- the benchmark's own output
 	if err != nil {
@@ -208,7 +227,14 @@ func heapProfile(s *berthproc.Server, path string) error {
 // pprofTop is `go tool pprof -top` of a heap profile by inuse_space (its
 // first lines) and the total in use, MiB.
 func pprofTop(ctx context.Context, path string) (string, float64, error) {
-	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-sample_index=inuse_space", "-nodecount=12", path).Output() // #nosec G204 -- the benchmark's own profile
+	return pprofTopOf(ctx, path, "-sample_index=inuse_space")
+}
+
+// pprofTopOf is `go tool pprof -top` of a profile, and its total in MiB (a
+// heap profile's).
+func pprofTopOf(ctx context.Context, path string, args ...string) (string, float64, error) {
+	args = append(append([]string{"tool", "pprof", "-top", "-nodecount=12"}, args...), path)
+	out, err := exec.CommandContext(ctx, "go", args...).Output() // #nosec G204 -- the benchmark's own profile
 	if err != nil {
 		return "", 0, fmt.Errorf("go tool pprof %s: %w", path, err)
 	}

@@ -34,6 +34,7 @@ type options struct {
 	kubeconfig, kubeBaseline   string
 	namespaces, perNS, running int
 	listRequests, kubectlRuns  int
+	cpuProfile                 time.Duration
 	// local
 	localN, ticks int
 	interval      time.Duration
@@ -53,6 +54,7 @@ func main() {
 	flag.IntVar(&o.perNS, "per-namespace", 100, "Deployments per namespace")
 	flag.IntVar(&o.running, "running", 1, "Deployments per namespace at one replica (the rest at 0)")
 	flag.IntVar(&o.listRequests, "list-requests", 400, "berth list requests per run (pages in turn)")
+	flag.DurationVar(&o.cpuProfile, "cpu-profile", 10*time.Second, "how long berth's CPU is profiled while the list runs")
 	flag.IntVar(&o.kubectlRuns, "kubectl-runs", 5, "kubectl get deploy -A runs per run")
 	flag.IntVar(&o.localN, "local-n", 1000, "local services and as many environments")
 	flag.IntVar(&o.ticks, "ticks", 4, "sampler ticks to measure RSS over once everything runs")
