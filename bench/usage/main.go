@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -41,7 +42,10 @@ func main() {
 	runs := flag.Int("runs", 3, "runs per measurement (each of -queries queries)")
 	queries := flag.Int("queries", 40, "queries per run through the roll-up")
 	refQueries := flag.Int("ref-queries", 5, "queries per run through the raw intervals (the reference path: seconds each at 1,000 users)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the roll-up queries to this file")
+	keep := flag.Bool("keep", false, "keep the SQLite files (their paths are printed) to inspect them")
 	flag.Parse()
+	profile, keepDB = *cpuProfile, *keep
 	if err := run(*sizes, *months, *perMonth, *runs, *queries, *refQueries); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-usage:", err)
 		os.Exit(1)
@@ -108,6 +112,24 @@ func run(sizesFlag string, months, perMonth, runs, queries, refQueries int) erro
 	return nil
 }
 
+// startProfile profiles the CPU into path until stop.
+func startProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path) // #nosec G304 -- the operator's own flag
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); _ = f.Close() }, nil
+}
+
+var (
+	profile string
+	keepDB  bool
+)
+
 func verdict(ok bool) string {
 	if ok {
 		return "met"
@@ -138,7 +160,11 @@ func measure(users, months, perMonth, runs, queries, refQueries int) (*measureme
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
+	if keepDB {
+		fmt.Println("store kept at", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
 	ctx := berth.WithActor(context.Background(), berth.System)
 	st, err := store.Open(ctx, filepath.Join(dir, "berth.db"), storetest.NewSealer())
 	if err != nil {
@@ -166,6 +192,13 @@ func measure(users, months, perMonth, runs, queries, refQueries int) (*measureme
 	raw, err := core.New(core.Config{Store: rawStore{st}, Runtimes: []berth.Runtime{stub{}}, Now: now})
 	if err != nil {
 		return nil, err
+	}
+	if profile != "" {
+		stop, err := startProfile(fmt.Sprintf("%s.%d", profile, users))
+		if err != nil {
+			return nil, err
+		}
+		defer stop()
 	}
 	for _, sh := range shapes {
 		var r50, r99, w50, w99 []float64
@@ -264,5 +297,8 @@ func median(xs []float64) float64 {
 func pct(xs []float64, p float64) float64 {
 	s := append([]float64(nil), xs...)
 	sort.Float64s(s)
+	if len(s) == 0 {
+		return 0
+	}
 	return s[int(float64(len(s)-1)*p)]
 }
