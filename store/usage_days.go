@@ -79,7 +79,8 @@ func coverCond(q berth.UsageQuery, lo, day int64) (string, []any) {
 // by-target report reads the per-target series. CROSS JOIN (the join's
 // terms in WHERE, the same join on PostgreSQL) keeps SQLite walking the
 // keys and seeking the rows, instead of scanning every row and seeking
-// its key.
+// its key; "c2.day > d1", not "b.d2 > d1", or SQLite runs d2's subquery
+// twice per key.
 func cumPart(q berth.UsageQuery, d1, d2 int64) (string, []any) {
 	table, keys, key, eq := "usage_cumulative", "usage_cumulative_keys k", "b.user_id", "x.user_id = k.user_id AND x.target = k.target"
 	cols, join := "k.user_id, k.target", "c2.user_id = b.user_id AND c2.target = b.target AND c2.day = b.d2"
@@ -105,7 +106,7 @@ func cumPart(q berth.UsageQuery, d1, d2 int64) (string, []any) {
 	diff := func(c, n string) string { return "c2." + c + " - COALESCE(c1." + c + ", 0) AS " + n }
 	sel := "SELECT " + key + " AS k, " + key + " AS name, b.target AS target, " + diff("cpu_us", "c") + ", " + diff("memory_us", "m") + ", " +
 		diff("storage_us", "s") + ", " + diff("replica_us", "r") + " FROM (" + inner + ") b CROSS JOIN " + table + " c2" +
-		" LEFT JOIN " + table + " c1 ON " + strings.NewReplacer("c2.", "c1.", "b.d2", "b.d1").Replace(join) + " WHERE " + join + " AND b.d2 > ?"
+		" LEFT JOIN " + table + " c1 ON " + strings.NewReplacer("c2.", "c1.", "b.d2", "b.d1").Replace(join) + " WHERE " + join + " AND c2.day > ?"
 	return sel, append(args, d1)
 }
 
