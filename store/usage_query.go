@@ -70,8 +70,8 @@ func rawPart(q berth.UsageQuery, col string, lo, hi, now, month int64, which str
 	}
 	table, cond := "usage_intervals", ""
 	switch which {
-	case openIntervals:
-		cond = e + " = ? AND " + st + " < ? AND " + st + " < ?"
+	case openIntervals: // through usage_intervals_opened (ended_at IS NULL: its condition, +ends_at: not the other index)
+		cond = "ended_at IS NULL AND +ends_at = ? AND " + st + " < ? AND " + st + " < ?"
 		args = append(args, openEnd, hi, now)
 	case startedIntervals:
 		cond = "started_at >= ? AND started_at < ? AND started_at < ? AND +ends_at > ? AND +ends_at < ?"
