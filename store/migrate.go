@@ -35,6 +35,7 @@ const migrationLockID = 0x626572_74686d6967
 // so each runs once.
 var migrationSteps = map[int]func(ctx context.Context, s *Store, tx *sql.Tx) error{
 	11: func(ctx context.Context, s *Store, tx *sql.Tx) error { return s.rebuildUsageRollup(ctx, tx) },
+	12: func(ctx context.Context, s *Store, tx *sql.Tx) error { return s.rebuildUsageCumulative(ctx, tx) },
 }
 
 type migration struct {

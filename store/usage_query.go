@@ -47,6 +47,7 @@ const (
 	openIntervals    = "open"    // the open ones
 	startedIntervals = "started" // closed ones started in [month, hi) (a segment inside one month)
 	crossIntervals   = "crossing"
+	coverIntervals   = "cover" // per resource, the closed one running at the start of the day month is (coverCond)
 )
 
 // rawPart selects the intervals of q (which of them) that overlap [lo,
@@ -69,8 +70,8 @@ func rawPart(q berth.UsageQuery, col string, lo, hi, now, month int64, which str
 	}
 	table, cond := "usage_intervals", ""
 	switch which {
-	case openIntervals:
-		cond = e + " = ? AND " + st + " < ? AND " + st + " < ?"
+	case openIntervals: // through usage_intervals_opened (ended_at IS NULL: its condition, +ends_at: not the other index)
+		cond = "ended_at IS NULL AND +ends_at = ? AND " + st + " < ? AND " + st + " < ?"
 		args = append(args, openEnd, hi, now)
 	case startedIntervals:
 		cond = "started_at >= ? AND started_at < ? AND started_at < ? AND +ends_at > ? AND +ends_at < ?"
@@ -78,6 +79,9 @@ func rawPart(q berth.UsageQuery, col string, lo, hi, now, month int64, which str
 	case crossIntervals:
 		table, cond = "usage_crossings", "month = ? AND +ends_at > ?"
 		args = append(args, month, lo)
+	case coverIntervals:
+		c, cargs := coverCond(q, lo, month)
+		cond, args = c, append(args, cargs...)
 	default:
 		cond = e + " > ? AND " + st + " < ? AND " + st + " < ?"
 		args = append(args, lo, hi, now)
@@ -209,7 +213,10 @@ func (s *Store) usageAggregate(ctx context.Context, q berth.UsageQuery, rollup b
 	}
 	from, to, now := micros(q.From), micros(q.To), micros(q.Now)
 	var p usageParts
-	if rollup {
+	switch {
+	case rollup && cumulativeGroup(q.GroupBy):
+		p.add(usageByDays(q, col))
+	case rollup:
 		m1, m2, whole := wholeMonths(from, to, now)
 		if whole {
 			p.add(rollupPart(q, col, m1, m2))
@@ -218,7 +225,7 @@ func (s *Store) usageAggregate(ctx context.Context, q berth.UsageQuery, rollup b
 			return summed(rawPart(q, col, lo, hi, now, month, which))
 		})
 		p.add(summed(rawPart(q, col, from, to, now, 0, openIntervals)))
-	} else {
+	default:
 		p.add(summed(rawPart(q, col, from, to, now, 0, allIntervals)))
 	}
 	group := " GROUP BY k, target"
@@ -262,20 +269,12 @@ func (s *Store) usageBuckets(ctx context.Context, q berth.UsageQuery, rollup boo
 			sel + ") p WHERE b > a", args
 	}
 	var p usageParts
+	d1, d2, pieces := dayPieces(from, min(to, now))
 	if rollup {
-		m1, m2, whole := wholeMonths(from, to, now)
-		whole = whole && q.GroupBy == berth.GroupByMonth // a month's sums cannot be split into days
-		if whole {
-			sel := "SELECT 1 AS rolled, month AS bucket, target, 0 AS a, 0 AS b, SUM(cpu_us) AS c, SUM(memory_us) AS m," +
-				" SUM(storage_us) AS s, SUM(replica_us) AS r FROM usage_rollup_users WHERE month >= ? AND month < ?"
-			args := []any{m1, m2}
-			if q.UserID != "" {
-				sel += " AND user_id = ?"
-				args = append(args, q.UserID)
-			}
-			p.add(sel+" GROUP BY month, target", args)
+		if d1 < d2 {
+			p.add(cumSeriesPart(q, d1, d2))
 		}
-		closedParts(&p, segments(from, to, now, m1, m2, whole), raw)
+		pieceParts(&p, pieces, raw)
 		p.add(raw(from, to, 0, openIntervals))
 	} else {
 		p.add(raw(from, to, 0, allIntervals))
@@ -285,7 +284,7 @@ func (s *Store) usageBuckets(ctx context.Context, q berth.UsageQuery, rollup boo
 		return nil, fmt.Errorf("aggregate usage by %s: %w", q.GroupBy, err)
 	}
 	defer rows.Close()
-	sp := newBucketSplitter(buckets)
+	sp, series := newBucketSplitter(buckets), map[string][]cumRow{}
 	for rows.Next() {
 		var rolled, bucket, a, b int64
 		var target string
@@ -294,13 +293,16 @@ func (s *Store) usageBuckets(ctx context.Context, q berth.UsageQuery, rollup boo
 			return nil, fmt.Errorf("aggregate usage by %s: %w", q.GroupBy, err)
 		}
 		if rolled == 1 {
-			sp.addMonth(bucket, target, v)
+			series[target] = append(series[target], cumRow{bucket, v})
 		} else {
 			sp.split(a, b, target, v)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("aggregate usage by %s: %w", q.GroupBy, err)
+	}
+	for target, rs := range series {
+		sp.addDays(target, rs, d1, d2)
 	}
 	return sp.aggs(), nil
 }
@@ -333,14 +335,6 @@ func (sp *bucketSplitter) add(i int, target string, v rollupSums) {
 		sp.sums[k] = p
 	}
 	p.cpu, p.mem, p.sto, p.rep = p.cpu+v.cpu, p.mem+v.mem, p.sto+v.sto, p.rep+v.rep
-}
-
-// addMonth adds a whole month's roll-up sums (shape × µs) to its bucket.
-func (sp *bucketSplitter) addMonth(month int64, target string, v rollupSums) {
-	i := sort.Search(len(sp.from), func(i int) bool { return sp.to[i] > month })
-	if i < len(sp.from) && sp.from[i] <= month {
-		sp.add(i, target, v)
-	}
 }
 
 // split adds a shape held over [a, b) to every bucket it overlaps.

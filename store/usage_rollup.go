@@ -120,7 +120,7 @@ func (s *Store) rollUp(ctx context.Context, tx *sql.Tx, iv closedInterval) error
 	if err != nil {
 		return fmt.Errorf("roll up %s %s: %w", iv.kind, iv.id, err)
 	}
-	return nil
+	return s.addCumulative(ctx, tx, iv)
 }
 
 // rebuildUsageRollup fills the roll-ups and crossings anew from every
@@ -205,8 +205,14 @@ func addSums(sums map[rollupKey]*rollupSums, order []rollupKey, k rollupKey, v r
 	return append(order, k)
 }
 
-// RebuildUsageRollup fills the roll-ups anew from the closed intervals, in
-// one transaction (bench/usage writes intervals directly, then calls it).
+// RebuildUsageRollup fills the roll-ups and the cumulative series anew
+// from the closed intervals, in one transaction (bench/usage writes
+// intervals directly, then calls it).
 func (s *Store) RebuildUsageRollup(ctx context.Context) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error { return s.rebuildUsageRollup(ctx, tx) })
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.rebuildUsageRollup(ctx, tx); err != nil {
+			return err
+		}
+		return s.rebuildUsageCumulative(ctx, tx)
+	})
 }

@@ -18,16 +18,19 @@ import (
 
 // TestUsageRollupMatchesIntervals: environments and services of three
 // users driven through five simulated months of random transitions with an
-// injected clock (intervals spanning month boundaries, transitions exactly
-// at a boundary, two writes in one instant, a crash whose open intervals
-// the next start cuts at their last heartbeat, intervals still open at the
-// end), then random reports — ranges cut anywhere or on month boundaries,
-// every grouping, everyone or one user, now at the end or earlier —
-// answered from the roll-up equal the answers from the intervals alone to
-// the millisecond; by day and by month they equal one raw query per
-// bucket. The roll-up kept by the closing transactions equals one rebuilt
-// from scratch, and one rebuilt by migration 0011 on a database that had
-// the intervals but not the table. Both stores.
+// injected clock (intervals spanning month and day boundaries, transitions
+// exactly at a month boundary or at midnight, two writes in one instant, a
+// crash whose open intervals the next start cuts at their last heartbeat,
+// intervals still open at the end), then 400 random reports — ranges cut
+// anywhere (mid-day, mid-month), at midnights or on month boundaries,
+// inside one day or across one midnight, every grouping, everyone or one
+// user, now at the end or earlier — answered from the roll-up and the
+// cumulative series equal the answers from the intervals alone to the
+// millisecond; by day and by month they equal one raw query per bucket.
+// The roll-up and cumulative series kept by the closing transactions
+// equal ones rebuilt from scratch, and ones rebuilt by migrations 0011 and
+// 0012 on a database that had the intervals but not the tables. Both
+// stores.
 func TestUsageRollupMatchesIntervals(t *testing.T) {
 	for _, kind := range storetest.Kinds() {
 		t.Run(kind, func(t *testing.T) {
@@ -47,7 +50,7 @@ func TestUsageRollupMatchesIntervals(t *testing.T) {
 			t.Logf("seed %d", seed)
 			rng := rand.New(rand.NewPCG(seed, 14)) // #nosec G404 -- test data
 			start, end := simulateUsage(t, s, rng)
-			for i := range 300 {
+			for i := range 400 {
 				q := randomUsageQuery(rng, start, end)
 				compareUsage(t, s, fmt.Sprintf("query %d %+v", i, q), q)
 			}
@@ -57,18 +60,24 @@ func TestUsageRollupMatchesIntervals(t *testing.T) {
 			}
 			must(t, s.RebuildUsageRollup(ctx))
 			equal(t, "roll-up kept by closing transactions vs rebuilt", rollupRows(t, s), kept)
-			// A database from before migration 0011: the migration's step
-			// fills the roll-up from the intervals already closed.
-			for _, table := range []string{"usage_rollup", "usage_rollup_users", "usage_crossings"} {
+			// A database from before migration 0011: the migrations' steps
+			// fill the roll-up and the cumulative series from the
+			// intervals already closed.
+			for _, table := range []string{"usage_rollup", "usage_rollup_users", "usage_crossings", "usage_cumulative",
+				"usage_cumulative_targets", "usage_cumulative_keys"} {
 				_, err = s.DB().Exec(`DROP TABLE ` + table)
 				must(t, err)
 			}
-			_, err = s.DB().Exec(`DELETE FROM schema_migrations WHERE version = 11`)
+			for _, index := range []string{"usage_intervals_resource", "usage_intervals_opened"} {
+				_, err = s.DB().Exec(`DROP INDEX ` + index)
+				must(t, err)
+			}
+			_, err = s.DB().Exec(`DELETE FROM schema_migrations WHERE version IN (11, 12)`)
 			must(t, err)
 			must(t, s.Close())
 			s, err = store.Open(ctx, url, sealer)
 			must(t, err)
-			equal(t, "roll-up after migration 0011's backfill", rollupRows(t, s), kept)
+			equal(t, "roll-up after migrations 0011 and 0012's backfill", rollupRows(t, s), kept)
 		})
 	}
 }
@@ -109,6 +118,8 @@ func simulateUsage(t *testing.T, s *store.Store, rng *rand.Rand) (start, end tim
 		case r == 0: // the next transition exactly at a month boundary
 			clk.Set(monthStarts[sort.Search(len(monthStarts), func(i int) bool { return monthStarts[i].After(clk.Now()) })])
 		case r == 1: // a second write in the same instant
+		case r == 2: // the next transition exactly at midnight
+			clk.Set(clk.Now().Truncate(24 * time.Hour).Add(24 * time.Hour))
 		default:
 			clk.Set(clk.Now().Add(time.Duration(rng.Int64N(int64(9 * 24 * time.Hour)))).Truncate(time.Microsecond))
 		}
@@ -175,19 +186,30 @@ func stepService(t *testing.T, ctx context.Context, s *store.Store, rng *rand.Ra
 	}
 }
 
-// randomUsageQuery is a range cut anywhere, or on month boundaries (whole
-// months from the roll-up), with a random grouping, user and now.
+// randomUsageQuery is a range cut anywhere (mid-day, mid-month), at
+// midnights or on month boundaries, or a short one inside a day or across
+// one midnight, with a random grouping, user and now.
 func randomUsageQuery(rng *rand.Rand, start, end time.Time) berth.UsageQuery {
 	instant := func() time.Time {
-		if rng.IntN(3) == 0 {
-			return monthStarts[rng.IntN(len(monthStarts)-5)]
-		}
 		span := end.Sub(start) + 40*24*time.Hour
-		return start.Add(-20*24*time.Hour + time.Duration(rng.Int64N(int64(span)))).Truncate(time.Microsecond)
+		t := start.Add(-20*24*time.Hour + time.Duration(rng.Int64N(int64(span)))).Truncate(time.Microsecond)
+		switch rng.IntN(4) {
+		case 0:
+			return monthStarts[rng.IntN(len(monthStarts)-5)]
+		case 1:
+			return t.Truncate(24 * time.Hour) // midnight: whole days only
+		}
+		return t
 	}
 	from, to := instant(), instant()
 	for !from.Before(to) {
 		from, to = instant(), instant()
+	}
+	if rng.IntN(6) == 0 { // inside one day, or across one midnight
+		to = from.Add(time.Duration(1 + rng.Int64N(int64(36*time.Hour)))).Truncate(time.Microsecond)
+		if !from.Before(to) {
+			to = from.Add(time.Microsecond)
+		}
 	}
 	groups := []string{"", berth.GroupByUser, berth.GroupByEnvironment, berth.GroupByService, berth.GroupByTarget,
 		berth.GroupByDay, berth.GroupByMonth, berth.GroupByMonth}
@@ -306,6 +328,19 @@ func rollupRows(t *testing.T, s *store.Store) []string {
 		must(t, rows.Scan(&month, &kind, &id, &name, &user, &target, &rep, &cpu, &mem, &sto, &start, &end))
 		out = append(out, fmt.Sprintf("%s crossing %s %s %s %s %s %d %g %g %g %d %d", time.UnixMicro(month).UTC().Format("2006-01"),
 			kind, id, name, user, target, rep, cpu, mem, sto, start, end))
+	}
+	must(t, rows.Err())
+	rows, err = s.DB().Query(`SELECT user_id, target, day, cpu_us, memory_us, storage_us, replica_us FROM usage_cumulative
+		UNION ALL SELECT '*', target, day, cpu_us, memory_us, storage_us, replica_us FROM usage_cumulative_targets
+		UNION ALL SELECT user_id, target, -1, 0, 0, 0, 0 FROM usage_cumulative_keys ORDER BY 1, 2, 3`)
+	must(t, err)
+	defer rows.Close()
+	for rows.Next() {
+		var user, target string
+		var day int64
+		var cpu, mem, sto, rep float64
+		must(t, rows.Scan(&user, &target, &day, &cpu, &mem, &sto, &rep))
+		out = append(out, fmt.Sprintf("cumulative %s %s %d %.0f %.0f %.0f %.0f", user, target, day, cpu, mem, sto, rep))
 	}
 	must(t, rows.Err())
 	return out
