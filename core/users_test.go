@@ -37,6 +37,10 @@ func (r *recorder) take() []berth.Revocation {
 	return out
 }
 
+// Cheap hashes for every test of the package, set once: parallel tests
+// setting the global themselves raced (CI's -race caught it).
+func init() { auth.BcryptCost = 4 }
+
 // TestAccountsCredentialsEnd: each change ends what it should — a password
 // change the user's sessions (not keys), a role change sessions and keys'
 // connections (keys act with the new role at once), a deletion everything,
@@ -44,8 +48,6 @@ func (r *recorder) take() []berth.Revocation {
 // open connections (Check, and the revocation event published).
 func TestAccountsCredentialsEnd(t *testing.T) {
 	t.Parallel()
-	defer func(c int) { auth.BcryptCost = c }(auth.BcryptCost)
-	auth.BcryptCost = 4
 	ctx := berth.WithActor(context.Background(), berth.System)
 	st := storetest.Open(t, store.SQLite, nil)
 	rec := &recorder{}
@@ -193,8 +195,6 @@ func TestAccountsCredentialsEnd(t *testing.T) {
 // right password waits too; other usernames are not affected.
 func TestLoginFailuresPerUsername(t *testing.T) {
 	t.Parallel()
-	defer func(c int) { auth.BcryptCost = c }(auth.BcryptCost)
-	auth.BcryptCost = 4
 	ctx := berth.WithActor(context.Background(), berth.System)
 	st := storetest.Open(t, store.SQLite, nil)
 	a := &Accounts{Store: st, Tokens: &auth.Tokens{Key: make([]byte, 32)}, LoginFailures: auth.NewLimiter(0.001, 3)}
