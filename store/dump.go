@@ -427,7 +427,10 @@ func (s *Store) Import(ctx context.Context, src Source) (Imported, error) {
 		if err := s.rebuildUsageRollup(ctx, tx); err != nil {
 			return err
 		}
-		return s.rebuildUsageCumulative(ctx, tx)
+		if err := s.rebuildUsageCumulative(ctx, tx); err != nil {
+			return err
+		}
+		return s.markRolledUp(ctx, tx)
 	})
 	if err != nil {
 		return Imported{}, fmt.Errorf("import: %w", err)

@@ -58,7 +58,7 @@ func (s *Store) meter(ctx context.Context, tx *sql.Tx, m meterShape) error {
 	}
 	if len(open) > 0 {
 		end := max(now, open[0].start)
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE usage_intervals SET ended_at = ?, ends_at = ?, last_seen = ?
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE usage_intervals SET ended_at = ?, ends_at = ?, last_seen = ?, rolled_up = 1
 			WHERE kind = ? AND resource_id = ? AND ended_at IS NULL`), end, end, end, m.kind, m.id); err != nil {
 			return fmt.Errorf("meter %s %s: close interval: %w", m.kind, m.id, err)
 		}
@@ -143,7 +143,7 @@ func (s *Store) UsageHeartbeat(ctx context.Context, now time.Time, staleAfter ti
 				FROM usage_intervals WHERE id = ?`), nowUS, int64(math.MaxInt64), nowUS, id); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, s.q(`UPDATE usage_intervals SET ended_at = last_seen, ends_at = last_seen WHERE id = ?`), id); err != nil {
+			if _, err := tx.ExecContext(ctx, s.q(`UPDATE usage_intervals SET ended_at = last_seen, ends_at = last_seen, rolled_up = 1 WHERE id = ?`), id); err != nil {
 				return err
 			}
 			if err := s.rollUp(ctx, tx, stale[i]); err != nil { // closed at its last_seen
@@ -151,6 +151,9 @@ func (s *Store) UsageHeartbeat(ctx context.Context, now time.Time, staleAfter ti
 			}
 		}
 		cut = len(stale)
+		if err := s.rollUpStragglers(ctx, tx); err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, s.q(`UPDATE usage_intervals SET last_seen = ? WHERE ended_at IS NULL AND last_seen < ?`), nowUS, nowUS)
 		return err
 	})
@@ -158,4 +161,54 @@ func (s *Store) UsageHeartbeat(ctx context.Context, now time.Time, staleAfter ti
 		return 0, fmt.Errorf("usage heartbeat: %w", err)
 	}
 	return cut, nil
+}
+
+// stragglerBatch bounds one heartbeat's catch-up, so that its transaction
+// stays short even after an old replica closed many intervals.
+const stragglerBatch = 500
+
+// rollUpStragglers rolls up closed intervals the roll-ups do not hold yet
+// (rolled_up = 0, migration 0013): the intervals that a replica from before
+// 0011 closed while it ran beside this one during a rolling upgrade.
+func (s *Store) rollUpStragglers(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT id, kind, resource_id, user_id, target, name, replicas, cpu_cores,
+		memory_gb, storage_gb, started_at, ended_at FROM usage_intervals WHERE ended_at IS NOT NULL AND rolled_up = 0
+		ORDER BY id LIMIT ?`), stragglerBatch)
+	if err != nil {
+		return fmt.Errorf("roll up intervals closed elsewhere: %w", err)
+	}
+	var ivs []closedInterval
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		var iv closedInterval
+		if err := rows.Scan(&id, &iv.kind, &iv.id, &iv.user, &iv.target, &iv.name, &iv.shape.Replicas, &iv.shape.CPUCores,
+			&iv.shape.MemoryGB, &iv.shape.StorageGB, &iv.start, &iv.end); err != nil {
+			_ = rows.Close()
+			return fmt.Errorf("roll up intervals closed elsewhere: %w", err)
+		}
+		ivs, ids = append(ivs, iv), append(ids, id)
+	}
+	_ = rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("roll up intervals closed elsewhere: %w", err)
+	}
+	for i, iv := range ivs {
+		if err := s.rollUp(ctx, tx, iv); err != nil {
+			return fmt.Errorf("roll up interval %d closed elsewhere: %w", ids[i], err)
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE usage_intervals SET rolled_up = 1 WHERE id = ?`), ids[i]); err != nil {
+			return fmt.Errorf("roll up interval %d closed elsewhere: %w", ids[i], err)
+		}
+	}
+	return nil
+}
+
+// markRolledUp records that the roll-ups, just rebuilt from every closed
+// interval, hold them all.
+func (s *Store) markRolledUp(ctx context.Context, tx *sql.Tx) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE usage_intervals SET rolled_up = 1 WHERE ended_at IS NOT NULL AND rolled_up = 0`); err != nil {
+		return fmt.Errorf("mark intervals rolled up: %w", err)
+	}
+	return nil
 }

@@ -213,6 +213,9 @@ func (s *Store) RebuildUsageRollup(ctx context.Context) error {
 		if err := s.rebuildUsageRollup(ctx, tx); err != nil {
 			return err
 		}
-		return s.rebuildUsageCumulative(ctx, tx)
+		if err := s.rebuildUsageCumulative(ctx, tx); err != nil {
+			return err
+		}
+		return s.markRolledUp(ctx, tx)
 	})
 }

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -344,4 +346,73 @@ func rollupRows(t *testing.T, s *store.Store) []string {
 	}
 	must(t, rows.Err())
 	return out
+}
+
+// TestUsageRollsUpAnOldReplicasCloses: during a rolling upgrade a replica
+// from before migration 0011 opens and closes intervals without rolling
+// them up (its statements are replayed here as it ran them). This berth's
+// next usage heartbeat rolls them up, so reports through the roll-ups and
+// running totals equal the intervals again, and a second heartbeat adds
+// nothing.
+func TestUsageRollsUpAnOldReplicasCloses(t *testing.T) {
+	for _, kind := range storetest.Kinds() {
+		t.Run(kind, func(t *testing.T) {
+			s := storetest.Open(t, kind, nil)
+			bind := func(q string) string {
+				if kind != store.Postgres {
+					return q
+				}
+				for i := 1; strings.Contains(q, "?"); i++ {
+					q = strings.Replace(q, "?", "$"+strconv.Itoa(i), 1)
+				}
+				return q
+			}
+			us := func(t time.Time) int64 { return t.UnixMicro() }
+			start := time.Date(2026, 1, 10, 9, 30, 0, 0, time.UTC)
+			end := time.Date(2026, 3, 20, 17, 15, 0, 0, time.UTC)
+			for _, r := range []struct {
+				kind, id, user string
+				from, to       time.Time
+			}{
+				{"environment", "env-old-1", "u1", start, start.Add(40*24*time.Hour + 3*time.Hour)},
+				{"service", "local/old-svc", "u2", start.Add(5 * time.Hour), end},
+				{"environment", "env-old-2", "u2", start.Add(30 * 24 * time.Hour), start.Add(30*24*time.Hour + 90*time.Minute)},
+			} {
+				_, err := s.DB().Exec(bind(`INSERT INTO usage_intervals (kind, resource_id, name, user_id, target,
+					replicas, cpu_cores, memory_gb, storage_gb, started_at, ends_at, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+					r.kind, r.id, r.id, r.user, "local", 2, 1.5, 3, 10, us(r.from), int64(math.MaxInt64), us(r.from))
+				must(t, err)
+				_, err = s.DB().Exec(bind(`UPDATE usage_intervals SET ended_at = ?, ends_at = ?, last_seen = ?
+					WHERE kind = ? AND resource_id = ? AND ended_at IS NULL`), us(r.to), us(r.to), us(r.to), r.kind, r.id)
+				must(t, err)
+			}
+			now := end.Add(48 * time.Hour)
+			year := berth.UsageQuery{From: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), To: now, Now: now, GroupBy: berth.GroupByUser}
+			got, err := s.UsageAggregate(ctx, year)
+			must(t, err)
+			if len(got) != 0 {
+				t.Fatalf("before the heartbeat the roll-ups already hold the old replica's intervals: %+v", got)
+			}
+			for round := range 2 {
+				_, err := s.UsageHeartbeat(ctx, now, 0)
+				must(t, err)
+				for _, q := range []berth.UsageQuery{
+					year,
+					{From: start.Add(7 * time.Hour), To: end.Add(-5 * time.Hour), Now: now, GroupBy: berth.GroupByUser},
+					{From: start, To: now, Now: now, GroupBy: berth.GroupByEnvironment},
+					{From: start, To: now, Now: now, GroupBy: berth.GroupByService},
+					{From: start.Add(-24 * time.Hour), To: now, Now: now, GroupBy: berth.GroupByMonth},
+					{From: start.Add(13 * time.Hour), To: start.Add(45 * 24 * time.Hour), Now: now, GroupBy: berth.GroupByDay},
+					{From: start, To: now, Now: now, UserID: "u2"},
+				} {
+					compareUsage(t, s, fmt.Sprintf("heartbeat %d, %+v", round+1, q), q)
+				}
+			}
+			var unrolled int
+			must(t, s.DB().QueryRow(`SELECT COUNT(*) FROM usage_intervals WHERE ended_at IS NOT NULL AND rolled_up = 0`).Scan(&unrolled))
+			if unrolled != 0 {
+				t.Errorf("%d closed intervals still not rolled up after the heartbeat", unrolled)
+			}
+		})
+	}
 }
