@@ -167,9 +167,11 @@ func (s *Store) UsageHeartbeat(ctx context.Context, now time.Time, staleAfter ti
 // stays short even after an old replica closed many intervals.
 const stragglerBatch = 500
 
-// rollUpStragglers rolls up closed intervals the roll-ups do not hold yet
-// (rolled_up = 0, migration 0013): the intervals that a replica from before
-// 0011 closed while it ran beside this one during a rolling upgrade.
+// rollUpStragglers adds to the running totals the closed intervals they do
+// not hold yet (rolled_up = 0, migration 0013): the intervals that a replica
+// of the previous release (migration 0011: it keeps the monthly roll-ups
+// itself, not the running totals of 0012) closed while it ran beside this
+// one during a rolling upgrade.
 func (s *Store) rollUpStragglers(ctx context.Context, tx *sql.Tx) error {
 	rows, err := tx.QueryContext(ctx, s.q(`SELECT id, kind, resource_id, user_id, target, name, replicas, cpu_cores,
 		memory_gb, storage_gb, started_at, ended_at FROM usage_intervals WHERE ended_at IS NOT NULL AND rolled_up = 0
@@ -194,7 +196,7 @@ func (s *Store) rollUpStragglers(ctx context.Context, tx *sql.Tx) error {
 		return fmt.Errorf("roll up intervals closed elsewhere: %w", err)
 	}
 	for i, iv := range ivs {
-		if err := s.rollUp(ctx, tx, iv); err != nil {
+		if err := s.addCumulative(ctx, tx, iv); err != nil {
 			return fmt.Errorf("roll up interval %d closed elsewhere: %w", ids[i], err)
 		}
 		if _, err := tx.ExecContext(ctx, s.q(`UPDATE usage_intervals SET rolled_up = 1 WHERE id = ?`), ids[i]); err != nil {

@@ -100,8 +100,18 @@ func (s *Store) insertCrossings(ctx context.Context, stmt *sql.Stmt, iv closedIn
 }
 
 // rollUp adds the closed interval iv to the roll-ups (per resource and per
-// user) and the months it crossed, in the transaction that closed it.
+// user), the months it crossed and the running totals, in the transaction
+// that closed it.
 func (s *Store) rollUp(ctx context.Context, tx *sql.Tx, iv closedInterval) error {
+	if err := s.rollUpMonths(ctx, tx, iv); err != nil {
+		return err
+	}
+	return s.addCumulative(ctx, tx, iv)
+}
+
+// rollUpMonths is what the release with migration 0011 did when it closed
+// an interval: the monthly roll-ups and crossings, not the running totals.
+func (s *Store) rollUpMonths(ctx context.Context, tx *sql.Tx, iv closedInterval) error {
 	var err error
 	iv.crossings(func(m int64) {
 		if err == nil {
@@ -120,7 +130,7 @@ func (s *Store) rollUp(ctx context.Context, tx *sql.Tx, iv closedInterval) error
 	if err != nil {
 		return fmt.Errorf("roll up %s %s: %w", iv.kind, iv.id, err)
 	}
-	return s.addCumulative(ctx, tx, iv)
+	return nil
 }
 
 // rebuildUsageRollup fills the roll-ups and crossings anew from every

@@ -349,11 +349,12 @@ func rollupRows(t *testing.T, s *store.Store) []string {
 }
 
 // TestUsageRollsUpAnOldReplicasCloses: during a rolling upgrade a replica
-// from before migration 0011 opens and closes intervals without rolling
-// them up (its statements are replayed here as it ran them). This berth's
-// next usage heartbeat rolls them up, so reports through the roll-ups and
-// running totals equal the intervals again, and a second heartbeat adds
-// nothing.
+// of the previous release (migration 0011) opens intervals and closes them
+// with the monthly roll-ups but without the running totals (replayed here:
+// its INSERT, then CloseAsPreviousRelease). This berth's next usage
+// heartbeat adds them to the running totals, so every report (the running
+// totals' groupings and the monthly ones alike) equals the intervals again,
+// nothing is counted twice, and a second heartbeat adds nothing.
 func TestUsageRollsUpAnOldReplicasCloses(t *testing.T) {
 	for _, kind := range storetest.Kinds() {
 		t.Run(kind, func(t *testing.T) {
@@ -382,16 +383,14 @@ func TestUsageRollsUpAnOldReplicasCloses(t *testing.T) {
 					replicas, cpu_cores, memory_gb, storage_gb, started_at, ends_at, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 					r.kind, r.id, r.id, r.user, "local", 2, 1.5, 3, 10, us(r.from), int64(math.MaxInt64), us(r.from))
 				must(t, err)
-				_, err = s.DB().Exec(bind(`UPDATE usage_intervals SET ended_at = ?, ends_at = ?, last_seen = ?
-					WHERE kind = ? AND resource_id = ? AND ended_at IS NULL`), us(r.to), us(r.to), us(r.to), r.kind, r.id)
-				must(t, err)
+				must(t, s.CloseAsPreviousRelease(ctx, r.kind, r.id, r.to))
 			}
 			now := end.Add(48 * time.Hour)
 			year := berth.UsageQuery{From: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), To: now, Now: now, GroupBy: berth.GroupByUser}
 			got, err := s.UsageAggregate(ctx, year)
 			must(t, err)
 			if len(got) != 0 {
-				t.Fatalf("before the heartbeat the roll-ups already hold the old replica's intervals: %+v", got)
+				t.Fatalf("before the heartbeat the running totals already hold the old replica's intervals: %+v", got)
 			}
 			for round := range 2 {
 				_, err := s.UsageHeartbeat(ctx, now, 0)
