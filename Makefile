@@ -83,6 +83,12 @@ BENCH_WS_FLAGS ?=
 bench-ws:
 	$(GO) build -o bin/bench-ws ./bench/ws && ./bin/bench-ws -clients 1000,10000 -runs 3 $(BENCH_WS_FLAGS)
 
+# bench-metrics: one sampler tick of 30,000 points written to SQLite, batched with the series' ids from
+# memory against one statement per row in the same run (not a test).
+.PHONY: bench-metrics
+bench-metrics:
+	$(GO) test ./store -run '^$$' -bench PutMetrics -benchtime 5x -count 5 -benchmem
+
 # bench-usage: the usage report over 1,000 users × 12 months of metered intervals: p50/p99 and growth (not a test).
 bench-usage:
 	$(GO) run ./bench/usage

@@ -530,9 +530,7 @@ func (s *Store) importTable(ctx context.Context, tx *sql.Tx, dst Table, d TableD
 const importBatchValues = 512
 
 func (s *Store) prepareInsert(ctx context.Context, tx *sql.Tx, d TableData, rows int) (*sql.Stmt, error) {
-	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(d.Columns)), ", ") + ")"
-	values := strings.TrimSuffix(strings.Repeat(one+", ", rows), ", ")
-	return tx.PrepareContext(ctx, s.q("INSERT INTO "+quoteIdent(d.Name)+" ("+columnList(d.Columns)+") VALUES "+values)) // #nosec G202 -- catalog identifiers, quoted
+	return tx.PrepareContext(ctx, s.q("INSERT INTO "+quoteIdent(d.Name)+" ("+columnList(d.Columns)+") VALUES "+placeholders(rows, len(d.Columns)))) // #nosec G202 -- catalog identifiers, quoted
 }
 
 // openSealed opens one sealed value with this store's sealer (false for an

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"time"
+
+	"github.com/berthhq/berth"
 )
 
 // SetBusyTimeout sets SQLite's busy timeout for the stores opened until
@@ -37,6 +39,39 @@ func (s *Store) CloseAsPreviousRelease(ctx context.Context, kind, id string, end
 			iv.end = micros(end)
 			if err := s.rollUpMonths(ctx, tx, iv); err != nil {
 				return err
+			}
+		}
+		return nil
+	})
+}
+
+// PutMetricsRowByRow is PutMetrics as it was before it batched rows: one
+// statement per series and per point. BenchmarkPutMetrics measures the
+// batched one against it in the same run.
+func (s *Store) PutMetricsRowByRow(ctx context.Context, res time.Duration, series []berth.MetricSeries) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		seriesStmt, err := tx.PrepareContext(ctx, s.q(insertSeries+placeholders(1, 6)+onSeriesConflict))
+		if err != nil {
+			return err
+		}
+		defer seriesStmt.Close()
+		pointStmt, err := tx.PrepareContext(ctx, s.q(insertPoints+placeholders(1, 8)+onPointConflict))
+		if err != nil {
+			return err
+		}
+		defer pointStmt.Close()
+		for _, ser := range series {
+			k := ser.MetricKey
+			var id int64
+			var ignored berth.MetricKey
+			if err := seriesStmt.QueryRowContext(ctx, k.Target, k.Namespace, k.Kind, k.Name, k.Replica, k.Metric).
+				Scan(&id, &ignored.Target, &ignored.Namespace, &ignored.Kind, &ignored.Name, &ignored.Replica, &ignored.Metric); err != nil {
+				return err
+			}
+			for _, p := range ser.Points {
+				if _, err := pointStmt.ExecContext(ctx, id, resSeconds(res), micros(p.Time), p.Value, p.Min, p.Max, p.P95, max(p.Count, 1)); err != nil {
+					return err
+				}
 			}
 		}
 		return nil

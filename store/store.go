@@ -50,6 +50,8 @@ type Store struct {
 	sealer berth.Sealer
 	// clock stamps usage intervals (SetClock; time.Now by default).
 	clock func() time.Time
+	// seriesIDs are the metric series' ids PutMetrics has met.
+	seriesIDs seriesIDs
 }
 
 var _ berth.Store = (*Store)(nil)
