@@ -123,23 +123,7 @@ func (s *Store) upsertSeries(ctx context.Context, tx *sql.Tx, keys []berth.Metri
 		for _, k := range part {
 			args = append(args, k.Target, k.Namespace, k.Kind, k.Name, k.Replica, k.Metric)
 		}
-		rows, err := tx.QueryContext(ctx, s.q(insertSeries+placeholders(len(part), 6)+onSeriesConflict), args...) // #nosec G202 -- only placeholders are joined in
-		if err != nil {
-			return nil, fmt.Errorf("series: %w", err)
-		}
-		for rows.Next() {
-			var id int64
-			var k berth.MetricKey
-			if err := rows.Scan(&id, &k.Target, &k.Namespace, &k.Kind, &k.Name, &k.Replica, &k.Metric); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("series: %w", err)
-			}
-			ids[k] = id
-		}
-		if err := rows.Close(); err != nil {
-			return nil, fmt.Errorf("series: %w", err)
-		}
-		if err := rows.Err(); err != nil {
+		if err := s.upsertSeriesPart(ctx, tx, args, ids); err != nil {
 			return nil, fmt.Errorf("series: %w", err)
 		}
 	}
@@ -149,6 +133,25 @@ func (s *Store) upsertSeries(ctx context.Context, tx *sql.Tx, keys []berth.Metri
 		}
 	}
 	return ids, nil
+}
+
+// upsertSeriesPart upserts one batch of series (args: 6 per series) and
+// adds their ids to ids.
+func (s *Store) upsertSeriesPart(ctx context.Context, tx *sql.Tx, args []any, ids map[berth.MetricKey]int64) error {
+	rows, err := tx.QueryContext(ctx, s.q(insertSeries+placeholders(len(args)/6, 6)+onSeriesConflict), args...) // #nosec G202 -- only placeholders are joined in
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var k berth.MetricKey
+		if err := rows.Scan(&id, &k.Target, &k.Namespace, &k.Kind, &k.Name, &k.Replica, &k.Metric); err != nil {
+			return err
+		}
+		ids[k] = id
+	}
+	return rows.Err()
 }
 
 // upsertPoints writes the points of series under ids. One statement may
