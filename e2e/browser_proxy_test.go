@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -44,13 +45,41 @@ func browserOpen(t *testing.T, b *Berth) (*dashboard, string, string) {
 	d.open("#/environments")
 	open := envRow(id) + " " + tid("env-open")
 	d.WaitVisibleSel(open)
-	// Keep the tab the link opens in this page, to follow it here.
-	d.Eval(`(() => { window.__opened = { opener: 1, location: { href: '' }, close() {} }; window.open = () => window.__opened; return true; })()`, new(bool))
+	// Keep the tab the link opens in this page, to follow it here, and note
+	// what Open did: whether the click reached it, and how berth answered its
+	// ticket request (a failure says which, instead of an empty URL).
+	d.Eval(`(() => {
+		window.__opened = { opener: 1, location: { href: '' }, close() { window.__openClosed = true; } };
+		window.__openCalls = 0;
+		window.open = () => { window.__openCalls++; return window.__opened; };
+		const fetch0 = window.fetch;
+		window.fetch = async (...args) => {
+			const r = await fetch0(...args);
+			if (String(args[0]).endsWith('/open')) window.__openStatus = r.status;
+			return r;
+		};
+		return true; })()`, new(bool))
 	d.ClickSel(open)
 	var ticketURL string
+	clicked := time.Now()
 	d.Eventually("Open asked for a ticket", func() (bool, string) {
-		d.Eval(`window.__opened.location.href`, &ticketURL)
-		return strings.Contains(ticketURL, "?berth-ticket="), ticketURL
+		var st struct {
+			Href   string `json:"href"`
+			Calls  int    `json:"calls"`
+			Status int    `json:"status"`
+			Closed bool   `json:"closed"`
+		}
+		d.Eval(`({href: window.__opened.location.href, calls: window.__openCalls, status: window.__openStatus || 0, closed: !!window.__openClosed})`, &st)
+		ticketURL = st.Href
+		// A click the list's re-render swallowed never reached Open: click
+		// again, as a user would. One that reached it and failed is the
+		// failure to report.
+		if st.Calls == 0 && time.Since(clicked) > 3*time.Second {
+			d.ClickSel(open)
+			clicked = time.Now()
+		}
+		return strings.Contains(ticketURL, "?berth-ticket="),
+			fmt.Sprintf("url %q, Open called %d time(s), POST …/open answered %d, tab closed %v", st.Href, st.Calls, st.Status, st.Closed)
 	})
 	if !strings.HasPrefix(ticketURL, base+"?berth-ticket=") {
 		t.Fatalf("Open went to %q, want %s?berth-ticket=…", ticketURL, base)

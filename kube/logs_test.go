@@ -43,7 +43,23 @@ func (e *env) logWorkload(t *testing.T, name string, replicas int32) []corev1.Po
 	if err != nil {
 		t.Fatalf("create deployment %s: %v", name, err)
 	}
-	return e.runningPods(t, name, int(replicas), nil)
+	pods := e.runningPods(t, name, int(replicas), nil)
+	// The runtime reads logs through its informers' caches: wait until they
+	// hold the workload and these pods, or a read may find neither (CI saw
+	// "service not found" right after the API server listed the pods).
+	e.waitState(t, name, func(st *berth.ServiceState) error {
+		var have []string
+		for _, in := range st.Instances {
+			have = append(have, in.Name)
+		}
+		for _, p := range pods {
+			if !slices.Contains(have, p.Name) {
+				return fmt.Errorf("the runtime's cache has pods %v, not yet %s", have, p.Name)
+			}
+		}
+		return nil
+	})
+	return pods
 }
 
 // runningPods waits until the workload has exactly n running pods, none of
