@@ -120,20 +120,8 @@ func (s *Store) UsageHeartbeat(ctx context.Context, now time.Time, staleAfter ti
 		if err != nil {
 			return err
 		}
-		var stale []closedInterval
-		var ids []int64
-		for rows.Next() {
-			var id int64
-			var iv closedInterval
-			if err := rows.Scan(&id, &iv.kind, &iv.id, &iv.user, &iv.target, &iv.name, &iv.shape.Replicas, &iv.shape.CPUCores,
-				&iv.shape.MemoryGB, &iv.shape.StorageGB, &iv.start, &iv.end); err != nil {
-				_ = rows.Close()
-				return err
-			}
-			stale, ids = append(stale, iv), append(ids, id)
-		}
-		_ = rows.Close()
-		if err := rows.Err(); err != nil {
+		stale, ids, err := scanIntervals(rows) // each ends at its last_seen
+		if err != nil {
 			return err
 		}
 		for i, id := range ids {
@@ -163,6 +151,22 @@ func (s *Store) UsageHeartbeat(ctx context.Context, now time.Time, staleAfter ti
 	return cut, nil
 }
 
+// scanIntervals reads rows of (id, kind, resource_id, user_id, target, name,
+// replicas, cpu_cores, memory_gb, storage_gb, start, end) and closes them.
+func scanIntervals(rows *sql.Rows) (ivs []closedInterval, ids []int64, err error) {
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var iv closedInterval
+		if err := rows.Scan(&id, &iv.kind, &iv.id, &iv.user, &iv.target, &iv.name, &iv.shape.Replicas, &iv.shape.CPUCores,
+			&iv.shape.MemoryGB, &iv.shape.StorageGB, &iv.start, &iv.end); err != nil {
+			return nil, nil, err
+		}
+		ivs, ids = append(ivs, iv), append(ids, id)
+	}
+	return ivs, ids, rows.Err()
+}
+
 // stragglerBatch bounds one heartbeat's catch-up, so that its transaction
 // stays short even after an old replica closed many intervals.
 const stragglerBatch = 500
@@ -179,20 +183,8 @@ func (s *Store) rollUpStragglers(ctx context.Context, tx *sql.Tx) error {
 	if err != nil {
 		return fmt.Errorf("roll up intervals closed elsewhere: %w", err)
 	}
-	var ivs []closedInterval
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		var iv closedInterval
-		if err := rows.Scan(&id, &iv.kind, &iv.id, &iv.user, &iv.target, &iv.name, &iv.shape.Replicas, &iv.shape.CPUCores,
-			&iv.shape.MemoryGB, &iv.shape.StorageGB, &iv.start, &iv.end); err != nil {
-			_ = rows.Close()
-			return fmt.Errorf("roll up intervals closed elsewhere: %w", err)
-		}
-		ivs, ids = append(ivs, iv), append(ids, id)
-	}
-	_ = rows.Close()
-	if err := rows.Err(); err != nil {
+	ivs, ids, err := scanIntervals(rows)
+	if err != nil {
 		return fmt.Errorf("roll up intervals closed elsewhere: %w", err)
 	}
 	for i, iv := range ivs {
