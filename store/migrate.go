@@ -36,6 +36,11 @@ const migrationLockID = 0x626572_74686d6967
 var migrationSteps = map[int]func(ctx context.Context, s *Store, tx *sql.Tx) error{
 	11: func(ctx context.Context, s *Store, tx *sql.Tx) error { return s.rebuildUsageRollup(ctx, tx) },
 	12: func(ctx context.Context, s *Store, tx *sql.Tx) error { return s.rebuildUsageCumulative(ctx, tx) },
+	// 0013 marks every closed interval as held by the running totals. An
+	// old replica may have closed some after 0012's step read them; 0013's
+	// ALTER TABLE holds usage_intervals against writers until it commits,
+	// so the totals rebuilt here hold exactly what it marks.
+	13: func(ctx context.Context, s *Store, tx *sql.Tx) error { return s.rebuildUsageCumulative(ctx, tx) },
 }
 
 type migration struct {

@@ -415,3 +415,49 @@ func TestUsageRollsUpAnOldReplicasCloses(t *testing.T) {
 		})
 	}
 }
+
+// TestMigration0013HoldsClosesAfter0012: during a rolling upgrade an old
+// replica (migration 0011) may close an interval after migration 0012's
+// step filled the running totals and before 0013 marks every closed
+// interval as held by them. 0013 rebuilds the totals under its lock, so
+// the reports that read them hold that interval with no heartbeat.
+func TestMigration0013HoldsClosesAfter0012(t *testing.T) {
+	for _, kind := range storetest.Kinds() {
+		t.Run(kind, func(t *testing.T) {
+			url := filepath.Join(t.TempDir(), "berth.db")
+			if kind == store.Postgres {
+				url = pgtest.Shared(t).NewDatabase(t)
+			}
+			sealer := storetest.NewSealer()
+			s, err := store.Open(ctx, url, sealer)
+			must(t, err)
+			from := time.Date(2026, 2, 3, 10, 0, 0, 0, time.UTC)
+			to := time.Date(2026, 2, 20, 16, 30, 0, 0, time.UTC)
+			insert := `INSERT INTO usage_intervals (kind, resource_id, name, user_id, target, replicas, cpu_cores, memory_gb,
+				storage_gb, started_at, ends_at, last_seen) VALUES ('environment', 'env-old', 'old', 'u1', 'local', 1, 2, 4, 10, %d, %d, %d)`
+			_, err = s.DB().Exec(fmt.Sprintf(insert, from.UnixMicro(), int64(math.MaxInt64), from.UnixMicro()))
+			must(t, err)
+			// The database as 0012 left it, and the old replica's close.
+			for _, q := range []string{`DROP INDEX usage_intervals_unrolled`, `ALTER TABLE usage_intervals DROP COLUMN rolled_up`,
+				`DELETE FROM schema_migrations WHERE version = 13`} {
+				_, err = s.DB().Exec(q)
+				must(t, err)
+			}
+			must(t, s.CloseAsPreviousRelease(ctx, "environment", "env-old", to))
+			must(t, s.Close())
+
+			s, err = store.Open(ctx, url, sealer) // applies 0013
+			must(t, err)
+			defer s.Close()
+			now := to.Add(72 * time.Hour)
+			for _, g := range []string{berth.GroupByUser, berth.GroupByTarget, berth.GroupByDay, berth.GroupByMonth, berth.GroupByEnvironment} {
+				compareUsage(t, s, "after 0013, by "+g, berth.UsageQuery{From: from.Add(-48 * time.Hour), To: now, Now: now, GroupBy: g})
+			}
+			got, err := s.UsageAggregate(ctx, berth.UsageQuery{From: from, To: now, Now: now, GroupBy: berth.GroupByUser})
+			must(t, err)
+			if len(got) != 1 || got[0].Key != "u1" {
+				t.Fatalf("by user after 0013: %+v, want u1's interval", got)
+			}
+		})
+	}
+}
