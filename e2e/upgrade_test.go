@@ -101,7 +101,13 @@ func previousSchemaBinary(t *testing.T) string {
 	if len(added) == 0 {
 		t.Skip("no migration in the history")
 	}
-	commit := git("rev-parse", added[0]+"^")
+	return binaryAt(t, git("rev-parse", added[0]+"^"))
+}
+
+// binaryAt builds (once per commit, cached under berth's tool cache) berth
+// as of commit.
+func binaryAt(t *testing.T, commit string) string {
+	t.Helper()
 	cache, err := toolcache.Dir()
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +142,7 @@ func previousSchemaBinary(t *testing.T) string {
 	if err := os.Rename(bin+".build", bin); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("built berth %s (before the newest schema change)", commit[:12])
+	t.Logf("built berth %s", commit[:12])
 	return bin
 }
 
