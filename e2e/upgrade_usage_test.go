@@ -13,8 +13,9 @@ import (
 
 // usageRelease is the last landed release before migrations 0012 and 0013
 // (usage's running totals and their rolled_up mark): it meters and keeps the
-// monthly roll-ups but not the running totals. Once a release with 0013 has
-// landed, this test can take previousSchemaBinary instead.
+// monthly roll-ups but not the running totals. It stays pinned while berth
+// supports upgrading from it: a release with 0013 marks its own closes, so
+// it could not play the old replica here.
 const usageRelease = "d3f60da445e568963cd41c3199393f2b26068fa6"
 
 // TestRollingUpgradeUsage: a berth of that release meters a service while a
