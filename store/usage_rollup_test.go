@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/berthhq/berth"
-	"github.com/berthhq/berth/internal/pgtest"
 	"github.com/berthhq/berth/store"
 	"github.com/berthhq/berth/store/storetest"
 )
@@ -36,10 +34,7 @@ import (
 func TestUsageRollupMatchesIntervals(t *testing.T) {
 	for _, kind := range storetest.Kinds() {
 		t.Run(kind, func(t *testing.T) {
-			url := filepath.Join(t.TempDir(), "berth.db")
-			if kind == store.Postgres {
-				url = pgtest.Shared(t).NewDatabase(t)
-			}
+			url := storetest.URL(t, kind)
 			sealer := storetest.NewSealer()
 			s, err := store.Open(ctx, url, sealer)
 			must(t, err)
@@ -424,10 +419,7 @@ func TestUsageRollsUpAnOldReplicasCloses(t *testing.T) {
 func TestMigration0013HoldsClosesAfter0012(t *testing.T) {
 	for _, kind := range storetest.Kinds() {
 		t.Run(kind, func(t *testing.T) {
-			url := filepath.Join(t.TempDir(), "berth.db")
-			if kind == store.Postgres {
-				url = pgtest.Shared(t).NewDatabase(t)
-			}
+			url := storetest.URL(t, kind)
 			sealer := storetest.NewSealer()
 			s, err := store.Open(ctx, url, sealer)
 			must(t, err)

@@ -28,21 +28,27 @@ func Open(t testing.TB, kind string, sealer berth.Sealer) *store.Store {
 	if sealer == nil {
 		sealer = NewSealer()
 	}
-	var url string
-	switch kind {
-	case store.SQLite:
-		url = filepath.Join(t.TempDir(), "berth.db")
-	case store.Postgres:
-		url = pgtest.Shared(t).NewDatabase(t)
-	default:
-		t.Fatalf("storetest: unknown kind %q (want sqlite or postgres)", kind)
-	}
-	s, err := store.Open(context.Background(), url, sealer)
+	s, err := store.Open(context.Background(), URL(t, kind), sealer)
 	if err != nil {
 		t.Fatalf("open %s store: %v", kind, err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	return s
+}
+
+// URL is a fresh, empty database of kind "sqlite" or "postgres" for a test
+// that opens (and reopens) the store itself. Without PostgreSQL the
+// postgres kind skips (fails under CI=true).
+func URL(t testing.TB, kind string) string {
+	t.Helper()
+	switch kind {
+	case store.SQLite:
+		return filepath.Join(t.TempDir(), "berth.db")
+	case store.Postgres:
+		return pgtest.Shared(t).NewDatabase(t)
+	}
+	t.Fatalf("storetest: unknown kind %q (want sqlite or postgres)", kind)
+	return ""
 }
 
 // Sealer is a small AES-256-GCM sealer for tests (nonce || ciphertext).
