@@ -2,6 +2,7 @@ package sectools
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -126,16 +127,71 @@ func FuzzTargets(root string) ([]FuzzTarget, error) {
 // RunFuzz fuzzes one target for d. A failing input is written by go test
 // under the package's testdata/fuzz/<Name>/ (commit it: it becomes a
 // regression case of the plain test run).
+//
+// Go's fuzz coordinator before go1.27 can fail a clean run with a bare
+// "context deadline exceeded" when the -fuzztime deadline catches a worker
+// mid-call (go.dev/issue/75804, fixed in go1.27): no input failed and none
+// was written. Such a run is repeated, up to fuzzStallRetries times; a run
+// that wrote a failing input, or failed any other way, never is.
 func RunFuzz(ctx context.Context, root string, t FuzzTarget, d time.Duration, out io.Writer) error {
 	pkg := "./" + t.Dir
 	if t.Dir == "." {
 		pkg = "."
 	}
-	cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-fuzz", "^"+t.Name+"$", "-fuzztime", d.String(), pkg) // #nosec G204 -- t comes from FuzzTargets: a package directory and a Go identifier
-	cmd.Dir = root
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Run(); err != nil {
+	err := runFuzz(ctx, filepath.Join(root, t.Dir, "testdata", "fuzz", t.Name), t.Name, out, func(w io.Writer) error {
+		cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-fuzz", "^"+t.Name+"$", "-fuzztime", d.String(), pkg) // #nosec G204 -- t comes from FuzzTargets: a package directory and a Go identifier
+		cmd.Dir = root
+		cmd.Stdout, cmd.Stderr = w, w
+		return cmd.Run()
+	})
+	if err != nil {
 		return fmt.Errorf("fuzz %s in %s: %w", t.Name, pkg, err)
 	}
 	return nil
+}
+
+const fuzzStallRetries = 2
+
+// runFuzz runs once (one go test -fuzz, writing to the writer it is given)
+// and repeats it while it fails only by the coordinator's own deadline.
+// inputs is the directory go test writes the target's failing inputs to.
+func runFuzz(ctx context.Context, inputs, name string, out io.Writer, once func(io.Writer) error) error {
+	for attempt := 0; ; attempt++ {
+		before := fileNames(inputs)
+		var buf bytes.Buffer
+		err := once(io.MultiWriter(out, &buf))
+		if err == nil {
+			return nil
+		}
+		if attempt == fuzzStallRetries || ctx.Err() != nil || !coordinatorStall(buf.String(), name) || wroteInput(inputs, before) {
+			return err
+		}
+		fmt.Fprintf(out, "-- %s stopped on the fuzz coordinator's own deadline with no failing input (go.dev/issue/75804); running it again\n", name)
+	}
+}
+
+// coordinatorStall reports whether a failed go test -fuzz run's output is
+// that of go.dev/issue/75804: the target failed with "context deadline
+// exceeded" as its only message, and no failing input was written.
+func coordinatorStall(out, name string) bool {
+	re := regexp.MustCompile(`(?m)^--- FAIL: ` + regexp.QuoteMeta(name) + ` \([0-9.]+s\)\n\s+context deadline exceeded\n`)
+	return re.MatchString(out) && !strings.Contains(out, "Failing input written to")
+}
+
+func fileNames(dir string) map[string]bool {
+	names := map[string]bool{}
+	entries, _ := os.ReadDir(dir) // a missing directory holds no inputs
+	for _, e := range entries {
+		names[e.Name()] = true
+	}
+	return names
+}
+
+func wroteInput(dir string, before map[string]bool) bool {
+	for n := range fileNames(dir) {
+		if !before[n] {
+			return true
+		}
+	}
+	return false
 }

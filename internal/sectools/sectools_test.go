@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -177,5 +179,86 @@ func TestPseudoVersionTime(t *testing.T) {
 		if ok != tc.ok || !got.Equal(tc.want) {
 			t.Errorf("pseudoVersionTime(%s) = %v, %v; want %v, %v", tc.v, got, ok, tc.want, tc.ok)
 		}
+	}
+}
+
+// What go test -fuzz printed when go.dev/issue/75804 failed a clean run in
+// CI (FuzzServiceSpec, go1.26.8).
+const stallOutput = `fuzz: elapsed: 9s, execs: 535154 (56762/sec), new interesting: 4 (total: 392)
+fuzz: elapsed: 10s, execs: 589195 (53292/sec), new interesting: 4 (total: 392)
+--- FAIL: FuzzServiceSpec (10.05s)
+    context deadline exceeded
+FAIL
+exit status 1
+`
+
+// A run that failed only by the coordinator's own deadline is run again, a
+// bounded number of times; one that found an input, or failed another way,
+// is not.
+func TestRunFuzzRepeatsOnlyCoordinatorStalls(t *testing.T) {
+	crash := "--- FAIL: FuzzServiceSpec (0.12s)\n    --- FAIL: FuzzServiceSpec (0.00s)\n        x_test.go:9: bad\n\n    Failing input written to testdata/fuzz/FuzzServiceSpec/abc\n"
+	for _, tc := range []struct {
+		name   string
+		runs   []string // each run's output; "" passes
+		write  bool     // a failing run writes an input file
+		fail   bool
+		wantRn int
+	}{
+		{name: "pass", runs: []string{""}, wantRn: 1},
+		{name: "stall then pass", runs: []string{stallOutput, ""}, wantRn: 2},
+		{name: "stall every time", runs: []string{stallOutput, stallOutput, stallOutput, ""}, fail: true, wantRn: 3},
+		{name: "crash", runs: []string{crash, ""}, write: true, fail: true, wantRn: 1},
+		{name: "stall text but an input written", runs: []string{stallOutput, ""}, write: true, fail: true, wantRn: 1},
+		{name: "another target's stall", runs: []string{strings.ReplaceAll(stallOutput, "FuzzServiceSpec", "FuzzOther"), ""}, fail: true, wantRn: 1},
+		{name: "build failure", runs: []string{"x_test.go:3:1: syntax error\nFAIL\n", ""}, fail: true, wantRn: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inputs := filepath.Join(t.TempDir(), "testdata", "fuzz", "FuzzServiceSpec")
+			var out bytes.Buffer
+			n := 0
+			err := runFuzz(context.Background(), inputs, "FuzzServiceSpec", &out, func(w io.Writer) error {
+				o := tc.runs[n]
+				n++
+				if o == "" {
+					return nil
+				}
+				if tc.write {
+					write(t, filepath.Join(inputs, fmt.Sprintf("input%d", n)), "go test fuzz v1\n")
+				}
+				_, _ = io.WriteString(w, o)
+				return errors.New("exit status 1")
+			})
+			if (err != nil) != tc.fail || n != tc.wantRn {
+				t.Fatalf("runFuzz = %v after %d runs, want failure %v after %d\n%s", err, n, tc.fail, tc.wantRn, out.String())
+			}
+			if again := strings.Count(out.String(), "running it again"); again != tc.wantRn-1 {
+				t.Errorf("%d repeats announced for %d runs:\n%s", again, n, out.String())
+			}
+		})
+	}
+}
+
+// With the real go test: a target that fails is reported once, and its
+// failing input is written where the plain test run reads it.
+func TestRunFuzzReportsAFailingInput(t *testing.T) {
+	root := t.TempDir()
+	for _, f := range []string{"go.mod", "crash_test.go"} {
+		b, err := os.ReadFile(filepath.Join("testdata", "fuzzcrash", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(t, filepath.Join(root, f), string(b))
+	}
+	var out bytes.Buffer
+	err := RunFuzz(context.Background(), root, FuzzTarget{Dir: ".", Name: "FuzzCrash"}, 20*time.Second, &out)
+	if err == nil {
+		t.Fatalf("RunFuzz passed on a crashing target:\n%s", out.String())
+	}
+	if strings.Contains(out.String(), "running it again") {
+		t.Errorf("a run that found an input was repeated:\n%s", out.String())
+	}
+	entries, _ := os.ReadDir(filepath.Join(root, "testdata", "fuzz", "FuzzCrash"))
+	if len(entries) != 1 {
+		t.Errorf("%d failing inputs written, want 1:\n%s", len(entries), out.String())
 	}
 }
