@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/berthhq/berth"
@@ -147,32 +148,72 @@ func (s *Server) metricsAuthorized(w http.ResponseWriter, r *http.Request) bool 
 // deadline's error into one a client can read. On a timeout the deadline
 // stays: net/http's discard of the unread rest then fails at once and the
 // connection is closed after the answer.
+//
+// An idle deadline moves on with every read that brings bytes: a proxied
+// upload may take as long as it keeps flowing, but not pause for longer.
 type deadlineBody struct {
 	io.ReadCloser
 	rc      *http.ResponseController
 	timeout time.Duration
+	idle    bool
+	until   atomic.Int64 // the deadline set, in Unix ns; 0 once the body is in
+}
+
+func (b *deadlineBody) setDeadline(t time.Time) {
+	if b.rc.SetReadDeadline(t) == nil {
+		b.until.Store(t.UnixNano()) // t zero: a negative number, never passed
+	}
 }
 
 func (b *deadlineBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	switch {
 	case err == io.EOF:
-		_ = b.rc.SetReadDeadline(time.Time{})
+		b.setDeadline(time.Time{})
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return n, berth.Invalid("body", "not received within %s: send the request body without pauses", b.timeout)
+		return n, b.stallError()
+	case err == nil && n > 0 && b.idle:
+		b.setDeadline(time.Now().Add(b.timeout))
 	}
 	return n, err
 }
 
-// bodyDeadline gives a request body BodyTimeout to arrive. Requests without
-// a body (WebSocket upgrades, log follows: the long streams) get none.
-func (s *Server) bodyDeadline(w http.ResponseWriter, r *http.Request) {
+func (b *deadlineBody) stallError() error {
+	if b.idle {
+		return berth.Invalid("body", "paused for over %s: send the request body without pauses", b.timeout)
+	}
+	return berth.Invalid("body", "not received within %s: send the request body without pauses", b.timeout)
+}
+
+// bodyStalled answers the body's error when a proxied request failed with
+// err because its body missed its deadline. That error may come back
+// through the transport, or, as a stalled read also cancels the request's
+// context, only as the cancellation: then the deadline tells.
+func bodyStalled(r *http.Request, err error, now time.Time) error {
+	if berth.ErrorCode(err) == berth.EINVALID {
+		return err
+	}
+	if b := state(r).body; b != nil {
+		if u := b.until.Load(); u > 0 && now.UnixNano() >= u {
+			return b.stallError()
+		}
+	}
+	return nil
+}
+
+// bodyDeadline gives a request body BodyTimeout to arrive; with idle (the
+// environment proxy, whose uploads the workspace bounds in size), BodyTimeout
+// between two reads that bring bytes. Requests without a body (WebSocket
+// upgrades, log follows: the long streams) get none.
+func (s *Server) bodyDeadline(w http.ResponseWriter, r *http.Request, idle bool) {
 	if s.BodyTimeout <= 0 || r.Body == nil || r.Body == http.NoBody {
 		return
 	}
-	rc := http.NewResponseController(w)
-	if rc.SetReadDeadline(time.Now().Add(s.BodyTimeout)) != nil {
+	b := &deadlineBody{ReadCloser: r.Body, rc: http.NewResponseController(w), timeout: s.BodyTimeout, idle: idle}
+	if b.rc.SetReadDeadline(time.Now().Add(s.BodyTimeout)) != nil {
 		return // not a connection with deadlines (a test recorder)
 	}
-	r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc, timeout: s.BodyTimeout}
+	b.until.Store(time.Now().Add(s.BodyTimeout).UnixNano())
+	r.Body = b
+	state(r).body = b
 }

@@ -218,6 +218,10 @@ func (s *Server) envReverseProxy(id, prefix string, tgt *core.ProxyTarget) http.
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if stall := bodyStalled(r, err, time.Now()); stall != nil {
+				writeError(w, r, stall)
+				return
+			}
 			s.Logger.Warn("proxy to environment", "environment", id, "err", err, "request_id", state(r).id)
 			writeError(w, r, berth.Errorf(berth.EUNAVAILABLE, "environment %s does not answer: is it running?", id))
 		},

@@ -149,12 +149,14 @@ func newProxyFixture(t *testing.T) *proxyFixture {
 		*o.id = env.ID
 	}
 	api := NewServer(Deps{Core: c, Accounts: acc, Audit: st, Version: "test", Started: time.Now(),
-		EnvProxy: core.NewEnvProxy(c, acc, st)})
+		EnvProxy: core.NewEnvProxy(c, acc, st), BodyTimeout: proxyBodyTimeout})
 	f.srv = httptest.NewServer(api)
 	t.Cleanup(f.srv.Close)
 	f.store, f.core = st, c
 	return f
 }
+
+const proxyBodyTimeout = time.Second
 
 // open asks for a ticket URL as token's user.
 func (f *proxyFixture) open(t *testing.T, token, id string, want int) string {
@@ -482,4 +484,54 @@ func mustRuntime(t *testing.T, f *proxyFixture) berth.Runtime {
 		t.Fatal("no local runtime")
 	}
 	return rt
+}
+
+// A proxied upload may take longer than BodyTimeout while it keeps flowing;
+// one that pauses for longer is cut off with a 400 naming the body, and the
+// connection (here and to the workspace) is closed. Seen from a raw client.
+func TestEnvProxyBodyPause(t *testing.T) {
+	f := newProxyFixture(t)
+	for _, tc := range []struct {
+		name  string
+		every time.Duration // between two bytes
+		bytes int           // sent of the 40 announced
+		want  string        // the answer's start
+	}{
+		{name: "trickles for 4x the timeout", every: proxyBodyTimeout / 10, bytes: 40, want: "HTTP/1.1 200"},
+		{name: "pauses", every: 0, bytes: 1, want: "HTTP/1.1 400"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", f.srv.Listener.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			fmt.Fprintf(conn, "PUT /env/%s/upload.bin HTTP/1.1\r\nHost: berth\r\nAuthorization: Bearer %s\r\nContent-Length: 40\r\nConnection: close\r\n\r\n", f.aliceEnv, f.alice)
+			start := time.Now()
+			go func() {
+				for range tc.bytes {
+					if _, err := conn.Write([]byte("x")); err != nil {
+						return
+					}
+					time.Sleep(tc.every)
+				}
+			}()
+			_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+			raw, _ := io.ReadAll(conn)
+			took := time.Since(start)
+			if !strings.HasPrefix(string(raw), tc.want) {
+				t.Fatalf("after %s: %q, want %s", took, raw, tc.want)
+			}
+			switch tc.want {
+			case "HTTP/1.1 200":
+				if !strings.HasSuffix(string(raw), "got 40 bytes") || took < 3*proxyBodyTimeout {
+					t.Errorf("after %s: %q, want all 40 bytes through after 4s of trickling", took, raw)
+				}
+			default:
+				if !strings.Contains(string(raw), `"field":"body"`) || !strings.Contains(string(raw), "paused") {
+					t.Errorf("answer to a paused upload: %q", raw)
+				}
+			}
+		})
+	}
 }

@@ -228,6 +228,7 @@ type reqState struct {
 	errMsg string
 	audit  auditInfo
 	bearer string
+	body   *deadlineBody // the request body's deadline, when it has one
 }
 
 type auditInfo struct {
@@ -266,9 +267,9 @@ func (s *Server) wrap(rt route) http.Handler {
 			rw.held = &bytes.Buffer{}
 		}
 		r = r.WithContext(context.WithValue(context.WithValue(r.Context(), stateKey{}, st), serverKey{}, s))
-		if !rt.proxy { // a workspace bounds its own uploads, in size and time
-			s.bodyDeadline(w, r)
-		}
+		// A workspace bounds its own uploads in size; berth bounds how long
+		// one may stall, which holds a connection here and one upstream.
+		s.bodyDeadline(w, r, rt.proxy)
 		if r.Body != nil && !rt.proxy {
 			r.Body = http.MaxBytesReader(rw, r.Body, s.MaxBodyBytes)
 		}
