@@ -160,7 +160,10 @@ type ServiceStore interface {
 	// UpdateService replaces the stored desired state of an existing service
 	// (spec, replicas, stopped, revision, message). When rev is not nil it is
 	// added in the same transaction (rev.Number must equal svc.Revision).
-	// ENOTFOUND if missing.
+	// It writes only over the revision the change was made to (svc.Revision,
+	// or svc.Revision-1 with rev): ECONFLICT when the stored service is at
+	// another, so a stale copy never puts an old spec back. ENOTFOUND if
+	// missing.
 	UpdateService(ctx context.Context, svc *Service, rev *Revision) error
 	GetService(ctx context.Context, ref ServiceRef) (*Service, error)
 	// ListServices returns the matching services ordered by target, namespace,

@@ -124,23 +124,37 @@ func (s *Store) UpdateService(ctx context.Context, svc *berth.Service, rev *bert
 	if rev != nil && rev.Number != svc.Revision {
 		return berth.Errorf(berth.EINTERNAL, "update service %s: revision %d does not match service revision %d", svc.Name, rev.Number, svc.Revision)
 	}
+	readAt := svc.Revision // the revision the change was made to
+	if rev != nil {
+		readAt--
+	}
 	spec, sealed, err := s.splitSpec(svc.Spec)
 	if err != nil {
 		return fmt.Errorf("update service %s: %w", svc.Name, err)
 	}
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		// Written only over the revision svc was read at: a copy read
+		// before another replica's new revision never puts the old spec back.
 		res, err := tx.ExecContext(ctx, s.q(`UPDATE services SET status = ?, replicas = ?, ready_replicas = ?, revision = ?,
 			managed = ?, stopped = ?, spec = ?, secrets = ?, message = ?, owner = ?, updated_at = ?
-			WHERE target = ? AND namespace = ? AND name = ?`),
+			WHERE target = ? AND namespace = ? AND name = ? AND revision = ?`),
 			string(svc.Status), svc.Replicas, svc.ReadyReplicas, svc.Revision, svc.Managed, svc.Stopped, spec, sealed,
-			svc.Message, svc.Owner, micros(svc.UpdatedAt), svc.Target, svc.Namespace, svc.Name)
+			svc.Message, svc.Owner, micros(svc.UpdatedAt), svc.Target, svc.Namespace, svc.Name, readAt)
 		if err != nil {
 			return err
 		}
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n == 0 {
-			return berth.NotFound("service", refName(svc.Ref()))
+			var now int
+			err := tx.QueryRowContext(ctx, s.q(`SELECT revision FROM services WHERE target = ? AND namespace = ? AND name = ?`),
+				svc.Target, svc.Namespace, svc.Name).Scan(&now)
+			if errors.Is(err, sql.ErrNoRows) {
+				return berth.NotFound("service", refName(svc.Ref()))
+			} else if err != nil {
+				return err
+			}
+			return berth.Errorf(berth.ECONFLICT, "service %q changed meanwhile: it is at revision %d, this change was made to revision %d; read it again", refName(svc.Ref()), now, readAt)
 		}
 		if rev != nil {
 			if err := s.insertRevision(ctx, tx, svc.Ref(), rev); err != nil {

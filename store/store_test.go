@@ -125,6 +125,21 @@ func TestServices(t *testing.T) {
 		must(t, err)
 		equal(t, "revision count", len(revs), 2)
 
+		// A copy read before a newer revision (another replica's apply)
+		// never puts the old spec back, with or without a revision.
+		stale := *svc
+		svc.Spec.Image, svc.Revision = "nginx:3", 3
+		must(t, s.UpdateService(ctx, svc, &berth.Revision{Number: 3, Spec: svc.Spec}))
+		stale.Message = "observed"
+		err = s.UpdateService(ctx, &stale, nil)
+		wantCode(t, err, berth.ECONFLICT)
+		equal(t, "message", berth.ErrorMessage(err), `service "web" changed meanwhile: it is at revision 3, this change was made to revision 2; read it again`)
+		stale.Spec.Image, stale.Revision = "nginx:stale", 3
+		wantCode(t, s.UpdateService(ctx, &stale, &berth.Revision{Number: 3, Spec: stale.Spec}), berth.ECONFLICT)
+		got, err = s.GetService(ctx, svc.Ref())
+		must(t, err)
+		equal(t, "service after stale writes", got, svc)
+
 		missing := &berth.Service{Name: "nope", Target: "local"}
 		wantCode(t, s.UpdateService(ctx, missing, nil), berth.ENOTFOUND)
 		_, err = s.GetService(ctx, missing.Ref())
