@@ -306,6 +306,38 @@ func (c *Core) syncService(ctx context.Context, stored *berth.Service) {
 // change of the spec makes a new revision; an omitted replicas keeps the
 // current count. It answers whether the service was created.
 func (c *Core) ApplyService(ctx context.Context, name string, spec berth.ServiceSpec) (*berth.Service, bool, error) {
+	return c.ApplyServiceIf(ctx, name, spec, ApplyCondition{})
+}
+
+// ApplyCondition is what an apply requires of the stored service before it
+// changes anything (If-Match and If-None-Match on PUT /services/{name}).
+// The zero value requires nothing. The revision is the spec revision: a
+// scale, stop or start does not move it.
+type ApplyCondition struct {
+	Revision int  // the service exists at this revision
+	Exists   bool // the service exists, at any revision
+	Absent   bool // no service of that name exists yet
+}
+
+// check answers CONFLICT when cur (nil: no such service) does not meet c.
+func (c ApplyCondition) check(ref berth.ServiceRef, cur *berth.Service) error {
+	switch {
+	case cur == nil && c.Revision > 0:
+		return berth.Errorf(berth.ECONFLICT, "service %q does not exist, and the request required revision %d: nothing was changed", ref.Name, c.Revision)
+	case cur == nil && c.Exists:
+		return berth.Errorf(berth.ECONFLICT, "service %q does not exist, and the request required an existing one: nothing was changed", ref.Name)
+	case cur != nil && c.Absent:
+		return berth.Errorf(berth.ECONFLICT, "service %q already exists (revision %d), and the request required a new one: nothing was changed", ref.Name, cur.Revision)
+	case cur != nil && c.Revision > 0 && cur.Revision != c.Revision:
+		return berth.Errorf(berth.ECONFLICT, "service %q is at revision %d, and the request required revision %d: read it again; nothing was changed", ref.Name, cur.Revision, c.Revision)
+	}
+	return nil
+}
+
+// ApplyServiceIf is ApplyService when the stored service meets cond, checked
+// under the service's lock (and the store writes only over the revision
+// read), and CONFLICT without a change otherwise.
+func (c *Core) ApplyServiceIf(ctx context.Context, name string, spec berth.ServiceSpec, cond ApplyCondition) (*berth.Service, bool, error) {
 	ctx, span := tracing.Start(ctx, "core.ApplyService", attribute.String("berth.service", name))
 	defer span.End()
 	if err := must(ctx); err != nil {
@@ -322,9 +354,15 @@ func (c *Core) ApplyService(ctx context.Context, name string, spec berth.Service
 	cur, err := c.store.GetService(ctx, ref)
 	switch {
 	case berth.IsCode(err, berth.ENOTFOUND):
+		if err := cond.check(ref, nil); err != nil {
+			return nil, false, err
+		}
 		return c.createService(ctx, rt, ref, spec, run.ReplicaCount())
 	case err != nil:
 		return nil, false, fmt.Errorf("apply service %s: %w", name, err)
+	}
+	if err := cond.check(ref, cur); err != nil {
+		return nil, false, err
 	}
 	svc, err := c.updateService(ctx, rt, cur, spec)
 	return svc, false, err
