@@ -57,11 +57,16 @@ func (s *Server) handleApplyService(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	cond, err := applyCondition(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
 	st := state(r)
 	st.audit.resourceType = "service"
 	st.audit.target = spec.Target
 	st.audit.details = map[string]any{"revisionSpec": auditSpec(spec)}
-	svc, created, err := s.Core.ApplyService(r.Context(), r.PathValue("name"), spec)
+	svc, created, err := s.Core.ApplyServiceIf(r.Context(), r.PathValue("name"), spec, cond)
 	if svc != nil {
 		st.audit.target = svc.Target
 		st.audit.details["revision"] = svc.Revision

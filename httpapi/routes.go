@@ -23,6 +23,9 @@ type route struct {
 	in, out any
 	// activity lets a workspace's activity token stand in for a credential.
 	activity bool
+	// conditional marks a change that evaluates If-Match/If-None-Match;
+	// every other change refuses them rather than ignore them.
+	conditional bool
 	// proxy marks the environment proxy: it authenticates each request
 	// itself (ticket, cookie or bearer), forwards bodies unbounded (the
 	// workspace bounds them) and is not rate-limited.
@@ -80,7 +83,7 @@ func (s *Server) routes() []route {
 		// Services (VTasker).
 		{method: "GET", path: "/api/v1/services", role: viewer, out: api.ServiceList{}, handler: s.handleListServices},
 		{method: "GET", path: "/api/v1/services/{name}", role: viewer, out: api.ServiceResult{}, handler: s.handleGetService},
-		{method: "PUT", path: "/api/v1/services/{name}", role: operator, action: "service.apply", in: berth.ServiceSpec{}, out: api.ServiceResult{}, handler: s.handleApplyService},
+		{method: "PUT", path: "/api/v1/services/{name}", role: operator, action: "service.apply", in: berth.ServiceSpec{}, out: api.ServiceResult{}, conditional: true, handler: s.handleApplyService},
 		{method: "DELETE", path: "/api/v1/services/{name}", role: operator, action: "service.delete", out: api.Ack{}, handler: s.handleDeleteService},
 		{method: "POST", path: "/api/v1/services/{name}/start", role: operator, action: "service.start", out: api.ServiceResult{}, handler: s.handleStartService},
 		{method: "POST", path: "/api/v1/services/{name}/stop", role: operator, action: "service.stop", out: api.ServiceResult{}, handler: s.handleStopService},

@@ -313,6 +313,10 @@ func (s *Server) wrap(rt route) http.Handler {
 			writeError(rw, r, berth.Errorf(berth.ERATELIMITED, "too many requests: slow down"))
 			return
 		}
+		if err := unevaluatedCondition(r, rt); err != nil {
+			writeError(rw, r, err)
+			return
+		}
 		if rt.action != "" && !rt.proxy {
 			// The entry commits with the call's first change (see writeAudit).
 			intent = berth.NewAuditIntent(*s.auditEntry(r, rt, st, http.StatusOK, 0))
