@@ -3,7 +3,9 @@ package client
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/url"
+	"strconv"
 
 	"github.com/berthhq/berth"
 	"github.com/berthhq/berth/api"
@@ -173,8 +175,35 @@ func (c *Client) GetService(ctx context.Context, ref berth.ServiceRef) (*berth.S
 // ApplyService creates or updates the service name with spec. created
 // reports whether the service is new.
 func (c *Client) ApplyService(ctx context.Context, name string, spec berth.ServiceSpec) (res *ServiceResult, created bool, err error) {
+	return c.ApplyServiceIf(ctx, name, spec, Precondition{})
+}
+
+// Precondition is what an apply requires of the stored service, sent as
+// If-Match or If-None-Match; the server answers CONFLICT and changes
+// nothing when it is not met. The zero value requires nothing.
+type Precondition struct {
+	Revision int  // the service is at this revision (its Revision field)
+	Exists   bool // the service exists
+	Absent   bool // the service does not exist yet
+}
+
+func (p Precondition) header() http.Header {
+	h := http.Header{}
+	switch {
+	case p.Absent:
+		h.Set("If-None-Match", "*")
+	case p.Revision > 0:
+		h.Set("If-Match", `"`+strconv.Itoa(p.Revision)+`"`)
+	case p.Exists:
+		h.Set("If-Match", "*")
+	}
+	return h
+}
+
+// ApplyServiceIf is ApplyService when the stored service meets pre.
+func (c *Client) ApplyServiceIf(ctx context.Context, name string, spec berth.ServiceSpec, pre Precondition) (res *ServiceResult, created bool, err error) {
 	p, _ := svcPath(berth.ServiceRef{Name: name}, "")
-	resp, err := c.send(ctx, "PUT", p, nil, spec, "application/json")
+	resp, err := c.sendWith(ctx, "PUT", p, nil, spec, "application/json", pre.header())
 	if err != nil {
 		return nil, false, err
 	}

@@ -99,6 +99,11 @@ func decodeBody(ctx context.Context, resp *http.Response, out any) error {
 // send performs the request and returns the response of a 2xx answer; any
 // other answer is read, closed and returned as an error.
 func (c *Client) send(ctx context.Context, method, path string, q url.Values, in any, accept string) (*http.Response, error) {
+	return c.sendWith(ctx, method, path, q, in, accept, nil)
+}
+
+// sendWith is send with extra request headers (preconditions).
+func (c *Client) sendWith(ctx context.Context, method, path string, q url.Values, in any, accept string, hdr http.Header) (*http.Response, error) {
 	u := c.base + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
@@ -117,6 +122,9 @@ func (c *Client) send(ctx context.Context, method, path string, q url.Values, in
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
 	}
 	req.Header.Set("Accept", accept)
 	req.Header.Set("User-Agent", c.agent)

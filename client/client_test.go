@@ -19,6 +19,7 @@ import (
 
 // recorded is what the fake server saw of one request.
 type recorded struct {
+	header                    http.Header
 	method, path, query, auth string
 	body                      map[string]any
 }
@@ -29,6 +30,7 @@ func fakeServer(t *testing.T, status int, answer string) (*client.Client, *recor
 	rec := &recorded{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec.method, rec.path, rec.query, rec.auth = r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Get("Authorization")
+		rec.header = r.Header.Clone()
 		rec.body = nil
 		if b, _ := io.ReadAll(r.Body); len(b) > 0 {
 			if err := json.Unmarshal(b, &rec.body); err != nil {
@@ -232,6 +234,29 @@ func TestCalls(t *testing.T) {
 				t.Errorf("result = %#v, want %#v", got, tt.want)
 			}
 		})
+	}
+}
+
+// ApplyServiceIf sends its precondition as the header the server evaluates.
+func TestApplyServiceIfSendsPrecondition(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		pre             client.Precondition
+		ifMatch, ifNone string
+	}{
+		{client.Precondition{}, "", ""},
+		{client.Precondition{Revision: 7}, `"7"`, ""},
+		{client.Precondition{Exists: true}, "*", ""},
+		{client.Precondition{Absent: true}, "", "*"},
+	} {
+		c, rec := fakeServer(t, 200, `{"service":{"name":"web"}}`)
+		if _, _, err := c.ApplyServiceIf(context.Background(), "web", berth.ServiceSpec{}, tc.pre); err != nil {
+			t.Fatal(err)
+		}
+		if rec.header.Get("If-Match") != tc.ifMatch || rec.header.Get("If-None-Match") != tc.ifNone {
+			t.Errorf("%+v sent If-Match %q, If-None-Match %q; want %q, %q", tc.pre,
+				rec.header.Get("If-Match"), rec.header.Get("If-None-Match"), tc.ifMatch, tc.ifNone)
+		}
 	}
 }
 

@@ -95,12 +95,16 @@ func parseSpecFile(data []byte) (name string, spec berth.ServiceSpec, err error)
 
 func newSvcApplyCmd(e *cliEnv, f *clientFlags) *cobra.Command {
 	var file, name string
+	var pre client.Precondition
 	var w waitFlags
 	cmd := &cobra.Command{
 		Use:   "apply -f SPEC.yaml",
 		Short: "Create or update a service from a YAML (or JSON) spec",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("if-revision") && pre.Revision < 1 {
+				return berth.Invalid("if-revision", "must be a revision number, 1 or more (got %d)", pre.Revision)
+			}
 			var data []byte
 			var err error
 			if file == "-" {
@@ -126,13 +130,16 @@ func newSvcApplyCmd(e *cliEnv, f *clientFlags) *cobra.Command {
 				if err := requireCapability(ctx, c, spec.Target, berth.CapServices); err != nil {
 					return nil, err
 				}
-				res, _, err := c.ApplyService(ctx, name, spec)
+				res, _, err := c.ApplyServiceIf(ctx, name, spec, pre)
 				return res, err
 			})
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "spec file (- for stdin)")
 	cmd.Flags().StringVar(&name, "name", "", "service name (overrides name: in the file)")
+	cmd.Flags().IntVar(&pre.Revision, "if-revision", 0, "apply only while the service is at this revision (the one you read); otherwise nothing changes")
+	cmd.Flags().BoolVar(&pre.Absent, "create-only", false, "apply only if no service of that name exists yet")
+	cmd.MarkFlagsMutuallyExclusive("if-revision", "create-only")
 	_ = cmd.MarkFlagRequired("file")
 	addWaitFlags(cmd, &w)
 	return cmd
