@@ -61,13 +61,11 @@ func wsStillOpen(c *websocket.Conn) error {
 	}
 }
 
-// wsOpen is wsDial that also waits for the subscription's answer, so the
-// connection is known to be served before the test changes anything.
+// wsOpen is a WebSocket subscribed to services (wsDial waits for the
+// hub's answer, so the connection is served before the test goes on).
 func wsOpen(t *testing.T, b *Berth, token string) *websocket.Conn {
 	t.Helper()
-	c := wsDial(t, b, token, "services")
-	waitEvent(t, c, "subscribed", func(m map[string]any) bool { return m["type"] == "subscribed" })
-	return c
+	return wsDial(t, b, token, "services")
 }
 
 // TestAuthRevocation: changing a user's password or role, or deleting the

@@ -29,7 +29,21 @@ func wsDial(t *testing.T, b *Berth, token string, topics ...string) *websocket.C
 	if err := c.Write(ctx, websocket.MessageText, sub); err != nil {
 		t.Fatal(err)
 	}
-	return c
+	// Until the hub replies, an event on those topics may pass it by: a
+	// change made right after wsDial returned was missed under load (CI).
+	for {
+		_, raw, err := c.Read(ctx)
+		if err != nil {
+			t.Fatalf("waiting for the hub to confirm the subscription to %v: %v", topics, err)
+		}
+		var r struct{ Type, Message string }
+		if json.Unmarshal(raw, &r) == nil && r.Type == "subscribed" {
+			return c
+		}
+		if r.Type == "error" {
+			t.Fatalf("subscribe to %v: %s", topics, r.Message)
+		}
+	}
 }
 
 // waitEvent reads until an event matches or the deadline passes.
