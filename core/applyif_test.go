@@ -70,3 +70,60 @@ func TestApplyServiceIf(t *testing.T) {
 		})
 	}
 }
+
+// The other changes of a service take the same revision precondition
+// (ServiceQuery.Revision): scale, config and delete go ahead only at it.
+func TestChangeServiceIf(t *testing.T) {
+	for _, kind := range storetest.Kinds() {
+		t.Run(kind, func(t *testing.T) {
+			c, st := newCore(t, kind, &clock{now: time.Now()})
+			ctx := berth.WithActor(context.Background(), berth.Actor{UserID: "usr-admin", Username: "admin", Role: berth.RoleAdmin})
+			zero := 0
+			for _, arg := range []string{"1", "2"} {
+				if _, _, err := c.ApplyService(ctx, "job", berth.ServiceSpec{Command: []string{"sleep", arg}, Replicas: &zero}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			at := func(rev int) core.ServiceQuery { return core.ServiceQuery{Name: "job", Revision: rev} }
+			stored := func() *berth.Service {
+				svc, err := st.GetService(ctx, berth.ServiceRef{Target: "local", Name: "job"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return svc
+			}
+			conflict := func(what string, err error) {
+				t.Helper()
+				if !berth.IsCode(err, berth.ECONFLICT) || !strings.Contains(berth.ErrorMessage(err), "is at revision") {
+					t.Fatalf("%s at a stale revision: %v, want CONFLICT", what, err)
+				}
+			}
+			_, err := c.ScaleService(ctx, at(1), 1)
+			conflict("scale", err)
+			_, err = c.UpdateConfig(ctx, at(1), nil, map[string]string{"A": "1"})
+			conflict("config", err)
+			_, err = c.DeleteService(ctx, at(1))
+			conflict("delete", err)
+			if svc := stored(); svc.Revision != 2 || svc.Replicas != 0 || len(svc.Spec.Env) != 0 {
+				t.Fatalf("after refused changes: revision %d, %d replicas, env %v", svc.Revision, svc.Replicas, svc.Spec.Env)
+			}
+			if _, err := c.ScaleService(ctx, at(2), 1); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.ScaleService(ctx, at(2), 0); err != nil { // a scale is no new revision
+				t.Fatal(err)
+			}
+			if _, err := c.UpdateConfig(ctx, at(2), nil, map[string]string{"A": "1"}); err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.DeleteService(ctx, at(2))
+			conflict("delete after the config change", err)
+			if _, err := c.DeleteService(ctx, at(3)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.GetService(ctx, berth.ServiceRef{Target: "local", Name: "job"}); !berth.IsCode(err, berth.ENOTFOUND) {
+				t.Fatalf("after delete: %v", err)
+			}
+		})
+	}
+}

@@ -20,6 +20,15 @@ type ServiceQuery struct {
 	Name      string
 	Target    string
 	Namespace string
+	// Revision, when above 0, lets a change go ahead only while the stored
+	// service is at that revision (If-Match); reads ignore it.
+	Revision int
+}
+
+// checkRevision answers CONFLICT when q asks for a revision that svc (the
+// stored service, read under its lock) is not at.
+func (q ServiceQuery) checkRevision(svc *berth.Service) error {
+	return ApplyCondition{Revision: q.Revision}.check(svc.Ref(), svc)
 }
 
 // ServiceList is one page of services.
@@ -528,12 +537,18 @@ func (c *Core) mutateWant(ctx context.Context, q ServiceQuery, op string,
 		return nil, err
 	}
 	if !stored {
+		if q.Revision > 0 {
+			return nil, unrevisioned(found)
+		}
 		return c.mutateUnmanaged(ctx, found, op, fn)
 	}
 	unlock := c.lock("svc/" + found.Ref().String())
 	defer unlock()
 	svc, err := c.store.GetService(ctx, found.Ref())
 	if err != nil {
+		return nil, err
+	}
+	if err := q.checkRevision(svc); err != nil {
 		return nil, err
 	}
 	rt, ok := c.runtimes[svc.Target]
@@ -824,6 +839,15 @@ func (c *Core) DeleteService(ctx context.Context, q ServiceQuery) (*berth.Servic
 	}
 	unlock := c.lock("svc/" + svc.Ref().String())
 	defer unlock()
+	if q.Revision > 0 {
+		cur, err := c.store.GetService(ctx, svc.Ref())
+		if err != nil {
+			return nil, fmt.Errorf("delete service %s: %w", svc.Name, err)
+		}
+		if err := q.checkRevision(cur); err != nil {
+			return nil, err
+		}
+	}
 	if rt, ok := c.runtimes[svc.Target]; ok {
 		if err := rt.DeleteService(ctx, svc.Ref()); err != nil {
 			return nil, berth.Wrap(err, berth.ESERVICE, "delete service %s", svc.Name)

@@ -23,6 +23,14 @@ func notManaged(svc *berth.Service, op string) error {
 		op, svc.Ref().String())
 }
 
+// unrevisioned refuses a precondition on a service berth did not create: its
+// revisions are the runtime's, not the ones If-Match names.
+func unrevisioned(svc *berth.Service) error {
+	return berth.Errorf(berth.ECONFLICT,
+		"service %s was not created by berth, so it has no berth revision for the request's precondition to match: nothing was changed",
+		svc.Ref().String())
+}
+
 // mutateUnmanaged runs fn against the runtime only: nothing is stored.
 func (c *Core) mutateUnmanaged(ctx context.Context, svc *berth.Service, op string, fn func(*berth.Service, berth.Runtime) (*berth.Revision, error)) (*berth.Service, error) {
 	if !unmanagedOps[op] {

@@ -9,9 +9,10 @@ import (
 	"github.com/berthhq/berth/core"
 )
 
-// applyCondition reads the preconditions of PUT /services/{name}:
+// applyCondition reads the preconditions of a change to a service:
 // If-Match: "N" (the service's revision field, quoted as an entity tag),
-// If-Match: * (it exists) or If-None-Match: * (it does not exist yet).
+// If-Match: * (it exists) or, for PUT /services/{name} only, If-None-Match:
+// * (it does not exist yet).
 func applyCondition(r *http.Request) (core.ApplyCondition, error) {
 	var c core.ApplyCondition
 	match, hasMatch := header(r, "If-Match")
@@ -54,7 +55,7 @@ func unevaluatedCondition(r *http.Request, rt route) error {
 	}
 	for _, h := range []string{"If-Match", "If-None-Match"} {
 		if _, ok := r.Header[h]; ok {
-			return berth.Invalid(h, "is not evaluated by %s %s: only PUT /api/v1/services/{name} takes a precondition; nothing was changed", rt.method, rt.path)
+			return berth.Invalid(h, "is not evaluated by %s %s: only the changes of a service (/api/v1/services/{name}...) take a precondition; nothing was changed", rt.method, rt.path)
 		}
 	}
 	return nil

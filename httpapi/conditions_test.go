@@ -11,9 +11,10 @@ import (
 	"github.com/berthhq/berth"
 )
 
-// PUT /services/{name} evaluates If-Match and If-None-Match: a failed
-// precondition is 409 and changes nothing, a malformed one is 400 naming
-// the header, and every other change refuses them rather than ignore them.
+// PUT /services/{name} evaluates If-Match and If-None-Match, the other
+// changes of a service If-Match: a failed precondition is 409 and changes
+// nothing, a malformed one is 400 naming the header, and every other change
+// refuses them rather than ignore them.
 func TestServicePreconditions(t *testing.T) {
 	t.Parallel()
 	url, token, st := auditServer(t, func(a berth.AuditStore) berth.AuditStore { return a })
@@ -38,10 +39,17 @@ func TestServicePreconditions(t *testing.T) {
 		{"empty", "PUT", "/api/v1/services/web", map[string]string{"If-Match": ""}, spec("4"), 400, "If-Match", 3},
 		{"none but not *", "PUT", "/api/v1/services/web", map[string]string{"If-None-Match": `"3"`}, spec("4"), 400, "If-None-Match", 3},
 		{"both", "PUT", "/api/v1/services/web", map[string]string{"If-Match": `"3"`, "If-None-Match": "*"}, spec("4"), 400, "If-None-Match", 3},
-		{"a route that does not evaluate it", "POST", "/api/v1/services/web/scale", map[string]string{"If-Match": `"3"`}, `{"replicas":1}`, 400, "If-Match", 3},
-		{"nor this one", "DELETE", "/api/v1/services/web", map[string]string{"If-None-Match": "*"}, "", 400, "If-None-Match", 3},
+		{"scale a stale revision", "POST", "/api/v1/services/web/scale", map[string]string{"If-Match": `"2"`}, `{"replicas":1}`, 409, "", 3},
+		{"scale at the revision", "POST", "/api/v1/services/web/scale", map[string]string{"If-Match": `"3"`}, `{"replicas":0}`, 200, "", 3},
+		{"scale create-only", "POST", "/api/v1/services/web/scale", map[string]string{"If-None-Match": "*"}, `{"replicas":1}`, 400, "If-None-Match", 3},
+		{"config a stale revision", "PUT", "/api/v1/services/web/config", map[string]string{"If-Match": `"2"`}, `{"env":{"A":"1"}}`, 409, "", 3},
+		{"delete a stale revision", "DELETE", "/api/v1/services/web", map[string]string{"If-Match": `"2"`}, "", 409, "", 3},
+		{"delete malformed", "DELETE", "/api/v1/services/web", map[string]string{"If-Match": `2`}, "", 400, "If-Match", 3},
+		{"a route that does not evaluate it", "DELETE", "/api/v1/environments/env-nope", map[string]string{"If-Match": `"3"`}, "", 400, "If-Match", 3},
+		{"nor this one", "POST", "/api/v1/users", map[string]string{"If-None-Match": "*"}, `{"username":"u1","password":"password-of-u1","role":"viewer"}`, 400, "If-None-Match", 3},
 		{"a read ignores it", "GET", "/api/v1/services/web", map[string]string{"If-None-Match": `"3"`}, "", 200, "", 3},
 		{"update revision 3", "PUT", "/api/v1/services/web", map[string]string{"If-Match": `"3"`}, spec("4"), 200, "", 4},
+		{"delete at the revision", "DELETE", "/api/v1/services/web", map[string]string{"If-Match": `"4"`}, "", 200, "", 0},
 	} {
 		var body io.Reader
 		if step.body != "" {

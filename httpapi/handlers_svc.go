@@ -100,10 +100,28 @@ func auditSpec(spec berth.ServiceSpec) map[string]any {
 	return m
 }
 
+// changeQuery is query with the revision an If-Match header requires.
+func changeQuery(r *http.Request) (core.ServiceQuery, error) {
+	q := query(r)
+	cond, err := applyCondition(r)
+	if err != nil {
+		return q, err
+	}
+	if cond.Absent {
+		return q, berth.Invalid("If-None-Match", "cannot be met by a change to an existing service: it takes If-Match only")
+	}
+	q.Revision = cond.Revision
+	return q, nil
+}
+
 func (s *Server) svcAction(w http.ResponseWriter, r *http.Request, done string, fn func(q core.ServiceQuery) (*berth.Service, error)) {
 	st := state(r)
 	st.audit.resourceType = "service"
-	q := query(r)
+	q, err := changeQuery(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
 	st.audit.target = q.Target
 	svc, err := fn(q)
 	if svc != nil {
@@ -119,7 +137,12 @@ func (s *Server) svcAction(w http.ResponseWriter, r *http.Request, done string, 
 func (s *Server) handleDeleteService(w http.ResponseWriter, r *http.Request) {
 	st := state(r)
 	st.audit.resourceType = "service"
-	svc, err := s.Core.DeleteService(r.Context(), query(r))
+	q, err := changeQuery(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	svc, err := s.Core.DeleteService(r.Context(), q)
 	if svc != nil {
 		st.audit.target = svc.Target
 	}

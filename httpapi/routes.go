@@ -23,8 +23,9 @@ type route struct {
 	in, out any
 	// activity lets a workspace's activity token stand in for a credential.
 	activity bool
-	// conditional marks a change that evaluates If-Match/If-None-Match;
-	// every other change refuses them rather than ignore them.
+	// conditional marks a change that evaluates If-Match/If-None-Match
+	// (the service's routes); every other change refuses them rather than
+	// ignore them.
 	conditional bool
 	// proxy marks the environment proxy: it authenticates each request
 	// itself (ticket, cookie or bearer), forwards bodies unbounded (the
@@ -84,15 +85,15 @@ func (s *Server) routes() []route {
 		{method: "GET", path: "/api/v1/services", role: viewer, out: api.ServiceList{}, handler: s.handleListServices},
 		{method: "GET", path: "/api/v1/services/{name}", role: viewer, out: api.ServiceResult{}, handler: s.handleGetService},
 		{method: "PUT", path: "/api/v1/services/{name}", role: operator, action: "service.apply", in: berth.ServiceSpec{}, out: api.ServiceResult{}, conditional: true, handler: s.handleApplyService},
-		{method: "DELETE", path: "/api/v1/services/{name}", role: operator, action: "service.delete", out: api.Ack{}, handler: s.handleDeleteService},
-		{method: "POST", path: "/api/v1/services/{name}/start", role: operator, action: "service.start", out: api.ServiceResult{}, handler: s.handleStartService},
-		{method: "POST", path: "/api/v1/services/{name}/stop", role: operator, action: "service.stop", out: api.ServiceResult{}, handler: s.handleStopService},
-		{method: "POST", path: "/api/v1/services/{name}/restart", role: operator, action: "service.restart", out: api.ServiceResult{}, handler: s.handleRestartService},
-		{method: "POST", path: "/api/v1/services/{name}/scale", role: operator, action: "service.scale", in: api.ScaleRequest{}, out: api.ServiceResult{}, handler: s.handleScaleService},
-		{method: "POST", path: "/api/v1/services/{name}/rollback", role: operator, action: "service.rollback", in: api.RollbackRequest{}, out: api.ServiceResult{}, handler: s.handleRollbackService},
+		{method: "DELETE", path: "/api/v1/services/{name}", role: operator, action: "service.delete", out: api.Ack{}, conditional: true, handler: s.handleDeleteService},
+		{method: "POST", path: "/api/v1/services/{name}/start", role: operator, action: "service.start", out: api.ServiceResult{}, conditional: true, handler: s.handleStartService},
+		{method: "POST", path: "/api/v1/services/{name}/stop", role: operator, action: "service.stop", out: api.ServiceResult{}, conditional: true, handler: s.handleStopService},
+		{method: "POST", path: "/api/v1/services/{name}/restart", role: operator, action: "service.restart", out: api.ServiceResult{}, conditional: true, handler: s.handleRestartService},
+		{method: "POST", path: "/api/v1/services/{name}/scale", role: operator, action: "service.scale", in: api.ScaleRequest{}, out: api.ServiceResult{}, conditional: true, handler: s.handleScaleService},
+		{method: "POST", path: "/api/v1/services/{name}/rollback", role: operator, action: "service.rollback", in: api.RollbackRequest{}, out: api.ServiceResult{}, conditional: true, handler: s.handleRollbackService},
 		{method: "GET", path: "/api/v1/services/{name}/revisions", role: viewer, out: api.RevisionList{}, handler: s.handleRevisions},
 		{method: "GET", path: "/api/v1/services/{name}/config", role: viewer, out: api.ServiceConfig{}, handler: s.handleGetConfig},
-		{method: "PUT", path: "/api/v1/services/{name}/config", role: operator, action: "service.config", in: api.ConfigUpdate{}, out: api.ServiceResult{}, handler: s.handleUpdateConfig},
+		{method: "PUT", path: "/api/v1/services/{name}/config", role: operator, action: "service.config", in: api.ConfigUpdate{}, out: api.ServiceResult{}, conditional: true, handler: s.handleUpdateConfig},
 		{method: "GET", path: "/api/v1/services/{name}/logs", role: viewer, out: api.ServiceLogs{}, handler: s.handleServiceLogs},
 		{method: "GET", path: "/api/v1/services/{name}/metrics", role: viewer, out: api.ServiceMetrics{}, handler: s.handleServiceMetrics},
 
