@@ -924,8 +924,9 @@ func TestBrowserServiceForms(t *testing.T) {
 	d.open("#/login")
 	d.loginOK("admin", adminPassword, "admin")
 	// The form asks whether a name is taken before PUT (which would replace
-	// the service): a 404 the browser logs. And the bad form's 400.
-	d.ExpectConsoleError("^" + regexp.QuoteMeta(d.base+"/api/v1/services/") + `(form-web|bad-one|form-edge)(\?|$)`)
+	// the service): a 404 the browser logs. And the bad form's 400, and the
+	// stale edit's 409 on vault.
+	d.ExpectConsoleError("^" + regexp.QuoteMeta(d.base+"/api/v1/services/") + `(form-web|bad-one|form-edge|vault)(\?|$)`)
 
 	d.Click("nav-services")
 	d.WaitHash("#/services")
@@ -1054,6 +1055,45 @@ func TestBrowserServiceForms(t *testing.T) {
 		pids := waitProcsEnv(t, "vault", 1, "TOKEN", "s3cret-two")
 		if procEnv(pids[0], "EXTRA") != "1" || revisionCount(b, "vault") != 2 {
 			t.Errorf("vault after the edit: EXTRA %q, %d revisions", procEnv(pids[0], "EXTRA"), revisionCount(b, "vault"))
+		}
+		d.check()
+	})
+
+	// An edit opened on revision 2 is saved only over revision 2: a change
+	// someone made meanwhile is refused, and the user's text stays.
+	step("a stale edit", func(t *testing.T) {
+		d.Click("spec-edit")
+		spec := d.specJSON()
+		b.MustDo(200, "PUT", "/api/v1/services/vault", map[string]any{
+			"command": []string{"sleep", "600"}, "secrets": map[string]string{"TOKEN": "s3cret-two"}, "env": map[string]string{"OTHER": "1"},
+		})
+		spec["secrets"] = map[string]string{"TOKEN": "s3cret-two"}
+		spec["env"] = map[string]string{"STALE": "1"}
+		d.SetValue("spec-json", mustJSON(spec))
+		d.Click("spec-save")
+		d.errorToast("is at revision 3")
+		if n := revisionCount(b, "vault"); n != 3 {
+			t.Fatalf("vault has %d revisions after a stale save, want 3", n)
+		}
+		waitProcsEnv(t, "vault", 1, "OTHER", "1")
+		if !strings.Contains(d.Value("spec-json"), "STALE") {
+			t.Errorf("the refused edit's text was lost: %s", d.Value("spec-json"))
+		}
+		// Opened again, the editor holds revision 3, and saving works.
+		d.Click("spec-cancel")
+		d.Click("spec-edit")
+		spec = d.specJSON()
+		if str(spec, "env", "OTHER") != "1" {
+			t.Fatalf("the editor reopened on %v, want revision 3's env", spec["env"])
+		}
+		spec["secrets"] = map[string]string{"TOKEN": "s3cret-two"}
+		spec["env"].(map[string]any)["STALE"] = "no more"
+		d.SetValue("spec-json", mustJSON(spec))
+		d.Click("spec-save")
+		d.okToast("updated")
+		waitProcsEnv(t, "vault", 1, "STALE", "no more")
+		if n := revisionCount(b, "vault"); n != 4 {
+			t.Errorf("vault has %d revisions, want 4", n)
 		}
 		d.check()
 	})

@@ -72,6 +72,7 @@ export function onUnauthorized(fn) {
  * @property {unknown} [body] sent as JSON
  * @property {boolean} [quiet] no toast on errors
  * @property {AbortSignal} [signal] aborts the call
+ * @property {Record<string, string>} [headers] more request headers (If-Match)
  */
 
 /**
@@ -83,7 +84,7 @@ export function onUnauthorized(fn) {
 export async function api(path, opts = {}) {
   const { method = 'GET', body, quiet = false, signal } = opts;
   /** @type {Record<string, string>} */
-  const headers = { Accept: 'application/json' };
+  const headers = { ...opts.headers, Accept: 'application/json' };
   if (session.token) headers.Authorization = `Bearer ${session.token}`;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   let res;
@@ -116,6 +117,17 @@ export async function api(path, opts = {}) {
     throw err;
   }
   return data;
+}
+
+/**
+ * ifRevision is the precondition that a change of a service applies only
+ * while the service is still at the revision the page showed: another
+ * user's change in between answers CONFLICT instead of being overwritten.
+ * @param {number} revision
+ * @returns {Record<string, string>}
+ */
+export function ifRevision(revision) {
+  return revision > 0 ? { 'If-Match': `"${revision}"` } : {};
 }
 
 // act runs fn for a button: disables it meanwhile, toasts success with the

@@ -28,7 +28,8 @@ export function envFromPairs(pairs) {
 /**
  * @typedef {object} ConfigPanelOptions
  * @property {boolean} canOperate
- * @property {(env: Record<string, string>, submit: HTMLButtonElement) => Promise<void>} save
+ * @property {(env: Record<string, string>, submit: HTMLButtonElement, revision: number) => Promise<void>} save
+ *   revision is the one the form shows (the save applies only at it)
  */
 
 /**
@@ -42,6 +43,7 @@ export function configPanel(o) {
   const secretsBox = h('div');
   const filesBox = h('div');
   let dirty = false;
+  let shown = 0; // the revision the form shows: a save applies only at it
   const el = h('section', { class: 'panel' }, h('h2', null, 'Configuration'), envBox, secretsBox, filesBox);
 
   /** @param {Array<[string, string]>} env */
@@ -90,7 +92,7 @@ export function configPanel(o) {
       return;
     }
     const form = /** @type {HTMLFormElement} */ (ev.currentTarget);
-    await o.save(res.env, /** @type {HTMLButtonElement} */ (form.querySelector('[type=submit]')));
+    await o.save(res.env, /** @type {HTMLButtonElement} */ (form.querySelector('[type=submit]')), shown);
   }
 
   return {
@@ -103,6 +105,7 @@ export function configPanel(o) {
      */
     render(cfg, external) {
       dirty = false;
+      shown = cfg.revision || 0;
       const env = Object.entries(cfg.env || {}).sort(([a], [b]) => a.localeCompare(b));
       if (!o.canOperate || external) readOnly(env);
       else editable(env, cfg.revision);

@@ -4,7 +4,7 @@
 // tested with node); PUT creates, after asking before replacing a service
 // of that name. Only targets that run services are offered.
 import { h, set, field, confirm, toast } from './dom.js';
-import { api, act, session, ApiError } from './api.js';
+import { api, act, session, ApiError, ifRevision } from './api.js';
 import { serviceHref, servicePath } from './links.js';
 
 /**
@@ -185,19 +185,24 @@ export function serviceForm(o) {
       return;
     }
     // PUT creates or replaces: never replace an existing service unasked.
+    // The PUT then holds to what was asked: it creates only if nothing was
+    // there, and replaces only the revision the user agreed to replace.
     const tg = selectedTarget();
     const ns = spec.namespace || (tg && tg.defaultNamespace) || '';
+    /** @type {Record<string, string>} */
+    let headers = { 'If-None-Match': '*' };
     try {
       const cur = await api(servicePath(name, spec.target, '', { namespace: ns }), { quiet: true });
       const where = `${cur.service.namespace ? `${cur.service.namespace}/` : ''}${cur.service.name} on ${cur.service.target}`;
       if (!(await confirm(`${where} exists already (revision ${cur.service.revision}). Replace its spec with this one?`, 'Replace'))) return;
+      headers = ifRevision(cur.service.revision);
     } catch (e) {
       if (!(e instanceof ApiError) || e.status !== 404) {
         toast(e.message);
         return;
       }
     }
-    const res = await act(cSubmit, () => api(`/services/${encodeURIComponent(name)}`, { method: 'PUT', body: spec }));
+    const res = await act(cSubmit, () => api(`/services/${encodeURIComponent(name)}`, { method: 'PUT', body: spec, headers }));
     if (!res || !o.page.alive) return;
     location.hash = serviceHref(res.service, defaultTarget);
   }

@@ -53,7 +53,8 @@ export function checkSpecEdit(body, svc) {
  * @typedef {object} SpecEditorOptions
  * @property {HTMLElement} view the spec as shown (hidden while editing)
  * @property {() => any} service the service shown now (null before the first read)
- * @property {(body: Record<string, any>, submit: HTMLButtonElement) => Promise<boolean>} save true when saved
+ * @property {(body: Record<string, any>, submit: HTMLButtonElement, revision: number) => Promise<boolean>} save
+ *   true when saved; revision is the one the editor was opened on (the save applies only at it)
  */
 
 /**
@@ -72,11 +73,13 @@ export function specEditor(o) {
       h('button', { type: 'button', testid: 'spec-cancel', on: { click: close } }, 'Cancel'), note));
   let editing = false;
   let usable = false; // operators, on a service berth created that exists
+  let base = 0; // the revision the text was made from
 
   function open() {
     const svc = o.service();
     if (!svc) return;
     editing = true;
+    base = svc.revision || 0;
     text.value = JSON.stringify(editableSpec(svc.spec || {}), null, 2);
     const keys = Object.keys((svc.spec && svc.spec.secrets) || {}).sort();
     secretsNote.hidden = keys.length === 0;
@@ -119,7 +122,9 @@ export function specEditor(o) {
     if (n && !(await confirm(`Saving removes the secret${n > 1 ? 's' : ''} ${c.dropped.join(', ')} of ${svc.name}: the spec replaces them and their values are not shown to put back. Save anyway?`, 'Save without them'))) return;
     body.target = svc.target;
     if (svc.namespace) body.namespace = svc.namespace;
-    if (await o.save(body, save)) close();
+    // Saved only over the revision the text came from: a change someone
+    // made meanwhile is refused (the toast says so), not overwritten.
+    if (await o.save(body, save, base)) close();
   }
 
   return {

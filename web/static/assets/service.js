@@ -5,7 +5,7 @@
 // shows is in service-view.js, service-config.js, service-spec.js and
 // service-logs.js.
 import { h, set, badge, updateBadge, timeCell, table, empty, confirm } from './dom.js';
-import { api, act, session, ApiError } from './api.js';
+import { api, act, session, ApiError, ifRevision } from './api.js';
 import { fullName, servicePath } from './links.js';
 import { logsPanel } from './service-logs.js';
 import { configPanel } from './service-config.js';
@@ -282,9 +282,10 @@ export default function servicePage(page, root) {
   /**
    * @param {Record<string, string>} env
    * @param {HTMLButtonElement} submit
+   * @param {number} revision the one the form showed
    */
-  async function saveConfig(env, submit) {
-    const res = await act(submit, () => api(path('/config'), { method: 'PUT', body: { env } }));
+  async function saveConfig(env, submit, revision) {
+    const res = await act(submit, () => api(path('/config'), { method: 'PUT', body: { env }, headers: ifRevision(revision) }));
     if (!applied(res)) return;
     config.dirty = false;
     loadConfig();
@@ -294,11 +295,12 @@ export default function servicePage(page, root) {
   /**
    * @param {Record<string, any>} body
    * @param {HTMLButtonElement} submit
+   * @param {number} revision the one the edit was made to
    */
-  async function saveSpec(body, submit) {
+  async function saveSpec(body, submit, revision) {
     if (!svc) return false;
     // PUT takes the plain name; target and namespace are in the body.
-    const res = await act(submit, () => api(`/services/${encodeURIComponent(svc ? svc.name : name)}`, { method: 'PUT', body }));
+    const res = await act(submit, () => api(`/services/${encodeURIComponent(svc ? svc.name : name)}`, { method: 'PUT', body, headers: ifRevision(revision) }));
     if (!applied(res)) return false;
     loadRevisions();
     loadConfig();
