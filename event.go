@@ -20,11 +20,15 @@ type Event struct {
 // TopicResync is the topic of events that tell every WebSocket client,
 // whatever it subscribed to, that events may have been lost (this replica's
 // link to the others was down, or it fell behind): a client should re-read
-// what it shows. Type says why: EventsReconnected or EventsDropped.
+// what it shows. Type says why: EventsReconnected, EventsDropped or
+// EventsPeerLost.
 const (
 	TopicResync       = "resync"
 	EventsReconnected = "events.reconnected"
 	EventsDropped     = "events.dropped"
+	// EventsPeerLost: another replica stopped without sending what it had
+	// queued for the others.
+	EventsPeerLost = "events.peerlost"
 )
 
 // Publisher sends events; it never blocks the caller for long and never fails

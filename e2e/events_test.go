@@ -148,4 +148,14 @@ func TestEventsAcrossReplicas(t *testing.T) {
 		st.Version == "" || st.Store.Kind != "postgres" || !st.Store.Reachable || len(st.Targets) != 1 || st.Events.Bus != "postgres" {
 		t.Errorf("overview %s / status %s", mustJSON(ov), mustJSON(st))
 	}
+
+	// Replica a crashes: what it had not yet sent to b is lost with it, so
+	// b's clients are told to re-read, whatever they subscribed to.
+	a.Kill()
+	ev = waitEvent(t, vws, "a resync after replica a was killed", func(m map[string]any) bool {
+		return m["topic"] == "resync"
+	})
+	if ev["type"] != "events.peerlost" {
+		t.Errorf("resync after a crash: %v", ev)
+	}
 }

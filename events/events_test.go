@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,7 +23,11 @@ import (
 // re-executed with BERTH_EVENTS_CHILD set, it runs child instead of the tests.
 func TestMain(m *testing.M) {
 	if url := os.Getenv("BERTH_EVENTS_CHILD"); url != "" {
-		if err := child(url); err != nil {
+		run := child
+		if os.Getenv("BERTH_EVENTS_CHILD_WAIT") != "" {
+			run = waitingChild
+		}
+		if err := run(url); err != nil {
 			fmt.Fprintln(os.Stderr, "child:", err)
 			os.Exit(1)
 		}
@@ -55,6 +61,20 @@ func child(url string) error {
 			return nil // Close sends what is queued
 		}
 	}
+}
+
+// waitingChild listens, says "ready" and waits: SIGTERM closes its bus
+// cleanly (a replica's graceful stop), SIGKILL is a crash.
+func waitingChild(url string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	bus, err := events.NewPostgres(ctx, url, nil)
+	if err != nil {
+		return err
+	}
+	fmt.Println("ready")
+	<-ctx.Done()
+	return bus.Close()
 }
 
 func recv(t *testing.T, sub *events.Subscription, d time.Duration) berth.Event {
@@ -210,8 +230,10 @@ func TestPostgresReconnect(t *testing.T) {
 		sendBus.Publish(ctx, berth.Event{Topic: "audit", Type: "after.reconnect", Data: i})
 		select {
 		case e := <-sub.C:
-			if e.Topic == berth.TopicResync && e.Type == berth.EventsReconnected {
-				resync = true
+			if e.Topic == berth.TopicResync {
+				// The other process's listener vanished too: a peer-lost
+				// resync may come besides this process's own.
+				resync = resync || e.Type == berth.EventsReconnected
 				continue
 			}
 			if e.Type != "after.reconnect" {
@@ -230,4 +252,62 @@ func TestPostgresReconnect(t *testing.T) {
 			t.Fatalf("no event after killing the listener (reconnects: %d)", recvBus.Reconnects())
 		}
 	}
+}
+
+// TestPostgresPeerLost: a process that stops cleanly says goodbye and the
+// others' subscribers carry on; one that is killed (its queued events are
+// lost with it) makes them resync once its heartbeats stop.
+func TestPostgresPeerLost(t *testing.T) {
+	url := pgtest.Shared(t).NewDatabase(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	start := func() *exec.Cmd {
+		cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), "BERTH_EVENTS_CHILD="+url, "BERTH_EVENTS_CHILD_WAIT=1")
+		cmd.Stderr = os.Stderr
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || strings.TrimSpace(line) != "ready" {
+			t.Fatalf("child said %q, %v", line, err)
+		}
+		return cmd
+	}
+	// The children are older than this process's bus: a replica started
+	// after the others still watches them.
+	graceful, crashing := start(), start()
+	bus, err := events.NewPostgres(ctx, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bus.Close()
+	sub := bus.Subscribe(64)
+	time.Sleep(3 * time.Second) // both children's heartbeats were heard
+
+	if err := graceful.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := graceful.Wait(); err != nil {
+		t.Fatalf("graceful child: %v", err)
+	}
+	select {
+	case e := <-sub.C:
+		t.Fatalf("after a clean stop: %s %s %v", e.Topic, e.Type, e.Data)
+	case <-time.After(9 * time.Second): // past the silence that counts as lost
+	}
+
+	if err := crashing.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = crashing.Wait()
+	killed := time.Now()
+	e := recv(t, sub, 15*time.Second)
+	if e.Topic != berth.TopicResync || e.Type != berth.EventsPeerLost || bus.PeersLost() != 1 {
+		t.Fatalf("after a crash: %s %s %v (peers lost %d), want a resync", e.Topic, e.Type, e.Data, bus.PeersLost())
+	}
+	t.Logf("resync %s after the kill", time.Since(killed).Round(time.Millisecond))
 }

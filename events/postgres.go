@@ -36,7 +36,18 @@ type envelope struct {
 	Node  string     `json:"n"`
 	Event *wireEvent `json:"e,omitempty"`
 	ID    int64      `json:"id,omitempty"`
+	// Beat says the sending process is alive (every peerBeat); Bye that it
+	// closes cleanly, after it sent everything it had queued.
+	Beat bool `json:"beat,omitempty"`
+	Bye  bool `json:"bye,omitempty"`
 }
+
+// peerBeat is how often a process tells the others it is alive; one not
+// heard from for peerLost is taken for dead (see watchPeers).
+const (
+	peerBeat = 2 * time.Second
+	peerLost = 3 * peerBeat
+)
 
 // wireEvent is berth.Event with Data kept as JSON, so a received event
 // encodes to exactly what was published.
@@ -69,7 +80,11 @@ type Postgres struct {
 	listening  sync.WaitGroup
 	reconnects atomic.Int64
 	sentBig    atomic.Int64
+	peersLost  atomic.Int64
 	closeOnce  sync.Once
+
+	peersMu sync.Mutex
+	peers   map[string]time.Time // other processes: when last heard from
 }
 
 var _ Bus = (*Postgres)(nil)
@@ -93,13 +108,16 @@ func NewPostgres(ctx context.Context, url string, logger *slog.Logger) (*Postgre
 	_, _ = rand.Read(id)
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	p := &Postgres{Local: NewLocal(), url: url, node: hex.EncodeToString(id), db: db,
-		log: logger.With("component", "events"), out: make(chan []byte, 4096), cancel: cancel, stopping: make(chan struct{})}
+		log: logger.With("component", "events"), out: make(chan []byte, 4096), cancel: cancel, stopping: make(chan struct{}),
+		peers: map[string]time.Time{}}
 
 	ready := make(chan error, 1)
 	p.listening.Add(1)
 	p.sending.Add(1)
 	go p.listen(loopCtx, ready) // #nosec G118 -- the listener outlives New's ctx by design; Close cancels loopCtx
 	go p.send(loopCtx)
+	p.listening.Add(1)
+	go p.watchPeers(loopCtx)
 	select {
 	case err = <-ready:
 	case <-ctx.Done():
@@ -137,6 +155,10 @@ func (p *Postgres) Kind() string { return "postgres" }
 
 // Reconnects counts how often the listener connection was re-established.
 func (p *Postgres) Reconnects() int64 { return p.reconnects.Load() }
+
+// PeersLost counts the other processes whose listener vanished without a
+// goodbye (each time, subscribers here were told to resync).
+func (p *Postgres) PeersLost() int64 { return p.peersLost.Load() }
 
 // Publish delivers e here at once and queues it for the other processes;
 // when the queue is full the event stays local and a warning is logged.
@@ -180,6 +202,12 @@ func (p *Postgres) send(ctx context.Context) {
 						return
 					}
 				default:
+					// Everything is sent: the others need not resync when
+					// this listener goes.
+					bye, _ := json.Marshal(envelope{Node: p.node, Bye: true})
+					if err := p.notify(drainCtx, bye); err != nil {
+						p.log.Warn("notify goodbye on close", "err", err)
+					}
 					return
 				}
 			}
@@ -299,6 +327,16 @@ func (p *Postgres) receive(ctx context.Context, conn *pgx.Conn) error {
 		if env.Node == p.node {
 			continue
 		}
+		p.peersMu.Lock()
+		if env.Bye {
+			delete(p.peers, env.Node)
+		} else {
+			p.peers[env.Node] = time.Now()
+		}
+		p.peersMu.Unlock()
+		if env.Beat || env.Bye {
+			continue
+		}
 		if env.Event == nil && env.ID != 0 {
 			if env.Event, err = p.fetch(ctx, conn, env.ID); err != nil {
 				if errors.Is(err, context.Canceled) {
@@ -310,6 +348,48 @@ func (p *Postgres) receive(ctx context.Context, conn *pgx.Conn) error {
 		}
 		if env.Event != nil {
 			p.deliver(env.Event.event())
+		}
+	}
+}
+
+// watchPeers says this process is alive every peerBeat, and tells
+// subscribers to resync when another process falls silent for peerLost
+// without a goodbye: it was killed, or lost the database, and the events
+// it published but had not notified yet (they go out after its own
+// delivery) are lost to every other process. A process that closes cleanly
+// sends its queue, then a goodbye, and is not reported. Beats go over
+// NOTIFY like events, so this needs nothing of PostgreSQL but the channel.
+func (p *Postgres) watchPeers(ctx context.Context) {
+	defer p.listening.Done()
+	tick := time.NewTicker(peerBeat)
+	defer tick.Stop()
+	beat, _ := json.Marshal(envelope{Node: p.node, Beat: true})
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.stopping:
+			return // the goodbye follows the queue
+		case <-tick.C:
+		}
+		if err := p.notify(ctx, beat); err != nil && ctx.Err() == nil {
+			p.log.Warn("notify heartbeat", "err", err)
+		}
+		var lost []string
+		now := time.Now()
+		p.peersMu.Lock()
+		for node, seen := range p.peers {
+			if now.Sub(seen) > peerLost {
+				lost = append(lost, node)
+				delete(p.peers, node)
+			}
+		}
+		p.peersMu.Unlock()
+		if len(lost) > 0 {
+			p.peersLost.Add(int64(len(lost)))
+			p.log.Warn("another berth process fell silent without a goodbye: subscribers resync", "processes", lost)
+			p.deliver(berth.Event{Topic: berth.TopicResync, Type: berth.EventsPeerLost, Time: now,
+				Data: map[string]string{"reason": "another replica stopped abruptly; events it had not sent yet may be lost"}})
 		}
 	}
 }
