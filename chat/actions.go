@@ -48,7 +48,7 @@ func (t *turn) scale() error {
 		t.say("%s on %s already wants %d replicas: nothing to do.", s.Name, where(s), to)
 		return nil
 	}
-	return t.propose(plan{Intent: t.parsed.Intent.Name, Ref: s.Ref(), Replicas: to},
+	return t.propose(plan{Intent: t.parsed.Intent.Name, Ref: s.Ref(), Replicas: to}.pinned(s),
 		fmt.Sprintf("scale %s%s on %s from %d to %d replicas", s.Name, t.typoNote("service"), where(s), s.Replicas, to))
 }
 
@@ -74,7 +74,7 @@ func (t *turn) simple() error {
 	case "delete":
 		summary = fmt.Sprintf("delete service %s%s on %s with its %d replicas and every revision", s.Name, t.typoNote("service"), where(s), s.Replicas)
 	}
-	return t.propose(plan{Intent: t.parsed.Intent.Name, Ref: s.Ref()}, summary)
+	return t.propose(plan{Intent: t.parsed.Intent.Name, Ref: s.Ref()}.pinned(s), summary)
 }
 
 func (t *turn) rollback() error {
@@ -106,7 +106,7 @@ func (t *turn) rollback() error {
 		t.say("%s has no revision before %d to roll back to.", s.Name, s.Revision)
 		return nil
 	}
-	return t.propose(plan{Intent: "service.rollback", Ref: s.Ref(), Revision: to},
+	return t.propose(plan{Intent: "service.rollback", Ref: s.Ref(), Revision: to}.pinned(s),
 		fmt.Sprintf("roll %s%s on %s back from revision %d to revision %d (as a new revision)", s.Name, t.typoNote("service"), where(s), s.Revision, to))
 }
 
@@ -235,14 +235,16 @@ func (t *turn) applyGenerated() error {
 		return nil
 	}
 	verb := "create"
-	_, err := t.e.cfg.Backend.GetService(t.ctx, core.ServiceQuery{Name: gen.Name, Target: gen.Spec.Target})
+	p := plan{Intent: "service.apply", Gen: gen, New: true}
+	cur, err := t.e.cfg.Backend.GetService(t.ctx, core.ServiceQuery{Name: gen.Name, Target: gen.Spec.Target})
 	switch {
 	case err == nil:
-		verb = "update"
+		verb, p.New = "update", false
+		p = p.pinned(cur)
 	case !berth.IsCode(err, berth.ENOTFOUND):
 		return t.refused(err)
 	}
-	return t.propose(plan{Intent: "service.apply", Gen: gen},
+	return t.propose(p,
 		fmt.Sprintf("%s service %s on %s from the generated spec", verb, gen.Name, gen.Spec.Target))
 }
 
@@ -257,7 +259,7 @@ func (e *Engine) execute(ctx context.Context, p plan) Executed {
 	ex := Executed{Action: api.ChatAction{Action: in.Action, Target: p.Ref.Target, Subject: p.Ref.Name},
 		Resource: p.Ref.Name, Type: "service", Details: map[string]any{"via": "chat"}}
 	b := e.cfg.Backend
-	q := core.ServiceQuery{Name: p.Ref.Name, Target: p.Ref.Target, Namespace: p.Ref.Namespace}
+	q := core.ServiceQuery{Name: p.Ref.Name, Target: p.Ref.Target, Namespace: p.Ref.Namespace, Revision: p.At}
 	var err error
 	var result string
 	switch p.Intent {
@@ -290,7 +292,7 @@ func (e *Engine) execute(ctx context.Context, p plan) Executed {
 		ex.Details["revisionSpec"] = p.Gen.Spec.Redacted() // as PUT's entry: never a secret value
 		var s *berth.Service
 		var created bool
-		s, created, err = b.ApplyService(ctx, p.Gen.Name, p.Gen.Spec)
+		s, created, err = b.ApplyServiceIf(ctx, p.Gen.Name, p.Gen.Spec, core.ApplyCondition{Revision: p.At, Absent: p.New})
 		if err == nil {
 			ex.Details["revision"] = s.Revision
 			ex.Action.Target = s.Target

@@ -25,7 +25,7 @@ type Backend interface {
 	Targets() []berth.TargetInfo
 	ListServices(ctx context.Context, target string, offset, limit int) (*core.ServiceList, error)
 	GetService(ctx context.Context, q core.ServiceQuery) (*berth.Service, error)
-	ApplyService(ctx context.Context, name string, spec berth.ServiceSpec) (*berth.Service, bool, error)
+	ApplyServiceIf(ctx context.Context, name string, spec berth.ServiceSpec, cond core.ApplyCondition) (*berth.Service, bool, error)
 	ScaleService(ctx context.Context, q core.ServiceQuery, replicas int) (*berth.Service, error)
 	RestartService(ctx context.Context, q core.ServiceQuery) (*berth.Service, error)
 	StopService(ctx context.Context, q core.ServiceQuery) (*berth.Service, error)
@@ -403,6 +403,21 @@ type plan struct {
 	Gen      *Generated                      `json:"gen,omitempty"`
 	RecID    string                          `json:"recId,omitempty"`
 	Reason   string                          `json:"reason,omitempty"`
+	// At is the revision of the service the summary described (0: not
+	// berth's, or not there yet), New that no such service existed: the
+	// confirmed action applies only while that still holds, so a change
+	// made between question and confirm is not overwritten unseen. Plans
+	// saved before these fields existed carry neither and check nothing.
+	At  int  `json:"at,omitempty"`
+	New bool `json:"new,omitempty"`
+}
+
+// pinned is p bound to the revision of s the user was shown.
+func (p plan) pinned(s *berth.Service) plan {
+	if s.Managed {
+		p.At = s.Revision
+	}
+	return p
 }
 
 // propose answers a mutation with its confirm step.

@@ -3,6 +3,7 @@ package chat_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -176,6 +177,63 @@ func TestRulesAreCores(t *testing.T) {
 	}
 	if _, err := w.st.GetService(context.Background(), berth.ServiceRef{Target: "local", Name: "web"}); err != nil {
 		t.Fatalf("service gone: %v", err)
+	}
+}
+
+// TestConfirmIsPinned: a confirm does what its summary described, or
+// nothing: a change someone made to the service between the question and
+// the confirm (a new revision, or a service of that name created) makes
+// the action fail, and the service stays as that change left it.
+func TestConfirmIsPinned(t *testing.T) {
+	w := newWorld(t)
+	w.service(t, "web", "local", 1)
+	ctx := berth.WithActor(context.Background(), admin)
+	for _, ask := range []string{"scale web to 3", "delete web", "restart web"} {
+		r := w.ask(t, admin, ask, "")
+		if r.Confirm == nil {
+			t.Fatalf("%s: no confirm: %+v", ask, r)
+		}
+		// Someone else's new revision of web, after the summary was made.
+		svc, err := w.st.GetService(ctx, berth.ServiceRef{Target: "local", Name: "web"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		one := 1
+		next := berth.ServiceSpec{Command: []string{"sleep", fmt.Sprint(600 + svc.Revision)}, Replicas: &one}
+		if _, _, err := w.c.ApplyService(ctx, "web", next); err != nil {
+			t.Fatal(err)
+		}
+		out, err := w.confirm(admin, r.Confirm.Token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := out.Executed[0].Action; a.Status != "failed" || !strings.Contains(a.Result, fmt.Sprintf("is at revision %d", svc.Revision+1)) {
+			t.Fatalf("%s confirmed after a new revision: %+v", ask, a)
+		}
+		if got, err := w.st.GetService(ctx, berth.ServiceRef{Target: "local", Name: "web"}); err != nil || got.Replicas != 1 || got.Revision != svc.Revision+1 {
+			t.Fatalf("%s: web is %+v, %v; want revision %d at 1 replica", ask, got, err, svc.Revision+1)
+		}
+	}
+
+	// Confirmed at the revision shown, it goes ahead.
+	r := w.ask(t, admin, "scale web to 2", "")
+	if out, err := w.confirm(admin, r.Confirm.Token); err != nil || out.Executed[0].Action.Status != "completed" || w.replicas(t, "web") != 2 {
+		t.Fatalf("scale at the revision shown: %+v %v", out, err)
+	}
+
+	// "create" proposed, then someone created it: the confirm fails.
+	r = w.ask(t, admin, "create a redis service", "")
+	r = w.ask(t, admin, "apply it", r.Context)
+	if r.Confirm == nil || !strings.HasPrefix(r.Confirm.Summary, "create service redis") {
+		t.Fatalf("apply it: %+v", r)
+	}
+	w.service(t, "redis", "local", 0)
+	out, err := w.confirm(admin, r.Confirm.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := out.Executed[0].Action; a.Status != "failed" || !strings.Contains(a.Result, "already exists") {
+		t.Fatalf("create confirmed after someone created it: %+v", a)
 	}
 }
 
