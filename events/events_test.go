@@ -294,9 +294,23 @@ func TestPostgresPeerLost(t *testing.T) {
 	if err := graceful.Wait(); err != nil {
 		t.Fatalf("graceful child: %v", err)
 	}
+	// A previous release beside this one (rolling upgrade) sends events
+	// but no heartbeats: it is not watched, so its silence is no crash.
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `SELECT pg_notify($1, $2)`, events.Channel,
+		`{"n":"previous-release","e":{"topic":"services","type":"service.updated","time":"2026-12-03T00:00:00Z","data":{}}}`); err != nil {
+		t.Fatal(err)
+	}
+	if e := recv(t, sub, 5*time.Second); e.Type != "service.updated" {
+		t.Fatalf("the previous release's event arrived as %s %s", e.Topic, e.Type)
+	}
 	select {
 	case e := <-sub.C:
-		t.Fatalf("after a clean stop: %s %s %v", e.Topic, e.Type, e.Data)
+		t.Fatalf("after a clean stop and an old release's event: %s %s %v", e.Topic, e.Type, e.Data)
 	case <-time.After(9 * time.Second): // past the silence that counts as lost
 	}
 

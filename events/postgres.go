@@ -83,8 +83,9 @@ type Postgres struct {
 	peersLost  atomic.Int64
 	closeOnce  sync.Once
 
+	linked  atomic.Bool // the listener is connected
 	peersMu sync.Mutex
-	peers   map[string]time.Time // other processes: when last heard from
+	peers   map[string]time.Time // other processes that beat: when last heard from
 }
 
 var _ Bus = (*Postgres)(nil)
@@ -156,8 +157,8 @@ func (p *Postgres) Kind() string { return "postgres" }
 // Reconnects counts how often the listener connection was re-established.
 func (p *Postgres) Reconnects() int64 { return p.reconnects.Load() }
 
-// PeersLost counts the other processes whose listener vanished without a
-// goodbye (each time, subscribers here were told to resync).
+// PeersLost counts the other processes that fell silent without a goodbye
+// (each time, subscribers here were told to resync).
 func (p *Postgres) PeersLost() int64 { return p.peersLost.Load() }
 
 // Publish delivers e here at once and queues it for the other processes;
@@ -276,6 +277,13 @@ func (p *Postgres) listen(ctx context.Context, ready chan<- error) {
 			ready <- nil
 			first = false
 		} else {
+			// The others were not heard while this listener was down: they
+			// get a fresh grace, and this reconnect's resync covers the gap.
+			p.peersMu.Lock()
+			for node := range p.peers {
+				p.peers[node] = time.Now()
+			}
+			p.peersMu.Unlock()
 			p.reconnects.Add(1)
 			p.log.Info("event listener reconnected")
 			// What the others notified meanwhile is gone: tell subscribers
@@ -284,7 +292,9 @@ func (p *Postgres) listen(ctx context.Context, ready chan<- error) {
 				Data: map[string]string{"reason": "this replica lost its link to the other replicas; events may have been missed"}})
 		}
 		backoff = 100 * time.Millisecond
+		p.linked.Store(true)
 		err = p.receive(ctx, conn)
+		p.linked.Store(false)
 		closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_ = conn.Close(closeCtx)
 		cancel()
@@ -327,11 +337,15 @@ func (p *Postgres) receive(ctx context.Context, conn *pgx.Conn) error {
 		if env.Node == p.node {
 			continue
 		}
+		// Only processes that beat are watched: a previous release beside
+		// this one during a rolling upgrade never does, and would look dead
+		// after each event it sends.
 		p.peersMu.Lock()
+		if _, watched := p.peers[env.Node]; env.Beat || watched {
+			p.peers[env.Node] = time.Now()
+		}
 		if env.Bye {
 			delete(p.peers, env.Node)
-		} else {
-			p.peers[env.Node] = time.Now()
 		}
 		p.peersMu.Unlock()
 		if env.Beat || env.Bye {
@@ -374,6 +388,9 @@ func (p *Postgres) watchPeers(ctx context.Context) {
 		}
 		if err := p.notify(ctx, beat); err != nil && ctx.Err() == nil {
 			p.log.Warn("notify heartbeat", "err", err)
+		}
+		if !p.linked.Load() {
+			continue // nothing is heard meanwhile; the reconnect resyncs
 		}
 		var lost []string
 		now := time.Now()
