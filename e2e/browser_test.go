@@ -1079,8 +1079,10 @@ func TestBrowserServiceForms(t *testing.T) {
 		if !strings.Contains(d.Value("spec-json"), "STALE") {
 			t.Errorf("the refused edit's text was lost: %s", d.Value("spec-json"))
 		}
-		// Opened again, the editor holds revision 3, and saving works.
+		// Once the page shows revision 3 (the change's event), the editor
+		// opened again holds it, and saving works.
 		d.Click("spec-cancel")
+		d.WaitText("service-revision", "3")
 		d.Click("spec-edit")
 		spec = d.specJSON()
 		if str(spec, "env", "OTHER") != "1" {
