@@ -83,7 +83,8 @@ type Postgres struct {
 	peersLost  atomic.Int64
 	closeOnce  sync.Once
 
-	linked  atomic.Bool // the listener is connected
+	linked  atomic.Bool   // the listener is connected
+	beatNow chan struct{} // a newcomer beat: answer it at once
 	peersMu sync.Mutex
 	peers   map[string]time.Time // other processes that beat: when last heard from
 }
@@ -110,15 +111,13 @@ func NewPostgres(ctx context.Context, url string, logger *slog.Logger) (*Postgre
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	p := &Postgres{Local: NewLocal(), url: url, node: hex.EncodeToString(id), db: db,
 		log: logger.With("component", "events"), out: make(chan []byte, 4096), cancel: cancel, stopping: make(chan struct{}),
-		peers: map[string]time.Time{}}
+		peers: map[string]time.Time{}, beatNow: make(chan struct{}, 1)}
 
 	ready := make(chan error, 1)
 	p.listening.Add(1)
 	p.sending.Add(1)
 	go p.listen(loopCtx, ready) // #nosec G118 -- the listener outlives New's ctx by design; Close cancels loopCtx
 	go p.send(loopCtx)
-	p.listening.Add(1)
-	go p.watchPeers(loopCtx)
 	select {
 	case err = <-ready:
 	case <-ctx.Done():
@@ -128,6 +127,9 @@ func NewPostgres(ctx context.Context, url string, logger *slog.Logger) (*Postgre
 		_ = p.Close()
 		return nil, fmt.Errorf("listen for events: %w", err)
 	}
+	// Listening first: the answers to this process's first beat reach it.
+	p.listening.Add(1)
+	go p.watchPeers(loopCtx)
 	return p, nil
 }
 
@@ -341,8 +343,15 @@ func (p *Postgres) receive(ctx context.Context, conn *pgx.Conn) error {
 		// this one during a rolling upgrade never does, and would look dead
 		// after each event it sends.
 		p.peersMu.Lock()
-		if _, watched := p.peers[env.Node]; env.Beat || watched {
+		_, watched := p.peers[env.Node]
+		if env.Beat || watched {
 			p.peers[env.Node] = time.Now()
+		}
+		if env.Beat && !watched {
+			select {
+			case p.beatNow <- struct{}{}:
+			default:
+			}
 		}
 		if env.Bye {
 			delete(p.peers, env.Node)
@@ -378,13 +387,20 @@ func (p *Postgres) watchPeers(ctx context.Context) {
 	tick := time.NewTicker(peerBeat)
 	defer tick.Stop()
 	beat, _ := json.Marshal(envelope{Node: p.node, Beat: true})
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-p.stopping:
-			return // the goodbye follows the queue
-		case <-tick.C:
+	// The first beat goes at once, and a beat from a process not heard
+	// before is answered at once (beatNow): a newcomer learns of the
+	// others without waiting a period, so one killed in its first seconds
+	// is watched too.
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-ctx.Done():
+				return
+			case <-p.stopping:
+				return // the goodbye follows the queue
+			case <-tick.C:
+			case <-p.beatNow:
+			}
 		}
 		if err := p.notify(ctx, beat); err != nil && ctx.Err() == nil {
 			p.log.Warn("notify heartbeat", "err", err)
