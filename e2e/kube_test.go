@@ -70,10 +70,21 @@ func TestKubernetesTarget(t *testing.T) {
 		return d.Spec.Template.Spec.Containers[0].Image
 	}
 	cluster.Kubectl(t, "-n", ns, "rollout", "pause", "deployment/web")
-	Eventually(t, 30*time.Second, "berth sees the pause", func() (bool, string) {
-		code, e := doAs[api.Error](b, b.Token(), "POST", "/api/v1/services/web/rollback"+q, api.RollbackRequest{Revision: 1})
-		return code == 409 && e.Error == berth.ECONFLICT, fmt.Sprint(code, e)
+	// berth decides from its informers' cache, which holds the pause a
+	// moment after kubectl returns: wait for it there (the inventory reads
+	// the same cache), as a rollback tried before would go ahead (CI).
+	Eventually(t, 30*time.Second, "berth's cache holds the pause", func() (bool, string) {
+		inv := getJSON[api.Inventory](b, "/api/v1/infrastructure?type=deployment&target=kind")
+		for _, r := range inv.Resources {
+			if r.Namespace == ns && r.Name == "web" {
+				return r.Details["paused"] == true, fmt.Sprint(r.Details)
+			}
+		}
+		return false, "no deployment web"
 	})
+	if code, e := doAs[api.Error](b, b.Token(), "POST", "/api/v1/services/web/rollback"+q, api.RollbackRequest{Revision: 1}); code != 409 || e.Error != berth.ECONFLICT {
+		t.Fatalf("rollback of a paused rollout: %d %v, want 409 CONFLICT", code, e)
+	}
 	if got := image(); got != "nginx:1.28" {
 		t.Errorf("a refused rollback changed the template: image %s", got)
 	}
