@@ -77,6 +77,26 @@ func waitingChild(url string) error {
 	return bus.Close()
 }
 
+// startChild runs this test binary as another berth process (TestMain's
+// child, with env added) and returns once it says it is listening.
+func startChild(ctx context.Context, t *testing.T, env ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || strings.TrimSpace(line) != "ready" {
+		t.Fatalf("child said %q, %v", line, err)
+	}
+	return cmd
+}
+
 func recv(t *testing.T, sub *events.Subscription, d time.Duration) berth.Event {
 	t.Helper()
 	select {
@@ -153,21 +173,8 @@ func TestPostgresTwoProcesses(t *testing.T) {
 	defer bus.Close()
 	sub := bus.Subscribe(64)
 
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "BERTH_EVENTS_CHILD="+url)
-	cmd.Stderr = os.Stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd := startChild(ctx, t, "BERTH_EVENTS_CHILD="+url)
 	defer cmd.Wait()
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil || strings.TrimSpace(line) != "ready" {
-		t.Fatalf("child said %q, %v", line, err)
-	}
 
 	bus.Publish(ctx, berth.Event{Topic: "services", Type: "ping"})
 	if e := recv(t, sub, time.Second); e.Type != "ping" {
@@ -261,22 +268,7 @@ func TestPostgresPeerLost(t *testing.T) {
 	url := pgtest.Shared(t).NewDatabase(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	start := func() *exec.Cmd {
-		cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), "BERTH_EVENTS_CHILD="+url, "BERTH_EVENTS_CHILD_WAIT=1")
-		cmd.Stderr = os.Stderr
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || strings.TrimSpace(line) != "ready" {
-			t.Fatalf("child said %q, %v", line, err)
-		}
-		return cmd
-	}
+	start := func() *exec.Cmd { return startChild(ctx, t, "BERTH_EVENTS_CHILD="+url, "BERTH_EVENTS_CHILD_WAIT=1") }
 	// The children are older than this process's bus: a replica started
 	// after the others still watches them.
 	graceful, crashing := start(), start()
