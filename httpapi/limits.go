@@ -159,21 +159,29 @@ type deadlineBody struct {
 	until   atomic.Int64 // the deadline set, in Unix ns; 0 once the body is in
 }
 
-func (b *deadlineBody) setDeadline(t time.Time) {
-	if b.rc.SetReadDeadline(t) == nil {
-		b.until.Store(t.UnixNano()) // t zero: a negative number, never passed
+// setDeadline sets the connection's read deadline (t zero: none) and
+// keeps it for bodyStalled.
+func (b *deadlineBody) setDeadline(t time.Time) error {
+	if err := b.rc.SetReadDeadline(t); err != nil {
+		return err
 	}
+	var ns int64 // zero time: 0 (UnixNano of it is undefined)
+	if !t.IsZero() {
+		ns = t.UnixNano()
+	}
+	b.until.Store(ns)
+	return nil
 }
 
 func (b *deadlineBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	switch {
 	case err == io.EOF:
-		b.setDeadline(time.Time{})
+		_ = b.setDeadline(time.Time{})
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return n, b.stallError()
 	case err == nil && n > 0 && b.idle:
-		b.setDeadline(time.Now().Add(b.timeout))
+		_ = b.setDeadline(time.Now().Add(b.timeout))
 	}
 	return n, err
 }
@@ -210,10 +218,9 @@ func (s *Server) bodyDeadline(w http.ResponseWriter, r *http.Request, idle bool)
 		return
 	}
 	b := &deadlineBody{ReadCloser: r.Body, rc: http.NewResponseController(w), timeout: s.BodyTimeout, idle: idle}
-	if b.rc.SetReadDeadline(time.Now().Add(s.BodyTimeout)) != nil {
+	if b.setDeadline(time.Now().Add(s.BodyTimeout)) != nil {
 		return // not a connection with deadlines (a test recorder)
 	}
-	b.until.Store(time.Now().Add(s.BodyTimeout).UnixNano())
 	r.Body = b
 	state(r).body = b
 }
